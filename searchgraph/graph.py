@@ -198,8 +198,9 @@ class _Builder:
         for src in scope.owner_sources:
             found = self.resolve(scope.parent, src, consumer) if scope.parent else None
             if found:
-                self._link(found[0], consumer, "prev" if found[1] == "prev" else "data", "from", ref,
-                           True)
+                form = "prev" if found[1] == "prev" else "data"
+                self.g.nodes[consumer].setdefault("inputs", []).append((found[0], "from", form, True))
+                self._link(found[0], consumer, form, "from", ref, True)
 
     def _sub(self, node: str, tail: str, consumer: str) -> tuple[str, str]:
         target = f"{node}/{tail}"
@@ -240,6 +241,7 @@ class _Builder:
         if found is None:
             return
         node, form = found
+        self.g.nodes[consumer].setdefault("inputs", []).append((node, option, form, search))
         kind = form if form in ("prev", "base", "sub") else ("from" if option == "from" else
                                                              f"option:{option}")
         if form == "data" and option == "from":

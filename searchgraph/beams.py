@@ -1,0 +1,95 @@
+"""`SearchBeam`: RETURNN's static description of a beam, and its combination rule.
+
+A beam is named ``<abs net prefix><choice layer>`` (``output/output``); the previous frame of a
+beam inside a loop is ``<prefix>prev:<choice>`` (``output/prev:output``). Equality is by name, as in
+RETURNN (``returnn/tf/util/data.py``, ``SearchBeam``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["SearchBeam", "CombineError", "combine_beams"]
+
+
+@dataclass(frozen=True, eq=False)
+class SearchBeam:
+    """A beam: name, size, the beam it was chosen from (``dependency``), and for a ``prev:`` beam
+    the current-frame beam it is the previous frame of (``next_frame``)."""
+
+    name: str
+    size: int
+    dependency: SearchBeam | None = field(default=None, repr=False)
+    next_frame: SearchBeam | None = field(default=None, repr=False)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SearchBeam) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    @property
+    def is_prev_frame(self) -> bool:
+        return self.name.rsplit("/", 1)[-1].startswith("prev:")
+
+    @property
+    def chain(self) -> list[str]:
+        """The name followed by the names along the ``dependency`` links (RETURNN's beam chain)."""
+        names: list[str] = []
+        beam: SearchBeam | None = self
+        while beam is not None and beam.name not in names:
+            names.append(beam.name)
+            beam = beam.dependency
+        return names
+
+    def copy_as_prev_frame(self) -> SearchBeam:
+        """The beam of this choice one frame earlier: ``a/b`` -> ``a/prev:b``, no dependency."""
+        if self.is_prev_frame:
+            return self
+        head, _, base = self.name.rpartition("/")
+        return SearchBeam(f"{head}/prev:{base}" if head else f"prev:{base}", self.size, None, self)
+
+    def __str__(self) -> str:
+        return f"{self.name}({self.size})"
+
+
+class CombineError(Exception):
+    """Two beams that RETURNN cannot combine ("Cannot combine beams")."""
+
+    def __init__(self, first: SearchBeam, second: SearchBeam):
+        self.first, self.second = first, second
+        super().__init__(f"Cannot combine beams:\n  1: {first} (deps: {first.chain[1:]})\n"
+                         f"  2: {second} (deps: {second.chain[1:]})")
+
+
+def _combine_two(a: SearchBeam | None, b: SearchBeam | None) -> SearchBeam | None:
+    if a is None or b is None:
+        return a or b
+    if a == b:
+        return a if a.dependency is not None or b.dependency is None else b
+    if a.is_prev_frame and not b.is_prev_frame:
+        return b
+    if b.is_prev_frame and not a.is_prev_frame:
+        return a
+    if a.is_prev_frame and b.is_prev_frame and a.next_frame and b.next_frame:
+        newer = _combine_two(a.next_frame, b.next_frame)
+        return a if newer == a.next_frame else b
+    if a.name in b.chain:
+        return b
+    if b.name in a.chain:
+        return a
+    raise CombineError(a, b)
+
+
+def combine_beams(beams: list[SearchBeam | None]) -> SearchBeam | None:
+    """RETURNN's ``SearchBeam.get_combined_beam``: None is neutral, a prev-frame beam loses against a
+    current-frame one, otherwise the newer beam (the one whose dependency chain holds the other) wins.
+
+    >>> prev = SearchBeam("output/output", 12).copy_as_prev_frame()
+    >>> combine_beams([None, prev, SearchBeam("output/output", 12, prev)]).name
+    'output/output'
+    """
+    result: SearchBeam | None = None
+    for beam in beams:
+        result = _combine_two(result, beam)
+    return result

@@ -1,0 +1,352 @@
+"""Beam provenance per layer: SearchBeam, search choice, choice trace, loop placement, errors.
+
+The answer RETURNN gives when it builds the network with ``search_flag=True`` (spec §2–§6), computed
+on the layer graph without TensorFlow. Errors RETURNN would raise are results on the layer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from .beams import CombineError, SearchBeam, combine_beams
+from .config import load
+from .graph import build_graph, constructed_layers, without_prev
+from .layers import get_layer_class
+from .netspec import NetSpec
+
+__all__ = ["Analysis", "LayerBeam", "analyze"]
+
+_MODES = ("search", "train")
+
+
+@dataclass
+class LayerBeam:
+    """What one layer carries in search.
+
+    Attributes
+    ----------
+    name : RETURNN's absolute layer name (``output/s``).
+    cls : the layer class.
+    placement : ``net``, or for rec sub-layers ``loop``, ``input``, ``output`` (moved out).
+    beam : its SearchBeam, or None.
+    choice : the layer ``get_search_choices`` returns (``output/prev:output``), or None.
+    trace : the choice trace: ``choice``, then each older choice it was chosen from.
+    error : the error RETURNN raises on this layer, or None.
+    """
+
+    name: str
+    cls: str
+    placement: str = "net"
+    beam: SearchBeam | None = None
+    choice: str | None = None
+    trace: list[str] = field(default_factory=list)
+    error: str | None = None
+    unit: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``searchgraph beams --json`` record (the corpus oracle's fields)."""
+        return {"beam": self.beam.name if self.beam else None,
+                "beam_size": self.beam.size if self.beam else None,
+                "beam_chain": self.beam.chain if self.beam else [],
+                "choice": self.choice, "placement": self.placement, "error": self.error}
+
+
+@dataclass
+class Analysis:
+    """The provenance of every constructed layer of a network, in construction order."""
+
+    spec: NetSpec
+    graph: nx.DiGraph
+    mode: str
+    layers: dict[str, LayerBeam]
+    latest_choice: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Layer name -> the error RETURNN raises there."""
+        return {n: lb.error for n, lb in self.layers.items() if lb.error}
+
+    def beams(self) -> list[SearchBeam]:
+        """Every distinct beam, in order of first appearance."""
+        seen: dict[str, SearchBeam] = {}
+        for lb in self.layers.values():
+            if lb.beam is not None:
+                seen.setdefault(lb.beam.name, lb.beam)
+        return list(seen.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"layers": {name: {beam, beam_size, beam_chain, choice, placement, error}}}``."""
+        return {"layers": {n: lb.to_json() for n, lb in self.layers.items()}}
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=1, sort_keys=True)
+
+
+class _Analyzer:
+    def __init__(self, spec: NetSpec, g: nx.DiGraph, mode: str):
+        self.spec, self.g, self.search = spec, g, mode == "search"
+        self.built = constructed_layers(g, search=self.search)
+        order = list(nx.topological_sort(without_prev(g)))
+        self.order = [n for n in order if n in self.built and g.nodes[n]["node_kind"] != "data"]
+        self.beam: dict[str, SearchBeam | None] = {}
+        self.error: dict[str, str] = {}
+        self.placement: dict[str, str] = {}
+        self.latest: dict[str, SearchBeam] = {}
+
+    # -- helpers --------------------------------------------------------------------------------
+    def rec_of(self, node: str) -> str | None:
+        """The innermost rec layer whose loop holds ``node`` (through subnetworks), or None."""
+        unit = self.g.nodes[node].get("unit")
+        while unit is not None:
+            if self.g.nodes[unit]["class"] == "rec":
+                return unit
+            unit = self.g.nodes[unit].get("unit")
+        return None
+
+    def is_search_choice(self, node: str) -> bool:
+        data = self.g.nodes[node]
+        if data["class"] != "choice":
+            return False
+        search = data["options"].get("search", None)
+        return bool(search) if search is not None else self.search
+
+    def in_loop(self, node: str) -> bool:
+        rec = self.rec_of(node)
+        return rec is not None and self.placement.get(self._top_in_rec(node, rec)) == "loop"
+
+    def _top_in_rec(self, node: str, rec: str) -> str:
+        """The direct member of rec's unit that holds ``node`` (itself or an enclosing subnetwork)."""
+        while self.g.nodes[node].get("unit") != rec:
+            node = self.g.nodes[node]["unit"]
+        return node
+
+    def input_beam(self, src: str, form: str, consumer: str) -> SearchBeam | None:
+        data = self.g.nodes[src]
+        if data["node_kind"] in ("data", "missing"):
+            return None
+        beam = self.beam.get(src)
+        if data["node_kind"] == "sub":
+            beam = self.beam.get(next(iter(self.g.predecessors(src)), ""), beam)
+        src_rec = self.rec_of(src)
+        if form == "prev":
+            if beam is not None and src_rec and beam.name.startswith(src_rec + "/") \
+                    and not beam.is_prev_frame:
+                return beam.copy_as_prev_frame()
+            return beam
+        if src_rec and src_rec not in self._recs_of(consumer) and src_rec in self.latest:
+            return self.latest[src_rec]  # read from outside the loop: resolved by backtracking
+        return beam
+
+    def _recs_of(self, node: str) -> set[str]:
+        recs: set[str] = set()
+        unit = self.g.nodes[node].get("unit")
+        while unit is not None:
+            recs.add(unit)
+            unit = self.g.nodes[unit].get("unit")
+        return recs
+
+    def inputs(self, node: str) -> list[tuple[str, str, str]]:
+        data = self.g.nodes[node]
+        cls = get_layer_class(data["class"])
+        dep_opts = {r.name for r in cls.refs if r.dep} | {"from", "target"}
+        out = []
+        for src, option, form, search in data.get("inputs", []):
+            if src not in self.built and self.g.nodes[src]["node_kind"] == "layer":
+                continue
+            if (search or not self.search) and option.split(".")[0] in dep_opts | {
+                    "condition", "true_layer", "false_layer", "unit"}:
+                out.append((src, option, form))
+        return out
+
+    # -- beams ----------------------------------------------------------------------------------
+    def compute(self, node: str) -> SearchBeam | None:
+        data = self.g.nodes[node]
+        role = get_layer_class(data["class"]).beam_role
+        ins = self.inputs(node)
+        beams = [self.input_beam(src, form, node) for src, _, form in ins]
+        sources = [self.input_beam(src, form, node) for src, opt, form in ins if opt == "from"]
+        if data["node_kind"] == "sub":
+            return beams[0] if beams else None
+        if role == "choice":
+            first = sources[0] if sources else None
+            if self.is_search_choice(node):
+                return SearchBeam(node, int(data["options"].get("beam_size", 1) or 1), first)
+            return first
+        if role in ("decide", "split_batch_beam"):
+            return None
+        if role == "decide_keep_beam":
+            first = sources[0] if sources else None
+            return SearchBeam(node, first.size, first) if first else None
+        if role == "rec" and node in self.latest:
+            return self.latest[node]
+        return combine_beams(beams)
+
+    def run(self) -> None:
+        self.compute_placements()
+        for _ in range(max(3, len(self.order))):
+            changed = False
+            for node in self.order:
+                try:
+                    beam = self.compute(node)
+                    self.error.pop(node, None)
+                except CombineError as exc:
+                    beam, self.error[node] = None, str(exc)
+                old = self.beam.get(node)
+                if (old is None) != (beam is None) or (beam and old and (
+                        beam.name != old.name or beam.chain != old.chain or beam.size != old.size)):
+                    changed = True
+                self.beam[node] = beam
+            changed |= self.update_latest()
+            if not changed:
+                break
+
+    def update_latest(self) -> bool:
+        """The beam of each rec loop's latest choice (what its outputs carry after backtracking)."""
+        changed = False
+        recs = {self.rec_of(n) for n in self.order if self.is_search_choice(n)
+                or self.g.nodes[n]["class"] == "decide_keep_beam"}
+        for rec in recs - {None}:
+            choices = [n for n in self.order if self.rec_of(n) == rec and self.beam.get(n)
+                       and (self.is_search_choice(n) or self.g.nodes[n]["class"] == "decide_keep_beam")]
+            latest = None
+            for choice in choices:
+                beam = self.beam[choice]
+                for name in beam.chain:
+                    if name.rsplit("/", 1)[-1].startswith("prev:"):
+                        cur = name.replace("prev:", "", 1)
+                        latest = next((self.beam[c] for c in choices if c == cur), None)
+                        break
+                if latest:
+                    break
+            if latest is None and choices:
+                latest = self.beam[choices[-1]]
+            old = self.latest.get(rec)
+            if latest and (old is None or old.name != latest.name or old.chain != latest.chain):
+                self.latest[rec] = latest
+                changed = True
+        return changed
+
+    # -- placement --------------------------------------------------------------------------------
+    def compute_placements(self) -> None:
+        for node in self.order:
+            data = self.g.nodes[node]
+            if data["unit"] is None or data["unit_kind"] != "rec":
+                self.placement.setdefault(node, "net")
+        for rec in [n for n in self.order if self.g.nodes[n]["class"] == "rec"]:
+            members = [n for n in self.order if self.g.nodes[n].get("unit") == rec]
+            if members:
+                self.move_out(rec, members)
+        for node in self.order:  # layers of subnetworks inside a loop share the subnetwork's place
+            rec = self.rec_of(node)
+            if rec is not None and self.g.nodes[node]["unit"] != rec:
+                self.placement[node] = self.placement.get(self._top_in_rec(node, rec), "loop")
+
+    def _member_deps(self, rec: str, node: str) -> set[str]:
+        deps: set[str] = set()
+        for src, _, _, _ in self.g.nodes[node].get("inputs", []):
+            if src in self.built and self.g.nodes[src].get("unit") is not None \
+                    and rec in self._recs_of(src) | {src}:
+                if src != rec:
+                    deps.add(self._top_in_rec(src, rec) if self.g.nodes[src]["unit"] != rec else src)
+        for inner in self.g.nodes:
+            if self.g.nodes[inner].get("unit") == node and inner in self.built:
+                deps |= {d for d in self._member_deps(rec, inner) if d != node}
+        return deps
+
+    def move_out(self, rec: str, members: list[str]) -> None:
+        opts = self.spec.network  # noqa: F841  (kept for clarity of intent)
+        if self.g.nodes[rec]["options"].get("optimize_move_layers_out") is False:
+            for node in members:
+                self.placement[node] = "loop"
+            return
+        deps = {n: self._member_deps(rec, n) for n in members}
+        local = {n: self.g.nodes[n]["local"] for n in members}
+        loop = list(members)
+
+        def is_choice(n: str) -> bool:
+            return self.is_search_choice(n) or self.g.nodes[n]["class"] in (
+                "decide_keep_beam", "choice") and self.search
+
+        def out_ok(n: str) -> bool:
+            if local[n] == "end" or is_choice(n) or n in deps[n]:
+                return False
+            return not any(n in deps[o] for o in loop if o != n)
+
+        def in_ok(n: str) -> bool:
+            if local[n] in (":i", "end") or is_choice(n):
+                return False
+            return not any(o in deps[n] for o in loop)
+
+        while True:
+            moved = next((n for n in loop if out_ok(n)), None)
+            if moved:
+                loop.remove(moved)
+                self.placement[moved] = "output"
+                continue
+            moved = next((n for n in loop if in_ok(n)), None)
+            if moved is None:
+                break
+            loop.remove(moved)
+            self.placement[moved] = "input"
+        for node in loop:
+            self.placement[node] = "loop"
+
+    # -- choices ----------------------------------------------------------------------------------
+    def choice_of(self, node: str) -> str | None:
+        role = get_layer_class(self.g.nodes[node]["class"]).beam_role
+        if role in ("decide", "split_batch_beam"):
+            return None
+        beam = self.beam.get(node)
+        return beam.name if beam is not None else None
+
+    def trace_of(self, node: str) -> list[str]:
+        beam = self.beam.get(node)
+        return beam.chain if beam is not None else []
+
+    def result(self) -> dict[str, LayerBeam]:
+        out: dict[str, LayerBeam] = {}
+        for node in self.order:
+            data = self.g.nodes[node]
+            if data["node_kind"] not in ("layer", "step"):
+                continue
+            placement = self.placement.get(node, "net")
+            beam = self.beam.get(node)
+            rec = self.rec_of(node)
+            if placement == "output" and rec in self.latest:
+                beam = self.latest[rec]
+            error = self.error.get(node)
+            for src, _, _, _ in data.get("inputs", []):
+                if self.g.nodes[src]["node_kind"] == "missing":
+                    error = error or (f"LayerNotFound: layer {self.g.nodes[src]['local']!r} not "
+                                      f"found (searched from {node})")
+            out[node] = LayerBeam(node, data["class"], placement, beam,
+                                  beam.name if beam is not None and self.choice_of(node) else None,
+                                  self.trace_of(node), error, data.get("unit"))
+        return out
+
+
+def analyze(source: NetSpec | dict[str, Any] | str, mode: str = "search", *,
+            graph: nx.DiGraph | None = None) -> Analysis:
+    """Analyse a network's beams as RETURNN builds it in ``mode`` (``search`` or ``train``).
+
+    Examples
+    --------
+    >>> net = {"output": {"class": "rec", "from": [], "max_seq_len": 5, "unit": {
+    ...     "prob": {"class": "softmax", "from": "prev:output", "n_out": 5},
+    ...     "output": {"class": "choice", "from": "prob", "beam_size": 4, "target": "classes"}}}}
+    >>> a = analyze(net)
+    >>> a.layers["output/prob"].beam.name, a.layers["output/output"].beam.chain
+    ('output/prev:output', ['output/output', 'output/prev:output'])
+    """
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    spec = load(source) if not isinstance(source, NetSpec) else source
+    g = graph if graph is not None else build_graph(spec, strict=False)
+    analyzer = _Analyzer(spec, g, mode)
+    analyzer.run()
+    return Analysis(spec, g, mode, analyzer.result(),
+                    {rec: beam.name for rec, beam in analyzer.latest.items()})
