@@ -174,7 +174,12 @@ class _Analyzer:
         if role == "choice":
             first = sources[0] if sources else None
             if self.is_search_choice(node):
-                return SearchBeam(node, int(data["options"].get("beam_size", 1) or 1), first)
+                if self.rec_of(node) and all(b is None for b in sources):
+                    # PR #1213: a searching choice without beamed sources depends on its own prev frame
+                    beams.append(self.input_beam(node, "prev", node))
+                # real construction translates all layer kwargs into their common beam first
+                dep = combine_beams(beams) if len(beams) > 1 else first
+                return SearchBeam(node, int(data["options"].get("beam_size", 1) or 1), dep)
             return first
         if role in ("decide", "split_batch_beam"):
             return None
@@ -237,17 +242,22 @@ class _Analyzer:
             if data["unit"] is None or data["unit_kind"] != "rec":
                 self.placement.setdefault(node, "net")
         for rec in [n for n in self.order if self.g.nodes[n]["class"] == "rec"]:
-            members = [n for n in self.order if self.g.nodes[n].get("unit") == rec]
+            members = [n for n in self.order if self.g.nodes[n].get("unit") == rec
+                       and self.g.nodes[n]["node_kind"] != "sub"]
             if members:
                 self.move_out(rec, members)
-        for node in self.order:  # layers of subnetworks inside a loop share the subnetwork's place
+        for node in self.order:  # subnetwork layers and sub-layers share their holder's place
             rec = self.rec_of(node)
-            if rec is not None and self.g.nodes[node]["unit"] != rec:
+            if self.g.nodes[node]["node_kind"] == "sub":
+                self.placement[node] = self.placement.get(next(iter(self.g.predecessors(node))), "net")
+            elif rec is not None and self.g.nodes[node]["unit"] != rec:
                 self.placement[node] = self.placement.get(self._top_in_rec(node, rec), "loop")
 
     def _member_deps(self, rec: str, node: str) -> set[str]:
         deps: set[str] = set()
         for src, _, _, _ in self.g.nodes[node].get("inputs", []):
+            if self.g.nodes[src]["node_kind"] == "sub":
+                src = next(iter(self.g.predecessors(src)))
             if src in self.built and self.g.nodes[src].get("unit") is not None \
                     and rec in self._recs_of(src) | {src}:
                 if src != rec:
@@ -316,16 +326,22 @@ class _Analyzer:
             placement = self.placement.get(node, "net")
             beam = self.beam.get(node)
             rec = self.rec_of(node)
+            choice = beam.name if beam is not None and self.choice_of(node) else None
             if placement == "output" and rec in self.latest:
                 beam = self.latest[rec]
+                choice = beam.name
+            elif placement == "input":
+                # computed before the loop: no beam; its search-choice lookup finds nothing among its
+                # deps and falls back to the rec layer's deps, i.e. the resolved output's choice
+                beam = None
+                choice = self.latest[rec].name if rec in self.latest else None
             error = self.error.get(node)
             for src, _, _, _ in data.get("inputs", []):
                 if self.g.nodes[src]["node_kind"] == "missing":
                     error = error or (f"LayerNotFound: layer {self.g.nodes[src]['local']!r} not "
                                       f"found (searched from {node})")
-            out[node] = LayerBeam(node, data["class"], placement, beam,
-                                  beam.name if beam is not None and self.choice_of(node) else None,
-                                  self.trace_of(node), error, data.get("unit"))
+            out[node] = LayerBeam(node, data["class"], placement, beam, choice,
+                                  beam.chain if beam is not None else [], error, data.get("unit"))
         return out
 
 
