@@ -1,0 +1,184 @@
+"""``searchgraph`` command line: argument parsing, rich output, exit codes.
+
+Exit codes: 0 fine, 1 the network has errors RETURNN would raise, 2 unusable input.
+No logic of its own: every command calls the pipeline stages and prints what they return.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from rich.console import Console
+from rich.markup import escape
+
+from .errors import SearchgraphError
+
+__all__ = ["main", "EXAMPLE"]
+
+def _example() -> Path:
+    """The bundled example: inside the installed package, or ``examples/`` of a source checkout."""
+    here = Path(__file__).resolve().parent
+    for folder in (here / "examples", here.parent / "examples"):
+        if (folder / "attention_decoder.config").exists():
+            return folder / "attention_decoder.config"
+    return here.parent / "examples" / "attention_decoder.config"
+
+
+EXAMPLE = _example()
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {}
+
+
+def _command(name: str) -> Callable[[Callable[[argparse.Namespace, Console], int]],
+                                    Callable[[argparse.Namespace, Console], int]]:
+    def register(fn: Callable[[argparse.Namespace, Console], int]) -> Callable[..., int]:
+        _COMMANDS[name] = fn
+        return fn
+    return register
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from .config import load
+
+    return load(args.config, trust=args.trust, epoch=args.epoch)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+@_command("graph")
+def _cmd_graph(args: argparse.Namespace, console: Console) -> int:
+    from .console import graph_tree
+    from .graph import build_graph, graph_to_json
+
+    g = build_graph(_load(args))
+    if args.json:
+        _print_json(graph_to_json(g))
+        return 0
+    console.print(graph_tree(g))
+    for warning in g.graph["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}")
+    return 0
+
+
+@_command("beams")
+def _cmd_beams(args: argparse.Namespace, console: Console) -> int:
+    from .console import beam_table, layer_detail
+    from .errors import NetworkError
+    from .provenance import analyze
+
+    analysis = analyze(_load(args), mode=args.mode)
+    if args.layer is not None and args.layer not in analysis.layers:
+        import difflib
+
+        close = difflib.get_close_matches(args.layer, list(analysis.layers), n=3)
+        raise NetworkError(f"no layer {args.layer!r} is constructed in {args.mode} mode",
+                           where=args.layer,
+                           hint=f"did you mean {', '.join(close)}?" if close else
+                           "use RETURNN's absolute name, e.g. output/s")
+    if args.json:
+        data = analysis.to_json()
+        if args.layer is not None:
+            data = {"layers": {args.layer: data["layers"][args.layer]}}
+        _print_json(data)
+    elif args.layer is not None:
+        console.print(layer_detail(analysis, args.layer))
+    else:
+        console.print(beam_table(analysis))
+    return 1 if analysis.errors else 0
+
+
+@_command("demo")
+def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
+    from .config import load
+    from .console import beam_table, graph_tree
+    from .graph import build_graph
+    from .provenance import analyze
+
+    spec = load(EXAMPLE)
+    console.rule(f"[bold]searchgraph demo[/] — {EXAMPLE.name}")
+    console.print(graph_tree(build_graph(spec)))
+    console.print(beam_table(analyze(spec)))
+    return 0
+
+
+@_command("doctor")
+def _cmd_doctor(args: argparse.Namespace, console: Console) -> int:
+    import importlib.metadata as md
+    import shutil
+
+    def version(pkg: str) -> str:
+        try:
+            return md.version(pkg)
+        except md.PackageNotFoundError:
+            return "[red]missing[/]"
+
+    console.print(f"python      {sys.version.split()[0]}")
+    for pkg in ("networkx", "rich", "graphviz", "tensorflow", "tensorflow-cpu", "returnn", "dm-tree"):
+        console.print(f"{pkg:<12}{version(pkg)}")
+    console.print(f"dot         {shutil.which('dot') or '[red]missing[/] (apt-get install graphviz)'}")
+    gpus = sorted(Path("/proc/driver/nvidia/gpus").glob("*")) if Path("/proc/driver/nvidia").exists() else []
+    console.print(f"gpu         {len(gpus)} NVIDIA device(s)" if gpus else "gpu         none visible")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="searchgraph", description="Make RETURNN's beam search visible and checkable.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def with_config(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("config", help="a RETURNN config file or a JSON network")
+        p.add_argument("--trust", action="store_true",
+                       help="execute the config as Python (as RETURNN does) instead of safe evaluation")
+        p.add_argument("--epoch", type=int, default=None, help="epoch for get_network(epoch) (with --trust)")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+
+    with_config("graph", "print the layer graph: units, layers and their references")
+    beams = with_config("beams", "per layer: its beam, beam size, search choice and placement")
+    beams.add_argument("--layer", help="show one layer's choice trace and the path from its choice")
+    beams.add_argument("--mode", choices=("search", "train"), default="search")
+    sub.add_parser("demo", help="the bundled attention decoder: its graph and beams")
+    sub.add_parser("doctor", help="report the environment: TensorFlow, RETURNN, dot, GPU")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``searchgraph`` command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    width = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else None
+    console = Console(width=width)
+    err = Console(stderr=True, width=width)
+    command = args.command or "demo"
+    try:
+        return _COMMANDS[command](args, console)
+    except SearchgraphError as exc:
+        where = f"{exc.where}: " if exc.where else ""
+        err.print(f"[bold red]error:[/] {escape(where + exc.message)}", highlight=False)
+        if exc.hint:
+            err.print(f"[bold]hint:[/] {escape(exc.hint)}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback
+        if os.environ.get("SEARCHGRAPH_DEBUG"):
+            raise
+        err.print(f"[bold red]internal error:[/] {escape(f'{type(exc).__name__}: {exc}')}\n"
+                  "This is a bug in searchgraph; re-run with SEARCHGRAPH_DEBUG=1 for the traceback "
+                  "and report it.", highlight=False)
+        return 3
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

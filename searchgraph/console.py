@@ -1,0 +1,147 @@
+"""Rich renderables for the terminal: the layer tree, the beam table, a layer's choice trace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import networkx as nx
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from .provenance import Analysis
+
+__all__ = ["beam_styles", "beam_table", "choice_path", "display_order", "graph_tree", "layer_detail"]
+
+_PALETTE = ("bright_cyan", "bright_magenta", "bright_green", "bright_yellow", "bright_blue",
+            "orange1", "deep_pink2", "spring_green2", "gold1", "medium_purple1")
+_PLACEMENT = {"net": "", "loop": "loop", "input": "in ⇤", "output": "out ⇥"}
+
+
+def beam_styles(analysis: Analysis) -> dict[str, str]:
+    """A colour per beam; a ``prev:`` beam gets its current-frame beam's colour, dimmed."""
+    styles: dict[str, str] = {}
+    names = [b.name for b in analysis.beams()]
+    current = sorted({n.replace("prev:", "", 1) for n in names})
+    for i, name in enumerate(current):
+        styles[name] = _PALETTE[i % len(_PALETTE)]
+    for name in names:
+        if "prev:" in name:
+            styles[name] = "dim " + styles.get(name.replace("prev:", "", 1), "white")
+    return styles
+
+
+def display_order(analysis: Analysis) -> list[str]:
+    """Layers in construction order, each unit's layers right after the unit layer."""
+    members: dict[str | None, list[str]] = {}
+    for name, lb in analysis.layers.items():
+        members.setdefault(lb.unit, []).append(name)
+    out: list[str] = []
+
+    def emit(unit: str | None) -> None:
+        for name in members.get(unit, []):
+            out.append(name)
+            emit(name)
+
+    emit(None)
+    out.extend(n for n in analysis.layers if n not in set(out))
+    return out
+
+
+def beam_table(analysis: Analysis, *, errors_only: bool = False) -> Table:
+    """One row per constructed layer: class, placement, beam (coloured), size, choice, error.
+
+    The choice column says ``= beam`` when the layer's search choice owns its beam (the usual case).
+    """
+    styles = beam_styles(analysis)
+    n_err = len(analysis.errors)
+    table = Table(title=f"Beams in {analysis.mode} mode: {analysis.spec.source}",
+                  caption=f"{len(analysis.layers)} layers, {len(analysis.beams())} beams, "
+                          f"{n_err} error{'s' if n_err != 1 else ''}",
+                  show_lines=False, pad_edge=False, box=None, header_style="bold underline")
+    table.add_column("layer", style="bold", overflow="fold", ratio=4)
+    table.add_column("class", overflow="fold", ratio=2)
+    table.add_column("place", no_wrap=True)
+    table.add_column("beam", overflow="fold", ratio=3)
+    table.add_column("K", justify="right", no_wrap=True)
+    table.add_column("choice", overflow="fold", ratio=2)
+    if n_err:
+        table.add_column("error", style="red", overflow="fold", ratio=4)
+    for name in display_order(analysis):
+        lb = analysis.layers[name]
+        if errors_only and not lb.error:
+            continue
+        beam = Text(lb.beam.name, style=styles.get(lb.beam.name, "")) if lb.beam else Text("—", "dim")
+        if lb.choice and lb.beam and lb.choice == lb.beam.name:
+            choice = Text("= beam", "dim")
+        else:
+            choice = Text(lb.choice, style=styles.get(lb.choice, "")) if lb.choice else Text("—", "dim")
+        row = [Text(name, style="bold red" if lb.error else "bold"), lb.cls,
+               _PLACEMENT[lb.placement], beam, str(lb.beam.size) if lb.beam else "", choice]
+        if n_err:
+            row.append((lb.error or "").split("\n", 1)[0])
+        table.add_row(*row)
+    return table
+
+
+def layer_detail(analysis: Analysis, layer: str) -> Tree:
+    """The choice trace of a layer and the dependency path from its choice to it."""
+    lb = analysis.layers[layer]
+    styles = beam_styles(analysis)
+    tree = Tree(Text(f"{layer}  ({lb.cls}, {lb.placement})", style="bold"))
+    beam = tree.add("beam: " + (f"{lb.beam.name} ×{lb.beam.size}" if lb.beam else "none"),
+                    style=styles.get(lb.beam.name, "") if lb.beam else "dim")
+    if lb.beam:
+        node = beam
+        for name in lb.beam.chain[1:]:
+            node = node.add(f"chosen from {name}", style=styles.get(name, ""))
+    tree.add(f"search choice: {lb.choice or 'none'}", style=styles.get(lb.choice or "", ""))
+    if lb.error:
+        tree.add(Text(f"error: {lb.error}", style="red"))
+    path = choice_path(analysis, layer)
+    if path:
+        branch = tree.add("path from the choice")
+        prev = None
+        for step in path:
+            kind = analysis.graph.edges[prev, step]["kind"] if prev and \
+                analysis.graph.has_edge(prev, step) else ""
+            branch = branch.add(f"{step}" + (f"  [dim]({kind})[/]" if kind and kind != "from" else ""))
+            prev = step
+    return tree
+
+
+def choice_path(analysis: Analysis, layer: str) -> list[str]:
+    """The shortest dependency path from the layer owning this layer's beam to the layer."""
+    lb = analysis.layers[layer]
+    if lb.beam is None:
+        return []
+    owner = lb.beam.name.replace("prev:", "", 1)
+    g = analysis.graph
+    if owner not in g:
+        return []
+    try:
+        return nx.shortest_path(g, owner, layer)
+    except nx.NetworkXNoPath:
+        return [owner, "…", layer]
+
+
+def _edge_label(g: nx.DiGraph, src: str, dst: str) -> str:
+    data: dict[str, Any] = g.edges[src, dst]
+    kinds = "/".join(data["kinds"])
+    return f"{kinds}:{data['ref']}" if data["ref"] != src else kinds
+
+
+def graph_tree(g: nx.DiGraph) -> Tree:
+    """Units and layers as a tree; each layer lists what it reads, by edge kind."""
+    root = Tree(Text(f"network {g.graph.get('source', '')}", style="bold"))
+    branches: dict[str | None, Tree] = {None: root}
+    for node, data in g.nodes(data=True):
+        if data["node_kind"] in ("data", "missing"):
+            continue
+        parent = branches.get(data["unit"], root)
+        ins = [f"{_edge_label(g, u, node)} ← {u}" if g.edges[u, node]["kind"] != "from"
+               else u for u in g.predecessors(node)]
+        label = Text.assemble((data["local"], "bold"), f"  [{data['class']}]",
+                              (("  ← " + ", ".join(ins)) if ins else "", "dim"))
+        branches[node] = parent.add(label)
+    return root
