@@ -1,0 +1,65 @@
+"""Provenance against RETURNN's recorded answers for the shared corpus (``*.oracle.json``).
+
+The live differential tests (RETURNN run in a subprocess) are in ``tests/oracle/``; this module
+reads the answers RETURNN gave when the corpus was made, so it is fast and runs everywhere the
+corpus is. Fields: beam, beam_size, beam_chain, choice, placement (``where``) per layer.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from searchgraph import analyze
+
+from .conftest import corpus_dir, need
+
+_CORPUS = corpus_dir()
+_CASES = sorted(p for p in _CORPUS.glob("*/*.json") if not p.name.endswith(".oracle.json")) \
+    if _CORPUS else []
+_WHERE = {"net": "net", "loop": "loop", "in": "input", "out": "output"}
+
+
+def _oracle(case: Path) -> dict:
+    return json.loads(case.with_name(case.name[:-5] + ".oracle.json").read_text())
+
+
+def _disagreements(case: Path) -> list[str]:
+    oracle = _oracle(case)
+    analysis = analyze(case)
+    out = []
+    for name, want in oracle["layers"].items():
+        got = analysis.layers.get(name)
+        if got is None:
+            out.append(f"{name}: not constructed by searchgraph")
+            continue
+        have = got.to_json()
+        for fld in ("beam", "beam_size", "beam_chain", "choice"):
+            if have[fld] != want[fld]:
+                out.append(f"{name}.{fld}: searchgraph {have[fld]!r}, RETURNN {want[fld]!r}")
+        if got.placement != _WHERE[want["where"]]:
+            out.append(f"{name}.where: searchgraph {got.placement!r}, RETURNN {want['where']!r}")
+    return out
+
+
+def test_corpus_present() -> None:
+    need(bool(_CASES), "the shared corpus (../shared/corpus) is not present")
+
+
+@pytest.mark.parametrize("case", [c for c in _CASES if _oracle(c)["ok"]], ids=lambda p: p.stem)
+def test_provenance_matches_returnn(case: Path) -> None:
+    assert _disagreements(case) == []
+
+
+@pytest.mark.parametrize("case", [c for c in _CASES if _oracle(c)["ok"]], ids=lambda p: p.stem)
+def test_built_networks_have_no_predicted_errors(case: Path) -> None:
+    assert analyze(case).errors == {}
+
+
+@pytest.mark.parametrize("case", [c for c in _CASES if not _oracle(c)["ok"]
+                                  and _oracle(c).get("search_error")], ids=lambda p: p.stem)
+def test_search_errors_are_predicted(case: Path) -> None:
+    """Networks RETURNN rejects for search reasons: some layer must carry a predicted error."""
+    assert analyze(case).errors, _oracle(case)["error"]
