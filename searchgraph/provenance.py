@@ -111,8 +111,12 @@ def _topological_order(g: nx.DiGraph) -> list[str]:
 
 
 class _Analyzer:
-    def __init__(self, spec: NetSpec, g: nx.DiGraph, mode: str):
+    def __init__(self, spec: NetSpec, g: nx.DiGraph, mode: str, *, template: bool = False):
         self.spec, self.g, self.search = spec, g, mode == "search"
+        #: template mode: beams as RETURNN's rec template construction sees them, before any input
+        #: is translated into a common beam (a choice's dependency is its first source's beam)
+        self.template = template
+        self.rec_outer: dict[str, SearchBeam | None] = {}
         self.built = constructed_layers(g, search=self.search)
         self.order = [n for n in _topological_order(g)
                       if n in self.built and g.nodes[n]["node_kind"] != "data"]
@@ -202,6 +206,8 @@ class _Analyzer:
             return beams[0] if beams else None
         if role == "choice":
             first = sources[0] if sources else None
+            if self.is_search_choice(node) and self.template:
+                return SearchBeam(node, int(data["options"].get("beam_size", 1) or 1), first)
             if self.is_search_choice(node):
                 if self.rec_of(node) and all(b is None for b in sources):
                     # PR #1213: a searching choice without beamed sources depends on its own prev frame
@@ -215,6 +221,8 @@ class _Analyzer:
         if role == "decide_keep_beam":
             first = sources[0] if sources else None
             return SearchBeam(node, first.size, first) if first else None
+        if role == "rec" and node in self.rec_outer:
+            return self.rec_outer[node]
         if role == "rec" and node in self.latest:
             return self.latest[node]
         return combine_beams(beams)
@@ -237,6 +245,32 @@ class _Analyzer:
             changed |= self.update_latest()
             if not changed:
                 break
+
+    def rec_output_templates(self) -> dict[str, SearchBeam | None]:
+        """Each rec layer's own beam: its inner ``output`` template's beam as the template pass
+        leaves it. In the first pass the frame's oldest choice is built before the ``prev:``
+        layers it reads are initialised, so with two or more choices in a frame its beam has no
+        dependency there (e.g. ``output/output_1 <- output/output_0``, no ``prev:`` link)."""
+        out: dict[str, SearchBeam | None] = {}
+        for rec, members in self.children.items():
+            inner = next((m for m in members if self.g.nodes[m]["local"] == "output"), None)
+            if self.g.nodes[rec]["class"] != "rec" or inner is None:
+                continue
+            beam = self.beam.get(inner)
+            if beam is None:
+                continue
+            frame: list[SearchBeam] = []
+            link: SearchBeam | None = beam
+            while link is not None and not link.is_prev_frame and link not in frame:
+                frame.append(link)
+                link = link.dependency
+            if len(frame) >= 2:
+                rebuilt: SearchBeam | None = None
+                for old in reversed(frame):
+                    rebuilt = SearchBeam(old.name, old.size, rebuilt, old.next_frame)
+                beam = rebuilt
+            out[rec] = beam
+        return out
 
     def combine_message(self, node: str, exc: CombineError) -> str:
         """Inside a loop, templates combine beams ("Cannot combine beams"); elsewhere the real layer
@@ -368,6 +402,10 @@ class _Analyzer:
             beam = self.beam.get(node)
             rec = self.rec_of(node)
             choice = beam.name if beam is not None and self.choice_of(node) else None
+            if node in self.rec_outer and beam is not None and beam.is_prev_frame:
+                # the loop's output is computed from the previous frame's beam; after backtracking
+                # RETURNN attaches search choices only for current-frame beams, so there are none
+                choice = None
             if placement == "output" and rec in self.latest:
                 beam = self.latest[rec]
                 choice = beam.name
@@ -404,6 +442,10 @@ def analyze(source: NetSpec | dict[str, Any] | str, mode: str = "search", *,
     spec = load(source) if not isinstance(source, NetSpec) else source
     g = graph if graph is not None else build_graph(spec, strict=False)
     analyzer = _Analyzer(spec, g, mode)
+    if mode == "search":
+        templates = _Analyzer(spec, g, mode, template=True)
+        templates.run()
+        analyzer.rec_outer = templates.rec_output_templates()
     analyzer.run()
     return Analysis(spec, g, mode, analyzer.result(),
                     {rec: beam.name for rec, beam in analyzer.latest.items()})
