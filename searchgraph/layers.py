@@ -145,7 +145,7 @@ _add("decide_keep_beam", default_from=_NO_FROM, beam_role="decide_keep_beam")
 _add("choice_get_beam_scores", default_from=_NO_FROM, beam_role="choice_get_beam_scores")
 _add("choice_get_src_beams", default_from=_NO_FROM, beam_role="choice_get_src_beams")
 _add("split_batch_beam", beam_role="split_batch_beam")
-_add("select_search_sources", beam_role="select_search_sources")
+_add("select_search_sources", _r("search_choices", dep=False), beam_role="select_search_sources")
 
 # Classes without layer-valued options but with their own default for ``from``.
 for _name in ("source", "random_state_init", "range", "train_flag", "global_train_step",

@@ -186,6 +186,10 @@ class _Analyzer:
         data = self.g.nodes[node]
         cls = get_layer_class(data["class"])
         dep_opts = {r.name for r in cls.refs if r.dep} | {"from", "target"}
+        if cls.beam_role == "choice" and not self.is_search_choice(node) and not self.search \
+                and not data["options"].get("add_to_beam_scores") \
+                and not data["options"].get("scheduled_sampling"):
+            dep_opts.discard("from")  # RETURNN drops the scores: the output is the target
         out = []
         for src, option, form, search in data.get("inputs", []):
             if src not in self.built and self.g.nodes[src]["node_kind"] == "layer":
@@ -218,6 +222,11 @@ class _Analyzer:
             return first
         if role in ("decide", "split_batch_beam"):
             return None
+        if role == "select_search_sources":
+            # the source re-selected into the beam of the `search_choices` layer
+            owner = [self.input_beam(src, form, node) for src, opt, form in data.get("inputs", [])
+                     if opt == "search_choices"]
+            return owner[0] if owner and owner[0] is not None else combine_beams(sources)
         if role == "decide_keep_beam":
             first = sources[0] if sources else None
             return SearchBeam(node, first.size, first) if first else None
@@ -327,7 +336,11 @@ class _Analyzer:
 
     def _member_deps(self, rec: str, node: str) -> set[str]:
         deps: set[str] = set()
-        for src, _, _, _ in self.g.nodes[node].get("inputs", []):
+        drop_from = "from" not in {opt for _, opt, _ in self.inputs(node)} \
+            and self.g.nodes[node]["class"] == "choice"
+        for src, option, _, _ in self.g.nodes[node].get("inputs", []):
+            if drop_from and option == "from":
+                continue
             if self.g.nodes[src]["node_kind"] == "sub":
                 src = next(iter(self.g.predecessors(src)))
             if src in self.built and self.g.nodes[src].get("unit") is not None \
@@ -339,14 +352,29 @@ class _Analyzer:
         return deps
 
     def move_out(self, rec: str, members: list[str]) -> None:
-        opts = self.spec.network  # noqa: F841  (kept for clarity of intent)
-        if self.g.nodes[rec]["options"].get("optimize_move_layers_out") is False:
+        opts = self.g.nodes[rec]["options"]
+        move = opts.get("optimize_move_layers_out", self.spec.settings.get("optimize_move_layers_out"))
+        if move is False:
             for node in members:
                 self.placement[node] = "loop"
             return
         deps = {n: self._member_deps(rec, n) for n in members}
         local = {n: self.g.nodes[n]["local"] for n in members}
-        loop = list(members)
+        known_len = bool(opts.get("from", ["data"])) or bool(opts.get("size_target")) \
+            or (not self.search and bool(opts.get("target")))
+        needed = [n for n in members if local[n] == "output" or (local[n] == "end" and not known_len)
+                  or self.g.nodes[n]["options"].get("is_output_layer")
+                  or self.g.nodes[n]["options"].get("need_last")]
+        loop: list[str] = []
+        todo = list(needed)
+        while todo:  # the layers the needed outputs depend on, current or previous frame
+            node = todo.pop(0)
+            if node not in loop:
+                loop.append(node)
+                todo.extend(sorted(deps[node] - set(loop)))
+        for node in members:
+            if node not in loop:
+                self.placement[node] = "unused"
 
         def is_choice(n: str) -> bool:
             return self.is_search_choice(n) or self.g.nodes[n]["class"] in (
@@ -399,6 +427,8 @@ class _Analyzer:
             if data["node_kind"] not in ("layer", "step"):
                 continue
             placement = self.placement.get(node, "net")
+            if placement == "unused":  # a template only: RETURNN builds no layer for it
+                continue
             beam = self.beam.get(node)
             rec = self.rec_of(node)
             choice = beam.name if beam is not None and self.choice_of(node) else None
