@@ -111,13 +111,15 @@ def _topological_order(g: nx.DiGraph) -> list[str]:
 
 
 class _Analyzer:
-    def __init__(self, spec: NetSpec, g: nx.DiGraph, mode: str, *, template: bool = False):
+    def __init__(self, spec: NetSpec, g: nx.DiGraph, mode: str, *, template: bool = False,
+                 eval_flag: bool = False):
         self.spec, self.g, self.search = spec, g, mode == "search"
         #: template mode: beams as RETURNN's rec template construction sees them, before any input
         #: is translated into a common beam (a choice's dependency is its first source's beam)
         self.template = template
         self.rec_outer: dict[str, SearchBeam | None] = {}
-        self.built = constructed_layers(g, search=self.search)
+        self.eval_flag = eval_flag
+        self.built = constructed_layers(g, search=self.search, eval_flag=eval_flag)
         self.order = [n for n in _topological_order(g)
                       if n in self.built and g.nodes[n]["node_kind"] != "data"]
         self.beam: dict[str, SearchBeam | None] = {}
@@ -364,7 +366,8 @@ class _Analyzer:
             or (not self.search and bool(opts.get("target")))
         needed = [n for n in members if local[n] == "output" or (local[n] == "end" and not known_len)
                   or self.g.nodes[n]["options"].get("is_output_layer")
-                  or self.g.nodes[n]["options"].get("need_last")]
+                  or self.g.nodes[n]["options"].get("need_last")
+                  or (self.eval_flag and self.g.nodes[n]["options"].get("loss"))]
         loop: list[str] = []
         todo = list(needed)
         while todo:  # the layers the needed outputs depend on, current or previous frame
@@ -455,8 +458,12 @@ class _Analyzer:
 
 
 def analyze(source: NetSpec | dict[str, Any] | str, mode: str = "search", *,
-            graph: nx.DiGraph | None = None) -> Analysis:
+            graph: nx.DiGraph | None = None, eval_flag: bool | None = None) -> Analysis:
     """Analyse a network's beams as RETURNN builds it in ``mode`` (``search`` or ``train``).
+
+    The flags are RETURNN's ``TFNetwork`` flags: search mode is ``search_flag=True,
+    train_flag=False`` and, unless ``eval_flag`` is given, ``eval_flag=False`` (losses inside rec
+    loops are then not built); train mode is ``train_flag=True, eval_flag=True``.
 
     Examples
     --------
@@ -471,9 +478,10 @@ def analyze(source: NetSpec | dict[str, Any] | str, mode: str = "search", *,
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
     spec = load(source) if not isinstance(source, NetSpec) else source
     g = graph if graph is not None else build_graph(spec, strict=False)
-    analyzer = _Analyzer(spec, g, mode)
+    flag = (mode == "train") if eval_flag is None else eval_flag
+    analyzer = _Analyzer(spec, g, mode, eval_flag=flag)
     if mode == "search":
-        templates = _Analyzer(spec, g, mode, template=True)
+        templates = _Analyzer(spec, g, mode, template=True, eval_flag=flag)
         templates.run()
         analyzer.rec_outer = templates.rec_output_templates()
     analyzer.run()
