@@ -16,11 +16,10 @@ from collections.abc import Callable, Collection, Mapping, Sized
 from typing import Any
 
 __all__ = [
-    "MAX_SIZE", "MAX_INT_BITS", "MAX_ITERATIONS", "MAX_SECONDS", "MAX_FORMAT_WIDTH",
-    "SafeEvalError", "Refused", "LimitExceeded", "Failed", "refused",
-    "Placeholder", "Unevaluated", "ImportedName", "SAFE_BUILTINS",
-    "binary_op", "unary_op", "compare_op", "format_value", "is_safe_callable", "call_builtin",
-    "has_method", "call_method", "check_tree_size",
+    "MAX_FORMAT_WIDTH", "MAX_INT_BITS", "MAX_ITERATIONS", "MAX_SECONDS", "MAX_SIZE", "SAFE_BUILTINS",
+    "Failed", "ImportedName", "LimitExceeded", "Placeholder", "Refused", "SafeEvalError", "Unevaluated",
+    "binary_op", "call_builtin", "call_method", "check_tree_size", "compare_op", "format_value",
+    "has_method", "is_safe_callable", "refused", "unary_op",
 ]
 
 #: Largest sequence (elements or characters) a single operation may build.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -55,7 +56,7 @@ def beam_table(analysis: Analysis, *, errors_only: bool = False) -> Table:
     """
     styles = beam_styles(analysis)
     n_err = len(analysis.errors)
-    table = Table(title=f"Beams in {analysis.mode} mode: {analysis.spec.source}",
+    table = Table(title=f"Beams ({analysis.mode} mode): {Path(analysis.spec.source).name}",
                   caption=f"{len(analysis.layers)} layers, {len(analysis.beams())} beams, "
                           f"{n_err} error{'s' if n_err != 1 else ''}",
                   show_lines=False, pad_edge=False, box=None, header_style="bold underline")

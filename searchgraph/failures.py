@@ -135,3 +135,58 @@ def _moved_out_multi_input(an: _Analyzer) -> dict[str, str]:
                              f"{an.latest[rec]} but no search choices; from layer desc {node!r}")
                 break
     return out
+
+
+@_rule
+def _unknown_class(an: _Analyzer) -> dict[str, str]:
+    """RETURNN refuses classes it does not know; inside a rec loop the template construction can
+    then also leave lookups of the layer's target behind (LayerNotFound)."""
+    return {node: f"Exception: unknown layer class {an.g.nodes[node]['class']!r}"
+            for node in an.order
+            if an.g.nodes[node]["node_kind"] == "layer" and not an.g.nodes[node].get("known", True)}
+
+
+_SPARSE_KEEPING = frozenset({"copy", "identity", "eval", "reinterpret_data", "gather", "slice",
+                             "expand_dims", "squeeze", "postfix_in_time", "prefix_in_time"})
+
+
+def _is_sparse(an: _Analyzer, node: str, seen: frozenset[str] = frozenset()) -> bool:
+    data = an.g.nodes[node]
+    opts = data["options"]
+    if node in seen or data["node_kind"] == "missing":
+        return False
+    if data["node_kind"] == "data":
+        key = node[len("data:"):]
+        ext = (an.spec.extern_data or {}).get(key)
+        return bool(ext.get("sparse") or ext.get("sparse_dim")) if isinstance(ext, dict) else False
+    if data["class"] == "choice":  # its output is its target's (labels), or sparse scores' argmax
+        if opts.get("input_type") == "regression":
+            return False
+        target = opts.get("target")
+        target = target[0] if isinstance(target, list) and target else target
+        ext = (an.spec.extern_data or {}).get(target) if isinstance(target, str) else None
+        return bool(ext.get("sparse") or ext.get("sparse_dim")) if isinstance(ext, dict) else True
+    if data["class"] == "reinterpret_data" and "set_sparse" in opts:
+        return bool(opts["set_sparse"])
+    if data["class"] not in _SPARSE_KEEPING or opts.get("out_type") or opts.get("n_out"):
+        return False
+    sources = [s for s, opt, _, _ in data.get("inputs", []) if opt == "from"]
+    return bool(sources) and _is_sparse(an, sources[0], seen | {node})
+
+
+@_rule
+def _sparse_prev_without_initial_output(an: _Analyzer) -> dict[str, str]:
+    out = {}
+    for node in an.order:
+        data = an.g.nodes[node]
+        if an.rec_of(node) is None or data["unit_kind"] != "rec" or an.placement.get(node) != "loop":
+            continue
+        if data["options"].get("initial_output") is not None:
+            continue
+        read_prev = any(d["kind"] == "prev" or "prev" in d["kinds"]
+                        for _, _, d in an.g.out_edges(node, data=True))
+        if read_prev and _is_sparse(an, node):
+            out[node] = ("Exception: You must explicitly provide an initial output value for sparse "
+                         f"data {data['local']}_output. E.g. '{data['local']}': "
+                         "{'initial_output': 'zeros'}.")
+    return out

@@ -359,6 +359,7 @@ def build_graph(spec: NetSpec, *, strict: bool = True) -> nx.DiGraph:
                        known=True)
             g.add_edge(node, consumer, kind="from", kinds=["from"], option="from",
                        options=["from"], ref=ref, dep=True, search=True)
+            g.nodes[consumer].setdefault("inputs", []).append((node, "from", "missing", True))
             g.graph["missing"].append((consumer, ref))
             continue
         hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else \

@@ -1,0 +1,168 @@
+"""Provenance on small networks, against RETURNN behaviour the spec marks [verified] (§2–§6, §9).
+
+The full differential tests against live RETURNN are in ``tests/oracle/``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from searchgraph import analyze
+
+DECODER: dict[str, Any] = {
+    "encoder": {"class": "linear", "from": "data", "n_out": 8, "activation": "tanh"},
+    "output": {"class": "rec", "from": [], "max_seq_len": 10, "target": "classes", "unit": {
+        "embed": {"class": "linear", "from": "prev:output", "n_out": 6},
+        "att": {"class": "dot_attention", "from": "embed", "base": "base:encoder",
+                "base_ctx": "base:encoder"},
+        "prob": {"class": "softmax", "from": ["embed", "att"], "target": "classes", "loss": "ce"},
+        "output": {"class": "choice", "from": "prob", "beam_size": 4, "target": "classes",
+                   "initial_output": 0},
+        "end": {"class": "compare", "from": "output", "value": 0},
+        "copy_out": {"class": "copy", "from": "output", "is_output_layer": True},
+    }},
+    "decision": {"class": "decide", "from": "output", "loss": "edit_distance", "target": "classes"},
+}
+
+
+def net(**changes: Any) -> dict[str, Any]:
+    """The decoder with unit layers replaced (None deletes)."""
+    d = copy.deepcopy(DECODER)
+    for name, desc in changes.items():
+        if desc is None:
+            d["output"]["unit"].pop(name)
+        else:
+            d["output"]["unit"][name] = desc
+    return d
+
+
+class TestAttentionDecoder:
+    a = analyze(DECODER)
+
+    def test_layers_after_prev_output_are_on_the_prev_beam(self) -> None:
+        for name in ("output/embed", "output/att", "output/prob"):
+            assert self.a.layers[name].beam.name == "output/prev:output"
+            assert self.a.layers[name].choice == "output/prev:output"
+
+    def test_choice_and_end_carry_the_choice_beam(self) -> None:
+        for name in ("output/output", "output/end"):
+            assert self.a.layers[name].beam.chain == ["output/output", "output/prev:output"]
+            assert self.a.layers[name].beam.size == 4
+
+    def test_rec_layer_carries_the_backtracked_beam(self) -> None:
+        assert self.a.layers["output"].beam.name == "output/output"
+        assert self.a.layers["output"].choice == "output/output"
+
+    def test_decide_removes_the_beam(self) -> None:
+        lb = self.a.layers["decision"]
+        assert lb.beam is None and lb.choice is None
+
+    def test_encoder_has_no_beam(self) -> None:
+        assert self.a.layers["encoder"].beam is None
+
+    def test_placements(self) -> None:
+        place = {n: lb.placement for n, lb in self.a.layers.items()}
+        assert place["output/copy_out"] == "output"  # a read-out of the choice, used by nothing
+        assert place["output/output"] == "loop"  # choices never move
+        assert place["output/end"] == "loop"
+        assert place["encoder"] == "net"
+
+    def test_no_errors(self) -> None:
+        assert self.a.errors == {}
+
+    def test_json_fields(self) -> None:
+        assert self.a.to_json()["layers"]["output/prob"] == {
+            "beam": "output/prev:output", "beam_size": 4, "beam_chain": ["output/prev:output"],
+            "choice": "output/prev:output", "placement": "loop", "error": None}
+
+
+def test_train_mode_has_no_beams() -> None:
+    a = analyze(DECODER, mode="train")
+    assert all(lb.beam is None for lb in a.layers.values())
+
+
+def test_chained_choices_with_different_beam_sizes() -> None:
+    """spec §4.5: choice1 (K=3) feeds choice2 (K=5), which feeds prev:choice2 -> choice1."""
+    d = net(output={"class": "copy", "from": "choice2"},
+            prob1={"class": "softmax", "from": "prev:choice2", "n_out": 5, "target": "classes"},
+            choice1={"class": "choice", "from": "prob1", "beam_size": 3, "target": "classes"},
+            prob2={"class": "softmax", "from": "choice1", "n_out": 5, "target": "classes"},
+            choice2={"class": "choice", "from": "prob2", "beam_size": 5, "target": "classes",
+                     "initial_output": 0},
+            end={"class": "compare", "from": "choice2", "value": 0},
+            embed=None, att=None, prob=None, copy_out=None)
+    a = analyze(d)
+    assert a.layers["output/choice1"].beam.chain == ["output/choice1", "output/prev:choice2"]
+    assert a.layers["output/choice2"].beam.chain == [
+        "output/choice2", "output/choice1", "output/prev:choice2"]
+    assert a.layers["output/choice2"].beam.size == 5
+    assert a.layers["output/prob2"].beam.name == "output/choice1"
+    assert a.latest_choice == {"output": "output/choice2"}
+
+
+def test_independent_choices_in_one_frame_cannot_be_combined() -> None:
+    d = net(other_prob={"class": "softmax", "from": "prev:other", "n_out": 5, "target": "classes"},
+            other={"class": "choice", "from": "other_prob", "beam_size": 3, "target": "classes",
+                   "initial_output": 0},
+            both={"class": "combine", "kind": "add", "from": ["output", "other"],
+                  "is_output_layer": True})
+    a = analyze(d)
+    assert "Cannot combine beams" in a.layers["output/both"].error
+
+
+def test_two_root_decoders_are_not_comparable_until_decided() -> None:
+    d = copy.deepcopy(DECODER)
+    d["output2"] = copy.deepcopy(d["output"])
+    d["both"] = {"class": "combine", "kind": "add", "from": ["output", "output2"], "loss": "ce"}
+    assert "Cannot compare search choices" in analyze(d).layers["both"].error
+    d["decision2"] = {"class": "decide", "from": "output2"}
+    d["both"]["from"] = ["decision", "decision2"]
+    assert analyze(d).errors == {}
+
+
+def test_decided_combined_with_beamed_has_no_common_search_base() -> None:
+    d = copy.deepcopy(DECODER)
+    d["mix"] = {"class": "combine", "kind": "add", "from": ["decision", "output"], "loss": "ce"}
+    assert "No common search base" in analyze(d).layers["mix"].error
+
+
+@pytest.mark.parametrize("ref", ["prev:prev:output"])
+def test_prev_prev_is_an_error(ref: str) -> None:
+    a = analyze(net(embed={"class": "linear", "from": ref, "n_out": 6}))
+    assert "Multiple 'prev:'" in a.layers["output/embed"].error
+
+
+def test_target_read_as_layer_inside_the_loop_is_not_found_in_search() -> None:
+    a = analyze(net(embed={"class": "linear", "from": ["prev:output", "classes"], "n_out": 6}))
+    assert a.layers["output/embed"].error.startswith("LayerNotFound")
+
+
+def test_loop_without_end_or_max_len() -> None:
+    d = net()
+    d["output"].pop("max_seq_len")
+    assert "specify max_seq_len" in analyze(d).layers["output"].error
+    d = net(end=None)
+    d["output"].pop("max_seq_len")
+    assert "'end' layer" in analyze(d).layers["output"].error
+
+
+def test_choice_without_beamed_source_depends_on_its_prev_frame() -> None:
+    """PR #1213: a searching choice whose sources carry no beam chains to its own previous frame."""
+    d = {"output": {"class": "rec", "from": "data", "unit": {
+        "prob": {"class": "softmax", "from": "data:source", "n_out": 5},
+        "output": {"class": "choice", "from": "prob", "beam_size": 3, "target": "classes",
+                   "initial_output": 0}}}}
+    a = analyze(d)
+    assert a.layers["output/output"].beam.chain == ["output/output", "output/prev:output"]
+    assert a.layers["output/prob"].beam is None
+
+
+def test_sub_layer_of_split_follows_its_layer() -> None:
+    d = net(split={"class": "split", "from": "embed", "size_splits": [3, 3]},
+            prob={"class": "softmax", "from": ["split/0", "att"], "target": "classes"})
+    a = analyze(d)
+    assert a.layers["output/split"].beam.name == "output/prev:output"
+    assert a.layers["output/split"].placement == "loop"
