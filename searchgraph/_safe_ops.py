@@ -9,6 +9,7 @@ from __future__ import annotations
 import _string
 import ast
 import builtins
+import itertools
 import operator
 import re
 import string
@@ -280,6 +281,9 @@ def _sum(iterable: Any, /, start: Any = 0) -> Any:
     numbers = (int, float, complex)
     if isinstance(start, (str, bytes, bytearray)) or all(isinstance(x, numbers) for x in (start, *items)):
         return builtins.sum(items, start)  # floats keep Python's own summation; str start raises
+    if isinstance(start, (list, tuple)) and all(type(x) is type(start) for x in items):
+        check_size(len(start) + builtins.sum(len(x) for x in items), "sum of sequences")
+        return type(start)(itertools.chain(start, *items))  # Python's result, without quadratic copies
     total = start
     for item in items:
         _guard_add(total, item)

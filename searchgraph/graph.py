@@ -365,15 +365,40 @@ def build_graph(spec: NetSpec, *, strict: bool = True) -> nx.DiGraph:
         hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else \
             "check the spelling, or the prefix (prev:, base:, data:)"
         raise NetworkError(f"unknown reference {ref!r}: {why}", where=consumer, hint=hint)
-    try:
-        cycle = nx.find_cycle(without_prev(g))
-    except nx.NetworkXNoCycle:
-        cycle = None
+    cycle = _find_cycle(g)
     if cycle:
-        order = [u for u, _ in cycle] + [cycle[0][0]]
-        raise NetworkError("dependency cycle: " + " -> ".join(order), where=cycle[0][0],
+        raise NetworkError("dependency cycle: " + " -> ".join(cycle + cycle[:1]), where=cycle[0],
                            hint="break the cycle, or use 'prev:' to read the previous frame")
     return g
+
+
+def _find_cycle(g: nx.DiGraph) -> list[str] | None:
+    """A cycle over non-``prev`` edges (its nodes in order), or None; iterative DFS, linear time."""
+    succ = g._succ  # noqa: SLF001 - plain adjacency: filtered networkx views are 10x slower here
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
+    for start in g:
+        if start in state:
+            continue
+        stack = [(start, iter(succ[start].items()))]
+        path = [start]
+        state[start] = 1
+        while stack:
+            node, it = stack[-1]
+            for nxt, data in it:
+                if data["kind"] == "prev":
+                    continue
+                if state.get(nxt) == 1:
+                    return path[path.index(nxt):]
+                if nxt not in state:
+                    state[nxt] = 1
+                    path.append(nxt)
+                    stack.append((nxt, iter(succ[nxt].items())))
+                    break
+            else:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+    return None
 
 
 def _is_root(name: str, opts: dict[str, Any], *, search: bool, eval_flag: bool) -> bool:

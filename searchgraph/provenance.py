@@ -239,10 +239,15 @@ class _Analyzer:
         return combine_beams(beams)
 
     def run(self) -> None:
+        """Fixed point over the construction order: ``prev:`` edges and the loops' latest choices
+        feed beams back, so recompute what changed until nothing does."""
         self.compute_placements()
+        position = {n: i for i, n in enumerate(self.order)}
+        succ = self.g._succ  # noqa: SLF001 - plain adjacency access on the hot path
+        dirty = set(self.order)
         for _ in range(max(3, len(self.order))):
-            changed = False
-            for node in self.order:
+            changed: set[str] = set()
+            for node in sorted(dirty, key=position.__getitem__):
                 try:
                     beam = self.compute(node)
                     self.error.pop(node, None)
@@ -251,10 +256,13 @@ class _Analyzer:
                 old = self.beam.get(node)
                 if (old is None) != (beam is None) or (beam and old and (
                         beam.name != old.name or beam.chain != old.chain or beam.size != old.size)):
-                    changed = True
+                    changed.add(node)
                 self.beam[node] = beam
-            changed |= self.update_latest()
-            if not changed:
+            dirty = {v for n in changed for v in succ[n] if v in position} | \
+                {n for n in changed if self.g.nodes[n]["class"] == "choice"}
+            if self.update_latest():
+                dirty = set(self.order)
+            if not dirty:
                 break
 
     def rec_output_templates(self) -> dict[str, SearchBeam | None]:
@@ -383,27 +391,35 @@ class _Analyzer:
             return self.is_search_choice(n) or self.g.nodes[n]["class"] in (
                 "decide_keep_beam", "choice") and self.search
 
+        in_loop = set(loop)
+        users = {n: {o for o in loop if n in deps[o] and o != n} for n in loop}
+
         def out_ok(n: str) -> bool:
             if local[n] == "end" or is_choice(n) or n in deps[n]:
                 return False
-            return not any(n in deps[o] for o in loop if o != n)
+            return not users[n]
 
         def in_ok(n: str) -> bool:
             if local[n] in (":i", "end") or is_choice(n):
                 return False
-            return not any(o in deps[n] for o in loop)
+            return not deps[n] & in_loop
+
+        def take(n: str, where: str) -> None:
+            loop.remove(n)
+            in_loop.discard(n)
+            for d in deps[n]:
+                users.get(d, set()).discard(n)
+            self.placement[n] = where
 
         while True:
             moved = next((n for n in loop if out_ok(n)), None)
             if moved:
-                loop.remove(moved)
-                self.placement[moved] = "output"
+                take(moved, "output")
                 continue
             moved = next((n for n in loop if in_ok(n)), None)
             if moved is None:
                 break
-            loop.remove(moved)
-            self.placement[moved] = "input"
+            take(moved, "input")
         for node in loop:
             self.placement[node] = "loop"
 

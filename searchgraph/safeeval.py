@@ -9,6 +9,7 @@ Trusted mode (:func:`exec_trusted`) runs the file as RETURNN does, for files the
 
 from __future__ import annotations
 
+import __future__
 import ast
 import builtins
 import inspect
@@ -31,6 +32,7 @@ _SYNTAX_HINT = "fix the syntax: RETURNN cannot load this file either"
 #: Python exceptions of supported operations that become a ConfigError (the config's own error).
 _PY_ERRORS = (ArithmeticError, LookupError, NameError, TypeError, ValueError, AttributeError,
               RuntimeError, MemoryError)
+_FEATURE = type(__future__.annotations)
 _CONVERSIONS: dict[int, Callable[[Any], str]] = {ord("s"): str, ord("r"): repr, ord("a"): ascii}
 _LABELS = {
     "While": "'while' loop", "AsyncFor": "'async for' loop", "With": "'with' statement",
@@ -583,7 +585,8 @@ def _call_get_network(get_network: Callable[..., Any], epoch: int) -> Any:
 
 
 def _is_code(value: Any) -> bool:
-    return isinstance(value, types.ModuleType) or callable(value)
+    """Modules, functions, classes and ``from __future__`` features: not settings."""
+    return isinstance(value, (types.ModuleType, _FEATURE)) or callable(value)
 
 
 def _trusted_error(exc: BaseException, filename: str) -> ConfigError:

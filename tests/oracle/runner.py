@@ -1,0 +1,487 @@
+"""Build RETURNN networks in search mode and report what RETURNN decided (the oracle).
+
+Standalone script, meant to run in a subprocess (it imports TensorFlow and RETURNN)::
+
+    python tests/oracle/runner.py IN.json OUT.json
+    python tests/oracle/runner.py --self-check
+
+``IN.json`` is a list of cases ``{"id", "network", "extern_data", "num_outputs", "num_inputs",
+"config", "flags"}`` (a corpus case dict plus an ``id`` works as is). ``OUT.json`` maps id -> result,
+rewritten atomically after every case, in the format of the corpus ``*.oracle.json`` files plus
+``error_layer``, ``error_full`` and ``translations``.
+
+Before building, the network gets exactly the changes listed in the corpus README (native LSTM units
+become ``standardlstm``, ``eval`` layers lose ``out_type``, config-function eval strings and callable
+placeholders are replaced or dropped, ``load_on_init`` / ``custom_param_importer`` are dropped,
+``__dim__`` placeholders become ``Dim`` objects, ``name`` is dropped from ``extern_data`` entries).
+
+``search_error`` rule: True when the exception's traceback passes through RETURNN's search-choice or
+beam code (see ``SEARCH_FUNCS`` / ``SEARCH_CLASSES``: ``get_search_choices``, ``SearchChoices``,
+``translate_to_common_search_beam``, ``SelectSearchSourcesLayer``, ``_opt_search_resolve``, the search
+branch of ``ChoiceLayer``, ``SearchBeam.get_combined_beam``, beam checks on ``Data``), or when the
+message itself is one of RETURNN's beam assertions (it mentions a ``Beam{...}`` / search choices), or
+when it is a ``LayerNotFound`` for a name that is an extern-data key (a target lookup that search mode
+does not provide). Otherwise False.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from typing import Any
+
+# The unit names RETURNN cannot build on the CPU with TF 2.21 (native kernels); see the corpus README.
+NATIVE_UNITS = {"nativelstm", "nativelstm2", "lstmblock2", "cudnnlstm", "zoneoutlstm"}
+DROPPED_OPTIONS = {"load_on_init", "custom_param_importer"}
+
+# Traceback frames (function names) that mean "search-choice resolution / beam handling".
+SEARCH_FUNCS = {
+    "get_search_choices",
+    "_get_all_search_choices",
+    "get_src_choices_seq",
+    "translate_to_common_search_beam",
+    "translate_to_this_search_beam",
+    "select_if_needed",
+    "_opt_search_resolve",
+    "_get_search_choice_seq",
+    "get_combined_beam",
+    "copy_extend_with_beam",
+    "get_search_choices_from_beam",
+    "_get_search_choices_beam_size",
+    "_has_search_choices",
+    "debug_search_choices",
+    "get_common_data",
+    "maybe_transform",
+}
+SEARCH_CLASSES = {"SearchChoices", "SelectSearchSourcesLayer", "SearchBeam"}
+SEARCH_MESSAGE_MARKERS = ("Beam{", "beam", "search choices", "search_choices", "max_seq_len")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Network preparation (pure Python, no RETURNN needed except for Dim objects)
+
+
+def _is_callable_placeholder(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"__callable__"}
+
+
+def prepare_network(obj: Any) -> Any:
+    """Apply the corpus README's modifications to a net dict (returns a modified deep copy)."""
+    if isinstance(obj, list):
+        return [prepare_network(v) for v in obj if not _is_callable_placeholder(v)]
+    if not isinstance(obj, dict):
+        return obj
+    out: dict[str, Any] = {}
+    cls = obj.get("class")
+    for key, value in obj.items():
+        if key in DROPPED_OPTIONS:
+            continue
+        if cls == "eval" and key == "out_type":
+            continue
+        if cls == "eval" and key == "eval":
+            if _is_callable_placeholder(value) or (isinstance(value, str) and "get_config()" in value):
+                out[key] = "source(0)"
+                continue
+        if _is_callable_placeholder(value):
+            continue
+        if (
+            cls in ("rec", "rnn_cell")
+            and key == "unit"
+            and isinstance(value, str)
+            and value.lower() in NATIVE_UNITS
+        ):
+            out[key] = "standardlstm"
+            continue
+        out[key] = prepare_network(value)
+    return out
+
+
+def make_dims(obj: Any, cache: dict[str, Any]) -> Any:
+    """Replace ``{"__dim__": {...}}`` placeholders by RETURNN ``Dim`` objects (one per description)."""
+    from returnn.tensor import Dim, batch_dim
+
+    if isinstance(obj, list):
+        return [make_dims(v, cache) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if set(obj) == {"__dim__"}:
+        desc = obj["__dim__"]
+        if desc.get("is_batch_dim"):
+            return batch_dim
+        key = json.dumps(desc, sort_keys=True)
+        if key not in cache:
+            kind = {"spatial": Dim.Types.Spatial, "feature": Dim.Types.Feature, "batch": Dim.Types.Batch}.get(
+                desc.get("kind"), Dim.Types.Unspecified
+            )
+            cache[key] = Dim(kind=kind, description=desc.get("description"), dimension=desc.get("dimension"))
+        return cache[key]
+    return {k: make_dims(v, cache) for k, v in obj.items()}
+
+
+def prepare_extern_data(extern_data: dict[str, Any] | None, cache: dict[str, Any]) -> dict[str, Any] | None:
+    """``extern_data`` with Dim objects and without ``name`` entries."""
+    if extern_data is None:
+        return None
+    out = {}
+    for key, opts in extern_data.items():
+        opts = make_dims(opts, cache)
+        if isinstance(opts, dict):
+            opts = {k: v for k, v in opts.items() if k != "name"}
+        out[key] = opts
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Recording translations (SelectSearchSourcesLayer) and the layer under construction
+
+
+_TRANSLATIONS: list[dict[str, Any]] | None = None
+_CONSTRUCT_FUNCS = ("_create_layer", "_create_layer_layer_desc", "construct_layer")
+
+
+def _abs_name(layer: Any) -> str | None:
+    if layer is None:
+        return None
+    try:
+        return layer.get_absolute_name()
+    except Exception:  # noqa: BLE001 - best effort for odd internal layers
+        return getattr(layer, "name", None)
+
+
+def _frame_layer_name(frame: Any) -> str | None:
+    """Qualified name of the layer a construction frame works on, or None."""
+    from returnn.tf.network import TFNetwork
+
+    code = frame.f_code
+    if code.co_name not in _CONSTRUCT_FUNCS:
+        return None
+    loc = frame.f_locals
+    name = loc.get("name")
+    if not isinstance(name, str):
+        return None
+    net = loc.get("self")
+    if isinstance(net, TFNetwork):
+        try:
+            return net.get_absolute_name_prefix() + name
+        except Exception:  # noqa: BLE001
+            return name
+    return None
+
+
+def _current_construct_layer() -> tuple[str | None, str | None]:
+    """(innermost layer being constructed, innermost RETURNN function) from the live stack."""
+    frame = sys._getframe(2)
+    context = None
+    while frame is not None:
+        if context is None and "returnn" in frame.f_code.co_filename and frame.f_code.co_name != "__init__":
+            context = frame.f_code.co_name
+        name = _frame_layer_name(frame)
+        if name is not None:
+            return name, context
+        frame = frame.f_back
+    return None, context
+
+
+def install_translation_recorder() -> None:
+    """Monkeypatch ``SelectSearchSourcesLayer.__init__`` to log every translation."""
+    from returnn.tf.layers.basic import SelectSearchSourcesLayer
+
+    orig_init = SelectSearchSourcesLayer.__init__
+    if getattr(orig_init, "_searchgraph_patched", False):
+        return
+
+    def patched_init(self: Any, search_choices_layer: Any, sources: list[Any], **kwargs: Any) -> None:
+        consumer, context = _current_construct_layer()
+        entry: dict[str, Any] = {"layer": consumer, "context": context}
+        try:
+            src = sources[0]
+            entry["source"] = _abs_name(src)
+            src_sc = src.get_search_choices()
+            entry["from_choice"] = _abs_name(src_sc.owner) if src_sc else None
+            sc = search_choices_layer.get_search_choices()
+            entry["to_choice"] = _abs_name(sc.owner) if sc else None
+        except Exception as exc:  # noqa: BLE001
+            entry["record_error"] = f"{type(exc).__name__}: {exc}"
+            sc = src_sc = None
+        try:
+            orig_init(self, search_choices_layer=search_choices_layer, sources=sources, **kwargs)
+        except BaseException as exc:
+            entry["action"] = "error"
+            entry["chain"] = []
+            entry["error"] = f"{type(exc).__name__}: {_first_line(exc)}"
+            if _TRANSLATIONS is not None:
+                _TRANSLATIONS.append(entry)
+            raise
+        if not sc or sc is src_sc:
+            entry["action"], entry["chain"] = "keep", []
+        elif not src_sc:
+            entry["action"], entry["chain"] = "tile", []
+        else:
+            entry["action"] = "select"
+            entry["chain"] = [_abs_name(c.owner) for c in reversed(self.search_choices_seq or [])]
+        if _TRANSLATIONS is not None:
+            _TRANSLATIONS.append(entry)
+
+    patched_init._searchgraph_patched = True  # type: ignore[attr-defined]
+    SelectSearchSourcesLayer.__init__ = patched_init
+
+
+# ----------------------------------------------------------------------------------------------------
+# Collecting per-layer answers
+
+
+def _beam_info(layer: Any) -> dict[str, Any]:
+    beam = layer.output.beam
+    chain = []
+    b = beam
+    seen = set()
+    from returnn.tf.util.data import SearchBeam
+
+    while isinstance(b, SearchBeam) and id(b) not in seen:
+        seen.add(id(b))
+        chain.append(b.name)
+        b = b.dependency
+    return {
+        "beam": beam.name if beam else None,
+        "beam_size": beam.beam_size if beam else None,
+        "beam_chain": chain,
+    }
+
+
+def _choice(layer: Any) -> str | None:
+    try:
+        owner = layer.network.get_search_choices(src=layer)
+    except Exception as exc:  # noqa: BLE001
+        return f"!{type(exc).__name__}"
+    return _abs_name(owner)
+
+
+def _skip(name: str) -> bool:
+    base = name.rsplit("/", 1)[-1]
+    return name.startswith("data") or name.startswith("prev:") or base.startswith("prev:")
+
+
+def collect_layers(root_net: Any) -> dict[str, dict[str, Any]]:
+    """Every constructed layer of the root net (sub-nets, extra nets, rec units) with its answers."""
+    from returnn.tf.layers.rec import _SubnetworkRecCell
+
+    out: dict[str, dict[str, Any]] = {}
+    seen_nets: set[int] = set()
+
+    def visit_net(net: Any, where: str) -> None:
+        if net is None or id(net) in seen_nets:
+            return
+        seen_nets.add(id(net))
+        for name, layer in list(net.layers.items()):
+            visit_layer(name, layer, where)
+        for extra in getattr(net, "extra_nets", {}).values():
+            visit_net(extra, "net")
+
+    def visit_layer(name: str, layer: Any, where: str) -> None:
+        if _skip(name) or _skip(layer.name):
+            return
+        key = _abs_name(layer)
+        if key is None or key in out:
+            return
+        info = _beam_info(layer)
+        info["choice"] = _choice(layer)
+        info["where"] = where
+        out[key] = info
+        cell = getattr(layer, "cell", None)
+        if isinstance(cell, _SubnetworkRecCell):
+            visit_net(cell.net, "loop")
+            visit_net(cell.input_layers_net, "in")
+            visit_net(cell.output_layers_net, "out")
+        sub = getattr(layer, "subnetwork", None)
+        if sub is not None and sub is not layer.network and hasattr(sub, "layers"):
+            visit_net(sub, where)
+
+    visit_net(root_net, "net")
+    return dict(sorted(out.items()))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Exceptions
+
+
+def _first_line(exc: BaseException) -> str:
+    msg = str(exc)
+    return msg.split("\n", 1)[0]
+
+
+def _frames(exc: BaseException) -> list[Any]:
+    """All traceback frames (outermost first), following the exception's own traceback."""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    return frames
+
+
+def error_layer(exc: BaseException) -> str | None:
+    """Qualified name of the innermost layer under construction when ``exc`` was raised."""
+    found = None
+    for frame in _frames(exc):
+        name = _frame_layer_name(frame)
+        if name is not None:
+            found = name
+    return found
+
+
+def is_search_error(exc: BaseException, extern_keys: set[str]) -> bool:
+    """The ``search_error`` rule (see the module docstring)."""
+    from returnn.tf.network import LayerNotFound
+
+    if isinstance(exc, LayerNotFound):
+        name = getattr(exc, "layer_name", None) or ""
+        bare = name.split(":", 1)[1] if name.startswith("data:") else name
+        return bare in extern_keys
+    for frame in _frames(exc):
+        code = frame.f_code
+        if "returnn" not in code.co_filename:
+            continue
+        if code.co_name in SEARCH_FUNCS:
+            return True
+        self_obj = frame.f_locals.get("self")
+        if self_obj is not None and type(self_obj).__name__ in SEARCH_CLASSES:
+            return True
+        if code.co_name == "__init__" and type(self_obj).__name__ == "ChoiceLayer":
+            return True
+    msg = str(exc)
+    return any(marker in msg for marker in SEARCH_MESSAGE_MARKERS)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Building one case
+
+
+def run_case(case: dict[str, Any]) -> dict[str, Any]:
+    """Build one case in a fresh graph and return its result dict."""
+    global _TRANSLATIONS
+    import tensorflow as tf
+    from returnn.config import Config
+    from returnn.tf.network import ExternData, TFNetwork
+    from returnn.util.basic import BehaviorVersion
+
+    flags = {"search_flag": True, "train_flag": False, "eval_flag": False}
+    flags.update(case.get("flags") or {})
+    result: dict[str, Any] = {
+        "ok": False,
+        "error": None,
+        "search_error": None,
+        "error_layer": None,
+        "error_full": None,
+        "construct_s": None,
+        "layers": {},
+        "translations": [],
+    }
+    translations: list[dict[str, Any]] = []
+    _TRANSLATIONS = translations
+    dim_cache: dict[str, Any] = {}
+    extern_keys: set[str] = set()
+    BehaviorVersion._behavior_version = None  # fresh per case (the setter refuses changes)
+    graph = tf.Graph()
+    start = time.time()
+    try:
+        with graph.as_default():
+            network = prepare_network(make_dims(copy.deepcopy(case["network"]), dim_cache))
+            settings: dict[str, Any] = {}
+            extern_data = prepare_extern_data(case.get("extern_data"), dim_cache)
+            if extern_data is not None:
+                settings["extern_data"] = extern_data
+            for key in ("num_outputs", "num_inputs"):
+                if case.get(key) is not None:
+                    settings[key] = case[key]
+            settings.update(case.get("config") or {})
+            if settings.get("behavior_version") is not None:
+                BehaviorVersion.set(settings["behavior_version"])
+            config = Config()
+            config.update(settings)
+            extern_keys = set((extern_data or {}).keys()) | set((case.get("num_outputs") or {}).keys())
+            start = time.time()
+            ext = ExternData()
+            ext.init_from_config(config)
+            net = TFNetwork(config=config, extern_data=ext, name="root", **flags)
+            net.construct_from_dict(network)
+            result["construct_s"] = time.time() - start
+            result["ok"] = True
+            result["layers"] = collect_layers(net)
+    except Exception as exc:  # noqa: BLE001 - every failure is an answer
+        result["construct_s"] = time.time() - start
+        result["error"] = f"{type(exc).__name__}: {_first_line(exc)}"
+        result["error_full"] = str(exc)[:4000]
+        try:
+            result["search_error"] = is_search_error(exc, extern_keys)
+        except Exception:  # noqa: BLE001
+            result["search_error"] = None
+        try:
+            result["error_layer"] = error_layer(exc)
+        except Exception:  # noqa: BLE001
+            result["error_layer"] = None
+        result["traceback_funcs"] = [
+            f"{os.path.basename(f.f_code.co_filename)}:{f.f_code.co_name}" for f in _frames(exc)
+        ][-40:]
+    finally:
+        _TRANSLATIONS = None
+        BehaviorVersion._behavior_version = None
+    result["translations"] = translations
+    return result
+
+
+def _write_atomic(path: str, data: Any) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".oracle-", suffix=".json", dir=directory)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def setup() -> None:
+    """Import TF/RETURNN once: graph mode, CPU, quiet."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+    import tensorflow as tf
+
+    tf.compat.v1.disable_eager_execution()
+    install_translation_recorder()
+
+
+def self_check() -> int:
+    """Print the RETURNN and TF versions."""
+    setup()
+    import returnn
+    import tensorflow as tf
+
+    print(json.dumps({"returnn": returnn.__version__, "tensorflow": tf.__version__, "python": sys.version}))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """CLI entry point."""
+    if argv[1:] == ["--self-check"]:
+        return self_check()
+    if len(argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    with open(argv[1]) as f:
+        cases = json.load(f)
+    if isinstance(cases, dict):
+        cases = [cases]
+    setup()
+    results: dict[str, Any] = {}
+    for i, case in enumerate(cases):
+        cid = case.get("id", str(i))
+        results[cid] = run_case(case)
+        _write_atomic(argv[2], results)
+    _write_atomic(argv[2], results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,467 @@
+"""Loading networks: JSON files, RETURNN configs in safe mode (AST evaluation) and trusted mode.
+
+Safe mode must give Python's values for what it supports, refuse everything else with file:line,
+and never run config code; trusted mode must run the file as RETURNN does.
+"""
+
+from __future__ import annotations
+
+import __future__
+import ast
+import textwrap
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from searchgraph import _safe_ops, safeeval
+from searchgraph.config import load
+from searchgraph.errors import ConfigError
+from searchgraph.safeeval import TRUST_HINT, Unevaluated, evaluate_config, exec_trusted
+
+DATA = Path(__file__).parent / "data" / "configs"
+FAILED_HINT = "the config itself fails here: Python raises the same error when RETURNN loads it"
+
+
+def settings(text: str) -> dict[str, Any]:
+    """Safe-mode settings of a config snippet, as file ``t.config``."""
+    return evaluate_config(textwrap.dedent(text), "t.config")
+
+
+def python_settings(text: str) -> dict[str, Any]:
+    """What Python itself binds for a (known harmless) test snippet, filtered like the settings."""
+    namespace: dict[str, Any] = {"__file__": "t.config", "__name__": "__returnn_config__"}
+    exec(compile(textwrap.dedent(text), "t.config", "exec"), namespace)  # noqa: S102 - our own snippets
+    return {k: v for k, v in namespace.items() if not k.startswith("_")
+            and not isinstance(v, (types.ModuleType, Iterator, type(__future__.annotations))) and not callable(v)}
+
+
+def safe_error(text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        settings(text)
+    return info.value
+
+
+def write(tmp_path: Path, text: str, name: str = "setup.config") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+# -- safe mode computes Python's values ------------------------------------------------------------
+
+EQUIVALENT = {
+    "literals": """
+        #!rnn.py
+        '''docstring'''
+        from __future__ import annotations
+        neg = -3
+        negf = -2.5e-3
+        b = b"\\x00ab"
+        n, t, f = None, True, False
+        inf = float('inf')
+        ninf = -float("inf")
+        c = 1 + 2j
+        e = ...
+        big = 10 ** 18
+        """,
+    "names_and_augassign": """
+        x = 4
+        y = x * 2
+        x += 1
+        x -= 2
+        x *= 3
+        x //= 2
+        x **= 2
+        s = "a"
+        s += "b"
+        s *= 2
+        """,
+    "unpacking_and_annotations": """
+        a, b = 1, 2
+        a, b = b, a
+        (c, d), e = [3, 4], 5
+        first, *rest = range(4)
+        *init, last = "abc"
+        h, *mid, t = (1, 2, 3, 4, 5)
+        p = q = [7]
+        dim: int = 512
+        hidden: int
+        """,
+    "operators": """
+        a = 7 / 2, 7 // 2, -7 // 2, 7 % 3, -7 % 3, 2 ** 10, 2 ** -1, 1 << 4, 256 >> 2
+        b = 6 & 3, 6 | 3, 6 ^ 3, ~5, +3, -(-3), not 0
+        c = 1 < 2 <= 2 > 1 >= 1 != 0 == 0
+        d = 1 < 2 > 3
+        e = 0 or "" or [] or "x", 1 and 2 and 0 and 3, None or None
+        f = "a" in "cat", 3 not in [1, 2], None is None, a is not None
+        g = [1, 2] + [3], (1,) * 3, "ab" * 2, {1, 2} | {3}, {1, 2} & {2}, {"a": 1} | {"b": 2}
+        h = 0.1 + 0.2, 1e308 * 10, divmod(-7, 2), abs(-2.5), round(2.675, 2), round(0.5), round(1.5)
+        """,
+    "string_formatting": """
+        i, name = 3, "fw"
+        a = "lstm%i_%s" % (i, name)
+        b = "%(n)s=%(v)05.2f" % {"n": "lr", "v": 0.5}
+        c = "%s" % [1, "x"]
+        d = "%d%%" % 50
+        e = "{}-{}".format("a", 1)
+        f = "{0}{1}{0}".format("x", "y")
+        g = "{k}:{v!r}:{w:>6.2f}".format(k="lr", v="s", w=3.14159)
+        h = "{0[a]}/{1[1]}".format({"a": 9}, [4, 5])
+        j = f"enc_{i:02d}_{name!r}_{name!s}_{name!a}_{i * 2}"
+        k = f"{3.14159:{'.'}{2}f}|{'x':^{5}}"
+        """,
+    "string_methods": """
+        s = "  Enc_Layer  "
+        a = s.strip().lower(), s.upper(), s.lstrip(), s.rstrip()
+        b = "a,b,,c".split(","), "a b  c".split(), "a.b.c".rsplit(".", 1), "x-y".replace("-", "_")
+        c = ",".join(["a", "b"]), "".join(str(i) for i in range(3)), "-".join("abc")
+        d = "lstm0_fw".startswith("lstm"), "x.hdf".endswith((".hdf", ".h5")), "abcabc".count("b")
+        e = "a=b".partition("="), "abc".find("c"), "abc".index("b"), "ab\\ncd".splitlines()
+        f = "12".isdigit(), "enc".title(), "enc".capitalize(), "é".encode(), b"xy".decode()
+        """,
+    "subscripts_and_slices": """
+        lst = list(range(10))
+        a = lst[3], lst[-1], lst[2:5], lst[::3], lst[::-2], lst[-3:], lst[:-8]
+        s = "abcdef"
+        b = s[1:4], s[::-1], s[-2]
+        d = {"x": {"y": [1, 2, {"z": 3}]}}
+        c = d["x"]["y"][2]["z"]
+        t = (1, 2, 3)[1:]
+        """,
+    "builtins": """
+        a = dict(a=1, b=2), dict([("x", 1)]), dict({"y": 2}, z=3), list("ab"), tuple([1, 2])
+        b = sorted(set([3, 1, 3])), frozenset([1]) == frozenset({1}), list(range(2, 11, 3))
+        c = min(3, 1, 2), max([1, 5, 2]), min("ab", key=len), max([], default=0), len({"a": 1})
+        d = int("12"), int(3.9), int("ff", 16), float("1e-3"), str(12), str([1, "a"]), bool([])
+        e = sum([1, 2, 3]), sum([0.1] * 10), sum([[1], [2]], []), sum(((1,), (2,)), ())
+        f = sorted([3, 1, 2], reverse=True), sorted(["bb", "a"], key=len), list(reversed([1, 2]))
+        g = list(enumerate("ab", 1)), list(zip([1, 2], "ab")), any([0, 1]), all([]), repr("x")
+        h = list(zip(*[(1, "a"), (2, "b")])), dict(zip("ab", range(2)))
+        """,
+    "displays": """
+        base = {"class": "linear", "n_out": 10}
+        a = {**base, "n_out": 20, "from": "data"}
+        b = {"x": 1, **{"y": 2}, **dict(z=3)}
+        c = [*range(3), 9, *"ab"]
+        d = (*[1, 2], 3)
+        e = {*[1, 2], 3}
+        f = {1: "a", True: "b", 2.0: "c", 2: "d"}
+        g = h = [[]] * 2
+        """,
+    "comprehensions": """
+        n = 3
+        a = [i * 2 for i in range(n) if i != 1]
+        b = {f"enc_{i}": {"class": "copy", "from": f"enc_{i - 1}" if i else "data"} for i in range(n)}
+        c = {x % 3 for x in range(10)}
+        d = sum(x * x for x in range(5))
+        e = [(i, j) for i in range(4) if i % 2 == 0 for j in range(i) if j != 1]
+        f = [[j for j in range(i)] for i in range(3)]
+        x = [1, 2]
+        g = [x for x in x]
+        h = {k: v for k, v in [("a", 1), ("b", 2)]}
+        k = [a for a, *_ in [(1, 2, 3), (4, 5)]]
+        """,
+    "conditional_expressions": """
+        task = "search"
+        a = 1 if task == "search" else 2
+        b = "x" if not task else "y" if task.startswith("s") else "z"
+        """,
+    "mutation": """
+        net = {"a": {"class": "copy"}}
+        alias = net
+        net.update({"b": {"class": "linear"}}, c=1)
+        net["a"]["from"] = "data"
+        net["d"] = {}
+        net["d"]["e"] = [1]
+        net["d"]["e"].append(2)
+        net["d"]["e"].extend([3, 4])
+        popped = net["d"]["e"].pop()
+        popped0 = net["d"]["e"].pop(0)
+        del net["c"]
+        copy = net.copy()
+        copy["z"] = 0
+        sd = net.setdefault("s", [])
+        sd.append("via setdefault")
+        got = net.get("missing", "default"), net.get("a")
+        keys, values = list(net.keys()), list(net["a"].values())
+        items = list(net["a"].items())
+        lst = [3, 1, 2]
+        lst.sort()
+        lst.insert(0, 9)
+        lst.remove(1)
+        lst.reverse()
+        other = lst
+        other += [7]
+        other[0:1] = [5, 6]
+        del other[-1], lst[0]
+        tup = (1, 2)
+        tup2 = tup
+        tup2 += (3,)
+        st = {1}
+        st.add(2)
+        st.update([3])
+        st.discard(1)
+        """,
+    "if_statements": """
+        task = "search"
+        if task == "search":
+            beam_size = 12
+            if beam_size > 10:
+                big = True
+        elif task == "train":
+            beam_size = 1
+        else:
+            beam_size = 0
+        if not task:
+            unreachable = open("marker", "w")
+        else:
+            reached = True
+        if __name__ == "__main__":
+            import sys
+            sys.exit(1)
+        """,
+    "for_loops": """
+        network = {}
+        src = "data"
+        for i in range(3):
+            for direction in (1, -1):
+                name = "lstm%i_%s" % (i, "fw" if direction == 1 else "bw")
+                network[name] = {"class": "rec", "direction": direction, "from": src}
+            src = ["lstm%i_fw" % i, "lstm%i_bw" % i]
+        found = None
+        for key, value in sorted(network.items()):
+            if value["direction"] == -1:
+                continue
+            if key.startswith("lstm1"):
+                found = key
+                break
+        else:
+            found = "none"
+        for k in []:
+            pass
+        else:
+            empty_else = True
+        total = 0
+        for a, (b, c) in [(1, (2, 3)), (4, (5, 6))]:
+            total += a * b + c
+        """,
+    "delete": """
+        a = 1
+        b = 2
+        del a
+        d = {"x": 1, "y": 2}
+        del d["x"], b
+        """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(EQUIVALENT))
+def test_safe_mode_gives_pythons_values(name: str) -> None:
+    text = EQUIVALENT[name]
+    assert settings(text) == python_settings(text)
+
+
+def test_explicit_values() -> None:
+    got = settings("""
+        num_outputs = {"classes": [1000, 1], "data": [40, 2]}
+        num_inputs = 40
+        target = "classes"
+        lr = 1e-3 * 2
+        name = "enc_%03d" % 7
+        layers = ["enc_%i" % i for i in range(2)]
+        net = {name: {"from": layers}}
+        net.update({"x": {"n_out": -num_inputs}})
+        x, *y = "abc"
+        neg_inf = -float("inf")
+        """)
+    assert got == {
+        "num_outputs": {"classes": [1000, 1], "data": [40, 2]}, "num_inputs": 40, "target": "classes",
+        "lr": 0.002, "name": "enc_007", "layers": ["enc_0", "enc_1"],
+        "net": {"enc_007": {"from": ["enc_0", "enc_1"]}, "x": {"n_out": -40}},
+        "x": "a", "y": ["b", "c"], "neg_inf": float("-inf"),
+    }
+
+
+def test_mutation_goes_through_aliases() -> None:
+    got = settings("""
+        a = {}
+        b = a
+        b["x"] = [1]
+        c = b["x"]
+        c += [2]
+        t = (1,)
+        u = t
+        u += (2,)
+        """)
+    assert got["a"] == {"x": [1, 2]} and got["a"] is got["b"]
+    assert got["t"] == (1,) and got["u"] == (1, 2)
+
+
+def test_comprehension_variables_do_not_leak() -> None:
+    error = safe_error("""
+        x = [i for i in range(3)]
+        y = i
+        """)
+    assert (error.message, error.where, error.hint) == ("NameError: name 'i' is not defined", "t.config:3",
+                                                        FAILED_HINT)
+
+
+def test_result_leaves_out_modules_private_names_and_iterators() -> None:
+    got = settings("""
+        import os
+        import numpy as np
+        import tensorflow as tf
+        import returnn.tf.util.data
+        from returnn.tf.util.data import Dim, batch_dim as bd
+        from . import sibling
+        _private = 1
+        __dunder = 2
+        gen = (i for i in range(2))
+        z = zip([1], [2])
+        f = max
+        where = __file__
+        modname = __name__
+        kept = [_private, __dunder]
+        """)
+    assert got == {"where": "t.config", "modname": "__returnn_config__", "kept": [1, 2]}
+
+
+def test_defs_classes_and_lambdas_are_unevaluated_placeholders() -> None:
+    got = settings("""
+        @decorator_that_is_not_defined
+        def get_network(epoch, x=open("marker", "w")):
+            return {"output": {"class": "copy"}}
+
+        async def fetch():
+            pass
+
+        class Custom(Base, metaclass=Meta):
+            open("marker", "w")
+
+        act = lambda x: x
+        net = {"l": {"class": "eval", "eval": act, "hook": get_network}}
+        """)
+    assert repr(got["get_network"]) == "Unevaluated('def get_network')"
+    assert repr(got["fetch"]) == "Unevaluated('def fetch')"
+    assert repr(got["Custom"]) == "Unevaluated('class Custom')"
+    assert repr(got["act"]) == "Unevaluated('lambda')"
+    assert got["net"]["l"]["eval"] is got["act"] and got["net"]["l"]["hook"] is got["get_network"]
+    assert all(isinstance(got[k], Unevaluated) for k in ("get_network", "fetch", "Custom", "act"))
+
+
+def test_realistic_config_exact_network() -> None:
+    path = DATA / "encdec_search.config"
+    got = evaluate_config(path.read_text(), str(path))
+    enc = {"class": "linear", "activation": None, "n_out": 64}
+    expected_network = {
+        "source": {"class": "linear", "activation": None, "n_out": 64, "from": "data"},
+        "enc_00_ff": {"class": "linear", "activation": "relu", "n_out": 256, "from": "source", "dropout": 0.0},
+        "enc_00": {**enc, "from": ["enc_00_ff"]},
+        "enc_01_ff": {"class": "linear", "activation": "relu", "n_out": 256, "from": "enc_00", "dropout": 0.0},
+        "enc_01": {**enc, "from": ["enc_01_ff"]},
+        "enc_02_ff": {"class": "linear", "activation": "relu", "n_out": 256, "from": "enc_01", "dropout": 0.0},
+        "enc_02": {**enc, "from": ["enc_02_ff"]},
+        "encoder": {"class": "layer_norm", "from": "enc_02"},
+        "output": {"class": "rec", "from": [], "target": "classes",
+                   "max_seq_len": "max_len_from('base:encoder') * 2", "unit": {
+                       "output": {"class": "choice", "target": "classes", "beam_size": 4,
+                                  "from": "output_prob", "initial_output": 0},
+                       "end": {"class": "compare", "from": "output", "value": 0},
+                       "target_embed": {"class": "linear", "activation": None, "n_out": 64, "from": "output",
+                                        "initial_output": 0},
+                       "dec_0": {"class": "linear", "activation": "tanh", "n_out": 64,
+                                 "from": ["prev:target_embed", "base:encoder"]},
+                       "dec_1": {"class": "linear", "activation": "tanh", "n_out": 64, "from": ["dec_0"]},
+                       "output_prob": {"class": "softmax", "from": ["dec_1"], "target": "classes", "loss": "ce"},
+                   }},
+        "decision": {"class": "decide", "from": "output", "loss": "edit_distance", "target": "classes",
+                     "only_on_search": True},
+    }
+    assert got["network"] == expected_network
+    assert list(got["network"]) == list(expected_network)
+    assert list(got["network"]["output"]["unit"]) == ["output", "end", "target_embed", "dec_0", "dec_1",
+                                                      "output_prob"]
+    assert got["extern_data"] == {"data": {"dim": 80, "shape": (None, 80)},
+                                  "classes": {"dim": 1000, "sparse": True}}
+    assert repr(got["get_dataset"]) == "Unevaluated('def get_dataset')"
+    assert "np" not in got and "os" not in got and "_dropout" not in got
+
+    spec = load(path)
+    assert spec.network == expected_network
+    assert (spec.target, spec.search_output_layer, spec.behavior_version, spec.source) == (
+        "classes", "decision", 12, str(path))
+    assert spec.settings == {
+        "task": "search", "num_layers": 3, "model_dim": 64, "ff_dim": 256, "beam_size": 4, "prev": "enc_02",
+        "i": 2, "name": "enc_02", "decoder": expected_network["output"]["unit"],
+        "search_data": {"class": "HDFDataset", "files": ["data/dev.hdf"]}, "batch_size": 5000, "max_seqs": 200,
+    }
+
+    trusted = load(path, trust=True)
+    assert trusted.network == spec.network
+    assert trusted.extern_data == spec.extern_data and trusted.settings == spec.settings
+
+
+# -- safe mode refuses what it does not evaluate ----------------------------------------------------
+
+PH = "not evaluated in safe mode"
+IMP = "not imported in safe mode"
+REFUSED = [
+    ("x = 1\nwhile x < 3:\n    x += 1\n", 2, "'while' loop"),
+    ("with open('f') as fh:\n    pass\n", 1, "'with' statement"),
+    ("try:\n    x = 1\nexcept Exception:\n    x = 2\n", 1, "'try' statement"),
+    ("raise ValueError('x')\n", 1, "'raise' statement"),
+    ("global x\n", 1, "'global' statement"),
+    ("return 1\n", 1, "'return' statement"),
+    ("yield 1\n", 1, "'yield' expression"),
+    ("match 1:\n    case 1:\n        pass\n", 1, "'match' statement"),
+    ("if (n := 3) > 2:\n    pass\n", 1, "':=' expression"),
+    ("x = open('marker', 'w')\n", 1, "call of 'open'"),
+    ("x = 1\ny = [\n    x,\n    eval('1 + 1'),\n]\n", 4, "call of 'eval'"),
+    ("exec('x = 1')\n", 1, "call of 'exec'"),
+    ("x = compile('1', 'f', 'eval')\n", 1, "call of 'compile'"),
+    ("x = __import__('os').system('touch marker')\n", 1, "call of '__import__'"),
+    ("x = getattr('', 'join')\n", 1, "call of 'getattr'"),
+    ("print('hello')\n", 1, "call of 'print'"),
+    ("x = undefined_helper(3)\n", 1, "call of 'undefined_helper'"),
+    ("x = type\n", 1, "use of builtin 'type'"),
+    ("x = 'abc'\ny = x.__class__\n", 2, "attribute access 'x.__class__'"),
+    ("d = {}\nd.attr = 1\n", 2, "assignment to 'd.attr'"),
+    ("d = {}\nd.attr += 1\n", 2, "assignment to 'd.attr'"),
+    ("d = {}\ndel d.attr\n", 2, "deletion of 'd.attr'"),
+    ("d = {}\nx = d.fromkeys([1])\n", 2, "call of 'd.fromkeys' (method 'fromkeys' of dict is not supported)"),
+    ("x = 'a'.zfill(10)\n", 1, "call of ''a'.zfill' (method 'zfill' of str is not supported)"),
+    ("import os\nx = os.path.join('a', 'b')\n", 2, f"use of 'os' (import os: {IMP})"),
+    ("import numpy as np\nx = np.zeros(3)\n", 2, f"use of 'np' (import numpy as np: {IMP})"),
+    ("import numpy\nx = numpy\ny = x + 1\n", 3, f"use of 'x' (import numpy: {IMP})"),
+    ("import sys\nfor a in sys.argv:\n    pass\n", 2, f"use of 'sys' (import sys: {IMP})"),
+    ("import tensorflow as tf\nx = tf\nif x:\n    pass\n", 3, f"use of 'x' (import tensorflow as tf: {IMP})"),
+    ("import os\nx = [os][0]()\n", 2, f"call of '[os][0]' (import os: {IMP})"),
+    ("import os\nx = f'{os}'\n", 2, f"use of 'os' (import os: {IMP})"),
+    ("import os\nx = str(os)\n", 2, f"use of import os ({IMP})"),
+    ("from returnn.tf.util.data import Dim\ntime_dim = Dim(None)\n", 2,
+     f"call of 'Dim' (from returnn.tf.util.data import Dim: {IMP})"),
+    ("from returnn.config import *\n", 1, "'from returnn.config import *'"),
+    ("x = config.value('task', 'train')\n", 1, f"use of 'config' (RETURNN's config object: {IMP})"),
+    ("def get_network(epoch):\n    return {}\nnetwork = get_network(1)\n", 3,
+     f"call of 'get_network' (def get_network: {PH})"),
+    ("class Net:\n    pass\nx = Net()\n", 3, f"call of 'Net' (class Net: {PH})"),
+    ("f = lambda: 1\nx = f()\n", 2, f"call of 'f' (lambda: {PH})"),
+    ("x = (lambda: 1)()\n", 1, f"call of 'lambda: 1' (lambda: {PH})"),
+    ("x = sorted([2, 1], key=lambda v: -v)\n", 1, f"call of lambda ({PH})"),
+    ("x = '{0.__class__}'.format(1)\n", 1, "attribute access '.__class__' in a format field"),
+    ("x = '%*d' % (5, 1)\n", 1, "'*' width in % formatting"),
+    ("for i in range(2):\n    if i:\n        with open('f'):\n            pass\n", 3, "'with' statement"),
+    ("x = 'a'\nx += open('f').read()\n", 2, "call of 'open'"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "what"), REFUSED, ids=[r[2][:40] for r in REFUSED])
+def test_refused_constructs_name_file_and_line(text: str, line: int, what: str) -> None:
+    error = safe_error(text)
+    assert error.where == f"t.config:{line}"
+    assert error.message == f"unsupported construct in safe mode: {what}"
+    assert error.hint == TRUST_HINT
+    assert str(error) == f"t.config:{line}: {error.message}\nhint: {TRUST_HINT}"
