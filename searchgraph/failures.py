@@ -45,7 +45,7 @@ def _prev_prev(an: _Analyzer) -> dict[str, str]:
 def _choice_options(an: _Analyzer) -> dict[str, str]:
     out = {}
     for node in an.order:
-        data = an.g.nodes[node]
+        data = an.nd[node]
         if data["class"] != "choice":
             continue
         opts = data["options"]
@@ -68,7 +68,7 @@ def _rec_length(an: _Analyzer) -> dict[str, str]:
     if not an.search:
         return out
     for node in an.order:
-        data = an.g.nodes[node]
+        data = an.nd[node]
         unit = an.children.get(node)
         if data["class"] != "rec" or not unit:
             continue
@@ -76,7 +76,7 @@ def _rec_length(an: _Analyzer) -> dict[str, str]:
         has_input = bool(opts.get("from", ["data"])) or opts.get("size_target")
         if has_input:
             continue
-        locals_ = {an.g.nodes[n]["local"] for n in unit}
+        locals_ = {an.nd[n]["local"] for n in unit}
         if "end" not in locals_:
             out[node] = "AssertionError: You need to have an 'end' layer in your rec subnet."
         elif opts.get("max_seq_len") is None:
@@ -92,8 +92,8 @@ def _decided_with_beam(an: _Analyzer) -> dict[str, str]:
         ins = an.inputs(node)
         if len(ins) < 2:
             continue
-        decided = [s for s, _, _ in ins if get_layer_class(an.g.nodes[s]["class"]).beam_role ==
-                   "decide" and any(an.beam.get(p) for p, _, _, _ in an.g.nodes[s].get("inputs", []))]
+        decided = [s for s, _, _ in ins if get_layer_class(an.nd[s]["class"]).beam_role ==
+                   "decide" and any(an.beam.get(p) for p, _, _, _ in an.nd[s].get("inputs", []))]
         beamed = [s for s, _, f in ins if an.input_beam(s, f, node) is not None]
         if decided and beamed:
             out[node] = (f"AssertionError: {node}: No common search base:\nfrom layer {decided[0]}, "
@@ -141,9 +141,9 @@ def _moved_out_multi_input(an: _Analyzer) -> dict[str, str]:
 def _unknown_class(an: _Analyzer) -> dict[str, str]:
     """RETURNN refuses classes it does not know; inside a rec loop the template construction can
     then also leave lookups of the layer's target behind (LayerNotFound)."""
-    return {node: f"Exception: unknown layer class {an.g.nodes[node]['class']!r}"
+    return {node: f"Exception: unknown layer class {an.nd[node]['class']!r}"
             for node in an.order
-            if an.g.nodes[node]["node_kind"] == "layer" and not an.g.nodes[node].get("known", True)}
+            if an.nd[node]["node_kind"] == "layer" and not an.nd[node].get("known", True)}
 
 
 _SPARSE_KEEPING = frozenset({"copy", "identity", "eval", "reinterpret_data", "gather", "slice",
@@ -151,7 +151,7 @@ _SPARSE_KEEPING = frozenset({"copy", "identity", "eval", "reinterpret_data", "ga
 
 
 def _is_sparse(an: _Analyzer, node: str, seen: frozenset[str] = frozenset()) -> bool:
-    data = an.g.nodes[node]
+    data = an.nd[node]
     opts = data["options"]
     if node in seen or data["node_kind"] == "missing":
         return False
@@ -178,7 +178,7 @@ def _is_sparse(an: _Analyzer, node: str, seen: frozenset[str] = frozenset()) -> 
 def _sparse_prev_without_initial_output(an: _Analyzer) -> dict[str, str]:
     out = {}
     for node in an.order:
-        data = an.g.nodes[node]
+        data = an.nd[node]
         if an.rec_of(node) is None or data["unit_kind"] != "rec" or an.placement.get(node) != "loop":
             continue
         if data["options"].get("initial_output") is not None:

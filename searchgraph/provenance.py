@@ -6,6 +6,7 @@ on the layer graph without TensorFlow. Errors RETURNN would raise are results on
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +120,7 @@ class _Analyzer:
         self.template = template
         self.rec_outer: dict[str, SearchBeam | None] = {}
         self.eval_flag = eval_flag
+        self.nd = g._node  # noqa: SLF001 - node attribute dicts; the view costs 5x on this path
         self.built = constructed_layers(g, search=self.search, eval_flag=eval_flag)
         self.order = [n for n in _topological_order(g)
                       if n in self.built and g.nodes[n]["node_kind"] != "data"]
@@ -133,17 +135,18 @@ class _Analyzer:
                 self.children.setdefault(unit, []).append(node)
 
     # -- helpers --------------------------------------------------------------------------------
+    @functools.lru_cache(maxsize=None)  # noqa: B019 - one analyzer per analysis, short-lived
     def rec_of(self, node: str) -> str | None:
         """The innermost rec layer whose loop holds ``node`` (through subnetworks), or None."""
-        unit = self.g.nodes[node].get("unit")
+        unit = self.nd[node].get("unit")
         while unit is not None:
-            if self.g.nodes[unit]["class"] == "rec":
+            if self.nd[unit]["class"] == "rec":
                 return unit
-            unit = self.g.nodes[unit].get("unit")
+            unit = self.nd[unit].get("unit")
         return None
 
     def is_search_choice(self, node: str) -> bool:
-        data = self.g.nodes[node]
+        data = self.nd[node]
         if data["class"] != "choice":
             return False
         search = data["options"].get("search", None)
@@ -155,12 +158,12 @@ class _Analyzer:
 
     def _top_in_rec(self, node: str, rec: str) -> str:
         """The direct member of rec's unit that holds ``node`` (itself or an enclosing subnetwork)."""
-        while self.g.nodes[node].get("unit") != rec:
-            node = self.g.nodes[node]["unit"]
+        while self.nd[node].get("unit") != rec:
+            node = self.nd[node]["unit"]
         return node
 
     def input_beam(self, src: str, form: str, consumer: str) -> SearchBeam | None:
-        data = self.g.nodes[src]
+        data = self.nd[src]
         if data["node_kind"] in ("data", "missing"):
             return None
         beam = self.beam.get(src)
@@ -176,16 +179,17 @@ class _Analyzer:
             return self.latest[src_rec]  # read from outside the loop: resolved by backtracking
         return beam
 
-    def _recs_of(self, node: str) -> set[str]:
+    @functools.lru_cache(maxsize=None)  # noqa: B019
+    def _recs_of(self, node: str) -> frozenset[str]:
         recs: set[str] = set()
-        unit = self.g.nodes[node].get("unit")
+        unit = self.nd[node].get("unit")
         while unit is not None:
             recs.add(unit)
-            unit = self.g.nodes[unit].get("unit")
-        return recs
+            unit = self.nd[unit].get("unit")
+        return frozenset(recs)
 
     def inputs(self, node: str) -> list[tuple[str, str, str]]:
-        data = self.g.nodes[node]
+        data = self.nd[node]
         cls = get_layer_class(data["class"])
         dep_opts = {r.name for r in cls.refs if r.dep} | {"from", "target"}
         if cls.beam_role == "choice" and not self.is_search_choice(node) and not self.search \
@@ -194,7 +198,7 @@ class _Analyzer:
             dep_opts.discard("from")  # RETURNN drops the scores: the output is the target
         out = []
         for src, option, form, search in data.get("inputs", []):
-            if src not in self.built and self.g.nodes[src]["node_kind"] == "layer":
+            if src not in self.built and self.nd[src]["node_kind"] == "layer":
                 continue
             if (search or not self.search) and option.split(".")[0] in dep_opts | {
                     "condition", "true_layer", "false_layer", "unit"}:
@@ -203,7 +207,7 @@ class _Analyzer:
 
     # -- beams ----------------------------------------------------------------------------------
     def compute(self, node: str) -> SearchBeam | None:
-        data = self.g.nodes[node]
+        data = self.nd[node]
         role = get_layer_class(data["class"]).beam_role
         ins = self.inputs(node)
         beams = [self.input_beam(src, form, node) for src, _, form in ins]
@@ -259,7 +263,7 @@ class _Analyzer:
                     changed.add(node)
                 self.beam[node] = beam
             dirty = {v for n in changed for v in succ[n] if v in position} | \
-                {n for n in changed if self.g.nodes[n]["class"] == "choice"}
+                {n for n in changed if self.nd[n]["class"] == "choice"}
             if self.update_latest():
                 dirty = set(self.order)
             if not dirty:
@@ -272,8 +276,8 @@ class _Analyzer:
         dependency there (e.g. ``output/output_1 <- output/output_0``, no ``prev:`` link)."""
         out: dict[str, SearchBeam | None] = {}
         for rec, members in self.children.items():
-            inner = next((m for m in members if self.g.nodes[m]["local"] == "output"), None)
-            if self.g.nodes[rec]["class"] != "rec" or inner is None:
+            inner = next((m for m in members if self.nd[m]["local"] == "output"), None)
+            if self.nd[rec]["class"] != "rec" or inner is None:
                 continue
             beam = self.beam.get(inner)
             if beam is None:
@@ -304,10 +308,10 @@ class _Analyzer:
         """The beam of each rec loop's latest choice (what its outputs carry after backtracking)."""
         changed = False
         recs = {self.rec_of(n) for n in self.order if self.is_search_choice(n)
-                or self.g.nodes[n]["class"] == "decide_keep_beam"}
+                or self.nd[n]["class"] == "decide_keep_beam"}
         for rec in recs - {None}:
             choices = [n for n in self.order if self.rec_of(n) == rec and self.beam.get(n)
-                       and (self.is_search_choice(n) or self.g.nodes[n]["class"] == "decide_keep_beam")]
+                       and (self.is_search_choice(n) or self.nd[n]["class"] == "decide_keep_beam")]
             latest = None
             for choice in choices:
                 beam = self.beam[choice]
@@ -329,53 +333,53 @@ class _Analyzer:
     # -- placement --------------------------------------------------------------------------------
     def compute_placements(self) -> None:
         for node in self.order:
-            data = self.g.nodes[node]
+            data = self.nd[node]
             if data["unit"] is None or data["unit_kind"] != "rec":
                 self.placement.setdefault(node, "net")
-        for rec in [n for n in self.order if self.g.nodes[n]["class"] == "rec"]:
-            members = [n for n in self.order if self.g.nodes[n].get("unit") == rec
-                       and self.g.nodes[n]["node_kind"] != "sub"]
+        for rec in [n for n in self.order if self.nd[n]["class"] == "rec"]:
+            members = [n for n in self.order if self.nd[n].get("unit") == rec
+                       and self.nd[n]["node_kind"] != "sub"]
             if members:
                 self.move_out(rec, members)
         for node in self.order:  # subnetwork layers and sub-layers share their holder's place
             rec = self.rec_of(node)
-            if self.g.nodes[node]["node_kind"] == "sub":
+            if self.nd[node]["node_kind"] == "sub":
                 self.placement[node] = self.placement.get(next(iter(self.g.predecessors(node))), "net")
-            elif rec is not None and self.g.nodes[node]["unit"] != rec:
+            elif rec is not None and self.nd[node]["unit"] != rec:
                 self.placement[node] = self.placement.get(self._top_in_rec(node, rec), "loop")
 
     def _member_deps(self, rec: str, node: str) -> set[str]:
         deps: set[str] = set()
         drop_from = "from" not in {opt for _, opt, _ in self.inputs(node)} \
-            and self.g.nodes[node]["class"] == "choice"
-        for src, option, _, _ in self.g.nodes[node].get("inputs", []):
+            and self.nd[node]["class"] == "choice"
+        for src, option, _, _ in self.nd[node].get("inputs", []):
             if drop_from and option == "from":
                 continue
-            if self.g.nodes[src]["node_kind"] == "sub":
+            if self.nd[src]["node_kind"] == "sub":
                 src = next(iter(self.g.predecessors(src)))
-            if src in self.built and self.g.nodes[src].get("unit") is not None \
+            if src in self.built and self.nd[src].get("unit") is not None \
                     and rec in self._recs_of(src) | {src}:
                 if src != rec:
-                    deps.add(self._top_in_rec(src, rec) if self.g.nodes[src]["unit"] != rec else src)
+                    deps.add(self._top_in_rec(src, rec) if self.nd[src]["unit"] != rec else src)
         for inner in self.children.get(node, ()):
             deps |= {d for d in self._member_deps(rec, inner) if d != node}
         return deps
 
     def move_out(self, rec: str, members: list[str]) -> None:
-        opts = self.g.nodes[rec]["options"]
+        opts = self.nd[rec]["options"]
         move = opts.get("optimize_move_layers_out", self.spec.settings.get("optimize_move_layers_out"))
         if move is False:
             for node in members:
                 self.placement[node] = "loop"
             return
         deps = {n: self._member_deps(rec, n) for n in members}
-        local = {n: self.g.nodes[n]["local"] for n in members}
+        local = {n: self.nd[n]["local"] for n in members}
         known_len = bool(opts.get("from", ["data"])) or bool(opts.get("size_target")) \
             or (not self.search and bool(opts.get("target")))
         needed = [n for n in members if local[n] == "output" or (local[n] == "end" and not known_len)
-                  or self.g.nodes[n]["options"].get("is_output_layer")
-                  or self.g.nodes[n]["options"].get("need_last")
-                  or (self.eval_flag and self.g.nodes[n]["options"].get("loss"))]
+                  or self.nd[n]["options"].get("is_output_layer")
+                  or self.nd[n]["options"].get("need_last")
+                  or (self.eval_flag and self.nd[n]["options"].get("loss"))]
         loop: list[str] = []
         todo = list(needed)
         while todo:  # the layers the needed outputs depend on, current or previous frame
@@ -388,7 +392,7 @@ class _Analyzer:
                 self.placement[node] = "unused"
 
         def is_choice(n: str) -> bool:
-            return self.is_search_choice(n) or self.g.nodes[n]["class"] in (
+            return self.is_search_choice(n) or self.nd[n]["class"] in (
                 "decide_keep_beam", "choice") and self.search
 
         in_loop = set(loop)
@@ -425,7 +429,7 @@ class _Analyzer:
 
     # -- choices ----------------------------------------------------------------------------------
     def choice_of(self, node: str) -> str | None:
-        role = get_layer_class(self.g.nodes[node]["class"]).beam_role
+        role = get_layer_class(self.nd[node]["class"]).beam_role
         if role in ("decide", "split_batch_beam"):
             return None
         beam = self.beam.get(node)
@@ -442,7 +446,7 @@ class _Analyzer:
             self.error.setdefault(node, message)
         out: dict[str, LayerBeam] = {}
         for node in self.order:
-            data = self.g.nodes[node]
+            data = self.nd[node]
             if data["node_kind"] not in ("layer", "step"):
                 continue
             placement = self.placement.get(node, "net")
@@ -465,8 +469,8 @@ class _Analyzer:
                 choice = self.latest[rec].name if rec in self.latest else None
             error = self.error.get(node)
             for src, _, _, _ in data.get("inputs", []):
-                if self.g.nodes[src]["node_kind"] == "missing":
-                    error = error or (f"LayerNotFound: layer {self.g.nodes[src]['local']!r} not "
+                if self.nd[src]["node_kind"] == "missing":
+                    error = error or (f"LayerNotFound: layer {self.nd[src]['local']!r} not "
                                       f"found (searched from {node})")
             out[node] = LayerBeam(node, data["class"], placement, beam, choice,
                                   beam.chain if beam is not None else [], error, data.get("unit"))

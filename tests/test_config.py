@@ -465,3 +465,133 @@ def test_refused_constructs_name_file_and_line(text: str, line: int, what: str) 
     assert error.message == f"unsupported construct in safe mode: {what}"
     assert error.hint == TRUST_HINT
     assert str(error) == f"t.config:{line}: {error.message}\nhint: {TRUST_HINT}"
+
+
+# -- errors of the config itself --------------------------------------------------------------------
+
+FAILING = [
+    ("x = undefined_name + 1\n", 1),
+    ("d = {'a': 1}\nx = d['b']\n", 2),
+    ("n = 0\nx = [\n    1,\n    2 / n,\n]\n", 4),
+    ("x = 'a' + 1\n", 1),
+    ("x = [1][5]\n", 1),
+    ("d = {}\ndel d['k']\n", 2),
+    ("del missing\n", 1),
+    ("x = {**[1]}\n", 1),
+    ("assert 1 == 2, 'bad'\n", 1),
+    ("x = int('x')\n", 1),
+    ("x = 1\nx()\n", 2),
+    ("x = (1,)\nx[0] = 2\n", 2),
+    ("x = 'abc'.split(1)\n", 1),
+    ("d = {}\nfor k in range(3):\n    d[k] = k\nfor k in d:\n    d[k + 10] = 0\n", 4),
+    ("x = sorted([1, 'a'])\n", 1),
+    ("x = '{}{}'.format(1)\n", 1),
+    ("x = '%d' % 'a'\n", 1),
+    ("x = 2.0 ** 10000\n", 1),
+    ("x = sum(['a', 'b'], '')\n", 1),
+    ("x = f'{1:q}'\n", 1),
+]
+
+
+@pytest.mark.parametrize(("text", "line"), FAILING)
+def test_config_errors_are_pythons_errors_at_the_line(text: str, line: int) -> None:
+    with pytest.raises(Exception) as python:  # noqa: PT011 - any exception: we compare with safe mode
+        python_settings(text)
+    error = safe_error(text)
+    assert error.message == f"{type(python.value).__name__}: {python.value}".rstrip(": ")
+    assert error.where == f"t.config:{line}"
+    assert error.hint == FAILED_HINT
+
+
+def test_unpacking_errors() -> None:
+    too_many = safe_error("a, b = [1, 2, 3]\n")
+    assert (too_many.message, too_many.where) == ("ValueError: too many values to unpack (expected 2)",
+                                                  "t.config:1")
+    too_few = safe_error("x = 1\na, b, c = 1, 2\n")
+    assert (too_few.message, too_few.where) == ("ValueError: not enough values to unpack (expected 3, got 2)",
+                                                "t.config:2")
+    starred = safe_error("a, *b, c = [1]\n")
+    assert starred.message == "ValueError: not enough values to unpack (expected at least 2, got 1)"
+
+
+@pytest.mark.parametrize(("text", "line", "message"), [
+    ("x = 1\ny = (\n", 2, "syntax error: '(' was never closed"),
+    ("x = 1\n\ndef f(:\n    pass\n", 3, "syntax error: invalid syntax"),
+    ("x = 1\nbreak\n", 2, "syntax error: 'break' outside loop"),
+    ("if True:\n    continue\n", 2, "syntax error: 'continue' outside loop"),
+    ("def f():\n    break\n", 2, "syntax error: 'break' outside loop"),
+])
+def test_syntax_errors(text: str, line: int, message: str) -> None:
+    error = safe_error(text)
+    assert (error.message, error.where) == (message, f"t.config:{line}")
+    with pytest.raises(SyntaxError):
+        python_settings(text)
+
+
+def test_syntax_error_through_load_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "network = {\n    'a': {'class': 'copy'},\n    'b' 1,\n}\n")
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert info.value.where == f"{path}:3"
+    assert info.value.message.startswith("syntax error: ")
+
+
+# -- resource bombs ---------------------------------------------------------------------------------
+
+LIMIT = _safe_ops.MAX_SIZE
+BOMBS = [
+    ("x = 'x' * 10**9\n", 1, f"repetition of 1000000000 elements (limit {LIMIT})"),
+    ("x = [0] * (10**8)\n", 1, f"repetition of 100000000 elements (limit {LIMIT})"),
+    ("x = 10**8 * (0,)\n", 1, f"repetition of 100000000 elements (limit {LIMIT})"),
+    ("x = [1]\nx *= 10**8\n", 2, f"repetition of 100000000 elements (limit {LIMIT})"),
+    ("x = range(10**9)\n", 1, f"range of 1000000000 elements (limit {LIMIT})"),
+    ("x = list(range(0, 10**30, 2))\n", 1, f"range of {LIMIT + 1} elements (limit {LIMIT})"),
+    ("x = [1]\nfor i in range(30):\n    x += x\n", 3, f"concatenation of 16777216 elements (limit {LIMIT})"),
+    ("x = [1]\nfor i in range(30):\n    x.extend(x)\n", 3,
+     f"list.extend result of 16777216 elements (limit {LIMIT})"),
+    ("x = 'ab' * 5_000_000\ny = x.replace('a', 'aaaa')\n", 2,
+     f"str.replace result of 25000000 elements (limit {LIMIT})"),
+    ("x = ['a' * 5_000_000] * 3\ny = ''.join(x)\n", 2, f"str.join result of 15000000 elements (limit {LIMIT})"),
+    ("x = sum([[0] * 1000] * 100_000, [])\n", 1, f"sum of sequences of 100000000 elements (limit {LIMIT})"),
+    ("x = 2 ** 10**9\n", 1, "an integer of about 2000000000 bits (limit 100000)"),
+    ("x = 1 << 10**9\n", 1, "an integer of about 1000000001 bits (limit 100000)"),
+    ("x = 10**50000\ny = x * x\n", 2, "an integer of about 332194 bits (limit 100000)"),
+    ("x = '%0999999999d' % 1\n", 1, "format width 999999999 (limit 100000)"),
+    ("x = '{:999999999}'.format(1)\n", 1, "format width 999999999 (limit 100000)"),
+    ("x = '{:{}}'.format(1, 10**9)\n", 1, "format width 1000000000 (limit 100000)"),
+    ("x = f'{1:>999999999}'\n", 1, "format width 999999999 (limit 100000)"),
+    ("x = [0]\nfor i in range(40):\n    x = [x, x]\ny = str(x)\n", 4,
+     f"a structure of more than {LIMIT} elements when expanded"),
+    ("x = [0]\nfor i in range(40):\n    x = [x, x]\ny = x == [x]\n", 4,
+     f"a structure of more than {LIMIT} elements when expanded"),
+    ("x = [0]\nfor i in range(40):\n    x = [x, x]\ny = f'{x!r}'\n", 4,
+     f"a structure of more than {LIMIT} elements when expanded"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "what"), BOMBS, ids=[b[0][:30] for b in BOMBS])
+def test_resource_bombs_are_refused(text: str, line: int, what: str) -> None:
+    error = safe_error(text)
+    assert (error.message, error.where, error.hint) == (f"value too large for safe mode: {what}",
+                                                        f"t.config:{line}", TRUST_HINT)
+
+
+def test_sizes_at_the_limit_are_fine() -> None:
+    got = settings("a = len('x' * 10**7)\nb = len(range(10**7))\nc = 2 ** 99_000 > 0\nd = f'{1:>100000}'\n")
+    assert got == {"a": 10**7, "b": 10**7, "c": True, "d": " " * 99_999 + "1"}
+
+
+def test_iteration_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_safe_ops, "MAX_ITERATIONS", 50)
+    assert settings("x = [i for i in range(50)]\n")["x"] == list(range(50))
+    error = safe_error("x = 0\nfor i in range(10):\n    x += sum(j for j in range(i))\n")
+    assert (error.message, error.where) == ("too many loop iterations for safe mode (limit 50)", "t.config:3")
+    nested = safe_error("x = [(i, j) for i in range(10**6) for j in range(10**6)]\n")
+    assert (nested.message, nested.where, nested.hint) == (
+        "too many loop iterations for safe mode (limit 50)", "t.config:1", TRUST_HINT)
+
+
+def test_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_safe_ops, "MAX_SECONDS", -1.0)
+    error = safe_error("x = 1\n")
+    assert (error.message, error.where) == ("evaluation takes too long for safe mode (limit -1.0s)", "t.config:1")
