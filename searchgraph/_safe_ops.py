@@ -10,6 +10,7 @@ import _string
 import ast
 import builtins
 import itertools
+import math
 import operator
 import re
 import string
@@ -180,7 +181,7 @@ def _guard_mul(a: Any, b: Any) -> None:
 
 def _guard_pow(a: Any, b: Any) -> None:
     if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
-        check_bits(a.bit_length() * b)
+        check_bits(int(math.log2(abs(a)) * b) + 1)
 
 
 def _guard_lshift(a: Any, b: Any) -> None:
@@ -246,14 +247,24 @@ def format_value(value: Any, spec: str) -> str:
     return format(value, spec)
 
 
+def _check_field_name(field_name: str) -> None:
+    """Refuse ``{0.attr}`` in a format field (``{0[key]}`` is a plain subscript and fine)."""
+    _first, rest = _string.formatter_field_name_split(field_name)
+    for is_attr, name in rest:
+        if is_attr:
+            raise refused(f"attribute access '.{name}' in a format field")
+
+
 class _SafeFormatter(string.Formatter):
     """``str.format`` without attribute access in fields, and with the size guards."""
 
+    def get_value(self, key: int | str, args: Any, kwargs: Any) -> Any:
+        if isinstance(key, int) and key >= len(args):  # str.format's own message
+            raise IndexError(f"Replacement index {key} out of range for positional args tuple")
+        return super().get_value(key, args, kwargs)
+
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
-        _first, rest = _string.formatter_field_name_split(field_name)
-        for is_attr, name in rest:
-            if is_attr:
-                raise refused(f"attribute access '.{name}' in a format field")
+        _check_field_name(field_name)
         return super().get_field(field_name, args, kwargs)
 
     def convert_field(self, value: Any, conversion: str | None) -> Any:
@@ -264,6 +275,24 @@ class _SafeFormatter(string.Formatter):
 
     def format_field(self, value: Any, format_spec: str) -> str:
         return format_value(value, format_spec)
+
+
+def _str_format(fmt: str, args: list[Any], kwargs: dict[str, Any]) -> str:
+    """``fmt.format(...)``: Python's own, after checking fields and widths; nested specs are expanded
+    (and checked) by the safe formatter since their widths come from the arguments."""
+    nested = False
+    for _literal, field, spec, _conversion in _string.formatter_parser(fmt):
+        if field is not None:
+            _check_field_name(field)
+            nested = nested or "{" in spec
+            check_format_spec(spec)
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, Placeholder):
+            raise value.refusal()
+    check_tree_size(*args, *kwargs.values())
+    if nested:
+        return _SafeFormatter().vformat(fmt, args, kwargs)
+    return fmt.format(*args, **kwargs)
 
 
 def _range(*args: int) -> range:
@@ -357,7 +386,7 @@ def has_method(obj: Any, name: str) -> bool:
 def call_method(obj: Any, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
     """Call a whitelisted method, guarding the ones that can build huge results."""
     if isinstance(obj, str) and name == "format":
-        return _SafeFormatter().vformat(obj, args, kwargs)
+        return _str_format(obj, args, kwargs)
     if isinstance(obj, str) and name == "join" and len(args) == 1 and not kwargs:
         items = list(args[0])
         total = sum(len(x) for x in items if isinstance(x, str)) + len(obj) * max(len(items) - 1, 0)

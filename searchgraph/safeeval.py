@@ -8,8 +8,8 @@ Trusted mode (:func:`exec_trusted`) runs the file as RETURNN does, for files the
 """
 
 from __future__ import annotations
-
 import __future__
+
 import ast
 import builtins
 import inspect
@@ -92,8 +92,9 @@ def _check_loop_jumps(body: list[Any], filename: str, *, in_loop: bool) -> None:
             continue
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             inner = False
-        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
-            _check_loop_jumps(getattr(node, name, []), filename, in_loop=inner)
+        for field, value in ast.iter_fields(node):
+            if field in ("body", "orelse", "finalbody", "handlers", "cases"):
+                _check_loop_jumps(value, filename, in_loop=inner)
 
 
 def _source(node: ast.AST) -> str:
@@ -541,7 +542,8 @@ class _Evaluator:
 def exec_trusted(path: Path, epoch: int | None = None) -> dict[str, Any]:
     """Execute a config file as RETURNN does and return its plain-data settings.
 
-    ``network`` comes from the config, else from its ``get_network(epoch=epoch or 1)``. Modules,
+    ``network`` comes from the config's ``get_network(epoch=epoch or 1)`` when it defines one (as
+    RETURNN's engine does), else from its ``network``. Modules,
     functions, classes and ``_private`` names are dropped; ``network`` is kept whatever it holds.
     Exceptions of the config become a ConfigError naming the file and line.
     """
@@ -561,7 +563,7 @@ def exec_trusted(path: Path, epoch: int | None = None) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__file__": filename, "__name__": "__returnn_config__"}
     try:
         exec(code, namespace)  # noqa: S102 - trusted mode runs the config, as RETURNN does
-        if "network" not in namespace and callable(namespace.get("get_network")):
+        if callable(namespace.get("get_network")):  # RETURNN's engine prefers it over `network`
             namespace["network"] = _call_get_network(namespace["get_network"], epoch or 1)
     except (Exception, SystemExit) as exc:
         raise _trusted_error(exc, filename) from exc
