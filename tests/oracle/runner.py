@@ -263,7 +263,7 @@ def _choice(layer: Any) -> str | None:
 
 def _skip(name: str) -> bool:
     base = name.rsplit("/", 1)[-1]
-    return name.startswith("data") or name.startswith("prev:") or base.startswith("prev:")
+    return name.startswith("data") or base.startswith(("prev:", ":"))
 
 
 def collect_layers(root_net: Any) -> dict[str, dict[str, Any]]:
@@ -406,8 +406,8 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
             extern_keys = set((extern_data or {}).keys()) | set((case.get("num_outputs") or {}).keys())
             start = time.time()
             ext = ExternData()
-            ext.init_from_config(config)
-            net = TFNetwork(config=config, extern_data=ext, name="root", **flags)
+            ext.init_from_config(config, auto_create_placeholders=True)
+            net = TFNetwork(config=config, extern_data=ext, **flags)
             net.construct_from_dict(network)
             result["construct_s"] = time.time() - start
             result["ok"] = True
