@@ -24,6 +24,31 @@ __all__ = ["Analysis", "LayerBeam", "analyze"]
 _MODES = ("search", "train")
 
 
+@dataclass(frozen=True)
+class InputBeam:
+    """One layer-valued input of a layer as the layer receives it (before translation).
+
+    Attributes
+    ----------
+    name : RETURNN's name of the input layer: ``output/prev:s`` for the previous frame of
+        ``output/s``, ``encoder`` for ``base:encoder``.
+    source : the graph node it comes from (``output/s``).
+    option : the option holding the reference (``from``, ``base``, ``rec_previous_layer``, ...).
+    kind : the edge kind (``from``, ``prev``, ``base``, ``sub``, ``data``, ``option:<name>``).
+    beam : its beam as this layer sees it.
+    decided : it is a ``decide`` layer's output (choices decided, no beam).
+    batched : it has a batch axis (variables and constants do not: RETURNN never translates them).
+    """
+
+    name: str
+    source: str
+    option: str
+    kind: str
+    beam: SearchBeam | None
+    decided: bool = False
+    batched: bool = True
+
+
 @dataclass
 class LayerBeam:
     """What one layer carries in search.
@@ -47,6 +72,7 @@ class LayerBeam:
     trace: list[str] = field(default_factory=list)
     error: str | None = None
     unit: str | None = None
+    inputs: list[InputBeam] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The ``searchgraph beams --json`` record (the corpus oracle's fields)."""
@@ -473,8 +499,44 @@ class _Analyzer:
                     error = error or (f"LayerNotFound: layer {self.nd[src]['local']!r} not "
                                       f"found (searched from {node})")
             out[node] = LayerBeam(node, data["class"], placement, beam, choice,
-                                  beam.chain if beam is not None else [], error, data.get("unit"))
+                                  beam.chain if beam is not None else [], error, data.get("unit"),
+                                  self.translate_inputs(node))
         return out
+
+    def translate_inputs(self, node: str) -> list[InputBeam]:
+        """Every layer in the layer's constructor arguments (RETURNN's E_translate, spec §1.4):
+        sources, layer-valued options, ``initial_output``, ``state``, and the layer's own previous
+        frame (``rec_previous_layer``) when something reads ``prev:`` of it. ``reuse_params``
+        layers are opaque there and not translated."""
+        data = self.nd[node]
+        out: list[InputBeam] = []
+        for src, option, form, search in data.get("inputs", []):
+            kind_src = self.nd[src]["node_kind"]
+            if (self.search and not search) or option.startswith(("reuse_params", "max_seq_len")) or \
+                    kind_src in ("data", "missing") or (src not in self.built and kind_src == "layer"):
+                continue
+            out.append(self._input(src, option, form, node))
+        reads_prev = any(d["kind"] == "prev" and v != node or "prev" in d["kinds"]
+                         for _, v, d in self.g.out_edges(node, data=True))
+        if self.rec_of(node) and self.placement.get(node) == "loop" and reads_prev:
+            is_choice = data["class"] == "choice"
+            if not is_choice or all(i.beam is None for i in out if i.option == "from"):
+                out.append(self._input(node, "rec_previous_layer", "prev", node))
+        return out
+
+    def _input(self, src: str, option: str, form: str, node: str) -> InputBeam:
+        src_data = self.nd[src]
+        local = src_data["local"]
+        name = src
+        if form == "prev":
+            head, _, _ = src.rpartition(local)
+            name = f"{head}prev:{local}"
+        decided = get_layer_class(src_data["class"]).beam_role in ("decide", "split_batch_beam")
+        batched = not (src_data["class"] in ("variable", "constant") and
+                       not src_data["options"].get("add_batch_axis"))
+        kind = form if form in ("prev", "base", "sub", "data") else (
+            "from" if option == "from" else f"option:{option}")
+        return InputBeam(name, src, option, kind, self.input_beam(src, form, node), decided, batched)
 
 
 def analyze(source: NetSpec | dict[str, Any] | str, mode: str = "search", *,
