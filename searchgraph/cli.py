@@ -70,18 +70,11 @@ def _cmd_graph(args: argparse.Namespace, console: Console) -> int:
 @_command("beams")
 def _cmd_beams(args: argparse.Namespace, console: Console) -> int:
     from .console import beam_table, layer_detail
-    from .errors import NetworkError
     from .provenance import analyze
 
     analysis = analyze(_load(args), mode=args.mode)
-    if args.layer is not None and args.layer not in analysis.layers:
-        import difflib
-
-        close = difflib.get_close_matches(args.layer, list(analysis.layers), n=3)
-        raise NetworkError(f"no layer {args.layer!r} is constructed in {args.mode} mode",
-                           where=args.layer,
-                           hint=f"did you mean {', '.join(close)}?" if close else
-                           "use RETURNN's absolute name, e.g. output/s")
+    if args.layer is not None:
+        _require_layer(analysis, args.layer, args.mode)
     if args.json:
         data = analysis.to_json()
         if args.layer is not None:
@@ -94,6 +87,38 @@ def _cmd_beams(args: argparse.Namespace, console: Console) -> int:
     return 1 if analysis.errors else 0
 
 
+@_command("plan")
+def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
+    from .console import plan_tree
+    from .plan import plan_network
+    from .provenance import analyze
+
+    analysis = analyze(_load(args))
+    plan = plan_network(analysis)
+    if args.layer is not None:
+        _require_layer(analysis, args.layer, "search")
+        plan.layers = {args.layer: plan.layers[args.layer]}
+        plan.frames = [f for f in plan.frames if f.layer == args.layer]
+    if args.json:
+        _print_json(plan.to_json())
+    else:
+        console.print(plan_tree(plan, analysis, show_all=args.all or args.layer is not None))
+    errors = any(i.error for p in plan.layers.values() for i in p.inputs)
+    return 1 if errors or analysis.errors else 0
+
+
+def _require_layer(analysis: Any, layer: str, mode: str) -> None:
+    from .errors import NetworkError
+
+    if layer not in analysis.layers:
+        import difflib
+
+        close = difflib.get_close_matches(layer, list(analysis.layers), n=3)
+        raise NetworkError(f"no layer {layer!r} is constructed in {mode} mode", where=layer,
+                           hint=f"did you mean {', '.join(close)}?" if close else
+                           "use RETURNN's absolute name, e.g. output/s")
+
+
 @_command("demo")
 def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from .config import load
@@ -104,7 +129,12 @@ def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
     spec = load(EXAMPLE)
     console.rule(f"[bold]searchgraph demo[/] — {EXAMPLE.name}")
     console.print(graph_tree(build_graph(spec)))
-    console.print(beam_table(analyze(spec)))
+    analysis = analyze(spec)
+    console.print(beam_table(analysis))
+    from .console import plan_tree
+    from .plan import plan_network
+
+    console.print(plan_tree(plan_network(analysis), analysis))
     return 0
 
 
@@ -146,7 +176,10 @@ def _parser() -> argparse.ArgumentParser:
     beams = with_config("beams", "per layer: its beam, beam size, search choice and placement")
     beams.add_argument("--layer", help="show one layer's choice trace and the path from its choice")
     beams.add_argument("--mode", choices=("search", "train"), default="search")
-    sub.add_parser("demo", help="the bundled attention decoder: its graph and beams")
+    plan = with_config("plan", "per layer and input: keep, tile or select through a chain of choices")
+    plan.add_argument("--layer", help="only this layer's plan")
+    plan.add_argument("--all", action="store_true", help="also list inputs that are kept as they are")
+    sub.add_parser("demo", help="the bundled attention decoder: its graph, beams and plans")
     sub.add_parser("doctor", help="report the environment: TensorFlow, RETURNN, dot, GPU")
     return parser
 

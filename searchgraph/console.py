@@ -12,7 +12,10 @@ from rich.tree import Tree
 
 from .provenance import Analysis
 
-__all__ = ["beam_styles", "beam_table", "choice_path", "display_order", "graph_tree", "layer_detail"]
+__all__ = [
+    "beam_styles", "beam_table", "choice_path", "display_order", "graph_tree", "layer_detail",
+    "plan_tree",
+]
 
 _PALETTE = ("bright_cyan", "bright_magenta", "bright_green", "bright_yellow", "bright_blue",
             "orange1", "deep_pink2", "spring_green2", "gold1", "medium_purple1")
@@ -124,6 +127,30 @@ def choice_path(analysis: Analysis, layer: str) -> list[str]:
         return nx.shortest_path(g, owner, layer)
     except nx.NetworkXNoPath:
         return [owner, "…", layer]
+
+
+def plan_tree(plan: Any, analysis: Analysis, *, show_all: bool = False) -> Tree:
+    """Translation plans: ``layer ← input  tile ×12 → beam`` per translated input, and the
+    end-of-frame re-selections of ``prev:`` values."""
+    styles = beam_styles(analysis)
+    root = Tree(Text("translation plans", style="bold"))
+    for name, layer_plan in plan.layers.items():
+        shown = layer_plan.inputs if show_all else [p for p in layer_plan.inputs
+                                                    if p.action != "keep" or p.error]
+        if not shown:
+            continue
+        branch = root.add(Text.assemble((name, "bold"), "  → ",
+                                        (layer_plan.choice or "no beam",
+                                         styles.get(layer_plan.choice or "", "dim"))))
+        for item in shown:
+            branch.add(Text(f"← {item.describe()}", style="red" if item.error else
+                            styles.get(item.beam or "", "")))
+    if plan.frames:
+        frames = root.add(Text("end of frame (values read as prev: next frame)", style="bold"))
+        for frame in plan.frames:
+            frames.add(Text(f"{frame.layer}: {frame.plan.describe()}",
+                            style=styles.get(frame.plan.beam or "", "")))
+    return root
 
 
 def _edge_label(g: nx.DiGraph, src: str, dst: str) -> str:

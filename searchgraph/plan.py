@@ -1,0 +1,223 @@
+"""Translation plans: how each layer's inputs are brought into one beam (spec §4).
+
+When a layer's constructor receives several layers, RETURNN picks their newest search choice
+(``translate_to_common_search_beam``) and re-selects every other input into it
+(``SelectSearchSourcesLayer``): an input on an older choice is gathered through the ``src_beams`` of
+every newer choice, oldest first; an input without a beam is tiled; an input on that very choice is
+kept. Inside a rec loop, values read as ``prev:`` next frame are re-selected at the end of each frame.
+This module makes those plans explicit data, printable and JSON-serialisable; ``searchgraph.tf``
+executes them on tensors.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .beams import SearchBeam
+from .provenance import Analysis, InputBeam
+
+__all__ = ["FramePlan", "InputPlan", "LayerPlan", "NetworkPlan", "Step", "plan_for", "plan_network"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One ``select_src_beams`` through ``choice``: from ``beam_before`` (size_before) into the
+    choice's beam (size_after)."""
+
+    choice: str
+    beam_before: str
+    size_before: int
+    beam_after: str
+    size_after: int
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    """What happens to one input: ``keep``, ``tile`` (to ``beam``, ``size``) or ``select``
+    (through ``steps``, oldest first)."""
+
+    input: str
+    option: str
+    action: str
+    beam: str | None = None
+    size: int | None = None
+    steps: tuple[Step, ...] = ()
+    error: str | None = None
+
+    def describe(self) -> str:
+        """``output/prob ← output/att  tile ×12 → output/prev:output`` style, without the layer."""
+        if self.error:
+            return f"{self.input}  ✗ {self.error.splitlines()[0]}"
+        if self.action == "keep":
+            return f"{self.input}  keep"
+        if self.action == "tile":
+            return f"{self.input}  tile ×{self.size} → {self.beam}"
+        path = " → ".join([self.steps[0].beam_before] + [s.beam_after for s in self.steps])
+        return f"{self.input}  select via {', '.join(s.choice for s in self.steps)}: {path}"
+
+
+@dataclass
+class LayerPlan:
+    """The plan of one layer: the common choice its inputs are brought to, and one plan per input."""
+
+    layer: str
+    choice: str | None
+    inputs: list[InputPlan] = field(default_factory=list)
+
+    @property
+    def translated(self) -> list[InputPlan]:
+        """The inputs that are really moved (tiled or selected)."""
+        return [p for p in self.inputs if p.action != "keep"]
+
+
+@dataclass
+class FramePlan:
+    """End-of-frame re-selection inside a rec loop: ``layer`` is read as ``prev:`` next frame and
+    computed on ``prev:C``; it is re-selected into the current ``C`` (spec §4.6)."""
+
+    rec: str
+    layer: str
+    plan: InputPlan
+
+
+@dataclass
+class NetworkPlan:
+    """All layer plans and frame plans of an analysis; JSON round-trips."""
+
+    layers: dict[str, LayerPlan] = field(default_factory=dict)
+    frames: list[FramePlan] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"layers": {n: asdict(p) for n, p in self.layers.items()},
+                "frames": [asdict(f) for f in self.frames]}
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=1)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NetworkPlan:
+        def input_plan(d: dict[str, Any]) -> InputPlan:
+            return InputPlan(**{**d, "steps": tuple(Step(**s) for s in d.get("steps", ()))})
+
+        layers = {n: LayerPlan(p["layer"], p["choice"], [input_plan(i) for i in p["inputs"]])
+                  for n, p in data.get("layers", {}).items()}
+        frames = [FramePlan(f["rec"], f["layer"], input_plan(f["plan"])) for f in data.get("frames", [])]
+        return cls(layers, frames)
+
+
+def _choice_sequence(analysis: Analysis, beam: SearchBeam) -> list[SearchBeam]:
+    """RETURNN's ``get_src_choices_seq`` as beams: the choice, the choice it was chosen from, ...
+
+    The beam's dependency chain down to the first ``prev:`` beam, then the ``prev:`` versions of the
+    in-frame choices (``choice2, choice1, prev:choice2, prev:choice1``), stopping at a repeat.
+    """
+    seq: list[SearchBeam] = []
+    link: SearchBeam | None = beam
+    while link is not None and link not in seq:
+        seq.append(link)
+        link = link.dependency
+    frame = [b for b in seq if not b.is_prev_frame]
+    if seq and seq[-1].is_prev_frame:
+        for cur in frame[1:]:
+            prev = cur.copy_as_prev_frame()
+            if prev in seq:
+                break
+            seq.append(prev)
+    return seq
+
+
+def _common(inputs: list[InputBeam]) -> tuple[SearchBeam | None, str | None]:
+    """The newest choice among the inputs (``max`` by ``SearchChoices.compare``), or an error."""
+    best: SearchBeam | None = None
+    for item in inputs:
+        beam = item.beam
+        if beam is None:
+            continue
+        if best is None:
+            best = beam
+            continue
+        if best == beam:
+            continue
+        if best.is_prev_frame != beam.is_prev_frame:
+            best = beam if best.is_prev_frame else best
+            continue
+        best_chain = [b.name for b in _walk(best)]
+        beam_chain = [b.name for b in _walk(beam)]
+        if best.name in beam_chain:
+            best = beam
+        elif beam.name not in best_chain:
+            return None, (f"Cannot compare search choices {best.name} and {beam.name}: neither is "
+                          "in the other's choice sequence")
+    return best, None
+
+
+def _walk(beam: SearchBeam) -> list[SearchBeam]:
+    out: list[SearchBeam] = []
+    link: SearchBeam | None = beam
+    while link is not None and link not in out:
+        out.append(link)
+        link = link.dependency
+    return out
+
+
+def _plan_input(analysis: Analysis, item: InputBeam, target: SearchBeam | None,
+                decided_error: bool) -> InputPlan:
+    if target is None or not item.batched:
+        return InputPlan(item.name, item.option, "keep")
+    if item.decided and decided_error:
+        return InputPlan(item.name, item.option, "keep",
+                         error=f"No common search base: {item.name} is decided, target choice "
+                               f"{target.name}")
+    if item.beam is None:
+        return InputPlan(item.name, item.option, "tile", target.name, target.size)
+    if item.beam == target:
+        return InputPlan(item.name, item.option, "keep", target.name, target.size)
+    owner = analysis.graph.nodes.get(item.beam.name.replace("prev:", "", 1), {})
+    if owner.get("class") == "decide_keep_beam":  # keep_raw choices are never translated
+        return InputPlan(item.name, item.option, "keep", item.beam.name, item.beam.size)
+    seq = _choice_sequence(analysis, target)
+    names = [b.name for b in seq]
+    if item.beam.name not in names:
+        return InputPlan(item.name, item.option, "keep",
+                         error=f"No common search base: from {item.beam.name} to {target.name}")
+    newer = seq[:names.index(item.beam.name)]
+    steps = []
+    before = item.beam
+    for choice in reversed(newer):
+        steps.append(Step(choice.name, before.name, before.size, choice.name, choice.size))
+        before = choice
+    return InputPlan(item.name, item.option, "select", target.name, target.size, tuple(steps))
+
+
+def plan_for(analysis: Analysis, layer: str) -> LayerPlan:
+    """The translation plan of one layer (``layer`` is RETURNN's absolute name)."""
+    lb = analysis.layers[layer]
+    inputs = lb.inputs
+    if len(inputs) <= 1:  # RETURNN translates only when the constructor receives several layers
+        return LayerPlan(layer, lb.choice, [InputPlan(i.name, i.option, "keep") for i in inputs])
+    target, error = _common(inputs)
+    if error:
+        return LayerPlan(layer, None, [InputPlan(i.name, i.option, "keep", error=error)
+                                       for i in inputs])
+    decided = any(i.decided for i in inputs) and target is not None
+    return LayerPlan(layer, target.name if target else None,
+                     [_plan_input(analysis, i, target, decided) for i in inputs])
+
+
+def plan_network(analysis: Analysis) -> NetworkPlan:
+    """Plans for every constructed layer, plus the end-of-frame re-selections of each rec loop."""
+    plan = NetworkPlan({name: plan_for(analysis, name) for name in analysis.layers})
+    g = analysis.graph
+    for name, lb in analysis.layers.items():
+        if lb.placement != "loop" or lb.beam is None or not lb.beam.is_prev_frame:
+            continue
+        read_next_frame = any(d["kind"] == "prev" for _, _, d in g.out_edges(name, data=True))
+        owner = analysis.layers.get(lb.beam.name.replace("prev:", "", 1))
+        current = owner.beam if owner is not None else None
+        if not read_next_frame or current is None:
+            continue
+        item = InputBeam(name, name, "prev", "from", lb.beam)
+        plan.frames.append(FramePlan(lb.unit or "", name, _plan_input(analysis, item, current, False)))
+    return plan
