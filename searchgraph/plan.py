@@ -107,20 +107,25 @@ class NetworkPlan:
         return cls(layers, frames)
 
 
+def _current(analysis: Analysis, beam: SearchBeam) -> SearchBeam:
+    """The current-frame beam of a ``prev:`` beam (``output/prev:c`` -> the beam of ``output/c``)."""
+    owner = analysis.layers.get(beam.name.replace("prev:", "", 1))
+    return owner.beam if owner is not None and owner.beam is not None else (beam.next_frame or beam)
+
+
 def _choice_sequence(analysis: Analysis, beam: SearchBeam) -> list[SearchBeam]:
     """RETURNN's ``get_src_choices_seq`` as beams: the choice, the choice it was chosen from, ...
 
-    The beam's dependency chain down to the first ``prev:`` beam, then the ``prev:`` versions of the
-    in-frame choices (``choice2, choice1, prev:choice2, prev:choice1``), stopping at a repeat.
+    The beam's dependency chain down to the first ``prev:X`` beam (X is the frame's latest choice),
+    then the ``prev:`` versions of X's own in-frame sources (``choice2, choice1, prev:choice2,
+    prev:choice1``), stopping at a repeat.
     """
-    seq: list[SearchBeam] = []
-    link: SearchBeam | None = beam
-    while link is not None and link not in seq:
-        seq.append(link)
-        link = link.dependency
-    frame = [b for b in seq if not b.is_prev_frame]
+    seq = _walk(beam)
     if seq and seq[-1].is_prev_frame:
-        for cur in frame[1:]:
+        latest = _current(analysis, seq[-1])
+        for cur in _walk(latest)[1:]:
+            if cur.is_prev_frame:
+                break
             prev = cur.copy_as_prev_frame()
             if prev in seq:
                 break
@@ -128,7 +133,7 @@ def _choice_sequence(analysis: Analysis, beam: SearchBeam) -> list[SearchBeam]:
     return seq
 
 
-def _common(inputs: list[InputBeam]) -> tuple[SearchBeam | None, str | None]:
+def _common(analysis: Analysis, inputs: list[InputBeam]) -> tuple[SearchBeam | None, str | None]:
     """The newest choice among the inputs (``max`` by ``SearchChoices.compare``), or an error."""
     best: SearchBeam | None = None
     for item in inputs:
@@ -143,11 +148,11 @@ def _common(inputs: list[InputBeam]) -> tuple[SearchBeam | None, str | None]:
         if best.is_prev_frame != beam.is_prev_frame:
             best = beam if best.is_prev_frame else best
             continue
-        best_chain = [b.name for b in _walk(best)]
-        beam_chain = [b.name for b in _walk(beam)]
-        if best.name in beam_chain:
+        a, b = (_current(analysis, best), _current(analysis, beam)) if best.is_prev_frame \
+            else (best, beam)
+        if a.name in [x.name for x in _walk(b)]:
             best = beam
-        elif beam.name not in best_chain:
+        elif b.name not in [x.name for x in _walk(a)]:
             return None, (f"Cannot compare search choices {best.name} and {beam.name}: neither is "
                           "in the other's choice sequence")
     return best, None
@@ -197,7 +202,7 @@ def plan_for(analysis: Analysis, layer: str) -> LayerPlan:
     inputs = lb.inputs
     if len(inputs) <= 1:  # RETURNN translates only when the constructor receives several layers
         return LayerPlan(layer, lb.choice, [InputPlan(i.name, i.option, "keep") for i in inputs])
-    target, error = _common(inputs)
+    target, error = _common(analysis, inputs)
     if error:
         return LayerPlan(layer, None, [InputPlan(i.name, i.option, "keep", error=error)
                                        for i in inputs])
