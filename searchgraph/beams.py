@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["SearchBeam", "CombineError", "combine_beams"]
+__all__ = ["CombineError", "SearchBeam", "combine_beams"]
 
 
 @dataclass(frozen=True, eq=False)

@@ -10,15 +10,16 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from .errors import SearchgraphError
 
-__all__ = ["main", "EXAMPLE"]
+__all__ = ["EXAMPLE", "main"]
 
 def _example() -> Path:
     """The bundled example: inside the installed package, or ``examples/`` of a source checkout."""
@@ -204,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback
+    except Exception as exc:
         if os.environ.get("SEARCHGRAPH_DEBUG"):
             raise
         err.print(f"[bold red]internal error:[/] {escape(f'{type(exc).__name__}: {exc}')}\n"

@@ -7,7 +7,7 @@ or the layer path) for the CLI to print a one-paragraph message without a traceb
 
 from __future__ import annotations
 
-__all__ = ["SearchgraphError", "ConfigError", "NetworkError"]
+__all__ = ["ConfigError", "NetworkError", "SearchgraphError"]
 
 
 class SearchgraphError(Exception):

@@ -7,7 +7,8 @@ state (beams, placements, latest choices); they never raise.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .layers import get_layer_class
 

@@ -124,12 +124,10 @@ class _Builder:
     # -- references ----------------------------------------------------------------------------
     def resolve(self, scope: _Scope, ref: str, consumer: str) -> tuple[str, str] | None:
         """Return ``(node, form)`` for a reference, form in from/prev/base/sub/data; None if absent."""
-        form = "from"
         if ref == "none":
             return None
         if ref.startswith("prev:"):
             rest = ref[len("prev:"):]
-            form = "prev"
             if not scope.in_rec():
                 self.g.graph["warnings"].append(f"{consumer}: {ref!r} outside a rec loop")
             if rest.startswith("prev:"):
@@ -267,7 +265,7 @@ class _Builder:
             match = _MAX_LEN_FROM.search(desc["max_seq_len"])
             if match:  # evaluated from inside the unit: 'base:x' is x of this network
                 name = match.group(1)
-                self.ref(scope, path, name[5:] if name.startswith("base:") else name,
+                self.ref(scope, path, name.removeprefix("base:"),
                          "max_seq_len", False)
         for option in ("condition", "true_layer", "false_layer", "unit"):
             inline = desc.get(option)
@@ -374,7 +372,7 @@ def build_graph(spec: NetSpec, *, strict: bool = True) -> nx.DiGraph:
 
 def _find_cycle(g: nx.DiGraph) -> list[str] | None:
     """A cycle over non-``prev`` edges (its nodes in order), or None; iterative DFS, linear time."""
-    succ = g._succ  # noqa: SLF001 - plain adjacency: filtered networkx views are 10x slower here
+    succ = g._succ
     state: dict[str, int] = {}  # 1 on the stack, 2 done
     for start in g:
         if start in state:

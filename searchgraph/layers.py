@@ -7,20 +7,21 @@ transcription of those methods (spec §1.3) plus the beam behaviour of the searc
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 __all__ = [
-    "LayerClass",
-    "RefOption",
     "BEAM_ROLES",
     "INITIAL_OUTPUT_KEYWORDS",
+    "LayerClass",
+    "RefOption",
     "get_layer_class",
     "is_known_class",
+    "iter_option_refs",
     "known_classes",
     "register_layer_class",
     "unregister_layer_class",
-    "iter_option_refs",
 ]
 
 #: How a class treats beams. ``generic``: output beam = combination of its dependencies' beams.
@@ -154,22 +155,7 @@ for _name in ("source", "random_state_init", "range", "train_flag", "global_trai
 _add(":i", default_from=_NO_FROM, beam_role="step")
 
 # Every other RETURNN class: sources (+ target layers) only.
-for _name in (
-    "concat dropout activation batch_norm layer_norm norm math_norm slice linear softmax length "
-    "range_in_axis range_from_length batch_softmax gating window fold cumsum merge_dims split "
-    "split_dims flatten_batch unflatten_batch expand_dims tile cast swap_axes transpose pool dct "
-    "reduce reduce_out squeeze stack weighted_sum elemwise_prod time_chunking dot shift_axis "
-    "combine_dims remove combine eval compare accumulate_mean tikhonov_regularization "
-    "framewise_statistics print image_summary get_last_hidden_state get_rec_accumulated rec_unstack "
-    "kenlm edit_distance_table optimal_completions twod_lstm relative_positional_encoding cum_concat "
-    "segment_input classes_to_segments classes_to_length_distribution "
-    "classes_to_length_distribution_global segment_alignment unsegment_input fill_unused "
-    "swap_time_feature flatten_time apply_length_distribution normalize_length_scores "
-    "alternating_real_to_complex batch_median_pooling complex_linear_projection "
-    "complex_to_alternating_real mask_based_gevbeamforming mask_based_mvdrbeamforming mel_filterbank "
-    "multichannel_multiresolution_stft_layer multichannel_stft_layer istft "
-    "first_t_frames_noise_estimator split_concatenated_multichannel tile_features"
-).split():
+for _name in ["concat", "dropout", "activation", "batch_norm", "layer_norm", "norm", "math_norm", "slice", "linear", "softmax", "length", "range_in_axis", "range_from_length", "batch_softmax", "gating", "window", "fold", "cumsum", "merge_dims", "split", "split_dims", "flatten_batch", "unflatten_batch", "expand_dims", "tile", "cast", "swap_axes", "transpose", "pool", "dct", "reduce", "reduce_out", "squeeze", "stack", "weighted_sum", "elemwise_prod", "time_chunking", "dot", "shift_axis", "combine_dims", "remove", "combine", "eval", "compare", "accumulate_mean", "tikhonov_regularization", "framewise_statistics", "print", "image_summary", "get_last_hidden_state", "get_rec_accumulated", "rec_unstack", "kenlm", "edit_distance_table", "optimal_completions", "twod_lstm", "relative_positional_encoding", "cum_concat", "segment_input", "classes_to_segments", "classes_to_length_distribution", "classes_to_length_distribution_global", "segment_alignment", "unsegment_input", "fill_unused", "swap_time_feature", "flatten_time", "apply_length_distribution", "normalize_length_scores", "alternating_real_to_complex", "batch_median_pooling", "complex_linear_projection", "complex_to_alternating_real", "mask_based_gevbeamforming", "mask_based_mvdrbeamforming", "mel_filterbank", "multichannel_multiresolution_stft_layer", "multichannel_stft_layer", "istft", "first_t_frames_noise_estimator", "split_concatenated_multichannel", "tile_features"]:
     _TABLE.setdefault(_name, LayerClass(_name))
 
 _BUILTIN = frozenset(_TABLE)
@@ -232,11 +218,10 @@ def _names_in(value: Any, shape: str) -> Iterator[tuple[str, str]]:
         for i, item in enumerate(value):
             for sub, name in _names_in(item, "nested" if shape == "nested" else "str"):
                 yield f"[{i}]{sub}", name
-    elif isinstance(value, dict):
-        if shape in ("dict_values", "nested"):
-            for key in sorted(value, key=str):
-                for sub, name in _names_in(value[key], "nested" if shape == "nested" else "str"):
-                    yield f"[{key!r}]{sub}", name
+    elif isinstance(value, dict) and shape in ("dict_values", "nested"):
+        for key in sorted(value, key=str):
+            for sub, name in _names_in(value[key], "nested" if shape == "nested" else "str"):
+                yield f"[{key!r}]{sub}", name
 
 
 def iter_option_refs(cls: LayerClass, desc: dict[str, Any]) -> Iterator[tuple[str, str, bool]]:

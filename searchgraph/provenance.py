@@ -115,7 +115,7 @@ class Analysis:
 
 def _topological_order(g: nx.DiGraph) -> list[str]:
     """Kahn's algorithm over the non-``prev`` edges, ties broken by insertion order (stable)."""
-    succ = g._succ  # noqa: SLF001 - plain adjacency access; 10x faster than filtered views
+    succ = g._succ
     indeg = dict.fromkeys(g, 0)
     for u in g:
         for v, data in succ[u].items():
@@ -146,7 +146,7 @@ class _Analyzer:
         self.template = template
         self.rec_outer: dict[str, SearchBeam | None] = {}
         self.eval_flag = eval_flag
-        self.nd = g._node  # noqa: SLF001 - node attribute dicts; the view costs 5x on this path
+        self.nd = g._node
         self.built = constructed_layers(g, search=self.search, eval_flag=eval_flag)
         self.order = [n for n in _topological_order(g)
                       if n in self.built and g.nodes[n]["node_kind"] != "data"]
@@ -161,7 +161,7 @@ class _Analyzer:
                 self.children.setdefault(unit, []).append(node)
 
     # -- helpers --------------------------------------------------------------------------------
-    @functools.lru_cache(maxsize=None)  # noqa: B019 - one analyzer per analysis, short-lived
+    @functools.cache  # noqa: B019 - one analyzer per analysis, short-lived
     def rec_of(self, node: str) -> str | None:
         """The innermost rec layer whose loop holds ``node`` (through subnetworks), or None."""
         unit = self.nd[node].get("unit")
@@ -205,7 +205,7 @@ class _Analyzer:
             return self.latest[src_rec]  # read from outside the loop: resolved by backtracking
         return beam
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019
+    @functools.cache  # noqa: B019
     def _recs_of(self, node: str) -> frozenset[str]:
         recs: set[str] = set()
         unit = self.nd[node].get("unit")
@@ -273,7 +273,7 @@ class _Analyzer:
         feed beams back, so recompute what changed until nothing does."""
         self.compute_placements()
         position = {n: i for i, n in enumerate(self.order)}
-        succ = self.g._succ  # noqa: SLF001 - plain adjacency access on the hot path
+        succ = self.g._succ
         dirty = set(self.order)
         for _ in range(max(3, len(self.order))):
             changed: set[str] = set()
@@ -383,10 +383,9 @@ class _Analyzer:
                 continue
             if self.nd[src]["node_kind"] == "sub":
                 src = next(iter(self.g.predecessors(src)))
-            if src in self.built and self.nd[src].get("unit") is not None \
-                    and rec in self._recs_of(src) | {src}:
-                if src != rec:
-                    deps.add(self._top_in_rec(src, rec) if self.nd[src]["unit"] != rec else src)
+            if src in self.built and src != rec and self.nd[src].get("unit") is not None \
+                    and rec in self._recs_of(src):
+                deps.add(self._top_in_rec(src, rec) if self.nd[src]["unit"] != rec else src)
         for inner in self.children.get(node, ()):
             deps |= {d for d in self._member_deps(rec, inner) if d != node}
         return deps

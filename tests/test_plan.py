@@ -32,7 +32,7 @@ MULTI: dict[str, Any] = {
 }
 
 
-def _inputs(plan, name):  # noqa: ANN001, ANN202
+def _inputs(plan, name):
     return {p.input: p for p in plan.inputs if p.input == name}[name]
 
 
