@@ -156,7 +156,12 @@ def plan_tree(plan: Any, analysis: Analysis, *, show_all: bool = False) -> Tree:
 def _edge_label(g: nx.DiGraph, src: str, dst: str) -> str:
     data: dict[str, Any] = g.edges[src, dst]
     kinds = "/".join(data["kinds"])
-    return f"{kinds}:{data['ref']}" if data["ref"] != src else kinds
+    ref, kind = data["ref"], data["kind"]
+    if ref == src:
+        return kinds
+    if ref == kind or ref.startswith(kind + ":"):  # prev:x, base:x, data: the prefix says the kind
+        return "/".join([*(k for k in data["kinds"] if k != kind), ref])
+    return f"{kinds}:{ref}"
 
 
 def graph_tree(g: nx.DiGraph) -> Tree:

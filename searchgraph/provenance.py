@@ -155,6 +155,7 @@ class _Analyzer:
         self.placement: dict[str, str] = {}
         self.latest: dict[str, SearchBeam] = {}
         self.children: dict[str, list[str]] = {}
+        self.wrapped_input: set[str] = set()
         for node in self.order:
             unit = g.nodes[node].get("unit")
             if unit is not None:
@@ -374,6 +375,19 @@ class _Analyzer:
             elif rec is not None and self.nd[node]["unit"] != rec:
                 self.placement[node] = self.placement.get(self._top_in_rec(node, rec), "loop")
 
+    def _reads_loop_input(self, node: str, rec: str, seen: set[str]) -> bool:
+        """Whether ``node`` depends, inside the unit, on the rec layer's own input (``data:source``)."""
+        if node in seen:
+            return False
+        seen.add(node)
+        for src, _, form, _ in self.nd[node].get("inputs", []):
+            if form == "data" and self.g.edges[src, node]["ref"] in ("data", "data:source"):
+                return True
+            if self.nd[src].get("unit") == rec and form != "prev" and \
+                    self._reads_loop_input(src, rec, seen):
+                return True
+        return False
+
     def _member_deps(self, rec: str, node: str) -> set[str]:
         deps: set[str] = set()
         drop_from = "from" not in {opt for _, opt, _ in self.inputs(node)} \
@@ -451,6 +465,14 @@ class _Analyzer:
             take(moved, "input")
         for node in loop:
             self.placement[node] = "loop"
+        # An input-moved layer over the loop's own input frames that the loop reads is unstacked
+        # into a per-frame layer of the same name inside the loop (RETURNN's "input-moved-out"
+        # wrapper); that one is what RETURNN lists, in the loop, with no beam and no choice.
+        over_input = {n for n in members if self.placement.get(n) == "input"
+                      and self._reads_loop_input(n, rec, set())}
+        for node in over_input:
+            if any(node in deps[o] for o in loop):
+                self.wrapped_input.add(node)
 
     # -- choices ----------------------------------------------------------------------------------
     def choice_of(self, node: str) -> str | None:
@@ -487,6 +509,8 @@ class _Analyzer:
             if placement == "output" and rec in self.latest:
                 beam = self.latest[rec]
                 choice = beam.name
+            elif node in self.wrapped_input:
+                placement, beam, choice = "loop", None, None
             elif placement == "input":
                 # computed before the loop: no beam; its search-choice lookup finds nothing among its
                 # deps and falls back to the rec layer's deps, i.e. the resolved output's choice

@@ -1,0 +1,9 @@
+"""TensorFlow side of searchgraph: beam re-selection and tiling on real tensors.
+
+The only package of searchgraph that imports TensorFlow; import it explicitly
+(``import searchgraph.tf``), nothing else pulls it in.
+"""
+
+from .beams import compose_src_beams, select_src_beams, tile_to_beam
+
+__all__ = ["compose_src_beams", "select_src_beams", "tile_to_beam"]
