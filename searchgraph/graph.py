@@ -286,6 +286,8 @@ class _Builder:
         cls = get_layer_class(desc["class"])
         sources = desc["from"] if "from" in desc else self._default_from(cls, scope)
         for src in _as_list(sources):
+            if isinstance(src, (list, tuple)) and src and isinstance(src[0], str):
+                src = src[0]  # concat's (layer, axis) pairs
             self.ref(scope, path, src, "from", True)
         for option, name, dep in iter_option_refs(cls, desc):
             self.ref(scope, path, name, option, dep)
@@ -486,6 +488,9 @@ def constructed_layers(g: nx.DiGraph, *, search: bool = True, eval_flag: bool = 
             continue
         seen.add(node)
         todo.extend(units.get(node, ()))
+        owner = g.nodes[node].get("unit")
+        if owner is not None and owner not in seen:  # `rec/x` needs `rec` itself
+            todo.append(owner)
         for pred, edge in pred_of[node].items():
             if pred not in seen and (edge["search"] or not search):
                 todo.append(pred)
