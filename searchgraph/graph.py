@@ -59,12 +59,14 @@ class _Scope:
 
 @dataclass(frozen=True)
 class _Suggest:
-    """Close matches for an unknown name, computed only when an error is raised (difflib is slow)."""
+    """Close matches for an unknown name, computed only when an error is raised (difflib is slow),
+    and the reference as the layer wrote it (``base:x`` when ``x`` is unknown)."""
 
     scope: _Scope | None = None
     name: str = ""
     prefix: str = ""
     fixed: tuple[str, ...] = ()
+    written: str | None = None
 
     def __call__(self) -> list[str]:
         found = _Builder._close(self.scope, self.name) if self.scope is not None else []
@@ -265,11 +267,12 @@ class _Builder:
             return
         seen = len(self.unknown)
         found = self.resolve(scope, ref, consumer)
-        for i in range(seen, len(self.unknown)):  # report the reference as written (base:x, not x)
+        for i in range(seen, len(self.unknown)):  # errors name the reference as written (base:x)
             who, inner, why, close = self.unknown[i]
             if inner != ref and ref.endswith(inner):
                 prefix = ref[:len(ref) - len(inner)]
-                self.unknown[i] = (who, ref, why, replace(close, prefix=prefix + close.prefix))
+                self.unknown[i] = (who, inner, why, replace(close, prefix=prefix + close.prefix,
+                                                            written=ref))
         if found is None:
             return
         node, form = found
@@ -393,8 +396,9 @@ def _build_graph(spec: NetSpec, *, strict: bool) -> nx.DiGraph:
         if builder.unknown else set()
     g.graph["missing"] = []
     for consumer, ref, why, close in builder.unknown:
+        written = close.written or ref
         if consumer not in built:
-            g.graph["warnings"].append(f"{consumer}: unknown reference {ref!r} ({why}); RETURNN "
+            g.graph["warnings"].append(f"{consumer}: unknown reference {written!r} ({why}); RETURNN "
                                        f"never constructs this layer, so it does not fail")
             continue
         if not strict:
@@ -410,7 +414,7 @@ def _build_graph(spec: NetSpec, *, strict: bool) -> nx.DiGraph:
         matches = close()
         hint = f"did you mean {', '.join(repr(c) for c in matches)}?" if matches else \
             "check the spelling, or the prefix (prev:, base:, data:)"
-        raise NetworkError(f"unknown reference {ref!r}: {why}", where=consumer, hint=hint)
+        raise NetworkError(f"unknown reference {written!r}: {why}", where=consumer, hint=hint)
     cycle = _find_cycle(g)
     if cycle:
         raise NetworkError("dependency cycle: " + " -> ".join(cycle + cycle[:1]), where=cycle[0],

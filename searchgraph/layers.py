@@ -124,7 +124,7 @@ _add("rec", _r("initial_state", "nested"), _r("max_seq_len_via"),
      beam_role="rec")
 _add("rnn_cell", _r("initial_state", "nested"))
 _add("rec_last_output", _r("rec_layer"), default_from=_NO_FROM)
-_add("choice", _r("explicit_search_source"), _r("explicit_search_sources", "list"), beam_role="choice")
+_add("choice", _r("explicit_search_source"), _r("explicit_search_sources", "nested"), beam_role="choice")
 _add("generic_attention", _r("weights"), _r("base"), default_from=_NO_FROM)
 _add("dot_attention", _r("base"), _r("base_ctx"))
 _add("concat_attention", _r("base"), _r("base_ctx"))

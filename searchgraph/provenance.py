@@ -113,6 +113,21 @@ class Analysis:
         return json.dumps(self.to_json(), indent=1, sort_keys=True)
 
 
+def _walk(beam: SearchBeam) -> list[SearchBeam]:
+    out: list[SearchBeam] = []
+    link: SearchBeam | None = beam
+    while link is not None and link not in out:
+        out.append(link)
+        link = link.dependency
+    return out
+
+
+def _differs(old: SearchBeam | None, new: SearchBeam | None) -> bool:
+    if old is None or new is None:
+        return (old is None) != (new is None)
+    return old.name != new.name or old.size != new.size or old.chain != new.chain
+
+
 def _topological_order(g: nx.DiGraph) -> list[str]:
     """Kahn's algorithm over the non-``prev`` edges, ties broken by insertion order (stable)."""
     succ = g._succ
@@ -145,6 +160,9 @@ class _Analyzer:
         #: is translated into a common beam (a choice's dependency is its first source's beam)
         self.template = template
         self.rec_outer: dict[str, SearchBeam | None] = {}
+        #: the template pass's beams: what ``prev:`` layers carry in the real construction
+        self.template_beams: dict[str, SearchBeam | None] | None = None
+        self.template_errors: dict[str, str] = {}
         self.eval_flag = eval_flag
         self.nd = g._node
         self.built = constructed_layers(g, search=self.search, eval_flag=eval_flag)
@@ -154,6 +172,8 @@ class _Analyzer:
         self.error: dict[str, str] = {}
         self.placement: dict[str, str] = {}
         self.latest: dict[str, SearchBeam] = {}
+        self.chosen: dict[str, SearchBeam | None] = {}
+        self.latest_chosen: dict[str, SearchBeam] = {}
         self.children: dict[str, list[str]] = {}
         self.wrapped_input: set[str] = set()
         for node in self.order:
@@ -190,21 +210,54 @@ class _Analyzer:
         return node
 
     def input_beam(self, src: str, form: str, consumer: str) -> SearchBeam | None:
+        """The beam of ``src`` as ``consumer`` receives it (before any translation).
+
+        Inside the loop, ``prev:x`` is on the previous frame's beam. Outside it (a root layer, or a
+        layer moved out after the loop), a loop layer arrives backtracked, on the beam of the loop's
+        latest choice, except ``decide_keep_beam`` (raw) values; input-moved layers have no beam.
+        """
+        return self._received(src, form, consumer, self.beam, self.latest)
+
+    def input_choice(self, src: str, form: str, consumer: str) -> SearchBeam | None:
+        """Like :meth:`input_beam`, for the search choices (they differ from the beam only after a
+        choice that adds scores without creating a beam: ``search: False``, regression)."""
+        return self._received(src, form, consumer, self.chosen, self.latest_chosen)
+
+    def _received(self, src: str, form: str, consumer: str, table: dict[str, SearchBeam | None],
+                  latest: dict[str, SearchBeam]) -> SearchBeam | None:
         data = self.nd[src]
         if data["node_kind"] in ("data", "missing"):
             return None
-        beam = self.beam.get(src)
         if data["node_kind"] == "sub":
-            beam = self.beam.get(next(iter(self.g.predecessors(src)), ""), beam)
+            src = next(iter(self.g.predecessors(src)), src)
+            data = self.nd[src]
+        beam = table.get(src)
         src_rec = self.rec_of(src)
-        if form == "prev":
-            if beam is not None and src_rec and beam.name.startswith(src_rec + "/") \
-                    and not beam.is_prev_frame:
-                return beam.copy_as_prev_frame()
+        if src_rec is None:
             return beam
-        if src_rec and src_rec not in self._recs_of(consumer) and src_rec in self.latest:
-            return self.latest[src_rec]  # read from outside the loop: resolved by backtracking
+        # templates are built before any layer is moved out of the loop
+        where = "loop" if self.template else self.placement.get(self._top_in_rec(src, src_rec), "loop")
+        if where == "input" and src not in self.wrapped_input:
+            return None
+        if self._outside(consumer, src_rec):
+            if where == "output" or beam is None:
+                return beam
+            owner = self.nd.get(beam.name.replace("prev:", "", 1), {})
+            if owner.get("class") == "decide_keep_beam":
+                return beam  # keep_raw: never resolved
+            return latest.get(src_rec, beam)
+        if form == "prev":
+            if table is self.beam and self.template_beams is not None:
+                beam = self.template_beams.get(src, beam)  # prev: layers are templates
+            if beam is not None and beam.name.startswith(src_rec + "/") and not beam.is_prev_frame:
+                return beam.copy_as_prev_frame()
         return beam
+
+    def _outside(self, node: str, rec: str) -> bool:
+        """Whether ``node`` sees ``rec``'s loop from outside (not in it, or moved out after it)."""
+        if rec not in self._recs_of(node):
+            return node != rec
+        return not self.template and self.placement.get(self._top_in_rec(node, rec)) == "output"
 
     @functools.cache  # noqa: B019
     def _recs_of(self, node: str) -> frozenset[str]:
@@ -233,41 +286,56 @@ class _Analyzer:
         return out
 
     # -- beams ----------------------------------------------------------------------------------
-    def compute(self, node: str) -> SearchBeam | None:
+    def compute(self, node: str) -> tuple[SearchBeam | None, SearchBeam | None]:
+        """The layer's beam and its search choices (as a SearchBeam-like chain of choice owners)."""
         data = self.nd[node]
         role = get_layer_class(data["class"]).beam_role
         ins = self.inputs(node)
         beams = [self.input_beam(src, form, node) for src, _, form in ins]
+        choices = [self.input_choice(src, form, node) for src, _, form in ins]
         sources = [self.input_beam(src, form, node) for src, opt, form in ins if opt == "from"]
+        first = sources[0] if sources else None
         if data["node_kind"] == "sub":
-            return beams[0] if beams else None
+            return (beams[0], choices[0]) if beams else (None, None)
         if role == "choice":
-            first = sources[0] if sources else None
-            if self.is_search_choice(node) and self.template:
-                return SearchBeam(node, int(data["options"].get("beam_size", 1) or 1), first)
-            if self.is_search_choice(node):
+            size = int(data["options"].get("beam_size", 1) or 1)
+            first_choice = choices[0] if sources else None
+            regression = data["options"].get("input_type") == "regression"
+            if self.is_search_choice(node) and (self.template or not regression):
+                if self.template:
+                    return SearchBeam(node, size, first), SearchBeam(node, size, first_choice)
                 if self.rec_of(node) and all(b is None for b in sources):
                     # PR #1213: a searching choice without beamed sources depends on its own prev frame
                     beams.append(self.input_beam(node, "prev", node))
+                    choices.append(self.input_choice(node, "prev", node))
                 # real construction translates all layer kwargs into their common beam first
-                dep = combine_beams(beams) if len(beams) > 1 else first
-                return SearchBeam(node, int(data["options"].get("beam_size", 1) or 1), dep)
-            return first
+                many = len(beams) > 1
+                return (SearchBeam(node, size, combine_beams(beams) if many else first),
+                        SearchBeam(node, size, combine_beams(choices) if many else first_choice))
+            if self.search and regression:
+                # a regression "choice" keeps its translated input's beam, with choices of its own
+                beam = combine_beams(beams)
+                return beam, SearchBeam(node, beam.size if beam else 1, combine_beams(choices))
+            if self.search and first is not None:
+                # adds its scores to the beam without a beam of its own (search False with
+                # add_to_beam_scores): new search choices on the source's beam
+                return first, SearchBeam(node, first.size, combine_beams(choices))
+            return first, first_choice
         if role in ("decide", "split_batch_beam"):
-            return None
+            return None, None
         if role == "select_search_sources":
             # the source re-selected into the beam of the `search_choices` layer
-            owner = [self.input_beam(src, form, node) for src, opt, form in data.get("inputs", [])
-                     if opt == "search_choices"]
-            return owner[0] if owner and owner[0] is not None else combine_beams(sources)
+            owner = [(self.input_beam(src, form, node), self.input_choice(src, form, node))
+                     for src, opt, form, _ in data.get("inputs", []) if opt == "search_choices"]
+            if owner and owner[0][0] is not None:
+                return owner[0]
+            return combine_beams(sources), combine_beams(choices)
         if role == "decide_keep_beam":
-            first = sources[0] if sources else None
-            return SearchBeam(node, first.size, first) if first else None
-        if role == "rec" and node in self.rec_outer:
-            return self.rec_outer[node]
-        if role == "rec" and node in self.latest:
-            return self.latest[node]
-        return combine_beams(beams)
+            beam = SearchBeam(node, first.size, first) if first else None
+            return beam, beam
+        if role == "rec" and (node in self.rec_outer or node in self.latest):
+            return self.rec_outer.get(node, self.latest.get(node)), self.latest_chosen.get(node)
+        return combine_beams(beams), combine_beams(choices)
 
     def run(self) -> None:
         """Fixed point over the construction order: ``prev:`` edges and the loops' latest choices
@@ -280,15 +348,14 @@ class _Analyzer:
             changed: set[str] = set()
             for node in sorted(dirty, key=position.__getitem__):
                 try:
-                    beam = self.compute(node)
+                    beam, chosen = self.compute(node)
                     self.error.pop(node, None)
                 except CombineError as exc:
-                    beam, self.error[node] = None, self.combine_message(node, exc)
-                old = self.beam.get(node)
-                if (old is None) != (beam is None) or (beam and old and (
-                        beam.name != old.name or beam.chain != old.chain or beam.size != old.size)):
+                    beam, chosen, self.error[node] = None, None, self.combine_message(node, exc)
+                if _differs(self.beam.get(node), beam) or _differs(self.chosen.get(node), chosen):
                     changed.add(node)
                 self.beam[node] = beam
+                self.chosen[node] = chosen
             dirty = {v for n in changed for v in succ[n] if v in position} | \
                 {n for n in changed if self.nd[n]["class"] == "choice"}
             if self.update_latest():
@@ -309,12 +376,11 @@ class _Analyzer:
             beam = self.beam.get(inner)
             if beam is None:
                 continue
-            frame: list[SearchBeam] = []
-            link: SearchBeam | None = beam
-            while link is not None and not link.is_prev_frame and link not in frame:
-                frame.append(link)
-                link = link.dependency
-            if len(frame) >= 2:
+            frame = [b for b in _walk(beam)]
+            frame = frame[:next((i for i, b in enumerate(frame) if b.is_prev_frame), len(frame))]
+            chosen = self.chosen.get(inner)
+            in_frame = [c for c in _walk(chosen) if not c.is_prev_frame] if chosen else []
+            if len(in_frame) >= 2 and frame:
                 rebuilt: SearchBeam | None = None
                 for old in reversed(frame):
                     rebuilt = SearchBeam(old.name, old.size, rebuilt, old.next_frame)
@@ -332,28 +398,28 @@ class _Analyzer:
                 f"{exc.first.chain} vs {exc.second.chain}")
 
     def update_latest(self) -> bool:
-        """The beam of each rec loop's latest choice (what its outputs carry after backtracking)."""
+        """Each rec loop's latest choice: its beam is what the loop's outputs carry after
+        backtracking, its search choices what layers outside find."""
         changed = False
-        recs = {self.rec_of(n) for n in self.order if self.is_search_choice(n)
-                or self.nd[n]["class"] == "decide_keep_beam"}
-        for rec in recs - {None}:
-            choices = [n for n in self.order if self.rec_of(n) == rec and self.beam.get(n)
-                       and (self.is_search_choice(n) or self.nd[n]["class"] == "decide_keep_beam")]
+        owners: dict[str, list[str]] = {}
+        for node in self.order:
+            chosen = self.chosen.get(node)
+            rec = self.rec_of(node)
+            if rec is not None and chosen is not None and chosen.name == node:
+                owners.setdefault(rec, []).append(node)
+        for rec, nodes in owners.items():
             latest = None
-            for choice in choices:
-                beam = self.beam[choice]
-                for name in beam.chain:
-                    if name.rsplit("/", 1)[-1].startswith("prev:"):
-                        cur = name.replace("prev:", "", 1)
-                        latest = next((self.beam[c] for c in choices if c == cur), None)
-                        break
-                if latest:
+            for node in nodes:
+                prev = next((b for b in _walk(self.chosen[node]) if b.is_prev_frame), None)
+                if prev is not None and prev.name.replace("prev:", "", 1) in nodes:
+                    latest = prev.name.replace("prev:", "", 1)
                     break
-            if latest is None and choices:
-                latest = self.beam[choices[-1]]
-            old = self.latest.get(rec)
-            if latest and (old is None or old.name != latest.name or old.chain != latest.chain):
-                self.latest[rec] = latest
+            latest = latest or nodes[-1]
+            beam, chosen = self.beam[latest], self.chosen[latest]
+            if beam is None or chosen is None:
+                continue
+            if _differs(self.latest.get(rec), beam) or _differs(self.latest_chosen.get(rec), chosen):
+                self.latest[rec], self.latest_chosen[rec] = beam, chosen
                 changed = True
         return changed
 
@@ -380,6 +446,8 @@ class _Analyzer:
         if node in seen:
             return False
         seen.add(node)
+        if self.nd[node]["class"] == "rec_unstack":  # frames of the loop's own time axis
+            return True
         for src, _, form, _ in self.nd[node].get("inputs", []):
             if form == "data" and self.g.edges[src, node]["ref"] in ("data", "data:source"):
                 return True
@@ -415,7 +483,8 @@ class _Analyzer:
         local = {n: self.nd[n]["local"] for n in members}
         known_len = bool(opts.get("from", ["data"])) or bool(opts.get("size_target")) \
             or (not self.search and bool(opts.get("target")))
-        needed = [n for n in members if local[n] == "output" or (local[n] == "end" and not known_len)
+        needed = [n for n in members if local[n] == "output"
+                  or (local[n] == "end" and (self.search or not known_len))
                   or self.nd[n]["options"].get("is_output_layer")
                   or self.nd[n]["options"].get("need_last")
                   or (self.eval_flag and self.nd[n]["options"].get("loss"))]
@@ -475,20 +544,11 @@ class _Analyzer:
                 self.wrapped_input.add(node)
 
     # -- choices ----------------------------------------------------------------------------------
-    def choice_of(self, node: str) -> str | None:
-        role = get_layer_class(self.nd[node]["class"]).beam_role
-        if role in ("decide", "split_batch_beam"):
-            return None
-        beam = self.beam.get(node)
-        return beam.name if beam is not None else None
-
-    def trace_of(self, node: str) -> list[str]:
-        beam = self.beam.get(node)
-        return beam.chain if beam is not None else []
-
     def result(self) -> dict[str, LayerBeam]:
         from .failures import predict_errors
 
+        for node, message in self.template_errors.items():
+            self.error[node] = message
         for node, message in predict_errors(self).items():
             self.error.setdefault(node, message)
         out: dict[str, LayerBeam] = {}
@@ -501,21 +561,23 @@ class _Analyzer:
                 continue
             beam = self.beam.get(node)
             rec = self.rec_of(node)
-            choice = beam.name if beam is not None and self.choice_of(node) else None
-            if node in self.rec_outer and beam is not None and beam.is_prev_frame:
-                # the loop's output is computed from the previous frame's beam; after backtracking
-                # RETURNN attaches search choices only for current-frame beams, so there are none
+            chosen = self.chosen.get(node)
+            choice = chosen.name if chosen is not None else None
+            inner = self.chosen.get(f"{node}/output")
+            if node in self.rec_outer and beam is not None and beam.is_prev_frame and \
+                    (inner is None or inner.is_prev_frame):
+                # the loop's output depends on the previous frame's choice only: after backtracking
+                # no current-frame choice is attached to it, so outside it has no search choices
                 choice = None
-            if placement == "output" and rec in self.latest:
-                beam = self.latest[rec]
-                choice = beam.name
-            elif node in self.wrapped_input:
+            if node in self.wrapped_input:
                 placement, beam, choice = "loop", None, None
             elif placement == "input":
                 # computed before the loop: no beam; its search-choice lookup finds nothing among its
                 # deps and falls back to the rec layer's deps, i.e. the resolved output's choice
                 beam = None
                 choice = self.latest[rec].name if rec in self.latest else None
+            elif placement == "output" and choice is None and rec in self.latest:
+                choice = self.latest[rec].name  # the same fallback, from the output-side net
             error = self.error.get(node)
             for src, _, _, _ in data.get("inputs", []):
                 if self.nd[src]["node_kind"] == "missing":
@@ -589,6 +651,10 @@ def analyze(source: NetSpec | dict[str, Any] | str, mode: str = "search", *,
         templates = _Analyzer(spec, g, mode, template=True, eval_flag=flag)
         templates.run()
         analyzer.rec_outer = templates.rec_output_templates()
+        analyzer.template_beams = templates.beam
+        # rec units are first built as templates: a template error stops RETURNN before any
+        # layer is moved out of the loop or translated
+        analyzer.template_errors = {n: e for n, e in templates.error.items() if templates.rec_of(n)}
     analyzer.run()
     return Analysis(spec, g, mode, analyzer.result(),
                     {rec: beam.name for rec, beam in analyzer.latest.items()})
