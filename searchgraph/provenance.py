@@ -296,7 +296,8 @@ class _Analyzer:
         sources = [self.input_beam(src, form, node) for src, opt, form in ins if opt == "from"]
         first = sources[0] if sources else None
         if data["node_kind"] == "sub":
-            return (beams[0], choices[0]) if beams else (None, None)
+            parent = next(iter(self.g.predecessors(node)))
+            return self.input_beam(parent, "sub", node), self.input_choice(parent, "sub", node)
         if role == "choice":
             size = int(data["options"].get("beam_size", 1) or 1)
             first_choice = choices[0] if sources else None
@@ -434,12 +435,20 @@ class _Analyzer:
                        and self.nd[n]["node_kind"] != "sub"]
             if members:
                 self.move_out(rec, members)
+            for sub in self.children.get(rec, ()):
+                # sub-layers of choices (`out_0`) are templates of their own that nothing in the
+                # loop depends on (users depend on the choice): RETURNN builds them after the loop
+                if self.nd[sub]["node_kind"] == "sub" and self._parent_class(sub) == "choice":
+                    self.placement[sub] = "output"
         for node in self.order:  # subnetwork layers and sub-layers share their holder's place
             rec = self.rec_of(node)
-            if self.nd[node]["node_kind"] == "sub":
+            if self.nd[node]["node_kind"] == "sub" and node not in self.placement:
                 self.placement[node] = self.placement.get(next(iter(self.g.predecessors(node))), "net")
             elif rec is not None and self.nd[node]["unit"] != rec:
                 self.placement[node] = self.placement.get(self._top_in_rec(node, rec), "loop")
+
+    def _parent_class(self, sub: str) -> str:
+        return self.nd[next(iter(self.g.predecessors(sub)))]["class"]
 
     def _reads_loop_input(self, node: str, rec: str, seen: set[str]) -> bool:
         """Whether ``node`` depends, inside the unit, on the rec layer's own input (``data:source``)."""
@@ -457,6 +466,8 @@ class _Analyzer:
         return False
 
     def _member_deps(self, rec: str, node: str) -> set[str]:
+        if self.nd[node]["node_kind"] == "sub":  # `a/0` needs `a`
+            return set(self.g.predecessors(node)) & set(self.children.get(rec, ()))
         deps: set[str] = set()
         drop_from = "from" not in {opt for _, opt, _ in self.inputs(node)} \
             and self.nd[node]["class"] == "choice"
@@ -464,6 +475,7 @@ class _Analyzer:
             if drop_from and option == "from":
                 continue
             if self.nd[src]["node_kind"] == "sub":
+                # in the templates a sub-layer's users depend on its parent layer
                 src = next(iter(self.g.predecessors(src)))
             if src in self.built and src != rec and self.nd[src].get("unit") is not None \
                     and rec in self._recs_of(src):
@@ -554,9 +566,12 @@ class _Analyzer:
         out: dict[str, LayerBeam] = {}
         for node in self.order:
             data = self.nd[node]
-            if data["node_kind"] not in ("layer", "step"):
-                continue
             placement = self.placement.get(node, "net")
+            if data["node_kind"] == "sub" and data["unit_kind"] == "rec" and placement != "loop" \
+                    and self._parent_class(node) == "choice":
+                pass  # a sub-layer moved out of the loop is a layer of its own there
+            elif data["node_kind"] not in ("layer", "step"):
+                continue
             if placement == "unused":  # a template only: RETURNN builds no layer for it
                 continue
             beam = self.beam.get(node)

@@ -15,13 +15,21 @@ become ``standardlstm``, ``eval`` layers lose ``out_type``, config-function eval
 placeholders are replaced or dropped, ``load_on_init`` / ``custom_param_importer`` are dropped,
 ``__dim__`` placeholders become ``Dim`` objects, ``name`` is dropped from ``extern_data`` entries).
 
-``search_error`` rule: True when the exception's traceback passes through RETURNN's search-choice or
-beam code (see ``SEARCH_FUNCS`` / ``SEARCH_CLASSES``: ``get_search_choices``, ``SearchChoices``,
-``translate_to_common_search_beam``, ``SelectSearchSourcesLayer``, ``_opt_search_resolve``, the search
-branch of ``ChoiceLayer``, ``SearchBeam.get_combined_beam``, beam checks on ``Data``), or when the
-message itself is one of RETURNN's beam assertions (it mentions a ``Beam{...}`` / search choices), or
-when it is a ``LayerNotFound`` for a name that is an extern-data key (a target lookup that search mode
-does not provide). Otherwise False.
+``search_error`` rule (``search_error_reason`` says which part fired):
+
+1. a ``LayerNotFound`` is a search error iff the missing name (without ``data:``) is an extern-data
+   key: a target that search mode does not provide as a layer (in training it would resolve);
+2. otherwise, True if a traceback frame lies in RETURNN's search-choice / beam code: a function in
+   ``SEARCH_FUNCS`` (``get_search_choices``, ``translate_to_common_search_beam``, ``select_if_needed``,
+   ``_opt_search_resolve``, ``get_combined_beam``, ``copy_extend_with_beam``, ``maybe_transform``, ...),
+   a method of ``SearchChoices`` / ``SelectSearchSourcesLayer`` / ``SearchBeam``, or a ``ChoiceLayer``
+   method in a search network;
+3. otherwise, True if the message carries a beam / search marker (``SEARCH_MESSAGE_MARKERS``: a
+   ``Beam{...}`` in a tensor's repr, "search choices", "max_seq_len" -- RETURNN's beam assertions and
+   the search-only "specify max_seq_len" are raised from generic code, so only the text shows them).
+
+This reproduces every ``search_error`` in the corpus. Extras in each result: ``error_layer``,
+``error_full``, ``search_error_reason``, ``traceback_funcs`` (the last 40 frames) and ``translations``.
 """
 
 from __future__ import annotations
@@ -32,12 +40,13 @@ import os
 import sys
 import tempfile
 import time
-import traceback
 from typing import Any
 
 # The unit names RETURNN cannot build on the CPU with TF 2.21 (native kernels); see the corpus README.
 NATIVE_UNITS = {"nativelstm", "nativelstm2", "lstmblock2", "cudnnlstm", "zoneoutlstm"}
 DROPPED_OPTIONS = {"load_on_init", "custom_param_importer"}
+ERROR_MESSAGE_CHARS = 300  # the corpus keeps the first 300 characters of the message's first line
+ERROR_FULL_CHARS = 4000
 
 # Traceback frames (function names) that mean "search-choice resolution / beam handling".
 SEARCH_FUNCS = {
@@ -55,7 +64,6 @@ SEARCH_FUNCS = {
     "_get_search_choices_beam_size",
     "_has_search_choices",
     "debug_search_choices",
-    "get_common_data",
     "maybe_transform",
 }
 SEARCH_CLASSES = {"SearchChoices", "SelectSearchSourcesLayer", "SearchBeam"}
@@ -83,10 +91,11 @@ def prepare_network(obj: Any) -> Any:
             continue
         if cls == "eval" and key == "out_type":
             continue
-        if cls == "eval" and key == "eval":
-            if _is_callable_placeholder(value) or (isinstance(value, str) and "get_config()" in value):
-                out[key] = "source(0)"
-                continue
+        if (cls == "eval" and key == "eval") and (
+            _is_callable_placeholder(value) or (isinstance(value, str) and "get_config()" in value)
+        ):
+            out[key] = "source(0)"
+            continue
         if _is_callable_placeholder(value):
             continue
         if (
@@ -154,17 +163,28 @@ def _abs_name(layer: Any) -> str | None:
 
 
 def _frame_layer_name(frame: Any) -> str | None:
-    """Qualified name of the layer a construction frame works on, or None."""
+    """Qualified name of the layer a construction frame works on, or None.
+
+    Construction frames: ``TFNetwork.construct_layer`` / ``_create_layer`` / ``_create_layer_layer_desc``
+    (``self`` is the network), and the rec unit's template getter ``RecSubnetGetTemplateLayer.__call__``
+    (``name`` in the unit; ``prev:`` stripped; ``base:`` lookups are not constructions).
+    """
     from returnn.tf.network import TFNetwork
 
     code = frame.f_code
-    if code.co_name not in _CONSTRUCT_FUNCS:
-        return None
     loc = frame.f_locals
     name = loc.get("name")
     if not isinstance(name, str):
         return None
-    net = loc.get("self")
+    if code.co_name == "__call__" and code.co_filename.endswith("rec.py") and "lself" in loc:
+        net = getattr(loc.get("self"), "net", None)
+        if name.startswith("base:"):
+            return None
+        name = name.removeprefix("prev:")
+    elif code.co_name in _CONSTRUCT_FUNCS:
+        net = loc.get("self")
+    else:
+        return None
     if isinstance(net, TFNetwork):
         try:
             return net.get_absolute_name_prefix() + name
@@ -173,13 +193,43 @@ def _frame_layer_name(frame: Any) -> str | None:
     return None
 
 
-def _current_construct_layer() -> tuple[str | None, str | None]:
-    """(innermost layer being constructed, innermost RETURNN function) from the live stack."""
+_PASS_THROUGH = {"select_if_needed", "translate_to_this_search_beam", "<listcomp>", "<dictcomp>", "__init__"}
+# Contexts where the translated value feeds the layer under construction.
+_CONSTRUCTION_CONTEXTS = {
+    "translate_to_common_search_beam",
+    "_static_get_target_value",
+    "get_target_value",
+    "get_prev_end_flag",
+}
+
+
+def _translation_site() -> tuple[str | None, str | None]:
+    """(consuming layer, RETURNN function that asked for the translation) from the live stack.
+
+    The context is the innermost RETURNN frame that is not part of the translation machinery itself:
+    ``translate_to_common_search_beam`` (a layer's kwargs at construction; the consumer is the layer
+    being created), ``get_prev_end_flag`` (a layer under construction asks for the end flag in its
+    beam), ``get_layer`` (the in-loop ``end`` flag OR-ed with ``prev:end``), ``maybe_transform``
+    / ``body`` (frame end: values carried to the next frame, the end flag, ``need_last`` layers; no
+    consumer layer).
+    """
     frame = sys._getframe(2)
-    context = None
+    while frame is not None and (
+        frame.f_code.co_name in _PASS_THROUGH or "returnn" not in frame.f_code.co_filename
+    ):
+        frame = frame.f_back
+    if frame is None:
+        return None, None
+    context = frame.f_code.co_name
+    if context == "get_layer" and frame.f_code.co_filename.endswith("rec.py"):
+        cell, name = frame.f_locals.get("self"), frame.f_locals.get("name")
+        net = getattr(cell, "net", None)
+        if net is not None and isinstance(name, str):
+            return net.get_absolute_name_prefix() + name, context
+        return None, context
+    if context not in _CONSTRUCTION_CONTEXTS:
+        return None, context
     while frame is not None:
-        if context is None and "returnn" in frame.f_code.co_filename and frame.f_code.co_name != "__init__":
-            context = frame.f_code.co_name
         name = _frame_layer_name(frame)
         if name is not None:
             return name, context
@@ -196,7 +246,7 @@ def install_translation_recorder() -> None:
         return
 
     def patched_init(self: Any, search_choices_layer: Any, sources: list[Any], **kwargs: Any) -> None:
-        consumer, context = _current_construct_layer()
+        consumer, context = _translation_site()
         entry: dict[str, Any] = {"layer": consumer, "context": context}
         try:
             src = sources[0]
@@ -262,12 +312,20 @@ def _choice(layer: Any) -> str | None:
 
 
 def _skip(name: str) -> bool:
-    base = name.rsplit("/", 1)[-1]
-    return name.startswith("data") or base.startswith(("prev:", ":"))
+    """``data*`` and ``prev:*`` layers (and ``:i``-style helpers) are not listed, as in the corpus."""
+    parts = name.split("/")
+    return any(p.startswith(("data", "prev:", ":")) for p in (parts[0], parts[-1]))
 
 
 def collect_layers(root_net: Any) -> dict[str, dict[str, Any]]:
-    """Every constructed layer of the root net (sub-nets, extra nets, rec units) with its answers."""
+    """Every constructed layer of the root net (sub-nets, extra nets, rec units) with its answers.
+
+    Keyed by ``get_absolute_name()``. ``where``: ``net`` for the root net, flattened sub-nets and
+    extra nets (``extra.search:``); for a rec unit, the cell's loop net (``loop``), then its
+    ``input_layers_net`` (``in``), then its ``output_layers_net`` (``out``). The first visit wins, so an
+    in-loop layer's loop-accumulated wrapper in the output net (same name) stays ``loop``, as in the
+    corpus. Names ``data*``, ``prev:*`` and ``:*`` (``:i``) are skipped.
+    """
     from returnn.tf.layers.rec import _SubnetworkRecCell
 
     out: dict[str, dict[str, Any]] = {}
@@ -325,36 +383,63 @@ def _frames(exc: BaseException) -> list[Any]:
 
 
 def error_layer(exc: BaseException) -> str | None:
-    """Qualified name of the innermost layer under construction when ``exc`` was raised."""
-    found = None
-    for frame in _frames(exc):
-        name = _frame_layer_name(frame)
-        if name is not None:
-            found = name
-    return found
+    """Qualified name of the innermost layer under construction when ``exc`` was raised.
+
+    For a ``LayerNotFound``, the innermost construction frames are the failed lookup of the missing
+    name itself; the layer under construction is the one that asked for it: the next frame out, or,
+    when a rec unit's template pass retries the lookup on its own, the template that first asked for
+    it (``_TemplateLayer.construct_stack``).
+    """
+    from returnn.tf.network import LayerNotFound
+
+    all_frames = _frames(exc)
+    frames = [f for f in all_frames if _frame_layer_name(f) is not None]
+    if isinstance(exc, LayerNotFound) and frames:
+        missing = getattr(exc, "layer_name", None) or ""
+        missing = missing.split(":", 1)[1] if missing.startswith(("prev:", "base:")) else missing
+        for f in reversed(all_frames):
+            template, cell = f.f_locals.get("layer_"), f.f_locals.get("self")
+            if f.f_code.co_name == "__call__" and getattr(template, "name", None) == missing:
+                asker = getattr(template, "construct_stack", None)
+                if asker is not None and hasattr(cell, "net"):
+                    return cell.net.get_absolute_name_prefix() + asker.name
+                break
+        while frames and (_frame_layer_name(frames[-1]) or "").rsplit("/", 1)[-1] == missing:
+            frames.pop()
+    return _frame_layer_name(frames[-1]) if frames else None
 
 
-def is_search_error(exc: BaseException, extern_keys: set[str]) -> bool:
-    """The ``search_error`` rule (see the module docstring)."""
+def search_error_reason(exc: BaseException, extern_keys: set[str]) -> str | None:
+    """Why ``exc`` counts as a search error (the rule in the module docstring), or None if it does not.
+
+    Checked in order: a ``LayerNotFound`` for an extern-data key (``not-found:KEY``); a traceback
+    frame in RETURNN's search code (``frame:FUNC`` / ``frame:CLASS.FUNC``); a beam / search marker in
+    the message (``message:MARKER``).
+    """
     from returnn.tf.network import LayerNotFound
 
     if isinstance(exc, LayerNotFound):
         name = getattr(exc, "layer_name", None) or ""
         bare = name.split(":", 1)[1] if name.startswith("data:") else name
-        return bare in extern_keys
+        return f"not-found:{bare}" if bare in extern_keys else None
     for frame in _frames(exc):
         code = frame.f_code
         if "returnn" not in code.co_filename:
             continue
         if code.co_name in SEARCH_FUNCS:
-            return True
-        self_obj = frame.f_locals.get("self")
-        if self_obj is not None and type(self_obj).__name__ in SEARCH_CLASSES:
-            return True
-        if code.co_name == "__init__" and type(self_obj).__name__ == "ChoiceLayer":
-            return True
+            return f"frame:{code.co_name}"
+        self_cls = type(frame.f_locals.get("self")).__name__
+        if self_cls in SEARCH_CLASSES:
+            return f"frame:{self_cls}.{code.co_name}"
+        if self_cls == "ChoiceLayer":
+            net = getattr(frame.f_locals["self"], "network", None)
+            if getattr(net, "search_flag", False):
+                return f"frame:ChoiceLayer.{code.co_name}"  # the choice's own construction, in search
     msg = str(exc)
-    return any(marker in msg for marker in SEARCH_MESSAGE_MARKERS)
+    for marker in SEARCH_MESSAGE_MARKERS:
+        if marker in msg:
+            return f"message:{marker}"
+    return None
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -414,10 +499,11 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
             result["layers"] = collect_layers(net)
     except Exception as exc:  # noqa: BLE001 - every failure is an answer
         result["construct_s"] = time.time() - start
-        result["error"] = f"{type(exc).__name__}: {_first_line(exc)}"
-        result["error_full"] = str(exc)[:4000]
+        result["error"] = f"{type(exc).__name__}: {_first_line(exc)[:ERROR_MESSAGE_CHARS]}"
+        result["error_full"] = str(exc)[:ERROR_FULL_CHARS]
         try:
-            result["search_error"] = is_search_error(exc, extern_keys)
+            reason = search_error_reason(exc, extern_keys)
+            result["search_error"], result["search_error_reason"] = reason is not None, reason
         except Exception:  # noqa: BLE001
             result["search_error"] = None
         try:
@@ -439,6 +525,7 @@ def _write_atomic(path: str, data: Any) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".oracle-", suffix=".json", dir=directory)
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=1, sort_keys=True)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
