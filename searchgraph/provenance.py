@@ -447,6 +447,19 @@ class _Analyzer:
             elif rec is not None and self.nd[node]["unit"] != rec:
                 self.placement[node] = self.placement.get(self._top_in_rec(node, rec), "loop")
 
+    def spec_unit(self, node: str) -> Any:
+        """The raw ``unit`` dict of a rec layer as written in the network (``#`` keys included)."""
+        path = node.split("/")
+        net: Any = self.spec.network
+        for i, part in enumerate(path):
+            desc = net.get(part) if isinstance(net, dict) else None
+            if not isinstance(desc, dict):
+                return None
+            net = desc.get("unit") if desc.get("class") == "rec" else desc.get("subnetwork")
+            if i == len(path) - 1:
+                return net
+        return None
+
     def _parent_class(self, sub: str) -> str:
         return self.nd[next(iter(self.g.predecessors(sub)))]["class"]
 
