@@ -185,7 +185,9 @@ def _is_sparse(an: _Analyzer, node: str, seen: frozenset[str] = frozenset()) -> 
         return bool(opts["set_sparse"])
     if data["class"] not in _SPARSE_KEEPING or opts.get("out_type") or opts.get("n_out"):
         return False
-    sources = [s for s, opt, _, _ in data.get("inputs", []) if opt == "from"]
+    sources = [s for s, opt, _, _ in data.get("inputs", []) if opt == "from" and s != node]
+    if data["class"] == "eval":  # an eval without out_type takes the sources' common template
+        return any(_is_sparse(an, s, seen | {node}) for s in sources)
     return bool(sources) and _is_sparse(an, sources[0], seen | {node})
 
 

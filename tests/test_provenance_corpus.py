@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from searchgraph import analyze
-
 from .conftest import corpus_dir, need
+from .oracle.oracle import KNOWN_GAPS, analyze_case
 
 _CORPUS = corpus_dir()
 _CASES = sorted(p for p in _CORPUS.glob("*/*.json") if not p.name.endswith(".oracle.json")) \
@@ -26,9 +25,17 @@ def _oracle(case: Path) -> dict:
     return json.loads(case.with_name(case.name[:-5] + ".oracle.json").read_text())
 
 
+def _cid(case: Path) -> str:
+    return f"{case.parent.name}/{case.stem}"
+
+
+def _analysis(case: Path):  # noqa: ANN202 - an Analysis
+    return analyze_case({**json.loads(case.read_text()), "id": _cid(case)})
+
+
 def _disagreements(case: Path) -> list[str]:
     oracle = _oracle(case)
-    analysis = analyze(case)
+    analysis = _analysis(case)
     out = []
     for name, want in oracle["layers"].items():
         got = analysis.layers.get(name)
@@ -55,11 +62,17 @@ def test_provenance_matches_returnn(case: Path) -> None:
 
 @pytest.mark.parametrize("case", [c for c in _CASES if _oracle(c)["ok"]], ids=lambda p: p.stem)
 def test_built_networks_have_no_predicted_errors(case: Path) -> None:
-    assert analyze(case).errors == {}
+    assert _analysis(case).errors == {}
 
 
-@pytest.mark.parametrize("case", [c for c in _CASES if not _oracle(c)["ok"]
-                                  and _oracle(c).get("search_error")], ids=lambda p: p.stem)
+def _rejected(case: Path) -> object:
+    marks = [pytest.mark.xfail(reason=KNOWN_GAPS[_cid(case)], strict=True)] \
+        if _cid(case) in KNOWN_GAPS else []
+    return pytest.param(case, id=case.stem, marks=marks)
+
+
+@pytest.mark.parametrize("case", [_rejected(c) for c in _CASES if not _oracle(c)["ok"]
+                                  and _oracle(c).get("search_error")])
 def test_search_errors_are_predicted(case: Path) -> None:
     """Networks RETURNN rejects for search reasons: some layer must carry a predicted error."""
-    assert analyze(case).errors, _oracle(case)["error"]
+    assert _analysis(case).errors, _oracle(case)["error"]

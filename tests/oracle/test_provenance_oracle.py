@@ -18,24 +18,13 @@ from typing import Any
 import networkx as nx
 import pytest
 
-from searchgraph import analyze
-from searchgraph.config import netspec_from_settings
-
-from .oracle import corpus_cases, require_returnn, run_oracle
-from .runner import prepare_network
+from .oracle import KNOWN_GAPS, analyze_case, corpus_cases, require_returnn, run_oracle
 
 pytestmark = pytest.mark.returnn
 
 CASES_DIR = Path(__file__).with_name("cases")
 _WHERE = {"net": "net", "loop": "loop", "in": "input", "out": "output"}
 
-#: Where searchgraph is known to differ from RETURNN, with the reason (strict: fixing it fails here).
-KNOWN_GAPS = {
-    "choice-input-regression": "rec layer's choices after a regression choice read through a linear "
-                               "output: RETURNN finds output/choice, searchgraph none",
-    "rexp-2021-lma-hard-segm-prob": "a shape assertion on a dim whose size carries a beam: "
-                                    "searchgraph does not infer shapes",
-}
 
 
 def _own_cases() -> list[tuple[str, dict[str, Any]]]:
@@ -54,9 +43,7 @@ def returnn_results() -> dict[str, dict[str, Any]]:
 
 
 def _analysis(case: dict[str, Any]):  # noqa: ANN202 - an Analysis
-    settings = {**case, "network": prepare_network(case["network"])}
-    settings.update(case.get("config") or {})
-    return analyze(netspec_from_settings(settings, case.get("id", "<case>")))
+    return analyze_case(case)
 
 
 def _disagreements(case: dict[str, Any], result: dict[str, Any]) -> list[str]:
