@@ -176,6 +176,7 @@ class _Analyzer:
         self.latest_chosen: dict[str, SearchBeam] = {}
         self.children: dict[str, list[str]] = {}
         self.wrapped_input: set[str] = set()
+        self._inputs: dict[str, list[tuple[str, str, str]]] = {}
         for node in self.order:
             unit = g.nodes[node].get("unit")
             if unit is not None:
@@ -269,6 +270,13 @@ class _Analyzer:
         return frozenset(recs)
 
     def inputs(self, node: str) -> list[tuple[str, str, str]]:
+        """The layer's inputs that carry beams and choices (RETURNN's template and dep sets)."""
+        cached = self._inputs.get(node)
+        if cached is None:
+            cached = self._inputs[node] = self._compute_inputs(node)
+        return cached
+
+    def _compute_inputs(self, node: str) -> list[tuple[str, str, str]]:
         data = self.nd[node]
         cls = get_layer_class(data["class"])
         dep_opts = {r.name for r in cls.refs if r.dep} | {"from", "target"}
@@ -359,8 +367,9 @@ class _Analyzer:
                 self.chosen[node] = chosen
             dirty = {v for n in changed for v in succ[n] if v in position} | \
                 {n for n in changed if self.nd[n]["class"] == "choice"}
-            if self.update_latest():
-                dirty = set(self.order)
+            for rec in self.update_latest():  # what reads the loop from outside sees a new beam
+                members = self._all_members(rec)
+                dirty |= {rec} | {v for m in members | {rec} for v in succ[m] if v in position}
             if not dirty:
                 break
 
@@ -398,10 +407,19 @@ class _Analyzer:
                 f"\n <SearchChoices owner={exc.second.name}>\nwhich have traces: "
                 f"{exc.first.chain} vs {exc.second.chain}")
 
-    def update_latest(self) -> bool:
+    def _all_members(self, rec: str) -> set[str]:
+        out: set[str] = set()
+        todo = list(self.children.get(rec, ()))
+        while todo:
+            node = todo.pop()
+            out.add(node)
+            todo.extend(self.children.get(node, ()))
+        return out
+
+    def update_latest(self) -> list[str]:
         """Each rec loop's latest choice: its beam is what the loop's outputs carry after
-        backtracking, its search choices what layers outside find."""
-        changed = False
+        backtracking, its search choices what layers outside find. Returns the loops that changed."""
+        changed: list[str] = []
         owners: dict[str, list[str]] = {}
         for node in self.order:
             chosen = self.chosen.get(node)
@@ -421,7 +439,7 @@ class _Analyzer:
                 continue
             if _differs(self.latest.get(rec), beam) or _differs(self.latest_chosen.get(rec), chosen):
                 self.latest[rec], self.latest_chosen[rec] = beam, chosen
-                changed = True
+                changed.append(rec)
         return changed
 
     # -- placement --------------------------------------------------------------------------------
@@ -431,8 +449,7 @@ class _Analyzer:
             if data["unit"] is None or data["unit_kind"] != "rec":
                 self.placement.setdefault(node, "net")
         for rec in [n for n in self.order if self.nd[n]["class"] == "rec"]:
-            members = [n for n in self.order if self.nd[n].get("unit") == rec
-                       and self.nd[n]["node_kind"] != "sub"]
+            members = [n for n in self.children.get(rec, ()) if self.nd[n]["node_kind"] != "sub"]
             if members:
                 self.move_out(rec, members)
             for sub in self.children.get(rec, ()):
@@ -529,7 +546,11 @@ class _Analyzer:
                 "decide_keep_beam", "choice") and self.search
 
         in_loop = set(loop)
-        users = {n: {o for o in loop if n in deps[o] and o != n} for n in loop}
+        users: dict[str, set[str]] = {n: set() for n in loop}
+        for other in loop:
+            for dep in deps[other]:
+                if dep != other and dep in users:
+                    users[dep].add(other)
 
         def out_ok(n: str) -> bool:
             if local[n] == "end" or is_choice(n) or n in deps[n]:
