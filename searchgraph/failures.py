@@ -74,7 +74,7 @@ def _rec_length(an: _Analyzer) -> dict[str, str]:
         if data["class"] != "rec" or not unit:
             continue
         opts = data["options"]
-        has_input = bool(opts.get("from", ["data"])) or opts.get("size_target") or any(
+        has_input = bool(opts.get("from", ["data"])) or an.known_length(node) or any(
             an.nd[n]["class"] == "rec_unstack" and an.nd[n]["options"].get("declare_rec_time")
             for n in unit)
         if has_input:

@@ -211,6 +211,21 @@ def plan_for(analysis: Analysis, layer: str) -> LayerPlan:
                      [_plan_input(analysis, i, target, decided) for i in inputs])
 
 
+#: Classes that keep recurrent state inside a loop (RETURNN's ``rec_vars_outputs``): their state is
+#: re-selected at the end of each frame like a ``prev:`` value.
+_STATEFUL = frozenset({"rnn_cell", "self_attention", "cum_concat", "masked_computation", "window",
+                       "cumsum", "twod_lstm", "kenlm", "edit_distance_table", "unmask",
+                       "positional_encoding"})
+
+
+def _carries_state(node: dict[str, Any]) -> bool:
+    if node.get("class") == "rec":  # a rec layer inside the loop with a built-in cell (e.g. lstm)
+        return not isinstance(node.get("options", {}).get("unit"), dict)
+    if node.get("class") in ("window", "cumsum"):
+        return False  # stateful only with recurrent=True; plain windows over a time axis are not
+    return node.get("class") in _STATEFUL
+
+
 def plan_network(analysis: Analysis) -> NetworkPlan:
     """Plans for every constructed layer, plus the end-of-frame re-selections of each rec loop."""
     plan = NetworkPlan({name: plan_for(analysis, name) for name in analysis.layers})
@@ -218,7 +233,8 @@ def plan_network(analysis: Analysis) -> NetworkPlan:
     for name, lb in analysis.layers.items():
         if lb.placement != "loop" or lb.beam is None or not lb.beam.is_prev_frame:
             continue
-        read_next_frame = any(d["kind"] == "prev" for _, _, d in g.out_edges(name, data=True))
+        read_next_frame = any(d["kind"] == "prev" for _, _, d in g.out_edges(name, data=True)) \
+            or _carries_state(g.nodes[name])
         owner = analysis.layers.get(lb.beam.name.replace("prev:", "", 1))
         current = owner.beam if owner is not None else None
         if not read_next_frame or current is None:

@@ -177,6 +177,7 @@ class _Analyzer:
         self.children: dict[str, list[str]] = {}
         self.wrapped_input: set[str] = set()
         self._inputs: dict[str, list[tuple[str, str, str]]] = {}
+        self._batched: dict[str, bool] = {}
         for node in self.order:
             unit = g.nodes[node].get("unit")
             if unit is not None:
@@ -407,6 +408,23 @@ class _Analyzer:
                 f"\n <SearchChoices owner={exc.second.name}>\nwhich have traces: "
                 f"{exc.first.chain} vs {exc.second.chain}")
 
+    def known_length(self, rec: str) -> bool:
+        """Whether the loop's length is known in advance, so that ``end`` is not needed (RETURNN's
+        ``have_known_seq_len``): ``size_target``; in training the target (or, without ``end``,
+        the input); in search a target some choice reads anyway (``cheating``, ``search: False``)."""
+        opts = self.nd[rec]["options"]
+        if opts.get("size_target"):
+            return True
+        if not self.search:
+            return bool(opts.get("target")) or bool(opts.get("from", ["data"]))
+        for node in self.children.get(rec, ()):
+            c = self.nd[node]
+            if c["class"] == "choice" and c["options"].get("target") and (
+                    c["options"].get("cheating") or c["options"].get("scheduled_sampling")
+                    or c["options"].get("search") is False):
+                return True
+        return False
+
     def _all_members(self, rec: str) -> set[str]:
         out: set[str] = set()
         todo = list(self.children.get(rec, ()))
@@ -523,10 +541,8 @@ class _Analyzer:
             return
         deps = {n: self._member_deps(rec, n) for n in members}
         local = {n: self.nd[n]["local"] for n in members}
-        known_len = bool(opts.get("from", ["data"])) or bool(opts.get("size_target")) \
-            or (not self.search and bool(opts.get("target")))
         needed = [n for n in members if local[n] == "output"
-                  or (local[n] == "end" and (self.search or not known_len))
+                  or (local[n] == "end" and not self.known_length(rec))
                   or self.nd[n]["options"].get("is_output_layer")
                   or self.nd[n]["options"].get("need_last")
                   or (self.eval_flag and self.nd[n]["options"].get("loss"))]
@@ -639,24 +655,58 @@ class _Analyzer:
 
     def translate_inputs(self, node: str) -> list[InputBeam]:
         """Every layer in the layer's constructor arguments (RETURNN's E_translate, spec §1.4):
-        sources, layer-valued options, ``initial_output``, ``state``, and the layer's own previous
-        frame (``rec_previous_layer``) when something reads ``prev:`` of it. ``reuse_params``
-        layers are opaque there and not translated."""
+        sources (extern data and a loop's ``data:source`` included), layer-valued options,
+        ``initial_output``, ``state``, and the layer's own previous frame (``rec_previous_layer``)
+        when something reads ``prev:`` of it (always for ``end``, which is OR-ed with ``prev:end``).
+        ``reuse_params`` layers are opaque there and not translated."""
         data = self.nd[node]
         out: list[InputBeam] = []
+        loop_input_seen: set[str] = set()
         for src, option, form, search in data.get("inputs", []):
             kind_src = self.nd[src]["node_kind"]
             if (self.search and not search) or option.startswith(("reuse_params", "max_seq_len")) or \
-                    kind_src in ("data", "missing") or (src not in self.built and kind_src == "layer"):
+                    kind_src == "missing" or (src not in self.built and kind_src == "layer"):
+                continue
+            if form == "data" and self.g.edges[src, node]["ref"] == "data:source":
+                rec = self.rec_of(node)
+                name = f"{rec}/data:source"
+                if (name, option) in loop_input_seen:  # one layer, however many sources the loop has
+                    continue
+                loop_input_seen.add((name, option))
+                beam = self.input_beam(src, "from", rec) if rec else None
+                out.append(InputBeam(name, src, option, "data", beam))
                 continue
             out.append(self._input(src, option, form, node))
         reads_prev = any(d["kind"] == "prev" and v != node or "prev" in d["kinds"]
                          for _, v, d in self.g.out_edges(node, data=True))
-        if self.rec_of(node) and self.placement.get(node) == "loop" and reads_prev:
-            is_choice = data["class"] == "choice"
-            if not is_choice or all(i.beam is None for i in out if i.option == "from"):
+        is_end = data["local"] == "end" and data["unit_kind"] == "rec" and self.search
+        if self.rec_of(node) and self.placement.get(node) == "loop":
+            if data["class"] == "choice":
+                # BaseChoiceLayer drops the automatic rec_previous_layer; a searching choice
+                # without beamed sources takes its own prev frame instead (PR #1213)
+                if self.is_search_choice(node) and all(i.beam is None for i in out
+                                                       if i.option == "from"):
+                    out.append(self._input(node, "rec_previous_layer", "prev", node))
+            elif reads_prev or is_end:
                 out.append(self._input(node, "rec_previous_layer", "prev", node))
         return out
+
+    def batched(self, node: str) -> bool:
+        """Whether the layer's output has a batch axis (``:i``, constants and variables do not, nor
+        anything computed from them alone); RETURNN never translates such inputs."""
+        if not self._batched:
+            for name in self.order:  # construction order: inputs first (prev: inputs are skipped)
+                data = self.nd[name]
+                if data["class"] in (":i", "variable", "constant") and not \
+                        data["options"].get("add_batch_axis"):
+                    result = False
+                elif data["node_kind"] == "sub":
+                    result = self._batched.get(next(iter(self.g.predecessors(name))), True)
+                else:
+                    srcs = [src for src, _, form, _ in data.get("inputs", []) if form != "prev"]
+                    result = any(self._batched.get(src, True) for src in srcs) if srcs else True
+                self._batched[name] = result
+        return self._batched.get(node, True)
 
     def _input(self, src: str, option: str, form: str, node: str) -> InputBeam:
         src_data = self.nd[src]
@@ -666,11 +716,10 @@ class _Analyzer:
             head, _, _ = src.rpartition(local)
             name = f"{head}prev:{local}"
         decided = get_layer_class(src_data["class"]).beam_role in ("decide", "split_batch_beam")
-        batched = not (src_data["class"] in ("variable", "constant") and
-                       not src_data["options"].get("add_batch_axis"))
         kind = form if form in ("prev", "base", "sub", "data") else (
             "from" if option == "from" else f"option:{option}")
-        return InputBeam(name, src, option, kind, self.input_beam(src, form, node), decided, batched)
+        return InputBeam(name, src, option, kind, self.input_beam(src, form, node), decided,
+                         self.batched(src))
 
 
 def analyze(source: NetSpec | dict[str, Any] | str, mode: str = "search", *,

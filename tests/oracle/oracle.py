@@ -280,3 +280,16 @@ def analyze_case(case: dict[str, Any]) -> Any:
     settings = {**case, "network": prepare_network(case["network"])}
     settings.update(case.get("config") or {})
     return analyze(netspec_from_settings(settings, case.get("id", "<case>")))
+
+
+CASES_DIR = Path(__file__).with_name("cases")
+
+
+def own_cases() -> list[tuple[str, dict[str, Any]]]:
+    """Our own oracle networks (``cases/*.json``): id -> case."""
+    return [(p.stem, json.loads(p.read_text())) for p in sorted(CASES_DIR.glob("*.json"))]
+
+
+def all_cases() -> list[tuple[str, dict[str, Any]]]:
+    """The shared corpus (when present) and our own cases."""
+    return [(cid, case) for cid, case, _ in corpus_cases()] + own_cases()

@@ -10,36 +10,18 @@ predict an error on the failing layer.
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 from typing import Any
 
 import networkx as nx
 import pytest
 
-from .oracle import KNOWN_GAPS, analyze_case, corpus_cases, require_returnn, run_oracle
+from .oracle import KNOWN_GAPS, all_cases, analyze_case, own_cases
 
 pytestmark = pytest.mark.returnn
 
-CASES_DIR = Path(__file__).with_name("cases")
 _WHERE = {"net": "net", "loop": "loop", "in": "input", "out": "output"}
 
-
-
-def _own_cases() -> list[tuple[str, dict[str, Any]]]:
-    return [(p.stem, json.loads(p.read_text())) for p in sorted(CASES_DIR.glob("*.json"))]
-
-
-def _all_cases() -> list[tuple[str, dict[str, Any]]]:
-    return [(cid, case) for cid, case, _ in corpus_cases()] + _own_cases()
-
-
-@pytest.fixture(scope="session")
-def returnn_results() -> dict[str, dict[str, Any]]:
-    require_returnn()
-    cases = [{**case, "id": cid} for cid, case in _all_cases()]
-    return run_oracle(cases)
 
 
 def _analysis(case: dict[str, Any]):  # noqa: ANN202 - an Analysis
@@ -85,7 +67,7 @@ def _params(ok: bool | None) -> list[Any]:
     return [pytest.param(cid, case, id=cid, marks=[pytest.mark.xfail(reason=KNOWN_GAPS[cid],
                                                                      strict=True)]
                          if cid in KNOWN_GAPS else [])
-            for cid, case in _all_cases()]
+            for cid, case in all_cases()]
 
 
 @pytest.mark.parametrize(("cid", "case"), _params(None))
@@ -97,7 +79,7 @@ def test_agrees_with_returnn(cid: str, case: dict[str, Any],
     if result["ok"]:
         assert _disagreements({**case, "id": cid}, result) == []
         return
-    own_case = cid in dict(_own_cases())
+    own_case = cid in dict(own_cases())
     if not (result.get("search_error") or own_case):
         # RETURNN fails for reasons unrelated to search (old shape conventions, custom classes,
         # native ops): nothing to compare, but the network must still be analysable
@@ -112,7 +94,7 @@ def test_agrees_with_returnn(cid: str, case: dict[str, Any],
 
 
 def test_own_cases_cover_enough_networks() -> None:
-    cases = dict(_own_cases())
+    cases = dict(own_cases())
     assert len(cases) >= 40
     rejected = [c for c in cases.values() if not c.get("expect", {}).get("ok", True)]
     assert len(rejected) >= 8
