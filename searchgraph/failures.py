@@ -128,7 +128,7 @@ def _end_beam(an: _Analyzer) -> dict[str, str]:
     return out
 
 
-def _walk(beam):  # noqa: ANN001, ANN202 - SearchBeam chain, duplicated-free
+def _walk(beam):
     from .provenance import _walk as walk
 
     return walk(beam)

@@ -29,7 +29,7 @@ def _cid(case: Path) -> str:
     return f"{case.parent.name}/{case.stem}"
 
 
-def _analysis(case: Path):  # noqa: ANN202 - an Analysis
+def _analysis(case: Path):
     return analyze_case({**json.loads(case.read_text()), "id": _cid(case)})
 
 

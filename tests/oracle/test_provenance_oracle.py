@@ -24,7 +24,7 @@ _WHERE = {"net": "net", "loop": "loop", "in": "input", "out": "output"}
 
 
 
-def _analysis(case: dict[str, Any]):  # noqa: ANN202 - an Analysis
+def _analysis(case: dict[str, Any]):
     return analyze_case(case)
 
 
@@ -47,7 +47,7 @@ def _disagreements(case: dict[str, Any], result: dict[str, Any]) -> list[str]:
     return out
 
 
-def _blamed(analysis, result: dict[str, Any]) -> set[str]:  # noqa: ANN001
+def _blamed(analysis, result: dict[str, Any]) -> set[str]:
     """The layers RETURNN's failure points at: the layer it was constructing, the layers its message
     names, and (construction is recursive) the dependencies of the one it was constructing."""
     names = set()
