@@ -65,6 +65,7 @@ class LayerPlan:
     layer: str
     choice: str | None
     inputs: list[InputPlan] = field(default_factory=list)
+    size: int | None = None  #: the beam size all inputs end up in (None: no beam)
 
     @property
     def translated(self) -> list[InputPlan]:
@@ -101,7 +102,8 @@ class NetworkPlan:
         def input_plan(d: dict[str, Any]) -> InputPlan:
             return InputPlan(**{**d, "steps": tuple(Step(**s) for s in d.get("steps", ()))})
 
-        layers = {n: LayerPlan(p["layer"], p["choice"], [input_plan(i) for i in p["inputs"]])
+        layers = {n: LayerPlan(p["layer"], p["choice"], [input_plan(i) for i in p["inputs"]],
+                               p.get("size"))
                   for n, p in data.get("layers", {}).items()}
         frames = [FramePlan(f["rec"], f["layer"], input_plan(f["plan"])) for f in data.get("frames", [])]
         return cls(layers, frames)
@@ -201,14 +203,18 @@ def plan_for(analysis: Analysis, layer: str) -> LayerPlan:
     lb = analysis.layers[layer]
     inputs = lb.inputs
     if len(inputs) <= 1:  # RETURNN translates only when the constructor receives several layers
-        return LayerPlan(layer, lb.choice, [InputPlan(i.name, i.option, "keep") for i in inputs])
+        beam = inputs[0].beam if inputs else None
+        return LayerPlan(layer, beam.name if beam else None,
+                         [InputPlan(i.name, i.option, "keep") for i in inputs],
+                         beam.size if beam else None)
     target, error = _common(analysis, inputs)
     if error:
         return LayerPlan(layer, None, [InputPlan(i.name, i.option, "keep", error=error)
                                        for i in inputs])
     decided = any(i.decided for i in inputs) and target is not None
     return LayerPlan(layer, target.name if target else None,
-                     [_plan_input(analysis, i, target, decided) for i in inputs])
+                     [_plan_input(analysis, i, target, decided) for i in inputs],
+                     target.size if target else None)
 
 
 #: Classes that keep recurrent state inside a loop (RETURNN's ``rec_vars_outputs``): their state is

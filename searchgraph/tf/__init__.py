@@ -5,5 +5,6 @@ The only package of searchgraph that imports TensorFlow; import it explicitly
 """
 
 from .beams import compose_src_beams, select_src_beams, tile_to_beam
+from .execute import execute_input, execute_plan
 
-__all__ = ["compose_src_beams", "select_src_beams", "tile_to_beam"]
+__all__ = ["compose_src_beams", "execute_input", "execute_plan", "select_src_beams", "tile_to_beam"]
