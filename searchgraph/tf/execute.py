@@ -17,7 +17,7 @@ from .beams import compose_src_beams, select_src_beams, tile_to_beam
 
 __all__ = ["execute_input", "execute_plan"]
 
-PlanLike = Union[LayerPlan, FramePlan, InputPlan]
+PlanLike = LayerPlan | FramePlan | InputPlan
 
 
 def execute_input(item: InputPlan, x: tf.Tensor, src_beams: Mapping[str, tf.Tensor]) -> tf.Tensor:
