@@ -8,7 +8,6 @@ a chain of choices. Executed here, a chain of k choices moves the payload once: 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Union
 
 import tensorflow as tf
 
