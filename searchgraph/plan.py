@@ -91,8 +91,9 @@ class NetworkPlan:
     frames: list[FramePlan] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"layers": {n: asdict(p) for n, p in self.layers.items()},
+        data = {"layers": {n: asdict(p) for n, p in self.layers.items()},
                 "frames": [asdict(f) for f in self.frames]}
+        return json.loads(json.dumps(data))  # tuples as lists: what JSON gives back
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=1)

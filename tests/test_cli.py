@@ -310,3 +310,46 @@ class TestSubprocess:
         proc = _subprocess("-c", code)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip() == "clean"
+
+
+class TestPlanCommand:
+    ATTENTION = {"network": {
+        "encoder": {"class": "linear", "from": "data", "n_out": 4},
+        "output": {"class": "rec", "from": [], "max_seq_len": 5, "target": "classes", "unit": {
+            "embed": {"class": "linear", "from": "prev:output", "n_out": 3},
+            "att": {"class": "dot_attention", "from": "embed", "base": "base:encoder",
+                    "base_ctx": "base:encoder"},
+            "prob": {"class": "softmax", "from": ["embed", "att"], "target": "classes"},
+            "output": {"class": "choice", "from": "prob", "beam_size": 12, "target": "classes",
+                       "initial_output": 0},
+            "end": {"class": "compare", "from": "output", "value": 0}}}},
+        "extern_data": EXTERN}
+
+    def test_tree_shows_tiling(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        code, out, _ = run(capsys, "plan", write(tmp_path, self.ATTENTION))
+        assert code == 0
+        assert "output/att  → output/prev:output" in out
+        assert "← encoder  tile ×12 → output/prev:output" in out
+        assert "end of frame" not in out  # nothing computed on prev:output is read as prev: here
+
+    def test_json_round_trips(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        from searchgraph.plan import NetworkPlan
+
+        code, out, _ = run(capsys, "plan", write(tmp_path, self.ATTENTION), "--json")
+        data = json.loads(out)
+        assert code == 0 and NetworkPlan.from_json(data).to_json() == data
+        att = data["layers"]["output/att"]
+        assert att["choice"] == "output/prev:output" and att["size"] == 12
+        assert [i["action"] for i in att["inputs"]] == ["keep", "tile", "tile"]
+
+    def test_single_layer_lists_kept_inputs(self, capsys: pytest.CaptureFixture[str],
+                                            tmp_path: Path) -> None:
+        code, out, _ = run(capsys, "plan", write(tmp_path, self.ATTENTION), "--layer", "output/end")
+        assert code == 0
+        assert "← output/output  keep" in out
+        assert "← output/prev:end select via output/output: output/prev:output → output/output" \
+            in one_line(out)
+
+    def test_unknown_layer(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        code, _, err = run(capsys, "plan", write(tmp_path, self.ATTENTION), "--layer", "output/at")
+        assert code == 2 and "output/att" in err
