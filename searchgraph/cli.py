@@ -85,6 +85,8 @@ def _cmd_beams(args: argparse.Namespace, console: Console) -> int:
         console.print(layer_detail(analysis, args.layer))
     else:
         console.print(beam_table(analysis))
+        for warning in analysis.warnings:
+            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     return 1 if analysis.errors else 0
 
 

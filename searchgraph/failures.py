@@ -152,15 +152,6 @@ def _moved_out_multi_input(an: _Analyzer) -> dict[str, str]:
     return out
 
 
-@_rule
-def _unknown_class(an: _Analyzer) -> dict[str, str]:
-    """RETURNN refuses classes it does not know; inside a rec loop the template construction can
-    then also leave lookups of the layer's target behind (LayerNotFound)."""
-    return {node: f"Exception: unknown layer class {an.nd[node]['class']!r}"
-            for node in an.order
-            if an.nd[node]["node_kind"] == "layer" and not an.nd[node].get("known", True)}
-
-
 _SPARSE_KEEPING = frozenset({"copy", "identity", "eval", "reinterpret_data", "gather", "slice",
                              "expand_dims", "squeeze", "postfix_in_time", "prefix_in_time"})
 

@@ -93,6 +93,11 @@ class Analysis:
     latest_choice: dict[str, str] = field(default_factory=dict)
 
     @property
+    def warnings(self) -> list[str]:
+        """What the graph builder noticed but RETURNN may accept (unknown classes, stray refs)."""
+        return list(self.graph.graph.get("warnings", []))
+
+    @property
     def errors(self) -> dict[str, str]:
         """Layer name -> the error RETURNN raises there."""
         return {n: lb.error for n, lb in self.layers.items() if lb.error}

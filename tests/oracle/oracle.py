@@ -262,7 +262,15 @@ def run_oracle(
 
 #: Where searchgraph is known to differ from RETURNN, with the reason. Tests mark these as strict
 #: xfails: fixing one makes its test fail until it is removed from here.
+_CUSTOM_CLASS = ("uses a custom layer class this RETURNN does not know (so RETURNN's rec template "
+                 "construction fails, leaving a target lookup behind); searchgraph only warns, as "
+                 "the class exists where the config is used")
 KNOWN_GAPS = {
+    "curated/nmt-rnn-hmm": _CUSTOM_CLASS,
+    "curated/nmt-topic-factorization": _CUSTOM_CLASS,
+    "curated/nmt-trafo-hmm-k5": _CUSTOM_CLASS,
+    "curated/rexp-2020-latent-att-lstm": _CUSTOM_CLASS,
+    "curated/rexp-2020-latent-att-trafo": _CUSTOM_CLASS,
     "choice-input-regression": "rec layer's choices after a regression choice read through a linear "
                                "output: RETURNN finds output/choice, searchgraph none",
     "curated/rexp-2021-lma-hard-segm-prob": "a shape assertion on a dim whose size carries a beam: "
