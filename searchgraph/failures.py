@@ -8,6 +8,7 @@ state (beams, placements, latest choices); they never raise.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .layers import get_layer_class
@@ -15,34 +16,79 @@ from .layers import get_layer_class
 if TYPE_CHECKING:  # pragma: no cover
     from .provenance import _Analyzer
 
-__all__ = ["predict_errors"]
+__all__ = ["Failure", "predict_errors", "predict_failures", "rule_codes"]
 
 Rule = Callable[["_Analyzer"], dict[str, str]]
-_RULES: list[Rule] = []
 
 
-def _rule(fn: Rule) -> Rule:
-    _RULES.append(fn)
-    return fn
+@dataclass(frozen=True)
+class Failure:
+    """A predicted RETURNN error on one layer: a stable code, RETURNN's message, why, and a fix."""
+
+    code: str
+    layer: str
+    message: str
+    title: str
+    reason: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class _RuleSpec:
+    code: str
+    title: str
+    reason: str
+    fix: str
+    fn: Rule
+
+
+_RULES: list[_RuleSpec] = []
+
+
+def _rule(code: str, title: str, reason: str, fix: str) -> Callable[[Rule], Rule]:
+    """Register a rule; ``reason`` and ``fix`` may use ``{layer}`` and ``{local}``."""
+    def register(fn: Rule) -> Rule:
+        _RULES.append(_RuleSpec(code, title, reason, fix, fn))
+        return fn
+    return register
+
+
+def rule_codes() -> dict[str, str]:
+    """Every error code with its title (for documentation and the CLI)."""
+    return {r.code: r.title for r in _RULES}
+
+
+def predict_failures(an: _Analyzer) -> dict[str, Failure]:
+    """Layer name -> predicted failure; the first rule that fires on a layer wins."""
+    out: dict[str, Failure] = {}
+    for spec in _RULES:
+        for layer, message in spec.fn(an).items():
+            if layer in out:
+                continue
+            local = layer.rsplit("/", 1)[-1]
+            out[layer] = Failure(spec.code, layer, message, spec.title,
+                                 spec.reason.format(layer=layer, local=local),
+                                 spec.fix.format(layer=layer, local=local))
+    return out
 
 
 def predict_errors(an: _Analyzer) -> dict[str, str]:
-    """Layer name -> predicted error, first rule wins per layer."""
-    errors: dict[str, str] = {}
-    for rule in _RULES:
-        for layer, message in rule(an).items():
-            errors.setdefault(layer, message)
-    return errors
+    """Layer name -> RETURNN's predicted error message."""
+    return {layer: f.message for layer, f in predict_failures(an).items()}
 
 
-@_rule
+@_rule('SG102', 'prev:prev: is not allowed',
+       '{layer} reads a value two frames back; a rec loop only keeps the previous frame.',
+       'Keep the older value in the loop yourself: a layer `x_prev` = copy of `prev:x`, then read `prev:x_prev`.')
 def _prev_prev(an: _Analyzer) -> dict[str, str]:
     return {consumer: "AssertionError: Multiple 'prev:' prefixes are not allowed "
                       f"({ref!r}): only the previous frame can be accessed"
             for consumer, ref in an.g.graph.get("prev_prev", []) if consumer in an.built}
 
 
-@_rule
+@_rule('SG103', 'choice layer misconfigured',
+       "{layer} is a choice whose options RETURNN rejects in search mode (missing 'from' or 'target', or search: False with length normalisation).",
+       "Give the choice 'from' and 'target' explicitly (target: None to search without one); with search: False also set length_normalization: False.")
 def _choice_options(an: _Analyzer) -> dict[str, str]:
     out = {}
     for node in an.order:
@@ -62,7 +108,9 @@ def _choice_options(an: _Analyzer) -> dict[str, str]:
     return out
 
 
-@_rule
+@_rule('SG105', 'loop length undefined in search',
+       "The loop {layer} has no input to iterate over, so in search its length comes from an 'end' layer and is bounded by 'max_seq_len'.",
+       "Add an 'end' layer (e.g. compare of the choice with the EOS label) and 'max_seq_len' (e.g. max_len_from('base:encoder') * 3) to {layer}.")
 def _rec_length(an: _Analyzer) -> dict[str, str]:
     """A searching rec loop without input needs an ``end`` layer and ``max_seq_len``."""
     out = {}
@@ -87,7 +135,9 @@ def _rec_length(an: _Analyzer) -> dict[str, str]:
     return out
 
 
-@_rule
+@_rule('SG106', 'decided layer combined with a beamed one',
+       "{layer} combines a 'decide' output (one hypothesis per sequence) with a layer still on a beam; RETURNN cannot select the decided value into that beam.",
+       "Decide both inputs (add a 'decide' on the beamed one), or use the beamed value before the 'decide'.")
 def _decided_with_beam(an: _Analyzer) -> dict[str, str]:
     """A decided layer combined with a still-beamed one: RETURNN selects, and finds no common base."""
     out = {}
@@ -105,7 +155,9 @@ def _decided_with_beam(an: _Analyzer) -> dict[str, str]:
     return out
 
 
-@_rule
+@_rule('SG107', 'end layer on an independent choice',
+       "The loop's 'end' layer is computed on a choice that {layer} does not descend from, so its end flag cannot be selected into {layer}'s beam.",
+       "Compute 'end' from the choice of the frame that the output's choices derive from (usually the output choice).")
 def _end_beam(an: _Analyzer) -> dict[str, str]:
     """The end flag is re-selected into every searching choice's base beam (``prev:end``); a choice
     whose choices do not descend from the end layer's choice has no common search base with it."""
@@ -134,7 +186,9 @@ def _walk(beam):
     return walk(beam)
 
 
-@_rule
+@_rule('SG108', 'moved-out layer combines beamed loop outputs',
+       '{layer} is moved out of the loop and combines several inputs, one of them a beamed loop output; RETURNN attaches search choices to loop outputs only after building moved-out layers.',
+       "Mark {layer} 'is_output_layer': True inside the loop or read it from outside, or set the rec layer's 'optimize_move_layers_out': False.")
 def _moved_out_multi_input(an: _Analyzer) -> dict[str, str]:
     """A moved-out layer with several inputs, one a beamed loop output: RETURNN attaches the search
     choices to loop outputs only after building the moved-out layers (spec §6.5)."""
@@ -182,7 +236,9 @@ def _is_sparse(an: _Analyzer, node: str, seen: frozenset[str] = frozenset()) -> 
     return bool(sources) and _is_sparse(an, sources[0], seen | {node})
 
 
-@_rule
+@_rule('SG109', 'sparse prev: value without initial_output',
+       '{layer} has sparse (label) output and is read as prev: in the first frame, which needs an explicit initial value.',
+       "Set 'initial_output': 0 (or the BOS label) on {layer}.")
 def _sparse_prev_without_initial_output(an: _Analyzer) -> dict[str, str]:
     out = {}
     for node in an.order:
@@ -200,7 +256,9 @@ def _sparse_prev_without_initial_output(an: _Analyzer) -> dict[str, str]:
     return out
 
 
-@_rule
+@_rule('SG110', "another search's beam inside the loop",
+       "{layer} mixes this loop's beam with the still-beamed output of another search (another decoder), which RETURNN cannot relate.",
+       "Add a 'decide' on the other decoder's output before this loop reads it, or run both in one loop.")
 def _foreign_beam_in_loop(an: _Analyzer) -> dict[str, str]:
     """A loop layer that mixes its own loop's beam with the still-beamed output of another search
     (a decoder reading another decoder's undecided output): RETURNN has no mapping between them."""
@@ -219,7 +277,9 @@ def _foreign_beam_in_loop(an: _Analyzer) -> dict[str, str]:
     return out
 
 
-@_rule
+@_rule('SG111', 'choice outside a loop',
+       '{layer} searches outside any rec loop: it needs a beamed input as its base choice and cannot use length normalisation there.',
+       "Move the choice into a rec loop, or feed it from a beamed layer and set 'length_normalization': False.")
 def _root_choice(an: _Analyzer) -> dict[str, str]:
     """A searching choice outside any loop needs a beamed input (its base choice) and no length
     normalisation (which needs the loop's step info)."""
@@ -237,7 +297,9 @@ def _root_choice(an: _Analyzer) -> dict[str, str]:
     return out
 
 
-@_rule
+@_rule('SG112', 'search: False choice without a matching beam',
+       '{layer} has search: False, so in a search network it only adds its scores to an existing beam of the same size; otherwise RETURNN falls back to its target, which search does not provide.',
+       'Remove search: False, or make its source carry a beam of the same beam_size.')
 def _non_search_choice_in_loop(an: _Analyzer) -> dict[str, str]:
     """A ``search: False`` choice in a searching loop adds its scores to the source's beam: without
     a beamed source, or with another beam size, RETURNN falls back to reading its target."""
@@ -258,7 +320,9 @@ def _non_search_choice_in_loop(an: _Analyzer) -> dict[str, str]:
     return out
 
 
-@_rule
+@_rule('SG113', "'#' key inside a rec unit",
+       "Keys starting with '#' are only skipped at the top level of a network; inside the rec unit of {layer} the value is read as a layer.",
+       "Move the '#' entry to the top level of the network, or make its value a dict.")
 def _hash_keys_in_units(an: _Analyzer) -> dict[str, str]:
     """``#`` keys are only skipped at the top level; inside a rec unit a non-dict value breaks the
     template construction."""
@@ -275,7 +339,9 @@ def _hash_keys_in_units(an: _Analyzer) -> dict[str, str]:
     return out
 
 
-@_rule
+@_rule('SG114', 'beam only through a lazily built branch',
+       "{layer}'s beam comes only through its cond branches or masked_computation mask, which RETURNN's search-choice lookup does not follow ('has buggy search choices resolution').",
+       "Also feed {layer} a layer on the same beam through 'from', or compute the branch outside the cond/mask.")
 def _lazy_branches(an: _Analyzer) -> dict[str, str]:
     """``cond`` branches and a ``masked_computation``'s mask are not among the layer's dependencies
     for the search choices, so a beam that only comes through them is found by the template but not
@@ -297,7 +363,9 @@ def _lazy_branches(an: _Analyzer) -> dict[str, str]:
     return out
 
 
-@_rule
+@_rule('SG115', 'loop layer read from outside',
+       '{layer} stays inside the loop and is read from outside; only moved-out layers and output layers are available there.',
+       "Add 'is_output_layer': True to {layer}.")
 def _loop_layer_read_from_outside(an: _Analyzer) -> dict[str, str]:
     """``rec/x`` from outside the loop exists only if x is moved out or an output layer."""
     out = {}
@@ -316,7 +384,9 @@ def _loop_layer_read_from_outside(an: _Analyzer) -> dict[str, str]:
     return out
 
 
-@_rule
+@_rule('SG116', 'extern data read inside the search loop',
+       'Inside the loop, search does not slice this data per frame (trains fine, search breaks): {layer} gets the whole sequence.',
+       "Do not read targets or extern data inside the decoder loop in search; use the choice's output instead.")
 def _data_read_in_loop(an: _Analyzer) -> dict[str, str]:
     """In search, ``data:<key>`` inside a loop that does not run over that data is the whole
     sequence, not a frame: the extra time axis reaches the choice, which asserts its input shape."""

@@ -91,6 +91,8 @@ class Analysis:
     mode: str
     layers: dict[str, LayerBeam]
     latest_choice: dict[str, str] = field(default_factory=dict)
+    #: layer -> :class:`searchgraph.failures.Failure` (code, RETURNN's message, reason, fix)
+    failures: dict[str, Any] = field(default_factory=dict)
 
     @property
     def warnings(self) -> list[str]:
@@ -168,6 +170,7 @@ class _Analyzer:
         #: the template pass's beams: what ``prev:`` layers carry in the real construction
         self.template_beams: dict[str, SearchBeam | None] | None = None
         self.template_errors: dict[str, str] = {}
+        self.failures: dict[str, Any] = {}
         self.eval_flag = eval_flag
         self.nd = g._node
         self.built = constructed_layers(g, search=self.search, eval_flag=eval_flag)
@@ -612,12 +615,31 @@ class _Analyzer:
 
     # -- choices ----------------------------------------------------------------------------------
     def result(self) -> dict[str, LayerBeam]:
-        from .failures import predict_errors
+        from .failures import Failure, predict_failures
 
         for node, message in self.template_errors.items():
             self.error[node] = message
-        for node, message in predict_errors(self).items():
-            self.error.setdefault(node, message)
+        failures: dict[str, Failure] = {}
+        for node, message in self.error.items():  # beams that cannot be combined or compared
+            failures[node] = Failure(
+                "SG101", node, message, "search choices cannot be compared",
+                f"{node} combines inputs on beams of unrelated choices (neither was chosen from the "
+                "other), e.g. two independent choices of one frame, or two decoders.",
+                "Combine them only after a 'decide' on each, or chain the choices (feed one "
+                "choice's output into the other's scores).")
+        for node, failure in predict_failures(self).items():
+            failures.setdefault(node, failure)
+        for node in self.order:
+            for src, _, _, _ in self.nd[node].get("inputs", []):
+                if self.nd[src]["node_kind"] == "missing" and node not in failures:
+                    name = self.nd[src]["local"]
+                    failures[node] = Failure(
+                        "SG117", node, f"LayerNotFound: layer {name!r} not found (searched from "
+                        f"{node})", "reference to a layer that does not exist",
+                        f"{node} reads {name!r}, which is neither a layer of its network nor "
+                        "available in search (targets are not layers there).",
+                        f"Fix the name, or use the 'data:{name}' form where the data exists.")
+        self.failures = failures
         out: dict[str, LayerBeam] = {}
         for node in self.order:
             data = self.nd[node]
@@ -648,11 +670,7 @@ class _Analyzer:
                 choice = self.latest[rec].name if rec in self.latest else None
             elif placement == "output" and choice is None and rec in self.latest:
                 choice = self.latest[rec].name  # the same fallback, from the output-side net
-            error = self.error.get(node)
-            for src, _, _, _ in data.get("inputs", []):
-                if self.nd[src]["node_kind"] == "missing":
-                    error = error or (f"LayerNotFound: layer {self.nd[src]['local']!r} not "
-                                      f"found (searched from {node})")
+            error = failures[node].message if node in failures else None
             out[node] = LayerBeam(node, data["class"], placement, beam, choice,
                                   beam.chain if beam is not None else [], error, data.get("unit"),
                                   self.translate_inputs(node))
@@ -759,5 +777,7 @@ def analyze(source: NetSpec | dict[str, Any] | str, mode: str = "search", *,
         # layer is moved out of the loop or translated
         analyzer.template_errors = {n: e for n, e in templates.error.items() if templates.rec_of(n)}
     analyzer.run()
-    return Analysis(spec, g, mode, analyzer.result(),
-                    {rec: beam.name for rec, beam in analyzer.latest.items()})
+    layers = analyzer.result()
+    return Analysis(spec, g, mode, layers,
+                    {rec: beam.name for rec, beam in analyzer.latest.items()},
+                    {n: f for n, f in analyzer.failures.items() if n in layers})
