@@ -122,6 +122,21 @@ def _require_layer(analysis: Any, layer: str, mode: str) -> None:
                            "use RETURNN's absolute name, e.g. output/s")
 
 
+@_command("diagnose")
+def _cmd_diagnose(args: argparse.Namespace, console: Console) -> int:
+    from .console import findings_view
+    from .diagnose import diagnose
+    from .provenance import analyze
+
+    analysis = analyze(_load(args))
+    findings = diagnose(analysis, compare_modes=args.compare_modes)
+    if args.json:
+        _print_json({"findings": [f.to_json() for f in findings]})
+    else:
+        console.print(findings_view(findings, analysis))
+    return 1 if any(f.severity == "error" for f in findings) else 0
+
+
 @_command("demo")
 def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from .config import load
@@ -182,6 +197,9 @@ def _parser() -> argparse.ArgumentParser:
     plan = with_config("plan", "per layer and input: keep, tile or select through a chain of choices")
     plan.add_argument("--layer", help="only this layer's plan")
     plan.add_argument("--all", action="store_true", help="also list inputs that are kept as they are")
+    diag = with_config("diagnose", "predict RETURNN's search-mode errors and explain them")
+    diag.add_argument("--compare-modes", action="store_true",
+                      help="also list layers that differ between training and search")
     sub.add_parser("demo", help="the bundled attention decoder: its graph, beams and plans")
     sub.add_parser("doctor", help="report the environment: TensorFlow, RETURNN, dot, GPU")
     return parser

@@ -13,7 +13,13 @@ from rich.tree import Tree
 from .provenance import Analysis
 
 __all__ = [
-    "beam_styles", "beam_table", "choice_path", "display_order", "graph_tree", "layer_detail",
+    "beam_styles",
+    "beam_table",
+    "choice_path",
+    "display_order",
+    "findings_view",
+    "graph_tree",
+    "layer_detail",
     "plan_tree",
 ]
 
@@ -151,6 +157,46 @@ def plan_tree(plan: Any, analysis: Analysis, *, show_all: bool = False) -> Tree:
             frames.add(Text(f"{frame.layer}: {frame.plan.describe()}",
                             style=styles.get(frame.plan.beam or "", "")))
     return root
+
+
+def findings_view(findings: list[Any], analysis: Analysis) -> Any:
+    """Findings as panels grouped by layer: RETURNN's message, why, the fix, the choice traces."""
+    from rich.console import Group
+    from rich.panel import Panel
+
+    if not findings:
+        return Text(f"No findings: {Path(analysis.spec.source).name} builds in search mode as far "
+                    "as searchgraph can tell.", style="green")
+    styles = beam_styles(analysis)
+    colour = {"error": "red", "warning": "yellow", "info": "blue"}
+    by_layer: dict[str, list[Any]] = {}
+    for finding in findings:
+        by_layer.setdefault(finding.layer, []).append(finding)
+    panels = []
+    for layer, items in by_layer.items():
+        body = []
+        for f in items:
+            body.append(Text.assemble((f"{f.code} {f.severity}: ", f"bold {colour[f.severity]}"),
+                                      (f.title, "bold")))
+            if f.returnn_message:
+                lines = f.returnn_message.splitlines()
+                body.append(Text("RETURNN: " + "\n  ".join(lines[:4]) + (" …" if len(lines) > 4
+                                                                         else ""), style="dim"))
+            body.append(Text(f"why: {f.reason}"))
+            body.append(Text(f"fix: {f.fix}", style="green"))
+            if len(f.traces) > 0:
+                tree = Tree("choice traces")
+                for trace in f.traces:
+                    node = tree
+                    for name in trace:
+                        node = node.add(Text(name, style=styles.get(name, "")))
+                body.append(tree)
+        worst = min(items, key=lambda f: ("error", "warning", "info").index(f.severity))
+        panels.append(Panel(Group(*body), title=Text(layer, style="bold"),
+                            border_style=colour[worst.severity], title_align="left"))
+    counts = {s: sum(f.severity == s for f in findings) for s in ("error", "warning", "info")}
+    summary = Text(", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items() if n))
+    return Group(*panels, summary)
 
 
 def _edge_label(g: nx.DiGraph, src: str, dst: str) -> str:

@@ -31,6 +31,7 @@ class Failure:
     title: str
     reason: str
     fix: str
+    traces: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)

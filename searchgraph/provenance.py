@@ -170,6 +170,7 @@ class _Analyzer:
         #: the template pass's beams: what ``prev:`` layers carry in the real construction
         self.template_beams: dict[str, SearchBeam | None] | None = None
         self.template_errors: dict[str, str] = {}
+        self.error_traces: dict[str, tuple[tuple[str, ...], ...]] = {}
         self.failures: dict[str, Any] = {}
         self.eval_flag = eval_flag
         self.nd = g._node
@@ -370,6 +371,7 @@ class _Analyzer:
                     self.error.pop(node, None)
                 except CombineError as exc:
                     beam, chosen, self.error[node] = None, None, self.combine_message(node, exc)
+                    self.error_traces[node] = (tuple(exc.first.chain), tuple(exc.second.chain))
                 if _differs(self.beam.get(node), beam) or _differs(self.chosen.get(node), chosen):
                     changed.add(node)
                 self.beam[node] = beam
@@ -626,7 +628,7 @@ class _Analyzer:
                 f"{node} combines inputs on beams of unrelated choices (neither was chosen from the "
                 "other), e.g. two independent choices of one frame, or two decoders.",
                 "Combine them only after a 'decide' on each, or chain the choices (feed one "
-                "choice's output into the other's scores).")
+                "choice's output into the other's scores).", self.error_traces.get(node, ()))
         for node, failure in predict_failures(self).items():
             failures.setdefault(node, failure)
         for node in self.order:
@@ -776,6 +778,8 @@ def analyze(source: NetSpec | dict[str, Any] | str, mode: str = "search", *,
         # rec units are first built as templates: a template error stops RETURNN before any
         # layer is moved out of the loop or translated
         analyzer.template_errors = {n: e for n, e in templates.error.items() if templates.rec_of(n)}
+        analyzer.error_traces.update({n: t for n, t in templates.error_traces.items()
+                                      if n in analyzer.template_errors})
     analyzer.run()
     layers = analyzer.result()
     return Analysis(spec, g, mode, layers,
