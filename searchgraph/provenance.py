@@ -6,7 +6,6 @@ on the layer graph without TensorFlow. Errors RETURNN would raise are results on
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,6 +172,8 @@ class _Analyzer:
         self.error_traces: dict[str, tuple[tuple[str, ...], ...]] = {}
         self.failures: dict[str, Any] = {}
         self.eval_flag = eval_flag
+        self._rec_cache: dict[str, str | None] = {}
+        self._units_cache: dict[str, frozenset[str]] = {}
         self.nd = g._node
         self.built = constructed_layers(g, search=self.search, eval_flag=eval_flag)
         self.order = [n for n in _topological_order(g)
@@ -193,15 +194,15 @@ class _Analyzer:
                 self.children.setdefault(unit, []).append(node)
 
     # -- helpers --------------------------------------------------------------------------------
-    @functools.cache  # noqa: B019 - one analyzer per analysis, short-lived
     def rec_of(self, node: str) -> str | None:
         """The innermost rec layer whose loop holds ``node`` (through subnetworks), or None."""
+        if node in self._rec_cache:
+            return self._rec_cache[node]
         unit = self.nd[node].get("unit")
-        while unit is not None:
-            if self.nd[unit]["class"] == "rec":
-                return unit
+        while unit is not None and self.nd[unit]["class"] != "rec":
             unit = self.nd[unit].get("unit")
-        return None
+        self._rec_cache[node] = unit
+        return unit
 
     def is_search_choice(self, node: str) -> bool:
         data = self.nd[node]
@@ -270,14 +271,17 @@ class _Analyzer:
             return node != rec
         return not self.template and self.placement.get(self._top_in_rec(node, rec)) == "output"
 
-    @functools.cache  # noqa: B019
     def _recs_of(self, node: str) -> frozenset[str]:
-        recs: set[str] = set()
-        unit = self.nd[node].get("unit")
-        while unit is not None:
-            recs.add(unit)
-            unit = self.nd[unit].get("unit")
-        return frozenset(recs)
+        """Every unit layer enclosing ``node``."""
+        cached = self._units_cache.get(node)
+        if cached is None:
+            recs: set[str] = set()
+            unit = self.nd[node].get("unit")
+            while unit is not None:
+                recs.add(unit)
+                unit = self.nd[unit].get("unit")
+            cached = self._units_cache[node] = frozenset(recs)
+        return cached
 
     def inputs(self, node: str) -> list[tuple[str, str, str]]:
         """The layer's inputs that carry beams and choices (RETURNN's template and dep sets)."""
@@ -311,7 +315,7 @@ class _Analyzer:
         ins = self.inputs(node)
         beams = [self.input_beam(src, form, node) for src, _, form in ins]
         choices = [self.input_choice(src, form, node) for src, _, form in ins]
-        sources = [self.input_beam(src, form, node) for src, opt, form in ins if opt == "from"]
+        sources = [b for b, (_, opt, _) in zip(beams, ins) if opt == "from"]
         first = sources[0] if sources else None
         if data["node_kind"] == "sub":
             parent = next(iter(self.g.predecessors(node)))
