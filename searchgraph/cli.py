@@ -158,22 +158,33 @@ def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
 
 @_command("doctor")
 def _cmd_doctor(args: argparse.Namespace, console: Console) -> int:
+    """The environment, as far as searchgraph's optional parts care (no heavy imports)."""
     import importlib.metadata as md
     import shutil
 
-    def version(pkg: str) -> str:
-        try:
-            return md.version(pkg)
-        except md.PackageNotFoundError:
-            return "[red]missing[/]"
+    def version(*packages: str) -> str:
+        for pkg in packages:
+            try:
+                return f"{md.version(pkg)} ({pkg})"
+            except md.PackageNotFoundError:
+                continue
+        return "[red]missing[/]"
 
-    console.print(f"python      {sys.version.split()[0]}")
-    for pkg in ("networkx", "rich", "graphviz", "tensorflow", "tensorflow-cpu", "returnn", "dm-tree"):
-        console.print(f"{pkg:<12}{version(pkg)}")
-    console.print(f"dot         {shutil.which('dot') or '[red]missing[/] (apt-get install graphviz)'}")
-    gpus = sorted(Path("/proc/driver/nvidia/gpus").glob("*")) if Path("/proc/driver/nvidia").exists() else []
-    console.print(f"gpu         {len(gpus)} NVIDIA device(s)" if gpus else "gpu         none visible")
-    return 0
+    rows = [("python", sys.version.split()[0]),
+            ("searchgraph", version("searchgraph")),
+            ("networkx", version("networkx")), ("rich", version("rich")),
+            ("graphviz", version("graphviz")),
+            ("tensorflow", version("tensorflow-cpu", "tensorflow")),
+            ("returnn", version("returnn") + " (the oracle; optional)"),
+            ("dm-tree", version("dm-tree")),
+            ("dot", shutil.which("dot") or "[red]missing[/] (apt-get install graphviz)"),
+            ("chromium", shutil.which("chromium") or "missing (only for the HTML tests)")]
+    gpus = sorted(Path("/proc/driver/nvidia/gpus").glob("*")) if Path("/proc/driver/nvidia").exists() \
+        else []
+    rows.append(("gpu", f"{len(gpus)} NVIDIA device(s)" if gpus else "none visible"))
+    for name, value in rows:
+        console.print(f"{name:<13}{value}", highlight=False)
+    return 0 if shutil.which("dot") else 1
 
 
 def _parser() -> argparse.ArgumentParser:

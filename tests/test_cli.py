@@ -353,3 +353,19 @@ class TestPlanCommand:
     def test_unknown_layer(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
         code, _, err = run(capsys, "plan", write(tmp_path, self.ATTENTION), "--layer", "output/at")
         assert code == 2 and "output/att" in err
+
+
+def test_doctor_reports_the_environment(capsys: pytest.CaptureFixture[str], needs_dot: None) -> None:
+    code, out, _ = run(capsys, "doctor")
+    assert code == 0
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert {"python", "networkx", "tensorflow", "returnn", "dot", "gpu"} <= set(lines)
+    assert "/dot" in lines["dot"]
+
+
+def test_demo_shows_graph_beams_and_plans(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys)
+    assert code == 0
+    assert "attention_decoder.config" in out
+    assert "output/att0" in out and "output/prev:output" in out  # the beam table
+    assert "tile ×12" in out  # the plans
