@@ -1,0 +1,33 @@
+"""Every stage runs on every network we have (shared corpus, our oracle cases, the example):
+load, graph, analysis in both modes, plans, findings — never an exception of our own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from searchgraph import analyze, load
+from searchgraph.diagnose import diagnose
+from searchgraph.plan import NetworkPlan, plan_network
+
+from .conftest import ROOT, corpus_dir
+
+_FILES = sorted(p for p in (corpus_dir() or Path("/nonexistent")).glob("*/*.json")
+                if not p.name.endswith(".oracle.json"))
+_FILES += sorted((ROOT / "tests" / "oracle" / "cases").glob("*.json"))
+_FILES += [ROOT / "examples" / "attention_decoder.config"]
+
+
+@pytest.mark.parametrize("path", _FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_all_stages_run(path: Path) -> None:
+    spec = load(path)
+    search = analyze(spec)
+    train = analyze(spec, mode="train")
+    assert set(search.layers) and set(train.layers)
+    plan = plan_network(search)
+    assert NetworkPlan.from_json(json.loads(plan.dumps())).to_json() == plan.to_json()
+    findings = diagnose(search, compare_modes=True)
+    assert {f.layer for f in findings if f.severity == "error"} == set(search.errors)
+    json.dumps(search.to_json())
