@@ -6,7 +6,10 @@ on the layer graph without TensorFlow. Errors RETURNN would raise are results on
 
 from __future__ import annotations
 
+import functools
+import heapq
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,7 +74,15 @@ class LayerBeam:
     trace: list[str] = field(default_factory=list)
     error: str | None = None
     unit: str | None = None
-    inputs: list[InputBeam] = field(default_factory=list)
+    _inputs: list[InputBeam] | Callable[[], list[InputBeam]] = field(
+        default_factory=list, repr=False, compare=False)
+
+    @property
+    def inputs(self) -> list[InputBeam]:
+        """The layer's constructor inputs with the beams they arrive on (computed on first use)."""
+        if callable(self._inputs):
+            self._inputs = self._inputs()
+        return self._inputs
 
     def to_json(self) -> dict[str, Any]:
         """The ``searchgraph beams --json`` record (the corpus oracle's fields)."""
@@ -160,7 +171,7 @@ def _topological_order(g: nx.DiGraph) -> list[str]:
 
 class _Analyzer:
     def __init__(self, spec: NetSpec, g: nx.DiGraph, mode: str, *, template: bool = False,
-                 eval_flag: bool = False):
+                 eval_flag: bool = False, built: set[str] | None = None):
         self.spec, self.g, self.search = spec, g, mode == "search"
         #: template mode: beams as RETURNN's rec template construction sees them, before any input
         #: is translated into a common beam (a choice's dependency is its first source's beam)
@@ -172,10 +183,15 @@ class _Analyzer:
         self.error_traces: dict[str, tuple[tuple[str, ...], ...]] = {}
         self.failures: dict[str, Any] = {}
         self.eval_flag = eval_flag
+        #: layers whose beam is known before the run (beamless layers outside loops, from the
+        #: template pass: without any choice upstream both passes agree)
+        self.settled: set[str] = set()
         self._rec_cache: dict[str, str | None] = {}
         self._units_cache: dict[str, frozenset[str]] = {}
         self.nd = g._node
-        self.built = constructed_layers(g, search=self.search, eval_flag=eval_flag)
+        self.built = built if built is not None else \
+            constructed_layers(g, search=self.search, eval_flag=eval_flag)
+        self._prev_cache: dict[int, tuple[SearchBeam, SearchBeam]] = {}
         self.order = [n for n in _topological_order(g)
                       if n in self.built and g.nodes[n]["node_kind"] != "data"]
         self.beam: dict[str, SearchBeam | None] = {}
@@ -262,7 +278,10 @@ class _Analyzer:
             if table is self.beam and self.template_beams is not None:
                 beam = self.template_beams.get(src, beam)  # prev: layers are templates
             if beam is not None and beam.name.startswith(src_rec + "/") and not beam.is_prev_frame:
-                return beam.copy_as_prev_frame()
+                cached = self._prev_cache.get(id(beam))
+                if cached is None or cached[0] is not beam:
+                    cached = self._prev_cache[id(beam)] = (beam, beam.copy_as_prev_frame())
+                return cached[1]
         return beam
 
     def _outside(self, node: str, rec: str) -> bool:
@@ -363,30 +382,47 @@ class _Analyzer:
     def run(self) -> None:
         """Fixed point over the construction order: ``prev:`` edges and the loops' latest choices
         feed beams back, so recompute what changed until nothing does."""
-        self.compute_placements()
+        if not self.placement:
+            self.compute_placements()
         position = {n: i for i, n in enumerate(self.order)}
         succ = self.g._succ
-        dirty = set(self.order)
+        pending = [position[n] for n in self.order if n not in self.settled]  # a heap of positions
+        queued = set(pending)
         for _ in range(max(3, len(self.order))):
-            changed: set[str] = set()
-            for node in sorted(dirty, key=position.__getitem__):
+            later: set[int] = set()  # reached through prev: edges: recomputed in the next pass
+            while pending:
+                at = heapq.heappop(pending)
+                queued.discard(at)
+                node = self.order[at]
                 try:
                     beam, chosen = self.compute(node)
                     self.error.pop(node, None)
                 except CombineError as exc:
                     beam, chosen, self.error[node] = None, None, self.combine_message(node, exc)
                     self.error_traces[node] = (tuple(exc.first.chain), tuple(exc.second.chain))
-                if _differs(self.beam.get(node), beam) or _differs(self.chosen.get(node), chosen):
-                    changed.add(node)
+                changed = _differs(self.beam.get(node), beam) or \
+                    _differs(self.chosen.get(node), chosen)
                 self.beam[node] = beam
                 self.chosen[node] = chosen
-            dirty = {v for n in changed for v in succ[n] if v in position} | \
-                {n for n in changed if self.nd[n]["class"] == "choice"}
+                if not changed:
+                    continue
+                targets = [position[v] for v in succ[node] if v in position]
+                if self.nd[node]["class"] == "choice":
+                    targets.append(at)  # its own prev frame (PR #1213)
+                for target in targets:
+                    if target > at and target not in queued:  # still ahead in this pass
+                        heapq.heappush(pending, target)
+                        queued.add(target)
+                    elif target <= at:
+                        later.add(target)
             for rec in self.update_latest():  # what reads the loop from outside sees a new beam
-                members = self._all_members(rec)
-                dirty |= {rec} | {v for m in members | {rec} for v in succ[m] if v in position}
-            if not dirty:
+                members = self._all_members(rec) | {rec}
+                later |= {position[rec]} | {position[v] for m in members for v in succ[m]
+                                            if v in position}
+            if not later:
                 break
+            pending = sorted(later)
+            queued = set(pending)
 
     def rec_output_templates(self) -> dict[str, SearchBeam | None]:
         """Each rec layer's own beam: its inner ``output`` template's beam as the template pass
@@ -679,7 +715,7 @@ class _Analyzer:
             error = failures[node].message if node in failures else None
             out[node] = LayerBeam(node, data["class"], placement, beam, choice,
                                   beam.chain if beam is not None else [], error, data.get("unit"),
-                                  self.translate_inputs(node))
+                                  functools.partial(self.translate_inputs, node))
         return out
 
     def translate_inputs(self, node: str) -> list[InputBeam]:
@@ -775,7 +811,7 @@ def analyze(source: NetSpec | dict[str, Any] | str, mode: str = "search", *,
     flag = (mode == "train") if eval_flag is None else eval_flag
     analyzer = _Analyzer(spec, g, mode, eval_flag=flag)
     if mode == "search":
-        templates = _Analyzer(spec, g, mode, template=True, eval_flag=flag)
+        templates = _Analyzer(spec, g, mode, template=True, eval_flag=flag, built=analyzer.built)
         templates.run()
         analyzer.rec_outer = templates.rec_output_templates()
         analyzer.template_beams = templates.beam
@@ -784,6 +820,14 @@ def analyze(source: NetSpec | dict[str, Any] | str, mode: str = "search", *,
         analyzer.template_errors = {n: e for n, e in templates.error.items() if templates.rec_of(n)}
         analyzer.error_traces.update({n: t for n, t in templates.error_traces.items()
                                       if n in analyzer.template_errors})
+        analyzer.placement = templates.placement  # placements do not depend on the pass
+        analyzer.wrapped_input = templates.wrapped_input
+        for node in templates.order:
+            if templates.rec_of(node) is None and templates.beam.get(node) is None and \
+                    templates.chosen.get(node) is None and node not in templates.error and \
+                    templates.nd[node]["class"] != "rec":
+                analyzer.settled.add(node)
+                analyzer.beam[node] = analyzer.chosen[node] = None
     analyzer.run()
     layers = analyzer.result()
     return Analysis(spec, g, mode, layers,
