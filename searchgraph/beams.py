@@ -32,15 +32,19 @@ class SearchBeam:
     def is_prev_frame(self) -> bool:
         return self.name.rsplit("/", 1)[-1].startswith("prev:")
 
+    def walk(self) -> list[SearchBeam]:
+        """This beam and the beams along its ``dependency`` links, stopping at a repeat."""
+        out: list[SearchBeam] = []
+        beam: SearchBeam | None = self
+        while beam is not None and beam not in out:
+            out.append(beam)
+            beam = beam.dependency
+        return out
+
     @property
     def chain(self) -> list[str]:
         """The name followed by the names along the ``dependency`` links (RETURNN's beam chain)."""
-        names: list[str] = []
-        beam: SearchBeam | None = self
-        while beam is not None and beam.name not in names:
-            names.append(beam.name)
-            beam = beam.dependency
-        return names
+        return [beam.name for beam in self.walk()]
 
     def copy_as_prev_frame(self) -> SearchBeam:
         """The beam of this choice one frame earlier: ``a/b`` -> ``a/prev:b``, no dependency."""

@@ -173,18 +173,12 @@ def _end_beam(an: _Analyzer) -> dict[str, str]:
             chosen = an.chosen.get(node)
             if not an.is_search_choice(node) or chosen is None or chosen.name != node:
                 continue
-            frame = {b.name.replace("prev:", "", 1) for b in _walk(chosen)}
+            frame = {b.name.replace("prev:", "", 1) for b in chosen.walk()}
             if owner not in frame:
                 out[node] = (f"AssertionError: <SelectSearchSourcesLayer 'prev:end'>: No common search "
                              f"base: the end layer's choice {owner} is independent of {node}'s "
-                             f"choices {[b.name for b in _walk(chosen)]}")
+                             f"choices {[b.name for b in chosen.walk()]}")
     return out
-
-
-def _walk(beam):
-    from .provenance import _walk as walk
-
-    return walk(beam)
 
 
 @_rule('SG108', 'moved-out layer combines beamed loop outputs',

@@ -123,10 +123,10 @@ def _choice_sequence(analysis: Analysis, beam: SearchBeam) -> list[SearchBeam]:
     then the ``prev:`` versions of X's own in-frame sources (``choice2, choice1, prev:choice2,
     prev:choice1``), stopping at a repeat.
     """
-    seq = _walk(beam)
+    seq = beam.walk()
     if seq and seq[-1].is_prev_frame:
         latest = _current(analysis, seq[-1])
-        for cur in _walk(latest)[1:]:
+        for cur in latest.walk()[1:]:
             if cur.is_prev_frame:
                 break
             prev = cur.copy_as_prev_frame()
@@ -153,21 +153,12 @@ def _common(analysis: Analysis, inputs: list[InputBeam]) -> tuple[SearchBeam | N
             continue
         a, b = (_current(analysis, best), _current(analysis, beam)) if best.is_prev_frame \
             else (best, beam)
-        if a.name in [x.name for x in _walk(b)]:
+        if a.name in [x.name for x in b.walk()]:
             best = beam
-        elif b.name not in [x.name for x in _walk(a)]:
+        elif b.name not in [x.name for x in a.walk()]:
             return None, (f"Cannot compare search choices {best.name} and {beam.name}: neither is "
                           "in the other's choice sequence")
     return best, None
-
-
-def _walk(beam: SearchBeam) -> list[SearchBeam]:
-    out: list[SearchBeam] = []
-    link: SearchBeam | None = beam
-    while link is not None and link not in out:
-        out.append(link)
-        link = link.dependency
-    return out
 
 
 def _plan_input(analysis: Analysis, item: InputBeam, target: SearchBeam | None,

@@ -130,15 +130,6 @@ class Analysis:
         return json.dumps(self.to_json(), indent=1, sort_keys=True)
 
 
-def _walk(beam: SearchBeam) -> list[SearchBeam]:
-    out: list[SearchBeam] = []
-    link: SearchBeam | None = beam
-    while link is not None and link not in out:
-        out.append(link)
-        link = link.dependency
-    return out
-
-
 def _differs(old: SearchBeam | None, new: SearchBeam | None) -> bool:
     if old is None or new is None:
         return (old is None) != (new is None)
@@ -437,10 +428,10 @@ class _Analyzer:
             beam = self.beam.get(inner)
             if beam is None:
                 continue
-            frame = [b for b in _walk(beam)]
+            frame = beam.walk()
             frame = frame[:next((i for i, b in enumerate(frame) if b.is_prev_frame), len(frame))]
             chosen = self.chosen.get(inner)
-            in_frame = [c for c in _walk(chosen) if not c.is_prev_frame] if chosen else []
+            in_frame = [c for c in chosen.walk() if not c.is_prev_frame] if chosen else []
             if len(in_frame) >= 2 and frame:
                 rebuilt: SearchBeam | None = None
                 for old in reversed(frame):
@@ -497,7 +488,7 @@ class _Analyzer:
         for rec, nodes in owners.items():
             latest = None
             for node in nodes:
-                prev = next((b for b in _walk(self.chosen[node]) if b.is_prev_frame), None)
+                prev = next((b for b in self.chosen[node].walk() if b.is_prev_frame), None)
                 if prev is not None and prev.name.replace("prev:", "", 1) in nodes:
                     latest = prev.name.replace("prev:", "", 1)
                     break

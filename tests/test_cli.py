@@ -312,8 +312,7 @@ class TestSubprocess:
         assert proc.stdout.strip() == "clean"
 
 
-class TestPlanCommand:
-    ATTENTION = {"network": {
+ATTENTION_NET: dict[str, Any] = {"network": {
         "encoder": {"class": "linear", "from": "data", "n_out": 4},
         "output": {"class": "rec", "from": [], "max_seq_len": 5, "target": "classes", "unit": {
             "embed": {"class": "linear", "from": "prev:output", "n_out": 3},
@@ -324,6 +323,10 @@ class TestPlanCommand:
                        "initial_output": 0},
             "end": {"class": "compare", "from": "output", "value": 0}}}},
         "extern_data": EXTERN}
+
+
+class TestPlanCommand:
+    ATTENTION = ATTENTION_NET
 
     def test_tree_shows_tiling(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
         code, out, _ = run(capsys, "plan", write(tmp_path, self.ATTENTION))

@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 
 from .conftest import corpus_dir, need
-from .oracle.oracle import KNOWN_GAPS, analyze_case
+from .oracle.oracle import KNOWN_GAPS, analyze_case, disagreements
 
 _CORPUS = corpus_dir()
 _CASES = sorted(p for p in _CORPUS.glob("*/*.json") if not p.name.endswith(".oracle.json")) \
     if _CORPUS else []
-_WHERE = {"net": "net", "loop": "loop", "in": "input", "out": "output"}
 
 
 def _oracle(case: Path) -> dict:
@@ -34,21 +33,7 @@ def _analysis(case: Path):
 
 
 def _disagreements(case: Path) -> list[str]:
-    oracle = _oracle(case)
-    analysis = _analysis(case)
-    out = []
-    for name, want in oracle["layers"].items():
-        got = analysis.layers.get(name)
-        if got is None:
-            out.append(f"{name}: not constructed by searchgraph")
-            continue
-        have = got.to_json()
-        for fld in ("beam", "beam_size", "beam_chain", "choice"):
-            if have[fld] != want[fld]:
-                out.append(f"{name}.{fld}: searchgraph {have[fld]!r}, RETURNN {want[fld]!r}")
-        if got.placement != _WHERE[want["where"]]:
-            out.append(f"{name}.where: searchgraph {got.placement!r}, RETURNN {want['where']!r}")
-    return out
+    return disagreements(_analysis(case), _oracle(case)["layers"])
 
 
 def test_corpus_present() -> None:

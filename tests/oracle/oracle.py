@@ -301,3 +301,26 @@ def own_cases() -> list[tuple[str, dict[str, Any]]]:
 def all_cases() -> list[tuple[str, dict[str, Any]]]:
     """The shared corpus (when present) and our own cases."""
     return [(cid, case) for cid, case, _ in corpus_cases()] + own_cases()
+
+
+_WHERE = {"net": "net", "loop": "loop", "in": "input", "out": "output"}
+
+
+def disagreements(analysis: Any, layers: dict[str, dict[str, Any]]) -> list[str]:
+    """Where searchgraph's analysis differs from RETURNN's per-layer answer (the oracle's
+    ``layers``): beam, beam size, chain, choice and placement, and errors on a network RETURNN built."""
+    out = []
+    for name, want in layers.items():
+        got = analysis.layers.get(name)
+        if got is None:
+            out.append(f"{name}: RETURNN builds it, searchgraph does not")
+            continue
+        have = got.to_json()
+        for field in ("beam", "beam_size", "beam_chain", "choice"):
+            if have[field] != want[field]:
+                out.append(f"{name}.{field}: searchgraph {have[field]!r}, RETURNN {want[field]!r}")
+        if got.placement != _WHERE[want["where"]]:
+            out.append(f"{name}.where: searchgraph {got.placement!r}, RETURNN {want['where']!r}")
+    out.extend(f"{name}: searchgraph predicts {err.splitlines()[0]!r}, RETURNN builds it"
+               for name, err in analysis.errors.items())
+    return out

@@ -16,11 +16,10 @@ from typing import Any
 import networkx as nx
 import pytest
 
-from .oracle import KNOWN_GAPS, all_cases, analyze_case, own_cases
+from .oracle import KNOWN_GAPS, all_cases, analyze_case, disagreements, own_cases
 
 pytestmark = pytest.mark.returnn
 
-_WHERE = {"net": "net", "loop": "loop", "in": "input", "out": "output"}
 
 
 
@@ -29,22 +28,7 @@ def _analysis(case: dict[str, Any]):
 
 
 def _disagreements(case: dict[str, Any], result: dict[str, Any]) -> list[str]:
-    analysis = _analysis(case)
-    out = []
-    for name, want in result["layers"].items():
-        got = analysis.layers.get(name)
-        if got is None:
-            out.append(f"{name}: RETURNN builds it, searchgraph does not")
-            continue
-        have = got.to_json()
-        for field in ("beam", "beam_size", "beam_chain", "choice"):
-            if have[field] != want[field]:
-                out.append(f"{name}.{field}: searchgraph {have[field]!r}, RETURNN {want[field]!r}")
-        if got.placement != _WHERE[want["where"]]:
-            out.append(f"{name}.where: searchgraph {got.placement!r}, RETURNN {want['where']!r}")
-    out.extend(f"{name}: searchgraph predicts {err.splitlines()[0]!r}, RETURNN builds it"
-               for name, err in analysis.errors.items())
-    return out
+    return disagreements(_analysis(case), result["layers"])
 
 
 def _blamed(analysis, result: dict[str, Any]) -> set[str]:
