@@ -153,6 +153,10 @@ def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from .plan import plan_network
 
     console.print(plan_tree(plan_network(analysis), analysis))
+    from .console import findings_view
+    from .diagnose import diagnose
+
+    console.print(findings_view(diagnose(analysis), analysis))
     return 0
 
 
