@@ -70,10 +70,14 @@ def _custom_layer_warnings(analysis: Analysis) -> list[Finding]:
     for name, lb in analysis.layers.items():
         cls = get_layer_class(lb.cls)
         custom = not cls.known
-        if not (custom or lb.cls == "eval") or lb.error:
+        code = analysis.graph.nodes[name]["options"].get("eval")
+        # an eval gets its sources translated like any layer; only code that reaches other layers
+        # or the network directly bypasses that
+        reaching = isinstance(code, str) and any(k in code for k in ("get_layer", "network", "self."))
+        if not (custom or (lb.cls == "eval" and reaching)) or lb.error:
             continue
-        beamed = [i.name for i in lb.inputs if i.beam is not None]
-        beamless = [i.name for i in lb.inputs if i.beam is None and i.batched]
+        beamed = list(dict.fromkeys(i.name for i in lb.inputs if i.beam is not None))
+        beamless = list(dict.fromkeys(i.name for i in lb.inputs if i.beam is None and i.batched))
         if beamed and beamless:
             what = f"custom class {lb.cls!r}" if custom else "an eval layer"
             out.append(Finding(

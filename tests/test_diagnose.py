@@ -78,8 +78,13 @@ def _with(**layers: Any) -> dict[str, Any]:
     return case
 
 
-def test_eval_mixing_beamed_and_beamless_inputs_is_a_warning() -> None:
-    case = _with(mix={"class": "eval", "from": ["embed", "base:enc_mean"], "eval": "source(0)"},
+def test_eval_reaching_past_its_sources_is_a_warning() -> None:
+    plain = _with(mix={"class": "eval", "from": ["embed", "base:enc_mean"], "eval": "source(0)"},
+                  prob={"class": "softmax", "from": ["readout", "mix"], "target": "classes"})
+    plain["network"]["enc_mean"] = {"class": "reduce", "mode": "mean", "axis": "T", "from": "encoder"}
+    assert not [f for f in diagnose(plain) if f.code == "SG201"]  # sources are translated: fine
+    code = "source(0) + self.network.get_layer('base:enc_mean').output.placeholder"
+    case = _with(mix={"class": "eval", "from": ["embed", "base:enc_mean"], "eval": code},
                  prob={"class": "softmax", "from": ["readout", "mix"], "target": "classes"})
     case["network"]["enc_mean"] = {"class": "reduce", "mode": "mean", "axis": "T", "from": "encoder"}
     found = [f for f in diagnose(case) if f.code == "SG201"]
