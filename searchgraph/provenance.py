@@ -130,6 +130,23 @@ class Analysis:
         return json.dumps(self.to_json(), indent=1, sort_keys=True)
 
 
+def _beamless_outside_loops(an: _Analyzer) -> set[str]:
+    """Layers outside every loop with no choice upstream: no beam in any pass, nothing to compute.
+    (A layer registered as extern data could carry a beam past the graph: then none are.)"""
+    if any(d.get("options", {}).get("register_as_extern_data") for d in an.nd.values()):
+        return set()
+    succ = an.g._succ  # noqa: SLF001
+    todo = [n for n in an.order if an.nd[n]["class"] in ("choice", "decide_keep_beam")]
+    downstream: set[str] = set(todo)
+    while todo:
+        for nxt in succ[todo.pop()]:
+            if nxt not in downstream:
+                downstream.add(nxt)
+                todo.append(nxt)
+    return {n for n in an.order if n not in downstream and an.rec_of(n) is None
+            and an.nd[n]["class"] != "rec"}
+
+
 def _differs(old: SearchBeam | None, new: SearchBeam | None) -> bool:
     if old is None or new is None:
         return (old is None) != (new is None)
@@ -803,6 +820,7 @@ def analyze(source: NetSpec | dict[str, Any] | str, mode: str = "search", *,
     analyzer = _Analyzer(spec, g, mode, eval_flag=flag)
     if mode == "search":
         templates = _Analyzer(spec, g, mode, template=True, eval_flag=flag, built=analyzer.built)
+        templates.settled = analyzer.settled = _beamless_outside_loops(analyzer)
         templates.run()
         analyzer.rec_outer = templates.rec_output_templates()
         analyzer.template_beams = templates.beam
@@ -813,12 +831,7 @@ def analyze(source: NetSpec | dict[str, Any] | str, mode: str = "search", *,
                                       if n in analyzer.template_errors})
         analyzer.placement = templates.placement  # placements do not depend on the pass
         analyzer.wrapped_input = templates.wrapped_input
-        for node in templates.order:
-            if templates.rec_of(node) is None and templates.beam.get(node) is None and \
-                    templates.chosen.get(node) is None and node not in templates.error and \
-                    templates.nd[node]["class"] != "rec":
-                analyzer.settled.add(node)
-                analyzer.beam[node] = analyzer.chosen[node] = None
+
     analyzer.run()
     layers = analyzer.result()
     return Analysis(spec, g, mode, layers,
