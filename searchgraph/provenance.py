@@ -135,7 +135,7 @@ def _beamless_outside_loops(an: _Analyzer) -> set[str]:
     (A layer registered as extern data could carry a beam past the graph: then none are.)"""
     if any(d.get("options", {}).get("register_as_extern_data") for d in an.nd.values()):
         return set()
-    succ = an.g._succ  # noqa: SLF001
+    succ = an.g._succ
     todo = [n for n in an.order if an.nd[n]["class"] in ("choice", "decide_keep_beam")]
     downstream: set[str] = set(todo)
     while todo:
