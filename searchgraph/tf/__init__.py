@@ -4,7 +4,8 @@ The only package of searchgraph that imports TensorFlow; import it explicitly
 (``import searchgraph.tf``), nothing else pulls it in.
 """
 
+from .backtrack import backtrack
 from .beams import compose_src_beams, select_src_beams, tile_to_beam
 from .execute import execute_input, execute_plan
 
-__all__ = ["compose_src_beams", "execute_input", "execute_plan", "select_src_beams", "tile_to_beam"]
+__all__ = ["backtrack", "compose_src_beams", "execute_input", "execute_plan", "select_src_beams", "tile_to_beam"]
