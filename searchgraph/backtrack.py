@@ -5,8 +5,13 @@ After the loop, RETURNN resolves every accumulated per-frame output into the bea
 starting with the identity on the latest choice's last-frame beam, it walks back frame by frame
 and, inside a frame, through every choice latest first, following ``src_beams``. Sequence lengths
 are counted during the loop in the beam of the end layer's choice and finally re-selected through
-the last frame's ``src_beams`` of the newer choices (§4.6, §6.4). No TensorFlow here; see
-:mod:`searchgraph.tf.backtrack` for the vectorised TF version with the same results.
+the last frame's ``src_beams`` of the newer choices (§4.6, §6.4).
+
+:func:`backtrack` gives the same results without a loop over the frames: the frame-to-frame maps
+are composed by pointer doubling (``ceil(log2 T)`` gathers over all frames at once), and the
+lengths follow from the end flags along each final hypothesis' path (:func:`path_lengths`, equal
+to RETURNN's frame-by-frame rule in :func:`seq_lengths`). No TensorFlow here; see
+:mod:`searchgraph.tf.backtrack` for the TF version with the same results.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 
 from .trace import SearchTrace
 
-__all__ = ["BacktrackResult", "backtrack", "finalize_scores", "gather_tree", "seq_lengths"]
+__all__ = ["BacktrackResult", "backtrack", "finalize_scores", "gather_tree", "path_lengths", "seq_lengths"]
 
 
 def _take(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -136,15 +141,47 @@ class BacktrackResult:
 
 
 def _beam_indices(trace: SearchTrace) -> dict[str, np.ndarray]:
-    t_max, batch = trace.frames, trace.batch
-    k_last = trace.beam_sizes[trace.latest_choice]
-    out = {c: np.empty((t_max, batch, k_last), np.int32) for c in trace.choices}
-    beams = np.broadcast_to(np.arange(k_last, dtype=np.int32), (batch, k_last))
-    for t in range(t_max - 1, -1, -1):
-        for c in reversed(trace.choices):  # latest first
-            out[c][t] = beams
-            beams = _take(trace.src_beams[c][t], beams)  # now into c's base beam
-    return out
+    """Per choice ``[T, B, K_latest]``: the hypothesis of that choice's beam at frame ``t`` that each
+    final hypothesis passes through.
+
+    Vectorised over the frames: ``step[t]`` maps the latest beam of frame ``t`` to the latest beam of
+    frame ``t - 1`` (through every choice of frame ``t``, latest first); the suffix compositions
+    ``step[t + 1] ∘ … ∘ step[T - 1]`` come from pointer doubling in ``ceil(log2 T)`` gathers over
+    all frames at once; the other choices follow within each frame.
+    """
+    srcs = [trace.src_beams[c] for c in trace.choices]
+    step = srcs[-1]
+    for src in reversed(srcs[:-1]):
+        step = np.take_along_axis(src, step, axis=2)
+    t_max, batch, k_last = step.shape
+    ident = np.broadcast_to(np.arange(k_last, dtype=np.int32), (1, batch, k_last))
+    path = np.concatenate([step[1:], ident], axis=0)  # path[t]: frame t+1 -> frame t; then id
+    shift = 1
+    while shift < t_max:  # path[t] <- path[t] ∘ path[t + shift]
+        path = np.concatenate([np.take_along_axis(path[:-shift], path[shift:], axis=2), path[-shift:]])
+        shift *= 2
+    out = {trace.latest_choice: path}
+    for j in range(len(srcs) - 1, 0, -1):  # within the frame: into the previous choice's beam
+        path = np.take_along_axis(srcs[j], path, axis=2)
+        out[trace.choices[j - 1]] = path
+    return {c: out[c] for c in trace.choices}
+
+
+def path_lengths(trace: SearchTrace, beam_indices: dict[str, np.ndarray]) -> np.ndarray:
+    """:func:`seq_lengths` from the final hypotheses' paths (``BacktrackResult.beam_indices``).
+
+    RETURNN carries the end flag along each hypothesis' ancestry and ORs it, so a final hypothesis
+    has ended at frame ``t`` iff the end flag is set somewhere on its own path up to ``t``; the
+    length counts the frames before that (``include_eos``: up to and including it).
+    """
+    t_max = trace.frames
+    if trace.end_flags is None or trace.end_choice is None:
+        k_last = trace.beam_sizes[trace.latest_choice]
+        return np.full((trace.batch, k_last), t_max, np.int32)
+    flags = np.take_along_axis(trace.end_flags, beam_indices[trace.end_choice], axis=2)  # [T, B, K]
+    ended = np.logical_or.accumulate(flags, axis=0)
+    stopped = ended[:-1] if trace.include_eos else ended  # with EOS: the frame that ends still counts
+    return (t_max - stopped.sum(axis=0, dtype=np.int32)).astype(np.int32)
 
 
 def seq_lengths(trace: SearchTrace) -> np.ndarray:
@@ -238,4 +275,4 @@ def backtrack(trace: SearchTrace) -> BacktrackResult:
         sequences[c] = np.ascontiguousarray(gathered.transpose(1, 2, 0))
     scores = trace.scores[trace.latest_choice][-1].copy()
     return BacktrackResult(choices=list(trace.choices), sequences=sequences, beam_indices=idx,
-                           lengths=seq_lengths(trace), scores=scores)
+                           lengths=path_lengths(trace, idx), scores=scores)

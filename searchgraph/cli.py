@@ -137,6 +137,97 @@ def _cmd_diagnose(args: argparse.Namespace, console: Console) -> int:
     return 1 if any(f.severity == "error" for f in findings) else 0
 
 
+@_command("docs")
+def _cmd_docs(args: argparse.Namespace, console: Console) -> int:
+    """A static HTML site: an index and one page per network (diagram, beams, plans, findings)."""
+    from .docsite import build_site
+
+    site = build_site(args.configs, args.output, force=args.force, jobs=args.jobs, trust=args.trust,
+                      progress=Console(stderr=True, width=console.width))
+    for page in site.pages:
+        for warning in page.warnings:
+            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+        if page.error:
+            message, _, hint = page.error.partition("\nhint: ")
+            if not message.startswith(page.config):
+                message = f"{page.config}: {message}"
+            console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+            if hint:
+                console.print(f"[bold]hint:[/] {escape(hint)}", highlight=False)
+    failed = sum(not p.ok for p in site.pages)
+    console.print(f"wrote {escape(str(site.out / 'index.html'))}: {len(site.pages) - failed} network page"
+                  f"{'s' if len(site.pages) - failed != 1 else ''}"
+                  + (f", {failed} config{'s' if failed != 1 else ''} unusable" if failed else ""),
+                  highlight=False)
+    return site.exit_code
+
+
+@_command("trace")
+def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
+    """A recorded beam search: n-best lists and per-frame beams; 1 if it disagrees with RETURNN's result."""
+    from .backtrack import backtrack
+    from .console_trace import check_against_returnn, trace_view
+    from .trace import SearchTrace
+
+    if (args.trace is None) == (args.capture is None):
+        raise SearchgraphError("give either a trace file or --capture CONFIG",
+                               hint="searchgraph trace FILE.npz, or searchgraph trace --capture CONFIG")
+    if args.save is not None and args.capture is None:
+        raise SearchgraphError("--save needs --capture", where=args.save, hint="the trace is a file already")
+    for out in (args.save, args.output):
+        if out is not None and Path(out).exists() and not args.force:
+            raise SearchgraphError("the file exists", where=out, hint="pass --force to replace it")
+    write_lattice = None
+    if args.output is not None:  # before a capture that may take a while
+        try:
+            from .render import write_lattice
+        except ImportError as exc:
+            raise SearchgraphError(f"lattice diagrams are not available: {exc}", where=args.output,
+                                   hint="this searchgraph has no searchgraph.render.write_lattice") from None
+    if args.capture is not None:
+        from .config import load
+        from .returnn import CaptureError, capture_search
+
+        try:
+            trace, _ = capture_search(load(args.capture, trust=args.trust, epoch=args.epoch),
+                                      seed=args.seed, batch=args.batch, max_len=args.max_len,
+                                      weight_scale=args.weight_scale, rec=args.rec)
+        except CaptureError as exc:
+            if os.environ.get("SEARCHGRAPH_DEBUG") and exc.log:
+                sys.stderr.write(exc.log + "\n")
+            raise
+        if args.save is not None:
+            try:
+                trace.save(args.save, overwrite=args.force)
+            except OSError as exc:
+                exists = isinstance(exc, FileExistsError)
+                raise SearchgraphError(f"cannot write the trace: {exc.strerror or exc}", where=args.save,
+                                       hint="pass --force to replace it" if exists else "check the folder"
+                                       ) from None
+    else:
+        path = Path(args.trace)
+        if not path.is_file():
+            raise SearchgraphError("no such file" if not path.exists() else "not a file", where=args.trace,
+                                   hint="name a .npz trace written by searchgraph trace --capture ... --save")
+        trace = SearchTrace.load(path)
+    if args.entry is not None and not 0 <= args.entry < trace.batch:
+        raise SearchgraphError(f"--entry {args.entry} is out of range: the trace has batch entries "
+                               f"0..{trace.batch - 1}", where=args.trace or args.capture)
+    result = backtrack(trace)
+    console.print(trace_view(trace, entries=None if args.entry is None else [args.entry],
+                             frames=not args.no_frames, result=result, width=console.width))
+    if args.save is not None:
+        console.print(f"saved {escape(args.save)}", highlight=False)
+    if write_lattice is not None:
+        try:
+            write_lattice(trace, args.output, force=args.force, result=result)
+        except FileExistsError:
+            raise SearchgraphError("the file exists", where=args.output,
+                                   hint="pass --force to replace it") from None
+        console.print(f"wrote {escape(args.output)}", highlight=False)
+    return 0 if check_against_returnn(trace, result).ok else 1
+
+
 @_command("demo")
 def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from .config import load
@@ -191,6 +282,12 @@ def _cmd_doctor(args: argparse.Namespace, console: Console) -> int:
     return 0 if shutil.which("dot") else 1
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="searchgraph", description="Make RETURNN's beam search visible and checkable.")
@@ -215,6 +312,39 @@ def _parser() -> argparse.ArgumentParser:
     diag = with_config("diagnose", "predict RETURNN's search-mode errors and explain them")
     diag.add_argument("--compare-modes", action="store_true",
                       help="also list layers that differ between training and search")
+    docs = sub.add_parser("docs", help="a static HTML site: diagram, beams, plans and findings per network",
+                          description="a static HTML site: an index and one page per network with its "
+                                      "beam-flow diagram, beam table, translation plans and findings")
+    docs.add_argument("configs", nargs="+", metavar="CONFIG", help="RETURNN config files or JSON networks")
+    docs.add_argument("-o", "--output", required=True, metavar="DIR", help="the site's folder")
+    docs.add_argument("--force", action="store_true",
+                      help="replace DIR even if it is not an earlier output of searchgraph docs")
+    docs.add_argument("--jobs", type=_positive, default=None, metavar="N",
+                      help="configs analysed in parallel (default: one process per CPU)")
+    docs.add_argument("--trust", action="store_true",
+                      help="execute the configs as Python (as RETURNN does) instead of safe evaluation")
+    trace = sub.add_parser("trace", help="a recorded beam search: n-best lists and every frame's beams",
+                           description="Show a recorded beam search (a trace file, or one captured "
+                                       "from RETURNN now): the n-best lists with lengths and scores and, "
+                                       "per frame, which hypothesis came from which. Exit 1 if our "
+                                       "backtracking disagrees with RETURNN's result recorded in the trace.")
+    trace.add_argument("trace", nargs="?", metavar="TRACE.npz", help="a trace file (SearchTrace.save)")
+    trace.add_argument("--capture", metavar="CONFIG",
+                       help="run RETURNN's search on this config (CPU, random weights) and record it")
+    trace.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (with --capture)")
+    trace.add_argument("--batch", type=_positive, default=2, help="batch size (with --capture)")
+    trace.add_argument("--max-len", type=_positive, default=6, help="longest random input (with --capture)")
+    trace.add_argument("--weight-scale", type=float, default=1.0,
+                       help="scale of the random weights: larger, peakier distributions (with --capture)")
+    trace.add_argument("--rec", metavar="LAYER",
+                       help="the rec layer to record (default: the loop with choices)")
+    trace.add_argument("--trust", action="store_true", help="execute the config as Python (with --capture)")
+    trace.add_argument("--epoch", type=int, default=None, help="epoch for get_network(epoch) (with --trust)")
+    trace.add_argument("--save", metavar="OUT.npz", help="save the captured trace (atomically)")
+    trace.add_argument("-o", "--output", metavar="FILE", help="also draw the search lattice into FILE")
+    trace.add_argument("--force", action="store_true", help="replace existing --save / -o files")
+    trace.add_argument("--entry", type=int, default=None, metavar="B", help="show only batch entry B")
+    trace.add_argument("--no-frames", action="store_true", help="only the n-best lists, not every frame")
     sub.add_parser("demo", help="the bundled attention decoder: its graph, beams and plans")
     sub.add_parser("doctor", help="report the environment: TensorFlow, RETURNN, dot, GPU")
     return parser

@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,10 +35,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "SearchTrace"]
+from .errors import SearchgraphError
+
+__all__ = ["FORMAT_VERSION", "SearchTrace", "TraceFileError"]
 
 #: Version of the ``.npz`` layout written by :meth:`SearchTrace.save`.
 FORMAT_VERSION = 1
+
+
+class TraceFileError(SearchgraphError, ValueError):
+    """A file that is not a readable :class:`SearchTrace` (``where`` is the file)."""
 
 
 def _int_array(name: str, value: Any) -> np.ndarray:
@@ -352,23 +359,55 @@ class SearchTrace:
 
         Raises
         ------
-        ValueError
-            If the file is not a SearchTrace of a known format version, or fails validation.
+        FileNotFoundError
+            If there is no such file.
+        TraceFileError
+            (a ValueError) If the file is not an ``.npz`` SearchTrace of a known format version, or
+            its arrays fail validation; the message names the file and the problem.
         """
-        with np.load(Path(path), allow_pickle=False) as data:
-            if "meta_json" not in data.files:
-                raise ValueError(f"{path} is not a SearchTrace file (no meta_json)")
-            meta = json.loads(str(data["meta_json"]))
-            if meta.get("format") != "searchgraph.SearchTrace" or meta.get("version") != FORMAT_VERSION:
-                raise ValueError(f"{path}: unsupported trace format {meta.get('format')!r} "
-                                 f"version {meta.get('version')!r}")
-            choices = meta["choices"]
-            per = {key: {c: data[f"{key}_{i}"] for i, c in enumerate(choices)}
-                   for key in ("labels", "src_beams", "scores")}
-            opt = {n: (data[n] if n in data.files else None)
-                   for n in ("end_flags", "final_lengths", "final_scores")}
-        return cls(rec=meta["rec"], choices=choices, beam_sizes=meta["beam_sizes"], **per, **opt,
-                   end_choice=meta["end_choice"], include_eos=meta["include_eos"], meta=meta["meta"])
+        path = Path(path)
+        hint = "write one with `searchgraph trace --capture CONFIG --save FILE` or SearchTrace.save()"
+        with open(path, "rb") as fh:  # FileNotFoundError / IsADirectoryError as they are
+            magic = fh.read(4)
+        if magic != b"PK\x03\x04":  # np.load would try other formats (and mention pickles)
+            raise TraceFileError("not a trace file (not an .npz archive)", where=str(path), hint=hint)
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise TraceFileError(f"damaged trace file: {exc}", where=str(path), hint=hint) from None
+        try:
+            with data:
+                if "meta_json" not in data.files:
+                    raise TraceFileError("not a SearchTrace file (no meta_json)", where=str(path), hint=hint)
+                meta = json.loads(str(data["meta_json"]))
+                if not isinstance(meta, dict):
+                    raise TraceFileError("not a SearchTrace file (meta_json is not an object)",
+                                         where=str(path), hint=hint)
+                if meta.get("format") != "searchgraph.SearchTrace" or meta.get("version") != FORMAT_VERSION:
+                    raise TraceFileError(f"unsupported trace format {meta.get('format')!r} version "
+                                         f"{meta.get('version')!r} (this searchgraph reads "
+                                         f"searchgraph.SearchTrace version {FORMAT_VERSION})",
+                                         where=str(path))
+                choices = meta["choices"]
+                missing = [f"{key}_{i}" for key in ("labels", "src_beams", "scores")
+                           for i in range(len(choices)) if f"{key}_{i}" not in data.files]
+                if missing:
+                    raise TraceFileError(f"damaged trace file: no array {', '.join(missing)}",
+                                         where=str(path), hint=hint)
+                per = {key: {c: data[f"{key}_{i}"] for i, c in enumerate(choices)}
+                       for key in ("labels", "src_beams", "scores")}
+                opt = {n: (data[n] if n in data.files else None)
+                       for n in ("end_flags", "final_lengths", "final_scores")}
+                return cls(rec=meta["rec"], choices=choices, beam_sizes=meta["beam_sizes"], **per, **opt,
+                           end_choice=meta["end_choice"], include_eos=meta["include_eos"],
+                           meta=meta["meta"])
+        except TraceFileError:
+            raise
+        except KeyError as exc:
+            raise TraceFileError(f"damaged trace file: its metadata has no {exc.args[0]!r}", where=str(path),
+                                 hint=hint) from None
+        except (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise TraceFileError(f"damaged trace file: {exc}", where=str(path), hint=hint) from None
 
 
 def _move_no_clobber(tmp: str, path: Path) -> None:

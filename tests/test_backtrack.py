@@ -8,6 +8,7 @@ and ORs the flag frame by frame; the two agree because the flag is monotone alon
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from searchgraph.backtrack import backtrack, finalize_scores, gather_tree, seq_lengths
-from searchgraph.trace import SearchTrace
+from searchgraph.trace import SearchTrace, TraceFileError
 from tests.conftest import ROOT
 
 EXAMPLES = settings(max_examples=150, deadline=None, derandomize=True,
@@ -234,6 +235,7 @@ class TestMultiChoice:
         for c in tr.choices:
             assert res.sequences[c].tolist() == ref[c]
         assert res.lengths.tolist() == ref_lengths(tr)
+        assert seq_lengths(tr).tolist() == res.lengths.tolist()  # RETURNN's frame-by-frame rule
         assert res.max_length == max(max(r) for r in ref_lengths(tr))
         assert all(s.shape[-1] == res.max_length for s in res.trimmed().values())
 
@@ -348,8 +350,53 @@ class TestSearchTrace:
             SearchTrace.from_arrays("output", ["a"], {"a": z}, {"a": z}, {"a": z}, beam_sizes={"a": 3})
 
 
+class TestBundledTrace:
+    """``examples/attention_decoder.trace.npz``: a real RETURNN search of the bundled example, recorded
+    with ``searchgraph trace --capture examples/attention_decoder.config --save ...``."""
+
+    def test_backtracks_to_returnns_recorded_result(self) -> None:
+        tr = SearchTrace.load(ROOT / "examples" / "attention_decoder.trace.npz")
+        assert tr.choices == ["output/output"] and tr.beam_sizes == {"output/output": 12}
+        assert tr.meta["source"] == "examples/attention_decoder.config" and tr.meta["seed"] == 0
+        res = backtrack(tr)
+        recorded = np.asarray(tr.meta["returnn_sequences"]["output/output"])
+        assert recorded.shape == (tr.batch, 12, res.max_length)
+        np.testing.assert_array_equal(res.trimmed()["output/output"], recorded)
+        np.testing.assert_array_equal(res.lengths, tr.final_lengths)
+        np.testing.assert_allclose(finalize_scores(res.scores, res.lengths, tr.include_eos), tr.final_scores,
+                                   rtol=1e-6)
+        # RETURNN's n-best is sorted best first.
+        assert (np.diff(tr.final_scores, axis=1) <= 0).all()
+
+
+class TestLoadErrors:
+    def test_not_an_npz(self, tmp_path) -> None:
+        (tmp_path / "t.npz").write_text("plain text")
+        with pytest.raises(TraceFileError, match=r"not a trace file \(not an .npz archive\)") as info:
+            SearchTrace.load(tmp_path / "t.npz")
+        assert info.value.where == str(tmp_path / "t.npz") and isinstance(info.value, ValueError)
+
+    def test_missing_file_is_file_not_found(self, tmp_path) -> None:
+        with pytest.raises(FileNotFoundError):
+            SearchTrace.load(tmp_path / "missing.npz")
+
+    def test_missing_array_and_metadata(self, tmp_path) -> None:
+        arrays = dict(np.load(two_choice_trace().save(tmp_path / "t.npz")))
+        np.savez(tmp_path / "a.npz", **{k: v for k, v in arrays.items() if k != "scores_1"})
+        with pytest.raises(TraceFileError, match="no array scores_1"):
+            SearchTrace.load(tmp_path / "a.npz")
+        meta = json.loads(str(arrays["meta_json"]))
+        del meta["rec"]
+        np.savez(tmp_path / "m.npz", **{**arrays, "meta_json": np.array(json.dumps(meta))})
+        with pytest.raises(TraceFileError, match="its metadata has no 'rec'"):
+            SearchTrace.load(tmp_path / "m.npz")
+        np.savez(tmp_path / "v.npz", **{**arrays, "meta_json": np.array(json.dumps({**meta, "version": 99}))})
+        with pytest.raises(TraceFileError, match="unsupported trace format '.*' version 99"):
+            SearchTrace.load(tmp_path / "v.npz")
+
+
 def test_numpy_side_does_not_import_tensorflow() -> None:
-    code = ("import sys, searchgraph.backtrack, searchgraph.trace; "
-            "sys.exit(1 if 'tensorflow' in sys.modules else 0)")
+    code = ("import sys, searchgraph.backtrack, searchgraph.trace, searchgraph.console_trace, "
+            "searchgraph.returnn; sys.exit(1 if 'tensorflow' in sys.modules else 0)")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     assert subprocess.run([sys.executable, "-c", code], check=False, env=env, cwd=ROOT).returncode == 0

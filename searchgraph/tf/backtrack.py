@@ -1,11 +1,19 @@
-"""Backtracking a beam search into n-best sequences, vectorised in TensorFlow.
+"""Backtracking a beam search into n-best sequences in TensorFlow.
 
-Same semantics and results as the NumPy reference :func:`searchgraph.backtrack.backtrack`
-(RETURNN's ``RecLayer._opt_search_resolve`` and the in-loop ``seq_len`` bookkeeping,
-``returnn-search-semantics.md`` §4.6, §6.4), but as a graph: one backward :func:`tf.scan` over the
-frames yields, per choice, the beam index every final hypothesis passes through; the labels are
-then taken with one batched :func:`tf.gather` per choice. Lengths are one forward
-:func:`tf.foldl`. Works eagerly and inside :func:`tf.function` with unknown ``T`` and batch (see
+Same semantics and results as the NumPy :func:`searchgraph.backtrack.backtrack` (RETURNN's
+``RecLayer._opt_search_resolve`` and the in-loop ``seq_len`` bookkeeping,
+``returnn-search-semantics.md`` §4.6, §6.4). Two methods:
+
+* ``"doubling"`` (default): no loop over the frames. The per-frame maps from the latest beam of
+  frame ``t`` to that of ``t - 1`` are built for all frames at once, their suffix compositions by
+  pointer doubling (a ``tf.while_loop`` of ``ceil(log2 T)`` batched gathers), and the lengths from
+  the end flags along each final hypothesis' path (a cumulative sum). A handful of ops whatever
+  ``T`` is, at ``T log T`` work; it pays off where launching ops is what costs (graph mode).
+* ``"scan"``: RETURNN's way, one backward :func:`tf.scan` over the frames for the beam indices
+  (the lengths as above); compiled with XLA (``jit_compile=True``) this is the
+  fastest variant on a CPU (figures: ``bench/backtrack.py``).
+
+Both work eagerly and inside :func:`tf.function` with unknown ``T`` and batch (see
 :func:`backtrack_function`), on any device (nothing is pinned).
 """
 
@@ -18,7 +26,11 @@ import tensorflow as tf
 
 from ..trace import SearchTrace
 
-__all__ = ["TFBacktrackResult", "backtrack", "backtrack_function", "backtrack_tensors", "input_signature"]
+__all__ = ["METHODS", "TFBacktrackResult", "backtrack", "backtrack_function", "backtrack_tensors",
+           "input_signature"]
+
+#: The backtracking methods (see the module docstring).
+METHODS = ("doubling", "scan")
 
 
 class TFBacktrackResult(NamedTuple):
@@ -64,7 +76,46 @@ def _check_config(n: int, end_index: int | None, has_end: bool) -> None:
         raise ValueError(f"end_index {end_index} out of range for {n} choices")
 
 
-def _beam_indices(src_beams: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor, ...]:
+def _beam_indices_doubling(src_beams: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor, ...]:
+    """Per choice ``[T, B, K_latest]`` beam indices by pointer doubling (see the module docstring)."""
+    srcs = [tf.cast(s, tf.int32) for s in src_beams]
+    step = srcs[-1]  # [T, B, K_latest]: latest beam of frame t -> latest beam of frame t-1
+    for src in reversed(srcs[:-1]):
+        step = tf.gather(src, step, batch_dims=2)
+    t_max, k_last = tf.shape(step)[0], _dim(step, 2)
+    ident = tf.broadcast_to(tf.range(k_last, dtype=tf.int32), tf.shape(step))
+    # ext[t] maps frame t+1 -> frame t for t < T - 1; the last frame and the padding rows t >= T are
+    # the identity, so composing with a row past the end changes nothing. The padding keeps every
+    # loop variable's shape fixed (XLA-compilable), and all slices have the static size T.
+    ext = tf.concat([step[1:], ident[:1], ident], axis=0)  # [2T, B, K]
+
+    def body(shift: tf.Tensor, ext: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        # path[t] <- path[t] ∘ path[t + shift], for every t at once
+        head = tf.gather(ext[:t_max], tf.slice(ext, tf.stack([shift, 0, 0]), tf.shape(step)), batch_dims=2)
+        out = tf.concat([head, ext[t_max:]], axis=0)
+        out.set_shape(ext.shape)  # static T known: keep it (TF1 while_loop checks shape invariants)
+        return shift * 2, out
+
+    _, ext = tf.while_loop(lambda shift, _: shift < t_max, body, (tf.constant(1), ext))
+    path = ext[:t_max]
+    path.set_shape(step.shape)
+    idx: list[Any] = [None] * len(srcs)
+    idx[-1] = path
+    for j in range(len(srcs) - 1, 0, -1):  # within the frame: into the previous choice's beam
+        path = tf.gather(srcs[j], path, batch_dims=2)
+        idx[j - 1] = path
+    return tuple(tf.cast(i, s.dtype) for i, s in zip(idx, src_beams))
+
+
+def _path_lengths(end_flags: tf.Tensor, end_path: tf.Tensor, include_eos: bool) -> tf.Tensor:
+    """Lengths from the end flags along each final hypothesis' path (``searchgraph.backtrack.path_lengths``)."""
+    flags = tf.gather(tf.cast(end_flags, tf.int32), tf.cast(end_path, tf.int32), batch_dims=2)
+    # ended at t: a flag at some t' <= t on the path; with include_eos the frame that ends still counts
+    stopped = tf.cast(tf.math.cumsum(flags, axis=0, exclusive=include_eos) > 0, tf.int32)
+    return tf.shape(flags)[0] - tf.reduce_sum(stopped, axis=0)
+
+
+def _beam_indices_scan(src_beams: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor, ...]:
     """Per choice ``[T, B, K_latest]`` beam indices, by one backward scan over the frames."""
     last = src_beams[-1]
     k_last = _dim(last, 2)
@@ -82,33 +133,6 @@ def _beam_indices(src_beams: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor, ...]:
     return idx
 
 
-def _lengths(src_beams: tuple[tf.Tensor, ...], end_flags: tf.Tensor, end_index: int,
-             include_eos: bool) -> tf.Tensor:
-    """RETURNN's ``seq_len`` in the latest choice's beam (see :func:`searchgraph.backtrack.seq_lengths`)."""
-    last = src_beams[-1]
-    shape = tf.stack([tf.shape(last)[1], _dim(last, 2), 2])
-    init = tf.zeros(shape, tf.int32)  # [..., 0]: length, [..., 1]: ended; frame -1 is all-equal
-
-    def hop(state: tf.Tensor, src: tf.Tensor) -> tf.Tensor:
-        return tf.gather(state, src, batch_dims=1)  # length and flag in one gather
-
-    def step(state: tf.Tensor, elems: tuple[tf.Tensor, tuple[tf.Tensor, ...]]) -> tf.Tensor:
-        end_t, srcs = elems
-        for src in srcs[: end_index + 1]:  # frame t up to E, oldest first
-            state = hop(state, src)
-        length, ended = state[..., 0], state[..., 1] > 0
-        end_now = tf.logical_or(tf.cast(end_t, tf.bool), ended)
-        stop = ended if include_eos else end_now
-        length = length + tf.cast(tf.logical_not(stop), tf.int32)
-        state = tf.stack([length, tf.cast(end_now, tf.int32)], axis=-1)
-        for src in srcs[end_index + 1:]:  # newer choices of frame t: into the latest beam
-            state = hop(state, src)
-        return state
-
-    final = tf.foldl(step, (end_flags, src_beams), initializer=init)
-    return final[..., 0]
-
-
 def backtrack_tensors(
     labels: Sequence[Any],
     src_beams: Sequence[Any],
@@ -117,6 +141,7 @@ def backtrack_tensors(
     *,
     end_index: int | None = None,
     include_eos: bool = False,
+    method: str = "doubling",
 ) -> TFBacktrackResult:
     """Backtrack from tensors: the graph-level core of :func:`backtrack`.
 
@@ -134,6 +159,8 @@ def backtrack_tensors(
         Position of the end layer's choice; given iff ``end_flags`` is.
     include_eos : bool, optional
         The rec layer's ``include_eos``.
+    method : {"doubling", "scan"}, optional
+        See the module docstring; the results are the same.
 
     Returns
     -------
@@ -147,6 +174,8 @@ def backtrack_tensors(
     [[[6, 7], [5, 8]]]
     """
     _check_config(len(labels), end_index, end_flags is not None)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if len(labels) != len(src_beams):
         raise ValueError(f"{len(labels)} labels tensors but {len(src_beams)} src_beams tensors")
     with tf.name_scope("backtrack"):
@@ -159,14 +188,14 @@ def backtrack_tensors(
                 if x.shape.rank not in (None, 3):
                     raise ValueError(f"{what} must be [T, batch, K], got shape {x.shape}")
         scores = tf.convert_to_tensor(scores)
-        idx = _beam_indices(src_beams)
+        idx = _beam_indices_doubling(src_beams) if method == "doubling" else _beam_indices_scan(src_beams)
         sequences = tuple(tf.transpose(tf.gather(lab, tf.cast(i, tf.int32), batch_dims=2), [1, 2, 0])
                           for lab, i in zip(labels, idx))
         if end_flags is None:
             t_max = tf.shape(src_beams[0])[0]
             lengths = tf.fill(tf.shape(idx[-1])[1:], t_max)
         else:
-            lengths = _lengths(src_beams, tf.convert_to_tensor(end_flags), end_index, include_eos)
+            lengths = _path_lengths(tf.convert_to_tensor(end_flags), idx[end_index], include_eos)
         return TFBacktrackResult(sequences=sequences, beam_indices=idx, lengths=lengths, scores=scores[-1])
 
 
@@ -175,6 +204,7 @@ def backtrack(
     *,
     end_index: int | None = None,
     include_eos: bool = False,
+    method: str = "doubling",
 ) -> TFBacktrackResult:
     """RETURNN's backtracking of a search, in TensorFlow; same results as the NumPy reference.
 
@@ -187,6 +217,8 @@ def backtrack(
         arrays or tensors, e.g. the argument of a :func:`tf.function`.
     end_index, include_eos :
         Static settings for the mapping form (see :func:`backtrack_tensors`).
+    method : {"doubling", "scan"}, optional
+        See the module docstring.
 
     Returns
     -------
@@ -216,7 +248,7 @@ def backtrack(
         raise TypeError(f"backtrack expects a SearchTrace or a mapping of tensors, "
                         f"got {type(trace_or_tensors).__name__}")
     return backtrack_tensors(inputs["labels"], inputs["src_beams"], inputs["scores"], inputs.get("end_flags"),
-                             end_index=end_index, include_eos=include_eos)
+                             end_index=end_index, include_eos=include_eos, method=method)
 
 
 def input_signature(beam_sizes: Sequence[int], *, has_end: bool, end_beam: int | None = None,
@@ -238,12 +270,16 @@ def input_signature(beam_sizes: Sequence[int], *, has_end: bool, end_beam: int |
     return spec
 
 
-def backtrack_function(trace: SearchTrace, *, jit_compile: bool | None = None) -> Any:
+def backtrack_function(trace: SearchTrace, *, jit_compile: bool | None = None,
+                       method: str | None = None) -> Any:
     """A :func:`tf.function` that backtracks any search shaped like ``trace`` (any ``T``, batch).
 
     The function takes one argument, a nest like ``trace.tensor_inputs()``, with the input
     signature of :func:`input_signature`; beam sizes, ``end_index`` and ``include_eos`` are fixed
-    to ``trace``'s.
+    to ``trace``'s. ``jit_compile=True`` compiles it with XLA (once per distinct ``T`` and batch:
+    worth it when shapes repeat; on the CPU the fastest variant, see ``bench/backtrack.py``).
+    ``method`` defaults to ``"scan"`` with XLA (a tight compiled loop of small gathers beats the
+    ``T log T`` work of doubling on a CPU) and to ``"doubling"`` without (fewer op launches).
 
     Examples
     --------
@@ -260,9 +296,11 @@ def backtrack_function(trace: SearchTrace, *, jit_compile: bool | None = None) -
     signature = input_signature(sizes, has_end=trace.end_flags is not None, end_beam=end_beam,
                                 score_dtype=score_dtype)
     end_index, include_eos = trace.end_index, trace.include_eos
+    method = method if method is not None else ("scan" if jit_compile else "doubling")
 
-    @tf.function(input_signature=[signature], jit_compile=jit_compile)
+    # autograph off: the graph is built from explicit tf.while_loop / tf.scan, nothing to convert
+    @tf.function(input_signature=[signature], jit_compile=jit_compile, autograph=False)
     def run(inputs: dict[str, Any]) -> TFBacktrackResult:
-        return backtrack(inputs, end_index=end_index, include_eos=include_eos)
+        return backtrack(inputs, end_index=end_index, include_eos=include_eos, method=method)
 
     return run

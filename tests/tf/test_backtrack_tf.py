@@ -113,6 +113,18 @@ class TestTFFunction:
         graph = fn.get_concrete_function().graph
         assert all(s.shape.as_list()[:2] == [None, None] for s in graph.inputs[:2])
 
+    @pytest.mark.parametrize("method", ["scan", "doubling"])
+    def test_xla_compiled(self, method) -> None:
+        """``jit_compile=True`` (fixed loop-variable shapes for XLA), both methods, several shapes."""
+        _, backtrack_function, _ = _tf()
+        rng = np.random.default_rng(3)
+        fn = None
+        for frames, batch in [(1, 1), (9, 4), (16, 2)]:
+            tr = random_trace(int(rng.integers(2**31)), n_choices=2, beam_sizes=[3, 5], frames=frames,
+                              batch=batch, end=0, include_eos=False, first_beam_one=True, end_prob=0.3)
+            fn = fn or backtrack_function(tr, jit_compile=True, method=method)
+            assert_same(tf.nest.map_structure(lambda t: t.numpy(), fn(tr.tensor_inputs())), tr)
+
     @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
     @given(data=st.data())
     def test_random_traces_in_tf_function(self, data) -> None:
@@ -150,3 +162,17 @@ def test_graph_mode_session() -> None:
             res = session.run(out, feed_dict=feed)
     assert_same(res, tr)
     assert tf.executing_eagerly()
+
+
+def test_bundled_trace_backtracks_to_returnns_result() -> None:
+    """``examples/attention_decoder.trace.npz`` (a real RETURNN search): eager and tf.function."""
+    from searchgraph.trace import SearchTrace
+    from tests.conftest import ROOT
+
+    backtrack, backtrack_function, _ = _tf()
+    tr = SearchTrace.load(ROOT / "examples" / "attention_decoder.trace.npz")
+    recorded = np.asarray(tr.meta["returnn_sequences"]["output/output"])
+    for res in (backtrack(tr), backtrack_function(tr)(tr.tensor_inputs())):
+        np.testing.assert_array_equal(res.lengths.numpy(), tr.final_lengths)
+        np.testing.assert_array_equal(res.sequences[0].numpy()[..., : recorded.shape[-1]], recorded)
+        assert_same(res, tr)

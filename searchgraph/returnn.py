@@ -1,0 +1,688 @@
+"""Record one real RETURNN beam search as a :class:`~searchgraph.trace.SearchTrace` (needs RETURNN).
+
+:func:`capture_search` instruments the net dict, builds it with RETURNN in search mode in a
+**subprocess** on the CPU (RETURNN switches TensorFlow to graph mode for the whole process; the
+caller's process imports neither), runs it once on given or random inputs with seeded random
+weights, and returns the per-frame raw values as a trace plus RETURNN's own final n-best output.
+
+Instrumentation, per choice ``C`` of the loop (unit-local names)::
+
+    C__sg_labels     copy(C)                    raw labels of frame t        } collocated with C, so
+    C__sg_src_beams  choice_get_src_beams(C)    raw src_beams of frame t     } they stay in the loop;
+    C__sg_scores     choice_get_beam_scores(C)  raw accumulated scores       } read from the accumulator
+    C__sg_final      copy(C)                    RETURNN's resolved sequences (is_output_layer)
+    end__sg_flags    copy(end, extra_deps=[E])  end flag in E's beam of frame t
+
+RETURNN back-tracks every accumulated output after the loop (``_opt_search_resolve``), so the raw
+per-frame values are read from the loop's accumulators (``final_acc_tas_dict``, every frame in
+its own beam) rather than from the resolved layer outputs, which also stop at ``max(seq_len)``
+frames: without ``include_eos`` that drops the last frame, whose ``src_beams`` the backtracking
+starts from. An ``end`` layer on ``prev:E`` is copied with ``E`` as an extra dependency, so
+RETURNN itself translates it into ``E``'s beam of the frame (as its frame-end ``maybe_transform``
+does). A loop of known length has no end layer: RETURNN ends hypotheses at the input lengths; the
+trace gets those flags, marked ``meta["end_flags_synthesized"]``.
+
+Weights: every parameter with two or more dimensions is redrawn from a seeded normal distribution
+(standard deviation ``weight_scale / sqrt(fan_in)``); biases and other vectors keep RETURNN's
+initial values (zeros, ones).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.metadata
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import load
+from .errors import SearchgraphError
+from .netspec import NetSpec
+from .trace import SearchTrace
+
+__all__ = ["CaptureError", "CaptureLayout", "Hooks", "ReturnnFinal", "capture_search", "instrument",
+           "returnn_available"]
+
+SUFFIXES = ("__sg_labels", "__sg_src_beams", "__sg_scores", "__sg_final")
+_END = "end__sg_flags"
+_PKG_ROOT = Path(__file__).resolve().parents[1]
+_TUPLE = "__sg_tuple__"
+#: Exit status of the worker when RETURNN raised (the error is in ``error.json`` beside the output).
+_RETURNN_FAILED = 3
+
+
+class CaptureError(SearchgraphError, RuntimeError):
+    """RETURNN is missing, the network cannot be recorded, or RETURNN failed on it.
+
+    ``where`` names the layer (``output/s``) where known; ``log`` holds the tail of RETURNN's
+    output for a failed run (the CLI does not print it).
+    """
+
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None, log: str = ""):
+        super().__init__(message, where=where, hint=hint)
+        self.log = log
+
+
+@dataclass
+class CaptureLayout:
+    """What :func:`instrument` found: the loop, its choices (oldest first) and its end layer."""
+
+    rec: str
+    unit_path: list[str]
+    choices: list[str]
+    beam_sizes: dict[str, int]
+    end_choice: str | None  # the current-frame choice the end flag is recorded in
+    end_layer_choice: str | None  # the end layer's own choice (may be ``rec/prev:C``)
+    include_eos: bool
+    length_normalization: bool  # the latest choice's (RETURNN normalises the final scores with it)
+
+    def local(self, name: str) -> str:
+        """``output/choice1`` -> ``choice1``."""
+        return name[len(self.rec) + 1:]
+
+
+@dataclass(eq=False)
+class ReturnnFinal:
+    """RETURNN's own results after the loop, in the latest choice's beam (``[batch, K, ...]``).
+
+    ``sequences``: per choice, the resolved labels ``[batch, K, T_out]`` (``T_out = max(lengths)``);
+    ``output``: the rec layer's output ``[batch, K, T_out, ...]``; ``lengths``, ``scores``:
+    ``[batch, K]`` (scores after RETURNN's final length normalisation); ``frames``: the number of loop
+    iterations; ``inputs``: data key -> (array, lengths) fed to the network.
+    """
+
+    sequences: dict[str, np.ndarray]
+    output: np.ndarray
+    lengths: np.ndarray
+    scores: np.ndarray
+    frames: int
+    inputs: dict[str, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)
+
+
+def returnn_available() -> bool:
+    """Whether RETURNN and TensorFlow are installed for this interpreter (nothing is imported)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("returnn", "tensorflow"))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Instrumentation (pure Python)
+
+
+def _unit_dict(network: dict[str, Any], rec: str) -> tuple[dict[str, Any], list[str]]:
+    parts = rec.split("/")
+    net, path = network, []
+    for part in parts[:-1]:
+        net = net[part]["subnetwork"]
+        path += [part, "subnetwork"]
+    unit = net[parts[-1]].get("unit")
+    if not isinstance(unit, dict):
+        raise CaptureError("the rec layer has no unit dict", where=rec)
+    return unit, path + [parts[-1], "unit"]
+
+
+def _pick_loop(loops: dict[str, str], rec: str | None, errors: Any) -> str:
+    if rec is not None:
+        if rec not in loops:
+            raise CaptureError("not a rec layer with a search choice inside", where=rec,
+                               hint=f"loops with choices: {', '.join(sorted(loops)) or 'none'}")
+        return rec
+    if not loops:
+        first = next(iter(errors.items()), None) if isinstance(errors, Mapping) else None
+        raise CaptureError("the network has no rec loop with a search choice",
+                           where=first[0] if first else None,
+                           hint=f"RETURNN would fail first: {first[1]}" if first else
+                           "capture records a beam search inside a rec layer")
+    if len(loops) > 1 and "output" not in loops:
+        raise CaptureError(f"several rec loops have choices: {', '.join(sorted(loops))}",
+                           hint="name the one to record (rec=...)")
+    return next(iter(loops)) if len(loops) == 1 else "output"
+
+
+def instrument(config: str | os.PathLike[str] | dict[str, Any] | NetSpec, rec: str | None = None
+               ) -> tuple[NetSpec, CaptureLayout]:
+    """The network with the capture layers added to ``rec``'s unit (a copy), and what was found.
+
+    ``rec`` defaults to the only rec loop holding search choices (``output`` if there are several).
+
+    Raises
+    ------
+    CaptureError
+        No such loop, a choice in a nested subnetwork, or names that clash with the capture layers.
+    """
+    from .provenance import analyze
+
+    spec = load(config)
+    analysis = analyze(spec)  # predicted errors are left to RETURNN: it has the last word
+    loops = dict(analysis.latest_choice)
+    rec = _pick_loop(loops, rec, analysis.errors)
+    chain = []
+    for name in analysis.layers[loops[rec]].trace:
+        if name.rsplit("/", 1)[-1].startswith("prev:"):
+            break
+        chain.append(name)
+    choices = chain[::-1]
+    for c in choices:
+        if "/" in c[len(rec) + 1:]:
+            raise CaptureError(f"the choice is not a direct member of {rec}'s unit", where=c,
+                               hint="capture records choices of the loop's own unit only")
+    network = copy.deepcopy(spec.network)
+    unit, path = _unit_dict(network, rec)
+    rec_dict = network
+    for key in path[:-1]:
+        rec_dict = rec_dict[key]
+    latest = unit[choices[-1][len(rec) + 1:]]
+    layout = CaptureLayout(rec=rec, unit_path=path, choices=choices,
+                           beam_sizes={c: analysis.layers[c].beam.size for c in choices},
+                           end_choice=None, end_layer_choice=None,
+                           include_eos=bool(rec_dict.get("include_eos", False)),
+                           length_normalization=bool(latest.get("length_normalization", True)))
+    for c in choices:
+        loc = layout.local(c)
+        clash = [loc + s for s in SUFFIXES if loc + s in unit]
+        if clash:
+            raise CaptureError("the unit already has a layer with a capture layer's name",
+                               where=f"{rec}/{clash[0]}", hint="rename that layer")
+        # collocate_with keeps a layer in the loop (RETURNN moves no layer out that is collocated with a
+        # choice); is_output_layer makes RETURNN accumulate it, and we read the accumulator raw.
+        stay = {"collocate_with": [loc], "is_output_layer": True}
+        unit[loc + "__sg_labels"] = {"class": "copy", "from": loc, **stay}
+        unit[loc + "__sg_src_beams"] = {"class": "choice_get_src_beams", "from": loc, **stay}
+        unit[loc + "__sg_scores"] = {"class": "choice_get_beam_scores", "from": loc, **stay}
+        unit[loc + "__sg_final"] = {"class": "copy", "from": loc, "is_output_layer": True}
+    if "end" in unit:
+        end_choice = analysis.layers[f"{rec}/end"].choice
+        if end_choice is None:
+            raise CaptureError("the end layer depends on no search choice", where=f"{rec}/end",
+                               hint="RETURNN needs the end flag in the search's beam")
+        layout.end_layer_choice = end_choice
+        layout.end_choice = end_choice.replace("/prev:", "/")
+        if layout.end_choice not in choices:
+            raise CaptureError(f"the end layer's choice {end_choice} is not one of the frame's choices "
+                               f"({', '.join(choices)})", where=f"{rec}/end")
+        if _END in unit:
+            raise CaptureError("the unit already has a layer with a capture layer's name",
+                               where=f"{rec}/{_END}", hint="rename that layer")
+        unit[_END] = {"class": "copy", "from": "end", "extra_deps": [layout.local(layout.end_choice)],
+                      "collocate_with": ["end"], "is_output_layer": True}
+    return NetSpec(**{**spec.__dict__, "network": network}), layout
+
+
+# ----------------------------------------------------------------------------------------------------
+# The request (JSON to the subprocess)
+
+
+def _to_json(value: Any, where: str) -> Any:
+    """``value`` as JSON data; tuples are tagged (RETURNN compares shapes as tuples)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, list)):
+        items = [_to_json(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return {_TUPLE: items} if isinstance(value, tuple) else items
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise CaptureError(f"the key {k!r} is not a string", where=where or None,
+                                   hint="capture passes the network to RETURNN's process as JSON data")
+            out[k] = _to_json(v, f"{where}/{k}" if where else k)
+        return out
+    raise CaptureError(f"a {type(value).__name__} value cannot be passed to RETURNN's process",
+                       where=where or None,
+                       hint="capture supports plain data in the network (no functions or objects)")
+
+
+def _from_json(value: Any) -> Any:
+    """Inverse of :func:`_to_json`."""
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    if isinstance(value, dict):
+        if set(value) == {_TUPLE}:
+            return tuple(_from_json(v) for v in value[_TUPLE])
+        return {k: _from_json(v) for k, v in value.items()}
+    return value
+
+
+def _plain_settings(spec: NetSpec) -> dict[str, Any]:
+    """The config settings RETURNN sees: every plain-data one (others are display-only here)."""
+    out = {}
+    for key, value in spec.settings.items():
+        try:
+            out[key] = _to_json(value, key)
+        except CaptureError:
+            continue
+    if spec.target:
+        out["target"] = spec.target
+    if spec.behavior_version:
+        out["behavior_version"] = spec.behavior_version
+    return out
+
+
+def _request(spec: NetSpec, layout: CaptureLayout, seed: int, batch: int, max_len: int,
+             weight_scale: float) -> dict[str, Any]:
+    return {"network": _to_json(spec.network, ""), "extern_data": _to_json(spec.extern_data, "extern_data"),
+            "num_outputs": _to_json(spec.num_outputs, "num_outputs"), "num_inputs": spec.num_inputs,
+            "config": _plain_settings(spec), "rec": layout.rec,
+            "choices": [layout.local(c) for c in layout.choices], "end": layout.end_choice is not None,
+            "seed": int(seed), "batch": int(batch), "max_len": int(max_len),
+            "weight_scale": float(weight_scale)}
+
+
+def _input_arrays(inputs: Mapping[str, Any] | None, keys: list[str]) -> dict[str, np.ndarray]:
+    out = {}
+    for key, value in (inputs or {}).items():
+        if key not in keys:
+            raise CaptureError("no such data key in the config", where=key,
+                               hint=f"data keys: {', '.join(keys)}")
+        if isinstance(value, Mapping):
+            arr, lens = value["data"], value.get("lengths")
+        elif isinstance(value, tuple):
+            arr, lens = value
+        else:
+            arr, lens = value, None
+        out[f"in__{key}"] = np.asarray(arr)
+        if lens is not None:
+            out[f"len__{key}"] = np.asarray(lens, np.int32)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Running (parent side)
+
+
+def _dist_version(*names: str) -> str | None:
+    for name in names:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _cache_key(request: dict[str, Any], arrays: dict[str, np.ndarray], runner: Path | None, salt: str) -> str:
+    h = hashlib.sha256(json.dumps(request, sort_keys=True).encode())
+    for k in sorted(arrays):
+        arr = arrays[k]
+        h.update(f"{k} {arr.dtype} {arr.shape}".encode() + arr.tobytes())
+    h.update(Path(__file__).read_bytes())
+    if runner is not None:
+        h.update(runner.read_bytes())
+    h.update(f"{salt} returnn={_dist_version('returnn')} tf={_dist_version('tensorflow-cpu', 'tensorflow')} "
+             f"py={sys.version_info[:2]}".encode())
+    return h.hexdigest()[:32]
+
+
+def _run_worker(request: dict[str, Any], arrays: dict[str, np.ndarray], runner: Path | None,
+                timeout: float) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="searchgraph-capture-") as tmp:
+        req_path, out_path = Path(tmp, "request.json"), Path(tmp, "out.npz")
+        req_path.write_text(json.dumps(request))
+        if arrays:
+            np.savez(Path(tmp, "inputs.npz"), **arrays)
+        cmd = [sys.executable] + ([str(runner)] if runner else ["-m", "searchgraph.returnn"])
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PKG_ROOT), env.get("PYTHONPATH")) if p)
+        try:
+            proc = subprocess.run(cmd + [str(req_path), str(out_path)], check=False, capture_output=True,
+                                  text=True, env=env, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise CaptureError(f"RETURNN's search did not finish within {timeout:.0f} s",
+                               where=request["rec"],
+                               hint="try a smaller batch or max_len") from None
+        log = (proc.stdout + proc.stderr)[-6000:]
+        err_path = out_path.with_name("error.json")
+        if proc.returncode == _RETURNN_FAILED and err_path.exists():
+            err = json.loads(err_path.read_text())
+            raise CaptureError(f"RETURNN failed: {err['type']}: {err['message']}",
+                               where=err.get("layer") or request["rec"],
+                               hint="`searchgraph diagnose CONFIG` predicts search-mode errors; "
+                                    "SEARCHGRAPH_DEBUG=1 shows RETURNN's log", log=log)
+        if proc.returncode != 0 or not out_path.exists():
+            last = next((ln for ln in reversed(log.strip().splitlines()) if ln.strip()), "no output")
+            raise CaptureError(f"RETURNN's process failed (exit status {proc.returncode}): {last[:300]}",
+                               where=request["rec"], hint="re-run with SEARCHGRAPH_DEBUG=1 for RETURNN's log",
+                               log=log)
+        return out_path.read_bytes()
+
+
+def capture_search(config: str | os.PathLike[str] | dict[str, Any] | NetSpec,
+                   inputs: Mapping[str, Any] | None = None, seed: int = 0, batch: int = 2, max_len: int = 6,
+                   *, weight_scale: float = 1.0, rec: str | None = None,
+                   runner: str | os.PathLike[str] | None = None,
+                   cache_dir: str | os.PathLike[str] | None = None, cache_salt: str = "",
+                   timeout: float = 600.0) -> tuple[SearchTrace, ReturnnFinal]:
+    """Run RETURNN's beam search on ``config`` once and record it.
+
+    Parameters
+    ----------
+    config : a network (path, dict or NetSpec; see :func:`searchgraph.load`).
+    inputs : data key -> array (batch-major, as RETURNN's placeholder), ``(array, lengths)`` or
+        ``{"data": array, "lengths": lengths}``. Keys not given are random (seeded with ``seed``):
+        ``batch`` sequences of different lengths up to ``max_len``; sparse data uniform over the
+        vocabulary, dense data standard normal.
+    seed : seeds the inputs and the weights.
+    weight_scale : larger scales give peakier label distributions (see the module docstring).
+    rec : the rec layer to record (default: the only loop with choices, else ``output``).
+    runner : a script run as ``python RUNNER REQUEST.json OUT.npz`` instead of
+        ``python -m searchgraph.returnn`` (e.g. one that prepares corpus networks, see :class:`Hooks`).
+    cache_dir : reuse results stored there under a hash of the request, the inputs, this module's
+        and the runner's source, ``cache_salt`` and the RETURNN / TensorFlow versions.
+
+    Returns
+    -------
+    (SearchTrace, ReturnnFinal) : the raw per-frame values (choice names are RETURNN's absolute
+        names, ``output/choice1``; ``final_lengths`` / ``final_scores`` and, in
+        ``meta["returnn_sequences"]``, the resolved label sequences are RETURNN's), and RETURNN's
+        own resolved output.
+
+    Raises
+    ------
+    CaptureError : RETURNN is not installed, the network cannot be recorded, or RETURNN failed on it
+        (``where`` names the layer; ``log`` holds RETURNN's output).
+    """
+    if runner is None and not returnn_available():
+        raise CaptureError("RETURNN and TensorFlow are needed to capture a search",
+                           hint="pip install 'searchgraph[test]' (or pip install returnn tensorflow-cpu)")
+    spec, layout = instrument(config, rec)
+    request = _request(spec, layout, seed, batch, max_len, weight_scale)
+    arrays = _input_arrays(inputs, spec.data_keys())
+    runner_path = Path(runner).resolve() if runner is not None else None
+    blob = None
+    cache_file = None
+    if cache_dir is not None:
+        cache_file = Path(cache_dir, _cache_key(request, arrays, runner_path, cache_salt) + ".npz")
+        if cache_file.exists():
+            blob = cache_file.read_bytes()
+    if blob is None:
+        blob = _run_worker(request, arrays, runner_path, timeout)
+        if cache_file is not None:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=cache_file.parent, prefix=".tmp-", suffix=".npz")
+            with os.fdopen(fd, "wb") as f:
+                f.write(blob)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, cache_file)
+    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+        result = {k: data[k] for k in data.files}
+    return _assemble(spec, layout, result)
+
+
+def _assemble(spec: NetSpec, layout: CaptureLayout, res: dict[str, np.ndarray]
+              ) -> tuple[SearchTrace, ReturnnFinal]:
+    meta = json.loads(str(res["meta_json"]))
+    n_batch, frames = meta["batch"], meta["frames"]
+    k_last = layout.beam_sizes[layout.choices[-1]]
+
+    def per_frame(arr: np.ndarray, k: int) -> np.ndarray:
+        return arr.reshape(frames, n_batch, k)
+
+    def n_best(arr: np.ndarray) -> np.ndarray:  # [T, B*K, ...] -> [B, K, T, ...]
+        arr = arr.reshape((arr.shape[0], n_batch, k_last) + arr.shape[2:])
+        return np.ascontiguousarray(np.moveaxis(arr, 0, 2))
+
+    labels, src_beams, scores, sequences = {}, {}, {}, {}
+    for i, c in enumerate(layout.choices):
+        k = layout.beam_sizes[c]
+        labels[c] = per_frame(res[f"labels__{i}"], k)
+        src_beams[c] = per_frame(res[f"src_beams__{i}"], k)
+        scores[c] = per_frame(res[f"scores__{i}"], k)
+        if not np.array_equal(src_beams[c], res[f"choice_ta__{i}"]):
+            raise CaptureError("choice_get_src_beams differs from RETURNN's own choice accumulator", where=c)
+        sequences[c] = n_best(res[f"final__{i}"])
+    lengths = res["lengths"]
+    if lengths.size == n_batch and k_last > 1:
+        lengths = np.repeat(lengths, k_last)
+    lengths = lengths.reshape(n_batch, k_last)
+    inputs = {key: (res[f"input__{key}"], res.get(f"input_len__{key}")) for key in meta["inputs"]}
+    end_choice, end_flags, synthesized = layout.end_choice, None, False
+    if end_choice is not None:
+        end_flags = per_frame(res["end_flags"], layout.beam_sizes[end_choice]).astype(bool)
+    else:  # known length: RETURNN ends hypothesis b after frame len[b] - 1 (get_prev_end_flag)
+        seq_lens = lengths[:, 0]
+        t = np.arange(frames)[:, None]
+        flags = t >= (seq_lens[None, :] - 1 if layout.include_eos else seq_lens[None, :])
+        end_choice, synthesized = layout.choices[-1], True
+        end_flags = np.repeat(flags[:, :, None], k_last, axis=2)
+    trace_meta = {"source": spec.source, "seed": meta["seed"], "batch": n_batch, "max_len": meta["max_len"],
+                  "weight_scale": meta["weight_scale"], "length_normalization": layout.length_normalization,
+                  "end_layer_choice": layout.end_layer_choice, "end_flags_synthesized": synthesized,
+                  "input_lengths": {k: (None if v[1] is None else v[1].tolist()) for k, v in inputs.items()},
+                  "returnn_sequences": {c: s.tolist() for c, s in sequences.items()},
+                  "returnn": meta.get("returnn"), "tensorflow": meta.get("tensorflow")}
+    trace = SearchTrace.from_arrays(layout.rec, layout.choices, labels, src_beams, scores,
+                                    beam_sizes=layout.beam_sizes, end_flags=end_flags, end_choice=end_choice,
+                                    include_eos=layout.include_eos, final_lengths=lengths,
+                                    final_scores=res["final_scores"].reshape(n_batch, k_last),
+                                    meta=trace_meta)
+    final = ReturnnFinal(sequences=sequences, output=n_best(res["output"]), lengths=trace.final_lengths,
+                         scores=trace.final_scores, frames=frames, inputs=inputs)
+    return trace, final
+
+
+# ----------------------------------------------------------------------------------------------------
+# The subprocess side (imports TensorFlow and RETURNN)
+
+
+@dataclass
+class Hooks:
+    """Network preparation a runner script can plug in (see ``tests/oracle/capture_runner.py``)."""
+
+    setup: Callable[[], None] | None = None
+    prepare_network: Callable[[Any], Any] | None = None
+    make_dims: Callable[[Any, dict[str, Any]], Any] | None = None
+    prepare_extern_data: Callable[[Any, dict[str, Any]], Any] | None = None
+
+
+def _random_lengths(rnd: np.random.RandomState, batch: int, max_len: int) -> np.ndarray:
+    """``batch`` different lengths (as far as ``max_len`` allows), the longest ``max_len``, shuffled."""
+    lens = np.maximum(1, max_len - np.arange(batch)).astype(np.int32)
+    rnd.shuffle(lens)
+    return lens
+
+
+def _feed_inputs(ext: Any, request: dict[str, Any], given: dict[str, np.ndarray],
+                 rnd: np.random.RandomState) -> tuple[dict[Any, np.ndarray], dict[str, np.ndarray], int]:
+    """The feed dict for every extern data placeholder: given arrays, else random ones."""
+    batch = request["batch"]
+    for key in given:
+        if key.startswith("in__"):
+            batch = given[key].shape[ext.data[key[4:]].batch_dim_axis]
+    feed: dict[Any, np.ndarray] = {}
+    lens_of: dict[str, np.ndarray] = {}  # size placeholder name -> lengths (shared dim tags)
+    record: dict[str, np.ndarray] = {}
+    for key in sorted(ext.data):
+        data = ext.data[key]
+        if data.placeholder is None:
+            continue
+        arr = given.get(f"in__{key}")
+        shape, first_len = [], None
+        for axis, tag in enumerate(data.dim_tags):
+            if axis == data.batch_dim_axis:
+                shape.append(batch)
+            elif tag.dimension is not None:
+                shape.append(tag.dimension)
+            else:
+                size = data.size_placeholder[data.get_batch_axis_excluding_batch(axis)]
+                if arr is not None:
+                    lens = given.get(f"len__{key}") if first_len is None else None
+                    lens = np.full(batch, arr.shape[axis], np.int32) if lens is None else lens
+                else:
+                    lens = lens_of.get(size.name)
+                    if lens is None:
+                        lens = _random_lengths(rnd, batch, request["max_len"])
+                lens_of[size.name] = lens
+                feed[size] = lens
+                first_len = lens if first_len is None else first_len
+                shape.append(int(lens.max()))
+        if arr is None:
+            if data.sparse or data.dtype.startswith("int"):
+                arr = rnd.randint(0, data.dim or 2, size=shape)
+            elif data.dtype == "bool":
+                arr = rnd.rand(*shape) < 0.5
+            else:
+                arr = rnd.normal(size=shape)
+        arr = np.asarray(arr).astype(data.dtype)
+        feed[data.placeholder] = arr
+        record[f"input__{key}"] = arr
+        if first_len is not None:
+            record[f"input_len__{key}"] = np.asarray(first_len, np.int32)
+    bdim = ext.get_batch_info().dim
+    if hasattr(bdim, "op") and bdim.op.type == "Placeholder":
+        feed[bdim] = batch
+    return feed, record, batch
+
+
+def run_request(request: dict[str, Any], given: dict[str, np.ndarray], hooks: Hooks
+                ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Build the instrumented network with RETURNN (search mode), run it once, return the raw arrays."""
+    if hooks.setup is not None:
+        hooks.setup()
+    import tensorflow as tf
+
+    tf.compat.v1.disable_eager_execution()
+    import returnn
+    from returnn.config import Config
+    from returnn.tf.network import ExternData, TFNetwork
+    from returnn.util.basic import BehaviorVersion
+
+    dims: dict[str, Any] = {}
+    request = _from_json(request)
+    network = copy.deepcopy(request["network"])
+    if hooks.make_dims is not None:
+        network = hooks.make_dims(network, dims)
+    if hooks.prepare_network is not None:
+        network = hooks.prepare_network(network)
+    extern_data = request.get("extern_data")
+    if hooks.prepare_extern_data is not None:
+        extern_data = hooks.prepare_extern_data(extern_data, dims)
+    settings: dict[str, Any] = {k: request[k] for k in ("num_outputs", "num_inputs")
+                                if request.get(k) is not None}
+    if extern_data is not None:
+        settings["extern_data"] = extern_data
+    settings.update(request.get("config") or {})
+    BehaviorVersion._behavior_version = None
+    if settings.get("behavior_version") is not None:
+        BehaviorVersion.set(settings["behavior_version"])
+    rec, choices = request["rec"], request["choices"]
+    rnd = np.random.RandomState(request["seed"])
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.set_random_seed(request["seed"])
+        config = Config()
+        config.update(settings)
+        ext = ExternData()
+        ext.init_from_config(config, auto_create_placeholders=True)
+        net = TFNetwork(config=config, extern_data=ext, search_flag=True, train_flag=False, eval_flag=False)
+        net.construct_from_dict(network)
+        rec_layer = net.get_layer(rec)
+        accs = rec_layer.cell.final_acc_tas_dict
+
+        def raw(name: str) -> Any:  # every frame of an accumulated in-loop layer (not cut to max(seq_len))
+            key = f"output_{name}"
+            if key not in accs:
+                raise RuntimeError(f"{rec}/{name} was not accumulated in the loop (moved out?)")
+            return accs[key].stack()
+
+        def n_best(layer: Any) -> Any:
+            return layer.output.copy_as_time_batch_major().placeholder
+
+        fetches: dict[str, Any] = {"frames": accs[f"choice_{choices[0]}"].size()}
+        for i, c in enumerate(choices):
+            fetches[f"labels__{i}"] = raw(c + "__sg_labels")
+            fetches[f"src_beams__{i}"] = raw(c + "__sg_src_beams")
+            fetches[f"scores__{i}"] = raw(c + "__sg_scores")
+            fetches[f"choice_ta__{i}"] = accs[f"choice_{c}"].stack()
+            fetches[f"final__{i}"] = n_best(net.get_layer(f"{rec}/{c}__sg_final"))
+        if request["end"]:
+            fetches["end_flags"] = raw(_END)
+        fetches["output"] = n_best(rec_layer)
+        fetches["lengths"] = rec_layer.output.get_sequence_lengths()
+        fetches["final_scores"] = rec_layer.get_search_choices().beam_scores
+        feed, record, batch = _feed_inputs(ext, request, given, rnd)
+        with tf.compat.v1.Session(graph=graph, config=tf.compat.v1.ConfigProto(
+                intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            for param in sorted(net.get_params_list(), key=lambda p: p.name):
+                shape = param.shape.as_list()
+                if len(shape) < 2:  # biases, scales: RETURNN's initial values
+                    continue
+                std = request["weight_scale"] / np.sqrt(int(np.prod(shape[:-1])))
+                value = (rnd.normal(size=shape) * std).astype(param.dtype.base_dtype.name)
+                param.load(value, session=session)
+            values = session.run(fetches, feed_dict=feed)
+    BehaviorVersion._behavior_version = None
+    frames = int(values.pop("frames"))
+    arrays = {k: np.asarray(v) for k, v in values.items()}
+    arrays.update(record)
+    meta = {"batch": int(batch), "frames": frames, "seed": request["seed"], "max_len": request["max_len"],
+            "weight_scale": request["weight_scale"],
+            "inputs": sorted(k[len("input__"):] for k in record if k.startswith("input__")),
+            "returnn": returnn.__version__, "tensorflow": tf.__version__}
+    return arrays, meta
+
+
+def _failing_layer(exc: BaseException) -> str | None:
+    """The innermost layer RETURNN was constructing when ``exc`` was raised (best effort)."""
+    tb, found = exc.__traceback__, None
+    while tb is not None:
+        frame = tb.tb_frame
+        name = frame.f_locals.get("name")
+        if frame.f_code.co_name in ("_create_layer", "construct_layer") and isinstance(name, str):
+            net = frame.f_locals.get("self")
+            try:
+                found = net.get_absolute_name_prefix() + name
+            except Exception:  # noqa: BLE001 - only a hint for the message
+                found = name
+        tb = tb.tb_next
+    return found
+
+
+def main(argv: list[str], hooks: Hooks | None = None) -> int:
+    """``python -m searchgraph.returnn REQUEST.json OUT.npz`` (``inputs.npz`` beside REQUEST).
+
+    Exit status 3 with ``error.json`` beside OUT when RETURNN raised (its traceback goes to stderr).
+    """
+    if len(argv) != 3:
+        print(main.__doc__, file=sys.stderr)
+        return 2
+    hooks = hooks or Hooks()
+    req_path, out_path = Path(argv[1]), Path(argv[2])
+    request = json.loads(req_path.read_text())
+    in_path = req_path.with_name("inputs.npz")
+    given: dict[str, np.ndarray] = {}
+    if in_path.exists():
+        with np.load(in_path, allow_pickle=False) as data:
+            given = {k: data[k] for k in data.files}
+    try:
+        arrays, meta = run_request(request, given, hooks)
+    except Exception as exc:  # noqa: BLE001 - every failure goes back to the parent as a message
+        import traceback
+
+        traceback.print_exc()
+        message = (str(exc).strip().splitlines() or [""])[0][:500]
+        if not message:  # a bare assert: its source line says what failed
+            entries = traceback.extract_tb(exc.__traceback__)
+            message = f"{entries[-1].line} ({Path(entries[-1].filename).name}:{entries[-1].lineno})" \
+                if entries else "(no message)"
+        out_path.with_name("error.json").write_text(json.dumps(
+            {"type": type(exc).__name__, "message": message, "layer": _failing_layer(exc)}))
+        return _RETURNN_FAILED
+    arrays["meta_json"] = np.array(json.dumps(meta))
+    np.savez_compressed(out_path, **arrays)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
