@@ -26,6 +26,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+if [ "$job" = test ] && [ ! -x /usr/bin/chromium ]; then  # the HTML diagram tests drive Debian's chromium
+  echo "searchgraph setup: installing Chromium (for the HTML diagram tests) with apt-get" >&2
+  sudo_=""; [ "$(id -u)" = 0 ] || sudo_="sudo"
+  $sudo_ apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq chromium >/dev/null
+fi
+
 case "$job" in
   demo) exec .venv/bin/searchgraph demo "$@" ;;
   test) exec .venv/bin/python -m pytest "$@" ;;

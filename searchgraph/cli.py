@@ -128,13 +128,62 @@ def _cmd_diagnose(args: argparse.Namespace, console: Console) -> int:
     from .diagnose import diagnose
     from .provenance import analyze
 
+    if args.render is not None:
+        _check_output(args.render, args.force)
     analysis = analyze(_load(args))
     findings = diagnose(analysis, compare_modes=args.compare_modes)
     if args.json:
         _print_json({"findings": [f.to_json() for f in findings]})
     else:
         console.print(findings_view(findings, analysis))
+    if args.render is not None:
+        from .render import write_network
+
+        culprits = list(dict.fromkeys(f.layer for f in findings
+                                      if f.severity in ("error", "warning") and f.layer in analysis.layers))
+        write_network(analysis, args.render, force=args.force, mark=culprits)
+        out = Console(stderr=True, width=console.width) if args.json else console
+        out.print(f"wrote {escape(args.render)}" + (f" ({len(culprits)} layer{'s' if len(culprits) != 1 else ''}"
+                                                    " with findings marked)" if culprits else ""),
+                  highlight=False)
     return 1 if any(f.severity == "error" for f in findings) else 0
+
+
+def _check_output(path: str, force: bool) -> None:
+    """Fail early (exit 2) on an output file that exists (without --force) or has no known format."""
+    from .render import format_for
+
+    format_for(path)
+    if Path(path).is_dir():
+        raise SearchgraphError("is a folder", where=path, hint="name a file, e.g. net.svg")
+    if Path(path).exists() and not force:
+        raise SearchgraphError("the file exists", where=path, hint="pass --force to replace it")
+
+
+@_command("render")
+def _cmd_render(args: argparse.Namespace, console: Console) -> int:
+    """The beam-flow diagram into a file (format from its suffix); 1 if some layer has an error."""
+    from .provenance import analyze
+    from .render import write_network
+
+    _check_output(args.output, args.force)
+    analysis = analyze(_load(args), mode=args.mode)
+    if args.focus is not None:
+        _require_layer(analysis, args.focus, args.mode)
+    plans = None
+    if args.mode == "search":
+        from .plan import plan_network
+
+        plans = plan_network(analysis)
+    write_network(analysis, args.output, force=args.force, plans=plans, rankdir=args.rankdir,
+                  collapse_depth=args.collapse, focus=args.focus, hide_beamless=args.hide_beamless,
+                  show_options=args.show_options)
+    errors = len(analysis.errors)
+    console.print(f"wrote {escape(args.output)}: {len(analysis.layers)} layers, {len(analysis.beams())} "
+                  f"beam{'s' if len(analysis.beams()) != 1 else ''}"
+                  + (f", {errors} layer{'s' if errors != 1 else ''} with errors (red)" if errors else ""),
+                  highlight=False)
+    return 1 if errors else 0
 
 
 @_command("docs")
@@ -312,6 +361,30 @@ def _parser() -> argparse.ArgumentParser:
     diag = with_config("diagnose", "predict RETURNN's search-mode errors and explain them")
     diag.add_argument("--compare-modes", action="store_true",
                       help="also list layers that differ between training and search")
+    diag.add_argument("--render", metavar="FILE",
+                      help="also write the beam-flow diagram with the findings' layers marked "
+                           "(.svg, .png, .pdf, .html, .gv)")
+    diag.add_argument("--force", action="store_true", help="replace an existing --render file")
+    render = sub.add_parser("render", help="draw the beam-flow diagram: svg, png, pdf, html or dot",
+                            description="Draw the network with its beams: clusters for rec units and "
+                                        "subnetworks, fill by beam, translated inputs labelled with "
+                                        "their plan, errors in red. The format comes from the suffix.")
+    render.add_argument("config", help="a RETURNN config file or a JSON network")
+    render.add_argument("-o", "--output", required=True, metavar="FILE",
+                        help="the diagram: .svg, .png, .pdf, .html (interactive) or .gv/.dot")
+    render.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB",
+                        help="direction of the layout (default TB: top to bottom)")
+    render.add_argument("--collapse", type=int, default=None, metavar="N",
+                        help="draw units nested deeper than N as one node (0: every unit)")
+    render.add_argument("--focus", metavar="LAYER",
+                        help="highlight LAYER's beam path from its choices, grey the rest")
+    render.add_argument("--hide-beamless", action="store_true", help="leave out layers without a beam")
+    render.add_argument("--show-options", action="store_true", help="list each layer's options in its node")
+    render.add_argument("--mode", choices=("search", "train"), default="search")
+    render.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    render.add_argument("--trust", action="store_true",
+                        help="execute the config as Python (as RETURNN does) instead of safe evaluation")
+    render.add_argument("--epoch", type=int, default=None, help="epoch for get_network(epoch) (with --trust)")
     docs = sub.add_parser("docs", help="a static HTML site: diagram, beams, plans and findings per network",
                           description="a static HTML site: an index and one page per network with its "
                                       "beam-flow diagram, beam table, translation plans and findings")

@@ -66,6 +66,7 @@ class NetworkPage:
     warnings: tuple[str, ...] = ()
     html: str = ""
     diagram_html: bytes = b""
+    dot: str = ""
     data: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -231,12 +232,14 @@ def network_page(config: str, slug: str, trust: bool = False) -> NetworkPage:
     counts = {s: sum(f.severity == s for f in findings) for s in ("error", "warning", "info")}
     choices = sum(get_layer_class(lb.cls).beam_role == "choice" for lb in analysis.layers.values())
     warnings: list[str] = []
-    diagram, interactive = "", b""
+    diagram, interactive, dot = "", b"", ""
     try:
         from .render import network_dot, render_bytes
         from .render.html import html_page
 
-        dot = network_dot(analysis, plans=plans)
+        # the layers diagnose blames for an error get a double border
+        culprits = sorted({f.layer for f in findings if f.severity == "error" and f.layer in analysis.layers})
+        dot = network_dot(analysis, plans=plans, mark=culprits)
         svg = render_bytes(dot, "svg").decode("utf-8")
         diagram = _svg_body(svg)
         interactive = html_page(dot, svg).encode("utf-8")  # what render_bytes(dot, "html") gives, one dot run
@@ -246,9 +249,11 @@ def network_page(config: str, slug: str, trust: bool = False) -> NetworkPage:
     summary = (f"{len(rows)} layers · {choices} choice{'s' if choices != 1 else ''} · "
                f"{len(analysis.beams())} beam{'s' if len(analysis.beams()) != 1 else ''} · "
                + ", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items()))
+    source = f' · <a href="{_e(slug)}.gv">DOT source</a>' if dot else ""
     diagram_part = (f'<div class="diagram">{diagram}</div>\n<p><a href="{_e(slug)}.diagram.html">'
-                    "Interactive diagram</a> (hover a layer to see its inputs and beam path).</p>"
-                    if diagram else f'<p class="err">{_e(warnings[0])}</p>')
+                    f"Interactive diagram</a> (hover a layer to see its inputs and beam path){source}.</p>"
+                    if diagram else f'<p class="err">{_e(warnings[0])}</p>'
+                    + (f'<p class="meta"><a href="{_e(slug)}.gv">DOT source</a></p>' if dot else ""))
     body = (f"<h1>{_e(name)}</h1>\n<p class=\"meta\"><code>{_e(config)}</code> · {_e(summary)}</p>\n"
             f'<section id="diagram"><h2>Beam flow</h2>\n{diagram_part}</section>\n'
             f'<section id="beams"><h2>Beams</h2>\n{_beam_section(rows, fills)}</section>\n'
@@ -261,7 +266,7 @@ def network_page(config: str, slug: str, trust: bool = False) -> NetworkPage:
     nav = '<nav><a href="index.html">← all networks</a></nav>\n'
     return NetworkPage(config, slug, layers=len(rows), choices=choices, beams=len(analysis.beams()),
                        findings=counts, warnings=tuple(warnings), html=_page(name, body, nav=nav),
-                       diagram_html=interactive, data=data)
+                       diagram_html=interactive, dot=dot, data=data)
 
 
 def _index(pages: list[NetworkPage]) -> str:
@@ -358,6 +363,8 @@ def _write_tree(folder: Path, pages: list[NetworkPage]) -> None:
                                                   "utf-8")
         if page.diagram_html:
             (folder / f"{page.slug}.diagram.html").write_bytes(page.diagram_html)
+        if page.dot:
+            (folder / f"{page.slug}.gv").write_text(page.dot, "utf-8")
     (folder / "index.html").write_text(_index(pages), "utf-8")
     from . import __version__
 
@@ -365,6 +372,14 @@ def _write_tree(folder: Path, pages: list[NetworkPage]) -> None:
               "pages": [{"config": p.config, "page": f"{p.slug}.html" if p.ok else None,
                          "error": p.error} for p in pages]}
     (folder / MARKER).write_text(json.dumps(marker, indent=1) + "\n", "utf-8")
+
+
+def _write_error(target: Path, exc: OSError) -> SearchgraphError:
+    what = exc.strerror or str(exc)
+    if exc.filename and os.fspath(exc.filename) != str(target):
+        what += f": {os.fspath(exc.filename)}"
+    return SearchgraphError(f"cannot write the site ({what})", where=str(target),
+                            hint="the folder above it must be a writable folder (and the disk not full)")
 
 
 def _swap_in(tmp: Path, out: Path) -> None:
@@ -400,32 +415,36 @@ def build_site(configs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
     names = [os.fspath(c) for c in configs]
     target = Path(out).expanduser().absolute()
     _check_target(target, force)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:  # before the analysis: a site that cannot be written fails at once
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    except OSError as exc:
+        raise _write_error(target, exc) from None
     slugs = _slugs(names)
     jobs = jobs if jobs is not None else min(len(names), os.cpu_count() or 1)
-
-    if progress is not None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        bar = Progress(TextColumn("[bold]docs[/]"), BarColumn(), MofNCompleteColumn(),
-                       TimeElapsedColumn(), TextColumn("{task.description}"), console=progress,
-                       transient=False)
-        with bar:
-            task = bar.add_task("", total=len(names))
-            pages = _analyse_all(names, slugs, trust, jobs,
-                                 lambda c: bar.update(task, advance=1, description=Path(c).name))
-            bar.update(task, description="")
-    else:
-        pages = _analyse_all(names, slugs, trust, jobs, lambda c: None)
-
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a site is for reading
-        _write_tree(tmp, pages)
-        _check_target(target, force)  # still true after the (long) analysis?
-        _swap_in(tmp, target)
+        if progress is not None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            bar = Progress(TextColumn("[bold]docs[/]"), BarColumn(), MofNCompleteColumn(),
+                           TimeElapsedColumn(), TextColumn("{task.description}"), console=progress,
+                           transient=False)
+            with bar:
+                task = bar.add_task("", total=len(names))
+                pages = _analyse_all(names, slugs, trust, jobs,
+                                     lambda c: bar.update(task, advance=1, description=Path(c).name))
+                bar.update(task, description="")
+        else:
+            pages = _analyse_all(names, slugs, trust, jobs, lambda c: None)
+        try:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a site is for reading
+            _write_tree(tmp, pages)
+            _check_target(target, force)  # still true after the (long) analysis?
+            _swap_in(tmp, target)
+        except OSError as exc:
+            raise _write_error(target, exc) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

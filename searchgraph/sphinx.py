@@ -10,12 +10,15 @@ Add ``"searchgraph.sphinx"`` to ``extensions`` in ``conf.py``, then::
 (in MyST markdown: a ```` ```{searchgraph} PATH ```` fence with the same options). The path is
 relative to the document (or to the source folder when it starts with ``/``). Options:
 
-``:layer:``      only these layers' rows in the table (comma or space separated)
+``:layer:``      only these layers' rows in the table, and these layers marked in the diagram
+                 (comma or space separated)
 ``:focus:``      grey out the diagram except the provenance path from the layer's choices to it
 ``:rankdir:``    ``TB`` (default), ``LR``, ``BT`` or ``RL``
 ``:table:`` / ``:no-table:``   show (default) or leave out the beam table
 ``:mode:``       ``search`` (default) or ``train``
 ``:trust:``      execute the config as Python (RETURNN's way) instead of the safe evaluation
+``:collapse: N``  draw rec units and subnetworks nested deeper than N as one node (0: all of them)
+``:hide-beamless:``  leave layers without a beam out of the diagram
 
 A config that cannot be used, an unknown layer or a missing ``dot`` is a Sphinx warning at the
 directive's file and line (an error under ``sphinx-build -W``), never a crash.
@@ -51,6 +54,7 @@ _CSS = """\
 div.searchgraph { margin: 1em 0; }
 div.searchgraph-diagram { overflow: auto; max-height: 80vh; border: 1px solid #e4e4e4; padding: .3em; }
 div.searchgraph-diagram svg { max-width: 100%; height: auto; }
+div.searchgraph-diagram svg a { text-decoration: none; border: 0; }
 div.searchgraph div.searchgraph-table { overflow-x: auto; }
 table.searchgraph-beams { font-size: .82em; border-collapse: collapse; }
 table.searchgraph-beams td, table.searchgraph-beams th { white-space: nowrap; padding: .15em .5em; }
@@ -59,7 +63,7 @@ table.searchgraph-beams p { margin: 0; }
 """
 
 
-_ID = re.compile(r'\bid="([^"]+)"')
+_ID = re.compile(r'(?<![\w:-])id="([^"]+)"')  # the id attribute, not data-id= or the like
 
 
 def inline_svg(svg: str, prefix: str) -> str:
@@ -133,6 +137,8 @@ class SearchgraphDirective(SphinxDirective):
         "no-table": directives.flag,
         "mode": _mode,
         "trust": directives.flag,
+        "collapse": directives.nonnegative_int,
+        "hide-beamless": directives.flag,
     }
 
     def _warn(self, message: str) -> list[nodes.Node]:
@@ -151,7 +157,9 @@ class SearchgraphDirective(SphinxDirective):
         self.env.note_dependency(relative)
         mode = self.options.get("mode", "search")
         try:
-            analysis = analyze(load(path, trust="trust" in self.options), mode=mode)
+            spec = load(path, trust="trust" in self.options)
+            spec.source = self.arguments[0]  # as the page names it: no build machine's paths in the HTML
+            analysis = analyze(spec, mode=mode)
         except SearchgraphError as exc:
             where = f"{exc.where}: " if exc.where else ""
             return self._warn(f"cannot use {self.arguments[0]}: {where}{exc.message}"
@@ -176,7 +184,8 @@ class SearchgraphDirective(SphinxDirective):
 
             plans = plan_network(analysis) if mode == "search" else None
             dot = network_dot(analysis, plans=plans, rankdir=self.options.get("rankdir", "TB"),
-                              focus=focus)
+                              focus=focus, mark=wanted, collapse_depth=self.options.get("collapse"),
+                              hide_beamless="hide-beamless" in self.options)
             svg = render_bytes(dot, "svg").decode("utf-8")
         except Exception as exc:  # noqa: BLE001 -- no dot, or dot failed: a warning, no diagram
             self._warn(f"{self.arguments[0]}: no diagram: " + " ".join(str(exc).split()))
@@ -211,7 +220,7 @@ class CommandsDirective(SphinxDirective):
             section += nodes.title(title, title)
             if helps.get(name):
                 section += nodes.paragraph(text=helps[name][0].upper() + helps[name][1:] + ".")
-            command.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=80)
+            command.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=66)
             text = command.format_help().rstrip()
             section += nodes.literal_block(text, text, language="text")
             out.append(section)
