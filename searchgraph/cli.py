@@ -297,7 +297,52 @@ def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from .diagnose import diagnose
 
     console.print(findings_view(diagnose(analysis), analysis))
+    _demo_diagrams(args, console, analysis, plan_network(analysis))
     return 0
+
+
+_DEMO_MARKER = ".searchgraph-demo"
+
+
+def _demo_diagrams(args: argparse.Namespace, console: Console, analysis: Any, plans: Any) -> None:
+    """The demo's files: the example's beam-flow diagram (SVG, HTML) and its search lattice.
+
+    They go to ``args.output`` (default ``searchgraph-demo/``), a folder the demo made (it holds a
+    marker file) or a new one; any other existing folder is left alone unless ``--force``.
+    """
+    from .backtrack import backtrack
+    from .render import RenderError, write_lattice, write_network
+    from .trace import SearchTrace
+
+    out = Path(getattr(args, "output", None) or "searchgraph-demo")  # also `searchgraph` with no command
+    force = getattr(args, "force", False)
+    if out.exists() and not out.is_dir():
+        raise SearchgraphError("not a folder", where=str(out), hint="name a folder for the demo's diagrams (-o DIR)")
+    if out.is_dir() and any(out.iterdir()) and not (out / _DEMO_MARKER).exists() and not force:
+        raise SearchgraphError("the folder exists and was not made by the demo", where=str(out),
+                               hint="pick another folder with -o DIR, or pass --force to write into it")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / _DEMO_MARKER).write_text("written by `searchgraph demo`; its files are replaced on the next run\n")
+    trace_path = EXAMPLE.with_suffix(".trace.npz")
+    written: list[tuple[str, Path]] = []
+    try:
+        for suffix in (".svg", ".html"):
+            written.append(("beam-flow diagram", write_network(analysis, out / f"{EXAMPLE.stem}{suffix}",
+                                                               force=True, plans=plans)))
+        if trace_path.exists():
+            trace = SearchTrace.load(trace_path)
+            result = backtrack(trace)
+            for suffix in (".svg", ".html"):
+                written.append(("backtracking lattice", write_lattice(
+                    trace, out / f"{EXAMPLE.stem}.lattice{suffix}", force=True, result=result)))
+    except RenderError as exc:
+        console.print(f"[yellow]no diagrams:[/] {escape(str(exc))}", highlight=False)
+        return
+    console.rule("[bold]diagrams")
+    for what, path in written:
+        console.print(f"{what:22} {escape(str(path))}", highlight=False)
+    console.print("open the .html files in a browser: hover a layer to see its inputs and beam path",
+                  style="dim")
 
 
 @_command("doctor")
@@ -418,7 +463,10 @@ def _parser() -> argparse.ArgumentParser:
     trace.add_argument("--force", action="store_true", help="replace existing --save / -o files")
     trace.add_argument("--entry", type=int, default=None, metavar="B", help="show only batch entry B")
     trace.add_argument("--no-frames", action="store_true", help="only the n-best lists, not every frame")
-    sub.add_parser("demo", help="the bundled attention decoder: its graph, beams and plans")
+    demo = sub.add_parser("demo", help="the bundled attention decoder: graph, beams, plans, findings, diagrams")
+    demo.add_argument("-o", "--output", metavar="DIR", default="searchgraph-demo",
+                      help="folder for the diagrams (default: searchgraph-demo)")
+    demo.add_argument("--force", action="store_true", help="write into DIR even if the demo did not make it")
     sub.add_parser("doctor", help="report the environment: TensorFlow, RETURNN, dot, GPU")
     return parser
 

@@ -129,6 +129,12 @@ class Analysis:
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=1, sort_keys=True)
 
+    def _repr_svg_(self) -> str:
+        """Jupyter: the beam-flow diagram as SVG (with plans in search mode; needs Graphviz's ``dot``)."""
+        from .render import repr_svg
+
+        return repr_svg(self)
+
 
 def _beamless_outside_loops(an: _Analyzer) -> set[str]:
     """Layers outside every loop with no choice upstream: no beam in any pass, nothing to compute.

@@ -284,6 +284,12 @@ class SearchTrace:
         return (f"SearchTrace(rec={self.rec!r}, choices={self.choices!r}, beam_sizes={self.beam_sizes!r}, "
                 f"frames={self.frames}, batch={self.batch})")
 
+    def _repr_svg_(self) -> str:
+        """Jupyter: the backtracking lattice as SVG (needs Graphviz's ``dot``)."""
+        from .render import repr_svg
+
+        return repr_svg(self)
+
     def tensor_inputs(self) -> dict[str, Any]:
         """The arrays :func:`searchgraph.tf.backtrack` needs, as a nest of NumPy arrays.
 

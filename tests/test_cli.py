@@ -366,9 +366,35 @@ def test_doctor_reports_the_environment(capsys: pytest.CaptureFixture[str], need
     assert "/dot" in lines["dot"]
 
 
-def test_demo_shows_graph_beams_and_plans(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_shows_graph_beams_and_plans(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch, needs_dot: None) -> None:
+    monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys)
     assert code == 0
     assert "attention_decoder.config" in out
     assert "output/att0" in out and "output/prev:output" in out  # the beam table
     assert "tile ×12" in out  # the plans
+    out_dir = tmp_path / "searchgraph-demo"
+    names = sorted(p.name for p in out_dir.iterdir())
+    assert names == [".searchgraph-demo", "attention_decoder.html", "attention_decoder.lattice.html",
+                     "attention_decoder.lattice.svg", "attention_decoder.svg"]
+    svg = (out_dir / "attention_decoder.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "output/att0" in svg
+    assert "<script" in (out_dir / "attention_decoder.html").read_text()
+    assert "lattice" in (out_dir / "attention_decoder.lattice.svg").read_text()
+    for path in names[1:]:
+        assert str(Path("searchgraph-demo") / path) in out.replace("\n", "")  # it says where they are
+    code, _, _ = run(capsys, "demo")  # its own folder: replaced on the next run
+    assert code == 0
+
+
+def test_demo_leaves_a_foreign_folder_alone(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                            needs_dot: None) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "attention_decoder.svg").write_text("my own file")
+    code, _, err = run(capsys, "demo", "-o", str(mine))
+    assert code == 2 and "was not made by the demo" in " ".join(err.split()) and "--force" in err
+    assert (mine / "attention_decoder.svg").read_text() == "my own file"
+    code, _, _ = run(capsys, "demo", "-o", str(mine), "--force")
+    assert code == 0 and "<svg" in (mine / "attention_decoder.svg").read_text()

@@ -424,6 +424,8 @@ class TestOutput:
     def test_repr_svg(self, example: searchgraph.Analysis) -> None:
         assert repr_svg(example).startswith("<svg")
         assert repr_svg(_small_trace()).startswith("<svg")
+        assert example._repr_svg_() == repr_svg(example)  # what Jupyter shows
+        assert _small_trace()._repr_svg_() == repr_svg(_small_trace())
         with pytest.raises(TypeError):
             repr_svg(42)
 
