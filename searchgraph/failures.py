@@ -88,7 +88,7 @@ def _prev_prev(an: _Analyzer) -> dict[str, str]:
 
 
 @_rule('SG103', 'choice layer misconfigured',
-       "{layer} is a choice whose options RETURNN rejects in search mode (missing 'from' or 'target', or search: False with length normalisation).",
+       "{layer} is a choice whose options RETURNN rejects in search mode (missing 'from' or 'target', search: False without a target, or search: False with length normalisation).",
        "Give the choice 'from' and 'target' explicitly (target: None to search without one); with search: False also set length_normalization: False.")
 def _choice_options(an: _Analyzer) -> dict[str, str]:
     out = {}
@@ -101,6 +101,9 @@ def _choice_options(an: _Analyzer) -> dict[str, str]:
             out[node] = "AssertionError: specify 'from' explicitly for choice layer"
         elif "target" not in opts:
             out[node] = "AssertionError: ChoiceLayer: specify 'target' explicitly"
+        elif opts.get("search") is False and not opts.get("target"):
+            # ChoiceLayer.get_out_data_from_opts: without a target the output comes from the search
+            out[node] = f"AssertionError: ChoiceLayer {data['local']!r}: no target given, must do search"
         elif opts.get("search") is False and an.search and an.beam.get(node) is not None \
                 and opts.get("length_normalization", True):
             out[node] = ("AssertionError: a choice with search=False in a search network adds its "
@@ -130,7 +133,12 @@ def _rec_length(an: _Analyzer) -> dict[str, str]:
             continue
         locals_ = {an.nd[n]["local"] for n in unit}
         if "end" not in locals_:
-            out[node] = "AssertionError: You need to have an 'end' layer in your rec subnet."
+            # RecLayer.get_out_data_from_opts already needs the loop's length, which only 'end'
+            # gives here; the rec cell's own check ("You need to have an 'end' layer in your rec
+            # subnet.") comes later
+            out[node] = ("AttributeError: 'NoneType' object has no attribute 'copy_template_set_ctx' "
+                         "(the loop's time axis has no length: You need to have an 'end' layer in "
+                         "your rec subnet.)")
         elif opts.get("max_seq_len") is None:
             out[node] = f"AssertionError: <RecLayer {data['local']!r}>: specify max_seq_len"
     return out
@@ -144,15 +152,21 @@ def _decided_with_beam(an: _Analyzer) -> dict[str, str]:
     out = {}
     for node in an.order:
         ins = an.inputs(node)
-        if len(ins) < 2:
+        # a searching choice in a loop without beamed sources also depends on its own previous
+        # frame (PR #1213): its decided sources are translated into that beam
+        own_prev = an.is_search_choice(node) and an.rec_of(node) is not None and \
+            all(an.input_beam(s, f, node) is None for s, _, f in ins)
+        if len(ins) < 2 and not own_prev:
             continue
         decided = [s for s, _, _ in ins if get_layer_class(an.nd[s]["class"]).beam_role ==
                    "decide" and any(an.beam.get(p) for p, _, _, _ in an.nd[s].get("inputs", []))]
-        beamed = [s for s, _, f in ins if an.input_beam(s, f, node) is not None]
+        beamed = [(s, an.input_beam(s, f, node)) for s, _, f in ins if an.input_beam(s, f, node) is not None]
+        if own_prev and an.input_beam(node, "prev", node) is not None:
+            beamed.append((f"prev:{an.nd[node]['local']}", an.input_beam(node, "prev", node)))
         if decided and beamed:
             out[node] = (f"AssertionError: {node}: No common search base:\nfrom layer {decided[0]}, "
-                         f"search choices decided,\nto layer {beamed[0]}, search choices "
-                         f"{an.input_beam(beamed[0], 'from', node)}.")
+                         f"search choices decided,\nto layer {beamed[0][0]}, search choices "
+                         f"{beamed[0][1]}.")
     return out
 
 
@@ -410,3 +424,466 @@ def _frame_ancestor_reading_data(an: _Analyzer, node: str, rec: str, seen: set[s
             if found:
                 return found
     return None
+
+
+# ----------------------------------------------------------------------------------------------------
+# A small shape model: just enough to see what RETURNN's ChoiceLayer asserts about its first source
+# in search (``rec.py`` ``ChoiceLayer.__init__``: not sparse, ``dim == output.dim``, ``shape ==
+# (dim,)``). Every answer is True / False / a number when the network says so, None when unsure;
+# rules only fire on sure answers.
+
+#: Classes whose output keeps every axis of their sources (RETURNN's ``get_out_data_from_opts``
+#: copies the source template and at most replaces the feature dim).
+_KEEP_AXES = frozenset({"linear", "copy", "softmax", "activation", "combine", "dropout", "layer_norm",
+                        "slice_nd", "compare", "self_attention", "softmax_over_spatial", "reinterpret_data"})
+#: Classes whose feature dim is their first source's.
+_KEEP_DIM = frozenset({"copy", "activation", "combine", "dropout", "layer_norm", "compare",
+                       "softmax_over_spatial"})
+
+
+def _keeps(cls: str, opts: dict[str, object], kinds: frozenset[str]) -> bool:
+    """Whether a layer of class ``cls`` keeps its first source's axes (or dim): ``kinds``, and a
+    ``positional_encoding`` added to its input."""
+    return cls in kinds or (cls == "positional_encoding" and bool(opts.get("add_to_input")))
+
+
+_TIME_AXES = ("t", "time", "T", "stag:time")
+
+
+def _extern(an: _Analyzer, key: str) -> dict[str, object] | None:
+    """The extern-data declaration of ``key`` as ``{dim, sparse, time}`` (None if undeclared)."""
+    ext = (an.spec.extern_data or {}).get(key)
+    if isinstance(ext, dict) and isinstance(ext.get("dims"), list):  # Dim-based declaration
+        dims = [d.get("__dim__", {}) if isinstance(d, dict) else {} for d in ext["dims"]]
+        sparse_dim = ext.get("sparse_dim")
+        sparse_dim = sparse_dim.get("__dim__", {}) if isinstance(sparse_dim, dict) else None
+        feat = sparse_dim if sparse_dim is not None else (dims[-1] if dims else {})
+        dim = feat.get("dimension") if feat.get("kind") == "feature" else None
+        return {"dim": dim if isinstance(dim, int) else None, "sparse": sparse_dim is not None,
+                "time": any(d.get("kind") == "spatial" for d in dims)}
+    if isinstance(ext, dict):
+        dim = ext.get("dim")
+        sparse = bool(ext.get("sparse") or ext.get("sparse_dim"))
+        shape = ext.get("shape")
+        time = not (ext.get("time_dim_axis", 1) is None or
+                    (isinstance(shape, (list, tuple)) and None not in shape))
+        return {"dim": dim if isinstance(dim, int) else None, "sparse": sparse, "time": time}
+    num = (an.spec.num_outputs or {}).get(key)
+    if isinstance(num, (list, tuple)) and num and isinstance(num[0], int):
+        return {"dim": num[0], "sparse": len(num) > 1 and num[1] == 1, "time": True}
+    if isinstance(num, int):
+        return {"dim": num, "sparse": False, "time": True}
+    return None
+
+
+def _target_dim(an: _Analyzer, node: str) -> int | None:
+    target = an.nd[node]["options"].get("target")
+    target = target[0] if isinstance(target, list) and target else target
+    if not isinstance(target, str) or target.startswith("layer:"):
+        return None
+    ext = _extern(an, target.removeprefix("data:"))
+    return ext["dim"] if ext else None  # type: ignore[return-value]
+
+
+def _sources(an: _Analyzer, node: str) -> list[tuple[str, str]]:
+    """(source, form) of the layer's ``from``, in order."""
+    return [(s, f) for s, o, f, _ in an.nd[node].get("inputs", []) if o == "from"]
+
+
+def _dim(an: _Analyzer, node: str, seen: frozenset[str] = frozenset()) -> int | None:
+    """The feature dim (for sparse data: the vocabulary size) of a layer's output, if certain."""
+    data = an.nd[node]
+    if node in seen or data["node_kind"] == "missing":
+        return None
+    if data["node_kind"] == "data":
+        ext = _extern(an, node[len("data:"):])
+        return ext["dim"] if ext else None  # type: ignore[return-value]
+    if data["node_kind"] != "layer":
+        return None
+    cls, opts = data["class"], data["options"]
+    srcs = _sources(an, node)
+    if cls == "choice":
+        return _target_dim(an, node) if opts.get("target") else None
+    if cls in ("linear", "softmax", "self_attention"):
+        if isinstance(opts.get("n_out"), int):
+            return int(opts["n_out"])
+        if "n_out" not in opts and "out_dim" not in opts and opts.get("target"):
+            return _target_dim(an, node)
+        return None
+    if _keeps(cls, opts, _KEEP_DIM) and srcs and "n_out" not in opts and "out_dim" not in opts:
+        return _dim(an, srcs[0][0], seen | {node})
+    return None
+
+
+def _sparse(an: _Analyzer, node: str, seen: frozenset[str] = frozenset()) -> bool | None:
+    data = an.nd[node]
+    if node in seen or data["node_kind"] == "missing":
+        return None
+    if data["node_kind"] == "data":
+        ext = _extern(an, node[len("data:"):])
+        return bool(ext["sparse"]) if ext else None
+    if data["node_kind"] != "layer":
+        return None
+    cls = data["class"]
+    if cls == "choice":
+        return data["options"].get("input_type") != "regression"
+    if cls in ("linear", "softmax", "self_attention", "combine", "activation", "layer_norm"):
+        return False
+    srcs = _sources(an, node)
+    if cls in ("copy", "dropout") and srcs:
+        return _sparse(an, srcs[0][0], seen | {node})
+    return None
+
+
+def _or(values: list[bool | None]) -> bool | None:
+    """True if any is True, else None if any is unknown, else False."""
+    if any(v is True for v in values):
+        return True
+    return None if any(v is None for v in values) else False
+
+
+_MISSING, _IN_PROGRESS = object(), object()
+
+
+def _memo(an: _Analyzer, key: tuple[str, ...], default: object, compute: Callable[[], object]) -> object:
+    """``compute()`` once per analysis and key; ``default`` while it is being computed (a cycle).
+    The shape model walks every path through residual connections, so it must not recompute."""
+    cache: dict[tuple[str, ...], object] = an.__dict__.setdefault("_shape_memo", {})
+    got = cache.get(key, _MISSING)
+    if got is _IN_PROGRESS:
+        return default
+    if got is not _MISSING:
+        return got
+    cache[key] = _IN_PROGRESS
+    try:
+        value = compute()
+    except BaseException:
+        del cache[key]
+        raise
+    cache[key] = value
+    return value
+
+
+def _data_tag(an: _Analyzer, key: str) -> str | None:
+    """The time axis of extern data ``key``: a tag naming it, "" for none, None if unsure."""
+    ext = _extern(an, key)
+    if ext is None:
+        return None
+    if not ext["time"]:
+        return ""
+    decl = (an.spec.extern_data or {}).get(key)
+    if isinstance(decl, dict) and isinstance(decl.get("dims"), list):
+        spatial = [d["__dim__"].get("description") for d in decl["dims"]
+                   if isinstance(d, dict) and isinstance(d.get("__dim__"), dict)
+                   and d["__dim__"].get("kind") == "spatial"]
+        return f"dim:{spatial[0]}" if len(spatial) == 1 else None
+    return f"data:{key}"
+
+
+def _same(tags: list[str | None]) -> str | None:
+    """The one time axis several sources share ("" when none has one), None if unsure or mixed."""
+    if any(t is None for t in tags):
+        return None
+    found = {t for t in tags if t}
+    return found.pop() if len(found) == 1 else ("" if not found else None)
+
+
+def _root_tag(an: _Analyzer, node: str, seen: frozenset[str] = frozenset()) -> str | None:
+    """Memoised :func:`_root_tag_impl` (per analysis; a cycle gives None)."""
+    value = _memo(an, ("root", node), None, lambda: _root_tag_impl(an, node, seen))
+    return value  # type: ignore[return-value]
+
+
+def _root_tag_impl(an: _Analyzer, node: str, seen: frozenset[str] = frozenset()) -> str | None:
+    """The time axis of a layer outside any loop (as ``base:`` hands it into a loop): a tag, ""
+    for none, None when unsure."""
+    data = an.nd[node]
+    if node in seen or data["node_kind"] == "missing":
+        return None
+    if data["node_kind"] == "data":
+        return _data_tag(an, node[len("data:"):])
+    if data["node_kind"] != "layer" or an.rec_of(node) is not None:
+        return None
+    cls, opts = data["class"], data["options"]
+    srcs = _sources(an, node)
+    if cls == "rec":
+        return _rec_tag(an, node, seen | {node}) if isinstance(opts.get("unit"), dict) or srcs else None
+    if cls == "reduce":
+        axis = opts.get("axis", opts.get("axes"))
+        axes = axis if isinstance(axis, list) else [axis]
+        return "" if any(a in _TIME_AXES for a in axes) else None
+    if cls == "get_last_hidden_state":
+        return ""
+    if _keeps(cls, opts, _KEEP_AXES) and srcs:
+        return _same([_root_tag(an, s, seen | {node}) if f in ("from", "data") else None for s, f in srcs])
+    return None
+
+
+def _rec_tag(an: _Analyzer, rec: str, seen: frozenset[str] = frozenset()) -> str | None:
+    """The time axis a rec loop iterates over: its input's, or its own when it has none."""
+    srcs = _sources(an, rec)
+    if not srcs:
+        return f"rec:{rec}"
+    return _same([_root_tag(an, s, seen) if f in ("from", "data") else None for s, f in srcs]) or None
+
+
+def _root_time(an: _Analyzer, node: str) -> bool | None:
+    """Whether a layer outside any loop has a time axis."""
+    tag = _root_tag(an, node)
+    return None if tag is None else bool(tag)
+
+
+def _outer_tag(an: _Analyzer, node: str, rec: str, seen: frozenset[str]) -> str | None:
+    """Memoised :func:`_outer_tag_impl` (per analysis; a cycle gives None)."""
+    value = _memo(an, ("outer", node, rec), None, lambda: _outer_tag_impl(an, node, rec, seen))
+    return value  # type: ignore[return-value]
+
+
+def _outer_tag_impl(an: _Analyzer, node: str, rec: str, seen: frozenset[str]) -> str | None:
+    """The time axis of a loop layer moved out in front of the loop (computed over all frames at
+    once, in RETURNN's ``input_layers_net``)."""
+    data = an.nd[node]
+    if node in seen or data["node_kind"] != "layer" or data["unit"] != rec:
+        return None
+    srcs = _sources(an, node)
+    if not _keeps(data["class"], data["options"], _KEEP_AXES) or not srcs:
+        return None
+    tags: list[str | None] = []
+    for src, form in srcs:
+        sdata = an.nd[src]
+        if form == "base":
+            tags.append(_root_tag(an, src))
+        elif form == "data" and sdata["node_kind"] == "data":
+            ref = an.g.edges[src, node]["ref"]
+            tags.append(_rec_tag(an, rec) if ref in ("data", "data:source") else
+                        _data_tag(an, src[len("data:"):]))
+        elif form in ("from", "prev") and an.placement.get(src) == "input":
+            tags.append(_outer_tag(an, src, rec, seen | {node}))
+        else:
+            tags.append(None)
+    return _same(tags)
+
+
+def _frame_time(an: _Analyzer, node: str, rec: str, seen: frozenset[str] = frozenset()) -> bool | None:
+    """Memoised :func:`_frame_time_impl` (per analysis; a cycle gives False)."""
+    value = _memo(an, ("frame", node, rec), False, lambda: _frame_time_impl(an, node, rec, seen))
+    return value  # type: ignore[return-value]
+
+
+def _frame_time_impl(an: _Analyzer, node: str, rec: str, seen: frozenset[str] = frozenset()) -> bool | None:
+    """Whether a loop layer's frame value carries an extra time axis: the whole sequence of a
+    ``base:`` layer or of extern data read inside the loop, kept by the layers in between. A layer
+    moved out in front of the loop is sliced per frame only when its time axis is the loop's
+    (``_SubnetworkRecCell.get_input_moved_out``); otherwise the loop gets it whole."""
+    data = an.nd[node]
+    if node in seen:
+        return False  # a prev: cycle adds nothing of its own
+    if data["node_kind"] != "layer" or an.rec_of(node) != rec:
+        return None
+    where = an.placement.get(node)
+    if data["class"] == "subnetwork" and where == "loop":  # its value is its own 'output' layer
+        inner = f"{node}/output"
+        return _frame_time(an, inner, rec, seen | {node}) if inner in an.nd else None
+    if where == "input" and data["unit"] == rec:
+        tag, own = _outer_tag(an, node, rec, frozenset()), _rec_tag(an, rec)
+        if tag is None:
+            return None
+        return bool(tag) and own is not None and tag != own
+    if where != "loop":
+        return None
+    srcs = _sources(an, node)
+    if not _keeps(data["class"], data["options"], _KEEP_AXES) or not srcs:
+        return None
+    return _or([_read_time(an, src, form, node, rec, seen | {node}) for src, form in srcs])
+
+
+def _read_time(an: _Analyzer, src: str, form: str, node: str, rec: str,
+               seen: frozenset[str] = frozenset()) -> bool | None:
+    """Whether ``node`` (in ``rec``'s loop) receives ``src`` with an extra time axis."""
+    if form in ("base", "data") and an.nd[src]["node_kind"] == "layer" and an.rec_of(src) == rec:
+        return _frame_time(an, src, rec, seen)  # a subnetwork's input or its loop's layer
+    if form == "base":
+        return _root_time(an, src)
+    if form == "data" and an.nd[src]["node_kind"] == "data":
+        if an.g.edges[src, node]["ref"] in ("data", "data:source"):
+            return False  # the loop's own input: one frame
+        return _root_time(an, src)
+    if form in ("from", "prev"):
+        return _frame_time(an, src, rec, seen)
+    return None
+
+
+@_rule('SG118', "choice input does not fit the choice",
+       "In search, RETURNN's ChoiceLayer asserts that its first source holds scores over the target's "
+       "vocabulary: not sparse, one feature axis of the target's dim and no other axis; {layer}'s first "
+       "source is sparse, has another dim, or carries a whole sequence read into the loop.",
+       "Feed {layer} a softmax / log-softmax over the target vocabulary computed in the frame "
+       "(n_out = the target's dim); read sequences from outside the loop only through attention.")
+def _choice_input_shape(an: _Analyzer) -> dict[str, str]:
+    """``ChoiceLayer.__init__`` in search: ``not source.output.sparse``, ``sources[0].output.dim ==
+    output.dim`` (the target's dim) and ``sources[0].output.shape == (dim,)``."""
+    out = {}
+    if not an.search:
+        return out
+    for node in an.order:
+        data = an.nd[node]
+        if data["class"] != "choice" or not an.is_search_choice(node) \
+                or data["options"].get("input_type") == "regression":
+            continue
+        srcs = _sources(an, node)
+        if not srcs:
+            continue
+        src = srcs[0][0]
+        rec = an.rec_of(node)
+        why = None
+        if any(_sparse(an, s) is True for s, _ in srcs):
+            bad = next(s for s, _ in srcs if _sparse(an, s) is True)
+            why = f"{bad} is sparse (labels, not scores)"
+        elif rec is not None and an.placement.get(node) == "loop" and any(
+                _read_time(an, s, f, node, rec) for s, f in srcs):
+            bad = next(s for s, f in srcs if _read_time(an, s, f, node, rec))
+            why = f"{bad} has an extra time axis (a whole sequence read into the loop)"
+        else:
+            want, have = _target_dim(an, node), _dim(an, src)
+            if data["options"].get("target") and want is not None and have is not None and want != have:
+                why = f"{src} has feature dim {have}, the target {data['options']['target']!r} has {want}"
+        if why:
+            out[node] = f"AssertionError: (ChoiceLayer in search: {why})"
+    return out
+
+
+def _resolved_layers(an: _Analyzer, rec: str) -> list[str]:
+    """Loop layers whose per-frame values RETURNN accumulates and backtracks after the loop
+    (``get_loop_acc_layer``): ``output``, output layers, and what is read from outside the loop."""
+    out = []
+    for node in an.children.get(rec, ()):
+        data = an.nd[node]
+        if an.placement.get(node) != "loop" or data["node_kind"] != "layer":
+            continue
+        if data["local"] == "output" or data["options"].get("is_output_layer") or any(
+                an._outside(v, rec) or an.placement.get(v) == "output"
+                for v in an.g.successors(node) if v in an.built):
+            out.append(node)
+    return out
+
+
+def _frame_choices(an: _Analyzer, owner: str) -> tuple[str | None, list[str]]:
+    """(the choice whose previous frame ``owner``'s choices start from, ``owner``'s in-frame choice
+    chain): ``_SubnetworkRecCell._get_search_choice_seq``'s ``get_choice_seq``."""
+    chosen = an.chosen.get(owner)
+    if chosen is None:
+        return None, []
+    seq = []
+    for beam in chosen.walk():
+        if beam.is_prev_frame:
+            return beam.name.replace("prev:", "", 1), seq
+        seq.append(beam.name)
+    return None, seq
+
+
+@_rule('SG119', "output on a choice off the frame's latest choice chain",
+       "{layer} backtracks its outputs along the frame's latest choice and its chain of earlier choices; "
+       "an output layer of the loop depends on a choice that is not on that chain (a second, independent "
+       "choice of the frame), so RETURNN cannot resolve it over time (_get_search_choice_seq).",
+       "Chain the extra choice into the frame (compute the main choice's scores from it), or keep it "
+       "out of the outputs: no 'is_output_layer' and no reads from outside the loop.")
+def _choice_off_chain(an: _Analyzer) -> dict[str, str]:
+    """After the loop, ``_opt_search_resolve`` finds each accumulated layer's choice, walks back to
+    the previous frame's choice ``prev:L`` and asserts the layer's choice is on ``L``'s in-frame
+    chain (``assert layer_choice in choice_seq_in_frame``)."""
+    out: dict[str, str] = {}
+    if not an.search:
+        return out
+    for rec in an.order:
+        if an.nd[rec]["class"] != "rec" or rec not in an.latest:
+            continue
+        for node in _resolved_layers(an, rec):
+            chosen = an.chosen.get(node)
+            if chosen is None:
+                continue
+            owner = chosen.name.replace("prev:", "", 1)
+            if owner not in an.nd or an.rec_of(owner) != rec or an.nd[owner]["unit"] != rec \
+                    or an.nd[owner]["class"] == "decide_keep_beam":
+                continue
+            latest, _ = _frame_choices(an, owner)
+            if latest is None or latest == owner or latest not in an.nd:
+                continue
+            back, seq = _frame_choices(an, latest)
+            if back == latest and owner not in seq:
+                out[rec] = (f"AssertionError: (_get_search_choice_seq: {node}'s choice {owner} is not on "
+                            f"the frame's choice chain {seq} of the latest choice {latest})")
+                break
+    return out
+
+
+@_rule('SG120', "decide or split_batch_beam inside the search loop",
+       "{layer} is a 'decide' / 'split_batch_beam' layer that stays inside the loop in search; RETURNN "
+       "asks every choice-like layer of the loop for its initial beam state, which these layers cannot "
+       "give (BaseChoiceLayer.get_rec_initial_extra_outputs needs a beam_size).",
+       "Decide after the loop (a root 'decide' on the rec layer's output), not inside it.")
+def _decide_in_loop(an: _Analyzer) -> dict[str, str]:
+    """``_SubnetworkRecCell.get_init_loop_vars`` calls ``get_rec_initial_extra_outputs`` of every
+    layer left in the loop; ``DecideLayer`` and ``SplitBatchBeamLayer`` inherit
+    ``BaseChoiceLayer``'s, which requires a ``beam_size`` option they do not have."""
+    out: dict[str, str] = {}
+    if not an.search:
+        return out
+    for node in an.order:
+        data = an.nd[node]
+        rec = an.rec_of(node)
+        if data["class"] not in ("decide", "split_batch_beam") or rec is None or data["unit"] != rec \
+                or an.placement.get(node) != "loop" or "beam_size" in data["options"]:
+            continue
+        out.setdefault(rec, "TypeError: BaseChoiceLayer.get_rec_initial_extra_outputs() missing 1 "
+                            f"required positional argument: 'beam_size' (from {node})")
+    return out
+
+
+@_rule('SG121', "beam-reading layer without a beam",
+       "{layer} reads the beam itself (its scores, source beams, or splits it off the batch), but its "
+       "input carries no beam in search (e.g. it was decided before).",
+       "Feed {layer} the beamed layer (before any 'decide').")
+def _beam_reader_without_beam(an: _Analyzer) -> dict[str, str]:
+    """``choice_get_beam_scores`` / ``choice_get_src_beams`` assert their source has search choices
+    and ``split_batch_beam`` asserts a beam (``rec.py``)."""
+    out: dict[str, str] = {}
+    if not an.search:
+        return out
+    for node in an.order:
+        data = an.nd[node]
+        if data["class"] not in ("choice_get_beam_scores", "choice_get_src_beams", "split_batch_beam"):
+            continue
+        srcs = [(s, f) for s, o, f in an.inputs(node) if o == "from"]
+        if len(srcs) != 1 or an.nd[srcs[0][0]]["node_kind"] != "layer":
+            continue
+        if an.input_beam(srcs[0][0], srcs[0][1], node) is None:
+            what = "no beam" if data["class"] == "split_batch_beam" else "no search choices"
+            out[node] = f"AssertionError: {node}: source {srcs[0][0]} has {what}"
+    return out
+
+
+@_rule('SG122', "decide on raw beam scores from inside a loop",
+       "{layer} decides a loop output whose search choices were kept raw by a 'decide_keep_beam' in the "
+       "loop; DecideLayer takes the argmax over those choices' beam scores, a tensor of the loop body, "
+       "which TensorFlow does not allow outside the loop.",
+       "Decide the rec layer's output (or a loop output without decide_keep_beam) instead; keep raw "
+       "values only for dumping.")
+def _decide_raw_loop_beam(an: _Analyzer) -> dict[str, str]:
+    """``DecideLayer.decide`` reads ``src.get_search_choices().beam_scores``; the search choices of a
+    ``decide_keep_beam`` in a loop are ``keep_raw`` and never resolved after the loop
+    (``_opt_search_resolve``), so their scores are the loop body's tensor."""
+    out: dict[str, str] = {}
+    if not an.search:
+        return out
+    for node in an.order:
+        if an.nd[node]["class"] != "decide" or an.rec_of(node) is not None:
+            continue
+        for src, opt, form in an.inputs(node):
+            beam = an.input_choice(src, form, node) if opt == "from" else None
+            owner = beam.name.replace("prev:", "", 1) if beam is not None else None
+            if owner in an.nd and an.nd[owner]["class"] == "decide_keep_beam" \
+                    and an.rec_of(owner) is not None:
+                out[node] = (f"ValueError: Cannot use the beam scores of {owner} (inside the loop's while "
+                             f"body) as input to {node}'s ArgMax outside the loop")
+                break
+    return out

@@ -55,7 +55,8 @@ def test_error_codes(case: str, expected: tuple[str, str | None]) -> None:
 
 
 def test_every_rule_has_a_case() -> None:
-    assert set(rule_codes()) <= {code for code, _ in EXPECTED_CODES.values()} | {"SG104", "SG109"}
+    covered = {code for code, _ in EXPECTED_CODES.values()} | {code for code, _, _ in INLINE_CASES.values()}
+    assert set(rule_codes()) <= covered | {"SG104", "SG109"}
 
 
 def test_clean_networks_have_no_errors() -> None:
@@ -130,3 +131,79 @@ class TestCli:
         out = capsys.readouterr().out
         assert "SG101 error: search choices cannot be compared" in out
         assert "output/choiceB" in out and "fix:" in out
+
+
+def _root(case: dict[str, Any], **layers: Any) -> dict[str, Any]:
+    case["network"].update(layers)
+    return case
+
+
+# Small hand-written networks for the rules found with the mutation test (each checked once with
+# RETURNN: it raises there, from the layer named here). Built on the attention decoder above.
+INLINE_CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
+    # an encoder sequence read into the loop reaches the choice: ChoiceLayer asserts shape == (dim,)
+    "sequence-into-choice": ("SG118", "output/output", _with(
+        enc_emb={"class": "linear", "activation": None, "from": "base:encoder", "n_out": 3},
+        prob={"class": "softmax", "from": ["readout", "enc_emb"], "target": "classes"})),
+    # the scores have 5 entries, the target vocabulary 7: ChoiceLayer asserts dim == output.dim
+    "scores-dim-not-target-dim": ("SG118", "output/output", _with(
+        prob={"class": "softmax", "from": "readout", "n_out": 5})),
+    # labels (sparse) as the choice's input: ChoiceLayer asserts not source.output.sparse
+    "labels-into-choice": ("SG118", "output/output", _with(
+        labels={"class": "copy", "from": "prev:output"},
+        output={"class": "choice", "target": "classes", "beam_size": 12, "from": ["labels"],
+                "initial_output": 0})),
+    # a second, independent choice of the frame marked as output: _get_search_choice_seq asserts
+    "second-choice-as-output": ("SG119", "output", _with(
+        output_b={"class": "choice", "target": "classes", "beam_size": 4, "from": "prob",
+                  "initial_output": 0, "is_output_layer": True})),
+    # decide inside the loop: BaseChoiceLayer.get_rec_initial_extra_outputs needs beam_size
+    "decide-in-loop": ("SG120", "output", _with(
+        out_decided={"class": "decide", "from": "output"},
+        end={"class": "compare", "from": "out_decided", "value": 0})),
+    # a second decoder searching on the first one's decided labels only: its choice also depends
+    # on its own previous frame (PR #1213), and the decided labels cannot be selected into it
+    "choice-on-decided-labels-only": ("SG106", "dec2/output", _root(
+        copy.deepcopy(ATTENTION),
+        out_decided={"class": "decide", "from": "output"},
+        dec2={"class": "rec", "from": [], "max_seq_len": "max_len_from('base:encoder')",
+              "is_output_layer": True, "unit": {
+            "emb": {"class": "linear", "activation": None, "from": "base:out_decided", "n_out": 3},
+            "prob": {"class": "softmax", "from": "emb", "target": "classes"},
+            "output": {"class": "choice", "target": "classes", "beam_size": 4, "from": "base:out_decided",
+                       "initial_output": 0},
+            "end": {"class": "compare", "from": "output", "value": 0}}})),
+    # search: False without a target: ChoiceLayer.get_out_data_from_opts needs the search then
+    "search-false-without-target": ("SG103", "output/output", _with(
+        output={"class": "choice", "target": None, "beam_size": 12, "from": "prob", "initial_output": 0,
+                "search": False, "length_normalization": False})),
+    # a root decide of a decide_keep_beam loop output: its raw beam scores live in the loop body
+    "decide-raw-loop-output": ("SG122", "s_decided", _root(
+        _with(s_raw={"class": "decide_keep_beam", "from": "s", "is_output_layer": True}),
+        s_decided={"class": "decide", "from": "output/s_raw", "is_output_layer": True})),
+    # beam scores of a decided layer: it has no search choices any more
+    "beam-scores-after-decide": ("SG121", "all_scores", _root(
+        copy.deepcopy(ATTENTION),
+        out_decided={"class": "decide", "from": "output"},
+        all_scores={"class": "choice_get_beam_scores", "from": "out_decided", "is_output_layer": True})),
+}
+
+
+@pytest.mark.parametrize("name", INLINE_CASES)
+def test_inline_error_codes(name: str) -> None:
+    code, layer, case = INLINE_CASES[name]
+    errors = [f for f in diagnose(case) if f.severity == "error"]
+    assert (code, layer) in {(f.code, f.layer) for f in errors}, [(f.code, f.layer) for f in errors]
+    hit = next(f for f in errors if f.code == code)
+    assert hit.reason and hit.fix and hit.returnn_message and hit.title == rule_codes()[code]
+
+
+def test_inline_rules_stay_quiet_on_the_valid_decoder() -> None:
+    """The shape model sees the attention decoder's sequences reduced by generic_attention, the
+    frame's one choice chain, and the root decide: no error."""
+    assert [f for f in diagnose(ATTENTION) if f.severity == "error"] == []
+    # reading the encoder only through attention in the loop is fine
+    fine = _with(att2={"class": "generic_attention", "weights": "att_weights", "base": "base:enc_ctx"},
+                 readout={"class": "linear", "activation": "tanh", "from": ["s", "prev:embed", "att", "att2"],
+                          "n_out": 6})
+    assert [f for f in diagnose(fine) if f.severity == "error"] == []

@@ -166,3 +166,48 @@ def test_sub_layer_of_split_follows_its_layer() -> None:
     a = analyze(d)
     assert a.layers["output/split"].beam.name == "output/prev:output"
     assert a.layers["output/split"].placement == "loop"
+
+
+
+EXTERN = {"data": {"dim": 5, "sparse": False}, "classes": {"dim": 7, "sparse": True}}
+
+
+def small(**changes: Any) -> dict[str, Any]:
+    """A decoder RETURNN builds in search mode (checked live), with unit layers replaced."""
+    d: dict[str, Any] = {
+        "encoder": {"class": "linear", "activation": "tanh", "from": "data", "n_out": 6},
+        "enc_mean": {"class": "reduce", "mode": "mean", "axis": "T", "from": "encoder"},
+        "output": {"class": "rec", "from": [], "target": "classes",
+                   "max_seq_len": "max_len_from('base:encoder')", "unit": {
+                       "embed": {"class": "linear", "activation": None, "from": "prev:output", "n_out": 4},
+                       "s": {"class": "linear", "activation": "tanh", "from": ["embed", "base:enc_mean"],
+                             "n_out": 6},
+                       "prob": {"class": "softmax", "from": "s", "target": "classes"},
+                       "output": {"class": "choice", "target": "classes", "beam_size": 3, "from": "prob",
+                                  "initial_output": 0},
+                       "end": {"class": "compare", "from": "output", "value": 0}}},
+        "decision": {"class": "decide", "from": "output", "is_output_layer": True},
+    }
+    d["output"]["unit"].update(changes)
+    return {"network": d, "extern_data": EXTERN}
+
+
+def test_sequence_reaching_the_choice_is_an_error_in_search_only() -> None:
+    """ChoiceLayer asserts its first source's shape is (dim,): the encoder sequence read through
+    ``base:`` and kept by linear / softmax reaches it with an extra time axis."""
+    d = small(prob={"class": "softmax", "from": ["s", "base:encoder"], "target": "classes"})
+    assert "extra time axis" in analyze(d).errors["output/output"]
+    assert analyze(d, mode="train").errors == {}
+    # the mean over time is no sequence any more
+    assert analyze(small()).errors == {}
+
+
+def test_choice_scores_dim_must_match_the_target() -> None:
+    d = small(prob={"class": "softmax", "from": "s", "n_out": 5})
+    assert "feature dim 5" in analyze(d).errors["output/output"]
+
+
+def test_decide_inside_the_loop_fails_on_the_rec_layer() -> None:
+    d = small(out_decided={"class": "decide", "from": "output"},
+              end={"class": "compare", "from": "out_decided", "value": 0})
+    assert "beam_size" in analyze(d).errors["output"]

@@ -442,6 +442,97 @@ def search_error_reason(exc: BaseException, extern_keys: set[str]) -> str | None
     return None
 
 
+#: RETURNN's layers that read or change the beam itself (besides ``ChoiceLayer`` and
+#: ``SelectSearchSourcesLayer``): an exception raised by their own code is a beam check.
+BEAM_LAYER_CLASSES = {
+    "ChoiceLayer",
+    "DecideLayer",
+    "DecideKeepBeamLayer",
+    "SplitBatchBeamLayer",
+    "ChoiceGetBeamScoresLayer",
+    "ChoiceGetSrcBeamsLayer",
+}
+
+
+def _frame_class(frame: Any) -> type | None:
+    """The class a RETURNN frame runs a method of (``self``'s type or a classmethod's ``cls``)."""
+    loc = frame.f_locals
+    if "self" in loc:
+        return type(loc["self"])
+    cls = loc.get("cls")
+    return cls if isinstance(cls, type) else None
+
+
+def _defining_class(cls: type | None, code: Any) -> type | None:
+    """The class in ``cls``'s MRO whose own method runs ``code`` (None for inherited generic code
+    such as ``LayerBase.get_rec_initial_output``, which is not the beam layer's own)."""
+    for klass in getattr(cls, "__mro__", ()):
+        func = klass.__dict__.get(code.co_name)
+        func = getattr(func, "__func__", func)  # classmethod / staticmethod
+        if getattr(func, "__code__", None) is code:
+            return klass
+    return None
+
+
+def _is_choice_like(cls: Any) -> bool:
+    """Whether ``cls`` is RETURNN's ``BaseChoiceLayer`` or one of its subclasses (choice, decide,
+    decide_keep_beam, split_batch_beam: the layers that own search choices)."""
+    from returnn.tf.layers.rec import BaseChoiceLayer
+
+    return isinstance(cls, type) and issubclass(cls, BaseChoiceLayer)
+
+
+def search_related_reason(exc: BaseException, extern_keys: set[str]) -> str | None:
+    """The issue's definition of a search-related failure, by where RETURNN raised it (the
+    traceback frames), never by the wording of the message; None for any other failure.
+
+    Search-related: (1) a ``LayerNotFound`` for an extern-data key (a target / data key search
+    mode does not provide); (2) raised in RETURNN's search-choice resolution, beam selection or
+    backtracking code (a function in ``SEARCH_FUNCS``, a method of ``SearchChoices`` /
+    ``SelectSearchSourcesLayer`` / ``SearchBeam``); (3) raised by the own code (not inherited generic
+    code, not option parsing in ``transform_config_dict``) of a layer that reads or makes the beam
+    (``BEAM_LAYER_CLASSES`` and every ``BaseChoiceLayer`` subclass) in a search network, or while the
+    rec loop sets up such a layer's beam state (``_get_init_extra_outputs``); (4) the rec loop's search-only checks: a loop layer kept inside
+    the loop for the search read from outside (``get_layer_from_outside``), and the loop length that
+    search takes from ``max_seq_len`` (``cond``: "specify max_seq_len").
+
+    Unlike :func:`search_error_reason` (the corpus files' rule, kept for them), a shape or dim
+    assertion elsewhere whose message merely prints a beamed tensor is not search-related.
+    """
+    from returnn.tf.network import LayerNotFound
+
+    if isinstance(exc, LayerNotFound):
+        name = getattr(exc, "layer_name", None) or ""
+        bare = name.split(":", 1)[1] if name.startswith("data:") else name
+        return f"not-found:{bare}" if bare in extern_keys else None
+    frames = [f for f in _frames(exc) if "returnn" in f.f_code.co_filename]
+    for frame in frames:
+        code = frame.f_code
+        if code.co_name in SEARCH_FUNCS:
+            return f"frame:{code.co_name}"
+        cls = _frame_class(frame)
+        name = cls.__name__ if cls is not None else ""
+        if name in SEARCH_CLASSES:
+            return f"frame:{name}.{code.co_name}"
+        owner = _defining_class(cls, code)
+        if owner is not None and code.co_name != "transform_config_dict" and (
+                owner.__name__ in BEAM_LAYER_CLASSES or _is_choice_like(owner)):
+            net = getattr(frame.f_locals.get("self"), "network", None) or frame.f_locals.get("network")
+            if getattr(net, "search_flag", True):
+                return f"frame:{owner.__name__}.{code.co_name}"
+        if code.co_name == "_get_init_extra_outputs" and code.co_filename.endswith("rec.py"):
+            template_cls = frame.f_locals.get("cl")
+            if _is_choice_like(template_cls):
+                return f"frame:_get_init_extra_outputs({template_cls.__name__})"
+        if code.co_name == "get_layer_from_outside" and code.co_filename.endswith("rec.py"):
+            return "frame:get_layer_from_outside"
+    last = frames[-1] if frames else None
+    if last is not None and last.f_code.co_name == "cond" and last.f_code.co_filename.endswith("rec.py") \
+            and str(exc).endswith("specify max_seq_len"):
+        return "frame:cond(max_seq_len)"
+    return None
+
+
 # ----------------------------------------------------------------------------------------------------
 # Building one case
 
@@ -507,11 +598,21 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         except Exception:  # noqa: BLE001
             result["search_error"] = None
         try:
+            reason = search_related_reason(exc, extern_keys)
+            result["search_related"], result["search_related_reason"] = reason is not None, reason
+        except Exception as err:  # noqa: BLE001
+            result["search_related"], result["search_related_reason"] = None, f"!{err!r}"
+        try:
             result["error_layer"] = error_layer(exc)
         except Exception:  # noqa: BLE001
             result["error_layer"] = None
         result["traceback_funcs"] = [
             f"{os.path.basename(f.f_code.co_filename)}:{f.f_code.co_name}" for f in _frames(exc)
+        ][-40:]
+        result["traceback_frames"] = [
+            f"{os.path.basename(f.f_code.co_filename)}:"
+            f"{(c.__name__ + '.') if (c := _frame_class(f)) is not None else ''}{f.f_code.co_name}"
+            for f in _frames(exc)
         ][-40:]
     finally:
         _TRANSLATIONS = None
