@@ -774,7 +774,7 @@ class _Analyzer:
         """Whether the layer's output has a batch axis (``:i``, constants and variables do not, nor
         anything computed from them alone); RETURNN never translates such inputs."""
         if not self._batched:
-            for name in self.order:  # construction order: inputs first (prev: inputs are skipped)
+            for name in self.order:  # construction order: inputs first (but a prev: input may come later)
                 data = self.nd[name]
                 if data["class"] in (":i", "variable", "constant") and not \
                         data["options"].get("add_batch_axis"):
@@ -782,7 +782,9 @@ class _Analyzer:
                 elif data["node_kind"] == "sub":
                     result = self._batched.get(next(iter(self.g.predecessors(name))), True)
                 else:
-                    srcs = [src for src, _, form, _ in data.get("inputs", []) if form != "prev"]
+                    # a prev: value counts like any input: batched unless its layer is known to be
+                    # batch-less (``combine(prev:s, cast(:i))`` has prev:s's batch axis and beam)
+                    srcs = [src for src, _, _, _ in data.get("inputs", [])]
                     result = any(self._batched.get(src, True) for src in srcs) if srcs else True
                 self._batched[name] = result
         return self._batched.get(node, True)

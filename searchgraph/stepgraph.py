@@ -38,8 +38,7 @@ __all__ = ["ChoiceProgram", "NodeProgram", "StepGraphError", "StepProgram", "com
 #: Name of the rec layer the step graph becomes; node ``x`` is RETURNN's ``output/x``.
 REC = "output"
 INPUT_TYPES = ("log_prob", "prob", "logits")
-#: A beamless batched root layer the net dict adds to nodes reading ``:i``: searchgraph's analysis
-#: takes a layer computed from ``:i`` and ``prev:`` values alone for batch-less, RETURNN does not.
+#: A name reserved for searchgraph (earlier versions added such a root layer to nodes reading ``:i``).
 BATCH_MARKER = "sg_batch_marker"
 _CHOICE_KEYS = {"class", "from", "beam_size", "input_type", "length_normalization",
                 "length_normalization_exponent", "initial"}
@@ -219,8 +218,6 @@ def to_net_dict(step: Mapping[str, Mapping[str, Any]], inputs: Sequence[str] = (
         else:
             if name == "end" and "prev:end" not in refs:
                 refs = refs + ["prev:end"]
-            if ":i" in refs:
-                refs = refs + [f"base:{BATCH_MARKER}"]
             unit[name] = {"class": "combine", "kind": "add", "from": refs, "is_output_layer": True}
             if "initial" in node or name == "end":
                 unit[name]["initial_output"] = 0
@@ -228,7 +225,6 @@ def to_net_dict(step: Mapping[str, Mapping[str, Any]], inputs: Sequence[str] = (
         choices = [n for n, d in step.items() if d.get("class") == "choice"]
         unit["output"] = {"class": "copy", "from": choices[-1] if choices else []}
     net: dict[str, Any] = {name: {"class": "copy", "from": "data"} for name in inputs}
-    net[BATCH_MARKER] = {"class": "copy", "from": "data"}
     net[REC] = {"class": "rec", "from": [], "max_seq_len": 1000, "target": "classes", "unit": unit}
     return net
 
