@@ -9,8 +9,8 @@ Same semantics and results as the NumPy :func:`searchgraph.backtrack.backtrack` 
   pointer doubling (a ``tf.while_loop`` of ``ceil(log2 T)`` batched gathers), and the lengths from
   the end flags along each final hypothesis' path (a cumulative sum). A handful of ops whatever
   ``T`` is, at ``T log T`` work; it pays off where launching ops is what costs (graph mode).
-* ``"scan"``: RETURNN's way, one backward :func:`tf.scan` over the frames for the beam indices
-  (the lengths as above); compiled with XLA (``jit_compile=True``) this is the
+* ``"scan"``: RETURNN's way, one backward :func:`tf.scan` over the frames for the beam indices and
+  a forward :func:`tf.foldl` for the lengths; compiled with XLA (``jit_compile=True``) this is the
   fastest variant on a CPU (figures: ``bench/backtrack.py``).
 
 Both work eagerly and inside :func:`tf.function` with unknown ``T`` and batch (see
@@ -76,6 +76,14 @@ def _check_config(n: int, end_index: int | None, has_end: bool) -> None:
         raise ValueError(f"end_index {end_index} out of range for {n} choices")
 
 
+def _take(x: tf.Tensor, idx: tf.Tensor) -> tf.Tensor:
+    """``out[t, b, k] = x[t, b, idx[t, b, k]]`` for ``[T, B, K_x]`` ``x`` and ``[T, B, K]`` ``idx``, as one
+    gather from the flattened ``x``."""
+    shape = tf.shape(x)
+    rows = tf.reshape(tf.range(shape[0] * shape[1], dtype=tf.int32) * shape[2], [shape[0], shape[1], 1])
+    return tf.gather(tf.reshape(x, [-1]), tf.cast(idx, tf.int32) + rows)
+
+
 def _beam_indices_doubling(src_beams: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor, ...]:
     """Per choice ``[T, B, K_latest]`` beam indices by pointer doubling (see the module docstring)."""
     srcs = [tf.cast(s, tf.int32) for s in src_beams]
@@ -108,11 +116,17 @@ def _beam_indices_doubling(src_beams: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor,
 
 
 def _path_lengths(end_flags: tf.Tensor, end_path: tf.Tensor, include_eos: bool) -> tf.Tensor:
-    """Lengths from the end flags along each final hypothesis' path (``searchgraph.backtrack.path_lengths``)."""
-    flags = tf.gather(tf.cast(end_flags, tf.int32), tf.cast(end_path, tf.int32), batch_dims=2)
-    # ended at t: a flag at some t' <= t on the path; with include_eos the frame that ends still counts
-    stopped = tf.cast(tf.math.cumsum(flags, axis=0, exclusive=include_eos) > 0, tf.int32)
-    return tf.shape(flags)[0] - tf.reduce_sum(stopped, axis=0)
+    """Lengths from the end flags along each final hypothesis' path (``searchgraph.backtrack.path_lengths``).
+
+    A hypothesis ends at the first frame ``f`` whose flag is set on its path: its length is ``f``, or
+    ``f + 1`` with ``include_eos`` (the frame that ends counts), ``T`` if it never ends. Computed as a
+    minimum over the frames (a cumulative sum would be ``O(T^2)`` under XLA).
+    """
+    flags = tf.cast(_take(tf.cast(end_flags, tf.int32), end_path), tf.bool)
+    t_max = tf.shape(flags)[0]
+    frame = tf.reshape(tf.range(t_max, dtype=tf.int32), [-1, 1, 1])
+    first = tf.minimum(tf.reduce_min(tf.where(flags, frame, t_max), axis=0), t_max)  # t_max: no flag
+    return tf.minimum(first + 1, t_max) if include_eos else first
 
 
 def _beam_indices_scan(src_beams: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor, ...]:
@@ -131,6 +145,33 @@ def _beam_indices_scan(src_beams: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor, ...
 
     _, idx = tf.scan(step, src_beams, initializer=(init, (init,) * len(src_beams)), reverse=True)
     return idx
+
+
+def _lengths(src_beams: tuple[tf.Tensor, ...], end_flags: tf.Tensor, end_index: int,
+             include_eos: bool) -> tf.Tensor:
+    """RETURNN's ``seq_len`` in the latest choice's beam (see :func:`searchgraph.backtrack.seq_lengths`)."""
+    last = src_beams[-1]
+    shape = tf.stack([tf.shape(last)[1], _dim(last, 2), 2])
+    init = tf.zeros(shape, tf.int32)  # [..., 0]: length, [..., 1]: ended; frame -1 is all-equal
+
+    def hop(state: tf.Tensor, src: tf.Tensor) -> tf.Tensor:
+        return tf.gather(state, src, batch_dims=1)  # length and flag in one gather
+
+    def step(state: tf.Tensor, elems: tuple[tf.Tensor, tuple[tf.Tensor, ...]]) -> tf.Tensor:
+        end_t, srcs = elems
+        for src in srcs[: end_index + 1]:  # frame t up to E, oldest first
+            state = hop(state, src)
+        length, ended = state[..., 0], state[..., 1] > 0
+        end_now = tf.logical_or(tf.cast(end_t, tf.bool), ended)
+        stop = ended if include_eos else end_now
+        length = length + tf.cast(tf.logical_not(stop), tf.int32)
+        state = tf.stack([length, tf.cast(end_now, tf.int32)], axis=-1)
+        for src in srcs[end_index + 1:]:  # newer choices of frame t: into the latest beam
+            state = hop(state, src)
+        return state
+
+    final = tf.foldl(step, (end_flags, src_beams), initializer=init)
+    return final[..., 0]
 
 
 def backtrack_tensors(
@@ -194,8 +235,10 @@ def backtrack_tensors(
         if end_flags is None:
             t_max = tf.shape(src_beams[0])[0]
             lengths = tf.fill(tf.shape(idx[-1])[1:], t_max)
-        else:
+        elif method == "doubling":
             lengths = _path_lengths(tf.convert_to_tensor(end_flags), idx[end_index], include_eos)
+        else:  # in the same frame-by-frame style (XLA: one more tight loop beats gathers over [T, B, K])
+            lengths = _lengths(src_beams, tf.convert_to_tensor(end_flags), end_index, include_eos)
         return TFBacktrackResult(sequences=sequences, beam_indices=idx, lengths=lengths, scores=scores[-1])
 
 
