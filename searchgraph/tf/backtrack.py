@@ -129,22 +129,29 @@ def _path_lengths(end_flags: tf.Tensor, end_path: tf.Tensor, include_eos: bool) 
     return tf.minimum(first + 1, t_max) if include_eos else first
 
 
-def _beam_indices_scan(src_beams: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor, ...]:
-    """Per choice ``[T, B, K_latest]`` beam indices, by one backward scan over the frames."""
+def _beam_indices_scan(src_beams: tuple[tf.Tensor, ...],
+                       labels: tuple[tf.Tensor, ...]) -> tuple[tuple[tf.Tensor, ...], tuple[tf.Tensor, ...]]:
+    """Per choice ``[T, B, K_latest]`` beam indices and labels along them, by one backward scan over the
+    frames (each frame's labels are picked in the loop: small gathers, no gather over ``[T, B, K]``)."""
     last = src_beams[-1]
     k_last = _dim(last, 2)
     init = tf.broadcast_to(tf.range(k_last, dtype=last.dtype)[None, :], tf.stack([tf.shape(last)[1], k_last]))
+    lab_init = tuple(tf.zeros_like(init, dtype=lab.dtype) for lab in labels)
 
-    def step(state: tuple[tf.Tensor, tuple[tf.Tensor, ...]], srcs: tuple[tf.Tensor, ...]):
+    def step(state: tuple[Any, ...], elems: tuple[tuple[tf.Tensor, ...], tuple[tf.Tensor, ...]]):
+        srcs, labs = elems
         beams = state[0]  # [B, K_latest]: into the latest choice's beam of this frame
         idx: list[Any] = [None] * len(srcs)
+        out: list[Any] = [None] * len(srcs)
         for j in reversed(range(len(srcs))):  # latest choice first
             idx[j] = beams
+            out[j] = tf.gather(labs[j], beams, batch_dims=1)
             beams = tf.gather(tf.cast(srcs[j], beams.dtype), beams, batch_dims=1)  # into j's base beam
-        return beams, tuple(idx)
+        return beams, tuple(idx), tuple(out)
 
-    _, idx = tf.scan(step, src_beams, initializer=(init, (init,) * len(src_beams)), reverse=True)
-    return idx
+    _, idx, seqs = tf.scan(step, (src_beams, labels), initializer=(init, (init,) * len(src_beams), lab_init),
+                           reverse=True)
+    return idx, seqs
 
 
 def _lengths(src_beams: tuple[tf.Tensor, ...], end_flags: tf.Tensor, end_index: int,
@@ -229,9 +236,12 @@ def backtrack_tensors(
                 if x.shape.rank not in (None, 3):
                     raise ValueError(f"{what} must be [T, batch, K], got shape {x.shape}")
         scores = tf.convert_to_tensor(scores)
-        idx = _beam_indices_doubling(src_beams) if method == "doubling" else _beam_indices_scan(src_beams)
-        sequences = tuple(tf.transpose(tf.gather(lab, tf.cast(i, tf.int32), batch_dims=2), [1, 2, 0])
-                          for lab, i in zip(labels, idx))
+        if method == "doubling":
+            idx = _beam_indices_doubling(src_beams)
+            picked = tuple(tf.gather(lab, tf.cast(i, tf.int32), batch_dims=2) for lab, i in zip(labels, idx))
+        else:
+            idx, picked = _beam_indices_scan(src_beams, labels)
+        sequences = tuple(tf.transpose(x, [1, 2, 0]) for x in picked)
         if end_flags is None:
             t_max = tf.shape(src_beams[0])[0]
             lengths = tf.fill(tf.shape(idx[-1])[1:], t_max)

@@ -62,6 +62,7 @@ class TestEager:
     def test_random_traces_equal_numpy(self, tr) -> None:
         backtrack, _, _ = _tf()
         assert_same(backtrack(tr), tr)
+        assert_same(backtrack(tr, method="scan"), tr)
 
     def test_two_choices_by_hand(self) -> None:
         backtrack, _, _ = _tf()
