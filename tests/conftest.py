@@ -32,6 +32,14 @@ def need(condition: bool, why: str) -> None:
 
 
 @pytest.fixture
+def plain_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fixed width and no colours, whatever the terminal the tests run in says."""
+    monkeypatch.setenv("COLUMNS", "100")
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "SEARCHGRAPH_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
 def needs_dot() -> None:
     need(shutil.which("dot") is not None, "Graphviz's dot is not installed")
 

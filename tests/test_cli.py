@@ -15,11 +15,8 @@ from typing import Any
 import networkx as nx
 import pytest
 
-from searchgraph.cli import main
-
+from .cli_support import EXTERN, TWO_CHOICES, one_line, run, write
 from .conftest import ROOT
-
-EXTERN = {"data": {"dim": 5}, "classes": {"dim": 6, "sparse": True}}
 
 #: A 3-layer decoder. RETURNN (1.20261022, search_flag=True) reports: output/prob on
 #: output/prev:output (K=4); the choice and `end` on output/output, chosen from output/prev:output;
@@ -32,45 +29,12 @@ DECODER: dict[str, Any] = {"network": {
         "end": {"class": "compare", "from": "output", "value": 0}}}},
     "extern_data": EXTERN}
 
-#: Two independent choices in one frame, combined in one layer that the loop needs: RETURNN raises
-#: "Cannot combine beams" at output/both (while it builds the loop's templates).
-TWO_CHOICES: dict[str, Any] = {"network": {
-    "output": {"class": "rec", "from": [], "max_seq_len": 10, "target": "classes", "unit": {
-        "prob_a": {"class": "softmax", "from": "prev:output", "target": "classes"},
-        "a": {"class": "choice", "from": "prob_a", "beam_size": 3, "target": "classes", "initial_output": 0},
-        "prob_b": {"class": "softmax", "from": "prev:output", "target": "classes"},
-        "b": {"class": "choice", "from": "prob_b", "beam_size": 3, "target": "classes", "initial_output": 0},
-        "both": {"class": "combine", "kind": "maximum", "from": ["a", "b"]},
-        "output": {"class": "copy", "from": "both", "initial_output": 0},
-        "end": {"class": "compare", "from": "output", "value": 0}}}},
-    "extern_data": EXTERN}
-
 BEAM_KEYS = {"beam", "beam_size", "beam_chain", "choice", "placement", "error"}
 
 
 @pytest.fixture(autouse=True)
-def plain_console(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fixed width and no colours, whatever the terminal the tests run in says."""
-    monkeypatch.setenv("COLUMNS", "100")
-    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "SEARCHGRAPH_DEBUG"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def write(tmp_path: Path, data: Any, name: str = "decoder.json") -> str:
-    path = tmp_path / name
-    path.write_text(json.dumps(data, indent=1))
-    return str(path)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(text: str) -> str:
-    """Rich wraps long messages; compare them with whitespace collapsed."""
-    return " ".join(text.split())
+def _plain(plain_console: None) -> None:
+    """Every test here: a fixed-width, colourless console (``plain_console`` in conftest)."""
 
 
 def with_unit(**layers: Any) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from searchgraph.cli import main
 from searchgraph.render.dot import parse_meta
 
+from .cli_support import one_line, run
 from .conftest import ROOT
 
 EXAMPLE = ROOT / "examples" / "attention_decoder.config"
@@ -23,21 +23,8 @@ pytestmark = pytest.mark.usefixtures("needs_dot")
 
 
 @pytest.fixture(autouse=True)
-def plain_console(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fixed width and no colours, whatever the terminal the tests run in says."""
-    monkeypatch.setenv("COLUMNS", "100")
-    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "SEARCHGRAPH_DEBUG"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())
+def _plain(plain_console: None) -> None:
+    """Every test here: a fixed-width, colourless console (``plain_console`` in conftest)."""
 
 
 class TestRender:

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from searchgraph.cli import main
 from searchgraph.trace import SearchTrace
 
+from .cli_support import one_line, run
 from .conftest import ROOT
 
 A, B = "output/a", "output/b"
@@ -33,21 +33,8 @@ DECODER: dict[str, Any] = {"network": {
 
 
 @pytest.fixture(autouse=True)
-def plain_console(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fixed width and no colours, whatever the terminal the tests run in says."""
-    monkeypatch.setenv("COLUMNS", "100")
-    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "SEARCHGRAPH_DEBUG"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())
+def _plain(plain_console: None) -> None:
+    """Every test here: a fixed-width, colourless console (``plain_console`` in conftest)."""
 
 
 def hand_trace(**changes: Any) -> SearchTrace:

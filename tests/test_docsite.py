@@ -23,23 +23,10 @@ from searchgraph.diagnose import diagnose
 from searchgraph.docsite import MARKER, beam_rows, build_site
 from searchgraph.plan import plan_network
 
+from .cli_support import TWO_CHOICES
 from .conftest import ROOT, need
 
 EXAMPLE = ROOT / "examples" / "attention_decoder.config"
-EXTERN = {"data": {"dim": 5}, "classes": {"dim": 6, "sparse": True}}
-
-#: Two independent choices combined in one loop layer: RETURNN raises "Cannot combine beams" at
-#: output/both, so diagnose reports an error (SG101) on it.
-TWO_CHOICES: dict[str, Any] = {"network": {
-    "output": {"class": "rec", "from": [], "max_seq_len": 10, "target": "classes", "unit": {
-        "prob_a": {"class": "softmax", "from": "prev:output", "target": "classes"},
-        "a": {"class": "choice", "from": "prob_a", "beam_size": 3, "target": "classes", "initial_output": 0},
-        "prob_b": {"class": "softmax", "from": "prev:output", "target": "classes"},
-        "b": {"class": "choice", "from": "prob_b", "beam_size": 3, "target": "classes", "initial_output": 0},
-        "both": {"class": "combine", "kind": "maximum", "from": ["a", "b"]},
-        "output": {"class": "copy", "from": "both", "initial_output": 0},
-        "end": {"class": "compare", "from": "output", "value": 0}}}},
-    "extern_data": EXTERN}
 
 BROKEN = 'network = {"output": {"class": "copy", "from": "data"}\n'
 
