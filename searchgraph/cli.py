@@ -226,13 +226,6 @@ def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
     for out in (args.save, args.output):
         if out is not None and Path(out).exists() and not args.force:
             raise SearchgraphError("the file exists", where=out, hint="pass --force to replace it")
-    write_lattice = None
-    if args.output is not None:  # before a capture that may take a while
-        try:
-            from .render import write_lattice
-        except ImportError as exc:
-            raise SearchgraphError(f"lattice diagrams are not available: {exc}", where=args.output,
-                                   hint="this searchgraph has no searchgraph.render.write_lattice") from None
     if args.capture is not None:
         from .config import load
         from .returnn import CaptureError, capture_search
@@ -267,12 +260,10 @@ def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
                              frames=not args.no_frames, result=result, width=console.width))
     if args.save is not None:
         console.print(f"saved {escape(args.save)}", highlight=False)
-    if write_lattice is not None:
-        try:
-            write_lattice(trace, args.output, force=args.force, result=result)
-        except FileExistsError:
-            raise SearchgraphError("the file exists", where=args.output,
-                                   hint="pass --force to replace it") from None
+    if args.output is not None:
+        from .render import write_lattice
+
+        write_lattice(trace, args.output, force=args.force, result=result)  # OutputExistsError: exit 2
         console.print(f"wrote {escape(args.output)}", highlight=False)
     return 0 if check_against_returnn(trace, result).ok else 1
 

@@ -76,14 +76,6 @@ def _check_config(n: int, end_index: int | None, has_end: bool) -> None:
         raise ValueError(f"end_index {end_index} out of range for {n} choices")
 
 
-def _take(x: tf.Tensor, idx: tf.Tensor) -> tf.Tensor:
-    """``out[t, b, k] = x[t, b, idx[t, b, k]]`` for ``[T, B, K_x]`` ``x`` and ``[T, B, K]`` ``idx``, as one
-    gather from the flattened ``x``."""
-    shape = tf.shape(x)
-    rows = tf.reshape(tf.range(shape[0] * shape[1], dtype=tf.int32) * shape[2], [shape[0], shape[1], 1])
-    return tf.gather(tf.reshape(x, [-1]), tf.cast(idx, tf.int32) + rows)
-
-
 def _beam_indices_doubling(src_beams: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor, ...]:
     """Per choice ``[T, B, K_latest]`` beam indices by pointer doubling (see the module docstring)."""
     srcs = [tf.cast(s, tf.int32) for s in src_beams]
@@ -122,7 +114,7 @@ def _path_lengths(end_flags: tf.Tensor, end_path: tf.Tensor, include_eos: bool) 
     ``f + 1`` with ``include_eos`` (the frame that ends counts), ``T`` if it never ends. Computed as a
     minimum over the frames (a cumulative sum would be ``O(T^2)`` under XLA).
     """
-    flags = tf.cast(_take(tf.cast(end_flags, tf.int32), end_path), tf.bool)
+    flags = tf.gather(tf.cast(end_flags, tf.bool), tf.cast(end_path, tf.int32), batch_dims=2)
     t_max = tf.shape(flags)[0]
     frame = tf.reshape(tf.range(t_max, dtype=tf.int32), [-1, 1, 1])
     first = tf.minimum(tf.reduce_min(tf.where(flags, frame, t_max), axis=0), t_max)  # t_max: no flag
