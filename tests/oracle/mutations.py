@@ -605,6 +605,15 @@ def op_search_false(case: Case, rng: random.Random) -> tuple[Case, str] | None:
     return new, f"search: False{extra} on {_where(rec, name)}"
 
 
+def _insert_decide(layers: dict[str, Any], user: str, slot: Any) -> tuple[str, str]:
+    """Put a new ``decide`` layer between ``layers[user]``'s source at ``slot`` and it: (source, decide)."""
+    src = _get(layers[user], slot)
+    dec = _fresh(layers, f"{src.replace('/', '_')}_decided")
+    layers[dec] = {"class": "decide", "from": src}
+    _put(layers[user], slot, dec)
+    return src, dec
+
+
 def op_add_decide(case: Case, rng: random.Random) -> tuple[Case, str] | None:
     """Insert a ``decide`` layer between a beamed root layer and its root consumer, or between two
     layers of a loop frame."""
@@ -618,10 +627,7 @@ def op_add_decide(case: Case, rng: random.Random) -> tuple[Case, str] | None:
         if not edges:
             return None
         user, slot = rng.choice(edges)
-        src = _get(unit[user], slot)
-        dec = _fresh(unit, f"{src.replace('/', '_')}_decided")
-        unit[dec] = {"class": "decide", "from": src}
-        _put(unit[user], slot, dec)
+        src, dec = _insert_decide(unit, user, slot)
         return new, f"insert decide {rec}/{dec} between {rec}/{src} and {rec}/{user} (in the loop)"
     beamed = _beamed_roots(net)
     edges = []
@@ -634,10 +640,7 @@ def op_add_decide(case: Case, rng: random.Random) -> tuple[Case, str] | None:
     if not edges:
         return None
     user, slot = rng.choice(edges)
-    src = _get(net[user], slot)
-    dec = _fresh(net, f"{src.replace('/', '_')}_decided")
-    net[dec] = {"class": "decide", "from": src}
-    _put(net[user], slot, dec)
+    src, dec = _insert_decide(net, user, slot)
     return new, f"insert decide {dec} between {src} and {user}"
 
 
