@@ -12,12 +12,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING, Any
 
 from .errors import SearchgraphError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["EXAMPLE", "main"]
 
@@ -43,6 +43,28 @@ def _command(name: str) -> Callable[[Callable[[argparse.Namespace, Console], int
     return register
 
 
+def escape(text: str) -> str:
+    """rich's markup escape (rich loads only when something is printed through it)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+class _LazyConsole:
+    """A rich Console made on first use: ``--json`` output never pays rich's import."""
+
+    def __init__(self, **kwargs: Any):
+        self._kwargs = kwargs
+        self._console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._kwargs)
+        return getattr(self._console, name)
+
+
 def _load(args: argparse.Namespace) -> Any:
     from .config import load
 
@@ -56,9 +78,9 @@ def _print_json(data: Any) -> None:
 @_command("graph")
 def _cmd_graph(args: argparse.Namespace, console: Console) -> int:
     from .console import graph_tree
-    from .graph import build_graph, graph_to_json
+    from .graph import build_layer_graph, graph_to_json
 
-    g = build_graph(_load(args))
+    g = build_layer_graph(_load(args))
     if args.json:
         _print_json(graph_to_json(g))
         return 0
@@ -70,7 +92,6 @@ def _cmd_graph(args: argparse.Namespace, console: Console) -> int:
 
 @_command("beams")
 def _cmd_beams(args: argparse.Namespace, console: Console) -> int:
-    from .console import beam_table, layer_detail
     from .provenance import analyze
 
     analysis = analyze(_load(args), mode=args.mode)
@@ -82,8 +103,12 @@ def _cmd_beams(args: argparse.Namespace, console: Console) -> int:
             data = {"layers": {args.layer: data["layers"][args.layer]}}
         _print_json(data)
     elif args.layer is not None:
+        from .console import layer_detail
+
         console.print(layer_detail(analysis, args.layer))
     else:
+        from .console import beam_table
+
         console.print(beam_table(analysis))
         for warning in analysis.warnings:
             console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
@@ -142,7 +167,7 @@ def _cmd_diagnose(args: argparse.Namespace, console: Console) -> int:
         culprits = list(dict.fromkeys(f.layer for f in findings
                                       if f.severity in ("error", "warning") and f.layer in analysis.layers))
         write_network(analysis, args.render, force=args.force, mark=culprits)
-        out = Console(stderr=True, width=console.width) if args.json else console
+        out = _LazyConsole(stderr=True, width=console.width) if args.json else console
         out.print(f"wrote {escape(args.render)}" + (f" ({len(culprits)} layer{'s' if len(culprits) != 1 else ''}"
                                                     " with findings marked)" if culprits else ""),
                   highlight=False)
@@ -189,6 +214,8 @@ def _cmd_render(args: argparse.Namespace, console: Console) -> int:
 @_command("docs")
 def _cmd_docs(args: argparse.Namespace, console: Console) -> int:
     """A static HTML site: an index and one page per network (diagram, beams, plans, findings)."""
+    from rich.console import Console
+
     from .docsite import build_site
 
     site = build_site(args.configs, args.output, force=args.force, jobs=args.jobs, trust=args.trust,
@@ -272,12 +299,12 @@ def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
 def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from .config import load
     from .console import beam_table, graph_tree
-    from .graph import build_graph
+    from .graph import build_layer_graph
     from .provenance import analyze
 
     spec = load(EXAMPLE)
     console.rule(f"[bold]searchgraph demo[/] — {EXAMPLE.name}")
-    console.print(graph_tree(build_graph(spec)))
+    console.print(graph_tree(build_layer_graph(spec)))
     analysis = analyze(spec)
     console.print(beam_table(analysis))
     from .console import plan_tree
@@ -467,8 +494,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     width = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else None
-    console = Console(width=width)
-    err = Console(stderr=True, width=width)
+    console: Any = _LazyConsole(width=width)
+    err: Any = _LazyConsole(stderr=True, width=width)
     command = args.command or "demo"
     try:
         return _COMMANDS[command](args, console)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from .layergraph import shortest_path
 from .provenance import Analysis
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from .layergraph import LayerGraph
 
 __all__ = [
     "beam_styles",
@@ -113,8 +118,8 @@ def layer_detail(analysis: Analysis, layer: str) -> Tree:
         branch = tree.add("path from the choice")
         prev = None
         for step in path:
-            kind = analysis.graph.edges[prev, step]["kind"] if prev and \
-                analysis.graph.has_edge(prev, step) else ""
+            kind = analysis.layer_graph.edges[prev, step]["kind"] if prev and \
+                analysis.layer_graph.has_edge(prev, step) else ""
             branch = branch.add(f"{step}" + (f"  [dim]({kind})[/]" if kind and kind != "from" else ""))
             prev = step
     return tree
@@ -126,13 +131,10 @@ def choice_path(analysis: Analysis, layer: str) -> list[str]:
     if lb.beam is None:
         return []
     owner = lb.beam.name.replace("prev:", "", 1)
-    g = analysis.graph
+    g = analysis.layer_graph
     if owner not in g:
         return []
-    try:
-        return nx.shortest_path(g, owner, layer)
-    except nx.NetworkXNoPath:
-        return [owner, "…", layer]
+    return shortest_path(g, owner, layer) or [owner, "…", layer]
 
 
 def plan_tree(plan: Any, analysis: Analysis, *, show_all: bool = False) -> Tree:
@@ -199,7 +201,7 @@ def findings_view(findings: list[Any], analysis: Analysis) -> Any:
     return Group(*panels, summary)
 
 
-def _edge_label(g: nx.DiGraph, src: str, dst: str) -> str:
+def _edge_label(g: LayerGraph | nx.DiGraph, src: str, dst: str) -> str:
     data: dict[str, Any] = g.edges[src, dst]
     kinds = "/".join(data["kinds"])
     ref, kind = data["ref"], data["kind"]
@@ -210,7 +212,7 @@ def _edge_label(g: nx.DiGraph, src: str, dst: str) -> str:
     return f"{kinds}:{ref}"
 
 
-def graph_tree(g: nx.DiGraph) -> Tree:
+def graph_tree(g: LayerGraph | nx.DiGraph) -> Tree:
     """Units and layers as a tree; each layer lists what it reads, by edge kind."""
     root = Tree(Text(f"network {g.graph.get('source', '')}", style="bold"))
     branches: dict[str | None, Tree] = {None: root}

@@ -70,7 +70,7 @@ def _custom_layer_warnings(analysis: Analysis) -> list[Finding]:
     for name, lb in analysis.layers.items():
         cls = get_layer_class(lb.cls)
         custom = not cls.known
-        code = analysis.graph.nodes[name]["options"].get("eval")
+        code = analysis.layer_graph.nodes[name]["options"].get("eval")
         # an eval gets its sources translated like any layer; only code that reaches other layers
         # or the network directly bypasses that
         reaching = isinstance(code, str) and any(k in code for k in ("get_layer", "network", "self."))
@@ -130,7 +130,7 @@ def _unknown_class_warnings(analysis: Analysis) -> list[Finding]:
 
 
 def _mode_differences(analysis: Analysis) -> list[Finding]:
-    train = analyze(analysis.spec, mode="train", graph=analysis.graph)
+    train = analyze(analysis.spec, mode="train", graph=analysis.layer_graph)
     out = []
     for name in sorted(set(analysis.layers) | set(train.layers)):
         s, t = analysis.layers.get(name), train.layers.get(name)

@@ -18,15 +18,18 @@ import gc
 import re
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from .errors import NetworkError
+from .layergraph import LayerGraph, as_networkx
 from .layers import get_layer_class, iter_option_refs
 from .netspec import NetSpec
 
-__all__ = ["build_graph", "constructed_layers", "graph_to_json", "unit_layers", "without_prev"]
+if TYPE_CHECKING:
+    import networkx as nx
+
+__all__ = ["build_graph", "build_layer_graph", "constructed_layers", "graph_to_json", "unit_layers",
+           "without_prev"]
 
 _EXTRA = re.compile(r"^extra(\.[A-Za-z0-9_]+)+:")
 _MAX_LEN_FROM = re.compile(r"max_len_from\(\s*['\"]([^'\"]+)['\"]\s*\)")
@@ -86,7 +89,7 @@ def _as_list(value: Any) -> list[Any]:
 class _Builder:
     def __init__(self, spec: NetSpec):
         self.spec = spec
-        self.g = nx.DiGraph(source=spec.source, warnings=[])
+        self.g = LayerGraph(source=spec.source, warnings=[])
         self.unknown: list[tuple[str, str, str, _Suggest]] = []
         self.root = _Scope(spec.network)
         self.data_keys = set(spec.data_keys())
@@ -351,7 +354,7 @@ class _Builder:
             return [] if self.spec.behavior_version >= 1 else list(cls.default_from or ())
         return list(cls.default_from)
 
-    def build(self) -> nx.DiGraph:
+    def build(self) -> LayerGraph:
         self._pending: deque[tuple[_Scope, str, dict[str, Any]]] = deque()
         self.add_scope(self.root)
         while self._pending:
@@ -361,7 +364,7 @@ class _Builder:
 
 
 def build_graph(spec: NetSpec, *, strict: bool = True) -> nx.DiGraph:
-    """Build the layer graph of a network.
+    """Build the layer graph of a network as a ``networkx.DiGraph``.
 
     With ``strict=False``, a reference to a missing layer from a layer RETURNN would construct
     becomes a node of kind ``missing`` (recorded in ``g.graph["missing"]``) instead of an error,
@@ -380,6 +383,12 @@ def build_graph(spec: NetSpec, *, strict: bool = True) -> nx.DiGraph:
     >>> sorted(g.edges)
     [('data:data', 'enc'), ('enc', 'output')]
     """
+    return build_layer_graph(spec, strict=strict).to_networkx()
+
+
+def build_layer_graph(spec: NetSpec, *, strict: bool = True) -> LayerGraph:
+    """:func:`build_graph` as a :class:`~searchgraph.layergraph.LayerGraph` (same nodes, edges and
+    attributes; no networkx import): what the analysis runs on."""
     collecting = gc.isenabled()
     gc.disable()  # the builder only adds objects: cyclic GC passes cost ~40% at 100k layers
     try:
@@ -389,7 +398,7 @@ def build_graph(spec: NetSpec, *, strict: bool = True) -> nx.DiGraph:
             gc.enable()
 
 
-def _build_graph(spec: NetSpec, *, strict: bool) -> nx.DiGraph:
+def _build_graph(spec: NetSpec, *, strict: bool) -> LayerGraph:
     builder = _Builder(spec)
     g = builder.build()
     built = constructed_layers(g, search=True) | constructed_layers(g, search=False) \
@@ -503,6 +512,9 @@ def constructed_layers(g: nx.DiGraph, *, search: bool = True, eval_flag: bool = 
 
 def without_prev(g: nx.DiGraph) -> nx.DiGraph:
     """A view of the graph without recurrent (``prev``) edges; acyclic for a valid network."""
+    import networkx as nx
+
+    g = as_networkx(g)
     return nx.subgraph_view(g, filter_edge=lambda u, v: g.edges[u, v]["kind"] != "prev"
                             and "prev" not in g.edges[u, v]["kinds"][:1])
 
@@ -514,7 +526,9 @@ def unit_layers(g: nx.DiGraph, unit: str | None) -> list[str]:
 
 def graph_to_json(g: nx.DiGraph) -> dict[str, Any]:
     """networkx node-link data, with option values made JSON-safe."""
-    data = nx.node_link_data(g, edges="links")
+    import networkx as nx
+
+    data = nx.node_link_data(as_networkx(g), edges="links")
     for node in data["nodes"]:
         node["options"] = _json_safe(node.get("options", {}))
     return data

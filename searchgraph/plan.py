@@ -173,7 +173,7 @@ def _plan_input(analysis: Analysis, item: InputBeam, target: SearchBeam | None,
         return InputPlan(item.name, item.option, "tile", target.name, target.size)
     if item.beam == target:
         return InputPlan(item.name, item.option, "keep", target.name, target.size)
-    owner = analysis.graph.nodes.get(item.beam.name.replace("prev:", "", 1), {})
+    owner = analysis.layer_graph.nodes.get(item.beam.name.replace("prev:", "", 1), {})
     if owner.get("class") == "decide_keep_beam":  # keep_raw choices are never translated
         return InputPlan(item.name, item.option, "keep", item.beam.name, item.beam.size)
     seq = _choice_sequence(analysis, target)
@@ -227,7 +227,7 @@ def _carries_state(node: dict[str, Any]) -> bool:
 def plan_network(analysis: Analysis) -> NetworkPlan:
     """Plans for every constructed layer, plus the end-of-frame re-selections of each rec loop."""
     plan = NetworkPlan({name: plan_for(analysis, name) for name in analysis.layers})
-    g = analysis.graph
+    g = analysis.layer_graph
     for name, lb in analysis.layers.items():
         if lb.placement != "loop" or lb.beam is None or not lb.beam.is_prev_frame:
             continue

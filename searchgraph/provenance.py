@@ -11,15 +11,17 @@ import heapq
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from .beams import CombineError, SearchBeam, combine_beams
 from .config import load
-from .graph import build_graph, constructed_layers
+from .graph import build_layer_graph, constructed_layers
+from .layergraph import LayerGraph, as_networkx
 from .layers import get_layer_class
 from .netspec import NetSpec
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["Analysis", "LayerBeam", "analyze"]
 
@@ -94,20 +96,32 @@ class LayerBeam:
 
 @dataclass
 class Analysis:
-    """The provenance of every constructed layer of a network, in construction order."""
+    """The provenance of every constructed layer of a network, in construction order.
+
+    ``layer_graph`` is the graph the analysis ran on (a :class:`~searchgraph.layergraph.LayerGraph`,
+    or the ``networkx.DiGraph`` given to :func:`analyze`); :attr:`graph` is it as a networkx DiGraph.
+    """
 
     spec: NetSpec
-    graph: nx.DiGraph
+    layer_graph: LayerGraph | nx.DiGraph
     mode: str
     layers: dict[str, LayerBeam]
     latest_choice: dict[str, str] = field(default_factory=dict)
     #: layer -> :class:`searchgraph.failures.Failure` (code, RETURNN's message, reason, fix)
     failures: dict[str, Any] = field(default_factory=dict)
+    _nx: Any = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The layer graph as a ``networkx.DiGraph`` (made on first use: networkx loads then)."""
+        if self._nx is None:
+            self._nx = as_networkx(self.layer_graph)
+        return self._nx
 
     @property
     def warnings(self) -> list[str]:
         """What the graph builder noticed but RETURNN may accept (unknown classes, stray refs)."""
-        return list(self.graph.graph.get("warnings", []))
+        return list(self.layer_graph.graph.get("warnings", []))
 
     @property
     def errors(self) -> dict[str, str]:
@@ -159,7 +173,7 @@ def _differs(old: SearchBeam | None, new: SearchBeam | None) -> bool:
     return old.name != new.name or old.size != new.size or old.chain != new.chain
 
 
-def _topological_order(g: nx.DiGraph) -> list[str]:
+def _topological_order(g: LayerGraph | nx.DiGraph) -> list[str]:
     """Kahn's algorithm over the non-``prev`` edges, ties broken by insertion order (stable)."""
     succ = g._succ
     indeg = dict.fromkeys(g, 0)
@@ -184,7 +198,7 @@ def _topological_order(g: nx.DiGraph) -> list[str]:
 
 
 class _Analyzer:
-    def __init__(self, spec: NetSpec, g: nx.DiGraph, mode: str, *, template: bool = False,
+    def __init__(self, spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, *, template: bool = False,
                  eval_flag: bool = False, built: set[str] | None = None):
         self.spec, self.g, self.search = spec, g, mode == "search"
         #: template mode: beams as RETURNN's rec template construction sees them, before any input
@@ -804,7 +818,7 @@ class _Analyzer:
 
 
 def analyze(source: NetSpec | dict[str, Any] | str, mode: str = "search", *,
-            graph: nx.DiGraph | None = None, eval_flag: bool | None = None) -> Analysis:
+            graph: LayerGraph | nx.DiGraph | None = None, eval_flag: bool | None = None) -> Analysis:
     """Analyse a network's beams as RETURNN builds it in ``mode`` (``search`` or ``train``).
 
     The flags are RETURNN's ``TFNetwork`` flags: search mode is ``search_flag=True,
@@ -823,7 +837,7 @@ def analyze(source: NetSpec | dict[str, Any] | str, mode: str = "search", *,
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
     spec = load(source) if not isinstance(source, NetSpec) else source
-    g = graph if graph is not None else build_graph(spec, strict=False)
+    g = graph if graph is not None else build_layer_graph(spec, strict=False)
     flag = (mode == "train") if eval_flag is None else eval_flag
     analyzer = _Analyzer(spec, g, mode, eval_flag=flag)
     if mode == "search":

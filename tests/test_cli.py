@@ -224,7 +224,7 @@ class TestBadInput:
         def broken(*args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("boom")
 
-        monkeypatch.setattr(searchgraph.graph, "build_graph", broken)
+        monkeypatch.setattr(searchgraph.graph, "build_layer_graph", broken)
         code, _, err = run(capsys, "graph", write(tmp_path, DECODER))
         assert code == 3
         assert "internal error: RuntimeError: boom" in err
@@ -264,12 +264,15 @@ class TestSubprocess:
         assert ("error:" in proc.stderr) == (expected == 2)
 
     def test_beams_does_not_import_tensorflow(self, tmp_path: Path) -> None:
+        """``beams --json`` stays light: no TensorFlow, and neither networkx nor rich (a quarter of a
+        second of imports together) when nothing is drawn or printed through rich."""
         path = write(tmp_path, DECODER)
         code = ("import sys, contextlib, io\n"
                 "from searchgraph.cli import main\n"
                 "with contextlib.redirect_stdout(io.StringIO()):\n"
                 f"    assert main(['beams', {path!r}, '--json']) == 0\n"
-                "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+                "heavy = [m for m in ('tensorflow', 'networkx', 'rich') if m in sys.modules]\n"
+                "assert not heavy, f'imported {heavy}'\n"
                 "print('clean')\n")
         proc = _subprocess("-c", code)
         assert proc.returncode == 0, proc.stderr

@@ -58,7 +58,7 @@ def _layer_of(analysis: Analysis, node: str) -> str | None:
     """The constructed layer a graph node stands for (a sub-layer ``a/0`` stands for ``a``)."""
     if node in analysis.layers:
         return node
-    g = analysis.graph
+    g = analysis.layer_graph
     if node in g and g.nodes[node].get("node_kind") == "sub":
         parent = next(iter(g.predecessors(node)), None)
         return parent if parent in analysis.layers else None
@@ -143,7 +143,7 @@ class _NetworkDiagram:
         self.a, self.plans, self.rankdir = analysis, plans, rankdir
         self.collapse, self.hide, self.show_options = collapse_depth, hide_beamless, show_options
         self.mark = set(mark)
-        self.g = analysis.graph
+        self.g = analysis.layer_graph
         self.fills = beam_fills(analysis)
         self.focus = focus
         self.path = set(beam_path(analysis, focus)) if focus else None
