@@ -8,6 +8,7 @@ RETURNN (``returnn/tf/util/data.py``, ``SearchBeam``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 __all__ = ["CombineError", "SearchBeam", "combine_beams"]
 
@@ -28,7 +29,7 @@ class SearchBeam:
     def __hash__(self) -> int:
         return hash(self.name)
 
-    @property
+    @cached_property
     def is_prev_frame(self) -> bool:
         return self.name.rsplit("/", 1)[-1].startswith("prev:")
 
@@ -44,7 +45,12 @@ class SearchBeam:
     @property
     def chain(self) -> list[str]:
         """The name followed by the names along the ``dependency`` links (RETURNN's beam chain)."""
-        return [beam.name for beam in self.walk()]
+        return list(self.chain_key)
+
+    @cached_property
+    def chain_key(self) -> tuple[str, ...]:
+        """:attr:`chain` as a tuple, computed once (beams are immutable)."""
+        return tuple(beam.name for beam in self.walk())
 
     def copy_as_prev_frame(self) -> SearchBeam:
         """The beam of this choice one frame earlier: ``a/b`` -> ``a/prev:b``, no dependency."""
@@ -78,9 +84,9 @@ def _combine_two(a: SearchBeam | None, b: SearchBeam | None) -> SearchBeam | Non
     if a.is_prev_frame and b.is_prev_frame and a.next_frame and b.next_frame:
         newer = _combine_two(a.next_frame, b.next_frame)
         return a if newer == a.next_frame else b
-    if a.name in b.chain:
+    if a.name in b.chain_key:
         return b
-    if b.name in a.chain:
+    if b.name in a.chain_key:
         return a
     raise CombineError(a, b)
 

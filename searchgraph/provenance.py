@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["Analysis", "LayerBeam", "analyze"]
 
 _MODES = ("search", "train")
+#: how a layer receives an input's beam (:meth:`_Analyzer._how_received`)
+_NOTHING, _AS_IS, _BACKTRACKED, _PREV_FRAME = range(4)
 
 
 @dataclass(frozen=True)
@@ -168,9 +170,11 @@ def _beamless_outside_loops(an: _Analyzer) -> set[str]:
 
 
 def _differs(old: SearchBeam | None, new: SearchBeam | None) -> bool:
+    if old is new:
+        return False
     if old is None or new is None:
-        return (old is None) != (new is None)
-    return old.name != new.name or old.size != new.size or old.chain != new.chain
+        return True
+    return old.name != new.name or old.size != new.size or old.chain_key != new.chain_key
 
 
 def _topological_order(g: LayerGraph | nx.DiGraph) -> list[str]:
@@ -220,6 +224,8 @@ class _Analyzer:
         self.built = built if built is not None else \
             constructed_layers(g, search=self.search, eval_flag=eval_flag)
         self._prev_cache: dict[int, tuple[SearchBeam, SearchBeam]] = {}
+        self._static: dict[str, tuple[str | None, list[tuple[int, str, str | None, bool]]]] = {}
+        self._how_cache: dict[tuple[str, str, str], tuple[int, str, str | None]] = {}
         self.order = [n for n in _topological_order(g)
                       if n in self.built and g.nodes[n]["node_kind"] != "data"]
         self.beam: dict[str, SearchBeam | None] = {}
@@ -281,35 +287,54 @@ class _Analyzer:
 
     def _received(self, src: str, form: str, consumer: str, table: dict[str, SearchBeam | None],
                   latest: dict[str, SearchBeam]) -> SearchBeam | None:
+        key = (src, form, consumer)
+        found = self._how_cache.get(key)
+        if found is None:
+            found = self._how_cache[key] = self._how_received(src, form, consumer)
+        return self._receive(*found, table, latest)
+
+    def _how_received(self, src: str, form: str, consumer: str) -> tuple[int, str, str | None]:
+        """How ``consumer`` receives ``src`` (fixed once the placements are): ``(how, node, rec)``
+        with ``how`` one of ``_NOTHING`` (extern data, input-moved layers: no beam), ``_AS_IS``,
+        ``_BACKTRACKED`` (a loop layer read from outside ``rec``: on the loop's latest beam),
+        ``_PREV_FRAME`` (``prev:`` inside ``rec``), and ``node`` the layer whose beam it is."""
         data = self.nd[src]
         if data["node_kind"] in ("data", "missing"):
-            return None
+            return _NOTHING, src, None
         if data["node_kind"] == "sub":
             src = next(iter(self.g.predecessors(src)), src)
-            data = self.nd[src]
-        beam = table.get(src)
         src_rec = self.rec_of(src)
         if src_rec is None:
-            return beam
+            return _AS_IS, src, None
         # templates are built before any layer is moved out of the loop
         where = "loop" if self.template else self.placement.get(self._top_in_rec(src, src_rec), "loop")
         if where == "input" and src not in self.wrapped_input:
-            return None
+            return _NOTHING, src, None
         if self._outside(consumer, src_rec):
-            if where == "output" or beam is None:
-                return beam
-            owner = self.nd.get(beam.name.replace("prev:", "", 1), {})
-            if owner.get("class") == "decide_keep_beam":
+            return (_AS_IS if where == "output" else _BACKTRACKED), src, src_rec
+        return (_PREV_FRAME if form == "prev" else _AS_IS), src, src_rec
+
+    def _receive(self, how: int, src: str, rec: str | None, table: dict[str, SearchBeam | None],
+                 latest: dict[str, SearchBeam]) -> SearchBeam | None:
+        if how == _AS_IS:
+            return table.get(src)
+        if how == _NOTHING:
+            return None
+        beam = table.get(src)
+        if how == _BACKTRACKED:
+            if beam is None:
+                return None
+            owner = self.nd.get(beam.name.replace("prev:", "", 1))
+            if owner is not None and owner["class"] == "decide_keep_beam":
                 return beam  # keep_raw: never resolved
-            return latest.get(src_rec, beam)
-        if form == "prev":
-            if table is self.beam and self.template_beams is not None:
-                beam = self.template_beams.get(src, beam)  # prev: layers are templates
-            if beam is not None and beam.name.startswith(src_rec + "/") and not beam.is_prev_frame:
-                cached = self._prev_cache.get(id(beam))
-                if cached is None or cached[0] is not beam:
-                    cached = self._prev_cache[id(beam)] = (beam, beam.copy_as_prev_frame())
-                return cached[1]
+            return latest.get(rec, beam)
+        if table is self.beam and self.template_beams is not None:
+            beam = self.template_beams.get(src, beam)  # prev: layers are templates
+        if beam is not None and not beam.is_prev_frame and beam.name.startswith(rec + "/"):
+            cached = self._prev_cache.get(id(beam))
+            if cached is None or cached[0] is not beam:
+                cached = self._prev_cache[id(beam)] = (beam, beam.copy_as_prev_frame())
+            return cached[1]
         return beam
 
     def _outside(self, node: str, rec: str) -> bool:
@@ -358,15 +383,29 @@ class _Analyzer:
     def compute(self, node: str) -> tuple[SearchBeam | None, SearchBeam | None]:
         """The layer's beam and its search choices (as a SearchBeam-like chain of choice owners)."""
         data = self.nd[node]
-        role = get_layer_class(data["class"]).beam_role
-        ins = self.inputs(node)
-        beams = [self.input_beam(src, form, node) for src, _, form in ins]
-        choices = [self.input_choice(src, form, node) for src, _, form in ins]
-        sources = [b for b, (_, opt, _) in zip(beams, ins) if opt == "from"]
-        first = sources[0] if sources else None
         if data["node_kind"] == "sub":
             parent = next(iter(self.g.predecessors(node)))
             return self.input_beam(parent, "sub", node), self.input_choice(parent, "sub", node)
+        static = self._static.get(node)
+        if static is None:  # placements are fixed by now: so is how each input arrives
+            static = self._static[node] = (get_layer_class(data["class"]).beam_role, [
+                (*self._how_received(src, form, node), opt == "from") for src, opt, form in self.inputs(node)])
+        role, plan = static
+        beam_table, chosen_table = self.beam, self.chosen
+        beams: list[SearchBeam | None] = []
+        choices: list[SearchBeam | None] = []
+        sources = []
+        for how, src, rec, is_from in plan:
+            if how == _AS_IS:
+                beam, chosen = beam_table.get(src), chosen_table.get(src)
+            else:
+                beam = self._receive(how, src, rec, beam_table, self.latest)
+                chosen = self._receive(how, src, rec, chosen_table, self.latest_chosen)
+            beams.append(beam)
+            choices.append(chosen)
+            if is_from:
+                sources.append(beam)
+        first = sources[0] if sources else None
         if role == "choice":
             size = int(data["options"].get("beam_size", 1) or 1)
             first_choice = choices[0] if sources else None
@@ -446,7 +485,7 @@ class _Analyzer:
             for rec in self.update_latest():  # what reads the loop from outside sees a new beam
                 members = self._all_members(rec) | {rec}
                 later |= {position[rec]} | {position[v] for m in members for v in succ[m]
-                                            if v in position}
+                                            if v in position and self._outside(v, rec)}
             if not later:
                 break
             pending = sorted(later)
@@ -559,6 +598,8 @@ class _Analyzer:
                 self.placement[node] = self.placement.get(next(iter(self.g.predecessors(node))), "net")
             elif rec is not None and self.nd[node]["unit"] != rec:
                 self.placement[node] = self.placement.get(self._top_in_rec(node, rec), "loop")
+        self._how_cache.clear()  # how inputs arrive depends on the placements
+        self._static.clear()
 
     def spec_unit(self, node: str) -> Any:
         """The raw ``unit`` dict of a rec layer as written in the network (``#`` keys included)."""
