@@ -337,6 +337,8 @@ def _hash_keys_in_units(an: _Analyzer) -> dict[str, str]:
     template construction."""
     out = {}
     for node in an.order:
+        if an.nd[node]["class"] not in ("rec", "subnetwork"):
+            continue  # only these hold a unit dict
         unit = an.nd[node]["options"].get("unit") if an.nd[node]["class"] == "rec" else None
         unit = an.spec_unit(node) if unit is None else unit
         if isinstance(unit, dict):

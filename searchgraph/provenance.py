@@ -203,7 +203,9 @@ def _topological_order(g: LayerGraph | nx.DiGraph) -> list[str]:
 
 class _Analyzer:
     def __init__(self, spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, *, template: bool = False,
-                 eval_flag: bool = False, built: set[str] | None = None):
+                 eval_flag: bool = False, built: set[str] | None = None, like: _Analyzer | None = None):
+        """``like``: an analyzer of the same graph, mode and flags whose static facts (constructed
+        layers, order, units, inputs) this one shares instead of computing them again."""
         self.spec, self.g, self.search = spec, g, mode == "search"
         #: template mode: beams as RETURNN's rec template construction sees them, before any input
         #: is translated into a common beam (a choice's dependency is its first source's beam)
@@ -221,13 +223,15 @@ class _Analyzer:
         self._rec_cache: dict[str, str | None] = {}
         self._units_cache: dict[str, frozenset[str]] = {}
         self.nd = g._node
-        self.built = built if built is not None else \
+        self.built = like.built if like is not None else built if built is not None else \
             constructed_layers(g, search=self.search, eval_flag=eval_flag)
         self._prev_cache: dict[int, tuple[SearchBeam, SearchBeam]] = {}
         self._static: dict[str, tuple[str | None, list[tuple[int, str, str | None, bool]]]] = {}
         self._how_cache: dict[tuple[str, str, str], tuple[int, str, str | None]] = {}
-        self.order = [n for n in _topological_order(g)
-                      if n in self.built and g.nodes[n]["node_kind"] != "data"]
+        #: input beams once the beams are final (the rules ask for them again and again)
+        self._final_beams: dict[tuple[str, str, str], SearchBeam | None] | None = None
+        self.order = like.order if like is not None else \
+            [n for n in _topological_order(g) if n in self.built and g.nodes[n]["node_kind"] != "data"]
         self.beam: dict[str, SearchBeam | None] = {}
         self.error: dict[str, str] = {}
         self.placement: dict[str, str] = {}
@@ -238,6 +242,11 @@ class _Analyzer:
         self.wrapped_input: set[str] = set()
         self._inputs: dict[str, list[tuple[str, str, str]]] = {}
         self._batched: dict[str, bool] = {}
+        if like is not None:
+            self._rec_cache, self._units_cache, self._inputs, self._batched = \
+                like._rec_cache, like._units_cache, like._inputs, like._batched
+            self.children = like.children
+            return
         for node in self.order:
             unit = g.nodes[node].get("unit")
             if unit is not None:
@@ -246,8 +255,10 @@ class _Analyzer:
     # -- helpers --------------------------------------------------------------------------------
     def rec_of(self, node: str) -> str | None:
         """The innermost rec layer whose loop holds ``node`` (through subnetworks), or None."""
-        if node in self._rec_cache:
+        try:
             return self._rec_cache[node]
+        except KeyError:
+            pass
         unit = self.nd[node].get("unit")
         while unit is not None and self.nd[unit]["class"] != "rec":
             unit = self.nd[unit].get("unit")
@@ -278,7 +289,13 @@ class _Analyzer:
         layer moved out after the loop), a loop layer arrives backtracked, on the beam of the loop's
         latest choice, except ``decide_keep_beam`` (raw) values; input-moved layers have no beam.
         """
-        return self._received(src, form, consumer, self.beam, self.latest)
+        final = self._final_beams
+        if final is None:
+            return self._received(src, form, consumer, self.beam, self.latest)
+        key = (src, form, consumer)
+        if key not in final:
+            final[key] = self._received(src, form, consumer, self.beam, self.latest)
+        return final[key]
 
     def input_choice(self, src: str, form: str, consumer: str) -> SearchBeam | None:
         """Like :meth:`input_beam`, for the search choices (they differ from the beam only after a
@@ -453,34 +470,36 @@ class _Analyzer:
             self.compute_placements()
         position = {n: i for i, n in enumerate(self.order)}
         succ = self.g._succ
-        pending = [position[n] for n in self.order if n not in self.settled]  # a heap of positions
+        nd, order, beams, chosen_of, errors = self.nd, self.order, self.beam, self.chosen, self.error
+        # what to recompute when a layer changes: its users, and a choice's own prev frame (PR #1213)
+        users = [[position[v] for v in succ[n] if v in position] + ([at] if nd[n]["class"] == "choice"
+                                                                    else []) for at, n in enumerate(order)]
+        pending = [position[n] for n in order if n not in self.settled]  # a heap of positions
         queued = set(pending)
-        for _ in range(max(3, len(self.order))):
+        for _ in range(max(3, len(order))):
             later: set[int] = set()  # reached through prev: edges: recomputed in the next pass
             while pending:
                 at = heapq.heappop(pending)
                 queued.discard(at)
-                node = self.order[at]
+                node = order[at]
                 try:
                     beam, chosen = self.compute(node)
-                    self.error.pop(node, None)
+                    if node in errors:
+                        del errors[node]
                 except CombineError as exc:
-                    beam, chosen, self.error[node] = None, None, self.combine_message(node, exc)
+                    beam, chosen, errors[node] = None, None, self.combine_message(node, exc)
                     self.error_traces[node] = (tuple(exc.first.chain), tuple(exc.second.chain))
-                changed = _differs(self.beam.get(node), beam) or \
-                    _differs(self.chosen.get(node), chosen)
-                self.beam[node] = beam
-                self.chosen[node] = chosen
+                changed = _differs(beams.get(node), beam) or _differs(chosen_of.get(node), chosen)
+                beams[node] = beam
+                chosen_of[node] = chosen
                 if not changed:
                     continue
-                targets = [position[v] for v in succ[node] if v in position]
-                if self.nd[node]["class"] == "choice":
-                    targets.append(at)  # its own prev frame (PR #1213)
-                for target in targets:
-                    if target > at and target not in queued:  # still ahead in this pass
-                        heapq.heappush(pending, target)
-                        queued.add(target)
-                    elif target <= at:
+                for target in users[at]:
+                    if target > at:
+                        if target not in queued:  # still ahead in this pass
+                            heapq.heappush(pending, target)
+                            queued.add(target)
+                    else:
                         later.add(target)
             for rec in self.update_latest():  # what reads the loop from outside sees a new beam
                 members = self._all_members(rec) | {rec}
@@ -728,6 +747,7 @@ class _Analyzer:
     def result(self) -> dict[str, LayerBeam]:
         from .failures import Failure, predict_failures
 
+        self._final_beams = {}
         for node, message in self.template_errors.items():
             self.error[node] = message
         failures: dict[str, Failure] = {}
@@ -740,7 +760,7 @@ class _Analyzer:
                 "choice's output into the other's scores).", self.error_traces.get(node, ()))
         for node, failure in predict_failures(self).items():
             failures.setdefault(node, failure)
-        for node in self.order:
+        for node in self.order if self.g.graph.get("missing") else ():  # references to no layer
             for src, _, _, _ in self.nd[node].get("inputs", []):
                 if self.nd[src]["node_kind"] == "missing" and node not in failures:
                     name = self.nd[src]["local"]
@@ -882,7 +902,7 @@ def analyze(source: NetSpec | dict[str, Any] | str, mode: str = "search", *,
     flag = (mode == "train") if eval_flag is None else eval_flag
     analyzer = _Analyzer(spec, g, mode, eval_flag=flag)
     if mode == "search":
-        templates = _Analyzer(spec, g, mode, template=True, eval_flag=flag, built=analyzer.built)
+        templates = _Analyzer(spec, g, mode, template=True, eval_flag=flag, like=analyzer)
         templates.settled = analyzer.settled = _beamless_outside_loops(analyzer)
         templates.run()
         analyzer.rec_outer = templates.rec_output_templates()
