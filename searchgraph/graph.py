@@ -122,8 +122,10 @@ class _Builder:
             raise NetworkError("layer has no 'class'" if cls_name is None else
                                f"'class' must be a string, got {type(cls_name).__name__}",
                                where=path, hint="add e.g. 'class': 'linear'")
-        options = {k: v for k, v in desc.items()
-                   if not (k in ("unit", "subnetwork") and isinstance(v, dict))}
+        options = dict(desc)  # the layer dict without its nested unit (those are layers of their own)
+        for key in ("unit", "subnetwork"):
+            if isinstance(options.get(key), dict):
+                del options[key]
         known = get_layer_class(cls_name).known
         self.g.add_node(path, node_kind="layer", **{"class": cls_name}, options=options,
                         unit=scope.owner, unit_kind=scope.kind, depth=scope.depth, local=local,
@@ -205,7 +207,10 @@ class _Builder:
                 return self.resolve(_Scope(scope.layers), explicit, consumer)
         head, _, tail = ref.partition("/")
         if head in scope.layers and _is_layer_key(head, scope.layers[head]):
-            node = self.add_layer(scope, head, scope.layers[head])
+            node = scope.prefix + head
+            known = self.g._node.get(node)
+            if known is None or known["node_kind"] != "layer":
+                node = self.add_layer(scope, head, scope.layers[head])
             inner = self._inner_scope(scope, head, scope.layers[head]) if tail else None
             if inner is not None:  # built in the unit, which must define it
                 inner_head = tail.split("/", 1)[0]
@@ -309,11 +314,12 @@ class _Builder:
                 name = match.group(1)
                 self.ref(scope, path, name.removeprefix("base:"),
                          "max_seq_len", False)
-        for option in ("condition", "true_layer", "false_layer", "unit"):
-            inline = desc.get(option)
-            if isinstance(inline, dict) and desc["class"] in ("cond", "masked_computation"):
-                self._inline(scope, path, inline, option, desc)
-        inner = self._inner_scope(scope, local, desc)
+        if desc["class"] in ("cond", "masked_computation"):
+            for option in ("condition", "true_layer", "false_layer", "unit"):
+                inline = desc.get(option)
+                if isinstance(inline, dict):
+                    self._inline(scope, path, inline, option, desc)
+        inner = self._inner_scope(scope, local, desc) if desc["class"] in ("rec", "subnetwork") else None
         if inner is not None:
             self.add_scope(inner)
             if "output" in inner.layers:
