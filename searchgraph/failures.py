@@ -152,14 +152,16 @@ def _decided_with_beam(an: _Analyzer) -> dict[str, str]:
     out = {}
     for node in an.order:
         ins = an.inputs(node)
+        decided = [s for s, _, _ in ins if get_layer_class(an.nd[s]["class"]).beam_role ==
+                   "decide" and any(an.beam.get(p) for p, _, _, _ in an.nd[s].get("inputs", []))]
+        if not decided:
+            continue
         # a searching choice in a loop without beamed sources also depends on its own previous
         # frame (PR #1213): its decided sources are translated into that beam
         own_prev = an.is_search_choice(node) and an.rec_of(node) is not None and \
             all(an.input_beam(s, f, node) is None for s, _, f in ins)
         if len(ins) < 2 and not own_prev:
             continue
-        decided = [s for s, _, _ in ins if get_layer_class(an.nd[s]["class"]).beam_role ==
-                   "decide" and any(an.beam.get(p) for p, _, _, _ in an.nd[s].get("inputs", []))]
         beamed = [(s, an.input_beam(s, f, node)) for s, _, f in ins if an.input_beam(s, f, node) is not None]
         if own_prev and an.input_beam(node, "prev", node) is not None:
             beamed.append((f"prev:{an.nd[node]['local']}", an.input_beam(node, "prev", node)))
@@ -257,7 +259,7 @@ def _sparse_prev_without_initial_output(an: _Analyzer) -> dict[str, str]:
         if data["options"].get("initial_output") is not None:
             continue
         read_prev = any(d["kind"] == "prev" or "prev" in d["kinds"]
-                        for _, _, d in an.g.out_edges(node, data=True))
+                        for d in an.g._succ[node].values())
         if read_prev and _is_sparse(an, node):
             out[node] = ("Exception: You must explicitly provide an initial output value for sparse "
                          f"data {data['local']}_output. E.g. '{data['local']}': "
@@ -386,7 +388,7 @@ def _loop_layer_read_from_outside(an: _Analyzer) -> dict[str, str]:
             continue
         if an.nd[node]["options"].get("is_output_layer") or an.nd[node]["local"] == "output":
             continue
-        readers = [v for _, v, d in an.g.out_edges(node, data=True) if d["kind"] == "sub"
+        readers = [v for v, d in an.g._succ[node].items() if d["kind"] == "sub"
                    and rec not in an._recs_of(v) and v != rec]
         if readers:
             out[node] = (f"Exception: Cannot get layer {an.nd[node]['local']!r} from outside "
@@ -764,7 +766,7 @@ def _resolved_layers(an: _Analyzer, rec: str) -> list[str]:
             continue
         if data["local"] == "output" or data["options"].get("is_output_layer") or any(
                 an._outside(v, rec) or an.placement.get(v) == "output"
-                for v in an.g.successors(node) if v in an.built):
+                for v in an.g._succ[node] if v in an.built):
             out.append(node)
     return out
 

@@ -832,7 +832,7 @@ class _Analyzer:
                 continue
             out.append(self._input(src, option, form, node))
         reads_prev = any(d["kind"] == "prev" and v != node or "prev" in d["kinds"]
-                         for _, v, d in self.g.out_edges(node, data=True))
+                         for v, d in self.g._succ[node].items())
         is_end = data["local"] == "end" and data["unit_kind"] == "rec" and self.search
         if self.rec_of(node) and self.placement.get(node) == "loop":
             if data["class"] == "choice":
