@@ -382,7 +382,8 @@ class _Analyzer:
     def _compute_inputs(self, node: str) -> list[tuple[str, str, str]]:
         data = self.nd[node]
         cls = get_layer_class(data["class"])
-        dep_opts = {r.name for r in cls.refs if r.dep} | {"from", "target"}
+        dep_opts = {r.name for r in cls.refs if r.dep} | {"from", "target", "condition", "true_layer",
+                                                          "false_layer", "unit"}
         if cls.beam_role == "choice" and not self.is_search_choice(node) and not self.search \
                 and not data["options"].get("add_to_beam_scores") \
                 and not data["options"].get("scheduled_sampling"):
@@ -391,8 +392,7 @@ class _Analyzer:
         for src, option, form, search in data.get("inputs", []):
             if src not in self.built and self.nd[src]["node_kind"] == "layer":
                 continue
-            if (search or not self.search) and option.split(".")[0] in dep_opts | {
-                    "condition", "true_layer", "false_layer", "unit"}:
+            if (search or not self.search) and option.partition(".")[0] in dep_opts:
                 out.append((src, option, form))
         return out
 
