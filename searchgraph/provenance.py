@@ -230,6 +230,7 @@ class _Analyzer:
         self._how_cache: dict[tuple[str, str, str], tuple[int, str, str | None]] = {}
         #: input beams once the beams are final (the rules ask for them again and again)
         self._final_beams: dict[tuple[str, str, str], SearchBeam | None] | None = None
+        self._loop_choosers: list[tuple[str, str | None]] | None = None
         self.order = like.order if like is not None else \
             [n for n in _topological_order(g) if n in self.built and g.nodes[n]["node_kind"] != "data"]
         self.beam: dict[str, SearchBeam | None] = {}
@@ -575,10 +576,13 @@ class _Analyzer:
         backtracking, its search choices what layers outside find. Returns the loops that changed."""
         changed: list[str] = []
         owners: dict[str, list[str]] = {}
-        for node in self.order:
+        if self._loop_choosers is None:  # only choice and decide_keep_beam layers choose
+            self._loop_choosers = [(n, self.rec_of(n)) for n in self.order if self.rec_of(n) is not None
+                                   and self.nd[n]["node_kind"] != "sub" and get_layer_class(
+                                       self.nd[n]["class"]).beam_role in ("choice", "decide_keep_beam")]
+        for node, rec in self._loop_choosers:
             chosen = self.chosen.get(node)
-            rec = self.rec_of(node)
-            if rec is not None and chosen is not None and chosen.name == node:
+            if chosen is not None and chosen.name == node:
                 owners.setdefault(rec, []).append(node)
         for rec, nodes in owners.items():
             latest = None
