@@ -101,5 +101,7 @@ def combine_beams(beams: list[SearchBeam | None]) -> SearchBeam | None:
     """
     result: SearchBeam | None = None
     for beam in beams:
-        result = _combine_two(result, beam)
+        if beam is None or beam is result:
+            continue
+        result = beam if result is None else _combine_two(result, beam)
     return result
