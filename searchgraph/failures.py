@@ -273,7 +273,10 @@ def _sparse_prev_without_initial_output(an: _Analyzer) -> dict[str, str]:
 def _foreign_beam_in_loop(an: _Analyzer) -> dict[str, str]:
     """A loop layer that mixes its own loop's beam with the still-beamed output of another search
     (a decoder reading another decoder's undecided output): RETURNN has no mapping between them."""
-    out = {}
+    out: dict[str, str] = {}
+    units = {b.name.rpartition("/")[0] for b in an.beam.values() if b is not None}
+    if len(units) < 2:  # every beam is chosen in one unit: a loop's beams are all its own or all foreign
+        return out
     for node in an.order:
         rec = an.rec_of(node)
         if rec is None or an.placement.get(node) != "loop":
