@@ -300,7 +300,8 @@ def _root_choice(an: _Analyzer) -> dict[str, str]:
         if all(an.input_beam(s, f, node) is None for s, _, f in an.inputs(node)):
             out[node] = ("AssertionError: Not implemented yet. In rec-layer, we would always have our "
                          "prev-frame as one previous search choice. Our deps: no beamed input")
-        elif data["options"].get("length_normalization", True):
+        elif data["options"].get("length_normalization", True) and \
+                data["options"].get("input_type") != "regression":  # regression: no scores to normalise
             out[node] = ("AssertionError: length normalization needs the rec step info, which exists "
                          "only inside a loop (set length_normalization: False)")
     return out

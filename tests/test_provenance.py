@@ -235,6 +235,9 @@ class TestRegressionChoice:
         assert inputs["rchoice"].choice.chain == ["rchoice", "output/choice", "output/prev:choice"]
         assert inputs["dec_mean"].choice.name == "output/choice"
 
+    def test_root_regression_choice_needs_no_length_normalisation_off(self) -> None:
+        assert self.a.errors == {}
+
 
 class TestDataNotAvailable:
     """Layers whose output needs data that inference lacks are ``DataNotAvailableLayer``s in search
