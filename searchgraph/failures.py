@@ -73,6 +73,22 @@ def predict_failures(an: _Analyzer) -> dict[str, Failure]:
     return out
 
 
+#: errors RETURNN raises while making output templates (transform_config_dict, get_out_data_from_opts,
+#: the rec unit's template construction): they come before it decides a layer is a
+#: DataNotAvailableLayer, so they happen in never-built parts of the network too
+_TEMPLATE_TIME = frozenset({"SG102", "SG105", "SG113", "SG117"})
+
+
+def raised_by_templates(failure: Failure, *, template_error: bool = False) -> bool:
+    """Whether RETURNN raises ``failure`` already while making output templates (``template_error``:
+    an SG101 found by the template pass)."""
+    if failure.code == "SG101":
+        return template_error
+    if failure.code == "SG103":  # missing from/target are read in transform_config_dict
+        return "explicitly" in failure.message or "must do search" in failure.message
+    return failure.code in _TEMPLATE_TIME
+
+
 def predict_errors(an: _Analyzer) -> dict[str, str]:
     """Layer name -> RETURNN's predicted error message."""
     return {layer: f.message for layer, f in predict_failures(an).items()}
@@ -88,8 +104,8 @@ def _prev_prev(an: _Analyzer) -> dict[str, str]:
 
 
 @_rule('SG103', 'choice layer misconfigured',
-       "{layer} is a choice whose options RETURNN rejects in search mode (missing 'from' or 'target', search: False without a target, or search: False with length normalisation).",
-       "Give the choice 'from' and 'target' explicitly (target: None to search without one); with search: False also set length_normalization: False.")
+       "{layer} is a choice whose options RETURNN rejects in search mode (missing 'from' or 'target', search: False without a target, search: False with length normalisation, or a regression choice with a beam size other than 1, several sources or cheating).",
+       "Give the choice 'from' and 'target' explicitly (target: None to search without one); with search: False also set length_normalization: False; a regression choice takes one source and beam_size 1.")
 def _choice_options(an: _Analyzer) -> dict[str, str]:
     out = {}
     for node in an.order:
@@ -109,6 +125,14 @@ def _choice_options(an: _Analyzer) -> dict[str, str]:
             out[node] = ("AssertionError: a choice with search=False in a search network adds its "
                          "scores to the beam (add_to_beam_scores), which requires "
                          "length_normalization=False")
+        elif opts.get("input_type") == "regression" and an.is_search_choice(node):
+            # ChoiceLayer.__init__, regression branch: one source, beam size 1, no cheating
+            sources = opts["from"] if isinstance(opts["from"], (list, tuple)) else [opts["from"]]
+            why = (f"beam_size {opts.get('beam_size')} != 1" if opts.get("beam_size", 1) != 1 else
+                   f"{len(sources)} sources != 1" if len(sources) != 1 else
+                   "cheating" if opts.get("cheating") else None)
+            if why:
+                out[node] = f"AssertionError: (ChoiceLayer with input_type 'regression' in search: {why})"
     return out
 
 
@@ -231,12 +255,12 @@ def _is_sparse(an: _Analyzer, node: str, seen: frozenset[str] = frozenset()) -> 
         ext = (an.spec.extern_data or {}).get(key)
         return bool(ext.get("sparse") or ext.get("sparse_dim")) if isinstance(ext, dict) else False
     if data["class"] == "choice":  # its output is its target's (labels), or sparse scores' argmax
-        if opts.get("input_type") == "regression":
-            return False
         target = opts.get("target")
         target = target[0] if isinstance(target, list) and target else target
         ext = (an.spec.extern_data or {}).get(target) if isinstance(target, str) else None
-        return bool(ext.get("sparse") or ext.get("sparse_dim")) if isinstance(ext, dict) else True
+        if isinstance(ext, dict):
+            return bool(ext.get("sparse") or ext.get("sparse_dim"))
+        return opts.get("input_type") != "regression"  # regression: the dense frames it predicts
     if data["class"] == "reinterpret_data" and "set_sparse" in opts:
         return bool(opts["set_sparse"])
     if data["class"] not in _SPARSE_KEEPING or opts.get("out_type") or opts.get("n_out"):
@@ -258,8 +282,10 @@ def _sparse_prev_without_initial_output(an: _Analyzer) -> dict[str, str]:
             continue
         if data["options"].get("initial_output") is not None:
             continue
-        read_prev = any(d["kind"] == "prev" or "prev" in d["kinds"]
-                        for d in an.g._succ[node].values())
+        # a choice read as prev: only by itself (PR #1213, explicit_search_source) starts from 0
+        own = data["class"] == "choice"
+        read_prev = any((d["kind"] == "prev" or "prev" in d["kinds"]) and not (own and v == node)
+                        for v, d in an.g._succ[node].items())
         if read_prev and _is_sparse(an, node):
             out[node] = ("Exception: You must explicitly provide an initial output value for sparse "
                          f"data {data['local']}_output. E.g. '{data['local']}': "
@@ -305,7 +331,8 @@ def _root_choice(an: _Analyzer) -> dict[str, str]:
         if all(an.input_beam(s, f, node) is None for s, _, f in an.inputs(node)):
             out[node] = ("AssertionError: Not implemented yet. In rec-layer, we would always have our "
                          "prev-frame as one previous search choice. Our deps: no beamed input")
-        elif data["options"].get("length_normalization", True):
+        elif data["options"].get("length_normalization", True) and \
+                data["options"].get("input_type") != "regression":  # regression: no scores to normalise
             out[node] = ("AssertionError: length normalization needs the rec step info, which exists "
                          "only inside a loop (set length_normalization: False)")
     return out
@@ -722,10 +749,12 @@ def _read_time(an: _Analyzer, src: str, form: str, node: str, rec: str,
 
 @_rule('SG118', "choice input does not fit the choice",
        "In search, RETURNN's ChoiceLayer asserts that its first source holds scores over the target's "
-       "vocabulary: not sparse, one feature axis of the target's dim and no other axis; {layer}'s first "
-       "source is sparse, has another dim, or carries a whole sequence read into the loop.",
+       "vocabulary: not sparse, one feature axis of the target's dim and no other axis, and for "
+       "input_type 'prob' a tensor it can take the log of; {layer}'s first source is sparse, has another "
+       "dim, carries a whole sequence read into the loop, or is a prev: value scored as 'prob'.",
        "Feed {layer} a softmax / log-softmax over the target vocabulary computed in the frame "
-       "(n_out = the target's dim); read sequences from outside the loop only through attention.")
+       "(n_out = the target's dim); read sequences from outside the loop only through attention; "
+       "to score a prev: value, make it log-probabilities and set input_type 'log_prob'.")
 def _choice_input_shape(an: _Analyzer) -> dict[str, str]:
     """``ChoiceLayer.__init__`` in search: ``not source.output.sparse``, ``sources[0].output.dim ==
     output.dim`` (the target's dim) and ``sources[0].output.shape == (dim,)``."""
@@ -746,6 +775,10 @@ def _choice_input_shape(an: _Analyzer) -> dict[str, str]:
         if any(_sparse(an, s) is True for s, _ in srcs):
             bad = next(s for s, _ in srcs if _sparse(an, s) is True)
             why = f"{bad} is sparse (labels, not scores)"
+        elif rec is not None and srcs[0][1] == "prev" and data["options"].get("input_type", "prob") == "prob":
+            # safe_log -> check_base_op_type_and_replace asserts its tensor is its op's first output;
+            # a prev: value is one of the loop's state tensors
+            why = f"prev:{an.nd[src]['local']} is a loop state, not a softmax whose log can be taken"
         elif rec is not None and an.placement.get(node) == "loop" and any(
                 _read_time(an, s, f, node, rec) for s, f in srcs):
             bad = next(s for s, f in srcs if _read_time(an, s, f, node, rec))

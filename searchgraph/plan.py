@@ -4,9 +4,15 @@ When a layer's constructor receives several layers, RETURNN picks their newest s
 (``translate_to_common_search_beam``) and re-selects every other input into it
 (``SelectSearchSourcesLayer``): an input on an older choice is gathered through the ``src_beams`` of
 every newer choice, oldest first; an input without a beam is tiled; an input on that very choice is
-kept. Inside a rec loop, values read as ``prev:`` next frame are re-selected at the end of each frame.
+kept. Inside a rec loop, values carried to the next frame are re-selected at the end of each frame.
 This module makes those plans explicit data, printable and JSON-serialisable; ``searchgraph.tf``
 executes them on tensors.
+
+Plans follow search choices, not beams: a choice that makes no beam of its own (``input_type:
+"regression"``, or ``search: False`` adding its scores) keeps its source's beam but still has
+``src_beams`` (zeros, or the identity), and RETURNN selects through it like through any choice. Names
+in plans (``choice``, ``beam``, the steps) are those of the choices' owners; for a choice that makes
+its own beam, that is the beam's name too.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .beams import SearchBeam
-from .provenance import Analysis, InputBeam
+from .provenance import Analysis, InputBeam, LayerBeam
 
 __all__ = ["FramePlan", "InputPlan", "LayerPlan", "NetworkPlan", "Step", "plan_for", "plan_network"]
 
@@ -110,16 +116,31 @@ class NetworkPlan:
         return cls(layers, frames)
 
 
+def _choices(item: InputBeam) -> SearchBeam | None:
+    """The search choices an input arrives with (only inputs with a beam count, as in RETURNN)."""
+    if item.beam is None:
+        return None
+    return item.choice if item.choice is not None else item.beam
+
+
+def _layer_choices(lb: LayerBeam) -> SearchBeam | None:
+    """A layer's search choices (none without a beam: RETURNN's ``get_search_choices`` shortcut)."""
+    if lb.beam is None:
+        return None
+    return lb.chosen if lb.chosen is not None else lb.beam
+
+
 def _current(analysis: Analysis, beam: SearchBeam) -> SearchBeam:
-    """The current-frame beam of a ``prev:`` beam (``output/prev:c`` -> the beam of ``output/c``)."""
+    """The current-frame choices of ``prev:`` ones (``output/prev:c`` -> those of ``output/c``)."""
     owner = analysis.layers.get(beam.name.replace("prev:", "", 1))
-    return owner.beam if owner is not None and owner.beam is not None else (beam.next_frame or beam)
+    current = _layer_choices(owner) if owner is not None else None
+    return current if current is not None else (beam.next_frame or beam)
 
 
 def _choice_sequence(analysis: Analysis, beam: SearchBeam) -> list[SearchBeam]:
-    """RETURNN's ``get_src_choices_seq`` as beams: the choice, the choice it was chosen from, ...
+    """RETURNN's ``get_src_choices_seq``: the choice, the choice it was chosen from, ...
 
-    The beam's dependency chain down to the first ``prev:X`` beam (X is the frame's latest choice),
+    The choices' dependency chain down to the first ``prev:X`` (X is the frame's latest choice),
     then the ``prev:`` versions of X's own in-frame sources (``choice2, choice1, prev:choice2,
     prev:choice1``), stopping at a repeat.
     """
@@ -140,7 +161,7 @@ def _common(analysis: Analysis, inputs: list[InputBeam]) -> tuple[SearchBeam | N
     """The newest choice among the inputs (``max`` by ``SearchChoices.compare``), or an error."""
     best: SearchBeam | None = None
     for item in inputs:
-        beam = item.beam
+        beam = _choices(item)
         if beam is None:
             continue
         if best is None:
@@ -169,33 +190,48 @@ def _plan_input(analysis: Analysis, item: InputBeam, target: SearchBeam | None,
         return InputPlan(item.name, item.option, "keep",
                          error=f"No common search base: {item.name} is decided, target choice "
                                f"{target.name}")
-    if item.beam is None:
+    have = _choices(item)
+    if have is None:
         return InputPlan(item.name, item.option, "tile", target.name, target.size)
-    if item.beam == target:
+    if have == target:
         return InputPlan(item.name, item.option, "keep", target.name, target.size)
-    owner = analysis.layer_graph.nodes.get(item.beam.name.replace("prev:", "", 1), {})
+    owner = analysis.layer_graph.nodes.get(have.name.replace("prev:", "", 1), {})
     if owner.get("class") == "decide_keep_beam":  # keep_raw choices are never translated
-        return InputPlan(item.name, item.option, "keep", item.beam.name, item.beam.size)
+        return InputPlan(item.name, item.option, "keep", have.name, have.size)
     seq = _choice_sequence(analysis, target)
     names = [b.name for b in seq]
-    if item.beam.name not in names:
+    if have.name not in names:
         return InputPlan(item.name, item.option, "keep",
-                         error=f"No common search base: from {item.beam.name} to {target.name}")
-    newer = seq[:names.index(item.beam.name)]
+                         error=f"No common search base: from {have.name} to {target.name}")
+    newer = seq[:names.index(have.name)]
     steps = []
-    before = item.beam
+    before = have
     for choice in reversed(newer):
         steps.append(Step(choice.name, before.name, before.size, choice.name, choice.size))
         before = choice
     return InputPlan(item.name, item.option, "select", target.name, target.size, tuple(steps))
 
 
+def _never_built(analysis: Analysis, layer: str) -> bool:
+    """Whether ``layer`` is in the unit of a rec layer RETURNN replaces by a ``DataNotAvailableLayer``
+    (its output needs data inference lacks): that loop never runs, its layers stay templates."""
+    nodes = analysis.layer_graph.nodes
+    unit = nodes[layer].get("unit")
+    while unit is not None:
+        owner = analysis.layers.get(unit)
+        if nodes[unit]["class"] == "rec" and owner is not None and not owner.available:
+            return True
+        unit = nodes[unit].get("unit")
+    return False
+
+
 def plan_for(analysis: Analysis, layer: str) -> LayerPlan:
     """The translation plan of one layer (``layer`` is RETURNN's absolute name)."""
     lb = analysis.layers[layer]
     inputs = lb.inputs
-    if len(inputs) <= 1:  # RETURNN translates only when the constructor receives several layers
-        beam = inputs[0].beam if inputs else None
+    if len(inputs) <= 1 or _never_built(analysis, layer):
+        # RETURNN translates only when the constructor receives several layers (and is called)
+        beam = _choices(inputs[0]) if len(inputs) == 1 else None
         return LayerPlan(layer, beam.name if beam else None,
                          [InputPlan(i.name, i.option, "keep") for i in inputs],
                          beam.size if beam else None)
@@ -224,19 +260,52 @@ def _carries_state(node: dict[str, Any]) -> bool:
     return node.get("class") in _STATEFUL
 
 
-def plan_network(analysis: Analysis) -> NetworkPlan:
-    """Plans for every constructed layer, plus the end-of-frame re-selections of each rec loop."""
-    plan = NetworkPlan({name: plan_for(analysis, name) for name in analysis.layers})
+def _known_length(analysis: Analysis, rec: str) -> bool:
+    """Whether the loop's length is known before it runs, so that it has no end flag (RETURNN's
+    ``have_known_seq_len``): ``size_target``, or in search a target that a choice of the unit reads
+    anyway (``cheating``, ``scheduled_sampling``, ``search: False``)."""
     g = analysis.layer_graph
+    if g.nodes[rec]["options"].get("size_target"):
+        return True
+    for node, data in g.nodes(data=True):
+        opts = data.get("options", {})
+        if data.get("unit") == rec and data.get("class") == "choice" and opts.get("target") and (
+                opts.get("cheating") or opts.get("scheduled_sampling") or opts.get("search") is False):
+            return True
+    return False
+
+
+def _carried(analysis: Analysis, name: str) -> bool:
+    """Whether the loop carries the layer's value (or state) to the next frame, or uses it as the end
+    flag: RETURNN's ``maybe_transform`` at the end of each frame (rec.py L3283-L3392) takes the
+    ``prev:`` layers needed next frame (and ``need_last`` ones), the layers with rec state, and with an
+    end flag the ``end`` layer."""
+    g = analysis.layer_graph
+    node = g.nodes[name]
+    if any(d["kind"] == "prev" for _, _, d in g.out_edges(name, data=True)) or _carries_state(node) \
+            or node.get("options", {}).get("need_last"):
+        return True
+    rec = node.get("unit")
+    return node.get("local") == "end" and node.get("unit_kind") == "rec" and rec is not None \
+        and not _known_length(analysis, rec)
+
+
+def plan_network(analysis: Analysis) -> NetworkPlan:
+    """Plans for every constructed layer, plus the end-of-frame re-selections of each rec loop.
+
+    At the end of a frame, a carried layer whose search choices are a previous frame's (``prev:C``,
+    it does not depend on this frame's choices) is re-selected into the current ``C``; choice layers
+    have their own, current choices."""
+    plan = NetworkPlan({name: plan_for(analysis, name) for name in analysis.layers})
     for name, lb in analysis.layers.items():
-        if lb.placement != "loop" or lb.beam is None or not lb.beam.is_prev_frame:
+        choices = _layer_choices(lb)
+        if lb.placement != "loop" or choices is None or not choices.is_prev_frame \
+                or _never_built(analysis, name) or not _carried(analysis, name):
             continue
-        read_next_frame = any(d["kind"] == "prev" for _, _, d in g.out_edges(name, data=True)) \
-            or _carries_state(g.nodes[name])
-        owner = analysis.layers.get(lb.beam.name.replace("prev:", "", 1))
-        current = owner.beam if owner is not None else None
-        if not read_next_frame or current is None:
+        owner = analysis.layers.get(choices.name.replace("prev:", "", 1))
+        current = _layer_choices(owner) if owner is not None else None
+        if current is None:
             continue
-        item = InputBeam(name, name, "prev", "from", lb.beam)
+        item = InputBeam(name, name, "prev", "from", lb.beam, choice=choices)
         plan.frames.append(FramePlan(lb.unit or "", name, _plan_input(analysis, item, current, False)))
     return plan

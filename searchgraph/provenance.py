@@ -44,6 +44,8 @@ class InputBeam:
     beam : its beam as this layer sees it.
     decided : it is a ``decide`` layer's output (choices decided, no beam).
     batched : it has a batch axis (variables and constants do not: RETURNN never translates them).
+    choice : its search choices as this layer sees them, a chain of choice owners (``beam``'s chain
+        plus the choices that make no beam of their own: regression, ``search: False``).
     """
 
     name: str
@@ -53,6 +55,7 @@ class InputBeam:
     beam: SearchBeam | None
     decided: bool = False
     batched: bool = True
+    choice: SearchBeam | None = None
 
 
 @dataclass
@@ -68,6 +71,9 @@ class LayerBeam:
     choice : the layer ``get_search_choices`` returns (``output/prev:output``), or None.
     trace : the choice trace: ``choice``, then each older choice it was chosen from.
     error : the error RETURNN raises on this layer, or None.
+    chosen : the search choices behind ``choice``: a chain of choice owners (see InputBeam.choice).
+    available : False where RETURNN builds a ``DataNotAvailableLayer`` (its output needs data that
+        inference lacks): no search choices; a rec layer's loop is then never built.
     """
 
     name: str
@@ -80,6 +86,8 @@ class LayerBeam:
     unit: str | None = None
     _inputs: list[InputBeam] | Callable[[], list[InputBeam]] = field(
         default_factory=list, repr=False, compare=False)
+    chosen: SearchBeam | None = field(default=None, repr=False, compare=False)
+    available: bool = True
 
     @property
     def inputs(self) -> list[InputBeam]:
@@ -749,7 +757,8 @@ class _Analyzer:
 
     # -- choices ----------------------------------------------------------------------------------
     def result(self) -> dict[str, LayerBeam]:
-        from .failures import Failure, predict_failures
+        from .availability import unavailable_layers
+        from .failures import Failure, predict_failures, raised_by_templates
 
         self._final_beams = {}
         for node, message in self.template_errors.items():
@@ -774,6 +783,12 @@ class _Analyzer:
                         f"{node} reads {name!r}, which is neither a layer of its network nor "
                         "available in search (targets are not layers there).",
                         f"Fix the name, or use the 'data:{name}' form where the data exists.")
+        unavailable = unavailable_layers(self.spec, self.g, eval_flag=self.eval_flag)
+        if unavailable:  # DataNotAvailableLayers and the loops they stop: only templates are made
+            unbuilt_recs = {n for n in unavailable if self.nd[n]["class"] == "rec"}
+            for node in [n for n in failures if n in unavailable or unbuilt_recs & self._recs_of(n)]:
+                if not raised_by_templates(failures[node], template_error=node in self.template_errors):
+                    del failures[node]
         self.failures = failures
         out: dict[str, LayerBeam] = {}
         for node in self.order:
@@ -790,12 +805,6 @@ class _Analyzer:
             rec = self.rec_of(node)
             chosen = self.chosen.get(node)
             choice = chosen.name if chosen is not None else None
-            inner = self.chosen.get(f"{node}/output")
-            if node in self.rec_outer and beam is not None and beam.is_prev_frame and \
-                    (inner is None or inner.is_prev_frame):
-                # the loop's output depends on the previous frame's choice only: after backtracking
-                # no current-frame choice is attached to it, so outside it has no search choices
-                choice = None
             if node in self.wrapped_input:
                 placement, beam, choice = "loop", None, None
             elif placement == "input":
@@ -805,10 +814,13 @@ class _Analyzer:
                 choice = self.latest[rec].name if rec in self.latest else None
             elif placement == "output" and choice is None and rec in self.latest:
                 choice = self.latest[rec].name  # the same fallback, from the output-side net
+            if node in unavailable:
+                choice = None  # a DataNotAvailableLayer: no dependencies, so no search choices
             error = failures[node].message if node in failures else None
             out[node] = LayerBeam(node, data["class"], placement, beam, choice,
                                   beam.chain if beam is not None else [], error, data.get("unit"),
-                                  functools.partial(self.translate_inputs, node))
+                                  functools.partial(self.translate_inputs, node),
+                                  chosen=chosen, available=node not in unavailable)
         return out
 
     def translate_inputs(self, node: str) -> list[InputBeam]:
@@ -879,7 +891,7 @@ class _Analyzer:
         kind = form if form in ("prev", "base", "sub", "data") else (
             "from" if option == "from" else f"option:{option}")
         return InputBeam(name, src, option, kind, self.input_beam(src, form, node), decided,
-                         self.batched(src))
+                         self.batched(src), self.input_choice(src, form, node))
 
 
 def analyze(source: NetSpec | dict[str, Any] | str, mode: str = "search", *,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from searchgraph import analyze
@@ -91,3 +92,85 @@ def test_decided_and_beamed_inputs_have_no_common_base() -> None:
            "mix": {"class": "combine", "kind": "add", "from": ["decision", "output"], "loss": "ce"}}
     plan = plan_for(analyze(net), "mix")
     assert any(p.error and "No common search base" in p.error for p in plan.inputs)
+
+
+#: A TTS-like decoder: the loop's only choice is a regression choice (beam 1, ``src_beams`` zeros),
+#: which keeps its source's beam ``output/prev:choice`` but has search choices of its own.
+REGRESSION: dict[str, Any] = {
+    "encoder": {"class": "linear", "activation": "tanh", "from": "data", "n_out": 6},
+    "enc_mean": {"class": "reduce", "mode": "mean", "axis": "T", "from": "encoder"},
+    "output": {"class": "rec", "from": [], "target": "feat", "max_seq_len": 10, "unit": {
+        "feedback": {"class": "linear", "activation": "tanh", "from": ["prev:choice", "prev:mix"],
+                     "n_out": 4},
+        "s": {"class": "linear", "activation": "tanh", "from": ["feedback", "prev:s", "base:enc_mean"],
+              "n_out": 6},
+        "output": {"class": "linear", "from": "s", "n_out": 3},
+        "choice": {"class": "choice", "from": "output", "input_type": "regression", "beam_size": 1,
+                   "target": "feat"},
+        "mix": {"class": "combine", "kind": "add", "from": ["prev:choice", "output"]},
+        "stop": {"class": "linear", "activation": "sigmoid", "from": "s", "n_out": 1},
+        "end_compare": {"class": "compare", "from": "stop", "kind": "greater", "value": 0.5},
+        "end": {"class": "squeeze", "axis": "F", "from": "end_compare"}}},
+    "dec_mean": {"class": "reduce", "mode": "mean", "axis": "T", "from": "output"},
+    "reg": {"class": "linear", "from": ["dec_mean", "enc_mean"], "n_out": 3},
+    "rchoice": {"class": "choice", "from": "reg", "input_type": "regression", "beam_size": 1,
+                "target": "feat", "is_output_layer": True},
+    "after": {"class": "linear", "from": ["rchoice", "dec_mean"], "n_out": 2, "is_output_layer": True},
+}
+REGRESSION_DATA = {"extern_data": {"data": {"dim": 5}, "feat": {"dim": 3, "available_for_inference": False}}}
+
+
+class TestRegressionChoicePlans:
+    """Plans follow search choices: a regression choice selects (through zeros) like any choice
+    (verified against RETURNN: tests/oracle/cases/choice-regression-*.json)."""
+
+    a = analyze({"network": REGRESSION, **REGRESSION_DATA})
+
+    def test_frame_end_reselects_through_the_regression_choice(self) -> None:
+        frames = {f.layer: f.plan for f in plan_network(self.a).frames}
+        # carried to the next frame (prev:s, prev:mix) or the end flag; all on output/prev:choice
+        assert {n for n, p in frames.items() if p.action == "select"} == {
+            "output/s", "output/mix", "output/end"}
+        step = frames["output/s"].steps[0]
+        assert [s.choice for s in frames["output/s"].steps] == ["output/choice"]
+        assert (step.beam_before, step.size_before, step.size_after) == ("output/prev:choice", 1, 1)
+
+    def test_beamless_input_is_tiled_into_the_prev_choice(self) -> None:
+        plan = plan_for(self.a, "output/s")
+        assert plan.choice == "output/prev:choice"
+        assert [(p.input, p.action, p.size) for p in plan.translated] == [("enc_mean", "tile", 1)]
+
+    def test_root_regression_choice_is_newer_than_the_decoder_choice(self) -> None:
+        plan = plan_for(self.a, "after")
+        assert plan.choice == "rchoice"
+        mean = _inputs(plan, "dec_mean")
+        assert mean.action == "select" and [s.choice for s in mean.steps] == ["rchoice"]
+        assert _inputs(plan, "rchoice").action == "keep"
+        assert [(p.input, p.action, p.beam) for p in plan_for(self.a, "reg").translated] == [
+            ("enc_mean", "tile", "output/choice")]
+
+
+def regression_with_aux(available: bool) -> dict[str, Any]:
+    """The regression decoder whose unit output also attends to an encoder over data ``aux``."""
+    net = {name: copy.deepcopy(REGRESSION[name]) for name in ("encoder", "enc_mean", "output")}
+    net["aux_enc"] = {"class": "linear", "activation": "tanh", "from": "data:aux", "n_out": 6}
+    unit = net["output"]["unit"]
+    unit["c"] = {"class": "dot_attention", "from": "s", "base": "base:aux_enc", "base_ctx": "base:aux_enc"}
+    unit["output"]["from"] = ["s", "c"]
+    data = {**REGRESSION_DATA["extern_data"], "aux": {"dim": 2, "available_for_inference": available}}
+    return {"network": net, "extern_data": data}
+
+
+def test_loop_of_a_rec_layer_without_data_is_never_built() -> None:
+    """Without ``aux`` in inference the rec layer is a DataNotAvailableLayer: its loop never runs,
+    nothing in it is translated or re-selected (RETURNN network.py L1313; checked against RETURNN)."""
+    a = analyze(regression_with_aux(False))
+    assert not a.layers["output"].available and a.layers["output"].choice is None
+    plan = plan_network(a)
+    assert not [f for f in plan.frames if f.rec == "output"]
+    assert not [p for n, lp in plan.layers.items() if n.startswith("output/") for p in lp.translated]
+    # with the data available the loop is built: the encoder is tiled into the attention
+    built = plan_network(analyze(regression_with_aux(True)))
+    assert {(p.input, p.action) for p in built.layers["output/c"].translated} == {("aux_enc", "tile")}
+    assert {f.layer for f in built.frames if f.plan.action == "select"} == {
+        "output/s", "output/mix", "output/end"}

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from searchgraph import analyze
+from tests.test_plan import REGRESSION, REGRESSION_DATA, regression_with_aux
 
 DECODER: dict[str, Any] = {
     "encoder": {"class": "linear", "from": "data", "n_out": 8, "activation": "tanh"},
@@ -211,3 +212,63 @@ def test_decide_inside_the_loop_fails_on_the_rec_layer() -> None:
     d = small(out_decided={"class": "decide", "from": "output"},
               end={"class": "compare", "from": "out_decided", "value": 0})
     assert "beam_size" in analyze(d).errors["output"]
+
+
+class TestRegressionChoice:
+    """A regression choice (``input_type: "regression"``, beam 1) makes no beam of its own: it keeps
+    its source's, with search choices of its own (RETURNN rec.py ChoiceLayer, regression branch)."""
+
+    a = analyze({"network": REGRESSION, **REGRESSION_DATA})
+
+    def test_choice_keeps_its_sources_beam_with_choices_of_its_own(self) -> None:
+        lb = self.a.layers["output/choice"]
+        assert (lb.beam.name, lb.choice) == ("output/prev:choice", "output/choice")
+        assert lb.chosen.chain == ["output/choice", "output/prev:choice"]
+
+    def test_rec_layer_finds_the_latest_choice_after_backtracking(self) -> None:
+        lb = self.a.layers["output"]
+        assert (lb.beam.name, lb.choice, lb.available) == ("output/prev:choice", "output/choice", True)
+
+    def test_inputs_carry_their_search_choices_apart_from_their_beams(self) -> None:
+        inputs = {i.name: i for i in self.a.layers["after"].inputs}
+        assert inputs["rchoice"].beam.name == inputs["dec_mean"].beam.name == "output/prev:choice"
+        assert inputs["rchoice"].choice.chain == ["rchoice", "output/choice", "output/prev:choice"]
+        assert inputs["dec_mean"].choice.name == "output/choice"
+
+    def test_root_regression_choice_needs_no_length_normalisation_off(self) -> None:
+        assert self.a.errors == {}
+
+
+class TestDataNotAvailable:
+    """Layers whose output needs data that inference lacks are ``DataNotAvailableLayer``s in search
+    (RETURNN network.py L1313): no dependencies, so no search choices."""
+
+    def test_extern_data_availability(self) -> None:
+        from searchgraph.availability import extern_available
+        from searchgraph.config import netspec_from_settings
+
+        def avail(extern_data: dict[str, Any], **settings: Any) -> dict[str, bool]:
+            spec = netspec_from_settings({"network": {"x": {"class": "copy"}},
+                                          "extern_data": extern_data, **settings}, "<test>")
+            return extern_available(spec)
+
+        # explicit flags win; otherwise only the default input is available
+        assert avail({"data": {"dim": 2}, "classes": {"dim": 3, "sparse": True}}) == {
+            "data": True, "classes": False}
+        assert avail({"data": {"dim": 2, "available_for_inference": False},
+                      "feat": {"dim": 3, "available_for_inference": True}}) == {
+            "data": False, "feat": True}
+        # none available: all but the default target become available
+        assert avail({"data": {"dim": 2, "available_for_inference": False},
+                      "classes": {"dim": 3, "sparse": True}}) == {"data": True, "classes": False}
+        assert avail({"data": {"dim": 2, "available_for_inference": False},
+                      "feat": {"dim": 3}}, target="feat") == {"data": True, "feat": False}
+
+    def test_unavailable_layers_have_no_search_choices(self) -> None:
+        a = analyze(regression_with_aux(False))
+        assert [n for n in ("encoder", "aux_enc", "output") if not a.layers[n].available] == [
+            "aux_enc", "output"]
+        rec = a.layers["output"]
+        assert (rec.beam.name, rec.choice) == ("output/prev:choice", None)  # the template's beam
+        assert all(lb.available for lb in analyze(regression_with_aux(False), eval_flag=True)
+                   .layers.values())

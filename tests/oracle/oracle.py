@@ -271,8 +271,6 @@ KNOWN_GAPS = {
     "curated/nmt-trafo-hmm-k5": _CUSTOM_CLASS,
     "curated/rexp-2020-latent-att-lstm": _CUSTOM_CLASS,
     "curated/rexp-2020-latent-att-trafo": _CUSTOM_CLASS,
-    "choice-input-regression": "rec layer's choices after a regression choice read through a linear "
-                               "output: RETURNN finds output/choice, searchgraph none",
     "curated/rexp-2021-lma-hard-segm-prob": "a shape assertion on a dim whose size carries a beam: "
                                             "searchgraph does not infer shapes",
 }

@@ -20,11 +20,7 @@ from .oracle import all_cases, analyze_case, corpus_cases
 pytestmark = pytest.mark.returnn
 
 #: Plans known to differ from RETURNN (strict xfail), with the reason.
-PLAN_GAPS = {
-    "curated/returnn-test-regression-choice": "RETURNN does not tile the encoder into a loop whose "
-                                              "only choice is a regression choice (beam 1)",
-    "choice-input-regression": "frame-end re-selection after a regression choice",
-}
+PLAN_GAPS: dict[str, str] = {}
 
 
 def _built_by_returnn() -> set[str]:
