@@ -86,7 +86,8 @@ def raised_by_templates(failure: Failure, *, template_error: bool = False) -> bo
         return template_error
     if failure.code == "SG103":  # missing from/target are read in transform_config_dict
         return "explicitly" in failure.message or "must do search" in failure.message
-    return failure.code in _TEMPLATE_TIME
+    # layer names (targets included) are looked up in transform_config_dict
+    return failure.code in _TEMPLATE_TIME or failure.message.startswith("LayerNotFound")
 
 
 def predict_errors(an: _Analyzer) -> dict[str, str]:
@@ -128,9 +129,13 @@ def _choice_options(an: _Analyzer) -> dict[str, str]:
         elif opts.get("input_type") == "regression" and an.is_search_choice(node):
             # ChoiceLayer.__init__, regression branch: one source, beam size 1, no cheating
             sources = opts["from"] if isinstance(opts["from"], (list, tuple)) else [opts["from"]]
+            src = next(((s, f) for s, o, f in an.inputs(node) if o == "from"), None)
+            first = an.input_beam(src[0], src[1], node) if src is not None else None
             why = (f"beam_size {opts.get('beam_size')} != 1" if opts.get("beam_size", 1) != 1 else
                    f"{len(sources)} sources != 1" if len(sources) != 1 else
-                   "cheating" if opts.get("cheating") else None)
+                   "cheating" if opts.get("cheating") else
+                   f"its source is on beam {first} (size {first.size} != 1)" if first is not None
+                   and first.size != 1 else None)
             if why:
                 out[node] = f"AssertionError: (ChoiceLayer with input_type 'regression' in search: {why})"
     return out

@@ -523,7 +523,10 @@ class _Analyzer:
         """Each rec layer's own beam: its inner ``output`` template's beam as the template pass
         leaves it. In the first pass the frame's oldest choice is built before the ``prev:``
         layers it reads are initialised, so with two or more choices in a frame its beam has no
-        dependency there (e.g. ``output/output_1 <- output/output_0``, no ``prev:`` link)."""
+        dependency there (e.g. ``output/output_1 <- output/output_0``, no ``prev:`` link); the same
+        when the unit's ``output`` is not itself a choice (``output = copy(label)`` gives
+        ``output/label``). Only a unit ``output`` that is the frame's single choice keeps its
+        ``prev:`` link (``output/output <- output/prev:output``)."""
         out: dict[str, SearchBeam | None] = {}
         for rec, members in self.children.items():
             inner = next((m for m in members if self.nd[m]["local"] == "output"), None)
@@ -536,7 +539,7 @@ class _Analyzer:
             frame = frame[:next((i for i, b in enumerate(frame) if b.is_prev_frame), len(frame))]
             chosen = self.chosen.get(inner)
             in_frame = [c for c in chosen.walk() if not c.is_prev_frame] if chosen else []
-            if len(in_frame) >= 2 and frame:
+            if (len(in_frame) >= 2 or self.nd[inner]["class"] != "choice") and frame:
                 rebuilt: SearchBeam | None = None
                 for old in reversed(frame):
                     rebuilt = SearchBeam(old.name, old.size, rebuilt, old.next_frame)
