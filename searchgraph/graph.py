@@ -149,6 +149,14 @@ class _Builder:
     # -- references ----------------------------------------------------------------------------
     def resolve(self, scope: _Scope, ref: str, consumer: str) -> tuple[str, str] | None:
         """Return ``(node, form)`` for a reference, form in from/prev/base/sub/data; None if absent."""
+        if ":" not in ref and "/" not in ref and not scope.extra and ref not in ("none", "data"):
+            desc = scope.layers.get(ref)  # the common case: a layer of this network by its name
+            if isinstance(desc, dict) and not ref.startswith("#"):
+                node = scope.prefix + ref
+                known = self.g._node.get(node)
+                if known is None or known["node_kind"] != "layer":
+                    node = self.add_layer(scope, ref, desc)
+                return node, "from"
         if ref == "none":
             return None
         if ref.startswith("prev:"):
