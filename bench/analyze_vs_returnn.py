@@ -2,8 +2,8 @@
 
 Both are measured in this one run: RETURNN builds every corpus network with
 ``TFNetwork(search_flag=True, train_flag=False)`` in a subprocess (``tests/oracle/runner.py``,
-TF import excluded from its timing), and searchgraph analyses the same networks (best of 5, load
-and graph included). Also times ``searchgraph beams --json`` on the largest config as a whole
+TF import excluded from its timing), and searchgraph analyses the same networks (best of 20 --
+the machine may be shared --, load and graph included). Also times ``searchgraph beams --json`` on the largest config as a whole
 process, and checks that it does not import TensorFlow.
 
     .venv/bin/python bench/analyze_vs_returnn.py [--corpus DIR] [--only SUBSTR] [--no-returnn]
@@ -42,7 +42,7 @@ def returnn_times(cases: list[Path]) -> dict[str, dict]:
         return json.loads(out.read_text()) if out.exists() else {}
 
 
-def our_time(case: Path, repeat: int = 5) -> float:
+def our_time(case: Path, repeat: int = 20) -> float:
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -91,7 +91,7 @@ def main() -> None:
             continue
         ours = our_time(case)
         rows.append((case.stem, theirs["construct_s"], ours, theirs["construct_s"] / ours))
-    print(f"RETURNN construction ({source}, TF import excluded) vs searchgraph analyze (best of 5)")
+    print(f"RETURNN construction ({source}, TF import excluded) vs searchgraph analyze (best of 20)")
     print(f"{'case':<60} {'RETURNN s':>10} {'ours ms':>9} {'ratio':>9}")
     for name, theirs_s, ours_s, ratio in sorted(rows, key=lambda r: r[1]):
         print(f"{name[:60]:<60} {theirs_s:10.2f} {ours_s * 1000:9.2f} {ratio:9.0f}x")

@@ -7,6 +7,7 @@ on the layer graph without TensorFlow. Errors RETURNN would raise are results on
 from __future__ import annotations
 
 import functools
+import gc
 import heapq
 import json
 from collections.abc import Callable
@@ -916,6 +917,17 @@ def analyze(source: NetSpec | dict[str, Any] | str, mode: str = "search", *,
     """
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    collecting = gc.isenabled()
+    gc.disable()  # the analysis builds objects that all live as long as its result: no cycles to collect
+    try:
+        return _analyze(source, mode, graph, eval_flag)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _analyze(source: NetSpec | dict[str, Any] | str, mode: str, graph: LayerGraph | nx.DiGraph | None,
+             eval_flag: bool | None) -> Analysis:
     spec = load(source) if not isinstance(source, NetSpec) else source
     g = graph if graph is not None else build_layer_graph(spec, strict=False)
     flag = (mode == "train") if eval_flag is None else eval_flag
