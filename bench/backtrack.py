@@ -18,11 +18,17 @@ rec layer around it, so the bench rebuilds exactly this op sequence (RETURNN's `
 ``select_src_beams`` themselves, graph mode, a TF1 ``Session``, in a subprocess as every RETURNN
 run of searchgraph) and resolves both choices' labels, as RETURNN does for two accumulated outputs.
 The trace arrays sit in variables on the device, so no feeding is timed; every run fetches its
-results to the host. Our ``backtrack_tensors`` also computes the lengths from the end flags (work
-RETURNN does inside the search loop), so the comparison is conservative.
+results to the host (ours: ``.numpy()`` of every output of the result, beam indices and scores
+included). Our backtracking also computes the lengths from the end flags (work RETURNN does inside
+the search loop) and the beam indices, so the comparison is conservative.
 
-Printed: median and best wall time per call over ``--repeats`` runs (after warm-up), and the
-speed-up against RETURNN's resolve (median / median).
+The subprocess stays up and the timing runs in ``--rounds`` rounds, each timing every contender
+(RETURNN's and ours alike) for ``repeats / rounds`` calls in turn, after ``--warmup`` untimed calls
+(the other contenders ran in between), so a machine whose load drifts (a shared CPU) weighs on all
+of them alike. Both sides use ``--threads`` intra/inter-op threads.
+
+Printed: median, quartiles and best wall time per call over ``--repeats`` runs (after warm-up), and
+the speed-up against RETURNN's resolve (median / median), all from the same run.
 """
 
 from __future__ import annotations
@@ -77,13 +83,17 @@ def timed(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> list[float]:
 
 
 def check(name: str, sequences: list[np.ndarray], lengths: np.ndarray, want: BacktrackResult,
-          choices: list[str]) -> None:
-    """``sequences`` ``[batch, K_latest, T]`` per choice and ``lengths`` equal the NumPy reference."""
+          choices: list[str], beam_indices: list[np.ndarray] | None = None) -> None:
+    """``sequences`` ``[batch, K_latest, T]`` per choice, ``lengths`` (and ``beam_indices`` ``[T, batch,
+    K_latest]`` per choice, if given) equal the NumPy reference."""
     for c, seq in zip(choices, sequences):
         if not np.array_equal(seq, want.sequences[c]):
             raise SystemExit(f"{name}: sequences of {c} differ from the NumPy reference")
     if not np.array_equal(lengths, want.lengths):
         raise SystemExit(f"{name}: lengths differ from the NumPy reference")
+    for c, idx in zip(choices, beam_indices or []):
+        if not np.array_equal(idx, want.beam_indices[c]):
+            raise SystemExit(f"{name}: beam indices of {c} differ from the NumPy reference")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -154,7 +164,7 @@ def end_beam_lengths(trace: SearchTrace) -> np.ndarray:
     return length
 
 
-def worker(trace_path: str, out_path: str, repeats: int, threads: int) -> None:
+def worker(trace_path: str, threads: int) -> None:
     import tensorflow as tf
 
     tf.compat.v1.disable_eager_execution()
@@ -165,7 +175,6 @@ def worker(trace_path: str, out_path: str, repeats: int, threads: int) -> None:
     from searchgraph.tf.backtrack import backtrack_tensors
 
     seq_len_end = end_beam_lengths(trace).reshape(-1)
-    results: dict[str, Any] = {}
     graph = tf.Graph()
     with graph.as_default():
         def var(a: np.ndarray) -> Any:
@@ -198,15 +207,46 @@ def worker(trace_path: str, out_path: str, repeats: int, threads: int) -> None:
             check("RETURNN's resolve", seqs, len_r.reshape(batch, beams[-1]), want, trace.choices)
             got_o = session.run(ours_fetch)
             check("ours (Session)", got_o[0], got_o[1], want, trace.choices)
-            for _ in range(2):  # alternate, so drifting machine load hits both alike
-                results.setdefault("returnn", []).extend(
-                    timed(lambda: session.run((resolved, returnn_len)), repeats // 2))
-                results.setdefault("session", []).extend(timed(lambda: session.run(ours_fetch), repeats // 2))
-    Path(out_path).write_text(json.dumps({**results, "tf": tf.__version__}))
+            calls = {"returnn": lambda: session.run((resolved, returnn_len)),
+                     "session": lambda: session.run(ours_fetch)}
+            reply({"ready": True, "tf": tf.__version__})
+            for line in sys.stdin:  # "<name> <n> <warmup>": time n calls of name after warmup ones; EOF: done
+                name, n, warmup = line.split()
+                reply({"times": timed(calls[name], int(n), warmup=int(warmup))})
+
+
+def reply(message: dict[str, Any]) -> None:
+    """One JSON line to the parent (marked: TF or RETURNN may print to stdout too)."""
+    sys.stdout.write(_MARK + json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+_MARK = "@@bench-backtrack@@ "
 
 
 # ----------------------------------------------------------------------------------------------------
 # Parent: the same trace in NumPy, TF eager and tf.function
+
+
+def fetch(result: Any) -> list[np.ndarray]:
+    """Every output of our TF result on the host (what ``Session.run`` hands RETURNN's side)."""
+    import tensorflow as tf
+
+    return [t.numpy() for t in tf.nest.flatten(result)]
+
+
+def start_worker(path: Path, threads: int) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([sys.executable, __file__, "--worker", str(path), "--threads", str(threads)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return proc, read_reply(proc)["tf"]
+
+
+def read_reply(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith(_MARK):
+            return json.loads(line[len(_MARK):])
+    raise SystemExit(f"the RETURNN worker ended (exit code {proc.wait()}) before answering")
 
 
 def main() -> int:
@@ -214,34 +254,25 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--beams", default="12,12", help="beam size per choice, oldest first")
-    parser.add_argument("--repeats", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=40, help="timed calls per contender")
+    parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds the calls are spread over")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls before each contender's turn")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="TF intra/inter-op threads")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--worker", nargs=2, metavar=("TRACE", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", metavar="TRACE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # CPU figures unless the caller says otherwise
     if args.worker:
-        worker(args.worker[0], args.worker[1], args.repeats, args.threads)
+        worker(args.worker, args.threads)
         return 0
     beams = [int(b) for b in args.beams.split(",")]
     trace = make_trace(args.frames, args.batch, beams, args.seed)
     want = backtrack(trace)
+    rounds = max(1, min(args.rounds, args.repeats))
+    per_round = [args.repeats // rounds + (r < args.repeats % rounds) for r in range(rounds)]
     print(f"trace: T={trace.frames}, batch {trace.batch}, beams {beams}, end flags on {trace.end_choice}; "
-          f"{args.repeats} timed runs each, {args.threads} TF threads, CPU")
-    with tempfile.TemporaryDirectory(prefix="bench-backtrack-") as tmp:
-        path = trace.save(Path(tmp, "trace.npz"))
-        out = Path(tmp, "out.json")
-        proc = subprocess.run([sys.executable, __file__, "--worker", str(path), str(out),
-                               "--repeats", str(args.repeats), "--threads", str(args.threads)],
-                              check=False, capture_output=True, text=True)
-        if proc.returncode != 0 or not out.exists():
-            print((proc.stdout + proc.stderr)[-3000:], file=sys.stderr)
-            return 1
-        times: dict[str, list[float]] = json.loads(out.read_text())
-        tf_version = times.pop("tf")
-
-    times["numpy"] = timed(lambda: backtrack(trace), args.repeats)
+          f"{args.repeats} timed runs each in {rounds} interleaved rounds, {args.threads} TF threads, CPU")
 
     import tensorflow as tf
 
@@ -252,29 +283,61 @@ def main() -> int:
 
     inputs = tf.nest.map_structure(tf.constant, trace.tensor_inputs())
     fn = backtrack_function(trace)
-    xla_scan = backtrack_function(trace, jit_compile=True, method="scan")
+    xla_scan = backtrack_function(trace, jit_compile=True)  # the default with XLA: method "scan"
     xla_doubling = backtrack_function(trace, jit_compile=True, method="doubling")
-    for name, call in (("eager", lambda: tf_backtrack(inputs, end_index=trace.end_index)),
-                       ("function", lambda: fn(inputs)),
-                       ("xla_scan", lambda: xla_scan(inputs)),
-                       ("xla_doubling", lambda: xla_doubling(inputs))):
+    ours: dict[str, Callable[[], Any]] = {
+        "function": lambda: fn(inputs),
+        "xla_scan": lambda: xla_scan(inputs),
+        "xla_scan_tf_function": lambda: xla_scan.function(inputs),  # the same graph, tf.function's own call
+        "xla_doubling": lambda: xla_doubling(inputs),
+        "eager": lambda: tf_backtrack(inputs, end_index=trace.end_index),
+    }
+    for name, call in ours.items():
         res = call()
-        check(name, [s.numpy() for s in res.sequences], res.lengths.numpy(), want, trace.choices)
-        times[name] = timed(lambda call=call: tf.nest.map_structure(lambda t: t.numpy(), call()), args.repeats)
+        check(name, [s.numpy() for s in res.sequences], res.lengths.numpy(), want, trace.choices,
+              [i.numpy() for i in res.beam_indices])
+    contenders: dict[str, Callable[[int, int], list[float]]] = {
+        name: (lambda n, warmup, call=call: timed(lambda: fetch(call()), n, warmup))
+        for name, call in ours.items()}
+    contenders["numpy"] = lambda n, warmup: timed(lambda: backtrack(trace), n, warmup)
+
+    with tempfile.TemporaryDirectory(prefix="bench-backtrack-") as tmp:
+        proc, tf_version = start_worker(trace.save(Path(tmp, "trace.npz")), args.threads)
+        assert proc.stdin is not None
+
+        def remote(name: str) -> Callable[[int, int], list[float]]:
+            def run(n: int, warmup: int) -> list[float]:
+                proc.stdin.write(f"{name} {n} {warmup}\n")
+                proc.stdin.flush()
+                return read_reply(proc)["times"]
+            return run
+
+        contenders = {"returnn": remote("returnn"), "session": remote("session"), **contenders}
+        times: dict[str, list[float]] = {name: [] for name in contenders}
+        try:
+            for n in per_round:  # every contender in turn, round after round, each turn warmed up alike
+                for name, run in contenders.items():
+                    times[name].extend(run(n, args.warmup))
+        finally:
+            proc.stdin.close()
+            proc.wait()
 
     labels = {"returnn": "RETURNN's resolve (TF1 Session, graph mode)",
               "session": "ours: backtrack_tensors in a TF1 Session",
-              "function": "ours: tf.function (backtrack_function)",
-              "xla_scan": "ours: tf.function + XLA, scan",
-              "xla_doubling": "ours: tf.function + XLA, doubling",
+              "function": "ours: backtrack_function (no XLA)",
+              "xla_scan": "ours: backtrack_function + XLA (scan)",
+              "xla_scan_tf_function": "  same, called through tf.function",
+              "xla_doubling": "ours: backtrack_function + XLA, doubling",
               "eager": "ours: TF eager",
               "numpy": "ours: NumPy reference"}
     base = statistics.median(times["returnn"])
     print(f"TensorFlow {tf_version}\n")
-    print(f"{'':46}{'median ms':>10}{'best ms':>10}{'speed-up':>10}")
+    print(f"{'':46}{'median ms':>10}{'p25-p75 ms':>14}{'best ms':>9}{'speed-up':>10}")
     for key, label in labels.items():
-        med = statistics.median(times[key])
-        print(f"{label:46}{med * 1e3:10.2f}{min(times[key]) * 1e3:10.2f}{base / med:9.1f}x")
+        t = np.array(times[key]) * 1e3
+        med = float(np.median(t))
+        quartiles = f"{np.percentile(t, 25):.2f}-{np.percentile(t, 75):.2f}"
+        print(f"{label:46}{med:10.2f}{quartiles:>14}{t.min():9.2f}{base * 1e3 / med:9.1f}x")
     return 0
 
 

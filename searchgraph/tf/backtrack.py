@@ -4,14 +4,19 @@ Same semantics and results as the NumPy :func:`searchgraph.backtrack.backtrack` 
 ``RecLayer._opt_search_resolve`` and the in-loop ``seq_len`` bookkeeping,
 ``returnn-search-semantics.md`` §4.6, §6.4). Two methods:
 
-* ``"doubling"`` (default): no loop over the frames. The per-frame maps from the latest beam of
-  frame ``t`` to that of ``t - 1`` are built for all frames at once, their suffix compositions by
-  pointer doubling (a ``tf.while_loop`` of ``ceil(log2 T)`` batched gathers), and the lengths from
-  the end flags along each final hypothesis' path (a cumulative sum). A handful of ops whatever
-  ``T`` is, at ``T log T`` work; it pays off where launching ops is what costs (graph mode).
-* ``"scan"``: RETURNN's way, one backward :func:`tf.scan` over the frames for the beam indices and
-  a forward :func:`tf.foldl` for the lengths; compiled with XLA (``jit_compile=True``) this is the
-  fastest variant on a CPU (figures: ``bench/backtrack.py``).
+* ``"doubling"`` (default of :func:`backtrack_tensors`): no loop over the frames. The per-frame maps
+  from the latest beam of frame ``t`` to that of ``t - 1`` are built for all frames at once, their
+  suffix compositions by pointer doubling (a ``tf.while_loop`` of ``ceil(log2 T)`` batched
+  gathers), and the lengths from the end flags along each final hypothesis' path (a minimum over
+  the frames). A handful of ops whatever ``T`` is, at ``T log T`` work; it pays off where launching
+  ops is what costs (graph mode without XLA).
+* ``"scan"``: RETURNN's way, one backward loop over the frames, in flat index space: a table built
+  once maps every hypothesis of the latest beam to the one it extends in the frame before; the loop
+  follows it for all final hypotheses, ``_BLOCK`` frames per iteration, and gathers each block's
+  beam indices, labels and end flags right there, writing every output in place (under XLA with
+  ``DynamicUpdateSlice``, the labels straight into their ``[batch, K, T]`` layout), so nothing
+  passes over ``[T, B, K]`` after the loop. Compiled with XLA (``jit_compile=True``) the fastest
+  variant on a CPU (figures: ``bench/backtrack.py``).
 
 Both work eagerly and inside :func:`tf.function` with unknown ``T`` and batch (see
 :func:`backtrack_function`), on any device (nothing is pinned).
@@ -26,8 +31,8 @@ import tensorflow as tf
 
 from ..trace import SearchTrace
 
-__all__ = ["METHODS", "TFBacktrackResult", "backtrack", "backtrack_function", "backtrack_tensors",
-           "input_signature"]
+__all__ = ["METHODS", "BacktrackFunction", "TFBacktrackResult", "backtrack", "backtrack_function",
+           "backtrack_tensors", "input_signature"]
 
 #: The backtracking methods (see the module docstring).
 METHODS = ("doubling", "scan")
@@ -121,56 +126,146 @@ def _path_lengths(end_flags: tf.Tensor, end_path: tf.Tensor, include_eos: bool) 
     return tf.minimum(first + 1, t_max) if include_eos else first
 
 
-def _beam_indices_scan(src_beams: tuple[tf.Tensor, ...],
-                       labels: tuple[tf.Tensor, ...]) -> tuple[tuple[tf.Tensor, ...], tuple[tf.Tensor, ...]]:
-    """Per choice ``[T, B, K_latest]`` beam indices and labels along them, by one backward scan over the
-    frames (each frame's labels are picked in the loop: small gathers, no gather over ``[T, B, K]``)."""
-    last = src_beams[-1]
-    k_last = _dim(last, 2)
-    init = tf.broadcast_to(tf.range(k_last, dtype=last.dtype)[None, :], tf.stack([tf.shape(last)[1], k_last]))
-    lab_init = tuple(tf.zeros_like(init, dtype=lab.dtype) for lab in labels)
-
-    def step(state: tuple[Any, ...], elems: tuple[tuple[tf.Tensor, ...], tuple[tf.Tensor, ...]]):
-        srcs, labs = elems
-        beams = state[0]  # [B, K_latest]: into the latest choice's beam of this frame
-        idx: list[Any] = [None] * len(srcs)
-        out: list[Any] = [None] * len(srcs)
-        for j in reversed(range(len(srcs))):  # latest choice first
-            idx[j] = beams
-            out[j] = tf.gather(labs[j], beams, batch_dims=1)
-            beams = tf.gather(tf.cast(srcs[j], beams.dtype), beams, batch_dims=1)  # into j's base beam
-        return beams, tuple(idx), tuple(out)
-
-    _, idx, seqs = tf.scan(step, (src_beams, labels), initializer=(init, (init,) * len(src_beams), lab_init),
-                           reverse=True)
-    return idx, seqs
+#: Frames per iteration of the ``"scan"`` loop (unrolled in Python; the ``T mod _BLOCK`` oldest frames
+#: take a second loop, one frame per iteration, so that every write has a static size).
+_BLOCK = 8
 
 
-def _lengths(src_beams: tuple[tf.Tensor, ...], end_flags: tf.Tensor, end_index: int,
-             include_eos: bool) -> tf.Tensor:
-    """RETURNN's ``seq_len`` in the latest choice's beam (see :func:`searchgraph.backtrack.seq_lengths`)."""
-    last = src_beams[-1]
-    shape = tf.stack([tf.shape(last)[1], _dim(last, 2), 2])
-    init = tf.zeros(shape, tf.int32)  # [..., 0]: length, [..., 1]: ended; frame -1 is all-equal
+def _iota(shape: Sequence[Any], axis: int) -> tf.Tensor:
+    """int32 index along ``axis`` broadcast to ``shape`` (Python ints or scalar tensors)."""
+    dims = [1] * len(shape)
+    dims[axis] = -1
+    return tf.broadcast_to(tf.reshape(tf.range(shape[axis], dtype=tf.int32), dims), tf.stack(shape))
 
-    def hop(state: tf.Tensor, src: tf.Tensor) -> tf.Tensor:
-        return tf.gather(state, src, batch_dims=1)  # length and flag in one gather
 
-    def step(state: tf.Tensor, elems: tuple[tf.Tensor, tuple[tf.Tensor, ...]]) -> tf.Tensor:
-        end_t, srcs = elems
-        for src in srcs[: end_index + 1]:  # frame t up to E, oldest first
-            state = hop(state, src)
-        length, ended = state[..., 0], state[..., 1] > 0
-        end_now = tf.logical_or(tf.cast(end_t, tf.bool), ended)
-        stop = ended if include_eos else end_now
-        length = length + tf.cast(tf.logical_not(stop), tf.int32)
-        state = tf.stack([length, tf.cast(end_now, tf.int32)], axis=-1)
-        for src in srcs[end_index + 1:]:  # newer choices of frame t: into the latest beam
-            state = hop(state, src)
-        return state
+def _xla_ops() -> Any:
+    try:
+        from tensorflow.compiler.tf2xla.python import xla
+    except ImportError:  # pragma: no cover - TF builds without the XLA Python ops
+        return None
+    return xla
 
-    final = tf.foldl(step, (end_flags, src_beams), initializer=init)
-    return final[..., 0]
+
+def _scan(labels: tuple[tf.Tensor, ...], src_beams: tuple[tf.Tensor, ...], end_flags: tf.Tensor | None,
+          end_index: int | None, include_eos: bool,
+          xla: bool) -> tuple[tuple[tf.Tensor, ...], tuple[tf.Tensor, ...], tf.Tensor | None]:
+    """Per choice sequences ``[B, K, T]`` and beam indices ``[T, B, K]``, and the lengths (None without
+    end flags), by one backward loop over the frames (see the module docstring).
+
+    Index space: ``g = (t * B + b) * K_latest + k`` is hypothesis ``k`` of the latest beam at frame
+    ``t`` and its position in the flattened ``[T, B, K_latest]`` arrays. ``table[g]`` is the ``g`` of
+    the hypothesis it extends in frame ``t - 1`` (through all choices of frame ``t``). ``xla``: write
+    the outputs with XLA's ``DynamicUpdateSlice`` (for ``jit_compile``; in place); otherwise rows of
+    ``TensorArray`` s (any mode) and one transpose of the labels after the loop.
+    """
+    xla_ops = _xla_ops() if xla else None
+    srcs = tuple(tf.cast(s, tf.int32) for s in src_beams)
+    ks = [_dim(s, 2) for s in srcs]
+    n, k_last = len(srcs), ks[-1]
+    shape = tf.shape(srcs[-1])
+    t_max, batch = shape[0], shape[1]
+    width = batch * k_last
+    row = _iota([t_max, batch, k_last], 0) * batch + _iota([t_max, batch, k_last], 1)  # t * B + b
+    prev = srcs[-1]  # through the frame's choices, latest first, into frame t - 1's latest beam
+    for j in range(n - 2, -1, -1):
+        prev = tf.gather(tf.reshape(srcs[j], [-1]), row * ks[j] + prev)
+    # frame 0 has no frame before it: its entries point at 0 (followed once after the last frame, unused)
+    table = tf.reshape(tf.where(row >= batch, (row - batch) * k_last + prev, 0), [-1])
+    # XLA compiles the block loop's body even where T < _BLOCK (it never runs then): every array the body
+    # slices or writes gets at least _BLOCK frames (a no-op, pad or slice of nothing, for T >= _BLOCK)
+    t_buf = tf.maximum(t_max, _BLOCK) if xla_ops is not None else t_max
+
+    def flat_frames(x: tf.Tensor, k: int | tf.Tensor) -> tf.Tensor:
+        x = tf.reshape(x, [-1])
+        return x if xla_ops is None else tf.pad(x, tf.stack([[0, (t_buf - t_max) * batch * k]]))
+
+    table = flat_frames(table, k_last)
+    src_flat = [flat_frames(s, k) for s, k in zip(srcs, ks)]
+    lab_flat = [flat_frames(x, k) for x, k in zip(labels, ks)]
+    end_flat = None if end_flags is None else flat_frames(tf.cast(end_flags, tf.bool), ks[end_index])
+
+    def frames_of(flat: tf.Tensor, k: int | tf.Tensor, start: Any, size: int) -> tf.Tensor:
+        """Frames ``start .. start + size - 1`` of a flattened ``[T, B, k]`` array. Every gather in the
+        loop reads such a slice, not the whole array: with a large operand XLA's CPU cost model splits
+        even these tiny gathers over threads, a thread hand-off per gather (seen from ``T * B * K``
+        around ``1.5e5`` on, 2.5x slower on a busy 2-CPU machine)."""
+        return tf.slice(flat, tf.reshape(start * batch * k, [1]), tf.reshape(size * batch * k, [1]))
+
+    def block_outputs(g: tf.Tensor, start: Any, size: int) -> tuple[list[Any], list[Any], Any]:
+        """``g`` ``[size, B, K]`` of frames ``start, ...``: per choice beam indices and labels, and the
+        first frame of the block whose end flag is set on the path (``T`` if none)."""
+        frame = _iota([size, batch, k_last], 0)
+        rows = frame * batch + _iota([size, batch, k_last], 1)  # within the block
+        idx: list[Any] = [None] * n
+        lab: list[Any] = [None] * n
+        first = None
+        flat = g - start * width
+        for j in range(n - 1, -1, -1):  # latest choice first, as RETURNN's resolve
+            if j == n - 1:
+                idx[j] = flat - rows * k_last
+            else:
+                idx[j] = tf.gather(frames_of(src_flat[j + 1], ks[j + 1], start, size), flat)  # j's beam
+                flat = rows * ks[j] + idx[j]
+            lab[j] = tf.gather(frames_of(lab_flat[j], ks[j], start, size), flat)
+            if end_flat is not None and j == end_index:
+                ends = tf.gather(frames_of(end_flat, ks[j], start, size), flat)
+                first = tf.reduce_min(tf.where(ends, frame + start, t_max), axis=0)
+        return idx, lab, first
+
+    def make_body(size: int) -> Any:
+        def body(top: Any, g: Any, first: Any, idx_out: tuple[Any, ...],
+                 lab_out: tuple[Any, ...]) -> tuple[Any, ...]:
+            # g: [B * K] pointers at frame `top`; this iteration covers frames top - size + 1 .. top
+            start = top - (size - 1)
+            block_table = frames_of(table, k_last, start, size)
+
+            def back(g: tf.Tensor) -> tf.Tensor:  # one frame back
+                return tf.gather(block_table, g - start * width)
+
+            block = [g]
+            for _ in range(size - 1):
+                g = back(g)
+                block.append(g)
+            idx, lab, block_first = block_outputs(tf.reshape(tf.stack(block[::-1]), [size, batch, k_last]),
+                                                  start, size)
+            if xla_ops is not None:
+                at_t, at_last = tf.stack([start, 0, 0]), tf.stack([0, 0, start])
+                idx_out = tuple(xla_ops.dynamic_update_slice(o, tf.cast(i, o.dtype), at_t)
+                                for o, i in zip(idx_out, idx))
+                lab_out = tuple(xla_ops.dynamic_update_slice(o, tf.transpose(v, [1, 2, 0]), at_last)
+                                for o, v in zip(lab_out, lab))
+            else:
+                frames = start + tf.range(size)
+                idx_out = tuple(o.scatter(frames, tf.cast(i, o.dtype)) for o, i in zip(idx_out, idx))
+                lab_out = tuple(o.scatter(frames, v) for o, v in zip(lab_out, lab))
+            if block_first is not None:
+                first = tf.minimum(first, block_first)
+            return top - size, back(g), first, idx_out, lab_out
+        return body
+
+    if xla_ops is not None:
+        idx_out: tuple[Any, ...] = tuple(tf.zeros(tf.stack([t_buf, batch, k_last]), s.dtype)
+                                         for s in src_beams)
+        lab_out: tuple[Any, ...] = tuple(tf.zeros(tf.stack([batch, k_last, t_buf]), x.dtype) for x in labels)
+    else:
+        def array(dtype: tf.DType) -> tf.TensorArray:
+            return tf.TensorArray(dtype, size=t_max, element_shape=tf.TensorShape([None, k_last]))
+
+        idx_out = tuple(array(s.dtype) for s in src_beams)
+        lab_out = tuple(array(x.dtype) for x in labels)
+    state = (t_max - 1, (t_max - 1) * width + tf.range(width), tf.fill(tf.stack([batch, k_last]), t_max),
+             idx_out, lab_out)
+    state = tf.while_loop(lambda top, *_: top >= _BLOCK - 1, make_body(_BLOCK), state)
+    _, _, first, idx_out, lab_out = tf.while_loop(lambda top, *_: top >= 0, make_body(1), state)
+    if xla_ops is None:
+        idx_out = tuple(o.stack() for o in idx_out)
+        lab_out = tuple(tf.transpose(o.stack(), [1, 2, 0]) for o in lab_out)
+    else:
+        idx_out = tuple(o[:t_max] for o in idx_out)
+        lab_out = tuple(o[..., :t_max] for o in lab_out)
+    if end_flat is None:
+        return lab_out, idx_out, None
+    return lab_out, idx_out, (tf.minimum(first + 1, t_max) if include_eos else first)
 
 
 def backtrack_tensors(
@@ -190,7 +285,7 @@ def backtrack_tensors(
     labels, src_beams : sequence of tensor-like
         One ``[T, B, K_c]`` integer tensor per choice, in frame order (oldest first), with the
         meaning of :class:`~searchgraph.trace.SearchTrace` (``src_beams`` values are not checked
-        here; out-of-range values raise on CPU and read zeros on GPU).
+        here: out-of-range values raise or give wrong results, depending on method and device).
     scores : tensor-like
         ``[T, B, K_latest]`` beam scores of the latest choice.
     end_flags : tensor-like, optional
@@ -200,7 +295,9 @@ def backtrack_tensors(
     include_eos : bool, optional
         The rec layer's ``include_eos``.
     method : {"doubling", "scan"}, optional
-        See the module docstring; the results are the same.
+        See the module docstring; the results are the same. Here ``"scan"`` writes its outputs
+        through ``TensorArray`` s, which works in every TF mode; :func:`backtrack_function` with
+        ``jit_compile=True`` builds the XLA form (in-place ``DynamicUpdateSlice`` writes).
 
     Returns
     -------
@@ -213,6 +310,14 @@ def backtrack_tensors(
     >>> backtrack_tensors([lab], [src], tf.zeros([2, 1, 2])).sequences[0].numpy().tolist()
     [[[6, 7], [5, 8]]]
     """
+    return _backtrack_tensors(labels, src_beams, scores, end_flags, end_index=end_index,
+                              include_eos=include_eos, method=method, xla=False)
+
+
+def _backtrack_tensors(labels: Sequence[Any], src_beams: Sequence[Any], scores: Any, end_flags: Any, *,
+                       end_index: int | None, include_eos: bool, method: str, xla: bool) -> TFBacktrackResult:
+    """:func:`backtrack_tensors`; ``xla``: the graph is compiled with XLA (the ``"scan"`` loop writes
+    its outputs with XLA's in-place ``DynamicUpdateSlice`` then)."""
     _check_config(len(labels), end_index, end_flags is not None)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -228,19 +333,19 @@ def backtrack_tensors(
                 if x.shape.rank not in (None, 3):
                     raise ValueError(f"{what} must be [T, batch, K], got shape {x.shape}")
         scores = tf.convert_to_tensor(scores)
+        end = None if end_flags is None else tf.convert_to_tensor(end_flags)
+        lengths = None
         if method == "doubling":
             idx = _beam_indices_doubling(src_beams)
             picked = tuple(tf.gather(lab, tf.cast(i, tf.int32), batch_dims=2) for lab, i in zip(labels, idx))
+            sequences = tuple(tf.transpose(x, [1, 2, 0]) for x in picked)
+            if end is not None:
+                lengths = _path_lengths(end, idx[end_index], include_eos)
         else:
-            idx, picked = _beam_indices_scan(src_beams, labels)
-        sequences = tuple(tf.transpose(x, [1, 2, 0]) for x in picked)
-        if end_flags is None:
+            sequences, idx, lengths = _scan(labels, src_beams, end, end_index, include_eos, xla)
+        if lengths is None:
             t_max = tf.shape(src_beams[0])[0]
             lengths = tf.fill(tf.shape(idx[-1])[1:], t_max)
-        elif method == "doubling":
-            lengths = _path_lengths(tf.convert_to_tensor(end_flags), idx[end_index], include_eos)
-        else:  # in the same frame-by-frame style (XLA: one more tight loop beats gathers over [T, B, K])
-            lengths = _lengths(src_beams, tf.convert_to_tensor(end_flags), end_index, include_eos)
         return TFBacktrackResult(sequences=sequences, beam_indices=idx, lengths=lengths, scores=scores[-1])
 
 
@@ -316,15 +421,17 @@ def input_signature(beam_sizes: Sequence[int], *, has_end: bool, end_beam: int |
 
 
 def backtrack_function(trace: SearchTrace, *, jit_compile: bool | None = None,
-                       method: str | None = None) -> Any:
-    """A :func:`tf.function` that backtracks any search shaped like ``trace`` (any ``T``, batch).
+                       method: str | None = None) -> BacktrackFunction:
+    """A compiled backtracking of any search shaped like ``trace`` (any ``T``, batch).
 
-    The function takes one argument, a nest like ``trace.tensor_inputs()``, with the input
-    signature of :func:`input_signature`; beam sizes, ``end_index`` and ``include_eos`` are fixed
-    to ``trace``'s. ``jit_compile=True`` compiles it with XLA (once per distinct ``T`` and batch:
-    worth it when shapes repeat; on the CPU the fastest variant, see ``bench/backtrack.py``).
-    ``method`` defaults to ``"scan"`` with XLA (a tight compiled loop of small gathers beats the
-    ``T log T`` work of doubling on a CPU) and to ``"doubling"`` without (fewer op launches).
+    Returns a :class:`BacktrackFunction`: called with one argument, a nest like
+    ``trace.tensor_inputs()``, it runs a :func:`tf.function` with the input signature of
+    :func:`input_signature`; beam sizes, ``end_index`` and ``include_eos`` are fixed to ``trace``'s.
+    ``jit_compile=True`` compiles it with XLA (once per distinct ``T`` and batch: worth it when
+    shapes repeat; on the CPU the fastest variant, see ``bench/backtrack.py``). ``method``
+    defaults to ``"scan"`` with XLA (one compiled loop of small gathers that writes the outputs in
+    place beats the ``T log T`` work of doubling on a CPU) and to ``"doubling"`` without (fewer op
+    launches).
 
     Examples
     --------
@@ -342,10 +449,81 @@ def backtrack_function(trace: SearchTrace, *, jit_compile: bool | None = None,
                                 score_dtype=score_dtype)
     end_index, include_eos = trace.end_index, trace.include_eos
     method = method if method is not None else ("scan" if jit_compile else "doubling")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    xla = bool(jit_compile)
 
-    # autograph off: the graph is built from explicit tf.while_loop / tf.scan, nothing to convert
+    # autograph off: the graph is built from explicit tf.while_loop, nothing to convert
     @tf.function(input_signature=[signature], jit_compile=jit_compile, autograph=False)
     def run(inputs: dict[str, Any]) -> TFBacktrackResult:
-        return backtrack(inputs, end_index=end_index, include_eos=include_eos, method=method)
+        return _backtrack_tensors(inputs["labels"], inputs["src_beams"], inputs["scores"],
+                                  inputs.get("end_flags"), end_index=end_index, include_eos=include_eos,
+                                  method=method, xla=xla)
 
-    return run
+    return BacktrackFunction(run, signature)
+
+
+class BacktrackFunction:
+    """What :func:`backtrack_function` returns: its :func:`tf.function` with a lean eager call.
+
+    Calling ``tf.function`` costs several hundred microseconds of Python per call here (matching
+    the nest of arguments against the signature, binding, packing the result), as much as the XLA
+    backtracking itself. When called eagerly with a mapping of eager tensors that match the
+    signature exactly (dtypes, rank, beam sizes), the instance flattens them itself and runs the
+    one concrete function directly (``ConcreteFunction._call_flat``, the call the ``tf.function``
+    ends in, so the same graph and the same results). Anything else (NumPy arrays, other dtypes,
+    graph mode, a bad nest) goes through the ``tf.function``, with its conversions and errors.
+
+    Attributes
+    ----------
+    function : tf.types.experimental.PolymorphicFunction
+        The :func:`tf.function`; other attributes (``get_concrete_function``,
+        ``experimental_get_tracing_count``, ...) are looked up on it.
+    """
+
+    def __init__(self, function: Any, signature: Mapping[str, Any]) -> None:
+        self.function = function
+        self._keys = tuple(sorted(signature))  # tf.nest's order of a dict
+        self._nested = tuple(isinstance(signature[k], tuple) for k in self._keys)
+        self._specs = tuple(tf.nest.flatten(signature))
+        self._concrete: Any = None
+        self._call_flat: Any = None
+
+    def __call__(self, inputs: Mapping[str, Any]) -> TFBacktrackResult:
+        flat = self._flat_eager_inputs(inputs)
+        if flat is None:
+            return self.function(inputs)
+        if self._concrete is None:
+            self._concrete = self.function.get_concrete_function()
+            self._call_flat = getattr(self._concrete, "_call_flat", None)
+        if self._call_flat is None:  # pragma: no cover - a TF without the private entry point
+            return self.function(inputs)
+        return self._call_flat(flat, self._concrete.captured_inputs)
+
+    def _flat_eager_inputs(self, inputs: Any) -> list[Any] | None:
+        """``inputs``' tensors in signature order, or None where the fast path does not apply."""
+        if not isinstance(inputs, Mapping) or len(inputs) != len(self._keys) or not tf.executing_eagerly():
+            return None
+        flat: list[Any] = []
+        for key, nested in zip(self._keys, self._nested):
+            value = inputs.get(key)
+            if nested != isinstance(value, tuple):
+                return None
+            if nested:
+                flat.extend(value)
+            else:
+                flat.append(value)
+        if len(flat) != len(self._specs):
+            return None
+        for x, spec in zip(flat, self._specs):
+            if not isinstance(x, tf.Tensor) or x.dtype is not spec.dtype:  # DTypes are interned
+                return None
+            shape = x.shape
+            if shape.rank != 3 or shape[2] != spec.shape[2]:
+                return None
+        return flat
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "function":  # not set yet (e.g. during copying): no recursion
+            raise AttributeError(name)
+        return getattr(self.function, name)

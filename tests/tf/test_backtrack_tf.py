@@ -99,7 +99,8 @@ class TestTFFunction:
         {"n_choices": 3, "beam_sizes": [2, 1, 3], "end": 1, "include_eos": False},
         {"n_choices": 2, "beam_sizes": [3, 2], "end": None, "include_eos": False},
     ])
-    def test_one_trace_for_all_shapes(self, config) -> None:
+    @pytest.mark.parametrize("method", ["doubling", "scan"])
+    def test_one_trace_for_all_shapes(self, config, method) -> None:
         _, backtrack_function, _ = _tf()
         rng = np.random.default_rng(len(config["beam_sizes"]))
         shapes = [(1, 1), (12, 8), (5, 3), (1, 8), (12, 1), (7, 2)]
@@ -107,7 +108,7 @@ class TestTFFunction:
         for i, (frames, batch) in enumerate(shapes):
             tr = random_trace(int(rng.integers(2**31)), frames=frames, batch=batch, first_beam_one=i % 2 == 0,
                               end_prob=0.3, **config)
-            fn = fn or backtrack_function(tr)
+            fn = fn or backtrack_function(tr, method=method)
             res = fn(tr.tensor_inputs())
             assert_same(tf.nest.map_structure(lambda t: t.numpy(), res), tr)
         assert fn.experimental_get_tracing_count() == 1
@@ -115,16 +116,71 @@ class TestTFFunction:
         assert all(s.shape.as_list()[:2] == [None, None] for s in graph.inputs[:2])
 
     @pytest.mark.parametrize("method", ["scan", "doubling"])
-    def test_xla_compiled(self, method) -> None:
-        """``jit_compile=True`` (fixed loop-variable shapes for XLA), both methods, several shapes."""
+    @pytest.mark.parametrize("config", [
+        {"n_choices": 2, "beam_sizes": [3, 5], "end": 0, "include_eos": False},
+        {"n_choices": 3, "beam_sizes": [2, 1, 3], "end": 1, "include_eos": True},
+        {"n_choices": 2, "beam_sizes": [3, 2], "end": None, "include_eos": False},
+    ])
+    def test_xla_compiled(self, method, config) -> None:
+        """``jit_compile=True`` (fixed loop-variable shapes for XLA), both methods, several shapes: the
+        scan's blocks of ``_BLOCK`` frames, none (``T < _BLOCK``), exactly one, and blocks plus a rest."""
         _, backtrack_function, _ = _tf()
+        from searchgraph.tf.backtrack import _BLOCK
+
         rng = np.random.default_rng(3)
         fn = None
-        for frames, batch in [(1, 1), (9, 4), (16, 2)]:
-            tr = random_trace(int(rng.integers(2**31)), n_choices=2, beam_sizes=[3, 5], frames=frames,
-                              batch=batch, end=0, include_eos=False, first_beam_one=True, end_prob=0.3)
+        for frames, batch in [(1, 1), (_BLOCK - 1, 3), (_BLOCK, 2), (2 * _BLOCK + 1, 2)]:
+            tr = random_trace(int(rng.integers(2**31)), frames=frames, batch=batch, first_beam_one=True,
+                              end_prob=0.3, **config)
             fn = fn or backtrack_function(tr, jit_compile=True, method=method)
             assert_same(tf.nest.map_structure(lambda t: t.numpy(), fn(tr.tensor_inputs())), tr)
+            tensors = tf.nest.map_structure(tf.constant, tr.tensor_inputs())
+            assert_same(tf.nest.map_structure(lambda t: t.numpy(), fn(tensors)), tr)  # the lean call
+        assert fn.experimental_get_tracing_count() == 1
+
+    @settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    @given(data=st.data())
+    def test_random_traces_xla_scan(self, data) -> None:
+        """The XLA scan (the default with ``jit_compile=True``) on random traces, up to 3 blocks."""
+        _, backtrack_function, _ = _tf()
+        config = data.draw(st.sampled_from(list(_XLA_FUNCTIONS)))
+        sizes, end, eos = config
+        tr = random_trace(data.draw(st.integers(0, 2**32 - 1)), n_choices=len(sizes), beam_sizes=list(sizes),
+                          frames=data.draw(st.integers(1, 20)), batch=data.draw(st.integers(1, 4)),
+                          end=end, include_eos=eos, first_beam_one=data.draw(st.booleans()))
+        if _XLA_FUNCTIONS[config] is None:
+            _XLA_FUNCTIONS[config] = backtrack_function(tr, jit_compile=True)
+        tensors = tf.nest.map_structure(tf.constant, tr.tensor_inputs())
+        assert_same(tf.nest.map_structure(lambda t: t.numpy(), _XLA_FUNCTIONS[config](tensors)), tr)
+
+    def test_lean_call_and_fallbacks(self) -> None:
+        """Eager tensors matching the signature take the direct concrete-function call (same graph, same
+        result); anything else goes through the tf.function with its conversions and errors."""
+        _, backtrack_function, _ = _tf()
+        from searchgraph.tf.backtrack import BacktrackFunction, TFBacktrackResult
+
+        tr = random_trace(11, n_choices=2, beam_sizes=[3, 5], frames=10, batch=3, end=0, include_eos=False,
+                          first_beam_one=True, end_prob=0.3)
+        tensors = tf.nest.map_structure(tf.constant, tr.tensor_inputs())
+        fn = backtrack_function(tr, jit_compile=True)
+        assert isinstance(fn, BacktrackFunction)
+        assert_same(tf.nest.map_structure(lambda t: t.numpy(), fn(tr.tensor_inputs())), tr)  # via tf.function
+        assert fn._concrete is None
+        lean = fn(tensors)
+        assert fn._concrete is not None  # took the lean call
+        assert isinstance(lean, TFBacktrackResult)
+        assert_same(tf.nest.map_structure(lambda t: t.numpy(), lean), tr)
+        assert_same(tf.nest.map_structure(lambda t: t.numpy(), fn.function(tensors)), tr)
+        assert fn.experimental_get_tracing_count() == 1
+        bad = {"int64 labels": {**tensors, "labels": tuple(tf.cast(x, tf.int64) for x in tensors["labels"])},
+               "a list": {**tensors, "labels": list(tensors["labels"])},
+               "wrong beam": {**tensors, "scores": tf.zeros([10, 3, 4])},
+               "extra key": {**tensors, "lengths": tensors["scores"]},
+               "missing key": {k: v for k, v in tensors.items() if k != "end_flags"}}
+        for what, inputs in bad.items():
+            assert fn._flat_eager_inputs(inputs) is None, what
+            with pytest.raises(TypeError, match="Binding inputs to tf.function failed"):
+                fn(inputs)
 
     @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
     @given(data=st.data())
@@ -145,19 +201,22 @@ class TestTFFunction:
 #: (beam sizes, end index, include_eos) -> tf.function, shared by the hypothesis examples
 _FUNCTIONS: dict = {((5,), 0, False): None, ((3, 5), 1, True): None, ((3, 5), 0, False): None,
                     ((2, 4, 3), 0, True): None, ((4, 2), None, False): None}
+#: the same for the XLA-compiled functions (method "scan")
+_XLA_FUNCTIONS: dict = {((3, 5), 1, True): None, ((2, 4, 3), 0, False): None, ((4, 2), None, False): None}
 
 
-def test_graph_mode_session() -> None:
+@pytest.mark.parametrize("method", ["doubling", "scan"])
+def test_graph_mode_session(method) -> None:
     """Built in a TF1 graph and run with a Session, as inside RETURNN (placeholders, unknown T/batch)."""
     _, _, backtrack_tensors = _tf()
-    tr = random_trace(7, n_choices=2, beam_sizes=[3, 5], frames=6, batch=4, end=0, include_eos=False,
+    tr = random_trace(7, n_choices=2, beam_sizes=[3, 5], frames=11, batch=4, end=0, include_eos=False,
                       first_beam_one=True, end_prob=0.3)
     inputs = tr.tensor_inputs()
     with tf.Graph().as_default():
         ph = tf.nest.map_structure(
             lambda a: tf.compat.v1.placeholder(tf.as_dtype(a.dtype), [None, None, a.shape[2]]), inputs)
         out = backtrack_tensors(ph["labels"], ph["src_beams"], ph["scores"], ph["end_flags"],
-                                end_index=tr.end_index, include_eos=tr.include_eos)
+                                end_index=tr.end_index, include_eos=tr.include_eos, method=method)
         feed = dict(zip(tf.nest.flatten(ph), tf.nest.flatten(inputs)))
         with tf.compat.v1.Session() as session:
             res = session.run(out, feed_dict=feed)
