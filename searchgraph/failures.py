@@ -932,3 +932,30 @@ def _decide_raw_loop_beam(an: _Analyzer) -> dict[str, str]:
                              f"body) as input to {node}'s ArgMax outside the loop")
                 break
     return out
+
+
+@_rule('SG123', "loop output on a beam its length is not known for",
+       "The loop {layer} gets its length per hypothesis from its 'end' layer, but its unit 'output' is on "
+       "another beam that cannot be reached from the end layer's beam (typically: 'output' is computed from "
+       "previous-frame values only, while 'end' reads this frame's choice), so RETURNN does not know the "
+       "time axis' size for it.",
+       "Compute the unit 'output' and 'end' from the same choice (usually 'output' is the choice and 'end' "
+       "compares it with EOS).")
+def _rec_output_beam_without_length(an: _Analyzer) -> dict[str, str]:
+    """``RecLayer.get_out_data_from_opts`` tags the loop's dynamic time dim with the unit ``output``
+    template's beam; its size exists for the ``end`` layer's beam and what is selected from it (the
+    beams chosen from it), so an ``output`` beam whose chain does not hold ``end``'s fails the
+    template's ``sanity_check`` ("dynamic dim ... value unknown")."""
+    out: dict[str, str] = {}
+    if not an.search or an.template_beams is None:
+        return out
+    for rec, beam in an.rec_outer.items():
+        if beam is None or rec not in an.built or an.known_length(rec):
+            continue
+        end = next((m for m in an.children.get(rec, ()) if an.nd[m]["local"] == "end"), None)
+        end_beam = an.template_beams.get(end) if end is not None else None
+        if end_beam is not None and end_beam.name not in beam.chain_key:
+            out[rec] = (f"AssertionError: Tensor{{'{an.nd[rec]['local']}_output', ...}} sanity_check: "
+                        f"dynamic dim Dim{{'dyn-time:{rec}'[B&Beam{{'{beam.name}'}}({beam.size})]}} value "
+                        f"unknown (the loop's length is known on {end_beam.name}, its end layer's beam)")
+    return out

@@ -32,6 +32,7 @@ EXPECTED_CODES = {
     "reject-hash-key-str-in-rec-unit": ("SG113", "output"),
     "reject-cond-beamed-branch-in-rec": ("SG114", "output/c"),
     "reject-rec-sublayer-not-output": ("SG115", "output/s"),
+    "reject-rec-output-on-prev-beam": ("SG123", "output"),
     "reject-target-data-in-loop": ("SG116", "output/output"),
     "reject-independent-choices-meet-downstream": ("SG101", "output/both"),
     "reject-target-name-as-layer-in-loop": ("SG117", None),
