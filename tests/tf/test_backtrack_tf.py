@@ -7,6 +7,8 @@ the TF1 way in a ``tf.Graph``/``Session`` (as RETURNN runs). RETURNN itself is n
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -55,6 +57,16 @@ def assert_same(tf_res, trace) -> None:
     scores = np.asarray(tf_res.scores)
     assert scores.dtype == want.scores.dtype and scores.tobytes() == want.scores.tobytes()
 
+
+
+def _draw_trace(data: Any, functions: dict[Any, Any], *, max_frames: int, max_batch: int) -> tuple[Any, Any]:
+    """A random trace for one of ``functions``' configurations ``(beam sizes, end choice, include_eos)``."""
+    config = data.draw(st.sampled_from(list(functions)))
+    sizes, end, eos = config
+    tr = random_trace(data.draw(st.integers(0, 2**32 - 1)), n_choices=len(sizes), beam_sizes=list(sizes),
+                      frames=data.draw(st.integers(1, max_frames)), batch=data.draw(st.integers(1, max_batch)),
+                      end=end, include_eos=eos, first_beam_one=data.draw(st.booleans()))
+    return config, tr
 
 class TestEager:
     @EXAMPLES
@@ -143,11 +155,7 @@ class TestTFFunction:
     def test_random_traces_xla_scan(self, data) -> None:
         """The XLA scan (the default with ``jit_compile=True``) on random traces, up to 3 blocks."""
         _, backtrack_function, _ = _tf()
-        config = data.draw(st.sampled_from(list(_XLA_FUNCTIONS)))
-        sizes, end, eos = config
-        tr = random_trace(data.draw(st.integers(0, 2**32 - 1)), n_choices=len(sizes), beam_sizes=list(sizes),
-                          frames=data.draw(st.integers(1, 20)), batch=data.draw(st.integers(1, 4)),
-                          end=end, include_eos=eos, first_beam_one=data.draw(st.booleans()))
+        config, tr = _draw_trace(data, _XLA_FUNCTIONS, max_frames=20, max_batch=4)
         if _XLA_FUNCTIONS[config] is None:
             _XLA_FUNCTIONS[config] = backtrack_function(tr, jit_compile=True)
         tensors = tf.nest.map_structure(tf.constant, tr.tensor_inputs())
@@ -186,11 +194,7 @@ class TestTFFunction:
     @given(data=st.data())
     def test_random_traces_in_tf_function(self, data) -> None:
         _, backtrack_function, _ = _tf()
-        config = data.draw(st.sampled_from(list(_FUNCTIONS)))
-        sizes, end, eos = config
-        tr = random_trace(data.draw(st.integers(0, 2**32 - 1)), n_choices=len(sizes), beam_sizes=list(sizes),
-                          frames=data.draw(st.integers(1, 12)), batch=data.draw(st.integers(1, 8)),
-                          end=end, include_eos=eos, first_beam_one=data.draw(st.booleans()))
+        config, tr = _draw_trace(data, _FUNCTIONS, max_frames=12, max_batch=8)
         if _FUNCTIONS[config] is None:
             _FUNCTIONS[config] = backtrack_function(tr)
         res = _FUNCTIONS[config](tr.tensor_inputs())
