@@ -551,6 +551,10 @@ def _dim(an: _Analyzer, node: str, seen: frozenset[str] = frozenset()) -> int | 
         return None
     if _keeps(cls, opts, _KEEP_DIM) and srcs and "n_out" not in opts and "out_dim" not in opts:
         return _dim(an, srcs[0][0], seen | {node})
+    axes = opts.get("axes", opts.get("axis"))
+    if cls == "reduce" and srcs and axes and all(a in _TIME_AXES for a in (
+            axes if isinstance(axes, (list, tuple)) else [axes])):  # over time: the feature dim stays
+        return _dim(an, srcs[0][0], seen | {node})
     return None
 
 
