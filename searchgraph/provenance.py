@@ -660,12 +660,21 @@ class _Analyzer:
         if self.nd[node]["class"] == "rec_unstack":  # frames of the loop's own time axis
             return True
         for src, _, form, _ in self.nd[node].get("inputs", []):
-            if form == "data" and self.g.edges[src, node]["ref"] in ("data", "data:source"):
+            if form == "data" and (self.g.edges[src, node]["ref"] in ("data", "data:source")
+                                   or src in self._loop_sources(rec)):
                 return True
             if self.nd[src].get("unit") == rec and form != "prev" and \
                     self._reads_loop_input(src, rec, seen):
                 return True
         return False
+
+    def _loop_sources(self, rec: str) -> set[str]:
+        """The extern data nodes ``rec`` iterates over (its ``from``): read by name inside the unit,
+        they are the same frames as ``data:source``."""
+        sources = self.nd[rec]["options"].get("from", ["data"])
+        sources = sources if isinstance(sources, (list, tuple)) else [sources]
+        return {f"data:{s.removeprefix('data:')}" for s in sources
+                if isinstance(s, str) and (s == "data" or s.startswith("data:"))}
 
     def _member_deps(self, rec: str, node: str) -> set[str]:
         if self.nd[node]["node_kind"] == "sub":  # `a/0` needs `a`
