@@ -450,11 +450,11 @@ def _data_read_in_loop(an: _Analyzer) -> dict[str, str]:
     return out
 
 
-def _loop_runs_over(an: _Analyzer, rec: str, data_node: str) -> bool:
-    """Whether ``rec`` iterates over the extern data ``data_node`` (``data:KEY``): a layer reading it
-    that is moved out in front of the loop then gets it sliced per frame, like ``data:source`` (a layer
-    kept in the loop finds no value for it in search)."""
-    return data_node in an._loop_sources(rec)
+def _one_frame_of_loop_input(an: _Analyzer, reader: str, rec: str, data_node: str) -> bool:
+    """Whether ``reader`` gets one frame of the extern data ``data_node`` it reads by name: it is moved
+    out in front of ``rec``'s loop, which iterates over that data (then it is sliced per frame, like
+    ``data:source``; a layer kept in the loop finds no value for it in search)."""
+    return an.placement.get(reader) == "input" and data_node in an._loop_sources(rec)
 
 
 def _frame_ancestor_reading_data(an: _Analyzer, node: str, rec: str, seen: set[str]) -> str | None:
@@ -464,7 +464,7 @@ def _frame_ancestor_reading_data(an: _Analyzer, node: str, rec: str, seen: set[s
     for src, _, form, _ in an.nd[node].get("inputs", []):
         if form == "data" and an.nd[src]["node_kind"] == "data" and \
                 an.g.edges[src, node]["ref"] not in ("data", "data:source") and \
-                not (an.placement.get(node) == "input" and _loop_runs_over(an, rec, src)):
+                not _one_frame_of_loop_input(an, node, rec, src):
             return node
         if form != "prev" and an.rec_of(src) == rec and an.placement.get(src) in ("loop", "input"):
             found = _frame_ancestor_reading_data(an, src, rec, seen)
@@ -756,8 +756,8 @@ def _read_time(an: _Analyzer, src: str, form: str, node: str, rec: str,
     if form == "base":
         return _root_time(an, src)
     if form == "data" and an.nd[src]["node_kind"] == "data":
-        if an.g.edges[src, node]["ref"] in ("data", "data:source") or (
-                an.placement.get(node) == "input" and _loop_runs_over(an, rec, src)):
+        if an.g.edges[src, node]["ref"] in ("data", "data:source") or \
+                _one_frame_of_loop_input(an, node, rec, src):
             return False  # the loop's own input: one frame
         return _root_time(an, src)
     if form in ("from", "prev"):

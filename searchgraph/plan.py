@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .beams import SearchBeam
-from .provenance import Analysis, InputBeam, LayerBeam
+from .provenance import Analysis, InputBeam
 
 __all__ = ["FramePlan", "InputPlan", "LayerPlan", "NetworkPlan", "Step", "plan_for", "plan_network"]
 
@@ -116,24 +116,18 @@ class NetworkPlan:
         return cls(layers, frames)
 
 
-def _choices(item: InputBeam) -> SearchBeam | None:
-    """The search choices an input arrives with (only inputs with a beam count, as in RETURNN)."""
-    if item.beam is None:
+def _choices(beam: SearchBeam | None, chosen: SearchBeam | None) -> SearchBeam | None:
+    """The search choices behind a beam (none without a beam: RETURNN's ``get_search_choices``
+    shortcut); ``chosen`` adds the choices that make no beam of their own."""
+    if beam is None:
         return None
-    return item.choice if item.choice is not None else item.beam
-
-
-def _layer_choices(lb: LayerBeam) -> SearchBeam | None:
-    """A layer's search choices (none without a beam: RETURNN's ``get_search_choices`` shortcut)."""
-    if lb.beam is None:
-        return None
-    return lb.chosen if lb.chosen is not None else lb.beam
+    return chosen if chosen is not None else beam
 
 
 def _current(analysis: Analysis, beam: SearchBeam) -> SearchBeam:
     """The current-frame choices of ``prev:`` ones (``output/prev:c`` -> those of ``output/c``)."""
     owner = analysis.layers.get(beam.name.replace("prev:", "", 1))
-    current = _layer_choices(owner) if owner is not None else None
+    current = _choices(owner.beam, owner.chosen) if owner is not None else None
     return current if current is not None else (beam.next_frame or beam)
 
 
@@ -161,7 +155,7 @@ def _common(analysis: Analysis, inputs: list[InputBeam]) -> tuple[SearchBeam | N
     """The newest choice among the inputs (``max`` by ``SearchChoices.compare``), or an error."""
     best: SearchBeam | None = None
     for item in inputs:
-        beam = _choices(item)
+        beam = _choices(item.beam, item.choice)
         if beam is None:
             continue
         if best is None:
@@ -190,7 +184,7 @@ def _plan_input(analysis: Analysis, item: InputBeam, target: SearchBeam | None,
         return InputPlan(item.name, item.option, "keep",
                          error=f"No common search base: {item.name} is decided, target choice "
                                f"{target.name}")
-    have = _choices(item)
+    have = _choices(item.beam, item.choice)
     if have is None:
         return InputPlan(item.name, item.option, "tile", target.name, target.size)
     if have == target:
@@ -212,26 +206,13 @@ def _plan_input(analysis: Analysis, item: InputBeam, target: SearchBeam | None,
     return InputPlan(item.name, item.option, "select", target.name, target.size, tuple(steps))
 
 
-def _never_built(analysis: Analysis, layer: str) -> bool:
-    """Whether ``layer`` is in the unit of a rec layer RETURNN replaces by a ``DataNotAvailableLayer``
-    (its output needs data inference lacks): that loop never runs, its layers stay templates."""
-    nodes = analysis.layer_graph.nodes
-    unit = nodes[layer].get("unit")
-    while unit is not None:
-        owner = analysis.layers.get(unit)
-        if nodes[unit]["class"] == "rec" and owner is not None and not owner.available:
-            return True
-        unit = nodes[unit].get("unit")
-    return False
-
-
 def plan_for(analysis: Analysis, layer: str) -> LayerPlan:
     """The translation plan of one layer (``layer`` is RETURNN's absolute name)."""
     lb = analysis.layers[layer]
     inputs = lb.inputs
-    if len(inputs) <= 1 or _never_built(analysis, layer):
+    if len(inputs) <= 1 or layer in analysis.unbuilt:
         # RETURNN translates only when the constructor receives several layers (and is called)
-        beam = _choices(inputs[0]) if len(inputs) == 1 else None
+        beam = _choices(inputs[0].beam, inputs[0].choice) if len(inputs) == 1 else None
         return LayerPlan(layer, beam.name if beam else None,
                          [InputPlan(i.name, i.option, "keep") for i in inputs],
                          beam.size if beam else None)
@@ -260,21 +241,6 @@ def _carries_state(node: dict[str, Any]) -> bool:
     return node.get("class") in _STATEFUL
 
 
-def _known_length(analysis: Analysis, rec: str) -> bool:
-    """Whether the loop's length is known before it runs, so that it has no end flag (RETURNN's
-    ``have_known_seq_len``): ``size_target``, or in search a target that a choice of the unit reads
-    anyway (``cheating``, ``scheduled_sampling``, ``search: False``)."""
-    g = analysis.layer_graph
-    if g.nodes[rec]["options"].get("size_target"):
-        return True
-    for node, data in g.nodes(data=True):
-        opts = data.get("options", {})
-        if data.get("unit") == rec and data.get("class") == "choice" and opts.get("target") and (
-                opts.get("cheating") or opts.get("scheduled_sampling") or opts.get("search") is False):
-            return True
-    return False
-
-
 def _carried(analysis: Analysis, name: str) -> bool:
     """Whether the loop carries the layer's value (or state) to the next frame, or uses it as the end
     flag: RETURNN's ``maybe_transform`` at the end of each frame (rec.py L3283-L3392) takes the
@@ -287,7 +253,7 @@ def _carried(analysis: Analysis, name: str) -> bool:
         return True
     rec = node.get("unit")
     return node.get("local") == "end" and node.get("unit_kind") == "rec" and rec is not None \
-        and not _known_length(analysis, rec)
+        and rec not in analysis.length_known
 
 
 def plan_network(analysis: Analysis) -> NetworkPlan:
@@ -298,12 +264,12 @@ def plan_network(analysis: Analysis) -> NetworkPlan:
     have their own, current choices."""
     plan = NetworkPlan({name: plan_for(analysis, name) for name in analysis.layers})
     for name, lb in analysis.layers.items():
-        choices = _layer_choices(lb)
+        choices = _choices(lb.beam, lb.chosen)
         if lb.placement != "loop" or choices is None or not choices.is_prev_frame \
-                or _never_built(analysis, name) or not _carried(analysis, name):
+                or name in analysis.unbuilt or not _carried(analysis, name):
             continue
         owner = analysis.layers.get(choices.name.replace("prev:", "", 1))
-        current = _layer_choices(owner) if owner is not None else None
+        current = _choices(owner.beam, owner.chosen) if owner is not None else None
         if current is None:
             continue
         item = InputBeam(name, name, "prev", "from", lb.beam, choice=choices)

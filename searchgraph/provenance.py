@@ -120,6 +120,11 @@ class Analysis:
     latest_choice: dict[str, str] = field(default_factory=dict)
     #: layer -> :class:`searchgraph.failures.Failure` (code, RETURNN's message, reason, fix)
     failures: dict[str, Any] = field(default_factory=dict)
+    #: layers inside the loop of a rec layer RETURNN builds as a ``DataNotAvailableLayer``: that loop
+    #: never runs, its layers stay templates (nothing translated, nothing re-selected)
+    unbuilt: frozenset[str] = frozenset()
+    #: rec layers whose length is known before the loop runs (no end flag to carry)
+    length_known: frozenset[str] = frozenset()
     _nx: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -212,7 +217,7 @@ def _topological_order(g: LayerGraph | nx.DiGraph) -> list[str]:
 
 class _Analyzer:
     def __init__(self, spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, *, template: bool = False,
-                 eval_flag: bool = False, built: set[str] | None = None, like: _Analyzer | None = None):
+                 eval_flag: bool = False, like: _Analyzer | None = None):
         """``like``: an analyzer of the same graph, mode and flags whose static facts (constructed
         layers, order, units, inputs) this one shares instead of computing them again."""
         self.spec, self.g, self.search = spec, g, mode == "search"
@@ -232,7 +237,7 @@ class _Analyzer:
         self._rec_cache: dict[str, str | None] = {}
         self._units_cache: dict[str, frozenset[str]] = {}
         self.nd = g._node
-        self.built = like.built if like is not None else built if built is not None else \
+        self.built = like.built if like is not None else \
             constructed_layers(g, search=self.search, eval_flag=eval_flag)
         self._prev_cache: dict[int, tuple[SearchBeam, SearchBeam]] = {}
         self._static: dict[str, tuple[str | None, list[tuple[int, str, str | None, bool]]]] = {}
@@ -240,6 +245,8 @@ class _Analyzer:
         #: input beams once the beams are final (the rules ask for them again and again)
         self._final_beams: dict[tuple[str, str, str], SearchBeam | None] | None = None
         self._loop_choosers: list[tuple[str, str | None]] | None = None
+        #: layers inside loops RETURNN never runs (set by :meth:`result`)
+        self.unbuilt: frozenset[str] = frozenset()
         self.order = like.order if like is not None else \
             [n for n in _topological_order(g) if n in self.built and g.nodes[n]["node_kind"] != "data"]
         self.beam: dict[str, SearchBeam | None] = {}
@@ -314,11 +321,15 @@ class _Analyzer:
 
     def _received(self, src: str, form: str, consumer: str, table: dict[str, SearchBeam | None],
                   latest: dict[str, SearchBeam]) -> SearchBeam | None:
+        return self._receive(*self._how(src, form, consumer), table, latest)
+
+    def _how(self, src: str, form: str, consumer: str) -> tuple[int, str, str | None]:
+        """:meth:`_how_received`, worked out once per input."""
         key = (src, form, consumer)
         found = self._how_cache.get(key)
         if found is None:
             found = self._how_cache[key] = self._how_received(src, form, consumer)
-        return self._receive(*found, table, latest)
+        return found
 
     def _how_received(self, src: str, form: str, consumer: str) -> tuple[int, str, str | None]:
         """How ``consumer`` receives ``src`` (fixed once the placements are): ``(how, node, rec)``
@@ -416,7 +427,7 @@ class _Analyzer:
         static = self._static.get(node)
         if static is None:  # placements are fixed by now: so is how each input arrives
             static = self._static[node] = (get_layer_class(data["class"]).beam_role, [
-                (*self._how_received(src, form, node), opt == "from") for src, opt, form in self.inputs(node)])
+                (*self._how(src, form, node), opt == "from") for src, opt, form in self.inputs(node)])
         role, plan = static
         beam_table, chosen_table = self.beam, self.chosen
         beams: list[SearchBeam | None] = []
@@ -797,11 +808,12 @@ class _Analyzer:
                         "available in search (targets are not layers there).",
                         f"Fix the name, or use the 'data:{name}' form where the data exists.")
         unavailable = unavailable_layers(self.spec, self.g, eval_flag=self.eval_flag)
-        if unavailable:  # DataNotAvailableLayers and the loops they stop: only templates are made
-            unbuilt_recs = {n for n in unavailable if self.nd[n]["class"] == "rec"}
-            for node in [n for n in failures if n in unavailable or unbuilt_recs & self._recs_of(n)]:
-                if not raised_by_templates(failures[node], template_error=node in self.template_errors):
-                    del failures[node]
+        unbuilt_recs = {n for n in unavailable if self.nd[n]["class"] == "rec"}
+        self.unbuilt = frozenset(n for n in self.order if unbuilt_recs & self._recs_of(n))
+        for node in [n for n in failures if n in unavailable or n in self.unbuilt]:
+            # DataNotAvailableLayers and the loops they stop: only templates are made
+            if not raised_by_templates(failures[node], template_error=node in self.template_errors):
+                del failures[node]
         self.failures = failures
         out: dict[str, LayerBeam] = {}
         for node in self.order:
@@ -959,4 +971,6 @@ def _analyze(source: NetSpec | dict[str, Any] | str, mode: str, graph: LayerGrap
     layers = analyzer.result()
     return Analysis(spec, g, mode, layers,
                     {rec: beam.name for rec, beam in analyzer.latest.items()},
-                    {n: f for n, f in analyzer.failures.items() if n in layers})
+                    {n: f for n, f in analyzer.failures.items() if n in layers}, analyzer.unbuilt,
+                    frozenset(n for n in analyzer.order
+                              if analyzer.nd[n]["class"] == "rec" and analyzer.known_length(n)))
