@@ -149,10 +149,6 @@ class LayerGraph:
     def pred(self) -> dict[str, dict[str, dict[str, Any]]]:
         return self._pred
 
-    @property
-    def adj(self) -> dict[str, dict[str, dict[str, Any]]]:
-        return self._succ
-
     def has_node(self, node: str) -> bool:
         return node in self
 
@@ -182,12 +178,6 @@ class LayerGraph:
 
     def number_of_edges(self) -> int:
         return len(self.edges)
-
-    def is_directed(self) -> bool:
-        return True
-
-    def is_multigraph(self) -> bool:
-        return False
 
     def to_networkx(self) -> Any:
         """The same graph as a ``networkx.DiGraph`` (attribute dicts copied one level, as
