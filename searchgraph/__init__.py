@@ -5,7 +5,7 @@ The pipeline, one module per stage: :mod:`~searchgraph.config` (load) → :mod:`
 """
 
 from .beams import SearchBeam
-from .config import load
+from .loading import load
 from .errors import ConfigError, NetworkError, SearchgraphError
 from .graph import build_graph
 from .layers import register_layer_class

@@ -66,7 +66,7 @@ class _LazyConsole:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from .config import load
+    from .loading import load
 
     return load(args.config, trust=args.trust, epoch=args.epoch)
 
@@ -254,7 +254,7 @@ def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
         if out is not None and Path(out).exists() and not args.force:
             raise SearchgraphError("the file exists", where=out, hint="pass --force to replace it")
     if args.capture is not None:
-        from .config import load
+        from .loading import load
         from .returnn import CaptureError, capture_search
 
         try:
@@ -297,7 +297,7 @@ def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
 
 @_command("demo")
 def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
-    from .config import load
+    from .loading import load
     from .console import beam_table, graph_tree
     from .graph import build_layer_graph
     from .provenance import analyze

@@ -218,7 +218,7 @@ def network_page(config: str, slug: str, trust: bool = False) -> NetworkPage:
     from .provenance import analyze
 
     try:
-        from .config import load
+        from .loading import load
 
         analysis = analyze(load(config, trust=trust))
         plans = plan_network(analysis)

@@ -391,7 +391,7 @@ def build_graph(spec: NetSpec, *, strict: bool = True) -> nx.DiGraph:
 
     Examples
     --------
-    >>> from searchgraph.config import load
+    >>> from searchgraph.loading import load
     >>> g = build_graph(load({"enc": {"class": "linear", "from": "data"},
     ...                       "output": {"class": "softmax", "from": "enc"}}))
     >>> sorted(g.edges)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .beams import CombineError, SearchBeam, combine_beams
-from .config import load
+from .loading import load
 from .graph import build_layer_graph, constructed_layers
 from .layergraph import LayerGraph, as_networkx
 from .layers import get_layer_class

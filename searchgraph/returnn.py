@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import load
+from .loading import load
 from .errors import SearchgraphError
 from .netspec import NetSpec
 from .trace import SearchTrace

@@ -147,7 +147,7 @@ class SearchgraphDirective(SphinxDirective):
         return []
 
     def run(self) -> list[nodes.Node]:
-        from .config import load
+        from .loading import load
         from .docsite import beam_rows
         from .provenance import analyze
 

@@ -245,7 +245,7 @@ class TestDataNotAvailable:
 
     def test_extern_data_availability(self) -> None:
         from searchgraph.availability import extern_available
-        from searchgraph.config import netspec_from_settings
+        from searchgraph.loading import netspec_from_settings
 
         def avail(extern_data: dict[str, Any], **settings: Any) -> dict[str, bool]:
             spec = netspec_from_settings({"network": {"x": {"class": "copy"}},

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from searchgraph import analyze
-from searchgraph.config import load
+from searchgraph.loading import load
 from searchgraph.docsite import beam_rows
 from searchgraph.sphinx import inline_svg
 

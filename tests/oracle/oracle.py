@@ -279,7 +279,7 @@ KNOWN_GAPS = {
 def analyze_case(case: dict[str, Any]) -> Any:
     """searchgraph's analysis of a case, with the same network changes RETURNN's run gets."""
     from searchgraph import analyze
-    from searchgraph.config import netspec_from_settings
+    from searchgraph.loading import netspec_from_settings
 
     from .runner import prepare_network
 

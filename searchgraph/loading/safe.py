@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import _safe_ops as ops
-from ._safe_ops import ImportedName, Placeholder, Unevaluated
-from .errors import ConfigError
+from . import values as ops
+from .values import ImportedName, Placeholder, Unevaluated
+from ..errors import ConfigError
 
 __all__ = ["TRUST_HINT", "ImportedName", "Placeholder", "Unevaluated", "evaluate_config", "exec_trusted"]
 

@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .netspec import NetSpec
+from ..errors import ConfigError
+from ..netspec import NetSpec
 
 __all__ = ["load", "netspec_from_settings"]
 
@@ -52,7 +52,7 @@ def load(source: str | os.PathLike[str] | dict[str, Any] | NetSpec, *, trust: bo
         raise ConfigError(f"cannot read {path}: {exc}") from None
     if _looks_like_json(path, text):
         return _load_json(text, str(path))
-    from . import safeeval
+    from . import safe as safeeval
 
     if trust:
         settings = safeeval.exec_trusted(path, epoch=epoch)

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from searchgraph import _safe_ops, safeeval
-from searchgraph.config import load
+from searchgraph.loading import safe as safeeval, values as _safe_ops
+from searchgraph.loading import load
 from searchgraph.errors import ConfigError
-from searchgraph.safeeval import TRUST_HINT, Unevaluated, evaluate_config, exec_trusted
+from searchgraph.loading.safe import TRUST_HINT, Unevaluated, evaluate_config, exec_trusted
 
-DATA = Path(__file__).parent / "data" / "configs"
+DATA = Path(__file__).parent.parent / "data" / "configs"
 FAILED_HINT = "the config itself fails here: Python raises the same error when RETURNN loads it"
 
 
