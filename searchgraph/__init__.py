@@ -9,7 +9,7 @@ from .loading import load
 from .errors import ConfigError, NetworkError, SearchgraphError
 from .graph import build_graph
 from .layers import register_layer_class
-from .netspec import NetSpec
+from .loading.netspec import NetSpec
 from .provenance import Analysis, LayerBeam, analyze
 
 __all__ = [

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .netspec import NetSpec
+from .loading.netspec import NetSpec
 
 if TYPE_CHECKING:
     import networkx as nx

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import NetworkError
 from .layergraph import LayerGraph, as_networkx
 from .layers import get_layer_class, iter_option_refs
-from .netspec import NetSpec
+from .loading.netspec import NetSpec
 
 if TYPE_CHECKING:
     import networkx as nx

@@ -19,7 +19,7 @@ from .loading import load
 from .graph import build_layer_graph, constructed_layers
 from .layergraph import LayerGraph, as_networkx
 from .layers import get_layer_class
-from .netspec import NetSpec
+from .loading.netspec import NetSpec
 
 if TYPE_CHECKING:
     import networkx as nx

@@ -48,7 +48,7 @@ import numpy as np
 
 from .loading import load
 from .errors import SearchgraphError
-from .netspec import NetSpec
+from .loading.netspec import NetSpec
 from .trace import SearchTrace
 
 __all__ = ["CaptureError", "CaptureLayout", "Hooks", "ReturnnFinal", "capture_search", "instrument",

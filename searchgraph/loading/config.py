@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..netspec import NetSpec
+from .netspec import NetSpec
 
 __all__ = ["load", "netspec_from_settings"]
 
