@@ -1,12 +1,17 @@
-"""Reading networks: JSON files, RETURNN config files (safe AST mode or trusted exec), dicts.
+"""Reading networks: JSON files, RETURNN config files (safe evaluation, or trusted execution), dicts.
 
-Safe mode (the default) never runs the config's code: :mod:`searchgraph.safeeval` evaluates the
-module's top-level statements from the AST, a small and explicit subset of Python. Trusted mode
-executes the file the way RETURNN does.
+A config is loaded the way ``rnn.py CONFIG ++task search`` loads it: RETURNN's ``config`` object is
+there while the file runs, command-line overrides (``task=search`` and the user's ``--set key=value``)
+apply before and after it, and the network is ``get_network(epoch)`` when the config defines one (the
+epoch given, else the config's last, ``num_epochs``), else ``network`` (with a ``pretrain`` config: its
+final network). Safe mode (the default, :mod:`~searchgraph.loading.safe`) interprets the file without
+running any of it; trusted mode (:mod:`~searchgraph.loading.trusted`) runs it with RETURNN's own loader
+in a sandboxed subprocess. Either way the result carries a :class:`~searchgraph.loading.report.LoadReport`.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 from pathlib import Path
@@ -14,24 +19,30 @@ from typing import Any
 
 from ..errors import ConfigError
 from .netspec import NetSpec
+from .report import LoadNote, LoadReport
 
-__all__ = ["load", "netspec_from_settings"]
+__all__ = ["evaluate_config", "load", "netspec_from_settings"]
 
 #: Top-level settings that are part of a NetSpec.
 _KNOWN = ("network", "extern_data", "num_outputs", "num_inputs", "target", "search_output_layer",
           "behavior_version")
+_SYNTAX_HINT = "fix the syntax: RETURNN cannot load this file either"
+_FAILED_HINT = "the config itself fails here: RETURNN fails the same way when it loads it"
 
 
 def load(source: str | os.PathLike[str] | dict[str, Any] | NetSpec, *, trust: bool = False,
-         epoch: int | None = None) -> NetSpec:
+         epoch: int | None = None, overrides: dict[str, str] | None = None) -> NetSpec:
     """Load a network from a path (JSON or RETURNN config) or a dict.
 
     Parameters
     ----------
     source : a path to a ``.json`` file (a bare net dict, or ``{"network": ..., "extern_data": ...}``),
         a RETURNN config file (any other name), a dict of either shape, or a NetSpec (returned as is).
-    trust : execute a config file as Python (as RETURNN does) instead of the safe AST evaluation.
-    epoch : with ``trust``, the epoch passed to a config's ``get_network(epoch=...)``.
+    trust : execute a config file the way RETURNN does (sandboxed subprocess) instead of evaluating it
+        safely from its syntax tree.
+    epoch : the epoch passed to a config's ``get_network(epoch=...)`` (default: its ``num_epochs``).
+    overrides : command-line settings, as ``rnn.py CONFIG ++key value`` gives them (strings);
+        ``task`` is ``"search"`` unless overridden.
 
     Raises
     ------
@@ -40,29 +51,151 @@ def load(source: str | os.PathLike[str] | dict[str, Any] | NetSpec, *, trust: bo
     if isinstance(source, NetSpec):
         return source
     if isinstance(source, dict):
-        return netspec_from_settings(source, "<dict>")
+        spec = netspec_from_settings(source, "<dict>")
+        spec.report = LoadReport(source="<dict>", mode="dict")
+        return spec
     path = Path(source)
     if not path.exists():
         raise ConfigError(f"no such file: {path}", hint="check the path")
     if path.is_dir():
         raise ConfigError(f"{path} is a directory, not a config", hint="name a .json or config file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     if _looks_like_json(path, text):
-        return _load_json(text, str(path))
-    from . import safe as safeeval
-
+        spec = _load_json(text, str(path))
+        spec.report = LoadReport(source=str(path), mode="json")
+        return spec
+    all_overrides = {"task": "search", **(overrides or {})}
     if trust:
-        settings = safeeval.exec_trusted(path, epoch=epoch)
+        from .trusted import exec_trusted
+
+        settings, report = exec_trusted(path, epoch=epoch, overrides=all_overrides)
     else:
-        settings = safeeval.evaluate_config(text, str(path))
-        if "get_network" in settings:  # RETURNN uses it even when `network` is set too
-            raise ConfigError(
-                "the network comes from get_network(), which safe mode cannot call",
-                where=str(path), hint="re-run with --trust (and --epoch N) to execute the config")
-    return netspec_from_settings(settings, str(path))
+        settings, report = evaluate_config(text, str(path), epoch=epoch, overrides=all_overrides)
+    spec = netspec_from_settings(settings, str(path))
+    spec.report = report
+    return spec
+
+
+def evaluate_config(text: str, filename: str, *, epoch: int | None = None,
+                    overrides: dict[str, str] | None = None) -> tuple[dict[str, Any], LoadReport]:
+    """Safe mode: the config's settings (plain data) and what loading it did, nothing of it executed.
+
+    Raises ConfigError (with ``file:line``) for syntax errors, the config's own errors, resource limits,
+    and opaque values the network's structure depends on.
+    """
+    from . import values
+    from .environment import Environment
+    from .normalize import TRUST_HINT, normalize_settings
+    from .safe import ConfigRaised, Function, Interpreter
+
+    overrides = {"task": "search", **(overrides or {})}
+    report = LoadReport(source=filename, mode="safe", overrides=dict(overrides))
+    try:
+        tree = ast.parse(text, filename)
+    except SyntaxError as exc:
+        raise ConfigError(f"syntax error: {exc.msg}", where=f"{filename}:{exc.lineno}",
+                          hint=_SYNTAX_HINT) from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise ConfigError(f"cannot parse the config: {exc}", where=filename, hint=_SYNTAX_HINT) from None
+    _check_loop_jumps(tree.body, filename, in_loop=False)
+    interp = Interpreter(filename, lambda i: Environment(filename, report, i.where, overrides), overrides)
+    try:
+        interp.run_module(tree)
+        for key, value in overrides.items():  # RETURNN applies the command line again after the file
+            interp.config.add_line(key, value)
+        settings = interp.globals
+        get_network = settings.get("get_network")
+        if get_network is not None:
+            epoch = _search_epoch(epoch, settings)
+            report.epoch = epoch
+            report.network_from = f"get_network(epoch={epoch})"
+            interp.lineno = 0
+            if isinstance(get_network, values.Opaque):
+                raise ConfigError(f"get_network is not known in safe mode: {get_network.what}",
+                                  where=get_network.where or filename, hint=TRUST_HINT)
+            if not isinstance(get_network, Function):
+                raise ConfigError("get_network is not a function", where=filename,
+                                  hint="define get_network(epoch, **kwargs) returning the net dict")
+            settings = {**settings, "network": interp.call_function(get_network, [], {"epoch": epoch})}
+        elif isinstance(settings.get("pretrain"), dict) or settings.get("pretrain") in ("default",):
+            report.network_from = "network (the final network of the pretrain config)"
+    except ConfigRaised as exc:
+        error = exc.error
+        message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        where = f"{filename}:{exc.lineno}" if exc.lineno else filename
+        raise ConfigError(message, where=where,
+                          hint=_failed_hint(interp.config.unset_reads)) from None
+    except values.SafeEvalError as exc:
+        where = f"{filename}:{exc.lineno}" if exc.lineno else filename
+        hint = TRUST_HINT if isinstance(exc, values.Refused) else _FAILED_HINT
+        raise ConfigError(exc.message, where=where, hint=hint) from None
+    except RecursionError:
+        raise ConfigError("nested too deeply for safe mode", where=interp.where(), hint=TRUST_HINT) from None
+    public = {name: value for name, value in settings.items()
+              if not name.startswith("_") and name != "config" and not _is_code(value)}
+    values.check_tree_size(*public.values())
+    for name in sorted(settings):
+        value = settings[name]
+        if isinstance(value, values.Opaque) and not isinstance(value, values.StandIn) \
+                and value.what.startswith(("import ", "from ")):
+            note = LoadNote(f"not imported in safe mode: {value.what}", value.where)
+            if note not in report.notes:
+                report.notes.append(note)
+    return normalize_settings(public, interp.uncertain, filename), report
+
+
+def _failed_hint(unset: list[str]) -> str:
+    """The hint for the config's own error; names the settings it expected from the command line."""
+    if not unset:
+        return _FAILED_HINT
+    keys = ", ".join(unset[:6]) + (", ..." if len(unset) > 6 else "")
+    first = unset[0]
+    return (f"{_FAILED_HINT}, unless given the settings it reads from the command line (unset here: {keys});"
+            f" pass them as RETURNN's ++{first} VALUE would, with --set {first}=VALUE")
+
+
+def _search_epoch(epoch: int | None, settings: dict[str, Any]) -> int:
+    """The epoch RETURNN's search of the final model uses: the one given, else ``num_epochs``."""
+    if epoch is not None:
+        return epoch
+    last = settings.get("num_epochs")
+    return last if isinstance(last, int) and not isinstance(last, bool) and last > 0 else 1
+
+
+def _is_code(value: Any) -> bool:
+    """Modules, functions and classes of the config are not settings (``network`` is kept whatever it is)."""
+    from .environment import ConfigModel, ModuleModel, SafeFunction
+    from .safe import BoundMethod, Function, UserClass
+    from .values import Opaque, is_safe_callable
+
+    if isinstance(value, Opaque):  # an imported module is not a setting; a name imported from one may be
+        return value.what.startswith("import ")
+    return isinstance(value, (Function, BoundMethod, UserClass, ModuleModel, SafeFunction, ConfigModel, type)) \
+        or is_safe_callable(value)
+
+
+def _check_loop_jumps(body: list[Any], filename: str, *, in_loop: bool) -> None:
+    """Reject ``break``/``continue`` outside a loop, as Python's compiler does (ast.parse does not)."""
+    for node in body:
+        if isinstance(node, (ast.Break, ast.Continue)) and not in_loop:
+            word = "break" if isinstance(node, ast.Break) else "continue"
+            raise ConfigError(f"syntax error: '{word}' outside loop", where=f"{filename}:{node.lineno}",
+                              hint=_SYNTAX_HINT)
+        inner = in_loop
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
+            _check_loop_jumps(node.body, filename, in_loop=True)
+            _check_loop_jumps(node.orelse, filename, in_loop=in_loop)
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            inner = False
+        for field, value in ast.iter_fields(node):
+            if field in ("body", "orelse", "finalbody", "handlers", "cases"):
+                _check_loop_jumps(value, filename, in_loop=inner)
+            elif field == "handlers":
+                pass
 
 
 def _looks_like_json(path: Path, text: str) -> bool:

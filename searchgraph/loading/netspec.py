@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .report import LoadReport
 
 __all__ = ["NetSpec"]
 
@@ -22,6 +25,7 @@ class NetSpec:
     behavior_version : RETURNN's ``behavior_version`` (0 when unset).
     source : where it came from: a path, or ``"<dict>"``.
     settings : every other top-level setting that was read (for display only).
+    report : how it was loaded (mode, epoch, stand-ins, refused side effects), when it came from a file.
     """
 
     network: dict[str, Any]
@@ -33,6 +37,7 @@ class NetSpec:
     behavior_version: int = 0
     source: str = "<dict>"
     settings: dict[str, Any] = field(default_factory=dict)
+    report: LoadReport | None = field(default=None, repr=False, compare=False)
 
     @property
     def default_target(self) -> str:

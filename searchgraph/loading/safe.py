@@ -1,282 +1,644 @@
-"""Reading RETURNN config files: safe evaluation from the AST, or trusted execution.
+"""Safe mode: a RETURNN config evaluated from its syntax tree, nothing of it executed.
 
-Safe mode (:func:`evaluate_config`) interprets a small, explicit subset of Python over plain
-values: literals, names, operators, displays, comprehensions, whitelisted builtins and methods,
-top-level ``if`` and ``for``. It never executes, compiles or imports anything from the config;
-whatever it does not support stops with a ConfigError naming the construct and its line.
-Trusted mode (:func:`exec_trusted`) runs the file as RETURNN does, for files the user trusts.
+:class:`Interpreter` walks the module's statements and interprets Python over plain values: literals,
+operators, displays, comprehensions, ``if``/``for``/``while``/``try``/``with``, the config's own
+functions, lambdas and classes (called from their syntax tree, with depth and step limits), ``eval`` of
+strings, ``locals()``/``globals()``, whitelisted builtins and methods, and the models of
+:mod:`~searchgraph.loading.environment` (``config``, ``os``, ``sys``, ``math``, ``numpy``, RETURNN's dim
+tags). The only callables ever run are those whitelisted ones and the models: no config code, no import.
+
+What safe mode cannot know becomes an :class:`~searchgraph.loading.values.Opaque`: an import, the output
+of a refused side effect, an unsupported construct. Opaque values flow through operations; a branch or
+loop whose condition is opaque is not taken, and what it would have bound becomes opaque too (the
+objects it would have changed are remembered). Only where the network's structure depends on an
+opaque value does loading fail (:mod:`~searchgraph.loading.normalize`).
 """
 
 from __future__ import annotations
-import __future__
 
 import ast
 import builtins
-import inspect
 import time
-import traceback
-import types
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from . import values as ops
-from .values import ImportedName, Placeholder, Unevaluated
-from ..errors import ConfigError
+from .environment import (
+    NUMPY_ARRAY_ATTRIBUTES,
+    NUMPY_ARRAY_METHODS,
+    ConfigModel,
+    Environment,
+    ModuleModel,
+    SafeFunction,
+)
+from .values import Opaque, OpaqueOperand
 
-__all__ = ["TRUST_HINT", "ImportedName", "Placeholder", "Unevaluated", "evaluate_config", "exec_trusted"]
+__all__ = ["ConfigRaised", "Function", "Instance", "Interpreter", "UserClass"]
 
-TRUST_HINT = "re-run with --trust to execute the config as RETURNN does (only for files you trust)"
-_FAILED_HINT = "the config itself fails here: Python raises the same error when RETURNN loads it"
 _SYNTAX_HINT = "fix the syntax: RETURNN cannot load this file either"
-#: Python exceptions of supported operations that become a ConfigError (the config's own error).
-_PY_ERRORS = (ArithmeticError, LookupError, NameError, TypeError, ValueError, AttributeError,
-              RuntimeError, MemoryError)
-_FEATURE = type(__future__.annotations)
+#: Python exceptions that supported operations raise on the config's behalf.
+_PY_ERRORS = (ArithmeticError, LookupError, NameError, TypeError, ValueError, AttributeError, AssertionError,
+              RuntimeError, MemoryError, OSError, StopIteration, NotImplementedError)
 _CONVERSIONS: dict[int, Callable[[Any], str]] = {ord("s"): str, ord("r"): repr, ord("a"): ascii}
-_LABELS = {
-    "While": "'while' loop", "AsyncFor": "'async for' loop", "With": "'with' statement",
-    "AsyncWith": "'async with' statement", "Try": "'try' statement", "TryStar": "'try' statement",
-    "Raise": "'raise' statement", "Return": "'return' statement", "Global": "'global' statement",
-    "Nonlocal": "'nonlocal' statement", "Match": "'match' statement", "NamedExpr": "':=' expression",
-    "Await": "'await' expression", "Yield": "'yield' expression", "YieldFrom": "'yield from' expression",
-    "Starred": "starred expression in this position",
-}
+_EXCEPTIONS = {name: getattr(builtins, name) for name in dir(builtins)
+               if isinstance(getattr(builtins, name), type) and issubclass(getattr(builtins, name), BaseException)
+               and name not in ("SystemExit", "KeyboardInterrupt", "GeneratorExit")}
+_MUTATING_METHODS = frozenset({"update", "append", "extend", "insert", "pop", "popitem", "setdefault", "clear",
+                               "remove", "add", "discard", "sort", "reverse"})
 
 
-class _LoopJump(Exception):
-    """``break`` (``is_break``) or ``continue`` inside a top-level ``for`` loop."""
+class ConfigRaised(Exception):
+    """The config itself raised ``error`` at ``lineno`` (RETURNN fails the same way when it loads it)."""
 
-    def __init__(self, is_break: bool) -> None:
-        super().__init__("break" if is_break else "continue")
-        self.is_break = is_break
-
-
-def evaluate_config(text: str, filename: str) -> dict[str, Any]:
-    """Evaluate a RETURNN config (Python source) from its AST without running any of its code.
-
-    Returns the top-level names bound to values (defs and classes as :class:`Unevaluated`); modules,
-    builtins, iterators and ``_private`` names are left out.
-    Raises ConfigError (with ``file:line``) for syntax errors, unsupported constructs and errors.
-    """
-    try:
-        tree = ast.parse(text, filename)
-    except SyntaxError as exc:
-        raise ConfigError(f"syntax error: {exc.msg}", where=f"{filename}:{exc.lineno}",
-                          hint=_SYNTAX_HINT) from None
-    except (ValueError, RecursionError, MemoryError) as exc:
-        raise ConfigError(f"cannot parse the config: {exc}", where=filename, hint=_SYNTAX_HINT) from None
-    _check_loop_jumps(tree.body, filename, in_loop=False)
-    evaluator = _Evaluator(filename)
-    try:
-        evaluator.run(tree.body)
-        result = evaluator.result()
-    except ops.SafeEvalError as exc:
-        where = f"{filename}:{exc.lineno}" if exc.lineno else filename
-        hint = TRUST_HINT if isinstance(exc, ops.Refused) else _FAILED_HINT
-        raise ConfigError(exc.message, where=where, hint=hint) from None
-    return result
+    def __init__(self, error: BaseException, lineno: int | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.lineno = lineno
 
 
-def _check_loop_jumps(body: list[Any], filename: str, *, in_loop: bool) -> None:
-    """Reject ``break``/``continue`` outside a loop, as Python's compiler does (ast.parse does not)."""
-    for node in body:
-        if isinstance(node, (ast.Break, ast.Continue)) and not in_loop:
-            word = "break" if isinstance(node, ast.Break) else "continue"
-            raise ConfigError(f"syntax error: '{word}' outside loop", where=f"{filename}:{node.lineno}",
-                              hint=_SYNTAX_HINT)
-        inner = in_loop
-        if isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
-            _check_loop_jumps(node.body, filename, in_loop=True)
-            _check_loop_jumps(node.orelse, filename, in_loop=in_loop)
-            continue
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            inner = False
-        for field, value in ast.iter_fields(node):
-            if field in ("body", "orelse", "finalbody", "handlers", "cases"):
-                _check_loop_jumps(value, filename, in_loop=inner)
+class _Return(BaseException):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _Break(BaseException):
+    pass
+
+
+class _Continue(BaseException):
+    pass
+
+
+class _UserException(Exception):
+    """An instance of a config-defined exception class, raised by the config."""
+
+    def __init__(self, instance: Instance) -> None:
+        super().__init__(instance.cls.name)
+        self.instance = instance
+
+
+class Function:
+    """A ``def`` or ``lambda`` of the config, called by interpreting its body."""
+
+    def __init__(self, interp: Interpreter, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
+                 scopes: list[dict[str, Any]], defaults: list[Any], kw_defaults: list[Any]) -> None:
+        self.interp = interp
+        self.node = node
+        self.name = getattr(node, "name", "<lambda>")
+        self.scopes = scopes  # enclosing function scopes, innermost last (late binding, as in Python)
+        self.defaults = defaults
+        self.kw_defaults = kw_defaults
+        self.owner: UserClass | None = None
+        self.qualname = self.name
+        self.is_generator = not isinstance(node, ast.Lambda) and any(
+            isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _walk_own(node.body))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # lets whitelisted builtins (sorted, map) call it
+        return self.interp.call_function(self, list(args), kwargs)
+
+    def __repr__(self) -> str:
+        return f"<function {self.qualname}>"
+
+
+class BoundMethod:
+    __slots__ = ("func", "obj")
+
+    def __init__(self, func: Function, obj: Any) -> None:
+        self.func = func
+        self.obj = obj
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func.interp.call_function(self.func, [self.obj, *args], kwargs)
+
+    def __repr__(self) -> str:
+        return f"<bound method {self.func.qualname}>"
+
+
+class _Decorated:
+    """``staticmethod`` / ``classmethod`` / ``property`` around a Function, in a class body."""
+
+    __slots__ = ("func", "kind")
+
+    def __init__(self, kind: str, func: Any) -> None:
+        self.kind = kind
+        self.func = func
+
+
+class UserClass:
+    """A ``class`` of the config: its namespace and bases (other user classes, builtins or Opaque)."""
+
+    def __init__(self, name: str, bases: list[Any], namespace: dict[str, Any]) -> None:
+        self.name = name
+        self.bases = bases
+        self.namespace = namespace
+        self.mro = self._linearize()
+
+    def _linearize(self) -> list[Any]:
+        order: list[Any] = [self]
+        for base in self.bases:
+            for klass in base.mro if isinstance(base, UserClass) else [base]:
+                if not any(klass is seen for seen in order):
+                    order.append(klass)
+        return order
+
+    def lookup(self, name: str, start: int = 0) -> tuple[bool, Any]:
+        """(found, raw value) along the MRO; an Opaque base makes every later name Opaque."""
+        for klass in self.mro[start:]:
+            if isinstance(klass, UserClass):
+                if name in klass.namespace:
+                    return True, klass.namespace[name]
+            elif isinstance(klass, Opaque):
+                return True, Opaque(f"{name} of {klass.what}", klass.where)
+        return False, None
+
+    def is_subclass_of(self, other: Any) -> bool:
+        return any(klass is other or (isinstance(klass, type) and isinstance(other, type)
+                                      and issubclass(klass, other)) for klass in self.mro)
+
+    def __repr__(self) -> str:
+        return f"<class {self.name}>"
+
+
+class Instance:
+    """An instance of a config-defined class."""
+
+    def __init__(self, cls: UserClass) -> None:
+        self.cls = cls
+        self.attrs: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"<{self.cls.name} object>"
+
+
+class _Super:
+    __slots__ = ("cls", "obj")
+
+    def __init__(self, cls: UserClass, obj: Any) -> None:
+        self.cls = cls
+        self.obj = obj
+
+
+class _PlainMethod:
+    """``obj.name`` for a whitelisted method of a plain value, called later."""
+
+    __slots__ = ("name", "obj")
+
+    def __init__(self, obj: Any, name: str) -> None:
+        self.obj = obj
+        self.name = name
+
+
+class _Frame:
+    """One function call (or the module, or a class body): its names and how they resolve."""
+
+    __slots__ = ("declared_global", "declared_nonlocal", "enclosing", "func", "globals_", "is_class", "locals")
+
+    def __init__(self, local: dict[str, Any], enclosing: list[dict[str, Any]], globals_: dict[str, Any],
+                 func: Function | None = None, is_class: bool = False) -> None:
+        self.locals = local
+        self.enclosing = enclosing
+        self.globals_ = globals_
+        self.declared_global: set[str] = set()
+        self.declared_nonlocal: set[str] = set()
+        self.func = func
+        self.is_class = is_class
+
+
+def _walk_own(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Every node of ``body`` not inside a nested def, class or lambda."""
+    stack: list[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                stack.append(child)
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                yield child
+
+
+def _is_plain_path(node: ast.expr) -> bool:
+    """``a``, ``a["k"]``, ``a.b["k"][0]``: evaluating it has no effect."""
+    while isinstance(node, (ast.Subscript, ast.Attribute)):
+        if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Constant, ast.Name)):
+            return False
+        node = node.value
+    return isinstance(node, ast.Name)
+
+
+def _bound_names(body: list[ast.stmt]) -> tuple[set[str], list[ast.expr]]:
+    """(names a block binds, expressions for the objects it changes in place)."""
+    names: set[str] = set()
+    changed: list[ast.expr] = []
+    for node in _walk_own(body):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            changed.append(node.value)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in _MUTATING_METHODS:
+            changed.append(node.func.value)
+    return names, changed
 
 
 def _source(node: ast.AST) -> str:
-    """The expression as written, shortened, for messages."""
     text = ast.unparse(node)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, RecursionError):
-        return "RecursionError: nested too deeply"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+class Interpreter:
+    """Evaluates one config's module body; ``globals`` is its namespace (RETURNN's ``typed_dict``)."""
 
-
-class _Evaluator:
-    """Interprets module-level statements over plain values (one instance per config)."""
-
-    def __init__(self, filename: str) -> None:
-        self.globals: dict[str, Any] = {
-            "__file__": filename, "__name__": "__returnn_config__",
-            "config": ImportedName("RETURNN's config object"),
-        }
-        self.scopes: list[dict[str, Any]] = []
+    def __init__(self, filename: str, env_factory: Callable[[Interpreter], Environment],
+                 overrides: dict[str, str]) -> None:
+        self.filename = filename
+        self.lineno = 0
+        self.globals: dict[str, Any] = {}
+        self.env = env_factory(self)
+        self.config = ConfigModel(self.globals, overrides)
+        self.globals.update({"config": self.config, "__file__": filename, "__name__": "__returnn_config__"})
         self.iterations = 0
+        self.depth = 0
         self.deadline = time.monotonic() + ops.MAX_SECONDS
+        #: objects a branch safe mode could not decide may have changed: id -> (object, reason)
+        self.uncertain: dict[int, tuple[Any, Opaque]] = {}
+        self.star_imports: list[Opaque] = []
+        self.module_frame = _Frame(self.globals, [], self.globals)
+        self._stmt = {cls: getattr(self, name) for name in dir(self) if name.startswith("_s_")
+                      for cls in [getattr(ast, name[3:], None)] if cls is not None}
+        self._expr = {cls: getattr(self, name) for name in dir(self) if name.startswith("_e_")
+                      for cls in [getattr(ast, name[3:], None)] if cls is not None}
 
-    def result(self) -> dict[str, Any]:
-        """The settings: every public top-level name bound to a value or an Unevaluated def."""
-        settings = {name: value for name, value in self.globals.items()
-                    if not name.startswith("_") and not isinstance(value, (ImportedName, Iterator))
-                    and not ops.is_safe_callable(value)}
-        ops.check_tree_size(*settings.values())
-        return settings
+    # -- entry points ------------------------------------------------------------------------------
+
+    def where(self) -> str:
+        return f"{self.filename}:{self.lineno}" if self.lineno else self.filename
+
+    def run_module(self, tree: ast.Module) -> None:
+        """Run the module body; the config's own uncaught exception becomes :class:`ConfigRaised`."""
+        try:
+            self.block(tree.body, self.module_frame)
+        except (_Return, _Break, _Continue):  # pragma: no cover - the parser's checks rule these out
+            raise ops.Failed("'return'/'break' outside a function or loop", self.lineno) from None
+        except ops.SafeEvalError:
+            raise
+        except _UserException as exc:
+            raise ConfigRaised(exc, getattr(exc, "sg_line", self.lineno)) from None
+        except (Exception, RecursionError) as exc:  # noqa: BLE001 - the config's own error, reported
+            raise ConfigRaised(exc, getattr(exc, "sg_line", self.lineno)) from None
 
     def tick(self) -> None:
-        """Count one loop iteration and check the budgets."""
         self.iterations += 1
         if self.iterations > ops.MAX_ITERATIONS:
-            raise ops.LimitExceeded(f"too many loop iterations for safe mode (limit {ops.MAX_ITERATIONS})")
-        if time.monotonic() > self.deadline:
-            raise ops.LimitExceeded(f"evaluation takes too long for safe mode (limit {ops.MAX_SECONDS}s)")
-
-    # -- statements ------------------------------------------------------------------------------
-
-    def run(self, body: list[ast.stmt]) -> None:
-        for node in body:
-            self.stmt(node)
-
-    def stmt(self, node: ast.stmt) -> None:
-        handler = getattr(self, f"_s_{type(node).__name__}", None)
-        if handler is None:
-            raise ops.refused(_LABELS.get(type(node).__name__, f"'{type(node).__name__}' statement"),
-                              node.lineno)
-        if time.monotonic() > self.deadline:
+            raise ops.LimitExceeded(f"too many loop iterations for safe mode (limit {ops.MAX_ITERATIONS})",
+                                    self.lineno)
+        if not self.iterations & 1023 and time.monotonic() > self.deadline:
             raise ops.LimitExceeded(f"evaluation takes too long for safe mode (limit {ops.MAX_SECONDS}s)",
-                                    node.lineno)
-        try:
-            handler(node)
-        except ops.SafeEvalError as exc:
-            exc.lineno = exc.lineno or node.lineno
-            raise
-        except _PY_ERRORS as exc:
-            raise ops.Failed(_describe(exc), node.lineno) from None
+                                    self.lineno)
 
-    def _s_Expr(self, node: ast.Expr) -> None:
-        self.expr(node.value)
+    def opaque(self, what: str) -> Opaque:
+        return Opaque(what, self.where())
 
-    def _s_Pass(self, node: ast.Pass) -> None:
+    # -- statements ----------------------------------------------------------------------------
+
+    def block(self, body: list[ast.stmt], frame: _Frame) -> None:
+        stmt = self._stmt
+        for node in body:
+            self.lineno = node.lineno
+            if time.monotonic() > self.deadline:
+                raise ops.LimitExceeded(f"evaluation takes too long for safe mode (limit {ops.MAX_SECONDS}s)",
+                                        node.lineno)
+            handler = stmt.get(type(node))
+            if handler is None:
+                self.skip(node, [node], self.opaque(f"unsupported construct in safe mode: "
+                                                    f"'{type(node).__name__}' statement"), frame)
+                continue
+            try:
+                handler(node, frame)
+            except Exception as exc:
+                if not hasattr(exc, "sg_line") and not isinstance(exc, ops.SafeEvalError):
+                    try:
+                        exc.sg_line = node.lineno  # type: ignore[attr-defined]
+                    except AttributeError:
+                        pass
+                if isinstance(exc, ops.SafeEvalError) and exc.lineno is None:
+                    exc.lineno = node.lineno
+                raise
+
+    def skip(self, node: ast.AST, body: list[ast.stmt], reason: Opaque, frame: _Frame) -> None:
+        """Leave ``body`` unevaluated: what it binds becomes opaque, what it changes is uncertain."""
+        names, changed = _bound_names(body)
+        why = Opaque(f"line {getattr(node, 'lineno', '?')} could not be decided in safe mode: {reason.what}",
+                     reason.where or self.where())
+        for name in names:
+            self.bind(frame, name, why)
+        for target in changed:
+            path = target
+            while not _is_plain_path(path):  # the longest part whose evaluation has no effect
+                path = path.value  # type: ignore[attr-defined]
+            try:
+                value = self.expr(path, frame)
+            except Exception:  # noqa: BLE001, S112 - a path that does not resolve changes nothing we hold
+                continue
+            if not isinstance(value, (Opaque, str, int, float, bool, type(None))):
+                self.uncertain[id(value)] = (value, why)
+        self.env.note(f"not evaluated: {why.what}")
+        if frame.func is not None and any(isinstance(n, ast.Return) for n in _walk_own(body)):
+            raise _Return(why)  # the function may have returned there: its result is not known
+
+    def _s_Expr(self, node: ast.Expr, frame: _Frame) -> None:
+        self.expr(node.value, frame)
+
+    def _s_Pass(self, node: ast.Pass, frame: _Frame) -> None:
         pass
 
-    def _s_Break(self, node: ast.Break) -> None:
-        raise _LoopJump(is_break=True)
+    def _s_Break(self, node: ast.Break, frame: _Frame) -> None:
+        raise _Break
 
-    def _s_Continue(self, node: ast.Continue) -> None:
-        raise _LoopJump(is_break=False)
+    def _s_Continue(self, node: ast.Continue, frame: _Frame) -> None:
+        raise _Continue
 
-    def _s_Assign(self, node: ast.Assign) -> None:
-        value = self.expr(node.value)
+    def _s_Return(self, node: ast.Return, frame: _Frame) -> None:
+        raise _Return(self.expr(node.value, frame) if node.value is not None else None)
+
+    def _s_Global(self, node: ast.Global, frame: _Frame) -> None:
+        frame.declared_global.update(node.names)
+
+    def _s_Nonlocal(self, node: ast.Nonlocal, frame: _Frame) -> None:
+        frame.declared_nonlocal.update(node.names)
+
+    def _s_Assign(self, node: ast.Assign, frame: _Frame) -> None:
+        value = self.expr(node.value, frame)
         for target in node.targets:
-            self.assign(target, value)
+            self.assign(target, value, frame)
 
-    def _s_AnnAssign(self, node: ast.AnnAssign) -> None:
-        if node.value is not None:  # the annotation itself is not evaluated
-            self.assign(node.target, self.expr(node.value))
+    def _s_AnnAssign(self, node: ast.AnnAssign, frame: _Frame) -> None:
+        if node.value is not None:
+            self.assign(node.target, self.expr(node.value, frame), frame)
 
-    def _s_AugAssign(self, node: ast.AugAssign) -> None:
+    def _s_AugAssign(self, node: ast.AugAssign, frame: _Frame) -> None:
         target = node.target
         if isinstance(target, ast.Name):
-            current = self.lookup(target.id)
-            value = self.expr(node.value)
-            self.bind(target.id, self.binop(node.op, current, value, inplace=True))
+            current = self.lookup(frame, target.id)
+            self.bind(frame, target.id, self.binop(node.op, current, self.expr(node.value, frame), inplace=True))
         elif isinstance(target, ast.Subscript):
-            container = self.usable(target.value)
-            key = self.expr(target.slice)
-            current = container[key]
-            value = self.expr(node.value)
-            container[key] = self.binop(node.op, current, value, inplace=True)
-        else:
-            raise ops.refused(f"assignment to '{_source(target)}'")
+            container = self.expr(target.value, frame)
+            key = self.expr(target.slice, frame)
+            if isinstance(container, Opaque):
+                return
+            current = self.subscript(container, key)
+            self.store_item(container, key, self.binop(node.op, current, self.expr(node.value, frame),
+                                                        inplace=True))
+        elif isinstance(target, ast.Attribute):
+            obj = self.expr(target.value, frame)
+            current = self.attribute(obj, target.attr, target)
+            self.set_attribute(obj, target.attr, self.binop(node.op, current, self.expr(node.value, frame),
+                                                           inplace=True), target)
 
-    def _s_Delete(self, node: ast.Delete) -> None:
+    def _s_Delete(self, node: ast.Delete, frame: _Frame) -> None:
         for target in node.targets:
-            self.delete(target)
+            self.delete(target, frame)
 
-    def _s_Import(self, node: ast.Import) -> None:
+    def _s_Import(self, node: ast.Import, frame: _Frame) -> None:
         for alias in node.names:
             if alias.asname:
-                self.bind(alias.asname, ImportedName(f"import {alias.name} as {alias.asname}"))
+                self.bind(frame, alias.asname, self.env.module(alias.name))
             else:
-                self.bind(alias.name.split(".")[0], ImportedName(f"import {alias.name}"))
+                top = alias.name.split(".")[0]
+                self.bind(frame, top, self.env.module(top))
 
-    def _s_ImportFrom(self, node: ast.ImportFrom) -> None:
+    def _s_ImportFrom(self, node: ast.ImportFrom, frame: _Frame) -> None:
         module = "." * node.level + (node.module or "")
         if module == "__future__":
             return
         for alias in node.names:
             if alias.name == "*":
-                raise ops.refused(f"'from {module} import *'")
-            self.bind(alias.asname or alias.name, ImportedName(f"from {module} import {alias.name}"))
+                self.star_imports.append(self.opaque(f"from {module} import *"))
+                continue
+            self.bind(frame, alias.asname or alias.name, self.env.import_from(module, alias.name))
 
-    def _s_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
-        self.bind(node.name, Unevaluated(f"def {node.name}"))
+    def _s_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef, frame: _Frame) -> None:
+        args = node.args
+        defaults = [self.expr(d, frame) for d in args.defaults]
+        kw_defaults = [self.expr(d, frame) if d is not None else _MISSING for d in args.kw_defaults]
+        scopes = [*frame.enclosing, frame.locals] if frame.func is not None else list(frame.enclosing)
+        value: Any = Function(self, node, scopes, defaults, kw_defaults)
+        if isinstance(node, ast.AsyncFunctionDef):
+            value = self.opaque(f"async def {node.name}")
+        for decorator in reversed(node.decorator_list):
+            value = self.decorate(self.expr(decorator, frame), value, decorator)
+        self.bind(frame, node.name, value)
 
     _s_AsyncFunctionDef = _s_FunctionDef
 
-    def _s_ClassDef(self, node: ast.ClassDef) -> None:
-        self.bind(node.name, Unevaluated(f"class {node.name}"))
+    def decorate(self, decorator: Any, value: Any, node: ast.expr) -> Any:
+        if decorator is staticmethod:
+            return _Decorated("static", value)
+        if decorator is classmethod:
+            return _Decorated("class", value)
+        if decorator is property:
+            return _Decorated("property", value)
+        if isinstance(decorator, Opaque):
+            return Opaque(f"decorated by {_source(node)} ({decorator.what})", decorator.where)
+        return self.call(decorator, [value], {}, node)
 
-    def _s_If(self, node: ast.If) -> None:
-        self.run(node.body if self.truth(node.test) else node.orelse)
+    def _s_ClassDef(self, node: ast.ClassDef, frame: _Frame) -> None:
+        bases = [self.expr(b, frame) for b in node.bases]
+        namespace: dict[str, Any] = {"__module__": "__returnn_config__", "__qualname__": node.name}
+        scopes = [*frame.enclosing, frame.locals] if frame.func is not None else list(frame.enclosing)
+        body_frame = _Frame(namespace, scopes, frame.globals_, is_class=True)
+        self.block(node.body, body_frame)
+        value: Any = UserClass(node.name, [b for b in bases if b is not object], namespace)
+        for item in namespace.values():
+            func = item.func if isinstance(item, _Decorated) else item
+            if isinstance(func, Function):
+                func.owner = value
+                func.qualname = f"{node.name}.{func.name}"
+        for decorator in reversed(node.decorator_list):
+            value = self.decorate(self.expr(decorator, frame), value, decorator)
+        self.bind(frame, node.name, value)
 
-    def _s_For(self, node: ast.For) -> None:
-        for item in self.iterate(node.iter):
+    def _s_If(self, node: ast.If, frame: _Frame) -> None:
+        test = self.expr(node.test, frame)
+        if isinstance(test, Opaque):
+            self.skip(node, [*node.body, *node.orelse], test, frame)
+            return
+        self.block(node.body if self.truth(test) else node.orelse, frame)
+
+    def _s_For(self, node: ast.For, frame: _Frame) -> None:
+        iterable = self.expr(node.iter, frame)
+        if isinstance(iterable, Opaque):
+            self.skip(node, [node], iterable, frame)
+            return
+        for item in self.iterate(iterable):
             self.tick()
-            self.assign(node.target, item)
+            self.assign(node.target, item, frame)
             try:
-                self.run(node.body)
-            except _LoopJump as jump:
-                if jump.is_break:
-                    break
+                self.block(node.body, frame)
+            except _Break:
+                break
+            except _Continue:
+                continue
         else:
-            self.run(node.orelse)
+            self.block(node.orelse, frame)
 
-    def _s_Assert(self, node: ast.Assert) -> None:
-        if not self.truth(node.test):
-            message = ops.format_value(self.expr(node.msg), "") if node.msg else ""
-            raise ops.Failed(f"AssertionError: {message}" if message else "AssertionError")
+    def _s_While(self, node: ast.While, frame: _Frame) -> None:
+        while True:
+            self.tick()
+            test = self.expr(node.test, frame)
+            if isinstance(test, Opaque):
+                self.skip(node, [node], test, frame)
+                return
+            if not self.truth(test):
+                break
+            try:
+                self.block(node.body, frame)
+            except _Break:
+                return
+            except _Continue:
+                continue
+        self.block(node.orelse, frame)
 
-    # -- binding ---------------------------------------------------------------------------------
+    def _s_Assert(self, node: ast.Assert, frame: _Frame) -> None:
+        test = self.expr(node.test, frame)
+        if isinstance(test, Opaque) or self.truth(test):
+            return
+        message = self.expr(node.msg, frame) if node.msg is not None else None
+        raise AssertionError(message) if message is not None else AssertionError()
 
-    def bind(self, name: str, value: Any) -> None:
-        (self.scopes[-1] if self.scopes else self.globals)[name] = value
+    def _s_Raise(self, node: ast.Raise, frame: _Frame) -> None:
+        if node.exc is None:
+            raise RuntimeError("No active exception to reraise")
+        exc = self.expr(node.exc, frame)
+        if isinstance(exc, Opaque):
+            raise ops.Failed(f"the config raises {exc.what}", node.lineno)
+        if isinstance(exc, type) and issubclass(exc, BaseException):
+            exc = exc()
+        if isinstance(exc, UserClass):
+            exc = self.instantiate(exc, [], {}, node)
+        if isinstance(exc, Instance):
+            raise _UserException(exc)
+        if isinstance(exc, BaseException) and not isinstance(exc, (SystemExit, KeyboardInterrupt)):
+            raise exc
+        raise TypeError("exceptions must derive from BaseException")
 
-    def lookup(self, name: str) -> Any:
-        for scope in reversed(self.scopes):
+    def _s_Try(self, node: ast.Try, frame: _Frame) -> None:
+        try:
+            try:
+                self.block(node.body, frame)
+            except ops.SafeEvalError:
+                raise
+            except Exception as exc:  # the config's own error, maybe handled by the config
+                for handler in node.handlers:
+                    if self.handler_matches(handler, exc, frame):
+                        if handler.name:
+                            self.bind(frame, handler.name, exc.instance if isinstance(exc, _UserException)
+                                      else exc)
+                        self.block(handler.body, frame)
+                        break
+                else:
+                    raise
+            else:
+                self.block(node.orelse, frame)
+        finally:
+            self.block(node.finalbody, frame)
+
+    _s_TryStar = _s_Try
+
+    def handler_matches(self, handler: ast.ExceptHandler, exc: BaseException, frame: _Frame) -> bool:
+        if handler.type is None:
+            return True
+        kinds = self.expr(handler.type, frame)
+        for kind in kinds if isinstance(kinds, tuple) else (kinds,):
+            if isinstance(kind, type) and isinstance(exc, kind):
+                return True
+            if isinstance(kind, UserClass) and isinstance(exc, _UserException) \
+                    and exc.instance.cls.is_subclass_of(kind):
+                return True
+        return False
+
+    def _s_With(self, node: ast.With, frame: _Frame) -> None:
+        for item in node.items:
+            context = self.expr(item.context_expr, frame)
+            if item.optional_vars is not None:
+                value = context if isinstance(context, Opaque) else self.opaque(
+                    f"'with {_source(item.context_expr)}' (context managers are not entered in safe mode)")
+                self.assign(item.optional_vars, value, frame)
+        self.block(node.body, frame)
+
+    # -- names -----------------------------------------------------------------------------------
+
+    def bind(self, frame: _Frame, name: str, value: Any) -> None:
+        if name in frame.declared_global:
+            frame.globals_[name] = value
+        elif name in frame.declared_nonlocal:
+            for scope in reversed(frame.enclosing):
+                if name in scope:
+                    scope[name] = value
+                    return
+            frame.locals[name] = value
+        else:
+            frame.locals[name] = value
+
+    def lookup_opt(self, frame: _Frame, name: str) -> tuple[bool, Any]:
+        if name in frame.locals and name not in frame.declared_global:
+            return True, frame.locals[name]
+        for scope in reversed(frame.enclosing):
             if name in scope:
-                return scope[name]
-        if name in self.globals:
-            return self.globals[name]
+                return True, scope[name]
+        if name in frame.globals_:
+            return True, frame.globals_[name]
+        return False, None
+
+    def lookup(self, frame: _Frame, name: str) -> Any:
+        found, value = self.lookup_opt(frame, name)
+        if found:
+            return value
+        special = _SPECIAL_BUILTINS.get(name)
+        if special is not None:
+            return special
         if name in ops.SAFE_BUILTINS:
             return ops.SAFE_BUILTINS[name]
+        if name in _EXCEPTIONS:
+            return _EXCEPTIONS[name]
+        if name in _PLAIN_BUILTINS:
+            return _PLAIN_BUILTINS[name]
+        if self.star_imports:
+            star = self.star_imports[-1]
+            return Opaque(f"{name} (maybe from {star.what})", star.where)
         if hasattr(builtins, name):
-            raise ops.refused(f"use of builtin '{name}'")
+            return self.opaque(f"builtin '{name}' (not available in safe mode)")
         raise NameError(f"name '{name}' is not defined")
 
-    def is_bound(self, name: str) -> bool:
-        return any(name in scope for scope in self.scopes) or name in self.globals
-
-    def assign(self, target: ast.expr, value: Any) -> None:
-        """Bind ``value`` to an assignment target: a name, an unpacking, or a subscript."""
+    def assign(self, target: ast.expr, value: Any, frame: _Frame) -> None:
         if isinstance(target, ast.Name):
-            self.bind(target.id, value)
+            self.bind(frame, target.id, value)
         elif isinstance(target, (ast.Tuple, ast.List)):
-            self.unpack(target.elts, value)
+            if isinstance(value, Opaque):
+                for element in target.elts:
+                    self.assign(element.value if isinstance(element, ast.Starred) else element, value, frame)
+                return
+            self.unpack(target.elts, value, frame)
         elif isinstance(target, ast.Subscript):
-            container = self.usable(target.value)
-            container[self.expr(target.slice)] = value
+            container = self.expr(target.value, frame)
+            key = self.expr(target.slice, frame)
+            if not isinstance(container, Opaque):
+                self.store_item(container, key, value)
+        elif isinstance(target, ast.Attribute):
+            self.set_attribute(self.expr(target.value, frame), target.attr, value, target)
+        elif isinstance(target, ast.Starred):
+            self.assign(target.value, value, frame)
         else:
             raise ops.refused(f"assignment to '{_source(target)}'")
 
-    def unpack(self, targets: list[ast.expr], value: Any) -> None:
-        items = list(self.iterate_value(value))
+    def unpack(self, targets: list[ast.expr], value: Any, frame: _Frame) -> None:
+        items = list(self.iterate(value))
         stars = [i for i, t in enumerate(targets) if isinstance(t, ast.Starred)]
         if not stars:
             if len(items) > len(targets):
@@ -284,249 +646,412 @@ class _Evaluator:
             if len(items) < len(targets):
                 raise ValueError(f"not enough values to unpack (expected {len(targets)}, got {len(items)})")
             for target, item in zip(targets, items):
-                self.assign(target, item)
+                self.assign(target, item, frame)
             return
         star, after = stars[0], len(targets) - stars[0] - 1
         if len(items) < len(targets) - 1:
             raise ValueError(f"not enough values to unpack (expected at least {len(targets) - 1}, "
                              f"got {len(items)})")
         for target, item in zip(targets[:star], items[:star]):
-            self.assign(target, item)
-        self.assign(targets[star].value, items[star:len(items) - after])  # type: ignore[attr-defined]
+            self.assign(target, item, frame)
+        self.assign(targets[star], items[star:len(items) - after], frame)
         for target, item in zip(targets[star + 1:], items[len(items) - after:]):
-            self.assign(target, item)
+            self.assign(target, item, frame)
 
-    def delete(self, target: ast.expr) -> None:
+    def delete(self, target: ast.expr, frame: _Frame) -> None:
         if isinstance(target, ast.Name):
-            scope = self.scopes[-1] if self.scopes else self.globals
+            scope = frame.globals_ if target.id in frame.declared_global else frame.locals
             if target.id not in scope:
                 raise NameError(f"name '{target.id}' is not defined")
             del scope[target.id]
         elif isinstance(target, (ast.Tuple, ast.List)):
             for element in target.elts:
-                self.delete(element)
+                self.delete(element, frame)
         elif isinstance(target, ast.Subscript):
-            container = self.usable(target.value)
-            del container[self.expr(target.slice)]
-        else:
-            raise ops.refused(f"deletion of '{_source(target)}'")
+            container = self.expr(target.value, frame)
+            key = self.expr(target.slice, frame)
+            if not isinstance(container, Opaque):
+                self.check_plain_container(container)
+                del container[key]
+        elif isinstance(target, ast.Attribute):
+            obj = self.expr(target.value, frame)
+            if isinstance(obj, Instance):
+                del obj.attrs[target.attr]
+            elif not isinstance(obj, Opaque):
+                raise ops.refused(f"deletion of '{_source(target)}'")
 
     # -- expressions -----------------------------------------------------------------------------
 
-    def expr(self, node: ast.expr) -> Any:
-        handler = getattr(self, f"_e_{type(node).__name__}", None)
+    def expr(self, node: ast.expr, frame: _Frame) -> Any:
+        handler = self._expr.get(type(node))
         if handler is None:
-            raise ops.refused(_LABELS.get(type(node).__name__, f"'{type(node).__name__}' expression"),
-                              node.lineno)
+            return self.opaque(f"unsupported construct in safe mode: '{_source(node)}'")
         try:
-            return handler(node)
-        except ops.SafeEvalError as exc:
-            exc.lineno = exc.lineno or node.lineno
+            return handler(node, frame)
+        except OpaqueOperand as exc:
+            return exc.value
+        except Exception as exc:
+            if not hasattr(exc, "sg_line") and not isinstance(exc, ops.SafeEvalError):
+                try:
+                    exc.sg_line = node.lineno  # type: ignore[attr-defined]
+                except AttributeError:
+                    pass
             raise
-        except _PY_ERRORS as exc:
-            raise ops.Failed(_describe(exc), node.lineno) from None
 
-    def usable(self, node: ast.expr) -> Any:
-        """Evaluate ``node``; refuse when it is a placeholder (a module, a def)."""
-        value = self.expr(node)
-        if isinstance(value, Placeholder):
-            raise value.refusal(_source(node))
-        return value
+    def truth(self, value: Any) -> bool:
+        if isinstance(value, (Function, UserClass, Instance, ModuleModel, SafeFunction)):
+            return True
+        return bool(value)
 
-    def truth(self, node: ast.expr) -> bool:
-        return bool(self.usable(node))
-
-    def iterate(self, node: ast.expr) -> Iterator[Any]:
-        value = self.expr(node)
-        if isinstance(value, Placeholder):
-            raise value.refusal(_source(node))
-        return iter(value)
-
-    def iterate_value(self, value: Any) -> Iterator[Any]:
-        if isinstance(value, Placeholder):
-            raise value.refusal()
+    def iterate(self, value: Any) -> Iterator[Any]:
+        if isinstance(value, Opaque):
+            raise OpaqueOperand(value)
+        if isinstance(value, (Mapping, Iterator, list, tuple, str, set, frozenset, range, bytes)) \
+                or _is_numpy(value):
+            return iter(value)
+        if isinstance(value, (Instance, UserClass, Function, ModuleModel)):
+            raise TypeError(f"'{type(value).__name__}' object is not iterable (in safe mode)")
         return iter(value)
 
     def binop(self, op: ast.operator, a: Any, b: Any, *, inplace: bool = False) -> Any:
         for value in (a, b):
-            if isinstance(value, Placeholder):
-                raise value.refusal()
+            if isinstance(value, Opaque):
+                return value
+        for value in (a, b):
+            if isinstance(value, (Instance, UserClass, Function, ModuleModel)):
+                return self.opaque(f"operator on {value!r} (not evaluated in safe mode)")
         return ops.binary_op(op, a, b, inplace=inplace)
 
-    def _e_Constant(self, node: ast.Constant) -> Any:
+    def _e_Constant(self, node: ast.Constant, frame: _Frame) -> Any:
         return node.value
 
-    def _e_Name(self, node: ast.Name) -> Any:
-        return self.lookup(node.id)
+    def _e_Name(self, node: ast.Name, frame: _Frame) -> Any:
+        return self.lookup(frame, node.id)
 
-    def _e_UnaryOp(self, node: ast.UnaryOp) -> Any:
-        return ops.unary_op(node.op, self.usable(node.operand))
+    def _e_UnaryOp(self, node: ast.UnaryOp, frame: _Frame) -> Any:
+        value = self.expr(node.operand, frame)
+        if isinstance(value, Opaque):
+            return value
+        if isinstance(node.op, ast.Not):
+            return not self.truth(value)
+        return ops.unary_op(node.op, value)
 
-    def _e_BinOp(self, node: ast.BinOp) -> Any:
-        return self.binop(node.op, self.usable(node.left), self.usable(node.right))
+    def _e_BinOp(self, node: ast.BinOp, frame: _Frame) -> Any:
+        return self.binop(node.op, self.expr(node.left, frame), self.expr(node.right, frame))
 
-    def _e_BoolOp(self, node: ast.BoolOp) -> Any:
+    def _e_BoolOp(self, node: ast.BoolOp, frame: _Frame) -> Any:
         value = None
+        is_and = isinstance(node.op, ast.And)
         for operand in node.values:
-            value = self.usable(operand)
-            if bool(value) != isinstance(node.op, ast.And):
+            value = self.expr(operand, frame)
+            if isinstance(value, Opaque):
+                return value
+            if self.truth(value) != is_and:
                 return value
         return value
 
-    def _e_Compare(self, node: ast.Compare) -> Any:
-        left, result = self.expr(node.left), True
+    def _e_Compare(self, node: ast.Compare, frame: _Frame) -> Any:
+        left = self.expr(node.left, frame)
+        result: Any = True
         for op, comparator in zip(node.ops, node.comparators):
-            right = self.expr(comparator)
-            if not isinstance(op, (ast.Is, ast.IsNot)):
-                for value, part in ((left, node.left), (right, comparator)):
-                    if isinstance(value, Placeholder):
-                        raise value.refusal(_source(part))
-            result = ops.compare_op(op, left, right)
+            right = self.expr(comparator, frame)
+            if isinstance(op, (ast.Is, ast.IsNot)):
+                result = (left is right) == isinstance(op, ast.Is)
+            else:
+                for value in (left, right):
+                    if isinstance(value, Opaque):
+                        return value
+                if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (list, tuple, set, frozenset)) \
+                        and any(isinstance(item, Opaque) for item in right):
+                    return next(item for item in right if isinstance(item, Opaque))
+                result = ops.compare_op(op, left, right)
             if not result:
                 return result
             left = right
         return result
 
-    def _e_IfExp(self, node: ast.IfExp) -> Any:
-        return self.expr(node.body if self.truth(node.test) else node.orelse)
+    def _e_IfExp(self, node: ast.IfExp, frame: _Frame) -> Any:
+        test = self.expr(node.test, frame)
+        if isinstance(test, Opaque):
+            return test
+        return self.expr(node.body if self.truth(test) else node.orelse, frame)
 
-    def _e_Dict(self, node: ast.Dict) -> dict[Any, Any]:
+    def _e_Dict(self, node: ast.Dict, frame: _Frame) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
         for key, value in zip(node.keys, node.values):
             if key is None:
-                mapping = self.usable(value)
+                mapping = self.expr(value, frame)
+                if isinstance(mapping, Opaque):
+                    raise OpaqueOperand(mapping)
                 if not isinstance(mapping, Mapping):
                     raise TypeError(f"'{type(mapping).__name__}' object is not a mapping")
                 result.update(mapping)
             else:
-                k = self.expr(key)
-                result[k] = self.expr(value)
+                k = self.expr(key, frame)
+                if isinstance(k, Opaque):
+                    raise OpaqueOperand(k)
+                result[k] = self.expr(value, frame)
         return result
 
-    def elements(self, nodes: list[ast.expr]) -> list[Any]:
-        """The values of a display or call's positional arguments, ``*iterable`` expanded."""
+    def elements(self, nodes: list[ast.expr], frame: _Frame) -> list[Any]:
         result: list[Any] = []
         for element in nodes:
             if isinstance(element, ast.Starred):
-                result.extend(self.iterate(element.value))
+                result.extend(self.iterate(self.expr(element.value, frame)))
             else:
-                result.append(self.expr(element))
+                result.append(self.expr(element, frame))
         return result
 
-    def _e_List(self, node: ast.List) -> list[Any]:
-        return self.elements(node.elts)
+    def _e_List(self, node: ast.List, frame: _Frame) -> list[Any]:
+        return self.elements(node.elts, frame)
 
-    def _e_Tuple(self, node: ast.Tuple) -> tuple[Any, ...]:
-        return tuple(self.elements(node.elts))
+    def _e_Tuple(self, node: ast.Tuple, frame: _Frame) -> tuple[Any, ...]:
+        return tuple(self.elements(node.elts, frame))
 
-    def _e_Set(self, node: ast.Set) -> set[Any]:
-        return set(self.elements(node.elts))
+    def _e_Set(self, node: ast.Set, frame: _Frame) -> set[Any]:
+        items = self.elements(node.elts, frame)
+        for item in items:
+            if isinstance(item, Opaque):
+                raise OpaqueOperand(item)
+        return set(items)
 
-    def comprehension(self, generators: list[ast.comprehension], produce: Callable[[], None]) -> None:
-        """Run a comprehension's loops in their own scope, calling ``produce`` per element."""
-        if any(gen.is_async for gen in generators):
-            raise ops.refused("async comprehension")
-        first = self.iterate(generators[0].iter)  # evaluated in the enclosing scope, as in Python
-        self.scopes.append({})
-        try:
-            self._loop(generators, 0, first, produce)
-        finally:
-            self.scopes.pop()
+    def comprehension(self, generators: list[ast.comprehension], frame: _Frame,
+                      produce: Callable[[_Frame], None]) -> None:
+        first = self.iterate(self.expr(generators[0].iter, frame))
+        scope: dict[str, Any] = {}
+        inner = _Frame(scope, [*frame.enclosing, frame.locals] if not frame.is_class else list(frame.enclosing),
+                       frame.globals_, frame.func)
+        if frame.func is None and not frame.is_class:  # module level: the enclosing scope is the globals
+            inner.enclosing = []
+        self._loop(generators, 0, first, inner, produce)
 
-    def _loop(self, generators: list[ast.comprehension], index: int, items: Iterator[Any],
-              produce: Callable[[], None]) -> None:
+    def _loop(self, generators: list[ast.comprehension], index: int, items: Iterator[Any], frame: _Frame,
+              produce: Callable[[_Frame], None]) -> None:
         gen = generators[index]
         for item in items:
             self.tick()
-            self.assign(gen.target, item)
-            if all(self.truth(condition) for condition in gen.ifs):
+            self.assign(gen.target, item, frame)
+            ok = True
+            for condition in gen.ifs:
+                test = self.expr(condition, frame)
+                if isinstance(test, Opaque):
+                    raise OpaqueOperand(test)
+                if not self.truth(test):
+                    ok = False
+                    break
+            if ok:
                 if index + 1 == len(generators):
-                    produce()
+                    produce(frame)
                 else:
-                    inner = self.iterate(generators[index + 1].iter)
-                    self._loop(generators, index + 1, inner, produce)
+                    inner = self.iterate(self.expr(generators[index + 1].iter, frame))
+                    self._loop(generators, index + 1, inner, frame, produce)
 
-    def _e_ListComp(self, node: ast.ListComp) -> list[Any]:
+    def _e_ListComp(self, node: ast.ListComp, frame: _Frame) -> list[Any]:
         result: list[Any] = []
-        self.comprehension(node.generators, lambda: result.append(self.expr(node.elt)))
+        self.comprehension(node.generators, frame, lambda f: result.append(self.expr(node.elt, f)))
         return result
 
-    def _e_GeneratorExp(self, node: ast.GeneratorExp) -> Iterator[Any]:
-        result: list[Any] = []
-        self.comprehension(node.generators, lambda: result.append(self.expr(node.elt)))
-        return iter(result)
+    def _e_GeneratorExp(self, node: ast.GeneratorExp, frame: _Frame) -> Iterator[Any]:
+        return iter(self._e_ListComp(node, frame))  # type: ignore[arg-type]
 
-    def _e_SetComp(self, node: ast.SetComp) -> set[Any]:
+    def _e_SetComp(self, node: ast.SetComp, frame: _Frame) -> set[Any]:
         result: set[Any] = set()
-        self.comprehension(node.generators, lambda: result.add(self.expr(node.elt)))
+        self.comprehension(node.generators, frame, lambda f: result.add(self.expr(node.elt, f)))
         return result
 
-    def _e_DictComp(self, node: ast.DictComp) -> dict[Any, Any]:
+    def _e_DictComp(self, node: ast.DictComp, frame: _Frame) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
 
-        def produce() -> None:
-            key = self.expr(node.key)
-            result[key] = self.expr(node.value)
+        def produce(f: _Frame) -> None:
+            key = self.expr(node.key, f)
+            if isinstance(key, Opaque):
+                raise OpaqueOperand(key)
+            result[key] = self.expr(node.value, f)
 
-        self.comprehension(node.generators, produce)
+        self.comprehension(node.generators, frame, produce)
         return result
 
-    def _e_JoinedStr(self, node: ast.JoinedStr) -> str:
-        return "".join(str(self.expr(part)) for part in node.values)
+    def _e_JoinedStr(self, node: ast.JoinedStr, frame: _Frame) -> Any:
+        parts = []
+        for part in node.values:
+            value = self.expr(part, frame)
+            if isinstance(value, Opaque):
+                return value
+            parts.append(str(value))
+        return "".join(parts)
 
-    def _e_FormattedValue(self, node: ast.FormattedValue) -> str:
-        value = self.usable(node.value)
+    def _e_FormattedValue(self, node: ast.FormattedValue, frame: _Frame) -> Any:
+        value = self.expr(node.value, frame)
+        if isinstance(value, Opaque):
+            return value
         if node.conversion != -1:
             ops.check_tree_size(value)
             value = _CONVERSIONS[node.conversion](value)
-        spec = self.expr(node.format_spec) if node.format_spec is not None else ""
+        spec = self.expr(node.format_spec, frame) if node.format_spec is not None else ""
         return ops.format_value(value, spec)
 
-    def _e_Subscript(self, node: ast.Subscript) -> Any:
-        container = self.usable(node.value)
-        return container[self.expr(node.slice)]
+    def _e_Subscript(self, node: ast.Subscript, frame: _Frame) -> Any:
+        return self.subscript(self.expr(node.value, frame), self.expr(node.slice, frame))
 
-    def _e_Slice(self, node: ast.Slice) -> slice:
+    def subscript(self, container: Any, key: Any) -> Any:
+        if isinstance(container, Opaque):
+            return container
+        if isinstance(key, Opaque) and not isinstance(container, Mapping):
+            return key
+        if isinstance(container, (Instance, UserClass, Function, ModuleModel)):
+            return self.opaque(f"subscript of {container!r} (not evaluated in safe mode)")
+        return container[key]
+
+    def store_item(self, container: Any, key: Any, value: Any) -> None:
+        if isinstance(key, Opaque):
+            self.uncertain[id(container)] = (container, key)
+            return
+        self.check_plain_container(container)
+        container[key] = value
+
+    def check_plain_container(self, container: Any) -> None:
+        if not isinstance(container, (dict, list)) and not _is_numpy(container):
+            raise TypeError(f"'{type(container).__name__}' object does not support item assignment")
+
+    def _e_Slice(self, node: ast.Slice, frame: _Frame) -> slice:
         parts = (node.lower, node.upper, node.step)
-        return slice(*(self.expr(part) if part is not None else None for part in parts))
+        return slice(*(self.expr(part, frame) if part is not None else None for part in parts))
 
-    def _e_Attribute(self, node: ast.Attribute) -> Any:
-        self.usable(node.value)
-        raise ops.refused(f"attribute access '{_source(node)}'")
+    def _e_Lambda(self, node: ast.Lambda, frame: _Frame) -> Function:
+        args = node.args
+        defaults = [self.expr(d, frame) for d in args.defaults]
+        kw_defaults = [self.expr(d, frame) if d is not None else _MISSING for d in args.kw_defaults]
+        scopes = [*frame.enclosing, frame.locals] if frame.func is not None else list(frame.enclosing)
+        return Function(self, node, scopes, defaults, kw_defaults)
 
-    def _e_Lambda(self, node: ast.Lambda) -> Unevaluated:
-        return Unevaluated("lambda")
+    def _e_NamedExpr(self, node: ast.NamedExpr, frame: _Frame) -> Any:
+        value = self.expr(node.value, frame)
+        self.bind(frame, node.target.id, value)
+        return value
 
-    def _e_Call(self, node: ast.Call) -> Any:
+    def _e_Starred(self, node: ast.Starred, frame: _Frame) -> Any:
+        return self.opaque("starred expression in this position")
+
+    # -- attributes ----------------------------------------------------------------------------
+
+    def _e_Attribute(self, node: ast.Attribute, frame: _Frame) -> Any:
+        return self.attribute(self.expr(node.value, frame), node.attr, node)
+
+    def attribute(self, obj: Any, name: str, node: ast.AST) -> Any:
+        if isinstance(obj, Opaque):
+            return obj
+        if name.startswith("__") and name not in ("__name__", "__dict__", "__class__", "__qualname__"):
+            return self.opaque(f"attribute '{name}' (not evaluated in safe mode)")
+        if isinstance(obj, Instance):
+            if name == "__dict__":
+                return obj.attrs
+            if name == "__class__":
+                return obj.cls
+            if name in obj.attrs:
+                return obj.attrs[name]
+            found, raw = obj.cls.lookup(name)
+            if found:
+                return self.bind_member(raw, obj, obj.cls, node)
+            raise AttributeError(f"'{obj.cls.name}' object has no attribute '{name}'")
+        if isinstance(obj, UserClass):
+            if name == "__name__":
+                return obj.name
+            found, raw = obj.lookup(name)
+            if found:
+                return self.bind_member(raw, None, obj, node)
+            raise AttributeError(f"type object '{obj.name}' has no attribute '{name}'")
+        if isinstance(obj, _Super):
+            klass = obj.cls
+            owner = obj.obj.cls if isinstance(obj.obj, Instance) else obj.obj
+            index = next((i for i, k in enumerate(owner.mro) if k is klass), len(owner.mro) - 1) + 1
+            found, raw = owner.lookup(name, index)
+            if found:
+                return self.bind_member(raw, obj.obj if isinstance(obj.obj, Instance) else None, owner, node)
+            if name == "__init__":
+                return _NOOP
+            raise AttributeError(f"'super' object has no attribute '{name}'")
+        if isinstance(obj, ModuleModel):
+            value = obj.get(name)
+            return Opaque(value.what, value.where or self.where()) if isinstance(value, Opaque) else value
+        if isinstance(obj, ConfigModel):
+            if name in ConfigModel.METHODS:
+                return SafeFunction(getattr(obj, name), f"config.{name}")
+            if name in ConfigModel.ATTRIBUTES:
+                return getattr(obj, name)
+            return self.opaque(f"config.{name} (not modelled in safe mode)")
+        if isinstance(obj, Function):
+            if name in ("__name__", "__qualname__"):
+                return obj.name
+            return self.opaque(f"attribute '{name}' of {obj!r}")
+        if isinstance(obj, SafeFunction):
+            return self.opaque(f"attribute '{name}' of {obj!r}")
+        if name == "__class__":
+            return type(obj)
+        if ops.has_method(obj, name):
+            return _PlainMethod(obj, name)
+        if _is_numpy(obj):
+            if name in NUMPY_ARRAY_METHODS:
+                return _PlainMethod(obj, name)
+            if name in NUMPY_ARRAY_ATTRIBUTES:
+                return getattr(obj, name)
+        if isinstance(obj, (int, float, complex)) and name in ("real", "imag", "numerator", "denominator"):
+            return getattr(obj, name)
+        if isinstance(obj, type) and issubclass(obj, BaseException):
+            return self.opaque(f"attribute '{name}' of {obj.__name__}")
+        if isinstance(obj, BaseException) and name == "args":
+            return obj.args
+        if hasattr(obj, name):
+            return self.opaque(f"attribute access '{_source(node)}' (not evaluated in safe mode)")
+        raise AttributeError(f"'{type(obj).__name__}' object has no attribute '{name}'")
+
+    def bind_member(self, raw: Any, obj: Instance | None, cls: UserClass, node: ast.AST) -> Any:
+        if isinstance(raw, _Decorated):
+            if raw.kind == "static":
+                return raw.func
+            if raw.kind == "class":
+                return BoundMethod(raw.func, cls) if isinstance(raw.func, Function) else raw.func
+            if obj is None:
+                return raw
+            return self.call(raw.func, [obj], {}, node)
+        if isinstance(raw, Function) and obj is not None:
+            return BoundMethod(raw, obj)
+        return raw
+
+    def set_attribute(self, obj: Any, name: str, value: Any, node: ast.AST) -> None:
+        if isinstance(obj, Opaque):
+            return
+        if isinstance(obj, Instance):
+            found, raw = obj.cls.lookup(name)
+            if found and isinstance(raw, _Decorated) and raw.kind == "property":
+                raise ops.refused(f"assignment to the property '{_source(node)}'")
+            obj.attrs[name] = value
+        elif isinstance(obj, UserClass):
+            obj.namespace[name] = value
+        elif isinstance(obj, Function):
+            return  # function attributes carry nothing a network needs
+        else:
+            raise ops.refused(f"assignment to '{_source(node)}'")
+
+    # -- calls -----------------------------------------------------------------------------------
+
+    def _e_Call(self, node: ast.Call, frame: _Frame) -> Any:
         func = node.func
-        if isinstance(func, ast.Attribute):
-            obj = self.usable(func.value)
-            if not ops.has_method(obj, func.attr):
-                raise ops.refused(f"call of '{_source(func)}' (method '{func.attr}' of "
-                                  f"{type(obj).__name__} is not supported)")
-            args, kwargs = self.arguments(node)
-            return ops.call_method(obj, func.attr, args, kwargs)
-        if isinstance(func, ast.Name) and not self.is_bound(func.id) and func.id not in ops.SAFE_BUILTINS:
-            raise ops.refused(f"call of '{func.id}'")
-        callee = self.expr(func)
-        if isinstance(callee, Placeholder):
-            raise callee.refusal(_source(func), call=True)
-        if not ops.is_safe_callable(callee):
-            if callable(callee):
-                raise ops.refused(f"call of '{_source(func)}'")
-            raise TypeError(f"'{type(callee).__name__}' object is not callable")
-        args, kwargs = self.arguments(node)
-        return ops.call_builtin(callee, args, kwargs)
+        if isinstance(func, ast.Name) and func.id in _FRAME_BUILTINS and not self.lookup_opt(frame, func.id)[0]:
+            return _FRAME_BUILTINS[func.id](self, node, frame)
+        callee = self.expr(func, frame)
+        args, kwargs = self.arguments(node, frame)
+        return self.call(callee, args, kwargs, node)
 
-    def arguments(self, node: ast.Call) -> tuple[list[Any], dict[str, Any]]:
-        """A call's positional and keyword arguments, with ``*`` and ``**`` expanded."""
-        args = self.elements(node.args)
+    def arguments(self, node: ast.Call, frame: _Frame) -> tuple[list[Any], dict[str, Any]]:
+        args = self.elements(node.args, frame)
         kwargs: dict[str, Any] = {}
         for keyword in node.keywords:
             if keyword.arg is not None:
-                items: Any = [(keyword.arg, self.expr(keyword.value))]
+                items: Any = [(keyword.arg, self.expr(keyword.value, frame))]
             else:
-                mapping = self.usable(keyword.value)
+                mapping = self.expr(keyword.value, frame)
+                if isinstance(mapping, Opaque):
+                    raise OpaqueOperand(mapping)
                 if not isinstance(mapping, Mapping):
                     raise TypeError(f"argument after ** must be a mapping, not {type(mapping).__name__}")
                 items = mapping.items()
@@ -538,64 +1063,371 @@ class _Evaluator:
                 kwargs[name] = value
         return args, kwargs
 
+    def call(self, callee: Any, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> Any:
+        if isinstance(callee, Opaque):
+            return Opaque(f"result of {_source(node.func) if isinstance(node, ast.Call) else 'a call'}"
+                          f" ({callee.what})", callee.where or self.where())
+        if isinstance(callee, Function):
+            return self.call_function(callee, args, kwargs)
+        if isinstance(callee, BoundMethod):
+            return self.call_function(callee.func, [callee.obj, *args], kwargs)
+        if isinstance(callee, UserClass):
+            return self.instantiate(callee, args, kwargs, node)
+        if isinstance(callee, _PlainMethod):
+            return self.call_plain_method(callee, args, kwargs)
+        if isinstance(callee, SafeFunction):
+            if not callee.opaque_ok:
+                for value in (*args, *kwargs.values()):
+                    if isinstance(value, Opaque):
+                        return value
+            return callee.func(*args, **kwargs)
+        if isinstance(callee, _Decorated):
+            return self.call(callee.func, args, kwargs, node)
+        if ops.is_safe_callable(callee):
+            for value in args:
+                if isinstance(value, Opaque):
+                    return value
+            if callee is dict:
+                return dict(*args, **kwargs)
+            for value in kwargs.values():
+                if isinstance(value, Opaque):
+                    return value
+            return ops.call_builtin(callee, args, kwargs)
+        if isinstance(callee, type) and issubclass(callee, BaseException):
+            return callee(*args)
+        if callee in _PLAIN_BUILTINS.values():
+            for value in (*args, *kwargs.values()):
+                if isinstance(value, Opaque):
+                    return value
+            return callee(*args, **kwargs)
+        if callable(callee):
+            return self.opaque(f"call of {callee!r} (not evaluated in safe mode)")
+        raise TypeError(f"'{type(callee).__name__}' object is not callable")
 
-def exec_trusted(path: Path, epoch: int | None = None) -> dict[str, Any]:
-    """Execute a config file as RETURNN does and return its plain-data settings.
+    def call_plain_method(self, method: _PlainMethod, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        obj, name = method.obj, method.name
+        if _is_numpy(obj):
+            for value in (*args, *kwargs.values()):
+                if isinstance(value, Opaque):
+                    return value
+            return getattr(obj, name)(*args, **kwargs)
+        if not (isinstance(obj, (dict, list, set)) and name in _MUTATING_METHODS) or name == "pop":
+            for value in args:
+                if isinstance(value, Opaque) and not (isinstance(obj, dict) and name in ("get", "setdefault")
+                                                      and value is not args[0]):
+                    return value
+        if isinstance(obj, dict) and name == "update" and args and isinstance(args[0], Opaque):
+            self.uncertain[id(obj)] = (obj, args[0])
+            return None
+        for value in args[:1]:
+            if isinstance(value, Opaque) and isinstance(obj, (dict, set)):
+                return value
+        return ops.call_method(obj, name, args, kwargs)
 
-    ``network`` comes from the config's ``get_network(epoch=epoch or 1)`` when it defines one (as
-    RETURNN's engine does), else from its ``network``. Modules,
-    functions, classes and ``_private`` names are dropped; ``network`` is kept whatever it holds.
-    Exceptions of the config become a ConfigError naming the file and line.
-    """
-    path = Path(path)
-    filename = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from None
-    try:
-        code = compile(text if text.endswith("\n") else text + "\n", filename, "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        raise ConfigError(f"syntax error: {exc.msg}", where=f"{filename}:{exc.lineno}",
-                          hint=_SYNTAX_HINT) from None
-    except ValueError as exc:
-        raise ConfigError(f"cannot parse the config: {exc}", where=filename, hint=_SYNTAX_HINT) from None
-    namespace: dict[str, Any] = {"__file__": filename, "__name__": "__returnn_config__"}
-    try:
-        exec(code, namespace)  # noqa: S102 - trusted mode runs the config, as RETURNN does
-        if callable(namespace.get("get_network")):  # RETURNN's engine prefers it over `network`
-            namespace["network"] = _call_get_network(namespace["get_network"], epoch or 1)
-    except (Exception, SystemExit) as exc:
-        raise _trusted_error(exc, filename) from exc
-    return {name: value for name, value in namespace.items()
-            if not name.startswith("_") and (name == "network" or not _is_code(value))}
+    def instantiate(self, cls: UserClass, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> Any:
+        if any(isinstance(base, type) and base is not object and not issubclass(base, BaseException)
+               for base in cls.mro[1:]):
+            return self.opaque(f"an instance of {cls.name} (subclass of a builtin type)")
+        instance = Instance(cls)
+        found, init = cls.lookup("__init__")
+        if found and not isinstance(init, Opaque):
+            self.call(self.bind_member(init, instance, cls, node), args, kwargs, node)
+        return instance
 
-
-def _call_get_network(get_network: Callable[..., Any], epoch: int) -> Any:
-    """``get_network(epoch=epoch)`` as RETURNN calls it, or positionally if only that binds."""
-    try:
-        signature = inspect.signature(get_network)
-    except (TypeError, ValueError):
-        return get_network(epoch=epoch)
-    for args, kwargs in (((), {"epoch": epoch}), ((epoch,), {})):
+    def call_function(self, func: Function, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if func.is_generator:
+            return self.opaque(f"generator {func.qualname}() (not evaluated in safe mode)")
+        self.depth += 1
+        if self.depth > ops.MAX_DEPTH:
+            self.depth = 0
+            raise ops.LimitExceeded(f"calls nested too deeply for safe mode (limit {ops.MAX_DEPTH})",
+                                    self.lineno)
+        self.tick()
+        saved_line = self.lineno
         try:
-            signature.bind(*args, **kwargs)
-        except TypeError:
-            continue
-        return get_network(*args, **kwargs)
-    return get_network(epoch=epoch)
+            local = self.bind_arguments(func, args, kwargs)
+            frame = _Frame(local, func.scopes, self.globals, func)
+            node = func.node
+            if isinstance(node, ast.Lambda):
+                return self.expr(node.body, frame)
+            try:
+                self.block(node.body, frame)
+            except _Return as ret:
+                return ret.value
+            return None
+        finally:
+            self.depth -= 1
+            self.lineno = saved_line
+
+    def bind_arguments(self, func: Function, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+        spec = func.node.args
+        positional = [*spec.posonlyargs, *spec.args]
+        local: dict[str, Any] = {}
+        kwargs = dict(kwargs)
+        for i, param in enumerate(positional):
+            if i < len(args):
+                local[param.arg] = args[i]
+        extra = args[len(positional):]
+        if spec.vararg is not None:
+            local[spec.vararg.arg] = tuple(extra)
+        elif extra:
+            raise TypeError(f"{func.qualname}() takes {len(positional)} positional arguments but "
+                            f"{len(args)} were given")
+        posonly = {p.arg for p in spec.posonlyargs}
+        for param in [*positional, *spec.kwonlyargs]:
+            if param.arg in kwargs and param.arg not in posonly:
+                if param.arg in local:
+                    raise TypeError(f"{func.qualname}() got multiple values for argument '{param.arg}'")
+                local[param.arg] = kwargs.pop(param.arg)
+        first_default = len(positional) - len(func.defaults)
+        for i, param in enumerate(positional):
+            if param.arg not in local:
+                if i >= first_default:
+                    local[param.arg] = func.defaults[i - first_default]
+                else:
+                    raise TypeError(f"{func.qualname}() missing required argument: '{param.arg}'")
+        for param, default in zip(spec.kwonlyargs, func.kw_defaults):
+            if param.arg not in local:
+                if default is _MISSING:
+                    raise TypeError(f"{func.qualname}() missing required keyword argument: '{param.arg}'")
+                local[param.arg] = default
+        if spec.kwarg is not None:
+            local[spec.kwarg.arg] = kwargs
+        elif kwargs:
+            raise TypeError(f"{func.qualname}() got an unexpected keyword argument '{next(iter(kwargs))}'")
+        return local
+
+    # -- eval / exec of strings ------------------------------------------------------------------
+
+    def eval_string(self, text: Any, frame: _Frame, mode: str) -> Any:
+        if isinstance(text, Opaque):
+            return text
+        if not isinstance(text, str):
+            raise TypeError(f"{mode}() arg 1 must be a string")
+        try:
+            tree = ast.parse(text.strip() if mode == "eval" else text, f"<{mode} at {self.where()}>", mode)
+        except SyntaxError as exc:
+            raise SyntaxError(f"{exc.msg} (in the string given to {mode}())") from None
+        saved = self.lineno
+        try:
+            if mode == "eval":
+                return self.expr(tree.body, frame)  # type: ignore[attr-defined]
+            self.block(tree.body, frame)  # type: ignore[attr-defined]
+            return None
+        finally:
+            self.lineno = saved
 
 
-def _is_code(value: Any) -> bool:
-    """Modules, functions, classes and ``from __future__`` features: not settings."""
-    return isinstance(value, (types.ModuleType, _FEATURE)) or callable(value)
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
 
 
-def _trusted_error(exc: BaseException, filename: str) -> ConfigError:
-    """The ConfigError for an exception of a trusted config, at its deepest line in the file."""
-    lines = [frame.lineno for frame in traceback.extract_tb(exc.__traceback__) if frame.filename == filename]
-    if isinstance(exc, SyntaxError) and exc.filename == filename:
-        lines.append(exc.lineno)
-    where = f"{filename}:{lines[-1]}" if lines and lines[-1] else filename
-    return ConfigError(f"the config raised {_describe(exc)}", where=where,
-                       hint="fix the config: RETURNN fails the same way when it loads it")
+_MISSING = _Missing()
+_NOOP = SafeFunction(lambda *a, **k: None, "object.__init__", opaque_ok=True)
+
+
+def _is_numpy(value: Any) -> bool:
+    return type(value).__module__ == "numpy"
+
+
+def _b_locals(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    return frame.locals
+
+
+def _b_globals(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    return frame.globals_
+
+
+def _b_vars(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    if not node.args:
+        return frame.locals
+    obj = interp.expr(node.args[0], frame)
+    if isinstance(obj, Instance):
+        return obj.attrs
+    if isinstance(obj, UserClass):
+        return obj.namespace
+    return interp.opaque(f"vars() of {obj!r}")
+
+
+def _b_eval(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    args, _kwargs = interp.arguments(node, frame)
+    if len(args) > 1:
+        return interp.opaque("eval() with its own namespaces (not evaluated in safe mode)")
+    return interp.eval_string(args[0] if args else None, frame, "eval")
+
+
+def _b_exec(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    args, _kwargs = interp.arguments(node, frame)
+    if len(args) > 1:
+        target = args[1]
+        if isinstance(target, dict):
+            return interp.eval_string(args[0], _Frame(target, [], target), "exec")
+        return interp.opaque("exec() with its own namespaces (not evaluated in safe mode)")
+    return interp.eval_string(args[0] if args else None, frame, "exec")
+
+
+def _b_print(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    interp.arguments(node, frame)  # evaluated for their errors, printed nowhere
+    return None
+
+
+def _b_open(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    args, kwargs = interp.arguments(node, frame)
+    return interp.env.open_file(*args, **kwargs)
+
+
+def _b_super(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    args, _ = interp.arguments(node, frame)
+    if len(args) == 2 and isinstance(args[0], UserClass):
+        return _Super(args[0], args[1])
+    func = frame.func
+    if func is None or func.owner is None or not func.node.args.args:
+        raise RuntimeError("super(): no arguments")
+    first = frame.locals.get(func.node.args.args[0].arg)
+    return _Super(func.owner, first)
+
+
+def _b_getattr(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    args, _ = interp.arguments(node, frame)
+    if len(args) not in (2, 3):
+        raise TypeError("getattr expected 2 or 3 arguments")
+    if isinstance(args[1], Opaque):
+        return args[1]
+    try:
+        return interp.attribute(args[0], args[1], node)
+    except AttributeError:
+        if len(args) == 3:
+            return args[2]
+        raise
+
+
+def _b_hasattr(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    args, _ = interp.arguments(node, frame)
+    try:
+        value = interp.attribute(args[0], args[1], node)
+    except AttributeError:
+        return False
+    return value if isinstance(value, Opaque) and isinstance(args[0], Opaque) else True
+
+
+def _b_setattr(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    args, _ = interp.arguments(node, frame)
+    interp.set_attribute(args[0], args[1], args[2], node)
+    return None
+
+
+def _b_isinstance(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    args, _ = interp.arguments(node, frame)
+    obj, kinds = args
+    if isinstance(obj, Opaque):
+        return obj
+    result: Any = False
+    for kind in kinds if isinstance(kinds, tuple) else (kinds,):
+        kind = _UNWRAPPED.get(id(kind), kind)
+        if isinstance(kind, Opaque):
+            result = kind
+        elif isinstance(kind, UserClass):
+            if isinstance(obj, Instance) and obj.cls.is_subclass_of(kind):
+                return True
+        elif isinstance(kind, type):
+            if not isinstance(obj, (Instance, UserClass, Function)) and isinstance(obj, kind):
+                return True
+        else:
+            raise TypeError("isinstance() arg 2 must be a type or tuple of types")
+    return result
+
+
+def _b_issubclass(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    args, _ = interp.arguments(node, frame)
+    cls, kinds = args
+    for kind in kinds if isinstance(kinds, tuple) else (kinds,):
+        if isinstance(cls, UserClass) and cls.is_subclass_of(kind):
+            return True
+        if isinstance(cls, type) and isinstance(kind, type) and issubclass(cls, kind):
+            return True
+    return False
+
+
+def _b_type(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    args, _ = interp.arguments(node, frame)
+    if len(args) != 1:
+        return interp.opaque("type() with three arguments (not evaluated in safe mode)")
+    obj = args[0]
+    if isinstance(obj, Opaque):
+        return obj
+    if isinstance(obj, Instance):
+        return obj.cls
+    if isinstance(obj, (UserClass, Function, ModuleModel, SafeFunction)):
+        return interp.opaque(f"type of {obj!r}")
+    return type(obj)
+
+
+def _b_callable(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    args, _ = interp.arguments(node, frame)
+    obj = args[0]
+    if isinstance(obj, Opaque):
+        return obj
+    if isinstance(obj, Instance):
+        return obj.cls.lookup("__call__")[0]
+    return isinstance(obj, (Function, BoundMethod, UserClass, SafeFunction, _PlainMethod)) or callable(obj)
+
+
+def _b_map(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    args, _ = interp.arguments(node, frame)
+    func, iterables = args[0], [list(interp.iterate(a)) for a in args[1:]]
+    return iter([interp.call(func, list(items), {}, node) for items in zip(*iterables)])
+
+
+def _b_filter(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    args, _ = interp.arguments(node, frame)
+    func, items = args[0], list(interp.iterate(args[1]))
+    if func is None:
+        return iter([x for x in items if interp.truth(x)])
+    kept = []
+    for item in items:
+        test = interp.call(func, [item], {}, node)
+        if isinstance(test, Opaque):
+            raise OpaqueOperand(test)
+        if interp.truth(test):
+            kept.append(item)
+    return iter(kept)
+
+
+def _b_iter(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    args, _ = interp.arguments(node, frame)
+    return interp.iterate(args[0])
+
+
+def _b_next(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    args, _ = interp.arguments(node, frame)
+    if isinstance(args[0], Opaque):
+        return args[0]
+    if not isinstance(args[0], Iterator):
+        raise TypeError(f"'{type(args[0]).__name__}' object is not an iterator")
+    return next(args[0], *args[1:])
+
+
+def _b_import(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
+    args, _ = interp.arguments(node, frame)
+    return interp.env.module(args[0]) if args and isinstance(args[0], str) else interp.opaque("__import__()")
+
+
+_FRAME_BUILTINS: dict[str, Callable[[Interpreter, ast.Call, _Frame], Any]] = {
+    "locals": _b_locals, "globals": _b_globals, "vars": _b_vars, "eval": _b_eval, "exec": _b_exec,
+    "print": _b_print, "open": _b_open, "super": _b_super, "getattr": _b_getattr, "hasattr": _b_hasattr,
+    "setattr": _b_setattr, "isinstance": _b_isinstance, "issubclass": _b_issubclass, "type": _b_type,
+    "callable": _b_callable, "map": _b_map, "filter": _b_filter, "iter": _b_iter, "next": _b_next,
+    "__import__": _b_import,
+}
+#: Builtins that are names for values (decorators, base classes, ``object``).
+_SPECIAL_BUILTINS: dict[str, Any] = {"staticmethod": staticmethod, "classmethod": classmethod, "property": property,
+                                     "object": object, "NotImplemented": NotImplemented, "Ellipsis": Ellipsis,
+                                     "__debug__": True}
+#: Further pure builtins, called with plain values.
+_PLAIN_BUILTINS: dict[str, Callable[..., Any]] = {
+    "ord": ord, "chr": chr, "hex": hex, "oct": oct, "bin": bin, "pow": pow, "hash": hash, "format": format,
+    "ascii": ascii, "complex": complex, "bytes": bytes, "slice": slice,
+}
+_UNWRAPPED = {id(ops.SAFE_BUILTINS["set"]): set, id(ops.SAFE_BUILTINS["frozenset"]): frozenset,
+              id(ops.SAFE_BUILTINS["str"]): str}

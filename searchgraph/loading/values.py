@@ -18,8 +18,8 @@ from collections.abc import Callable, Collection, Mapping, Sized
 from typing import Any
 
 __all__ = [
-    "MAX_FORMAT_WIDTH", "MAX_INT_BITS", "MAX_ITERATIONS", "MAX_SECONDS", "MAX_SIZE", "SAFE_BUILTINS",
-    "Failed", "ImportedName", "LimitExceeded", "Placeholder", "Refused", "SafeEvalError", "Unevaluated",
+    "MAX_DEPTH", "MAX_FORMAT_WIDTH", "MAX_INT_BITS", "MAX_ITERATIONS", "MAX_SECONDS", "MAX_SIZE",
+    "SAFE_BUILTINS", "Failed", "LimitExceeded", "Opaque", "OpaqueOperand", "Refused", "SafeEvalError", "StandIn",
     "binary_op", "call_builtin", "call_method", "check_tree_size", "compare_op", "format_value",
     "has_method", "is_safe_callable", "refused", "unary_op",
 ]
@@ -30,6 +30,8 @@ MAX_SIZE = 10_000_000
 MAX_INT_BITS = 100_000
 #: Most loop and comprehension iterations one config may run in total.
 MAX_ITERATIONS = 1_000_000
+#: Deepest nesting of calls of the config's own functions.
+MAX_DEPTH = 150
 #: Wall-clock budget of one evaluation, checked per statement and per iteration.
 MAX_SECONDS = 30.0
 #: Largest width or precision in a format spec (``"%999999999d"`` would allocate a gigabyte).
@@ -62,46 +64,42 @@ def refused(what: str, lineno: int | None = None) -> Refused:
     return Refused(f"unsupported construct in safe mode: {what}", lineno)
 
 
-class Placeholder:
-    """A name safe mode binds without a value: storing it is fine, any use of it is refused."""
+class Opaque:
+    """A value safe mode does not know: an import it did not make, the output of a refused side effect,
+    the result of an unsupported construct, or anything computed from one of those.
 
-    __slots__ = ("what",)
-    why = "not evaluated in safe mode"
+    Storing an Opaque (in a variable, a list, a layer option) is fine; any operation on it gives another
+    Opaque with the same origin. Where the network's structure depends on one (a layer's class, a
+    reference, a unit), loading stops with an error naming ``what`` and ``where`` (``file:line``).
+    """
 
-    def __init__(self, what: str) -> None:
+    __slots__ = ("what", "where")
+
+    def __init__(self, what: str, where: str = "") -> None:
         self.what = what
+        self.where = where
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.what!r})"
+        return f"<opaque: {self}>"
 
-    def refusal(self, source: str | None = None, *, call: bool = False) -> Refused:
-        """The error for using this placeholder; ``source`` is the expression as written."""
-        verb = "call" if call else "use"
-        if source:
-            return refused(f"{verb} of '{source}' ({self.what}: {self.why})")
-        return refused(f"{verb} of {self.what} ({self.why})")
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise self.refusal(call=True)
-
-    def __bool__(self) -> bool:
-        raise self.refusal()
-
-    def __iter__(self) -> Any:
-        raise self.refusal()
+    def __str__(self) -> str:
+        return f"{self.what} ({self.where})" if self.where else self.what
 
 
-class Unevaluated(Placeholder):
-    """A ``def``, ``class`` or ``lambda`` of the config, e.g. ``Unevaluated('def get_network')``."""
+class OpaqueOperand(Exception):
+    """Raised by a value-level operation that met an Opaque operand; the evaluator turns the whole
+    expression into that Opaque."""
+
+    def __init__(self, value: Opaque) -> None:
+        super().__init__(str(value))
+        self.value = value
+
+
+class StandIn(Opaque):
+    """An Opaque that stands in for something missing or refused (a file, a module, a process's output),
+    listed in the load report."""
 
     __slots__ = ()
-
-
-class ImportedName(Placeholder):
-    """A name bound by ``import`` (or RETURNN's ``config`` object): never imported in safe mode."""
-
-    __slots__ = ()
-    why = "not imported in safe mode"
 
 
 def check_size(n: int, what: str) -> None:
@@ -240,8 +238,8 @@ def compare_op(op: ast.cmpop, a: Any, b: Any) -> Any:
 
 def format_value(value: Any, spec: str) -> str:
     """``format(value, spec)`` with the width guard; placeholders cannot be formatted."""
-    if isinstance(value, Placeholder):
-        raise value.refusal()
+    if isinstance(value, Opaque):
+        raise OpaqueOperand(value)
     check_format_spec(spec)
     check_tree_size(value)
     return format(value, spec)
@@ -268,8 +266,8 @@ class _SafeFormatter(string.Formatter):
         return super().get_field(field_name, args, kwargs)
 
     def convert_field(self, value: Any, conversion: str | None) -> Any:
-        if conversion and isinstance(value, Placeholder):
-            raise value.refusal()
+        if conversion and isinstance(value, Opaque):
+            raise OpaqueOperand(value)
         check_tree_size(value)
         return super().convert_field(value, conversion)
 
@@ -287,8 +285,8 @@ def _str_format(fmt: str, args: list[Any], kwargs: dict[str, Any]) -> str:
             nested = nested or "{" in spec
             check_format_spec(spec)
     for value in (*args, *kwargs.values()):
-        if isinstance(value, Placeholder):
-            raise value.refusal()
+        if isinstance(value, Opaque):
+            raise OpaqueOperand(value)
     check_tree_size(*args, *kwargs.values())
     if nested:
         return _SafeFormatter().vformat(fmt, args, kwargs)
@@ -356,8 +354,8 @@ def is_safe_callable(value: Any) -> bool:
 def call_builtin(func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
     """Call a whitelisted builtin; a placeholder as a positional argument is refused."""
     for arg in args:
-        if isinstance(arg, Placeholder):
-            raise arg.refusal()
+        if isinstance(arg, Opaque):
+            raise OpaqueOperand(arg)
     return func(*args, **kwargs)
 
 

@@ -1,0 +1,512 @@
+"""What a RETURNN config sees around it, modelled for safe mode without running anything.
+
+RETURNN executes a config with its :class:`returnn.config.Config` object as ``config`` (whose
+``typed_dict`` *is* the module's globals), after and before applying the command line (``++task
+search``). Configs also reach for ``os``, ``sys``, ``math``, ``numpy``, ``subprocess`` and RETURNN's
+dim-tag constructors. This module gives safe mode a model of each:
+
+- :class:`ConfigModel` mirrors ``Config.has/value/int/bool/float/typed_value/list/...`` over the
+  evaluator's globals and the command-line overrides, with RETURNN's precedence;
+- pure functions (``os.path.join``, ``math.*``, ``numpy.linspace``) are the real ones;
+- side effects (sub-processes, file writes, copies, removals) are refused, listed in the report, and
+  give a :class:`~searchgraph.loading.values.StandIn`;
+- a path the config asks about (``os.path.exists``) that is not on this machine is reported present,
+  with a stand-in note, as the corpus extraction did (configs assert cluster paths exist);
+- ``Dim(...)``, ``DimensionTag(...)``, ``SpatialDim``, ``FeatureDim``, ``batch_dim``: :class:`DimValue`
+  placeholders that normalise to ``{"__dim__": {...}}``;
+- any other import is an :class:`~searchgraph.loading.values.Opaque` value.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .report import LoadNote, LoadReport
+from .values import Opaque, StandIn
+
+__all__ = ["ConfigModel", "DimValue", "Environment", "ModuleModel", "SafeFunction", "parse_overrides"]
+
+#: Old top-level RETURNN module names (RETURNN's ``__old_mod_loader__``), resolved to the new ones.
+OLD_MODULES = frozenset({
+    "rnn", "better_exchook", "BundleFile", "CachedDataset", "CachedDataset2", "Config", "Dataset",
+    "DebugHelpers", "Debug", "EngineBase", "EngineBatch", "Fsa", "GeneratingDataset", "HDFDataset",
+    "HyperParamTuning", "LearningRateControl", "LmDataset", "Log", "MetaDataset", "NativeOp",
+    "NormalizationData", "NumpyDumpDataset", "Pretrain", "RawWavDataset", "SprintCache", "SprintControl",
+    "SprintDataset", "SprintErrorSignals", "SprintExternInterface", "SprintInterface", "StereoDataset",
+    "TaskSystem", "TFCompat", "TFDataPipeline", "TFDistributed", "TFEngine", "TFHorovod", "TFKenLM",
+    "TFNativeOp", "TFNetwork", "TFNetworkLayer", "TFNetworkRecLayer", "TFNetworkSegModLayer",
+    "TFNetworkSigProcLayer", "TFSprint", "TFUpdater", "TFUtil", "Util",
+})
+#: numpy functions a config may call in safe mode (pure, on numbers and small arrays).
+NUMPY_FUNCTIONS = frozenset({
+    "linspace", "logspace", "geomspace", "arange", "array", "asarray", "zeros", "ones", "full", "eye",
+    "log", "log2", "log10", "exp", "sqrt", "power", "ceil", "floor", "round", "abs", "sum", "prod", "mean",
+    "max", "min", "maximum", "minimum", "clip", "concatenate", "cumsum", "cumprod", "repeat", "tile",
+    "int32", "int64", "float32", "float64", "sin", "cos", "tanh", "argmax", "argmin", "sign", "isclose",
+})
+NUMPY_CONSTANTS = ("pi", "e", "inf", "nan", "newaxis")
+#: Methods and attributes of numpy arrays and scalars safe mode uses.
+NUMPY_ARRAY_METHODS = frozenset({"tolist", "item", "astype", "reshape", "sum", "mean", "max", "min",
+                                 "round", "copy", "flatten", "cumsum", "prod"})
+NUMPY_ARRAY_ATTRIBUTES = frozenset({"shape", "dtype", "size", "ndim", "T"})
+
+
+class SafeFunction:
+    """A Python callable of ours that safe mode may call with plain values (a model's function)."""
+
+    __slots__ = ("func", "name", "opaque_ok")
+
+    def __init__(self, func: Callable[..., Any], name: str, *, opaque_ok: bool = False) -> None:
+        self.func = func
+        self.name = name
+        self.opaque_ok = opaque_ok  # whether it takes Opaque arguments itself (stores them)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<function {self.name}>"
+
+
+class ModuleModel:
+    """A module as safe mode sees it: named attributes; anything else is an Opaque."""
+
+    def __init__(self, name: str, attrs: dict[str, Any], *, fallback: Callable[[str], Any] | None = None,
+                 ) -> None:
+        self.name = name
+        self.attrs = attrs
+        self.fallback = fallback
+
+    def get(self, attr: str) -> Any:
+        if attr in self.attrs:
+            return self.attrs[attr]
+        if self.fallback is not None:
+            return self.fallback(attr)
+        return Opaque(f"{self.name}.{attr} (not modelled in safe mode)")
+
+    def __repr__(self) -> str:
+        return f"<module {self.name} (safe model)>"
+
+
+class DimValue:
+    """A RETURNN dim tag made by the config (``Dim``, ``DimensionTag``, ``SpatialDim``, ``batch_dim``, ...)."""
+
+    __slots__ = ("description", "dimension", "kind")
+
+    def __init__(self, kind: str = "spatial", description: Any = None, dimension: Any = None) -> None:
+        self.kind = kind
+        self.description = description
+        self.dimension = dimension
+
+    def to_json(self) -> dict[str, Any]:
+        dimension = self.dimension if isinstance(self.dimension, int) or self.dimension is None else None
+        return {"__dim__": {"description": self.description if isinstance(self.description, str) else None,
+                            "dimension": dimension, "kind": self.kind}}
+
+    def __repr__(self) -> str:
+        return f"Dim({self.description!r}, {self.dimension!r}, kind={self.kind!r})"
+
+
+def _dim_constructor(default_kind: str, name: str) -> SafeFunction:
+    def make(*args: Any, **kwargs: Any) -> DimValue:
+        kind = kwargs.get("kind", default_kind)
+        kind = kind if isinstance(kind, str) else getattr(kind, "name", default_kind)
+        if name in ("Dim", "DimensionTag") and not isinstance(kind, str):
+            kind = "spatial"
+        description = kwargs.get("description")
+        dimension = kwargs.get("dimension", kwargs.get("dim"))
+        positional = list(args)
+        if name == "Dim" and positional and not isinstance(positional[0], str):  # Dim(dimension, name)
+            dimension = positional.pop(0)
+            if positional:
+                description = positional.pop(0)
+        elif name == "DimensionTag" and positional:  # DimensionTag(kind, description, dimension)
+            first = positional.pop(0)
+            if isinstance(first, str) and first in ("spatial", "feature", "batch", "time"):
+                kind = first
+                if positional:
+                    description = positional.pop(0)
+            else:
+                description = first
+            if positional:
+                dimension = positional.pop(0)
+        elif positional:  # SpatialDim(description, dimension), FeatureDim(description, dimension)
+            description = positional.pop(0)
+            if positional:
+                dimension = positional.pop(0)
+        description = kwargs.get("name", description)
+        return DimValue(kind, description, dimension)
+
+    return SafeFunction(make, name, opaque_ok=True)
+
+
+class _DimKinds:
+    """``Dim.Types`` / ``DimensionTag.Types``: the kind names."""
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, str]:
+    """Command-line overrides as RETURNN takes them: ``key=value`` or ``++key value`` pairs."""
+    result: dict[str, str] = {}
+    items = list(items)
+    i = 0
+    while i < len(items):
+        item = items[i]
+        if item.startswith("++"):
+            if i + 1 >= len(items):
+                raise ValueError(f"{item!r} needs a value (++key value)")
+            value = items[i + 1]
+            result[item[2:]] = value[1:] if value.startswith("+-") else value
+            i += 2
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected key=value, got {item!r}")
+        result[key.strip()] = value
+        i += 1
+    return result
+
+
+class ConfigModel:
+    """RETURNN's ``Config`` object for safe mode: ``typed_dict`` is the config's globals, ``dict`` holds
+    the command line's string values (RETURNN's ``add_line``), read with RETURNN's precedence."""
+
+    def __init__(self, typed_dict: dict[str, Any], overrides: dict[str, str]) -> None:
+        self.typed_dict = typed_dict
+        self.dict: dict[str, list[str]] = {}
+        #: keys read while unset, with a default of None: settings the config expects from the command line
+        self.unset_reads: list[str] = []
+        for key, value in overrides.items():
+            self.add_line(key, value)
+
+    # RETURNN's add_line: a typed value keeps its type (non-str values are parsed as Python literals)
+    def add_line(self, key: str, value: str) -> None:
+        if key in self.typed_dict:
+            current = self.typed_dict[key]
+            if not isinstance(current, str):
+                import ast
+
+                try:
+                    value = ast.literal_eval(value)
+                except (ValueError, SyntaxError):
+                    pass
+            self.typed_dict[key] = value
+            return
+        self.dict[key] = value.split(",") if value.find(",") > 0 else [value]
+
+    def has(self, key: str) -> bool:
+        return key in self.typed_dict or key in self.dict
+
+    def is_typed(self, key: str) -> bool:
+        return key in self.typed_dict
+
+    def set(self, key: str, value: Any) -> None:
+        self.typed_dict[key] = value
+
+    def update(self, items: dict[str, Any]) -> None:
+        for key, value in items.items():
+            self.set(key, value)
+
+    def _unset(self, key: str, default: Any) -> Any:
+        if default is None and key not in self.unset_reads:
+            self.unset_reads.append(key)
+        return default
+
+    def value(self, key: str, default: Any = None, index: int | None = None, list_join_str: str = ",") -> Any:
+        if key in self.typed_dict:
+            value = self.typed_dict[key]
+            if index is not None:
+                return str(value[index])
+            if isinstance(value, (list, tuple)):
+                return list_join_str.join(str(v) for v in value)
+            return default if value is None else str(value)
+        if key in self.dict:
+            parts = self.dict[key]
+            return list_join_str.join(parts) if index is None else parts[index]
+        return self._unset(key, default)
+
+    def typed_value(self, key: str, default: Any = None, index: int | None = None) -> Any:
+        if key not in self.typed_dict:
+            self._unset(key, default)
+        value = self.typed_dict.get(key, default)
+        if index is not None and isinstance(value, (list, tuple)):
+            value = value[index]
+        return value
+
+    def opt_typed_value(self, key: str, default: Any = None) -> Any:
+        return self.typed_dict[key] if key in self.typed_dict else self.value(key, default)
+
+    def int(self, key: str, default: Any = None, index: int = 0) -> Any:
+        if key in self.typed_dict:
+            return self.typed_value(key, default, index)
+        if key in self.dict:
+            return int(self.value(key, default, index))
+        return self._unset(key, default)
+
+    def bool(self, key: str, default: Any = None, index: int = 0) -> Any:
+        if key in self.typed_dict:
+            value = self.typed_value(key, default, index)
+            return bool(value) if isinstance(value, int) else value
+        if key not in self.dict:
+            return default
+        text = str(self.value(key, None, index))
+        return _to_bool(text) if text else default
+
+    def bool_or_other(self, key: str, default: Any = None, index: int = 0) -> Any:
+        if key in self.typed_dict:
+            return self.typed_value(key, default, index)
+        if key not in self.dict:
+            return default
+        text = str(self.value(key, None, index))
+        if not text:
+            return default
+        try:
+            return _to_bool(text)
+        except ValueError:
+            return text
+
+    def is_true(self, key: str, default: bool = False) -> bool:
+        return bool(self.typed_dict[key]) if key in self.typed_dict else self.bool(key, default)
+
+    def is_of_type(self, key: str, types: Any) -> bool:
+        return key in self.typed_dict and isinstance(self.typed_dict[key], types)
+
+    def get_of_type(self, key: str, types: Any, default: Any = None) -> Any:
+        return self.typed_dict[key] if self.is_of_type(key, types) else default
+
+    def float(self, key: str, default: Any = None, index: int = 0) -> Any:
+        value = self.typed_value(key, default, index) if key in self.typed_dict else self.value(key, default, index)
+        return float(value) if isinstance(value, str) else value
+
+    def list(self, key: str, default: Any = None) -> Any:
+        default = [] if default is None else default
+        if key in self.typed_dict:
+            value = self.typed_dict[key]
+            if value is None:
+                return default
+            return list(value) if isinstance(value, (list, tuple)) else [value]
+        return self.dict.get(key, default)
+
+    def int_list(self, key: str, default: Any = None) -> Any:
+        value = self.list(key, default)
+        return value if key in self.typed_dict else [int(x) for x in value]
+
+    def float_list(self, key: str, default: Any = None) -> Any:
+        value = self.list(key, default)
+        return value if key in self.typed_dict else [float(x) for x in value]
+
+    def __repr__(self) -> str:
+        return "<RETURNN config (safe model)>"
+
+    #: The methods a config may call, and the attributes it may read.
+    METHODS = frozenset({"has", "is_typed", "set", "update", "value", "typed_value", "opt_typed_value", "int",
+                         "bool", "bool_or_other", "is_true", "is_of_type", "get_of_type", "float", "list",
+                         "int_list", "float_list", "add_line"})
+    ATTRIBUTES = frozenset({"typed_dict", "dict"})
+
+
+def _to_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", "none"):
+        return False
+    raise ValueError(f"invalid bool: {text!r}")
+
+
+class Environment:
+    """The modules and globals of one safe load, and the report its side effects are written to.
+
+    ``where`` is a callable giving the current ``file:line`` (the evaluator's position).
+    """
+
+    def __init__(self, filename: str, report: LoadReport, where: Callable[[], str],
+                 overrides: dict[str, str]) -> None:
+        self.filename = filename
+        self.report = report
+        self.where = where
+        self.overrides = overrides
+        self._seen_paths: set[str] = set()
+        self._modules: dict[str, Any] = {}
+
+    # -- report --------------------------------------------------------------------------------
+
+    def stand_in(self, what: str) -> StandIn:
+        where = self.where()
+        note = LoadNote(what, where)
+        if note not in self.report.stand_ins:
+            self.report.stand_ins.append(note)
+        return StandIn(what, where)
+
+    def refuse(self, what: str) -> StandIn:
+        where = self.where()
+        self.report.refused.append(LoadNote(what, where))
+        return StandIn(f"not done in safe mode: {what}", where)
+
+    def note(self, what: str) -> None:
+        note = LoadNote(what, self.where())
+        if note not in self.report.notes:
+            self.report.notes.append(note)
+
+    # -- modules -------------------------------------------------------------------------------
+
+    def module(self, name: str) -> Any:
+        """The value ``import name`` binds to ``name`` (the top package for dotted names is the caller's)."""
+        if name not in self._modules:
+            self._modules[name] = self._make_module(name)
+        return self._modules[name]
+
+    def import_from(self, module: str, name: str) -> Any:
+        """The value ``from module import name`` binds."""
+        if name in _DIM_NAMES and (module.startswith("returnn") or module in OLD_MODULES):
+            return _DIM_NAMES[name]()
+        model = self.module(module)
+        if isinstance(model, ModuleModel):
+            value = model.get(name)
+            if isinstance(value, Opaque):
+                return Opaque(f"from {module} import {name}", self.where())
+            return value
+        if module.split(".")[0] not in _KNOWN_ROOTS and module not in OLD_MODULES:
+            return Opaque(f"from {module} import {name}", self.where())
+        return Opaque(f"from {module} import {name}", self.where())
+
+    def _make_module(self, name: str) -> Any:
+        maker = _MODULES.get(name)
+        if maker is not None:
+            return maker(self)
+        return Opaque(f"import {name}", self.where())
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def path_query(self, func: Callable[[str], bool], name: str) -> SafeFunction:
+        def query(path: Any) -> Any:
+            if isinstance(path, Opaque):
+                return path
+            text = os.fspath(path)
+            if func(text) or os.path.lexists(text):
+                return func(text)
+            self.stand_in(f"{text} is not on this machine; os.path.{name} reports it present")
+            return True
+
+        return SafeFunction(query, f"os.path.{name}")
+
+    def refusing(self, what: str) -> SafeFunction:
+        def refuse(*args: Any, **kwargs: Any) -> StandIn:
+            shown = ", ".join(_short(a) for a in args)
+            return self.refuse(f"{what}({shown})")
+
+        return SafeFunction(refuse, what, opaque_ok=True)
+
+    def open_file(self, file: Any, mode: Any = "r", *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, Opaque):
+            return file
+        if isinstance(mode, str) and any(c in mode for c in "wax+"):
+            return self.refuse(f"open({_short(file)}, {mode!r}) for writing")
+        return self.stand_in(f"contents of {os.fspath(file)} (files are not read in safe mode)")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _os_module(env: Environment) -> ModuleModel:
+    path = env.module("os.path")
+    attrs: dict[str, Any] = {
+        "path": path, "environ": dict(os.environ), "sep": os.sep, "pathsep": os.pathsep, "linesep": os.linesep,
+        "name": os.name, "curdir": os.curdir, "pardir": os.pardir,
+        "getcwd": SafeFunction(os.getcwd, "os.getcwd"),
+        "getenv": SafeFunction(lambda key, default=None: os.environ.get(key, default), "os.getenv"),
+        "cpu_count": SafeFunction(os.cpu_count, "os.cpu_count"),
+        "listdir": SafeFunction(lambda *a: env.stand_in("a directory listing (not read in safe mode)"),
+                                "os.listdir", opaque_ok=True),
+    }
+    for name in ("system", "popen", "makedirs", "mkdir", "remove", "unlink", "rmdir", "removedirs", "rename",
+                 "replace", "symlink", "link", "chmod", "chown", "chdir", "kill", "execv", "execvp", "execl",
+                 "spawnl", "spawnv", "fork", "truncate", "utime", "putenv", "unsetenv"):
+        attrs[name] = env.refusing(f"os.{name}")
+    return ModuleModel("os", attrs)
+
+
+def _os_path_module(env: Environment) -> ModuleModel:
+    pure = ("join", "dirname", "basename", "split", "splitext", "normpath", "abspath", "isabs", "relpath",
+            "expanduser", "expandvars", "commonprefix", "realpath")
+    attrs: dict[str, Any] = {name: SafeFunction(getattr(os.path, name), f"os.path.{name}") for name in pure}
+    attrs["sep"] = os.sep
+    for name in ("exists", "isfile", "isdir", "lexists", "islink"):
+        attrs[name] = env.path_query(getattr(os.path, name), name)
+    attrs["getsize"] = SafeFunction(lambda p: env.stand_in(f"size of {p}"), "os.path.getsize", opaque_ok=True)
+    attrs["getmtime"] = SafeFunction(lambda p: env.stand_in(f"mtime of {p}"), "os.path.getmtime", opaque_ok=True)
+    return ModuleModel("os.path", attrs)
+
+
+def _sys_module(env: Environment) -> ModuleModel:
+    argv = ["rnn.py", env.filename]
+    for key, value in env.overrides.items():
+        argv += [f"++{key}", value]
+    return ModuleModel("sys", {
+        "argv": argv, "path": list(sys.path), "version_info": sys.version_info, "version": sys.version,
+        "platform": sys.platform, "maxsize": sys.maxsize, "byteorder": sys.byteorder,
+        "modules": {}, "exit": env.refusing("sys.exit"), "setrecursionlimit": env.refusing("sys.setrecursionlimit"),
+    })
+
+
+def _math_module(env: Environment) -> ModuleModel:
+    attrs = {name: getattr(math, name) for name in dir(math) if not name.startswith("_")}
+    attrs = {name: SafeFunction(v, f"math.{name}") if callable(v) else v for name, v in attrs.items()}
+    return ModuleModel("math", attrs)
+
+
+def _numpy_module(env: Environment) -> ModuleModel:
+    def lookup(attr: str) -> Any:
+        import numpy
+
+        if attr in NUMPY_FUNCTIONS:
+            return SafeFunction(getattr(numpy, attr), f"numpy.{attr}")
+        if attr in NUMPY_CONSTANTS:
+            return getattr(numpy, attr)
+        if attr == "random":
+            return Opaque("numpy.random (random numbers are not drawn in safe mode)", env.where())
+        return Opaque(f"numpy.{attr} (not modelled in safe mode)", env.where())
+
+    return ModuleModel("numpy", {}, fallback=lookup)
+
+
+def _subprocess_module(env: Environment) -> ModuleModel:
+    import subprocess
+
+    attrs: dict[str, Any] = {name: env.refusing(f"subprocess.{name}") for name in (
+        "check_output", "call", "check_call", "run", "Popen", "getoutput", "getstatusoutput")}
+    attrs.update(CalledProcessError=subprocess.CalledProcessError, PIPE=-1, STDOUT=-2, DEVNULL=-3)
+    return ModuleModel("subprocess", attrs)
+
+
+def _shutil_module(env: Environment) -> ModuleModel:
+    names = ("copy", "copy2", "copyfile", "copytree", "move", "rmtree", "copymode", "copystat", "chown",
+             "make_archive", "unpack_archive")
+    attrs: dict[str, Any] = {name: env.refusing(f"shutil.{name}") for name in names}
+    attrs["which"] = SafeFunction(lambda *a, **k: None, "shutil.which")
+    return ModuleModel("shutil", attrs)
+
+
+def _returnn_dims(env: Environment) -> ModuleModel:
+    return ModuleModel("returnn.tf.util.data", {name: make() for name, make in _DIM_NAMES.items()})
+
+
+_DIM_NAMES: dict[str, Callable[[], Any]] = {
+    "Dim": lambda: _dim_constructor("spatial", "Dim"),
+    "DimensionTag": lambda: _dim_constructor("spatial", "DimensionTag"),
+    "SpatialDim": lambda: _dim_constructor("spatial", "SpatialDim"),
+    "FeatureDim": lambda: _dim_constructor("feature", "FeatureDim"),
+    "batch_dim": lambda: DimValue("batch", "batch", None),
+    "single_step_dim": lambda: DimValue("spatial", "single-step", 1),
+}
+_KNOWN_ROOTS = frozenset({"returnn"})
+_MODULES: dict[str, Callable[[Environment], Any]] = {
+    "os": _os_module, "os.path": _os_path_module, "sys": _sys_module, "math": _math_module,
+    "numpy": _numpy_module, "subprocess": _subprocess_module, "shutil": _shutil_module,
+    "returnn.tf.util.data": _returnn_dims, "returnn.tensor": _returnn_dims,
+}
