@@ -65,10 +65,47 @@ class _LazyConsole:
         return getattr(self._console, name)
 
 
-def _load(args: argparse.Namespace) -> Any:
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
+    from .loading.environment import parse_overrides
+
+    try:
+        return parse_overrides(getattr(args, "set", None) or [])
+    except ValueError as exc:
+        raise SearchgraphError(f"--set {exc}", hint="write --set KEY=VALUE (or ++KEY VALUE, as for RETURNN)") \
+            from None
+
+
+def _load(args: argparse.Namespace, path: str | None = None) -> Any:
     from .loading import load
 
-    return load(args.config, trust=args.trust, epoch=args.epoch)
+    return load(path or args.config, trust=args.trust, epoch=args.epoch, overrides=_overrides(args))
+
+
+@_command("load")
+def _cmd_load(args: argparse.Namespace, console: Console) -> int:
+    spec = _load(args)
+    report = spec.report
+    layers = _count_layers(spec.network)
+    if args.json:
+        _print_json({"report": report.to_json() if report else None, "layers": layers,
+                     "network": spec.network, "extern_data": spec.extern_data, "num_outputs": spec.num_outputs,
+                     "target": spec.target, "search_output_layer": spec.search_output_layer})
+        return 0
+    from .console_load import load_report_view
+
+    console.print(load_report_view(spec, layers))
+    return 0
+
+
+def _count_layers(net: Any) -> int:
+    if not isinstance(net, dict):
+        return 0
+    total = 0
+    for layer in net.values():
+        total += 1
+        if isinstance(layer, dict):
+            total += sum(_count_layers(layer.get(k)) for k in ("unit", "subnetwork"))
+    return total
 
 
 def _print_json(data: Any) -> None:
@@ -258,7 +295,7 @@ def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
         from .returnn import CaptureError, capture_search
 
         try:
-            trace, _ = capture_search(load(args.capture, trust=args.trust, epoch=args.epoch),
+            trace, _ = capture_search(_load(args, args.capture),
                                       seed=args.seed, batch=args.batch, max_len=args.max_len,
                                       weight_scale=args.weight_scale, rec=args.rec)
         except CaptureError as exc:
@@ -400,6 +437,33 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _load_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trust", action="store_true",
+                   help="execute the config as RETURNN does (sandboxed subprocess) instead of safe evaluation")
+    p.add_argument("--epoch", type=int, default=None,
+                   help="epoch for the config's get_network(epoch) (default: its num_epochs)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting as RETURNN's command line gives it (also accepted: ++KEY VALUE); "
+                        "task is 'search' unless set")
+
+
+def _plus_args(argv: Sequence[str]) -> list[str]:
+    """RETURNN's ``++key value`` command-line settings as ``--set key=value``."""
+    result: list[str] = []
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        item = items[i]
+        if item.startswith("++") and len(item) > 2 and i + 1 < len(items):
+            value = items[i + 1]
+            result += ["--set", f"{item[2:]}={value[1:] if value.startswith('+-') else value}"]
+            i += 2
+            continue
+        result.append(item)
+        i += 1
+    return result
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="searchgraph", description="Make RETURNN's beam search visible and checkable.")
@@ -408,12 +472,12 @@ def _parser() -> argparse.ArgumentParser:
     def with_config(name: str, help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         p.add_argument("config", help="a RETURNN config file or a JSON network")
-        p.add_argument("--trust", action="store_true",
-                       help="execute the config as Python (as RETURNN does) instead of safe evaluation")
-        p.add_argument("--epoch", type=int, default=None, help="epoch for get_network(epoch) (with --trust)")
+        _load_options(p)
         p.add_argument("--json", action="store_true", help="machine-readable output")
         return p
 
+    with_config("load", "what loading the config gives: mode, epoch, where the network comes from, "
+                        "settings from the command line, stand-ins and refused side effects")
     with_config("graph", "print the layer graph: units, layers and their references")
     beams = with_config("beams", "per layer: its beam, beam size, search choice and placement")
     beams.add_argument("--layer", help="show one layer's choice trace and the path from its choice")
@@ -445,9 +509,7 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--show-options", action="store_true", help="list each layer's options in its node")
     render.add_argument("--mode", choices=("search", "train"), default="search")
     render.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    render.add_argument("--trust", action="store_true",
-                        help="execute the config as Python (as RETURNN does) instead of safe evaluation")
-    render.add_argument("--epoch", type=int, default=None, help="epoch for get_network(epoch) (with --trust)")
+    _load_options(render)
     docs = sub.add_parser("docs", help="a static HTML site: diagram, beams, plans and findings per network",
                           description="a static HTML site: an index and one page per network with its "
                                       "beam-flow diagram, beam table, translation plans and findings")
@@ -474,8 +536,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="scale of the random weights: larger, peakier distributions (with --capture)")
     trace.add_argument("--rec", metavar="LAYER",
                        help="the rec layer to record (default: the loop with choices)")
-    trace.add_argument("--trust", action="store_true", help="execute the config as Python (with --capture)")
-    trace.add_argument("--epoch", type=int, default=None, help="epoch for get_network(epoch) (with --trust)")
+    _load_options(trace)
     trace.add_argument("--save", metavar="OUT.npz", help="save the captured trace (atomically)")
     trace.add_argument("-o", "--output", metavar="FILE", help="also draw the search lattice into FILE")
     trace.add_argument("--force", action="store_true", help="replace existing --save / -o files")
@@ -492,7 +553,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``searchgraph`` command."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_plus_args(sys.argv[1:] if argv is None else argv))
     width = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else None
     console: Any = _LazyConsole(width=width)
     err: Any = _LazyConsole(stderr=True, width=width)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,9 @@ def evaluate_config(text: str, filename: str, *, epoch: int | None = None,
     overrides = {"task": "search", **(overrides or {})}
     report = LoadReport(source=filename, mode="safe", overrides=dict(overrides))
     try:
-        tree = ast.parse(text, filename)
+        with warnings.catch_warnings():  # the config's own style warnings (invalid escapes) are not ours
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text, filename)
     except SyntaxError as exc:
         raise ConfigError(f"syntax error: {exc.msg}", where=f"{filename}:{exc.lineno}",
                           hint=_SYNTAX_HINT) from None
@@ -126,8 +129,9 @@ def evaluate_config(text: str, filename: str, *, epoch: int | None = None,
         error = exc.error
         message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         where = f"{filename}:{exc.lineno}" if exc.lineno else filename
-        raise ConfigError(message, where=where,
-                          hint=_failed_hint(interp.config.unset_reads)) from None
+        error = ConfigError(message, where=where, hint=_failed_hint(interp.config.unset_reads))
+        error.unset_settings = list(interp.config.unset_reads)  # type: ignore[attr-defined]
+        raise error from None
     except values.SafeEvalError as exc:
         where = f"{filename}:{exc.lineno}" if exc.lineno else filename
         hint = TRUST_HINT if isinstance(exc, values.Refused) else _FAILED_HINT

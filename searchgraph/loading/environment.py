@@ -144,10 +144,6 @@ def _dim_constructor(default_kind: str, name: str) -> SafeFunction:
     return SafeFunction(make, name, opaque_ok=True)
 
 
-class _DimKinds:
-    """``Dim.Types`` / ``DimensionTag.Types``: the kind names."""
-
-
 def parse_overrides(items: Sequence[str]) -> dict[str, str]:
     """Command-line overrides as RETURNN takes them: ``key=value`` or ``++key value`` pairs."""
     result: dict[str, str] = {}
@@ -364,6 +360,8 @@ class Environment:
         if name in _DIM_NAMES and (module.startswith("returnn") or module in OLD_MODULES):
             return _DIM_NAMES[name]()
         model = self.module(module)
+        if isinstance(model, StandIn):
+            return model
         if isinstance(model, ModuleModel):
             value = model.get(name)
             if isinstance(value, Opaque):
@@ -377,7 +375,25 @@ class Environment:
         maker = _MODULES.get(name)
         if maker is not None:
             return maker(self)
+        top = name.lstrip(".").split(".")[0]
+        if top and not name.startswith(".") and top not in OLD_MODULES and not self._findable(top):
+            return self.stand_in(f"module {top} (not on this machine)")
         return Opaque(f"import {name}", self.where())
+
+    def _findable(self, top: str) -> bool:
+        """Whether ``import top`` would find a module, on the config's own ``sys.path`` (nothing is imported)."""
+        import importlib.machinery
+
+        if top in sys.builtin_module_names or top in sys.modules:
+            return True
+        path = self.module("sys").attrs["path"]
+        base = os.path.dirname(self.filename) or "."
+        entries = [os.path.join(base, e) if isinstance(e, str) and not os.path.isabs(e) else e for e in path]
+        try:
+            return importlib.machinery.PathFinder.find_spec(top, [e for e in entries if isinstance(e, str)]) \
+                is not None
+        except (ImportError, ValueError, OSError):
+            return True
 
     # -- paths ---------------------------------------------------------------------------------
 

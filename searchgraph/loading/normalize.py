@@ -69,7 +69,9 @@ def plain(value: Any, memo: dict[int, Any] | None = None) -> Any:
     name = _callable_name(value)
     if name is not None:
         return {"__callable__": name}
-    return {"__object__": type(value).__name__}
+    from .safe import Instance
+
+    return {"__object__": value.cls.name if isinstance(value, Instance) else type(value).__name__}
 
 
 def _key(key: Any) -> Any:
@@ -95,8 +97,12 @@ def _callable_name(value: Any) -> str | None:
 def _fail(what: str, path: str, opaque: Opaque | None, source: str) -> ConfigError:
     where = opaque.where if opaque is not None and opaque.where else source
     because = f": {opaque.what}" if opaque is not None else ""
+    hint = TRUST_HINT
+    if opaque is not None and "not on this machine" in opaque.what:
+        hint = ("it depends on something that is not on this machine (searchgraph load lists the stand-ins): "
+                "put it where the config looks for it; RETURNN, and --trust, need it too")
     return ConfigError(f"{path or 'network'}: {what} is not known in safe mode{because}", where=where,
-                       hint=TRUST_HINT)
+                       hint=hint)
 
 
 def _check_network(net: Any, prefix: str, uncertain: dict[int, tuple[Any, Opaque]], source: str) -> None:

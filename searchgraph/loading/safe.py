@@ -940,7 +940,8 @@ class Interpreter:
     def attribute(self, obj: Any, name: str, node: ast.AST) -> Any:
         if isinstance(obj, Opaque):
             return obj
-        if name.startswith("__") and name not in ("__name__", "__dict__", "__class__", "__qualname__"):
+        if name.startswith("__") and name not in ("__name__", "__dict__", "__class__", "__qualname__") \
+                and not isinstance(obj, (Instance, UserClass, _Super)):
             return self.opaque(f"attribute '{name}' (not evaluated in safe mode)")
         if isinstance(obj, Instance):
             if name == "__dict__":
