@@ -291,7 +291,6 @@ def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
         if out is not None and Path(out).exists() and not args.force:
             raise SearchgraphError("the file exists", where=out, hint="pass --force to replace it")
     if args.capture is not None:
-        from .loading import load
         from .returnn import CaptureError, capture_search
 
         try:
@@ -334,9 +333,9 @@ def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
 
 @_command("demo")
 def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
-    from .loading import load
     from .console import beam_table, graph_tree
     from .graph import build_layer_graph
+    from .loading import load
     from .provenance import analyze
 
     spec = load(EXAMPLE)

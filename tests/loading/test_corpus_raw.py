@@ -8,7 +8,6 @@ a clear message naming file and line and why. Collected only where the corpus is
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
