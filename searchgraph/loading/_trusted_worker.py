@@ -39,7 +39,8 @@ import sys
 import tempfile
 import traceback
 import types
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 #: Set (to anything but "" or "0") to load without RETURNN even where it is installed.
 NO_RETURNN_ENV = "SEARCHGRAPH_TRUSTED_NO_RETURNN"
@@ -47,7 +48,12 @@ EMULATED_LOADER = "emulated (RETURNN not installed)"
 #: ``co_filename`` of this file's code (the string Python uses, whatever path started it).
 _THIS_FILE = sys._getframe().f_code.co_filename
 _MAX_NOTES = 200
+#: This file's functions that run RETURNN's steps (an exception raised in them is not the sandbox's).
+_LOADER_STEPS = frozenset(("_run", "_load_emulated", "_load_with_returnn", "_select_network", "load_file",
+                           "add_line", "parse_cmd_args", "_emulated_pretrain_final", "int", "bool", "float",
+                           "int_list", "float_list", "int_pair", "list", "value", "typed_value"))
 _MAX_REPR = 200
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 #: Standard modules whose functions only pass a config's request on (``Path.mkdir`` -> ``os.mkdir``).
 _PASS_THROUGH = ("pathlib.py", "shutil.py", "os.py", "subprocess.py", "genericpath.py", "posixpath.py",
@@ -119,9 +125,10 @@ def _frames(start: int = 1) -> Iterator[types.FrameType]:
         frame = frame.f_back
 
 
-def _skipped_for_imports(filename: str) -> bool:
-    return filename.startswith("<frozen importlib") or filename.endswith(
-        os.path.join("importlib", "__init__.py"))
+def _transparent(filename: str) -> bool:
+    """Frames that act for their caller: the import machinery, and code the caller ``eval``/``exec``s."""
+    return filename in ("<string>", "<config string>") or filename.startswith("<frozen importlib") \
+        or filename.endswith(os.path.join("importlib", "__init__.py"))
 
 
 # -- the record of what loading did -------------------------------------------------------------------
@@ -141,7 +148,7 @@ class _Log:
         for frame in _frames(1):
             if self.places.is_config(frame.f_code.co_filename):
                 return self.places.line(frame.f_code.co_filename, frame.f_lineno)
-            if first is None and not _skipped_for_imports(frame.f_code.co_filename):
+            if first is None and not _transparent(frame.f_code.co_filename):
                 first = frame
         return self.places.line(first.f_code.co_filename, first.f_lineno) if first else ""
 
@@ -161,10 +168,14 @@ class _Log:
         """
         for frame in _frames(1):
             filename = frame.f_code.co_filename
-            if filename.endswith(_PASS_THROUGH) and not self.places.is_user(filename):
+            if _transparent(filename) or filename.endswith(_PASS_THROUGH) and not self.places.is_user(filename):
                 continue
             return self.places.is_user(filename)
         return False
+
+    def config_running(self) -> bool:
+        """Whether the config's code is on the stack at all (it called RETURNN, which calls us)."""
+        return any(self.places.is_user(frame.f_code.co_filename) for frame in _frames(1))
 
 
 # -- stand-ins ----------------------------------------------------------------------------------------
@@ -178,7 +189,7 @@ class StandIn:
     class, a context manager and a path; ``str`` names what it stands for.
     """
 
-    __slots__ = ("_label", "_kind")
+    __slots__ = ("_kind", "_label")
 
     def __init__(self, label: str, kind: str = "value") -> None:
         object.__setattr__(self, "_label", label)
@@ -264,10 +275,10 @@ class StandIn:
     def __fspath__(self) -> str:
         return str(self)
 
-    def __enter__(self) -> StandIn:
+    def __enter__(self) -> StandIn:  # noqa: PYI034 - a stand-in's subclasses are not stand-ins
         return self
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: object) -> bool:
         return False
 
     def __copy__(self) -> StandIn:
@@ -347,7 +358,7 @@ class _MissingModuleFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         parent = sys.modules.get(fullname.rpartition(".")[0]) if "." in fullname else None
         if not isinstance(parent, StandInModule):
-            importer = next((f for f in _frames(1) if not _skipped_for_imports(f.f_code.co_filename)), None)
+            importer = next((f for f in _frames(1) if not _transparent(f.f_code.co_filename)), None)
             if importer is None or not self.log.places.is_user(importer.f_code.co_filename):
                 return None
             self.log.add("stand_ins", f"module {fullname!r} is not installed: a stand-in module takes its "
@@ -356,6 +367,16 @@ class _MissingModuleFinder(importlib.abc.MetaPathFinder):
 
 
 # -- the sandbox --------------------------------------------------------------------------------------
+
+
+#: Audit events that change files, with the positions of the arguments naming what they change.
+_FILE_EVENTS: dict[str, tuple[int, ...]] = {
+    "os.remove": (0,), "os.rmdir": (0,), "os.mkdir": (0,), "os.rename": (0, 1), "os.symlink": (1,),
+    "os.link": (1,), "os.chmod": (0,), "os.chown": (0,), "os.truncate": (0,), "os.utime": (0,),
+    "os.mkfifo": (0,), "os.mknod": (0,), "os.chflags": (0,), "os.lchflags": (0,),
+    "os.setxattr": (0,), "os.removexattr": (0,), "shutil.copyfile": (1,), "shutil.copymode": (1,),
+    "shutil.copystat": (1,), "shutil.copytree": (1,), "shutil.move": (0, 1), "shutil.rmtree": (0,),
+    "shutil.chown": (0,), "shutil.make_archive": (0,), "shutil.unpack_archive": (1,)}
 
 
 class Refused(PermissionError):
@@ -442,14 +463,16 @@ class _Sandbox:
                 result = None
             if result is not None and result is not False:
                 return result
-            if isinstance(path, StandIn) or not os.path.lexists(path) if not isinstance(path, int) else False:
-                if self.log.user_asked():
-                    self.log.add("stand_ins", f"{name}({self.describe(path)}): not on this machine, "
-                                              f"reported present")
-                    return answer
-            if result is None:
-                return real(path, *args, **kwargs)
-            return result
+            try:
+                missing = not isinstance(path, int) and not os.path.lexists(path)
+            except (TypeError, ValueError):
+                missing = False
+            if missing and self.log.user_asked():
+                self.log.add("stand_ins", f"{name}({self.describe(path)}): not on this machine, "
+                                          "reported present")
+                return answer
+            return real(path, *args, **kwargs) if result is None else result
+
         check.__name__ = getattr(real, "__name__", name)
         check.__doc__ = getattr(real, "__doc__", None)
         return check
@@ -463,16 +486,18 @@ class _Sandbox:
                                       f"Path.{name}", True)
             setattr(pathlib.Path, name, lambda self, *a, _fake=fake, **k: _fake(self, *a, **k))
 
-    def _guard(self, module: Any, name: str, result: Callable[..., Any], npaths: int = 1) -> None:
-        """Replace ``module.name``: outside the temporary directory, the config's call does nothing
-        (``result(*args)`` is its answer); anyone else's call raises PermissionError."""
+    def _guard(self, module: Any, name: str, result: Callable[..., Any],
+               written: Callable[[tuple[Any, ...], dict[str, Any]], list[Any]]) -> None:
+        """Replace ``module.name``: when a path it would change (``written(args, kwargs)``) is outside the
+        temporary directory, the config's call does nothing (``result(*args)`` is its answer) and anyone
+        else's raises PermissionError."""
         real = getattr(module, name, None)
         if real is None:
             return
         label = f"{getattr(module, '__name__', '?')}.{name}"
 
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            paths = list(args[:npaths]) + [kwargs[k] for k in ("src", "dst", "path", "name") if k in kwargs]
+            paths = written(args, kwargs)
             if all(self.allowed(p) for p in paths):
                 return real(*args, **kwargs)
             what = f"{label}({', '.join(self.describe(p) for p in paths)})"
@@ -487,21 +512,37 @@ class _Sandbox:
         setattr(module, name, guarded)
 
     def _patch_files(self) -> None:
-        none = lambda *a: None  # noqa: E731
+        def arg(index: int, *names: str) -> Callable[[tuple[Any, ...], dict[str, Any]], list[Any]]:
+            def written(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+                if len(args) > index:
+                    return [args[index]]
+                return [kwargs[n] for n in names if n in kwargs][:1]
+            return written
+
+        def both(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+            return arg(0, "src")(args, kwargs) + arg(1, "dst")(args, kwargs)
+
+        def extract_dir(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+            return arg(1, "extract_dir")(args, kwargs) or [os.getcwd()]
+
+        none = lambda *a: None
+        second = lambda *a: a[1] if len(a) > 1 else None
         for name in ("remove", "unlink", "rmdir", "removedirs", "mkdir", "makedirs", "chmod", "chown",
                      "lchown", "truncate", "utime", "mkfifo", "mknod"):
-            self._guard(os, name, none)
-        for name in ("rename", "renames", "replace", "link", "symlink"):
-            self._guard(os, name, none, npaths=2)
-        second = lambda *a: a[1] if len(a) > 1 else None  # noqa: E731
-        for name in ("copyfile", "copy", "copy2", "copytree", "move"):
-            self._guard(shutil, name, second, npaths=2)
+            self._guard(os, name, none, arg(0, "path", "name"))
+        for name in ("rename", "renames", "replace"):
+            self._guard(os, name, none, both)
+        for name in ("link", "symlink"):
+            self._guard(os, name, none, arg(1, "dst"))
+        for name in ("copyfile", "copy", "copy2", "copytree"):
+            self._guard(shutil, name, second, arg(1, "dst"))
+        self._guard(shutil, "move", second, both)
         for name in ("copymode", "copystat"):
-            self._guard(shutil, name, none, npaths=2)
+            self._guard(shutil, name, none, arg(1, "dst"))
         for name in ("rmtree", "chown"):
-            self._guard(shutil, name, none)
-        self._guard(shutil, "make_archive", lambda *a: a[0] if a else None)
-        self._guard(shutil, "unpack_archive", none, npaths=0)
+            self._guard(shutil, name, none, arg(0, "path"))
+        self._guard(shutil, "make_archive", lambda *a: a[0] if a else None, arg(0, "base_name"))
+        self._guard(shutil, "unpack_archive", none, extract_dir)
 
     def _refuse_process(self, module: Any, name: str, result: Callable[[str], Any]) -> None:
         """Replace ``module.name`` (a way to start a process): the config's call gives ``result(cmd)``,
@@ -528,13 +569,13 @@ class _Sandbox:
         def completed(command: str) -> Any:
             return subprocess.CompletedProcess(command, 0, stdout=output(command), stderr=output(command))
 
-        zero = lambda command: 0  # noqa: E731
-        none = lambda command: None  # noqa: E731
+        zero = lambda command: 0
+        none = lambda command: None
         self._refuse_process(subprocess, "check_output", output)
         self._refuse_process(subprocess, "getoutput", output)
         self._refuse_process(subprocess, "getstatusoutput", lambda command: (0, output(command)))
         self._refuse_process(subprocess, "run", completed)
-        self._refuse_process(subprocess, "Popen", lambda command: StandIn(f"process {command}"))
+        self._refuse_popen()
         for name in ("call", "check_call"):
             self._refuse_process(subprocess, name, zero)
         self._refuse_process(os, "system", zero)
@@ -545,6 +586,24 @@ class _Sandbox:
             self._refuse_process(os, name, zero)
         for name in ("kill", "killpg"):
             self._refuse_process(os, name, none)
+
+    def _refuse_popen(self) -> None:
+        """``subprocess.Popen`` stays a class (others subclass it), whose instances are never made."""
+        sandbox = self
+
+        class Popen(subprocess.Popen):  # type: ignore[type-arg]
+            def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+                command = args[0] if args else kwargs.get("args", "")
+                what = f"subprocess.Popen({command!r})"
+                if sandbox.log.user_asked():
+                    sandbox.log.add("refused", f"{what}: not run")
+                    return StandIn(f"process {command!r}")
+                sandbox.log.add("refused", f"{what}: not run (raised PermissionError)")
+                raise Refused(f"searchgraph's sandbox refused {what}")
+
+        Popen.__qualname__ = Popen.__name__ = "Popen"
+        Popen.__module__ = "subprocess"
+        subprocess.Popen = Popen  # type: ignore[misc]
 
     def _patch_readers(self) -> None:
         """numpy's file readers, ``pickle.load``/``json.load`` of a stand-in file: stand-ins."""
@@ -566,11 +625,11 @@ class _Sandbox:
         def read(source: Any, *args: Any, **kwargs: Any) -> Any:
             if isinstance(source, StandIn):
                 return source._derived(f"{label}({source._label})")
-            if check_path and isinstance(source, (str, bytes, os.PathLike)):
-                if not os.path.lexists(source) and self.log.user_asked():
-                    self.log.add("stand_ins", f"file {self.describe(source)} is not on this machine: "
-                                              f"{label} gives a stand-in")
-                    return StandIn(f"{label}({self.describe(source)})")
+            if check_path and isinstance(source, (str, bytes, os.PathLike)) \
+                    and not os.path.lexists(source) and self.log.user_asked():
+                self.log.add("stand_ins", f"file {self.describe(source)} is not on this machine: "
+                                          f"{label} gives a stand-in")
+                return StandIn(f"{label}({self.describe(source)})")
             return real(source, *args, **kwargs)
 
         read.__name__ = getattr(real, "__name__", label)
@@ -579,11 +638,6 @@ class _Sandbox:
 
     # -- the backstop
 
-    _FILE_EVENTS = frozenset((
-        "os.remove", "os.rmdir", "os.mkdir", "os.rename", "os.symlink", "os.link", "os.chmod", "os.chown",
-        "os.truncate", "os.utime", "os.mkfifo", "os.mknod", "os.chflags", "os.lchflags", "os.setxattr",
-        "os.removexattr", "shutil.copyfile", "shutil.copymode", "shutil.copystat", "shutil.copytree",
-        "shutil.move", "shutil.rmtree", "shutil.chown", "shutil.make_archive", "shutil.unpack_archive"))
     _PROCESS_EVENTS = frozenset((
         "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
         "os.forkpty", "os.kill", "os.killpg", "os.startfile", "pty.spawn", "webbrowser.open"))
@@ -592,7 +646,7 @@ class _Sandbox:
         "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo", "urllib.Request",
         "http.client.connect", "ftplib.connect", "smtplib.connect", "poplib.connect", "imaplib.open",
         "nntplib.connect", "telnetlib.Telnet.open"))
-    _WATCHED = _FILE_EVENTS | _PROCESS_EVENTS | _NETWORK_EVENTS | {"open", "sqlite3.connect"}
+    _WATCHED = frozenset(_FILE_EVENTS) | _PROCESS_EVENTS | _NETWORK_EVENTS | {"open", "sqlite3.connect"}
 
     def audit(self, event: str, args: tuple[Any, ...]) -> None:
         """Audit hook: a write, process or network event that the patches did not catch is refused."""
@@ -607,11 +661,19 @@ class _Sandbox:
             if not args or args[0] in (":memory:", b":memory:", "") or self.allowed(args[0]):
                 return
             what = f"sqlite3.connect({self.describe(args[0])})"
-        elif event in self._FILE_EVENTS:
-            paths = [a for a in args if isinstance(a, (str, bytes, os.PathLike))]
-            if paths and all(self.allowed(p) for p in paths):
+        elif event in _FILE_EVENTS:
+            paths = [args[i] for i in _FILE_EVENTS[event] if i < len(args)]
+            paths = [p if p is not None else os.getcwd() for p in paths]
+            if all(self.allowed(p) for p in paths):
                 return
             what = f"{event}({', '.join(self.describe(p) for p in paths)})"
+        elif event == "socket.bind":
+            address = args[1] if len(args) > 1 else None
+            if isinstance(address, (str, bytes)) and self.allowed(address):
+                return  # a Unix socket in the temporary directory
+            if isinstance(address, tuple) and address and address[0] in _LOOPBACK:
+                return  # reachable from this machine only (urllib3 probes IPv6 this way)
+            what = f"network access (socket.bind {address!r})"
         elif event in self._PROCESS_EVENTS:
             what = f"{event}({args[0] if args else ''!r})"
         else:
@@ -706,7 +768,7 @@ class EmulatedConfig:
         if key in self.typed_dict:
             if not isinstance(self.typed_dict[key], str):
                 try:
-                    value = eval(value)  # noqa: S307 - RETURNN evaluates command-line values the same way
+                    value = eval(value)
                 except SyntaxError:
                     pass
             self.typed_dict[key] = value
@@ -898,6 +960,9 @@ class Dim:
         return f"Dim{{{self.description!r}, {self.dimension!r}}}"
 
 
+BATCH_DIM = Dim(None, kind=_DimTypes.Batch, description="global batch")
+
+
 def _spatial_dim(description: str, dimension: Any = None, **kwargs: Any) -> Dim:
     return Dim(dimension, kind=_DimTypes.Spatial, description=description, **kwargs)
 
@@ -916,7 +981,7 @@ class EmulatedReturnnModule(StandInModule):
     def _make(self, name: str) -> Any:
         table: dict[str, Any] = {
             "WrapEpochValue": WrapEpochValue, "Dim": Dim, "DimensionTag": Dim,
-            "batch_dim": Dim(None, kind=_DimTypes.Batch, description="global batch"),
+            "batch_dim": BATCH_DIM,
             "SpatialDim": _spatial_dim, "FeatureDim": _feature_dim, "Config": EmulatedConfig,
             "get_global_config": lambda *a, **k: EmulatedReturnnModule.config,
             "__version__": "0+emulated",
@@ -935,9 +1000,10 @@ class _EmulatedReturnnFinder(importlib.abc.MetaPathFinder):
         top = fullname.split(".", 1)[0]
         if top != "returnn" and top not in OLD_RETURNN_MODULES:
             return None
-        self.log.add("stand_ins", f"RETURNN module {fullname!r}: emulated (RETURNN not installed); "
-                                  "names other than WrapEpochValue, Dim/DimensionTag, batch_dim and "
-                                  "get_global_config are stand-ins")
+        if "." not in fullname:
+            self.log.add("stand_ins", f"RETURNN module {fullname!r}: emulated (RETURNN not installed); "
+                                      "names other than WrapEpochValue, Dim/DimensionTag, batch_dim and "
+                                      "get_global_config are stand-ins")
         return importlib.machinery.ModuleSpec(fullname, self.loader, is_package=True)
 
 
@@ -954,11 +1020,11 @@ def _command_line(overrides: dict[str, str]) -> list[str]:
 
 def _load_with_returnn(path: str, args: list[str], log: _Log) -> Any:
     """RETURNN's own ``init_config``: command line, the file, the command line again."""
-    import returnn  # sets up RETURNN's loader of old module names (TFUtil, Pretrain, ...)
 
     _shim_dim_without_dimension(log)
     from returnn import __main__ as rnn
 
+    _stand_in_module_files(log)
     init_config = getattr(rnn, "init_config", None)
     params = inspect.signature(init_config).parameters if init_config else {}
     if "config_filename" in params and "command_line_options" in params:
@@ -971,6 +1037,31 @@ def _load_with_returnn(path: str, args: list[str], log: _Log) -> Any:
     config.load_file(path)
     config.parse_cmd_args(args)
     return config
+
+
+def _stand_in_module_files(log: _Log) -> None:
+    """A module file the config has RETURNN import (``auto_register_layer_classes("../x/hmm.py")``) that
+    is not on this machine: a stand-in module, like a module the config imports itself."""
+    try:
+        from returnn.util import basic
+    except ImportError:
+        return
+    real = getattr(basic, "generic_import_module", None)
+    if real is None:
+        return
+    root = getattr(basic, "returnn_root_dir", "")
+
+    def generic_import_module(filename: Any) -> Any:
+        if isinstance(filename, str) and "/" in filename and log.config_running() \
+                and not os.path.lexists(filename) and not os.path.lexists(os.path.join(root, filename)):
+            log.add("stand_ins", f"module file {filename!r} is not on this machine: a stand-in module "
+                                 "takes its place")
+            name = os.path.splitext(os.path.basename(filename))[0] or "module"
+            return StandInModule(name)
+        return real(filename)
+
+    generic_import_module.__doc__ = real.__doc__
+    basic.generic_import_module = generic_import_module
 
 
 def _shim_dim_without_dimension(log: _Log) -> None:
@@ -1018,8 +1109,8 @@ def _final_epoch(config: Any) -> tuple[int, str]:
     if isinstance(load_epoch, int) and load_epoch > 0:
         return load_epoch, f"epoch {load_epoch}: the config's load_epoch (the model search loads)"
     num_epochs = config.int("num_epochs", 5)
-    return num_epochs, f"epoch {num_epochs}: the config's last epoch (num_epochs), as for search " \
-                       "with the final model"
+    return num_epochs, (f"epoch {num_epochs}: the config's last epoch (num_epochs), as for search "
+                        "with the final model")
 
 
 def _pretrain_active(config: Any) -> bool:
@@ -1247,9 +1338,8 @@ def _error_json(exc: BaseException, places: _Places, log: _Log) -> dict[str, Any
         chain.append(current)
         current = current.__cause__ or current.__context__
     refused = any(isinstance(e, Refused) for e in chain)
-    from_stand_in = any(f.filename == _THIS_FILE for e in chain for f in traceback.extract_tb(e.__traceback__)
-                        if f.name not in ("main", "_run", "_load_emulated", "_load_with_returnn",
-                                          "_select_network", "load_file"))
+    # Raised by a stand-in itself (e.g. asked for a dunder it does not have): the sandbox's doing.
+    from_stand_in = inner is not None and inner.filename == _THIS_FILE and inner.name not in _LOADER_STEPS
     return {"message": text[:4000], "where": where, "refused": refused,
             "stand_in": from_stand_in, "sandboxed": bool(log.lists["stand_ins"] or log.lists["refused"])}
 
