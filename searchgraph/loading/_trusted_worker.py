@@ -500,7 +500,8 @@ class _Sandbox:
             paths = written(args, kwargs)
             if all(self.allowed(p) for p in paths):
                 return real(*args, **kwargs)
-            what = f"{label}({', '.join(self.describe(p) for p in paths)})"
+            named = [a for a in list(args[:2]) + list(kwargs.values()) if isinstance(a, (str, bytes, os.PathLike))]
+            what = f"{label}({', '.join(self.describe(p) for p in named or paths)})"
             if self.log.user_asked():
                 self.log.add("refused", f"{what}: not done")
                 return result(*args)
@@ -1325,11 +1326,12 @@ def _error_json(exc: BaseException, places: _Places, log: _Log) -> dict[str, Any
     if isinstance(exc, SyntaxError) and exc.filename and places.is_config(exc.filename):
         lines.append(exc.lineno)
     where = places.line(places.config_arg, lines[-1]) if lines and lines[-1] else places.config_arg
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    text = f"the config raised {type(exc).__name__}" + (f": {exc}" if str(exc) else "")
     if isinstance(exc, SystemExit):
         text = f"the config called sys.exit({exc.code!r})"
     inner = frames[-1] if frames else None
-    if inner is not None and not places.is_config(inner.filename) and inner.filename != _THIS_FILE:
+    if inner is not None and not places.is_config(inner.filename) and inner.filename != _THIS_FILE \
+            and not isinstance(exc, SyntaxError):
         text += f" (raised in {inner.filename}:{inner.lineno})"
     chain, seen = [], set()
     current: BaseException | None = exc

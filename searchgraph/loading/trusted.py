@@ -142,7 +142,7 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 
 def _config_error(error: dict[str, Any], report: LoadReport) -> ConfigError:
     """The config's exception as a ConfigError; the hint says whether RETURNN fails the same way."""
-    message = f"the config raised {error['message']}"
+    message = error["message"]
     if error.get("refused"):
         hint = ("searchgraph's sandbox refused something the config needed (see the report's refused "
                 "list); RETURNN itself would have done it")
