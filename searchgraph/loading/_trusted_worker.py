@@ -141,6 +141,8 @@ class _Log:
         self.places = places
         self.lists: dict[str, list[dict[str, str]]] = {"stand_ins": [], "refused": [], "notes": []}
         self._seen: set[tuple[str, str, str]] = set()
+        #: What the config itself got instead of the real thing (stand-ins, pretended actions).
+        self.affecting: list[str] = []
 
     def where(self) -> str:
         """The innermost line of the config file on the stack, else the innermost caller outside here."""
@@ -152,13 +154,27 @@ class _Log:
                 first = frame
         return self.places.line(first.f_code.co_filename, first.f_lineno) if first else ""
 
-    def add(self, kind: str, what: str, where: str | None = None) -> None:
+    def add(self, kind: str, what: str, where: str | None = None, *, affects: bool = True) -> None:
+        """Record a note; ``affects``: the config got a stand-in or was told a refused action was done
+        (what it computes from then on may differ from RETURNN's)."""
         where = self.where() if where is None else where
         key = (kind, what, where)
         if key in self._seen or len(self.lists[kind]) >= _MAX_NOTES:
             return
         self._seen.add(key)
         self.lists[kind].append({"what": what, "where": where})
+        if affects and kind != "notes":
+            self.affecting.append(what)
+
+    def _asker(self) -> types.FrameType | None:
+        """The frame that made the current call, past this file and functions that pass requests on."""
+        for frame in _frames(1):
+            filename = frame.f_code.co_filename
+            if _transparent(filename) or (filename.endswith(_PASS_THROUGH)
+                                          and not self.places.is_user(filename)):
+                continue
+            return frame
+        return None
 
     def user_asked(self) -> bool:
         """Whether the config's own code (or a module beside it) made the current call.
@@ -166,12 +182,15 @@ class _Log:
         The caller is looked for past this file and past standard functions that only pass a request
         on (``shutil.copy`` -> ``copyfile``, ``Path.mkdir`` -> ``os.mkdir``).
         """
-        for frame in _frames(1):
-            filename = frame.f_code.co_filename
-            if _transparent(filename) or filename.endswith(_PASS_THROUGH) and not self.places.is_user(filename):
-                continue
-            return self.places.is_user(filename)
-        return False
+        frame = self._asker()
+        return frame is not None and self.places.is_user(frame.f_code.co_filename)
+
+    def refuse(self, what: str) -> Refused:
+        """Record a refusal of a call the config did not make itself; the error to raise to its caller."""
+        frame = self._asker()
+        asker = f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame else "?"
+        self.add("refused", f"{what}: not done, asked by {asker} (raised PermissionError)", affects=False)
+        return Refused(f"searchgraph's sandbox refused {what}")
 
     def config_running(self) -> bool:
         """Whether the config's code is on the stack at all (it called RETURNN, which calls us)."""
@@ -500,13 +519,13 @@ class _Sandbox:
             paths = written(args, kwargs)
             if all(self.allowed(p) for p in paths):
                 return real(*args, **kwargs)
-            named = [a for a in list(args[:2]) + list(kwargs.values()) if isinstance(a, (str, bytes, os.PathLike))]
+            named = [a for a in list(args[:2]) + list(kwargs.values())
+                     if isinstance(a, (str, bytes, os.PathLike))]
             what = f"{label}({', '.join(self.describe(p) for p in named or paths)})"
             if self.log.user_asked():
                 self.log.add("refused", f"{what}: not done")
                 return result(*args)
-            self.log.add("refused", f"{what}: not done (raised PermissionError)")
-            raise Refused(f"searchgraph's sandbox refused {what}")
+            raise self.log.refuse(what)
 
         guarded.__name__ = name
         guarded.__doc__ = getattr(real, "__doc__", None)
@@ -557,8 +576,7 @@ class _Sandbox:
             if self.log.user_asked():
                 self.log.add("refused", f"{what}: not run")
                 return result(repr(command))
-            self.log.add("refused", f"{what}: not run (raised PermissionError)")
-            raise Refused(f"searchgraph's sandbox refused {what}")
+            raise self.log.refuse(what)
 
         refused.__name__ = name
         setattr(module, name, refused)
@@ -599,8 +617,7 @@ class _Sandbox:
                 if sandbox.log.user_asked():
                     sandbox.log.add("refused", f"{what}: not run")
                     return StandIn(f"process {command!r}")
-                sandbox.log.add("refused", f"{what}: not run (raised PermissionError)")
-                raise Refused(f"searchgraph's sandbox refused {what}")
+                raise sandbox.log.refuse(what)
 
         Popen.__qualname__ = Popen.__name__ = "Popen"
         Popen.__module__ = "subprocess"
@@ -679,8 +696,10 @@ class _Sandbox:
             what = f"{event}({args[0] if args else ''!r})"
         else:
             what = f"network access ({event})"
-        self.log.add("refused", f"{what}: blocked (PermissionError)")
-        raise Refused(f"searchgraph's sandbox refused {what}")
+        if self.log.user_asked():
+            self.log.add("refused", f"{what}: blocked (raised PermissionError)")
+            raise Refused(f"searchgraph's sandbox refused {what}")
+        raise self.log.refuse(what)
 
 
 # -- the emulated RETURNN -----------------------------------------------------------------------------
@@ -862,7 +881,10 @@ class EmulatedConfig:
             return text
 
     def float(self, key: str, default: Any, index: int = 0) -> Any:
-        value = self.typed_value(key, default, index) if key in self.typed_dict else self.value(key, default, index)
+        if key in self.typed_dict:
+            value = self.typed_value(key, default, index)
+        else:
+            value = self.value(key, default, index)
         if isinstance(value, str):
             value = float(value)
         assert value is None or isinstance(value, (int, float))
@@ -1342,8 +1364,8 @@ def _error_json(exc: BaseException, places: _Places, log: _Log) -> dict[str, Any
     refused = any(isinstance(e, Refused) for e in chain)
     # Raised by a stand-in itself (e.g. asked for a dunder it does not have): the sandbox's doing.
     from_stand_in = inner is not None and inner.filename == _THIS_FILE and inner.name not in _LOADER_STEPS
-    return {"message": text[:4000], "where": where, "refused": refused,
-            "stand_in": from_stand_in, "sandboxed": bool(log.lists["stand_ins"] or log.lists["refused"])}
+    return {"message": text[:4000], "where": where, "refused": refused, "stand_in": from_stand_in,
+            "suspects": log.affecting[:20]}
 
 
 # -- main ---------------------------------------------------------------------------------------------

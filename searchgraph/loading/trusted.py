@@ -143,13 +143,15 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 def _config_error(error: dict[str, Any], report: LoadReport) -> ConfigError:
     """The config's exception as a ConfigError; the hint says whether RETURNN fails the same way."""
     message = error["message"]
+    suspects = error.get("suspects") or []
     if error.get("refused"):
         hint = ("searchgraph's sandbox refused something the config needed (see the report's refused "
                 "list); RETURNN itself would have done it")
     elif error.get("stand_in"):
-        hint = "a stand-in for something missing on this machine cannot be used this way: " + _missing(report)
-    elif error.get("sandboxed"):
-        hint = ("this may come from a stand-in or a refused action (" + _missing(report) + "); RETURNN may "
+        hint = ("a stand-in for something missing on this machine cannot be used this way: "
+                + _listed(suspects))
+    elif suspects:
+        hint = ("this may come from a stand-in or a refused action (" + _listed(suspects) + "); RETURNN may "
                 "load the file on the machine it was written for")
     else:
         hint = _SAME_HINT
@@ -158,7 +160,6 @@ def _config_error(error: dict[str, Any], report: LoadReport) -> ConfigError:
     return exc
 
 
-def _missing(report: LoadReport) -> str:
-    items = [n.what for n in report.stand_ins + report.refused]
+def _listed(items: list[str]) -> str:
     text = "; ".join(items[:3])
     return text + (f"; and {len(items) - 3} more" if len(items) > 3 else "")

@@ -21,7 +21,7 @@ import pytest
 
 from searchgraph.errors import ConfigError
 from searchgraph.loading.report import LoadReport
-from searchgraph.loading.trusted import exec_trusted
+from searchgraph.loading.trusted import NO_RETURNN_ENV, exec_trusted
 from tests.conftest import need
 
 RAW = Path(os.environ.get("SEARCHGRAPH_CORPUS_RAW",
@@ -40,6 +40,7 @@ COMMAND_LINE = {
 #: network without it. The test checks that the error says so instead.
 UNPUBLISHED = {"rexp-2023-chunked-aed-ls-global.config": "networks"}
 WORKERS = 2
+EMULATED = "emulated (RETURNN not installed)"
 
 
 # -- comparing networks -------------------------------------------------------------------------------
@@ -172,10 +173,7 @@ class Loaded:
     seconds: float
 
 
-@pytest.fixture(scope="module")
-def loaded() -> dict[str, Loaded]:
-    need(importlib.util.find_spec("returnn") is not None, "RETURNN is not installed")
-
+def _load_all() -> dict[str, Loaded]:
     def one(row: dict[str, str]) -> Loaded:
         start = time.monotonic()
         try:
@@ -188,12 +186,38 @@ def loaded() -> dict[str, Loaded]:
         return {item.row["raw"]: item for item in pool.map(one, _manifest())}
 
 
+@pytest.fixture(scope="module")
+def loaded() -> dict[str, Loaded]:
+    """All 60 with RETURNN's own loader."""
+    need(importlib.util.find_spec("returnn") is not None, "RETURNN is not installed")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(NO_RETURNN_ENV, raising=False)
+        return _load_all()
+
+
+@pytest.fixture(scope="module")
+def emulated() -> dict[str, Loaded]:
+    """All 60 with the emulated loader (no TensorFlow import, so quick)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(NO_RETURNN_ENV, "1")
+        return _load_all()
+
+
 def test_manifest_has_the_60_files() -> None:
     rows = _manifest()
     assert len(rows) == 60 and all((RAW / r["raw"]).is_file() for r in rows)
 
 
 def test_all_load_and_match_the_corpus(loaded: dict[str, Loaded]) -> None:
+    _check_all(loaded)
+
+
+def test_the_emulated_loader_gives_the_same_networks(emulated: dict[str, Loaded]) -> None:
+    assert all(item.report.loader == EMULATED for item in emulated.values() if item.report)
+    _check_all(emulated)
+
+
+def _check_all(loaded: dict[str, Loaded]) -> None:
     failed, differ = [], []
     for raw, item in loaded.items():
         if raw in UNPUBLISHED:

@@ -77,7 +77,8 @@ def test_settings_are_plain_data(mode: str) -> None:
         assert left_out not in settings
     assert settings["shapes"] == {"data": [None, 40], "3": "int key"}
     assert settings["network"]["output"]["from"] == ["enc"]
-    assert settings["network"]["output"]["loss_opts"] == {"label_smoothing_fn": {"__callable__": "make_layer"}}
+    loss_opts = settings["network"]["output"]["loss_opts"]
+    assert loss_opts == {"label_smoothing_fn": {"__callable__": "make_layer"}}
     json.dumps(settings)
 
 
@@ -230,6 +231,14 @@ def test_the_configs_own_error(mode: str) -> None:
     assert info.value.message == "the config raised KeyError: 'l3'" and info.value.hint == SAME_HINT
 
 
+def test_refusals_inside_libraries_do_not_excuse_the_configs_error(mode: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load("library_refusal")
+    assert info.value.where == at("library_refusal", 7) and info.value.hint == SAME_HINT
+    refused = info.value.report.refused  # type: ignore[attr-defined]
+    assert any("asked by" in n.what and "platform.py" in n.what for n in refused), whats(refused)
+
+
 def test_syntax_error(mode: str) -> None:
     with pytest.raises(ConfigError) as info:
         load("syntax_error")
@@ -315,7 +324,8 @@ def test_emulated_config_reads_settings_as_returnns_does() -> None:
         answers.append([
             config.has("a"), config.has("zz"), config.value("b", None), config.list("b"), config.int("a", 0),
             config.float("t", 0.0), config.bool("flag", False), config.bool_or_other("b", None),
-            config.int("n", 0), config.value("s", None), config.typed_value("typed"), config.int_list("typed"),
+            config.int("n", 0), config.value("s", None), config.typed_value("typed"),
+            config.int_list("typed"),
             config.value("typed", None), config.value("none", "default"), config.opt_typed_value("b"),
             config.is_typed("a"), config.is_typed("n"), config.int_pair("typed"), config.is_true("flag"),
         ])
