@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CORPUS_TESTS, ROOT, corpus_dir, corpus_tests, need
+from .conftest import CORPUS_TESTS, ROOT, corpus_dir, corpus_tests
 
 
 def _pytest(corpus: str, *args: str) -> str:
@@ -39,12 +39,11 @@ def test_corpus_modules_are_named_so() -> None:
     assert readers and all(p.rsplit("/", 1)[-1].startswith("test_corpus") for p in readers), readers
 
 
-@pytest.mark.parametrize("corpus", ["absent", "present"])
+# "present" only where there is a corpus to point at (a bare clone has none; CI always has it)
+@pytest.mark.parametrize("corpus", ["absent", "present"] if corpus_dir() is not None else ["absent"])
 def test_corpus_modules_follow_the_corpus(corpus: str, tmp_path: Path) -> None:
     if corpus == "present":
-        found = corpus_dir()
-        need(found is not None, "the shared corpus (../shared/corpus) is not there")
-        path = str(found)
+        path = str(corpus_dir())
     else:
         path = str(tmp_path / "no-such" / "corpus")
     ids = [line for line in _collect(path).splitlines() if "::" in line]
