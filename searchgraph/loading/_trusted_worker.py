@@ -185,11 +185,15 @@ class _Log:
         frame = self._asker()
         return frame is not None and self.places.is_user(frame.f_code.co_filename)
 
+    def asker(self) -> str:
+        """``file:line`` of the code that made the current call."""
+        frame = self._asker()
+        return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame else "?"
+
     def refuse(self, what: str) -> Refused:
         """Record a refusal of a call the config did not make itself; the error to raise to its caller."""
-        frame = self._asker()
-        asker = f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame else "?"
-        self.add("refused", f"{what}: not done, asked by {asker} (raised PermissionError)", affects=False)
+        self.add("refused", f"{what}: not done, asked by {self.asker()} (raised PermissionError)",
+                 affects=False)
         return Refused(f"searchgraph's sandbox refused {what}")
 
     def config_running(self) -> bool:
@@ -410,7 +414,6 @@ class _Sandbox:
         self.tmpdir = os.path.realpath(tmpdir)
         self.writes_dir = os.path.join(self.tmpdir, "refused-writes")
         self.real_open = builtins.open
-        self.real_exit = os._exit
 
     # -- paths
 
@@ -459,8 +462,11 @@ class _Sandbox:
         the config reads is a stand-in."""
         if isinstance(mode, str) and any(c in mode for c in "wax+") and not self.allowed(file):
             name = self.throwaway()
-            self.log.add("refused", f"open({self.describe(file)}, {mode!r}): the write went to a "
-                                    "throw-away file")
+            what = f"open({self.describe(file)}, {mode!r}): the write went to a throw-away file"
+            if self.log.user_asked():
+                self.log.add("refused", what)
+            else:
+                self.log.add("refused", f"{what}, asked by {self.log.asker()}", affects=False)
             if "x" in mode:
                 mode = mode.replace("x", "w")
             return self.real_open(name, mode, *args, **kwargs)
@@ -1042,8 +1048,8 @@ def _command_line(overrides: dict[str, str]) -> list[str]:
 
 
 def _load_with_returnn(path: str, args: list[str], log: _Log) -> Any:
-    """RETURNN's own ``init_config``: command line, the file, the command line again."""
-
+    """RETURNN's own ``init_config``: command line, the file, the command line again. Importing the
+    ``returnn`` package sets up its loader of old module names (``TFUtil``, ``Pretrain``, ...)."""
     _shim_dim_without_dimension(log)
     from returnn import __main__ as rnn
 
@@ -1387,7 +1393,10 @@ def _run(request: dict[str, Any]) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as stream:
             text = stream.read()
-        places.line_offset = text[:len(text) - len(text.lstrip())].count("\n")
+        dirname = os.path.dirname(path) or "."
+        imported = path.endswith(".py") and os.path.exists(os.path.join(dirname, "__init__.py"))
+        if not imported:  # RETURNN runs the stripped text (a .py file in a package it imports instead)
+            places.line_offset = text[:len(text) - len(text.lstrip())].count("\n")
     except OSError:
         pass
     use_returnn = _returnn_available()
@@ -1408,6 +1417,9 @@ def _run(request: dict[str, Any]) -> dict[str, Any]:
             answer["loader"] = EMULATED_LOADER
         network = _select_network(config, request.get("epoch"), not use_returnn, log)
         answer["settings"] = settings_json(config, network)
+        if "tensorflow" in sys.modules:
+            log.add("notes", "TensorFlow was imported while loading (the config uses it, or an old "
+                             "TensorFlow module name of RETURNN's)", "")
         answer.update(epoch=network["epoch"], network_from=network["network_from"])
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - every error of the config is reported
         answer.setdefault("loader", "returnn" if use_returnn else EMULATED_LOADER)

@@ -76,6 +76,8 @@ def exec_trusted(path: str | os.PathLike[str], *, epoch: int | None = None,
     for key in given:
         if not key or any(c.isspace() for c in key):
             raise ConfigError(f"bad override name {key!r}", hint="names are config keys, e.g. beam_size")
+    if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1):
+        raise ConfigError(f"bad epoch {epoch!r}", hint="epochs are whole numbers from 1")
     settings_overrides = {"task": "search", **given}
     answer = _run_worker(source, epoch, settings_overrides, python or sys.executable, timeout)
     report = LoadReport(source=source, mode="trusted", loader=answer.get("loader", ""),
@@ -135,7 +137,7 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     """Stop the worker and anything it started (its own process group)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
+    except (OSError, AttributeError):  # no process groups (Windows), or already gone
         proc.kill()
     proc.communicate()
 

@@ -8,10 +8,12 @@ subprocesses run two at a time.
 
 from __future__ import annotations
 
+import ast
 import csv
 import importlib.util
 import os
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,6 +275,46 @@ def test_without_their_command_line_returnn_fails_the_same_way() -> None:
             exec_trusted(RAW / raw)
         assert info.value.hint == "RETURNN fails the same way when it loads this file"
         assert info.value.where and info.value.where.startswith(str(RAW / raw) + ":")
+
+
+def _imports_tensorflow_at_load(path: Path) -> bool:
+    """Whether the file's top level (outside functions) imports TensorFlow: ``import tensorflow``,
+    ``returnn.tf...``, or a name from an old TF module of RETURNN's (``from TFUtil import x``); a bare
+    ``import TFUtil`` is RETURNN's lazy module and imports nothing yet."""
+    tf_modules = ("tensorflow", "returnn.tf", "TFUtil", "TFNetworkLayer", "TFNetworkRecLayer", "TFCompat",
+                  "TFEngine", "TFNetwork", "TFNativeOp", "TFUpdater")
+
+    def is_tf(name: str, lazy_ok: bool) -> bool:
+        hit = any(name == m or name.startswith(m + ".") for m in tf_modules)
+        return hit and not (lazy_ok and name.startswith("TF") and "." not in name)
+
+    def walk(body: list[ast.stmt]) -> bool:
+        for node in body:
+            if isinstance(node, ast.Import) and any(is_tf(a.name, lazy_ok=True) for a in node.names):
+                return True
+            if isinstance(node, ast.ImportFrom) and node.module and is_tf(node.module, lazy_ok=False):
+                return True
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                continue
+            for name in ("body", "orelse", "finalbody", "handlers"):
+                if walk([n for n in getattr(node, name, []) if isinstance(n, ast.stmt)]):
+                    return True
+        return False
+
+    with warnings.catch_warnings():  # old files have invalid escapes in strings
+        warnings.simplefilter("ignore", (DeprecationWarning, SyntaxWarning))
+        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+    return walk(tree.body)
+
+
+def test_tensorflow_only_where_the_config_asks_for_it(loaded: dict[str, Loaded]) -> None:
+    """TensorFlow is imported exactly for the files whose top level imports it (RETURNN's lazy loader
+    keeps ``import TFUtil`` and ``from Pretrain import WrapEpochValue`` from importing it)."""
+    for raw, item in loaded.items():
+        if item.report is None:
+            continue
+        imported = any("TensorFlow was imported" in n.what for n in item.report.notes)
+        assert imported == _imports_tensorflow_at_load(RAW / raw), raw
 
 
 def test_nothing_was_written_or_run(loaded: dict[str, Loaded]) -> None:

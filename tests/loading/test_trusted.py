@@ -108,6 +108,7 @@ def test_old_module_names_without_tensorflow() -> None:
     assert settings["wrapped_in"] == "returnn.pretrain" and settings["duration"] == "1:02:05"
     assert settings["tf_imported"] is False
     assert not report.stand_ins and not report.refused
+    assert "TensorFlow was imported" not in whats(report.notes)
 
 
 def test_old_module_names_emulated(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -264,6 +265,8 @@ def test_bad_arguments(tmp_path: Path) -> None:
         exec_trusted(tmp_path / "missing.config")
     with pytest.raises(ConfigError, match="bad override name"):
         load("settings", overrides={"two words": "1"})
+    with pytest.raises(ConfigError, match="bad epoch"):
+        load("get_network", epoch=0)
     with pytest.raises(ConfigError, match="cannot start"):
         load("settings", python=str(tmp_path / "no-python"))
 
