@@ -2,8 +2,8 @@
 loading gave (``../shared/corpus/<case>``): the same layers (nested ``subnetwork``/``unit`` dicts), the
 same class per layer and the same references (``from`` and layer names inside options).
 
-Collected only where ``../shared/corpus-raw`` exists (``SEARCHGRAPH_CORPUS_RAW`` overrides). The 60
-subprocesses run two at a time.
+Collected only where the corpus is (``tests/conftest.py``); the raw configs are ``../shared/corpus-raw``
+(``SEARCHGRAPH_CORPUS_RAW`` overrides). The 60 subprocesses run two at a time.
 """
 
 from __future__ import annotations
@@ -25,12 +25,19 @@ from searchgraph.errors import ConfigError
 from searchgraph.loading.report import LoadReport
 from searchgraph.loading.trusted import NO_RETURNN_ENV, exec_trusted
 from tests.conftest import need
+from tests.oracle.oracle import corpus_dir, corpus_raw_dir
 
-RAW = Path(os.environ.get("SEARCHGRAPH_CORPUS_RAW",
-                          Path(__file__).resolve().parents[2].parent / "shared" / "corpus-raw"))
-SHARED = RAW.parent
-if not (RAW / "manifest.tsv").is_file():
-    pytest.skip("no ../shared/corpus-raw here", allow_module_level=True)
+
+def _raw_dir() -> Path:
+    """``SEARCHGRAPH_CORPUS_RAW``, else ``corpus-raw`` beside the corpus (``../shared/corpus-raw``)."""
+    if os.environ.get("SEARCHGRAPH_CORPUS_RAW"):
+        return Path(os.environ["SEARCHGRAPH_CORPUS_RAW"])
+    return corpus_raw_dir() or Path(__file__).resolve().parents[2].parent / "shared" / "corpus-raw"
+
+
+RAW = _raw_dir()
+#: The folder the manifest's ``case`` paths (``corpus/curated/x.json``) are relative to.
+SHARED = (corpus_dir() or RAW.parent / "corpus").parent
 
 #: Configs written for sisyphus read required settings from the command line (``float(config.value(
 #: "ext_norm_mean_value", None))``): RETURNN cannot load them without; given here as a user would.
@@ -162,6 +169,7 @@ def test_compare_finds_each_kind_of_difference() -> None:
 
 
 def _manifest() -> list[dict[str, str]]:
+    need((RAW / "manifest.tsv").is_file(), f"no raw configs at {RAW}")
     with open(RAW / "manifest.tsv", newline="", encoding="utf-8") as stream:
         return list(csv.DictReader(stream, delimiter="\t"))
 
@@ -270,6 +278,7 @@ def test_unpublished_modules_are_named(loaded: dict[str, Loaded]) -> None:
 
 def test_without_their_command_line_returnn_fails_the_same_way() -> None:
     need(importlib.util.find_spec("returnn") is not None, "RETURNN is not installed")
+    _manifest()
     for raw in COMMAND_LINE:
         with pytest.raises(ConfigError) as info:
             exec_trusted(RAW / raw)
