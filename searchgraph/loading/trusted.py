@@ -101,6 +101,7 @@ def _run_worker(source: str, epoch: int | None, overrides: dict[str, str], pytho
         request_path = os.path.join(tmp, "request.json")
         with open(request_path, "w", encoding="utf-8") as stream:
             json.dump(request, stream)
+        os.mkdir(os.path.join(tmp, "tmp"))  # the worker's TMPDIR: libraries' temporary files go there
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", TMPDIR=os.path.join(tmp, "tmp"))
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
@@ -117,16 +118,21 @@ def _run_worker(source: str, epoch: int | None, overrides: dict[str, str], pytho
             raise ConfigError(f"loading the config took longer than {timeout:g} s and was stopped",
                               where=source, hint="a config that loads this slowly may wait for "
                               "something that is not there; raise the timeout if it is just slow") from None
+        except BaseException:  # Ctrl-C does not reach the worker (its own session): stop it here
+            _kill(proc)
+            raise
         result_path = os.path.join(tmp, "result.json")
         try:
             with open(result_path, encoding="utf-8") as stream:
                 answer = json.load(stream)
         except (OSError, ValueError):
             tail = output.decode("utf-8", "replace").strip()[-_OUTPUT_TAIL:]
-            raise ConfigError(f"the Python running the config exited with status {proc.returncode} "
-                              f"without an answer" + (f"; its last output:\n{tail}" if tail else ""),
-                              where=source, hint="the config (or a module it imports) ended the process; "
-                              "RETURNN would stop there too") from None
+            how = f"exited with status {proc.returncode}" if proc.returncode >= 0 \
+                else f"was killed by signal {-proc.returncode}"
+            raise ConfigError(f"the Python running the config {how} without an answer"
+                              + (f"; its last output:\n{tail}" if tail else ""), where=source,
+                              hint="the config (or a module it imports) ended the process; RETURNN would "
+                              "stop there too") from None
     if "crash" in answer:
         raise ConfigError(f"trusted loading failed: {answer['crash']}", where=source,
                           hint="this is searchgraph's fault, not the config's; please report it")
