@@ -48,10 +48,6 @@ EMULATED_LOADER = "emulated (RETURNN not installed)"
 #: ``co_filename`` of this file's code (the string Python uses, whatever path started it).
 _THIS_FILE = sys._getframe().f_code.co_filename
 _MAX_NOTES = 200
-#: This file's functions that run RETURNN's steps (an exception raised in them is not the sandbox's).
-_LOADER_STEPS = frozenset(("_run", "_load_emulated", "_load_with_returnn", "_select_network", "load_file",
-                           "add_line", "parse_cmd_args", "_emulated_pretrain_final", "int", "bool", "float",
-                           "int_list", "float_list", "int_pair", "list", "value", "typed_value"))
 _MAX_REPR = 200
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
@@ -1369,9 +1365,18 @@ def _error_json(exc: BaseException, places: _Places, log: _Log) -> dict[str, Any
         current = current.__cause__ or current.__context__
     refused = any(isinstance(e, Refused) for e in chain)
     # Raised by a stand-in itself (e.g. asked for a dunder it does not have): the sandbox's doing.
-    from_stand_in = inner is not None and inner.filename == _THIS_FILE and inner.name not in _LOADER_STEPS
+    last = exc.__traceback__
+    while last is not None and last.tb_next is not None:
+        last = last.tb_next
+    from_stand_in = last is not None and last.tb_frame.f_code in _stand_in_code()
     return {"message": text[:4000], "where": where, "refused": refused, "stand_in": from_stand_in,
             "suspects": log.affecting[:20]}
+
+
+def _stand_in_code() -> set[types.CodeType]:
+    """The code of the stand-ins' methods."""
+    return {getattr(v, "__code__", None) for cls in (StandIn, StandInBase, StandInModule)
+            for v in vars(cls).values()} - {None}
 
 
 # -- main ---------------------------------------------------------------------------------------------

@@ -183,6 +183,22 @@ def test_an_error_a_stand_in_may_cause_is_not_blamed_on_the_config(mode: str) ->
     assert error.report.stand_ins  # type: ignore[attr-defined]
 
 
+def test_a_stand_in_used_where_a_real_object_is_needed(mode: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load("stand_in_misused")
+    assert info.value.where == at("stand_in_misused", 5)
+    assert info.value.message == "the config raised AttributeError: __name__"
+    assert info.value.hint.startswith("a stand-in for something missing on this machine cannot be used")
+    assert "layers_not_installed" in info.value.hint
+
+
+def test_errors_passing_through_the_sandbox_are_the_configs(mode: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load("unreadable", overrides={"data_dir": str(tmp_path)})
+    assert info.value.where == at("unreadable", 4) and info.value.hint == SAME_HINT
+    assert info.value.message.startswith("the config raised IsADirectoryError")
+
+
 # -- no side effects ----------------------------------------------------------------------------------
 
 
