@@ -41,7 +41,8 @@ def load(source: str | os.PathLike[str] | dict[str, Any] | NetSpec, *, trust: bo
         a RETURNN config file (any other name), a dict of either shape, or a NetSpec (returned as is).
     trust : execute a config file the way RETURNN does (sandboxed subprocess) instead of evaluating it
         safely from its syntax tree.
-    epoch : the epoch passed to a config's ``get_network(epoch=...)`` (default: its ``num_epochs``).
+    epoch : the epoch passed to a config's ``get_network(epoch=...)`` (default: its ``load_epoch``, else
+        ``num_epochs``, else 5).
     overrides : command-line settings, as ``rnn.py CONFIG ++key value`` gives them (strings);
         ``task`` is ``"search"`` unless overridden.
 
@@ -162,11 +163,15 @@ def _failed_hint(unset: list[str]) -> str:
 
 
 def _search_epoch(epoch: int | None, settings: dict[str, Any]) -> int:
-    """The epoch RETURNN's search of the final model uses: the one given, else ``num_epochs``."""
+    """The epoch RETURNN's search of the final model uses: the one given, else the config's ``load_epoch``,
+    else its ``num_epochs`` (RETURNN's default: 5)."""
     if epoch is not None:
         return epoch
-    last = settings.get("num_epochs")
-    return last if isinstance(last, int) and not isinstance(last, bool) and last > 0 else 1
+    for key in ("load_epoch", "num_epochs"):
+        value = settings.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return 5
 
 
 def _is_code(value: Any) -> bool:
