@@ -707,26 +707,25 @@ class _Sandbox:
 # -- the emulated RETURNN -----------------------------------------------------------------------------
 
 
-def _to_bool(value: Any) -> bool:
-    try:
-        return bool(int(value))
-    except (TypeError, ValueError):
-        pass
-    text = str(value).lower()
-    if text in ("true", "yes", "on"):
-        return True
-    if text in ("false", "no", "off"):
-        return False
-    raise ValueError(f"cannot read {value!r} as a bool")
+def _shared_config_settings() -> type:
+    """:class:`returnn_config.ConfigSettings`, loaded by path (this worker runs without searchgraph)."""
+    name = "_searchgraph_returnn_config"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(__file__),
+                                                                         "returnn_config.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name].ConfigSettings
 
 
-class EmulatedConfig:
+class EmulatedConfig(_shared_config_settings()):  # type: ignore[misc]
     """RETURNN's ``Config`` as configs use it: ``typed_dict`` (the file's globals) and ``dict`` (strings
     from the command line and line-based files), read through ``value``/``int``/``bool``/..."""
 
     def __init__(self, items: dict[str, Any] | None = None) -> None:
-        self.dict: dict[str, list[str]] = {}
-        self.typed_dict: dict[str, Any] = dict(items or {})
+        super().__init__(dict(items or {}))
         self.files: list[str] = []
         self.network_topology_json: str | None = None
 
@@ -784,149 +783,17 @@ class EmulatedConfig:
                 value = value[1:]
             self.add_line(key[2:], value)
 
+    def parse_typed(self, text: str) -> Any:
+        """RETURNN evaluates a command-line value for a typed, non-string setting."""
+        return eval(text)
+
     def add_line(self, key: str, value: str) -> None:
-        """A setting given as text: a typed setting keeps its type (the text is evaluated unless the
-        setting is a string); others are stored as strings (split at commas)."""
-        if key in self.typed_dict:
-            if not isinstance(self.typed_dict[key], str):
-                try:
-                    value = eval(value)
-                except SyntaxError:
-                    pass
-            self.typed_dict[key] = value
-            return
-        values = value.split(",") if value.find(",") > 0 else [value]
-        if key == "include":
-            for name in values:
+        """As RETURNN's: ``include`` loads further config files."""
+        if key == "include" and key not in self.typed_dict:
+            for name in value.split(",") if value.find(",") > 0 else [value]:
                 self.load_file(name)
-        else:
-            self.dict[key] = values
-
-    # -- reading settings
-
-    def has(self, key: str) -> bool:
-        return key in self.typed_dict or key in self.dict
-
-    def is_typed(self, key: str) -> bool:
-        return key in self.typed_dict
-
-    def is_true(self, key: str, default: bool = False) -> bool:
-        if key in self.typed_dict:
-            return bool(self.typed_dict[key])
-        return self.bool(key, default)
-
-    def is_of_type(self, key: str, types_: Any) -> bool:
-        return key in self.typed_dict and isinstance(self.typed_dict[key], types_)
-
-    def get_of_type(self, key: str, types_: Any, default: Any = None) -> Any:
-        return self.typed_dict[key] if self.is_of_type(key, types_) else default
-
-    def set(self, key: str, value: Any) -> None:
-        self.typed_dict[key] = value
-
-    def update(self, items: dict[str, Any]) -> None:
-        for key, value in items.items():
-            self.set(key, value)
-
-    def value(self, key: str, default: Any, index: int | None = None, list_join_str: str = ",") -> Any:
-        if key in self.typed_dict:
-            value = self.typed_dict[key]
-            if index is not None:
-                return str(value[index])
-            if isinstance(value, (list, tuple)):
-                return list_join_str.join(str(v) for v in value)
-            return default if value is None else str(value)
-        if key in self.dict:
-            return self.dict[key][index] if index is not None else list_join_str.join(self.dict[key])
-        return default
-
-    def typed_value(self, key: str, default: Any = None, index: int | None = None) -> Any:
-        value = self.typed_dict.get(key, default)
-        if index is not None:
-            if isinstance(value, (list, tuple)):
-                return value[index]
-            assert index == 0
-        return value
-
-    def opt_typed_value(self, key: str, default: Any = None) -> Any:
-        return self.typed_dict[key] if key in self.typed_dict else self.value(key, default)
-
-    def int(self, key: str, default: Any, index: int = 0) -> Any:
-        if key in self.typed_dict:
-            value = self.typed_value(key, default, index)
-            assert value is None or isinstance(value, int)
-            return value
-        return int(self.value(key, default, index)) if key in self.dict else default
-
-    def bool(self, key: str, default: Any, index: int = 0) -> Any:
-        if key in self.typed_dict:
-            value = self.typed_value(key, default, index)
-            value = bool(value) if isinstance(value, int) else value
-            assert value is None or isinstance(value, bool)
-            return value
-        if key not in self.dict:
-            return default
-        text = str(self.value(key, None, index))
-        return _to_bool(text) if text else default
-
-    def bool_or_other(self, key: str, default: Any = None, index: int = 0) -> Any:
-        if key in self.typed_dict:
-            return self.typed_value(key, default, index)
-        if key not in self.dict:
-            return default
-        text = str(self.value(key, None, index))
-        if not text:
-            return default
-        try:
-            return _to_bool(text)
-        except ValueError:
-            return text
-
-    def float(self, key: str, default: Any, index: int = 0) -> Any:
-        if key in self.typed_dict:
-            value = self.typed_value(key, default, index)
-        else:
-            value = self.value(key, default, index)
-        if isinstance(value, str):
-            value = float(value)
-        assert value is None or isinstance(value, (int, float))
-        return value
-
-    def list(self, key: str, default: Any = None) -> Any:
-        default = [] if default is None else default
-        if key in self.typed_dict:
-            value = self.typed_value(key, default)
-            if value is None:
-                return default
-            return list(value) if isinstance(value, (list, tuple)) else [value]
-        return self.dict.get(key, default)
-
-    def int_list(self, key: str, default: Any = None) -> Any:
-        values = self.list(key, default)
-        if key in self.typed_dict:
-            assert all(isinstance(v, int) for v in values)
-            return values
-        return [int(v) for v in values]
-
-    def float_list(self, key: str, default: Any = None) -> Any:
-        values = self.list(key, default)
-        if key in self.typed_dict:
-            assert all(isinstance(v, (int, float)) for v in values)
-            return values
-        return [float(v) for v in values]
-
-    def int_pair(self, key: str, default: Any = None) -> Any:
-        default = (0, 0) if default is None else default
-        if not self.has(key):
-            return default
-        if key in self.typed_dict:
-            value = self.typed_value(key, default)
-            value = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
-            assert len(value) == 2 and all(isinstance(v, int) for v in value)
-            return value
-        text = self.value(key, "")
-        first, _, second = text.partition(":")
-        return int(first), int(second or first)
+            return
+        super().add_line(key, value)
 
 
 class _ConfigModule(types.ModuleType):

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .report import LoadNote, LoadReport
+from .returnn_config import ConfigSettings
 from .values import Opaque, StandIn
 
 __all__ = ["ConfigModel", "DimValue", "Environment", "ModuleModel", "SafeFunction", "parse_overrides"]
@@ -166,133 +167,14 @@ def parse_overrides(items: Sequence[str]) -> dict[str, str]:
     return result
 
 
-class ConfigModel:
-    """RETURNN's ``Config`` object for safe mode: ``typed_dict`` is the config's globals, ``dict`` holds
-    the command line's string values (RETURNN's ``add_line``), read with RETURNN's precedence."""
+class ConfigModel(ConfigSettings):
+    """RETURNN's ``config`` object for safe mode: ``typed_dict`` is the config's globals, ``dict`` holds the
+    command line's strings, read with RETURNN's precedence (:class:`ConfigSettings`)."""
 
     def __init__(self, typed_dict: dict[str, Any], overrides: dict[str, str]) -> None:
-        self.typed_dict = typed_dict
-        self.dict: dict[str, list[str]] = {}
-        #: keys read while unset, with a default of None: settings the config expects from the command line
-        self.unset_reads: list[str] = []
+        super().__init__(typed_dict)
         for key, value in overrides.items():
             self.add_line(key, value)
-
-    # RETURNN's add_line: a typed value keeps its type (non-str values are parsed as Python literals)
-    def add_line(self, key: str, value: str) -> None:
-        if key in self.typed_dict:
-            current = self.typed_dict[key]
-            if not isinstance(current, str):
-                import ast
-
-                try:
-                    value = ast.literal_eval(value)
-                except (ValueError, SyntaxError):
-                    pass
-            self.typed_dict[key] = value
-            return
-        self.dict[key] = value.split(",") if value.find(",") > 0 else [value]
-
-    def has(self, key: str) -> bool:
-        return key in self.typed_dict or key in self.dict
-
-    def is_typed(self, key: str) -> bool:
-        return key in self.typed_dict
-
-    def set(self, key: str, value: Any) -> None:
-        self.typed_dict[key] = value
-
-    def update(self, items: dict[str, Any]) -> None:
-        for key, value in items.items():
-            self.set(key, value)
-
-    def _unset(self, key: str, default: Any) -> Any:
-        if default is None and key not in self.unset_reads:
-            self.unset_reads.append(key)
-        return default
-
-    def value(self, key: str, default: Any = None, index: int | None = None, list_join_str: str = ",") -> Any:
-        if key in self.typed_dict:
-            value = self.typed_dict[key]
-            if index is not None:
-                return str(value[index])
-            if isinstance(value, (list, tuple)):
-                return list_join_str.join(str(v) for v in value)
-            return default if value is None else str(value)
-        if key in self.dict:
-            parts = self.dict[key]
-            return list_join_str.join(parts) if index is None else parts[index]
-        return self._unset(key, default)
-
-    def typed_value(self, key: str, default: Any = None, index: int | None = None) -> Any:
-        if key not in self.typed_dict:
-            self._unset(key, default)
-        value = self.typed_dict.get(key, default)
-        if index is not None and isinstance(value, (list, tuple)):
-            value = value[index]
-        return value
-
-    def opt_typed_value(self, key: str, default: Any = None) -> Any:
-        return self.typed_dict[key] if key in self.typed_dict else self.value(key, default)
-
-    def int(self, key: str, default: Any = None, index: int = 0) -> Any:
-        if key in self.typed_dict:
-            return self.typed_value(key, default, index)
-        if key in self.dict:
-            return int(self.value(key, default, index))
-        return self._unset(key, default)
-
-    def bool(self, key: str, default: Any = None, index: int = 0) -> Any:
-        if key in self.typed_dict:
-            value = self.typed_value(key, default, index)
-            return bool(value) if isinstance(value, int) else value
-        if key not in self.dict:
-            return default
-        text = str(self.value(key, None, index))
-        return _to_bool(text) if text else default
-
-    def bool_or_other(self, key: str, default: Any = None, index: int = 0) -> Any:
-        if key in self.typed_dict:
-            return self.typed_value(key, default, index)
-        if key not in self.dict:
-            return default
-        text = str(self.value(key, None, index))
-        if not text:
-            return default
-        try:
-            return _to_bool(text)
-        except ValueError:
-            return text
-
-    def is_true(self, key: str, default: bool = False) -> bool:
-        return bool(self.typed_dict[key]) if key in self.typed_dict else self.bool(key, default)
-
-    def is_of_type(self, key: str, types: Any) -> bool:
-        return key in self.typed_dict and isinstance(self.typed_dict[key], types)
-
-    def get_of_type(self, key: str, types: Any, default: Any = None) -> Any:
-        return self.typed_dict[key] if self.is_of_type(key, types) else default
-
-    def float(self, key: str, default: Any = None, index: int = 0) -> Any:
-        value = self.typed_value(key, default, index) if key in self.typed_dict else self.value(key, default, index)
-        return float(value) if isinstance(value, str) else value
-
-    def list(self, key: str, default: Any = None) -> Any:
-        default = [] if default is None else default
-        if key in self.typed_dict:
-            value = self.typed_dict[key]
-            if value is None:
-                return default
-            return list(value) if isinstance(value, (list, tuple)) else [value]
-        return self.dict.get(key, default)
-
-    def int_list(self, key: str, default: Any = None) -> Any:
-        value = self.list(key, default)
-        return value if key in self.typed_dict else [int(x) for x in value]
-
-    def float_list(self, key: str, default: Any = None) -> Any:
-        value = self.list(key, default)
-        return value if key in self.typed_dict else [float(x) for x in value]
 
     def __repr__(self) -> str:
         return "<RETURNN config (safe model)>"
@@ -300,17 +182,8 @@ class ConfigModel:
     #: The methods a config may call, and the attributes it may read.
     METHODS = frozenset({"has", "is_typed", "set", "update", "value", "typed_value", "opt_typed_value", "int",
                          "bool", "bool_or_other", "is_true", "is_of_type", "get_of_type", "float", "list",
-                         "int_list", "float_list", "add_line"})
+                         "int_list", "float_list", "int_pair", "add_line"})
     ATTRIBUTES = frozenset({"typed_dict", "dict"})
-
-
-def _to_bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", "none"):
-        return False
-    raise ValueError(f"invalid bool: {text!r}")
 
 
 class Environment:
