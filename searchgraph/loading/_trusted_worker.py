@@ -54,19 +54,6 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 #: Standard modules whose functions only pass a config's request on (``Path.mkdir`` -> ``os.mkdir``).
 _PASS_THROUGH = ("pathlib.py", "shutil.py", "os.py", "subprocess.py", "genericpath.py", "posixpath.py",
                  "tempfile.py", "_pyio.py")
-#: Old top-level module names of RETURNN (``import TFUtil``), resolved by RETURNN's own loader when it is
-#: installed; the emulation gives stand-ins for them.
-OLD_RETURNN_MODULES = frozenset((
-    "rnn", "better_exchook", "BundleFile", "CachedDataset", "CachedDataset2", "Config", "Dataset",
-    "DebugHelpers", "Debug", "EngineBase", "EngineBatch", "Fsa", "GeneratingDataset", "HDFDataset",
-    "HyperParamTuning", "LearningRateControl", "LmDataset", "Log", "MetaDataset", "NativeOp",
-    "NormalizationData", "NumpyDumpDataset", "Pretrain", "RawWavDataset", "SprintCache", "SprintControl",
-    "SprintDataset", "SprintErrorSignals", "SprintExternInterface", "SprintInterface", "StereoDataset",
-    "TaskSystem", "TFCompat", "TFDataPipeline", "TFDistributed", "TFEngine", "TFHorovod", "TFKenLM",
-    "TFNativeOp", "TFNetwork", "TFNetworkLayer", "TFNetworkRecLayer", "TFNetworkSegModLayer",
-    "TFNetworkSigProcLayer", "TFSprint", "TFUpdater", "TFUtil", "Util"))
-
-
 # -- where things happen ------------------------------------------------------------------------------
 
 
@@ -707,8 +694,8 @@ class _Sandbox:
 # -- the emulated RETURNN -----------------------------------------------------------------------------
 
 
-def _shared_config_settings() -> type:
-    """:class:`returnn_config.ConfigSettings`, loaded by path (this worker runs without searchgraph)."""
+def _shared() -> types.ModuleType:
+    """searchgraph's ``loading/returnn_config.py``, loaded by path (this worker runs without searchgraph)."""
     name = "_searchgraph_returnn_config"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(__file__),
@@ -717,10 +704,10 @@ def _shared_config_settings() -> type:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-    return sys.modules[name].ConfigSettings
+    return sys.modules[name]
 
 
-class EmulatedConfig(_shared_config_settings()):  # type: ignore[misc]
+class EmulatedConfig(_shared().ConfigSettings):  # type: ignore[misc]
     """RETURNN's ``Config`` as configs use it: ``typed_dict`` (the file's globals) and ``dict`` (strings
     from the command line and line-based files), read through ``value``/``int``/``bool``/..."""
 
@@ -890,7 +877,7 @@ class _EmulatedReturnnFinder(importlib.abc.MetaPathFinder):
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         top = fullname.split(".", 1)[0]
-        if top != "returnn" and top not in OLD_RETURNN_MODULES:
+        if top != "returnn" and top not in _shared().OLD_MODULE_NAMES:
             return None
         if "." not in fullname:
             self.log.add("stand_ins", f"RETURNN module {fullname!r}: emulated (RETURNN not installed); "

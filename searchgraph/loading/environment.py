@@ -26,22 +26,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .report import LoadNote, LoadReport
+from .returnn_config import OLD_MODULE_NAMES as OLD_MODULES
 from .returnn_config import ConfigSettings
 from .values import Opaque, StandIn
 
 __all__ = ["ConfigModel", "DimValue", "Environment", "ModuleModel", "SafeFunction", "parse_overrides"]
 
-#: Old top-level RETURNN module names (RETURNN's ``__old_mod_loader__``), resolved to the new ones.
-OLD_MODULES = frozenset({
-    "rnn", "better_exchook", "BundleFile", "CachedDataset", "CachedDataset2", "Config", "Dataset",
-    "DebugHelpers", "Debug", "EngineBase", "EngineBatch", "Fsa", "GeneratingDataset", "HDFDataset",
-    "HyperParamTuning", "LearningRateControl", "LmDataset", "Log", "MetaDataset", "NativeOp",
-    "NormalizationData", "NumpyDumpDataset", "Pretrain", "RawWavDataset", "SprintCache", "SprintControl",
-    "SprintDataset", "SprintErrorSignals", "SprintExternInterface", "SprintInterface", "StereoDataset",
-    "TaskSystem", "TFCompat", "TFDataPipeline", "TFDistributed", "TFEngine", "TFHorovod", "TFKenLM",
-    "TFNativeOp", "TFNetwork", "TFNetworkLayer", "TFNetworkRecLayer", "TFNetworkSegModLayer",
-    "TFNetworkSigProcLayer", "TFSprint", "TFUpdater", "TFUtil", "Util",
-})
 #: numpy functions a config may call in safe mode (pure, on numbers and small arrays).
 NUMPY_FUNCTIONS = frozenset({
     "linspace", "logspace", "geomspace", "arange", "array", "asarray", "zeros", "ones", "full", "eye",

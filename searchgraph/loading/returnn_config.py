@@ -11,7 +11,20 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-__all__ = ["ConfigSettings", "to_bool"]
+__all__ = ["OLD_MODULE_NAMES", "ConfigSettings", "to_bool"]
+
+#: Old top-level RETURNN module names (``import TFUtil``, ``from Pretrain import ...``), which RETURNN's
+#: ``__old_mod_loader__`` resolves to the new ones.
+OLD_MODULE_NAMES = frozenset({
+    "rnn", "better_exchook", "BundleFile", "CachedDataset", "CachedDataset2", "Config", "Dataset",
+    "DebugHelpers", "Debug", "EngineBase", "EngineBatch", "Fsa", "GeneratingDataset", "HDFDataset",
+    "HyperParamTuning", "LearningRateControl", "LmDataset", "Log", "MetaDataset", "NativeOp",
+    "NormalizationData", "NumpyDumpDataset", "Pretrain", "RawWavDataset", "SprintCache", "SprintControl",
+    "SprintDataset", "SprintErrorSignals", "SprintExternInterface", "SprintInterface", "StereoDataset",
+    "TaskSystem", "TFCompat", "TFDataPipeline", "TFDistributed", "TFEngine", "TFHorovod", "TFKenLM",
+    "TFNativeOp", "TFNetwork", "TFNetworkLayer", "TFNetworkRecLayer", "TFNetworkSegModLayer",
+    "TFNetworkSigProcLayer", "TFSprint", "TFUpdater", "TFUtil", "Util",
+})
 
 
 def to_bool(value: Any) -> bool:
