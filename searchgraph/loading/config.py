@@ -177,7 +177,7 @@ def _search_epoch(epoch: int | None, settings: dict[str, Any]) -> int:
 def _is_code(value: Any) -> bool:
     """Modules, functions and classes of the config are not settings (``network`` is kept whatever it is)."""
     from .environment import ConfigModel, ModuleModel, SafeFunction
-    from .safe import BoundMethod, Function, UserClass
+    from .safe_objects import BoundMethod, Function, UserClass
     from .values import Opaque, is_safe_callable
 
     if isinstance(value, Opaque):  # an imported module is not a setting; a name imported from one may be

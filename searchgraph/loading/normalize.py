@@ -69,7 +69,7 @@ def plain(value: Any, memo: dict[int, Any] | None = None) -> Any:
     name = _callable_name(value)
     if name is not None:
         return {"__callable__": name}
-    from .safe import Instance
+    from .safe_objects import Instance
 
     return {"__object__": value.cls.name if isinstance(value, Instance) else type(value).__name__}
 
@@ -79,7 +79,7 @@ def _key(key: Any) -> Any:
 
 
 def _callable_name(value: Any) -> str | None:
-    from .safe import BoundMethod, Function, UserClass
+    from .safe_objects import BoundMethod, Function, UserClass
 
     if isinstance(value, Function):
         return value.qualname

@@ -31,225 +31,40 @@ from .environment import (
     ModuleModel,
     SafeFunction,
 )
+from .safe_builtins import FRAME_BUILTINS, PLAIN_BUILTINS, SPECIAL_BUILTINS
+from .safe_objects import (
+    MISSING,
+    MUTATING_METHODS,
+    NOOP,
+    BoundMethod,
+    BreakSignal,
+    ConfigRaised,
+    ContinueSignal,
+    Decorated,
+    Frame,
+    Function,
+    Instance,
+    PlainMethod,
+    ReturnSignal,
+    Super,
+    UserClass,
+    UserException,
+    bound_names,
+    is_numpy,
+    is_plain_path,
+    source_text,
+    walk_own,
+)
 from .values import Opaque, OpaqueOperand
 
 __all__ = ["ConfigRaised", "Function", "Instance", "Interpreter", "UserClass"]
 
-_SYNTAX_HINT = "fix the syntax: RETURNN cannot load this file either"
-#: Python exceptions that supported operations raise on the config's behalf.
 _PY_ERRORS = (ArithmeticError, LookupError, NameError, TypeError, ValueError, AttributeError, AssertionError,
               RuntimeError, MemoryError, OSError, StopIteration, NotImplementedError)
 _CONVERSIONS: dict[int, Callable[[Any], str]] = {ord("s"): str, ord("r"): repr, ord("a"): ascii}
 _EXCEPTIONS = {name: getattr(builtins, name) for name in dir(builtins)
                if isinstance(getattr(builtins, name), type) and issubclass(getattr(builtins, name), BaseException)
                and name not in ("SystemExit", "KeyboardInterrupt", "GeneratorExit")}
-_MUTATING_METHODS = frozenset({"update", "append", "extend", "insert", "pop", "popitem", "setdefault", "clear",
-                               "remove", "add", "discard", "sort", "reverse"})
-
-
-class ConfigRaised(Exception):
-    """The config itself raised ``error`` at ``lineno`` (RETURNN fails the same way when it loads it)."""
-
-    def __init__(self, error: BaseException, lineno: int | None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.lineno = lineno
-
-
-class _Return(BaseException):
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-class _Break(BaseException):
-    pass
-
-
-class _Continue(BaseException):
-    pass
-
-
-class _UserException(Exception):
-    """An instance of a config-defined exception class, raised by the config."""
-
-    def __init__(self, instance: Instance) -> None:
-        super().__init__(instance.cls.name)
-        self.instance = instance
-
-
-class Function:
-    """A ``def`` or ``lambda`` of the config, called by interpreting its body."""
-
-    def __init__(self, interp: Interpreter, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
-                 scopes: list[dict[str, Any]], defaults: list[Any], kw_defaults: list[Any]) -> None:
-        self.interp = interp
-        self.node = node
-        self.name = getattr(node, "name", "<lambda>")
-        self.scopes = scopes  # enclosing function scopes, innermost last (late binding, as in Python)
-        self.defaults = defaults
-        self.kw_defaults = kw_defaults
-        self.owner: UserClass | None = None
-        self.qualname = self.name
-        self.is_generator = not isinstance(node, ast.Lambda) and any(
-            isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _walk_own(node.body))
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # lets whitelisted builtins (sorted, map) call it
-        return self.interp.call_function(self, list(args), kwargs)
-
-    def __repr__(self) -> str:
-        return f"<function {self.qualname}>"
-
-
-class BoundMethod:
-    __slots__ = ("func", "obj")
-
-    def __init__(self, func: Function, obj: Any) -> None:
-        self.func = func
-        self.obj = obj
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.func.interp.call_function(self.func, [self.obj, *args], kwargs)
-
-    def __repr__(self) -> str:
-        return f"<bound method {self.func.qualname}>"
-
-
-class _Decorated:
-    """``staticmethod`` / ``classmethod`` / ``property`` around a Function, in a class body."""
-
-    __slots__ = ("func", "kind")
-
-    def __init__(self, kind: str, func: Any) -> None:
-        self.kind = kind
-        self.func = func
-
-
-class UserClass:
-    """A ``class`` of the config: its namespace and bases (other user classes, builtins or Opaque)."""
-
-    def __init__(self, name: str, bases: list[Any], namespace: dict[str, Any]) -> None:
-        self.name = name
-        self.bases = bases
-        self.namespace = namespace
-        self.mro = self._linearize()
-
-    def _linearize(self) -> list[Any]:
-        order: list[Any] = [self]
-        for base in self.bases:
-            for klass in base.mro if isinstance(base, UserClass) else [base]:
-                if not any(klass is seen for seen in order):
-                    order.append(klass)
-        return order
-
-    def lookup(self, name: str, start: int = 0) -> tuple[bool, Any]:
-        """(found, raw value) along the MRO; an Opaque base makes every later name Opaque."""
-        for klass in self.mro[start:]:
-            if isinstance(klass, UserClass):
-                if name in klass.namespace:
-                    return True, klass.namespace[name]
-            elif isinstance(klass, Opaque):
-                return True, Opaque(f"{name} of {klass.what}", klass.where)
-        return False, None
-
-    def is_subclass_of(self, other: Any) -> bool:
-        return any(klass is other or (isinstance(klass, type) and isinstance(other, type)
-                                      and issubclass(klass, other)) for klass in self.mro)
-
-    def __repr__(self) -> str:
-        return f"<class {self.name}>"
-
-
-class Instance:
-    """An instance of a config-defined class."""
-
-    def __init__(self, cls: UserClass) -> None:
-        self.cls = cls
-        self.attrs: dict[str, Any] = {}
-
-    def __repr__(self) -> str:
-        return f"<{self.cls.name} object>"
-
-
-class _Super:
-    __slots__ = ("cls", "obj")
-
-    def __init__(self, cls: UserClass, obj: Any) -> None:
-        self.cls = cls
-        self.obj = obj
-
-
-class _PlainMethod:
-    """``obj.name`` for a whitelisted method of a plain value, called later."""
-
-    __slots__ = ("name", "obj")
-
-    def __init__(self, obj: Any, name: str) -> None:
-        self.obj = obj
-        self.name = name
-
-
-class _Frame:
-    """One function call (or the module, or a class body): its names and how they resolve."""
-
-    __slots__ = ("declared_global", "declared_nonlocal", "enclosing", "func", "globals_", "is_class", "locals")
-
-    def __init__(self, local: dict[str, Any], enclosing: list[dict[str, Any]], globals_: dict[str, Any],
-                 func: Function | None = None, is_class: bool = False) -> None:
-        self.locals = local
-        self.enclosing = enclosing
-        self.globals_ = globals_
-        self.declared_global: set[str] = set()
-        self.declared_nonlocal: set[str] = set()
-        self.func = func
-        self.is_class = is_class
-
-
-def _walk_own(body: list[ast.stmt]) -> Iterator[ast.AST]:
-    """Every node of ``body`` not inside a nested def, class or lambda."""
-    stack: list[ast.AST] = list(body)
-    while stack:
-        node = stack.pop()
-        yield node
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-                stack.append(child)
-            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                yield child
-
-
-def _is_plain_path(node: ast.expr) -> bool:
-    """``a``, ``a["k"]``, ``a.b["k"][0]``: evaluating it has no effect."""
-    while isinstance(node, (ast.Subscript, ast.Attribute)):
-        if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Constant, ast.Name)):
-            return False
-        node = node.value
-    return isinstance(node, ast.Name)
-
-
-def _bound_names(body: list[ast.stmt]) -> tuple[set[str], list[ast.expr]]:
-    """(names a block binds, expressions for the objects it changes in place)."""
-    names: set[str] = set()
-    changed: list[ast.expr] = []
-    for node in _walk_own(body):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            names.add(node.name)
-        elif isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            changed.append(node.value)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and node.func.attr in _MUTATING_METHODS:
-            changed.append(node.func.value)
-    return names, changed
-
-
-def _source(node: ast.AST) -> str:
-    text = ast.unparse(node)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class Interpreter:
@@ -269,7 +84,7 @@ class Interpreter:
         #: objects a branch safe mode could not decide may have changed: id -> (object, reason)
         self.uncertain: dict[int, tuple[Any, Opaque]] = {}
         self.star_imports: list[Opaque] = []
-        self.module_frame = _Frame(self.globals, [], self.globals)
+        self.module_frame = Frame(self.globals, [], self.globals)
         self._stmt = {cls: getattr(self, name) for name in dir(self) if name.startswith("_s_")
                       for cls in [getattr(ast, name[3:], None)] if cls is not None}
         self._expr = {cls: getattr(self, name) for name in dir(self) if name.startswith("_e_")
@@ -284,11 +99,11 @@ class Interpreter:
         """Run the module body; the config's own uncaught exception becomes :class:`ConfigRaised`."""
         try:
             self.block(tree.body, self.module_frame)
-        except (_Return, _Break, _Continue):  # pragma: no cover - the parser's checks rule these out
+        except (ReturnSignal, BreakSignal, ContinueSignal):  # pragma: no cover - the parser's checks rule these out
             raise ops.Failed("'return'/'break' outside a function or loop", self.lineno) from None
         except ops.SafeEvalError:
             raise
-        except _UserException as exc:
+        except UserException as exc:
             raise ConfigRaised(exc, getattr(exc, "sg_line", self.lineno)) from None
         except (Exception, RecursionError) as exc:  # noqa: BLE001 - the config's own error, reported
             raise ConfigRaised(exc, getattr(exc, "sg_line", self.lineno)) from None
@@ -307,7 +122,7 @@ class Interpreter:
 
     # -- statements ----------------------------------------------------------------------------
 
-    def block(self, body: list[ast.stmt], frame: _Frame) -> None:
+    def block(self, body: list[ast.stmt], frame: Frame) -> None:
         stmt = self._stmt
         for node in body:
             self.lineno = node.lineno
@@ -331,16 +146,16 @@ class Interpreter:
                     exc.lineno = node.lineno
                 raise
 
-    def skip(self, node: ast.AST, body: list[ast.stmt], reason: Opaque, frame: _Frame) -> None:
+    def skip(self, node: ast.AST, body: list[ast.stmt], reason: Opaque, frame: Frame) -> None:
         """Leave ``body`` unevaluated: what it binds becomes opaque, what it changes is uncertain."""
-        names, changed = _bound_names(body)
+        names, changed = bound_names(body)
         why = Opaque(f"line {getattr(node, 'lineno', '?')} could not be decided in safe mode: {reason.what}",
                      reason.where or self.where())
         for name in names:
             self.bind(frame, name, why)
         for target in changed:
             path = target
-            while not _is_plain_path(path):  # the longest part whose evaluation has no effect
+            while not is_plain_path(path):  # the longest part whose evaluation has no effect
                 path = path.value  # type: ignore[attr-defined]
             try:
                 value = self.expr(path, frame)
@@ -349,40 +164,40 @@ class Interpreter:
             if not isinstance(value, (Opaque, str, int, float, bool, type(None))):
                 self.uncertain[id(value)] = (value, why)
         self.env.note(f"not evaluated: {why.what}")
-        if frame.func is not None and any(isinstance(n, ast.Return) for n in _walk_own(body)):
-            raise _Return(why)  # the function may have returned there: its result is not known
+        if frame.func is not None and any(isinstance(n, ast.Return) for n in walk_own(body)):
+            raise ReturnSignal(why)  # the function may have returned there: its result is not known
 
-    def _s_Expr(self, node: ast.Expr, frame: _Frame) -> None:
+    def _s_Expr(self, node: ast.Expr, frame: Frame) -> None:
         self.expr(node.value, frame)
 
-    def _s_Pass(self, node: ast.Pass, frame: _Frame) -> None:
+    def _s_Pass(self, node: ast.Pass, frame: Frame) -> None:
         pass
 
-    def _s_Break(self, node: ast.Break, frame: _Frame) -> None:
-        raise _Break
+    def _s_Break(self, node: ast.Break, frame: Frame) -> None:
+        raise BreakSignal
 
-    def _s_Continue(self, node: ast.Continue, frame: _Frame) -> None:
-        raise _Continue
+    def _s_Continue(self, node: ast.Continue, frame: Frame) -> None:
+        raise ContinueSignal
 
-    def _s_Return(self, node: ast.Return, frame: _Frame) -> None:
-        raise _Return(self.expr(node.value, frame) if node.value is not None else None)
+    def _s_Return(self, node: ast.Return, frame: Frame) -> None:
+        raise ReturnSignal(self.expr(node.value, frame) if node.value is not None else None)
 
-    def _s_Global(self, node: ast.Global, frame: _Frame) -> None:
+    def _s_Global(self, node: ast.Global, frame: Frame) -> None:
         frame.declared_global.update(node.names)
 
-    def _s_Nonlocal(self, node: ast.Nonlocal, frame: _Frame) -> None:
+    def _s_Nonlocal(self, node: ast.Nonlocal, frame: Frame) -> None:
         frame.declared_nonlocal.update(node.names)
 
-    def _s_Assign(self, node: ast.Assign, frame: _Frame) -> None:
+    def _s_Assign(self, node: ast.Assign, frame: Frame) -> None:
         value = self.expr(node.value, frame)
         for target in node.targets:
             self.assign(target, value, frame)
 
-    def _s_AnnAssign(self, node: ast.AnnAssign, frame: _Frame) -> None:
+    def _s_AnnAssign(self, node: ast.AnnAssign, frame: Frame) -> None:
         if node.value is not None:
             self.assign(node.target, self.expr(node.value, frame), frame)
 
-    def _s_AugAssign(self, node: ast.AugAssign, frame: _Frame) -> None:
+    def _s_AugAssign(self, node: ast.AugAssign, frame: Frame) -> None:
         target = node.target
         if isinstance(target, ast.Name):
             current = self.lookup(frame, target.id)
@@ -401,11 +216,11 @@ class Interpreter:
             self.set_attribute(obj, target.attr, self.binop(node.op, current, self.expr(node.value, frame),
                                                            inplace=True), target)
 
-    def _s_Delete(self, node: ast.Delete, frame: _Frame) -> None:
+    def _s_Delete(self, node: ast.Delete, frame: Frame) -> None:
         for target in node.targets:
             self.delete(target, frame)
 
-    def _s_Import(self, node: ast.Import, frame: _Frame) -> None:
+    def _s_Import(self, node: ast.Import, frame: Frame) -> None:
         for alias in node.names:
             if alias.asname:
                 self.bind(frame, alias.asname, self.env.module(alias.name))
@@ -413,7 +228,7 @@ class Interpreter:
                 top = alias.name.split(".")[0]
                 self.bind(frame, top, self.env.module(top))
 
-    def _s_ImportFrom(self, node: ast.ImportFrom, frame: _Frame) -> None:
+    def _s_ImportFrom(self, node: ast.ImportFrom, frame: Frame) -> None:
         module = "." * node.level + (node.module or "")
         if module == "__future__":
             return
@@ -423,10 +238,10 @@ class Interpreter:
                 continue
             self.bind(frame, alias.asname or alias.name, self.env.import_from(module, alias.name))
 
-    def _s_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef, frame: _Frame) -> None:
+    def _s_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef, frame: Frame) -> None:
         args = node.args
         defaults = [self.expr(d, frame) for d in args.defaults]
-        kw_defaults = [self.expr(d, frame) if d is not None else _MISSING for d in args.kw_defaults]
+        kw_defaults = [self.expr(d, frame) if d is not None else MISSING for d in args.kw_defaults]
         scopes = [*frame.enclosing, frame.locals] if frame.func is not None else list(frame.enclosing)
         value: Any = Function(self, node, scopes, defaults, kw_defaults)
         if isinstance(node, ast.AsyncFunctionDef):
@@ -439,24 +254,24 @@ class Interpreter:
 
     def decorate(self, decorator: Any, value: Any, node: ast.expr) -> Any:
         if decorator is staticmethod:
-            return _Decorated("static", value)
+            return Decorated("static", value)
         if decorator is classmethod:
-            return _Decorated("class", value)
+            return Decorated("class", value)
         if decorator is property:
-            return _Decorated("property", value)
+            return Decorated("property", value)
         if isinstance(decorator, Opaque):
-            return Opaque(f"decorated by {_source(node)} ({decorator.what})", decorator.where)
+            return Opaque(f"decorated by {source_text(node)} ({decorator.what})", decorator.where)
         return self.call(decorator, [value], {}, node)
 
-    def _s_ClassDef(self, node: ast.ClassDef, frame: _Frame) -> None:
+    def _s_ClassDef(self, node: ast.ClassDef, frame: Frame) -> None:
         bases = [self.expr(b, frame) for b in node.bases]
         namespace: dict[str, Any] = {"__module__": "__returnn_config__", "__qualname__": node.name}
         scopes = [*frame.enclosing, frame.locals] if frame.func is not None else list(frame.enclosing)
-        body_frame = _Frame(namespace, scopes, frame.globals_, is_class=True)
+        body_frame = Frame(namespace, scopes, frame.globals_, is_class=True)
         self.block(node.body, body_frame)
         value: Any = UserClass(node.name, [b for b in bases if b is not object], namespace)
         for item in namespace.values():
-            func = item.func if isinstance(item, _Decorated) else item
+            func = item.func if isinstance(item, Decorated) else item
             if isinstance(func, Function):
                 func.owner = value
                 func.qualname = f"{node.name}.{func.name}"
@@ -464,14 +279,14 @@ class Interpreter:
             value = self.decorate(self.expr(decorator, frame), value, decorator)
         self.bind(frame, node.name, value)
 
-    def _s_If(self, node: ast.If, frame: _Frame) -> None:
+    def _s_If(self, node: ast.If, frame: Frame) -> None:
         test = self.expr(node.test, frame)
         if isinstance(test, Opaque):
             self.skip(node, [*node.body, *node.orelse], test, frame)
             return
         self.block(node.body if self.truth(test) else node.orelse, frame)
 
-    def _s_For(self, node: ast.For, frame: _Frame) -> None:
+    def _s_For(self, node: ast.For, frame: Frame) -> None:
         iterable = self.expr(node.iter, frame)
         if isinstance(iterable, Opaque):
             self.skip(node, [node], iterable, frame)
@@ -481,14 +296,14 @@ class Interpreter:
             self.assign(node.target, item, frame)
             try:
                 self.block(node.body, frame)
-            except _Break:
+            except BreakSignal:
                 break
-            except _Continue:
+            except ContinueSignal:
                 continue
         else:
             self.block(node.orelse, frame)
 
-    def _s_While(self, node: ast.While, frame: _Frame) -> None:
+    def _s_While(self, node: ast.While, frame: Frame) -> None:
         while True:
             self.tick()
             test = self.expr(node.test, frame)
@@ -499,20 +314,20 @@ class Interpreter:
                 break
             try:
                 self.block(node.body, frame)
-            except _Break:
+            except BreakSignal:
                 return
-            except _Continue:
+            except ContinueSignal:
                 continue
         self.block(node.orelse, frame)
 
-    def _s_Assert(self, node: ast.Assert, frame: _Frame) -> None:
+    def _s_Assert(self, node: ast.Assert, frame: Frame) -> None:
         test = self.expr(node.test, frame)
         if isinstance(test, Opaque) or self.truth(test):
             return
         message = self.expr(node.msg, frame) if node.msg is not None else None
         raise AssertionError(message) if message is not None else AssertionError()
 
-    def _s_Raise(self, node: ast.Raise, frame: _Frame) -> None:
+    def _s_Raise(self, node: ast.Raise, frame: Frame) -> None:
         if node.exc is None:
             raise RuntimeError("No active exception to reraise")
         exc = self.expr(node.exc, frame)
@@ -523,12 +338,12 @@ class Interpreter:
         if isinstance(exc, UserClass):
             exc = self.instantiate(exc, [], {}, node)
         if isinstance(exc, Instance):
-            raise _UserException(exc)
+            raise UserException(exc)
         if isinstance(exc, BaseException) and not isinstance(exc, (SystemExit, KeyboardInterrupt)):
             raise exc
         raise TypeError("exceptions must derive from BaseException")
 
-    def _s_Try(self, node: ast.Try, frame: _Frame) -> None:
+    def _s_Try(self, node: ast.Try, frame: Frame) -> None:
         try:
             try:
                 self.block(node.body, frame)
@@ -538,7 +353,7 @@ class Interpreter:
                 for handler in node.handlers:
                     if self.handler_matches(handler, exc, frame):
                         if handler.name:
-                            self.bind(frame, handler.name, exc.instance if isinstance(exc, _UserException)
+                            self.bind(frame, handler.name, exc.instance if isinstance(exc, UserException)
                                       else exc)
                         self.block(handler.body, frame)
                         break
@@ -551,30 +366,30 @@ class Interpreter:
 
     _s_TryStar = _s_Try
 
-    def handler_matches(self, handler: ast.ExceptHandler, exc: BaseException, frame: _Frame) -> bool:
+    def handler_matches(self, handler: ast.ExceptHandler, exc: BaseException, frame: Frame) -> bool:
         if handler.type is None:
             return True
         kinds = self.expr(handler.type, frame)
         for kind in kinds if isinstance(kinds, tuple) else (kinds,):
             if isinstance(kind, type) and isinstance(exc, kind):
                 return True
-            if isinstance(kind, UserClass) and isinstance(exc, _UserException) \
+            if isinstance(kind, UserClass) and isinstance(exc, UserException) \
                     and exc.instance.cls.is_subclass_of(kind):
                 return True
         return False
 
-    def _s_With(self, node: ast.With, frame: _Frame) -> None:
+    def _s_With(self, node: ast.With, frame: Frame) -> None:
         for item in node.items:
             context = self.expr(item.context_expr, frame)
             if item.optional_vars is not None:
                 value = context if isinstance(context, Opaque) else self.opaque(
-                    f"'with {_source(item.context_expr)}' (context managers are not entered in safe mode)")
+                    f"'with {source_text(item.context_expr)}' (context managers are not entered in safe mode)")
                 self.assign(item.optional_vars, value, frame)
         self.block(node.body, frame)
 
     # -- names -----------------------------------------------------------------------------------
 
-    def bind(self, frame: _Frame, name: str, value: Any) -> None:
+    def bind(self, frame: Frame, name: str, value: Any) -> None:
         if name in frame.declared_global:
             frame.globals_[name] = value
         elif name in frame.declared_nonlocal:
@@ -586,7 +401,7 @@ class Interpreter:
         else:
             frame.locals[name] = value
 
-    def lookup_opt(self, frame: _Frame, name: str) -> tuple[bool, Any]:
+    def lookup_opt(self, frame: Frame, name: str) -> tuple[bool, Any]:
         if name in frame.locals and name not in frame.declared_global:
             return True, frame.locals[name]
         for scope in reversed(frame.enclosing):
@@ -596,19 +411,19 @@ class Interpreter:
             return True, frame.globals_[name]
         return False, None
 
-    def lookup(self, frame: _Frame, name: str) -> Any:
+    def lookup(self, frame: Frame, name: str) -> Any:
         found, value = self.lookup_opt(frame, name)
         if found:
             return value
-        special = _SPECIAL_BUILTINS.get(name)
+        special = SPECIAL_BUILTINS.get(name)
         if special is not None:
             return special
         if name in ops.SAFE_BUILTINS:
             return ops.SAFE_BUILTINS[name]
         if name in _EXCEPTIONS:
             return _EXCEPTIONS[name]
-        if name in _PLAIN_BUILTINS:
-            return _PLAIN_BUILTINS[name]
+        if name in PLAIN_BUILTINS:
+            return PLAIN_BUILTINS[name]
         if self.star_imports:
             star = self.star_imports[-1]
             return Opaque(f"{name} (maybe from {star.what})", star.where)
@@ -616,7 +431,7 @@ class Interpreter:
             return self.opaque(f"builtin '{name}' (not available in safe mode)")
         raise NameError(f"name '{name}' is not defined")
 
-    def assign(self, target: ast.expr, value: Any, frame: _Frame) -> None:
+    def assign(self, target: ast.expr, value: Any, frame: Frame) -> None:
         if isinstance(target, ast.Name):
             self.bind(frame, target.id, value)
         elif isinstance(target, (ast.Tuple, ast.List)):
@@ -635,9 +450,9 @@ class Interpreter:
         elif isinstance(target, ast.Starred):
             self.assign(target.value, value, frame)
         else:
-            raise ops.refused(f"assignment to '{_source(target)}'")
+            raise ops.refused(f"assignment to '{source_text(target)}'")
 
-    def unpack(self, targets: list[ast.expr], value: Any, frame: _Frame) -> None:
+    def unpack(self, targets: list[ast.expr], value: Any, frame: Frame) -> None:
         items = list(self.iterate(value))
         stars = [i for i, t in enumerate(targets) if isinstance(t, ast.Starred)]
         if not stars:
@@ -658,7 +473,7 @@ class Interpreter:
         for target, item in zip(targets[star + 1:], items[len(items) - after:]):
             self.assign(target, item, frame)
 
-    def delete(self, target: ast.expr, frame: _Frame) -> None:
+    def delete(self, target: ast.expr, frame: Frame) -> None:
         if isinstance(target, ast.Name):
             scope = frame.globals_ if target.id in frame.declared_global else frame.locals
             if target.id not in scope:
@@ -678,14 +493,14 @@ class Interpreter:
             if isinstance(obj, Instance):
                 del obj.attrs[target.attr]
             elif not isinstance(obj, Opaque):
-                raise ops.refused(f"deletion of '{_source(target)}'")
+                raise ops.refused(f"deletion of '{source_text(target)}'")
 
     # -- expressions -----------------------------------------------------------------------------
 
-    def expr(self, node: ast.expr, frame: _Frame) -> Any:
+    def expr(self, node: ast.expr, frame: Frame) -> Any:
         handler = self._expr.get(type(node))
         if handler is None:
-            return self.opaque(f"unsupported construct in safe mode: '{_source(node)}'")
+            return self.opaque(f"unsupported construct in safe mode: '{source_text(node)}'")
         try:
             return handler(node, frame)
         except OpaqueOperand as exc:
@@ -707,7 +522,7 @@ class Interpreter:
         if isinstance(value, Opaque):
             raise OpaqueOperand(value)
         if isinstance(value, (Mapping, Iterator, list, tuple, str, set, frozenset, range, bytes)) \
-                or _is_numpy(value):
+                or is_numpy(value):
             return iter(value)
         if isinstance(value, (Instance, UserClass, Function, ModuleModel)):
             raise TypeError(f"'{type(value).__name__}' object is not iterable (in safe mode)")
@@ -722,13 +537,13 @@ class Interpreter:
                 return self.opaque(f"operator on {value!r} (not evaluated in safe mode)")
         return ops.binary_op(op, a, b, inplace=inplace)
 
-    def _e_Constant(self, node: ast.Constant, frame: _Frame) -> Any:
+    def _e_Constant(self, node: ast.Constant, frame: Frame) -> Any:
         return node.value
 
-    def _e_Name(self, node: ast.Name, frame: _Frame) -> Any:
+    def _e_Name(self, node: ast.Name, frame: Frame) -> Any:
         return self.lookup(frame, node.id)
 
-    def _e_UnaryOp(self, node: ast.UnaryOp, frame: _Frame) -> Any:
+    def _e_UnaryOp(self, node: ast.UnaryOp, frame: Frame) -> Any:
         value = self.expr(node.operand, frame)
         if isinstance(value, Opaque):
             return value
@@ -736,10 +551,10 @@ class Interpreter:
             return not self.truth(value)
         return ops.unary_op(node.op, value)
 
-    def _e_BinOp(self, node: ast.BinOp, frame: _Frame) -> Any:
+    def _e_BinOp(self, node: ast.BinOp, frame: Frame) -> Any:
         return self.binop(node.op, self.expr(node.left, frame), self.expr(node.right, frame))
 
-    def _e_BoolOp(self, node: ast.BoolOp, frame: _Frame) -> Any:
+    def _e_BoolOp(self, node: ast.BoolOp, frame: Frame) -> Any:
         value = None
         is_and = isinstance(node.op, ast.And)
         for operand in node.values:
@@ -750,7 +565,7 @@ class Interpreter:
                 return value
         return value
 
-    def _e_Compare(self, node: ast.Compare, frame: _Frame) -> Any:
+    def _e_Compare(self, node: ast.Compare, frame: Frame) -> Any:
         left = self.expr(node.left, frame)
         result: Any = True
         for op, comparator in zip(node.ops, node.comparators):
@@ -770,13 +585,13 @@ class Interpreter:
             left = right
         return result
 
-    def _e_IfExp(self, node: ast.IfExp, frame: _Frame) -> Any:
+    def _e_IfExp(self, node: ast.IfExp, frame: Frame) -> Any:
         test = self.expr(node.test, frame)
         if isinstance(test, Opaque):
             return test
         return self.expr(node.body if self.truth(test) else node.orelse, frame)
 
-    def _e_Dict(self, node: ast.Dict, frame: _Frame) -> dict[Any, Any]:
+    def _e_Dict(self, node: ast.Dict, frame: Frame) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
         for key, value in zip(node.keys, node.values):
             if key is None:
@@ -793,7 +608,7 @@ class Interpreter:
                 result[k] = self.expr(value, frame)
         return result
 
-    def elements(self, nodes: list[ast.expr], frame: _Frame) -> list[Any]:
+    def elements(self, nodes: list[ast.expr], frame: Frame) -> list[Any]:
         result: list[Any] = []
         for element in nodes:
             if isinstance(element, ast.Starred):
@@ -802,31 +617,31 @@ class Interpreter:
                 result.append(self.expr(element, frame))
         return result
 
-    def _e_List(self, node: ast.List, frame: _Frame) -> list[Any]:
+    def _e_List(self, node: ast.List, frame: Frame) -> list[Any]:
         return self.elements(node.elts, frame)
 
-    def _e_Tuple(self, node: ast.Tuple, frame: _Frame) -> tuple[Any, ...]:
+    def _e_Tuple(self, node: ast.Tuple, frame: Frame) -> tuple[Any, ...]:
         return tuple(self.elements(node.elts, frame))
 
-    def _e_Set(self, node: ast.Set, frame: _Frame) -> set[Any]:
+    def _e_Set(self, node: ast.Set, frame: Frame) -> set[Any]:
         items = self.elements(node.elts, frame)
         for item in items:
             if isinstance(item, Opaque):
                 raise OpaqueOperand(item)
         return set(items)
 
-    def comprehension(self, generators: list[ast.comprehension], frame: _Frame,
-                      produce: Callable[[_Frame], None]) -> None:
+    def comprehension(self, generators: list[ast.comprehension], frame: Frame,
+                      produce: Callable[[Frame], None]) -> None:
         first = self.iterate(self.expr(generators[0].iter, frame))
         scope: dict[str, Any] = {}
-        inner = _Frame(scope, [*frame.enclosing, frame.locals] if not frame.is_class else list(frame.enclosing),
+        inner = Frame(scope, [*frame.enclosing, frame.locals] if not frame.is_class else list(frame.enclosing),
                        frame.globals_, frame.func)
         if frame.func is None and not frame.is_class:  # module level: the enclosing scope is the globals
             inner.enclosing = []
         self._loop(generators, 0, first, inner, produce)
 
-    def _loop(self, generators: list[ast.comprehension], index: int, items: Iterator[Any], frame: _Frame,
-              produce: Callable[[_Frame], None]) -> None:
+    def _loop(self, generators: list[ast.comprehension], index: int, items: Iterator[Any], frame: Frame,
+              produce: Callable[[Frame], None]) -> None:
         gen = generators[index]
         for item in items:
             self.tick()
@@ -846,23 +661,23 @@ class Interpreter:
                     inner = self.iterate(self.expr(generators[index + 1].iter, frame))
                     self._loop(generators, index + 1, inner, frame, produce)
 
-    def _e_ListComp(self, node: ast.ListComp, frame: _Frame) -> list[Any]:
+    def _e_ListComp(self, node: ast.ListComp, frame: Frame) -> list[Any]:
         result: list[Any] = []
         self.comprehension(node.generators, frame, lambda f: result.append(self.expr(node.elt, f)))
         return result
 
-    def _e_GeneratorExp(self, node: ast.GeneratorExp, frame: _Frame) -> Iterator[Any]:
+    def _e_GeneratorExp(self, node: ast.GeneratorExp, frame: Frame) -> Iterator[Any]:
         return iter(self._e_ListComp(node, frame))  # type: ignore[arg-type]
 
-    def _e_SetComp(self, node: ast.SetComp, frame: _Frame) -> set[Any]:
+    def _e_SetComp(self, node: ast.SetComp, frame: Frame) -> set[Any]:
         result: set[Any] = set()
         self.comprehension(node.generators, frame, lambda f: result.add(self.expr(node.elt, f)))
         return result
 
-    def _e_DictComp(self, node: ast.DictComp, frame: _Frame) -> dict[Any, Any]:
+    def _e_DictComp(self, node: ast.DictComp, frame: Frame) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
 
-        def produce(f: _Frame) -> None:
+        def produce(f: Frame) -> None:
             key = self.expr(node.key, f)
             if isinstance(key, Opaque):
                 raise OpaqueOperand(key)
@@ -871,7 +686,7 @@ class Interpreter:
         self.comprehension(node.generators, frame, produce)
         return result
 
-    def _e_JoinedStr(self, node: ast.JoinedStr, frame: _Frame) -> Any:
+    def _e_JoinedStr(self, node: ast.JoinedStr, frame: Frame) -> Any:
         parts = []
         for part in node.values:
             value = self.expr(part, frame)
@@ -880,7 +695,7 @@ class Interpreter:
             parts.append(str(value))
         return "".join(parts)
 
-    def _e_FormattedValue(self, node: ast.FormattedValue, frame: _Frame) -> Any:
+    def _e_FormattedValue(self, node: ast.FormattedValue, frame: Frame) -> Any:
         value = self.expr(node.value, frame)
         if isinstance(value, Opaque):
             return value
@@ -890,7 +705,7 @@ class Interpreter:
         spec = self.expr(node.format_spec, frame) if node.format_spec is not None else ""
         return ops.format_value(value, spec)
 
-    def _e_Subscript(self, node: ast.Subscript, frame: _Frame) -> Any:
+    def _e_Subscript(self, node: ast.Subscript, frame: Frame) -> Any:
         return self.subscript(self.expr(node.value, frame), self.expr(node.slice, frame))
 
     def subscript(self, container: Any, key: Any) -> Any:
@@ -910,38 +725,38 @@ class Interpreter:
         container[key] = value
 
     def check_plain_container(self, container: Any) -> None:
-        if not isinstance(container, (dict, list)) and not _is_numpy(container):
+        if not isinstance(container, (dict, list)) and not is_numpy(container):
             raise TypeError(f"'{type(container).__name__}' object does not support item assignment")
 
-    def _e_Slice(self, node: ast.Slice, frame: _Frame) -> slice:
+    def _e_Slice(self, node: ast.Slice, frame: Frame) -> slice:
         parts = (node.lower, node.upper, node.step)
         return slice(*(self.expr(part, frame) if part is not None else None for part in parts))
 
-    def _e_Lambda(self, node: ast.Lambda, frame: _Frame) -> Function:
+    def _e_Lambda(self, node: ast.Lambda, frame: Frame) -> Function:
         args = node.args
         defaults = [self.expr(d, frame) for d in args.defaults]
-        kw_defaults = [self.expr(d, frame) if d is not None else _MISSING for d in args.kw_defaults]
+        kw_defaults = [self.expr(d, frame) if d is not None else MISSING for d in args.kw_defaults]
         scopes = [*frame.enclosing, frame.locals] if frame.func is not None else list(frame.enclosing)
         return Function(self, node, scopes, defaults, kw_defaults)
 
-    def _e_NamedExpr(self, node: ast.NamedExpr, frame: _Frame) -> Any:
+    def _e_NamedExpr(self, node: ast.NamedExpr, frame: Frame) -> Any:
         value = self.expr(node.value, frame)
         self.bind(frame, node.target.id, value)
         return value
 
-    def _e_Starred(self, node: ast.Starred, frame: _Frame) -> Any:
+    def _e_Starred(self, node: ast.Starred, frame: Frame) -> Any:
         return self.opaque("starred expression in this position")
 
     # -- attributes ----------------------------------------------------------------------------
 
-    def _e_Attribute(self, node: ast.Attribute, frame: _Frame) -> Any:
+    def _e_Attribute(self, node: ast.Attribute, frame: Frame) -> Any:
         return self.attribute(self.expr(node.value, frame), node.attr, node)
 
     def attribute(self, obj: Any, name: str, node: ast.AST) -> Any:
         if isinstance(obj, Opaque):
             return obj
         if name.startswith("__") and name not in ("__name__", "__dict__", "__class__", "__qualname__") \
-                and not isinstance(obj, (Instance, UserClass, _Super)):
+                and not isinstance(obj, (Instance, UserClass, Super)):
             return self.opaque(f"attribute '{name}' (not evaluated in safe mode)")
         if isinstance(obj, Instance):
             if name == "__dict__":
@@ -961,7 +776,7 @@ class Interpreter:
             if found:
                 return self.bind_member(raw, None, obj, node)
             raise AttributeError(f"type object '{obj.name}' has no attribute '{name}'")
-        if isinstance(obj, _Super):
+        if isinstance(obj, Super):
             klass = obj.cls
             owner = obj.obj.cls if isinstance(obj.obj, Instance) else obj.obj
             index = next((i for i, k in enumerate(owner.mro) if k is klass), len(owner.mro) - 1) + 1
@@ -969,7 +784,7 @@ class Interpreter:
             if found:
                 return self.bind_member(raw, obj.obj if isinstance(obj.obj, Instance) else None, owner, node)
             if name == "__init__":
-                return _NOOP
+                return NOOP
             raise AttributeError(f"'super' object has no attribute '{name}'")
         if isinstance(obj, ModuleModel):
             value = obj.get(name)
@@ -989,10 +804,10 @@ class Interpreter:
         if name == "__class__":
             return type(obj)
         if ops.has_method(obj, name):
-            return _PlainMethod(obj, name)
-        if _is_numpy(obj):
+            return PlainMethod(obj, name)
+        if is_numpy(obj):
             if name in NUMPY_ARRAY_METHODS:
-                return _PlainMethod(obj, name)
+                return PlainMethod(obj, name)
             if name in NUMPY_ARRAY_ATTRIBUTES:
                 return getattr(obj, name)
         if isinstance(obj, (int, float, complex)) and name in ("real", "imag", "numerator", "denominator"):
@@ -1002,11 +817,11 @@ class Interpreter:
         if isinstance(obj, BaseException) and name == "args":
             return obj.args
         if hasattr(obj, name):
-            return self.opaque(f"attribute access '{_source(node)}' (not evaluated in safe mode)")
+            return self.opaque(f"attribute access '{source_text(node)}' (not evaluated in safe mode)")
         raise AttributeError(f"'{type(obj).__name__}' object has no attribute '{name}'")
 
     def bind_member(self, raw: Any, obj: Instance | None, cls: UserClass, node: ast.AST) -> Any:
-        if isinstance(raw, _Decorated):
+        if isinstance(raw, Decorated):
             if raw.kind == "static":
                 return raw.func
             if raw.kind == "class":
@@ -1023,27 +838,27 @@ class Interpreter:
             return
         if isinstance(obj, Instance):
             found, raw = obj.cls.lookup(name)
-            if found and isinstance(raw, _Decorated) and raw.kind == "property":
-                raise ops.refused(f"assignment to the property '{_source(node)}'")
+            if found and isinstance(raw, Decorated) and raw.kind == "property":
+                raise ops.refused(f"assignment to the property '{source_text(node)}'")
             obj.attrs[name] = value
         elif isinstance(obj, UserClass):
             obj.namespace[name] = value
         elif isinstance(obj, Function):
             return  # function attributes carry nothing a network needs
         else:
-            raise ops.refused(f"assignment to '{_source(node)}'")
+            raise ops.refused(f"assignment to '{source_text(node)}'")
 
     # -- calls -----------------------------------------------------------------------------------
 
-    def _e_Call(self, node: ast.Call, frame: _Frame) -> Any:
+    def _e_Call(self, node: ast.Call, frame: Frame) -> Any:
         func = node.func
-        if isinstance(func, ast.Name) and func.id in _FRAME_BUILTINS and not self.lookup_opt(frame, func.id)[0]:
-            return _FRAME_BUILTINS[func.id](self, node, frame)
+        if isinstance(func, ast.Name) and func.id in FRAME_BUILTINS and not self.lookup_opt(frame, func.id)[0]:
+            return FRAME_BUILTINS[func.id](self, node, frame)
         callee = self.expr(func, frame)
         args, kwargs = self.arguments(node, frame)
         return self.call(callee, args, kwargs, node)
 
-    def arguments(self, node: ast.Call, frame: _Frame) -> tuple[list[Any], dict[str, Any]]:
+    def arguments(self, node: ast.Call, frame: Frame) -> tuple[list[Any], dict[str, Any]]:
         args = self.elements(node.args, frame)
         kwargs: dict[str, Any] = {}
         for keyword in node.keywords:
@@ -1066,7 +881,7 @@ class Interpreter:
 
     def call(self, callee: Any, args: list[Any], kwargs: dict[str, Any], node: ast.AST) -> Any:
         if isinstance(callee, Opaque):
-            return Opaque(f"result of {_source(node.func) if isinstance(node, ast.Call) else 'a call'}"
+            return Opaque(f"result of {source_text(node.func) if isinstance(node, ast.Call) else 'a call'}"
                           f" ({callee.what})", callee.where or self.where())
         if isinstance(callee, Function):
             return self.call_function(callee, args, kwargs)
@@ -1074,7 +889,7 @@ class Interpreter:
             return self.call_function(callee.func, [callee.obj, *args], kwargs)
         if isinstance(callee, UserClass):
             return self.instantiate(callee, args, kwargs, node)
-        if isinstance(callee, _PlainMethod):
+        if isinstance(callee, PlainMethod):
             return self.call_plain_method(callee, args, kwargs)
         if isinstance(callee, SafeFunction):
             if not callee.opaque_ok:
@@ -1082,7 +897,7 @@ class Interpreter:
                     if isinstance(value, Opaque):
                         return value
             return callee.func(*args, **kwargs)
-        if isinstance(callee, _Decorated):
+        if isinstance(callee, Decorated):
             return self.call(callee.func, args, kwargs, node)
         if ops.is_safe_callable(callee):
             for value in args:
@@ -1096,7 +911,7 @@ class Interpreter:
             return ops.call_builtin(callee, args, kwargs)
         if isinstance(callee, type) and issubclass(callee, BaseException):
             return callee(*args)
-        if callee in _PLAIN_BUILTINS.values():
+        if callee in PLAIN_BUILTINS.values():
             for value in (*args, *kwargs.values()):
                 if isinstance(value, Opaque):
                     return value
@@ -1105,14 +920,14 @@ class Interpreter:
             return self.opaque(f"call of {callee!r} (not evaluated in safe mode)")
         raise TypeError(f"'{type(callee).__name__}' object is not callable")
 
-    def call_plain_method(self, method: _PlainMethod, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def call_plain_method(self, method: PlainMethod, args: list[Any], kwargs: dict[str, Any]) -> Any:
         obj, name = method.obj, method.name
-        if _is_numpy(obj):
+        if is_numpy(obj):
             for value in (*args, *kwargs.values()):
                 if isinstance(value, Opaque):
                     return value
             return getattr(obj, name)(*args, **kwargs)
-        if not (isinstance(obj, (dict, list, set)) and name in _MUTATING_METHODS) or name == "pop":
+        if not (isinstance(obj, (dict, list, set)) and name in MUTATING_METHODS) or name == "pop":
             for value in args:
                 if isinstance(value, Opaque) and not (isinstance(obj, dict) and name in ("get", "setdefault")
                                                       and value is not args[0]):
@@ -1147,13 +962,13 @@ class Interpreter:
         saved_line = self.lineno
         try:
             local = self.bind_arguments(func, args, kwargs)
-            frame = _Frame(local, func.scopes, self.globals, func)
+            frame = Frame(local, func.scopes, self.globals, func)
             node = func.node
             if isinstance(node, ast.Lambda):
                 return self.expr(node.body, frame)
             try:
                 self.block(node.body, frame)
-            except _Return as ret:
+            except ReturnSignal as ret:
                 return ret.value
             return None
         finally:
@@ -1189,7 +1004,7 @@ class Interpreter:
                     raise TypeError(f"{func.qualname}() missing required argument: '{param.arg}'")
         for param, default in zip(spec.kwonlyargs, func.kw_defaults):
             if param.arg not in local:
-                if default is _MISSING:
+                if default is MISSING:
                     raise TypeError(f"{func.qualname}() missing required keyword argument: '{param.arg}'")
                 local[param.arg] = default
         if spec.kwarg is not None:
@@ -1200,7 +1015,7 @@ class Interpreter:
 
     # -- eval / exec of strings ------------------------------------------------------------------
 
-    def eval_string(self, text: Any, frame: _Frame, mode: str) -> Any:
+    def eval_string(self, text: Any, frame: Frame, mode: str) -> Any:
         if isinstance(text, Opaque):
             return text
         if not isinstance(text, str):
@@ -1219,216 +1034,3 @@ class Interpreter:
             self.lineno = saved
 
 
-class _Missing:
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-_MISSING = _Missing()
-_NOOP = SafeFunction(lambda *a, **k: None, "object.__init__", opaque_ok=True)
-
-
-def _is_numpy(value: Any) -> bool:
-    return type(value).__module__ == "numpy"
-
-
-def _b_locals(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    return frame.locals
-
-
-def _b_globals(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    return frame.globals_
-
-
-def _b_vars(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    if not node.args:
-        return frame.locals
-    obj = interp.expr(node.args[0], frame)
-    if isinstance(obj, Instance):
-        return obj.attrs
-    if isinstance(obj, UserClass):
-        return obj.namespace
-    return interp.opaque(f"vars() of {obj!r}")
-
-
-def _b_eval(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    args, _kwargs = interp.arguments(node, frame)
-    if len(args) > 1:
-        return interp.opaque("eval() with its own namespaces (not evaluated in safe mode)")
-    return interp.eval_string(args[0] if args else None, frame, "eval")
-
-
-def _b_exec(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    args, _kwargs = interp.arguments(node, frame)
-    if len(args) > 1:
-        target = args[1]
-        if isinstance(target, dict):
-            return interp.eval_string(args[0], _Frame(target, [], target), "exec")
-        return interp.opaque("exec() with its own namespaces (not evaluated in safe mode)")
-    return interp.eval_string(args[0] if args else None, frame, "exec")
-
-
-def _b_print(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    interp.arguments(node, frame)  # evaluated for their errors, printed nowhere
-    return None
-
-
-def _b_open(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    args, kwargs = interp.arguments(node, frame)
-    return interp.env.open_file(*args, **kwargs)
-
-
-def _b_super(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    args, _ = interp.arguments(node, frame)
-    if len(args) == 2 and isinstance(args[0], UserClass):
-        return _Super(args[0], args[1])
-    func = frame.func
-    if func is None or func.owner is None or not func.node.args.args:
-        raise RuntimeError("super(): no arguments")
-    first = frame.locals.get(func.node.args.args[0].arg)
-    return _Super(func.owner, first)
-
-
-def _b_getattr(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    args, _ = interp.arguments(node, frame)
-    if len(args) not in (2, 3):
-        raise TypeError("getattr expected 2 or 3 arguments")
-    if isinstance(args[1], Opaque):
-        return args[1]
-    try:
-        return interp.attribute(args[0], args[1], node)
-    except AttributeError:
-        if len(args) == 3:
-            return args[2]
-        raise
-
-
-def _b_hasattr(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    args, _ = interp.arguments(node, frame)
-    try:
-        value = interp.attribute(args[0], args[1], node)
-    except AttributeError:
-        return False
-    return value if isinstance(value, Opaque) and isinstance(args[0], Opaque) else True
-
-
-def _b_setattr(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    args, _ = interp.arguments(node, frame)
-    interp.set_attribute(args[0], args[1], args[2], node)
-    return None
-
-
-def _b_isinstance(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    args, _ = interp.arguments(node, frame)
-    obj, kinds = args
-    if isinstance(obj, Opaque):
-        return obj
-    result: Any = False
-    for kind in kinds if isinstance(kinds, tuple) else (kinds,):
-        kind = _UNWRAPPED.get(id(kind), kind)
-        if isinstance(kind, Opaque):
-            result = kind
-        elif isinstance(kind, UserClass):
-            if isinstance(obj, Instance) and obj.cls.is_subclass_of(kind):
-                return True
-        elif isinstance(kind, type):
-            if not isinstance(obj, (Instance, UserClass, Function)) and isinstance(obj, kind):
-                return True
-        else:
-            raise TypeError("isinstance() arg 2 must be a type or tuple of types")
-    return result
-
-
-def _b_issubclass(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    args, _ = interp.arguments(node, frame)
-    cls, kinds = args
-    for kind in kinds if isinstance(kinds, tuple) else (kinds,):
-        if isinstance(cls, UserClass) and cls.is_subclass_of(kind):
-            return True
-        if isinstance(cls, type) and isinstance(kind, type) and issubclass(cls, kind):
-            return True
-    return False
-
-
-def _b_type(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    args, _ = interp.arguments(node, frame)
-    if len(args) != 1:
-        return interp.opaque("type() with three arguments (not evaluated in safe mode)")
-    obj = args[0]
-    if isinstance(obj, Opaque):
-        return obj
-    if isinstance(obj, Instance):
-        return obj.cls
-    if isinstance(obj, (UserClass, Function, ModuleModel, SafeFunction)):
-        return interp.opaque(f"type of {obj!r}")
-    return type(obj)
-
-
-def _b_callable(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    args, _ = interp.arguments(node, frame)
-    obj = args[0]
-    if isinstance(obj, Opaque):
-        return obj
-    if isinstance(obj, Instance):
-        return obj.cls.lookup("__call__")[0]
-    return isinstance(obj, (Function, BoundMethod, UserClass, SafeFunction, _PlainMethod)) or callable(obj)
-
-
-def _b_map(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    args, _ = interp.arguments(node, frame)
-    func, iterables = args[0], [list(interp.iterate(a)) for a in args[1:]]
-    return iter([interp.call(func, list(items), {}, node) for items in zip(*iterables)])
-
-
-def _b_filter(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    args, _ = interp.arguments(node, frame)
-    func, items = args[0], list(interp.iterate(args[1]))
-    if func is None:
-        return iter([x for x in items if interp.truth(x)])
-    kept = []
-    for item in items:
-        test = interp.call(func, [item], {}, node)
-        if isinstance(test, Opaque):
-            raise OpaqueOperand(test)
-        if interp.truth(test):
-            kept.append(item)
-    return iter(kept)
-
-
-def _b_iter(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    args, _ = interp.arguments(node, frame)
-    return interp.iterate(args[0])
-
-
-def _b_next(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    args, _ = interp.arguments(node, frame)
-    if isinstance(args[0], Opaque):
-        return args[0]
-    if not isinstance(args[0], Iterator):
-        raise TypeError(f"'{type(args[0]).__name__}' object is not an iterator")
-    return next(args[0], *args[1:])
-
-
-def _b_import(interp: Interpreter, node: ast.Call, frame: _Frame) -> Any:
-    args, _ = interp.arguments(node, frame)
-    return interp.env.module(args[0]) if args and isinstance(args[0], str) else interp.opaque("__import__()")
-
-
-_FRAME_BUILTINS: dict[str, Callable[[Interpreter, ast.Call, _Frame], Any]] = {
-    "locals": _b_locals, "globals": _b_globals, "vars": _b_vars, "eval": _b_eval, "exec": _b_exec,
-    "print": _b_print, "open": _b_open, "super": _b_super, "getattr": _b_getattr, "hasattr": _b_hasattr,
-    "setattr": _b_setattr, "isinstance": _b_isinstance, "issubclass": _b_issubclass, "type": _b_type,
-    "callable": _b_callable, "map": _b_map, "filter": _b_filter, "iter": _b_iter, "next": _b_next,
-    "__import__": _b_import,
-}
-#: Builtins that are names for values (decorators, base classes, ``object``).
-_SPECIAL_BUILTINS: dict[str, Any] = {"staticmethod": staticmethod, "classmethod": classmethod, "property": property,
-                                     "object": object, "NotImplemented": NotImplemented, "Ellipsis": Ellipsis,
-                                     "__debug__": True}
-#: Further pure builtins, called with plain values.
-_PLAIN_BUILTINS: dict[str, Callable[..., Any]] = {
-    "ord": ord, "chr": chr, "hex": hex, "oct": oct, "bin": bin, "pow": pow, "hash": hash, "format": format,
-    "ascii": ascii, "complex": complex, "bytes": bytes, "slice": slice,
-}
-_UNWRAPPED = {id(ops.SAFE_BUILTINS["set"]): set, id(ops.SAFE_BUILTINS["frozenset"]): frozenset,
-              id(ops.SAFE_BUILTINS["str"]): str}
