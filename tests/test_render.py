@@ -1,5 +1,6 @@
 """Diagrams: structure of the DOT (nodes, edges, clusters, colours, shapes), determinism, options,
-the lattice, output formats and file writing, golden files, and every corpus network through ``dot``.
+the lattice, output formats and file writing, golden files (every corpus network through ``dot``:
+``test_corpus_render.py``).
 
 Golden files: ``SEARCHGRAPH_REGEN_GOLDEN=1 pytest tests/test_render.py`` rewrites ``tests/golden/``.
 """
@@ -8,10 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,61 +36,14 @@ from searchgraph.render.dot import parse_meta, quote
 from searchgraph.render.network import BIG, ERROR, FILLS, GREY_FILL, MARK, TRANSLATED
 from searchgraph.trace import SearchTrace
 
-from .conftest import ROOT, corpus_dir
+from .conftest import ROOT
+from .dot_support import Dot
 
 EXAMPLE = ROOT / "examples" / "attention_decoder.config"
 TRACE = ROOT / "examples" / "attention_decoder.trace.npz"
 CASES = ROOT / "tests" / "oracle" / "cases"
 GOLDEN = ROOT / "tests" / "golden"
 REGEN = os.environ.get("SEARCHGRAPH_REGEN_GOLDEN", "") not in ("", "0")
-
-_ATTR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|<.*?>(?=, \w+=|\]$)|[^,\]]+)')
-_NODE = re.compile(r'^\s*("(?:[^"\\]|\\.)*") \[(.*)\];$')
-_EDGE = re.compile(r'^\s*("(?:[^"\\]|\\.)*") -> ("(?:[^"\\]|\\.)*") \[(.*)\];$')
-_CLUSTER = re.compile(r'^\s*subgraph ("(?:[^"\\]|\\.)*") \{$')
-
-
-def _unquote(text: str) -> str:
-    if text.startswith('"'):
-        return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), text[1:-1])
-    return text
-
-
-def _attrs(text: str) -> dict[str, str]:
-    return {k: _unquote(v) for k, v in _ATTR.findall(text + "]")}
-
-
-@dataclass
-class Dot:
-    """The statements of a DOT file as the builders write them (one statement a line)."""
-
-    nodes: dict[str, dict[str, str]] = field(default_factory=dict)
-    edges: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
-    clusters: dict[str, list[str]] = field(default_factory=dict)  #: cluster -> enclosing clusters
-    where: dict[str, list[str]] = field(default_factory=dict)  #: node -> enclosing clusters, outermost first
-
-    @classmethod
-    def parse(cls, source: str) -> Dot:
-        out = cls()
-        stack: list[str] = []
-        for line in source.splitlines():
-            if m := _CLUSTER.match(line):
-                name = _unquote(m.group(1))
-                out.clusters[name] = list(stack)
-                stack.append(name)
-            elif line.strip() == "{":
-                stack.append("{")
-            elif line.strip() == "}":
-                if stack:
-                    stack.pop()
-            elif m := _EDGE.match(line):
-                out.edges[(_unquote(m.group(1)), _unquote(m.group(2)))] = _attrs(m.group(3))
-            elif m := _NODE.match(line):
-                name = _unquote(m.group(1))
-                out.nodes[name] = _attrs(m.group(2))
-                out.where[name] = [s for s in stack if s != "{"]
-        return out
-
 
 def _analysis(path: Path | str, mode: str = "search") -> searchgraph.Analysis:
     return searchgraph.analyze(searchgraph.load(path), mode=mode)
@@ -467,40 +419,3 @@ def test_golden(name: str) -> None:
     assert path.exists(), f"no golden file {path}: run with SEARCHGRAPH_REGEN_GOLDEN=1"
     assert source == path.read_text(encoding="utf-8"), \
         f"{name} differs from its golden file; if the change is intended, run with SEARCHGRAPH_REGEN_GOLDEN=1"
-
-
-# -- every corpus network through dot ---------------------------------------------------------------
-
-ANALYZE_LIMIT_S = 120
-_CORPUS = sorted(p for p in (corpus_dir() or Path("/nonexistent")).glob("*/*.json")
-                 if not p.name.endswith(".oracle.json"))
-
-
-@pytest.mark.usefixtures("needs_dot")
-@pytest.mark.parametrize("path", _CORPUS, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_corpus_network_renders_to_svg(path: Path) -> None:
-    def too_slow(*_: object) -> None:
-        raise TimeoutError(f"analysing {path.name} took over {ANALYZE_LIMIT_S} s (the analysis, not the diagram)")
-
-    previous = signal.signal(signal.SIGALRM, too_slow)
-    signal.alarm(ANALYZE_LIMIT_S)  # a hang in the analysis fails this test instead of stalling the run
-    try:
-        analysis = _analysis(path)
-        plans = plan_network(analysis)
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-    source = network_dot(analysis, plans=plans)
-    svg = render_bytes(source, "svg").decode()
-    dot = Dot.parse(source)
-    assert set(analysis.layers) <= set(dot.nodes)
-    for name in analysis.layers:
-        assert f'<g id="{dot.nodes[name]["id"]}" class="node">' in svg, name
-    for name in analysis.errors:
-        assert dot.nodes[name]["color"] == ERROR
-
-
-def test_corpus_is_there() -> None:
-    from .conftest import need
-
-    need(bool(_CORPUS), "the shared corpus (../shared/corpus) is not there")

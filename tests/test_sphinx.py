@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from searchgraph import analyze
-from searchgraph.loading import load
 from searchgraph.docsite import beam_rows
+from searchgraph.loading import load
 from searchgraph.sphinx import inline_svg
 
 from .conftest import ROOT, need

@@ -80,6 +80,14 @@ def corpus_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
+def corpus_raw_dir() -> Path | None:
+    """The corpus' original config files: ``corpus-raw`` beside the corpus (``../shared/corpus-raw``),
+    or None when absent."""
+    corpus = Path(os.environ.get("SEARCHGRAPH_CORPUS", ROOT.parent / "shared" / "corpus"))
+    path = corpus.parent / "corpus-raw"
+    return path if path.is_dir() else None
+
+
 def corpus_cases() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     """(id, case dict, oracle dict) for every corpus case; ids are ``group/name``. [] without corpus."""
     root = corpus_dir()
