@@ -205,6 +205,14 @@ def test_third_party_packages_stay_in_their_stages(package: str) -> None:
     assert wrong == []
 
 
+def test_networkx_only_on_demand() -> None:
+    """networkx (a quarter of a second to import) loads only when a networkx.DiGraph is asked for:
+    imported inside functions, or for type hints only."""
+    wrong = [_where(i) for i in ALL_IMPORTS
+             if i.target.split(".")[0] == "networkx" and i.function is None and not i.type_only]
+    assert wrong == []
+
+
 def test_architecture_doc_names_the_order() -> None:
     """docs/architecture.md states this order (the drawing's first line of stages)."""
     text = (ROOT / "docs" / "architecture.md").read_text()
