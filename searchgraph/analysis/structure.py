@@ -5,7 +5,7 @@ Which layers are constructed (``TFNetwork.construct_from_dict`` from the output 
 aside: the order ``TFNetwork._create_layer`` reaches them), which rec loop and unit holds each layer
 (``_SubnetworkRecCell``), the inputs that carry beams and search choices (``LayerBase.get_dep_layers``
 and the template's sources), batch axes, and whether a loop's length is known before it runs
-(``_SubnetworkRecCell`` / ``RecLayer``: ``have_known_seq_len``). Nothing here depends on a beam.
+(``_SubnetworkRecCell.get_output``: ``have_known_seq_len``). Nothing here depends on a beam.
 """
 
 from __future__ import annotations
