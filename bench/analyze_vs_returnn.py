@@ -56,7 +56,7 @@ def whole_process(case: Path) -> tuple[float, bool]:
     code = (f"import sys; sys.argv=['searchgraph','beams',{str(case)!r},'--json'];"
             "import contextlib, io\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
-            "    from searchgraph.cli import main; main(sys.argv[1:])\n"
+            "    from searchgraph.interfaces.cli import main; main(sys.argv[1:])\n"
             "print('tensorflow' in sys.modules)")
     best, tf_loaded = float("inf"), False
     for _ in range(3):

@@ -50,8 +50,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from searchgraph.backtrack import BacktrackResult, backtrack
-from searchgraph.trace import SearchTrace
+from searchgraph.search.backtrack import BacktrackResult, backtrack
+from searchgraph.search.trace import SearchTrace
 
 
 def make_trace(frames: int, batch: int, beams: list[int], seed: int) -> SearchTrace:

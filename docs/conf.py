@@ -19,7 +19,7 @@ author = "searchgraph contributors"
 copyright = "searchgraph contributors"
 version = release = __version__
 
-extensions = ["myst_parser", "searchgraph.sphinx"]
+extensions = ["myst_parser", "searchgraph.interfaces.sphinx"]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 root_doc = "index"
 exclude_patterns = ["_build", ".DS_Store"]

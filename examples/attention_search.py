@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 import tensorflow as tf
 
-from searchgraph.stepgraph import describe
+from searchgraph.search.stepgraph import describe
 from searchgraph.tf.search import BeamSearch
 
 VOCAB = ["</s>", "the", "a", "cat", "dog", "sat", "ran", "on", "mat", "home", "quickly", "."]

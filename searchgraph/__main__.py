@@ -1,5 +1,5 @@
 """``python -m searchgraph``: the command line (with no command: the demo on the bundled example)."""
 
-from .cli import main
+from .interfaces.cli import main
 
 raise SystemExit(main())

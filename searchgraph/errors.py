@@ -1,7 +1,7 @@
 """Exceptions for unusable input: unreadable files, things that are not networks.
 
 Errors *in* a network that RETURNN would raise during search are not exceptions here; they are
-results (see :mod:`searchgraph.provenance`). These exceptions carry enough context (file and line,
+results (see :mod:`searchgraph.analysis`). These exceptions carry enough context (file and line,
 or the layer path) for the CLI to print a one-paragraph message without a traceback.
 """
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from searchgraph.cli import main
+from searchgraph.interfaces.cli import main
 
 EXTERN = {"data": {"dim": 5}, "classes": {"dim": 6, "sparse": True}}
 

@@ -1,10 +1,10 @@
-"""Holding a :class:`~searchgraph.layergraph.LayerGraph` to the networkx.DiGraph it converts to."""
+"""Holding a :class:`~searchgraph.graph.layergraph.LayerGraph` to the networkx.DiGraph it converts to."""
 
 from __future__ import annotations
 
 import networkx as nx
 
-from searchgraph.layergraph import LayerGraph
+from searchgraph.graph.layergraph import LayerGraph
 
 
 def assert_same_api(lg: LayerGraph, g: nx.DiGraph) -> None:

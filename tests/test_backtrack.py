@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from searchgraph.backtrack import backtrack, finalize_scores, gather_tree, seq_lengths
-from searchgraph.trace import SearchTrace, TraceFileError
+from searchgraph.search.backtrack import backtrack, finalize_scores, gather_tree, seq_lengths
+from searchgraph.search.trace import SearchTrace, TraceFileError
 from tests.conftest import ROOT
 
 EXAMPLES = settings(max_examples=150, deadline=None, derandomize=True,
@@ -396,7 +396,7 @@ class TestLoadErrors:
 
 
 def test_numpy_side_does_not_import_tensorflow() -> None:
-    code = ("import sys, searchgraph.backtrack, searchgraph.trace, searchgraph.console_trace, "
-            "searchgraph.returnn; sys.exit(1 if 'tensorflow' in sys.modules else 0)")
+    code = ("import sys, searchgraph.search.backtrack, searchgraph.search.trace, searchgraph.interfaces.console_trace, "
+            "searchgraph.search.returnn; sys.exit(1 if 'tensorflow' in sys.modules else 0)")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     assert subprocess.run([sys.executable, "-c", code], check=False, env=env, cwd=ROOT).returncode == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from searchgraph.beams import CombineError, SearchBeam, combine_beams
+from searchgraph.analysis.beams import CombineError, SearchBeam, combine_beams
 
 PREV = SearchBeam("output/output", 12).copy_as_prev_frame()
 OUT = SearchBeam("output/output", 12, PREV)

@@ -268,7 +268,7 @@ class TestSubprocess:
         second of imports together) when nothing is drawn or printed through rich."""
         path = write(tmp_path, DECODER)
         code = ("import sys, contextlib, io\n"
-                "from searchgraph.cli import main\n"
+                "from searchgraph.interfaces.cli import main\n"
                 "with contextlib.redirect_stdout(io.StringIO()):\n"
                 f"    assert main(['beams', {path!r}, '--json']) == 0\n"
                 "heavy = [m for m in ('tensorflow', 'networkx', 'rich') if m in sys.modules]\n"
@@ -303,7 +303,7 @@ class TestPlanCommand:
         assert "end of frame" not in out  # nothing computed on prev:output is read as prev: here
 
     def test_json_round_trips(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-        from searchgraph.plan import NetworkPlan
+        from searchgraph.analysis.plan import NetworkPlan
 
         code, out, _ = run(capsys, "plan", write(tmp_path, self.ATTENTION), "--json")
         data = json.loads(out)

@@ -104,7 +104,7 @@ class TestRender:
 
     def test_as_a_process_no_tensorflow(self, tmp_path: Path) -> None:
         out_file = tmp_path / "net.html"
-        code = ("import sys; from searchgraph.cli import main; rc = main(sys.argv[1:]); "
+        code = ("import sys; from searchgraph.interfaces.cli import main; rc = main(sys.argv[1:]); "
                 "assert 'tensorflow' not in sys.modules, 'render imported TensorFlow'; sys.exit(rc)")
         proc = subprocess.run([sys.executable, "-c", code, "render", str(EXAMPLE), "-o", str(out_file)],
                               capture_output=True, text=True, check=False)

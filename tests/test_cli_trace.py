@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from searchgraph.trace import SearchTrace
+from searchgraph.search.trace import SearchTrace
 
 from .cli_support import one_line, run
 from .conftest import ROOT
@@ -162,9 +162,9 @@ class TestBadInput:
 
     def test_missing_returnn(self, capsys: pytest.CaptureFixture[str], tmp_path: Path,
                              monkeypatch: pytest.MonkeyPatch) -> None:
-        import searchgraph.returnn
+        import searchgraph.search.returnn
 
-        monkeypatch.setattr(searchgraph.returnn, "returnn_available", lambda: False)
+        monkeypatch.setattr(searchgraph.search.returnn, "returnn_available", lambda: False)
         config = tmp_path / "decoder.json"
         config.write_text(json.dumps(DECODER))
         code, out, err = run(capsys, "trace", "--capture", str(config))

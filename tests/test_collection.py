@@ -1,6 +1,6 @@
 """The corpus modules: left out at collection without the corpus (one header line says so, nothing is
-skipped), collected with it. A bare clone has no ``../shared`` beside it; SEARCHGRAPH_CORPUS stands in
-for both cases here."""
+skipped), collected with it. A bare clone has no ``../shared`` beside it; SEARCHGRAPH_CORPUS points
+at a missing or a stand-in corpus folder here, so this runs on a bare clone too."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CORPUS_TESTS, ROOT, corpus_dir, corpus_tests
+from .conftest import CORPUS_TESTS, ROOT, corpus_tests
 
 
 def _pytest(corpus: str, *args: str) -> str:
@@ -39,23 +39,23 @@ def test_corpus_modules_are_named_so() -> None:
     assert readers and all(p.rsplit("/", 1)[-1].startswith("test_corpus") for p in readers), readers
 
 
-# "present" only where there is a corpus to point at (a bare clone has none; CI always has it)
-@pytest.mark.parametrize("corpus", ["absent", "present"] if corpus_dir() is not None else ["absent"])
+@pytest.mark.parametrize("corpus", ["absent", "present"])
 def test_corpus_modules_follow_the_corpus(corpus: str, tmp_path: Path) -> None:
+    """A corpus folder (here an empty stand-in, so that a bare clone checks this too) brings the
+    corpus modules in; without one they are left out."""
+    path = tmp_path / "shared" / "corpus"
     if corpus == "present":
-        path = str(corpus_dir())
-    else:
-        path = str(tmp_path / "no-such" / "corpus")
-    ids = [line for line in _collect(path).splitlines() if "::" in line]
+        path.mkdir(parents=True)
+    ids = [line for line in _collect(str(path)).splitlines() if "::" in line]
     modules = {line.split("::", 1)[0].rsplit("/", 1)[-1] for line in ids}
     corpus_modules = {p.name for p in corpus_tests()}
     assert corpus_modules and "test_pipeline.py" in modules
+    header = _header(str(path))
+    line = next(li for li in header.splitlines() if li.startswith("corpus: "))
     if corpus == "absent":
         assert not modules & corpus_modules
-        header = _header(path)
-        line = next(li for li in header.splitlines() if li.startswith("corpus: "))
         assert f"not found ({path})" in line and f"{CORPUS_TESTS} modules are left out" in line
         assert "skipped" not in header
     else:
         assert corpus_modules <= modules
-        assert f"corpus: {path} " in _header(path)
+        assert line.startswith(f"corpus: {path} (raw configs: not found)") and "are collected" in line

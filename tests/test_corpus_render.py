@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import searchgraph
-from searchgraph.plan import plan_network
+from searchgraph.analysis.plan import plan_network
 from searchgraph.render import network_dot, render_bytes
 from searchgraph.render.network import ERROR
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from searchgraph.cli import main
-from searchgraph.diagnose import WARNING_CODES, diagnose
-from searchgraph.failures import rule_codes
+from searchgraph.checks import rule_codes
+from searchgraph.checks.diagnose import WARNING_CODES, diagnose
+from searchgraph.interfaces.cli import main
 
 CASES = Path(__file__).parent / "oracle" / "cases"
 
@@ -112,8 +112,25 @@ def test_compare_modes_lists_train_only_and_moved_layers() -> None:
     assert any("output/end" == f.layer for f in findings)  # no end layer needed in training
 
 
+def test_decide_without_a_beam_is_a_warning() -> None:
+    """SG206: a decide on a layer the search never reaches copies it; the decoder's own is fine."""
+    assert not [f for f in diagnose(ATTENTION) if f.code == "SG206"]
+    case = _root(copy.deepcopy(ATTENTION),
+                 enc_decided={"class": "decide", "from": "encoder", "is_output_layer": True})
+    found = [f for f in diagnose(case) if f.code == "SG206"]
+    assert [(f.layer, f.severity) for f in found] == [("enc_decided", "warning")]
+    assert "encoder" in found[0].reason and found[0].fix and found[0].title == WARNING_CODES["SG206"]
+    twice = _root(copy.deepcopy(ATTENTION),
+                  out_decided={"class": "decide", "from": "output"},
+                  again={"class": "decide", "from": "out_decided", "is_output_layer": True})
+    assert [f.layer for f in diagnose(twice) if f.code == "SG206"] == ["again"]
+
+
 def test_warning_codes_are_documented() -> None:
-    assert set(WARNING_CODES) == {"SG201", "SG202", "SG203", "SG204", "SG205"}
+    assert set(WARNING_CODES) == {"SG201", "SG202", "SG203", "SG204", "SG205", "SG206"}
+    table = (Path(__file__).parents[1] / "docs" / "findings.md").read_text()
+    documented = {line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| SG")}
+    assert documented == set(WARNING_CODES) | set(rule_codes())
 
 
 class TestCli:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from searchgraph import analyze
-from searchgraph.docsite import beam_rows
+from searchgraph.interfaces.docsite import beam_rows
 
 from .conftest import ROOT, need
 from .test_docsite import Page, needs_render  # noqa: F401 -- a fixture

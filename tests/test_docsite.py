@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from searchgraph import SearchgraphError, analyze
-from searchgraph.cli import main
-from searchgraph.diagnose import diagnose
-from searchgraph.docsite import MARKER, beam_rows, build_site
-from searchgraph.plan import plan_network
+from searchgraph.analysis.plan import plan_network
+from searchgraph.checks.diagnose import diagnose
+from searchgraph.interfaces.cli import main
+from searchgraph.interfaces.docsite import MARKER, beam_rows, build_site
 
 from .cli_support import TWO_CHOICES
 from .conftest import ROOT, need
@@ -287,7 +287,7 @@ class TestTargetFolder:
 
     def test_failed_write_keeps_the_old_site(self, tmp_path: Path, configs: list[str],
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-        from searchgraph import docsite
+        from searchgraph.interfaces import docsite
 
         out = tmp_path / "site"
         build_site(configs[2:], out)
@@ -354,7 +354,7 @@ class TestCommand:
         assert "2/2" in stream.getvalue()
 
     def test_does_not_import_tensorflow(self, tmp_path: Path, configs: list[str]) -> None:
-        code = ("import sys; from searchgraph.cli import main; "
+        code = ("import sys; from searchgraph.interfaces.cli import main; "
                 f"code = main(['docs', {configs[1]!r}, '-o', {str(tmp_path / 'site')!r}]); "
                 "assert 'tensorflow' not in sys.modules, 'TF imported'; print('exit', code)")
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,

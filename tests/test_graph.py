@@ -16,7 +16,7 @@ import pytest
 
 from searchgraph import ConfigError, NetworkError, build_graph, load, register_layer_class
 from searchgraph.graph import constructed_layers, graph_to_json, unit_layers, without_prev
-from searchgraph.layers import unregister_layer_class
+from searchgraph.graph.layers import unregister_layer_class
 
 EXTERN = {"data": {"dim": 5}, "classes": {"dim": 6, "sparse": True}}
 

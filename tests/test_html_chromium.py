@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 import searchgraph
-from searchgraph.plan import plan_network
+from searchgraph.analysis.plan import plan_network
 from searchgraph.render import beam_path, lattice_dot, network_dot, render_bytes
-from searchgraph.trace import SearchTrace
+from searchgraph.search.trace import SearchTrace
 
 from .conftest import ROOT, need
 

@@ -1,4 +1,4 @@
-"""`LayerGraph` (``searchgraph.layergraph``) answers like the networkx.DiGraph it converts to.
+"""`LayerGraph` (``searchgraph.graph.layergraph``) answers like the networkx.DiGraph it converts to.
 
 The analysis runs on a LayerGraph to spare ``searchgraph beams`` networkx's import; every stage also
 accepts a networkx DiGraph. These tests hold the two to the same answers on hand-made graphs (on
@@ -12,7 +12,7 @@ import random
 
 import networkx as nx
 
-from searchgraph.layergraph import LayerGraph, as_networkx, shortest_path
+from searchgraph.graph.layergraph import LayerGraph, as_networkx, shortest_path
 
 from .graph_support import assert_same_api
 

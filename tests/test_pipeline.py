@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from searchgraph import analyze, load
-from searchgraph.diagnose import diagnose
-from searchgraph.plan import NetworkPlan, plan_network
+from searchgraph.analysis.plan import NetworkPlan, plan_network
+from searchgraph.checks.diagnose import diagnose
 
 from .conftest import ROOT
 

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from searchgraph import analyze
-from searchgraph.plan import NetworkPlan, plan_for, plan_network
+from searchgraph.analysis.plan import NetworkPlan, plan_for, plan_network
 
 MULTI: dict[str, Any] = {
     "encoder": {"class": "linear", "from": "data", "n_out": 4},

@@ -244,7 +244,7 @@ class TestDataNotAvailable:
     (RETURNN network.py L1313): no dependencies, so no search choices."""
 
     def test_extern_data_availability(self) -> None:
-        from searchgraph.availability import extern_available
+        from searchgraph.analysis.availability import extern_available
         from searchgraph.loading import netspec_from_settings
 
         def avail(extern_data: dict[str, Any], **settings: Any) -> dict[str, bool]:

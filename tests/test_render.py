@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 import searchgraph
+from searchgraph.analysis.plan import plan_network
 from searchgraph.errors import SearchgraphError
-from searchgraph.plan import plan_network
+from searchgraph.interfaces.notebook import repr_svg
 from searchgraph.render import (
     FORMATS,
     OutputExistsError,
@@ -27,14 +28,13 @@ from searchgraph.render import (
     lattice_dot,
     network_dot,
     render_bytes,
-    repr_svg,
     write,
     write_lattice,
     write_network,
 )
 from searchgraph.render.dot import parse_meta, quote
 from searchgraph.render.network import BIG, ERROR, FILLS, GREY_FILL, MARK, TRANSLATED
-from searchgraph.trace import SearchTrace
+from searchgraph.search.trace import SearchTrace
 
 from .conftest import ROOT
 from .dot_support import Dot
@@ -146,7 +146,7 @@ class TestNetworkOptions:
         assert network_dot(again, plans=plan_network(again)) == first
 
     def test_byte_identical_across_processes(self) -> None:
-        code = ("import searchgraph, sys; from searchgraph.plan import plan_network; "
+        code = ("import searchgraph, sys; from searchgraph.analysis.plan import plan_network; "
                 "from searchgraph.render import network_dot; a = searchgraph.analyze(sys.argv[1]); "
                 "sys.stdout.write(network_dot(a, plans=plan_network(a), focus='output/att'))")
         outs = [subprocess.run([sys.executable, "-c", code, str(EXAMPLE)], capture_output=True, text=True,
@@ -255,7 +255,7 @@ class TestLattice:
         assert dot.where["b0:t2:out/b:0"] == ["cluster:b0", "cluster:b0:t2", "cluster:b0:t2:out/b"]
 
     def test_final_paths_and_ended(self) -> None:
-        from searchgraph.backtrack import backtrack
+        from searchgraph.search.backtrack import backtrack
 
         trace = _small_trace()
         result = backtrack(trace)
@@ -386,7 +386,7 @@ class TestOutput:
 
         assert set(render.__all__) == {
             "FORMATS", "OutputExistsError", "RenderError", "beam_path", "format_for", "lattice_dot",
-            "network_dot", "render_bytes", "repr_svg", "write", "write_lattice", "write_network"}
+            "network_dot", "render_bytes", "write", "write_lattice", "write_network"}
 
 
 # -- golden files -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The Sphinx extension ``searchgraph.sphinx``: the ``searchgraph`` directive in a small project.
+"""The Sphinx extension ``searchgraph.interfaces.sphinx``: the ``searchgraph`` directive in a small project.
 
 Each test builds a throw-away Sphinx project in-process and reads the HTML and the warnings back.
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from searchgraph import analyze
-from searchgraph.docsite import beam_rows
+from searchgraph.interfaces.docsite import beam_rows
+from searchgraph.interfaces.sphinx import inline_svg
 from searchgraph.loading import load
-from searchgraph.sphinx import inline_svg
 
 from .conftest import ROOT, need
 from .test_docsite import BROKEN, HAVE_DIAGRAMS, TWO_CHOICES, Page, needs_render  # noqa: F401 -- a fixture
@@ -40,7 +40,7 @@ def build(tmp_path: Path, pages: dict[str, str]) -> tuple[Path, str]:
 
     src = tmp_path / "src"
     src.mkdir()
-    (src / "conf.py").write_text('extensions = ["searchgraph.sphinx"]\nproject = "t"\n')
+    (src / "conf.py").write_text('extensions = ["searchgraph.interfaces.sphinx"]\nproject = "t"\n')
     (src / "net").mkdir()
     (src / "net" / "two_choices.json").write_text(json.dumps(TWO_CHOICES))
     (src / "net" / "broken.config").write_text(BROKEN)
@@ -80,7 +80,7 @@ def expected_rows(config: str, layers: list[str] | None = None) -> list[list[str
 class TestDirective:
     @pytest.mark.usefixtures("needs_render")
     def test_diagram_and_table(self, tmp_path: Path) -> None:
-        from searchgraph.plan import plan_network
+        from searchgraph.analysis.plan import plan_network
 
         render = importlib.import_module("searchgraph.render")  # written beside this; may be missing
 
@@ -112,7 +112,7 @@ class TestDirective:
 
     @pytest.mark.usefixtures("needs_render")
     def test_layer_option_marks_the_layers(self, tmp_path: Path) -> None:
-        from searchgraph.plan import plan_network
+        from searchgraph.analysis.plan import plan_network
 
         render = importlib.import_module("searchgraph.render")
         html, warnings = build(tmp_path, {"index": "Index\n=====\n\n.. searchgraph:: net/two_choices.json\n"
@@ -128,7 +128,7 @@ class TestDirective:
 
     @pytest.mark.usefixtures("needs_render")
     def test_collapse_and_hide_beamless(self, tmp_path: Path) -> None:
-        from searchgraph.plan import plan_network
+        from searchgraph.analysis.plan import plan_network
 
         render = importlib.import_module("searchgraph.render")
         html, warnings = build(tmp_path, {"index": f"Index\n=====\n\n.. searchgraph:: {EXAMPLE}\n"

@@ -1,4 +1,4 @@
-"""Stage 1, loading: RETURNN config files and JSON into a :class:`~searchgraph.graph.netspec.NetSpec`.
+"""Stage 1, loading: RETURNN config files and JSON into a :class:`~searchgraph.loading.netspec.NetSpec`.
 
 ``config`` holds :func:`load`; ``safe`` evaluates a config from its syntax tree without running it
 (``values`` is its value model); ``trusted`` runs it the way RETURNN does, in a sandboxed subprocess.

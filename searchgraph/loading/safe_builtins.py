@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import values as ops
 from .environment import ModuleModel, SafeFunction
 from .safe_objects import BoundMethod, Frame, Function, Instance, PlainMethod, Super, UserClass
 from .values import Opaque, OpaqueOperand
 
-if TYPE_CHECKING:
-    from .safe import Interpreter
+#: The interpreter of :mod:`.safe` (not imported here: it imports this module).
+Interpreter = Any
 
 __all__ = ["FRAME_BUILTINS", "PLAIN_BUILTINS", "SPECIAL_BUILTINS", "UNWRAPPED"]
 

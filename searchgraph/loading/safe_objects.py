@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .environment import SafeFunction
 from .values import Opaque
 
-if TYPE_CHECKING:
-    from .safe import Interpreter
+#: The interpreter of :mod:`.safe` (not imported here: it imports this module).
+Interpreter = Any
 
 __all__ = [
     "MISSING", "MUTATING_METHODS", "NOOP", "BoundMethod", "BreakSignal", "ConfigRaised", "ContinueSignal", "Decorated", "Frame",

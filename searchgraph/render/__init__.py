@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..analysis.plan import plan_network
 from .lattice import lattice_dot
 from .network import beam_path, network_dot
 from .output import FORMATS, OutputExistsError, RenderError, format_for, render_bytes, write
@@ -35,7 +36,6 @@ __all__ = [
     "lattice_dot",
     "network_dot",
     "render_bytes",
-    "repr_svg",
     "write",
     "write_lattice",
     "write_network",
@@ -53,8 +53,6 @@ def write_network(analysis: Any, path: str | os.PathLike[str], *, force: bool = 
     if not force and Path(path).exists():
         raise OutputExistsError("the file exists", where=str(path), hint="pass --force (force=True) to replace it")
     if opts.get("plans") is None and analysis.mode == "search":
-        from ..plan import plan_network
-
         opts["plans"] = plan_network(analysis)
     return write(network_dot(analysis, **opts), path, force=force, fmt=fmt)
 
@@ -62,31 +60,8 @@ def write_network(analysis: Any, path: str | os.PathLike[str], *, force: bool = 
 def write_lattice(trace: Any, path: str | os.PathLike[str], *, force: bool = False,
                   result: Any = None) -> Path:
     """Write the backtracking lattice of ``trace`` to ``path`` (format from the suffix); ``result``
-    is its :class:`~searchgraph.backtrack.BacktrackResult` (computed when not given)."""
+    is its :class:`~searchgraph.search.backtrack.BacktrackResult` (computed when not given)."""
     fmt = format_for(path)
     if not force and Path(path).exists():
         raise OutputExistsError("the file exists", where=str(path), hint="pass --force (force=True) to replace it")
     return write(lattice_dot(trace, result), path, force=force, fmt=fmt)
-
-
-def repr_svg(obj: Any) -> str:
-    """SVG for an :class:`~searchgraph.provenance.Analysis` (its beam-flow diagram, with plans in
-    search mode) or a :class:`~searchgraph.trace.SearchTrace` (its lattice): Jupyter's
-    ``_repr_svg_``."""
-    from ..provenance import Analysis
-    from ..trace import SearchTrace
-
-    if isinstance(obj, Analysis):
-        plans = None
-        if obj.mode == "search":
-            from ..plan import plan_network
-
-            plans = plan_network(obj)
-        dot = network_dot(obj, plans=plans)
-    elif isinstance(obj, SearchTrace):
-        dot = lattice_dot(obj)
-    else:
-        raise TypeError(f"repr_svg draws an Analysis or a SearchTrace, got {type(obj).__name__}")
-    svg = render_bytes(dot, "svg").decode("utf-8")
-    start = svg.find("<svg")
-    return svg[start:] if start >= 0 else svg

@@ -1,9 +1,9 @@
-"""The backtracking lattice of a recorded search (:class:`~searchgraph.trace.SearchTrace`) as DOT.
+"""The backtracking lattice of a recorded search (:class:`~searchgraph.search.trace.SearchTrace`) as DOT.
 
 One node per (batch entry, frame, choice, hypothesis), labelled with its label and beam score; an
 edge from the hypothesis it extends (``src_beams``); one band per frame and, when a frame has
 several choices, one band per choice inside it. The final n-best paths
-(:class:`~searchgraph.backtrack.BacktrackResult`) are drawn bold, the best one strongest; ended
+(:class:`~searchgraph.search.backtrack.BacktrackResult`) are drawn bold, the best one strongest; ended
 hypotheses (the end flags) are grey with a double border; hypotheses no final path passes through
 are faded. Pure: no ``dot`` is run here.
 """
@@ -32,14 +32,14 @@ def lattice_dot(trace: Any, result: Any = None) -> str:
 
     Parameters
     ----------
-    trace : a :class:`~searchgraph.trace.SearchTrace`.
-    result : its :class:`~searchgraph.backtrack.BacktrackResult` (computed when not given): the final
+    trace : a :class:`~searchgraph.search.trace.SearchTrace`.
+    result : its :class:`~searchgraph.search.backtrack.BacktrackResult` (computed when not given): the final
         hypotheses whose paths are highlighted, with their lengths and scores.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from searchgraph.trace import SearchTrace
+    >>> from searchgraph.search.trace import SearchTrace
     >>> lab = np.array([[[5, 6]], [[7, 8]]])
     >>> tr = SearchTrace.from_arrays("output", ["output/output"], {"output/output": lab},
     ...                              {"output/output": np.array([[[0, 0]], [[1, 0]]])},
@@ -48,7 +48,7 @@ def lattice_dot(trace: Any, result: Any = None) -> str:
     >>> '"b0:start:0" -> "b0:t0:output/output:1"' in dot
     True
     """
-    from ..backtrack import backtrack
+    from ..search.backtrack import backtrack
 
     if result is None:
         result = backtrack(trace)

@@ -1,4 +1,4 @@
-"""The network / beam-flow diagram of an :class:`~searchgraph.provenance.Analysis` as DOT source.
+"""The network / beam-flow diagram of an :class:`~searchgraph.analysis.Analysis` as DOT source.
 
 One node per constructed layer (plus the extern data it reads), nested clusters for rec units and
 subnetworks with a rec unit's layers split by where RETURNN puts them (kept in the loop, moved out
@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..layers import get_layer_class
-from ..provenance import Analysis
+from ..analysis.model import Analysis
+from ..graph.layers import get_layer_class
 from .dot import attrs, html_escape, lines, meta_comment, quote
 from .output import RenderError
 
@@ -459,8 +459,8 @@ def network_dot(analysis: Analysis, *, plans: Any = None, rankdir: str = "TB",
 
     Parameters
     ----------
-    analysis : the network's :class:`~searchgraph.provenance.Analysis`.
-    plans : its :class:`~searchgraph.plan.NetworkPlan`: translated inputs get their plan on the edge
+    analysis : the network's :class:`~searchgraph.analysis.Analysis`.
+    plans : its :class:`~searchgraph.analysis.plan.NetworkPlan`: translated inputs get their plan on the edge
         (``tile ×12``, ``select via output/output``).
     rankdir : ``TB``, ``LR``, ``BT`` or ``RL``.
     collapse_depth : draw units nested deeper than this as one node (0: every unit collapsed).

@@ -1,6 +1,6 @@
 """Backtracking a beam search into n-best sequences in TensorFlow.
 
-Same semantics and results as the NumPy :func:`searchgraph.backtrack.backtrack` (RETURNN's
+Same semantics and results as the NumPy :func:`searchgraph.search.backtrack.backtrack` (RETURNN's
 ``RecLayer._opt_search_resolve`` and the in-loop ``seq_len`` bookkeeping,
 ``returnn-search-semantics.md`` §4.6, §6.4). Two methods:
 
@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 
 import tensorflow as tf
 
-from ..trace import SearchTrace
+from ..search.trace import SearchTrace
 
 __all__ = ["METHODS", "BacktrackFunction", "TFBacktrackResult", "backtrack", "backtrack_function",
            "backtrack_tensors", "input_signature"]
@@ -113,7 +113,7 @@ def _beam_indices_doubling(src_beams: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor,
 
 
 def _path_lengths(end_flags: tf.Tensor, end_path: tf.Tensor, include_eos: bool) -> tf.Tensor:
-    """Lengths from the end flags along each final hypothesis' path (``searchgraph.backtrack.path_lengths``).
+    """Lengths from the end flags along each final hypothesis' path (``searchgraph.search.backtrack.path_lengths``).
 
     A hypothesis ends at the first frame ``f`` whose flag is set on its path: its length is ``f``, or
     ``f + 1`` with ``include_eos`` (the frame that ends counts), ``T`` if it never ends. Computed as a
@@ -284,7 +284,7 @@ def backtrack_tensors(
     ----------
     labels, src_beams : sequence of tensor-like
         One ``[T, B, K_c]`` integer tensor per choice, in frame order (oldest first), with the
-        meaning of :class:`~searchgraph.trace.SearchTrace` (``src_beams`` values are not checked
+        meaning of :class:`~searchgraph.search.trace.SearchTrace` (``src_beams`` values are not checked
         here: out-of-range values raise or give wrong results, depending on method and device).
     scores : tensor-like
         ``[T, B, K_latest]`` beam scores of the latest choice.

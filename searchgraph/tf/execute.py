@@ -1,6 +1,6 @@
 """Execute translation plans on tensors: what RETURNN's ``SelectSearchSourcesLayer`` does.
 
-A plan (:mod:`searchgraph.plan`) says per input: keep it, tile it into a beam, or select it through
+A plan (:mod:`searchgraph.analysis.plan`) says per input: keep it, tile it into a beam, or select it through
 a chain of choices. Executed here, a chain of k choices moves the payload once: the choices'
 ``src_beams`` are composed first (``compose_src_beams``), then one gather.
 """
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import tensorflow as tf
 
-from ..plan import FramePlan, InputPlan, LayerPlan
+from ..analysis.plan import FramePlan, InputPlan, LayerPlan
 from .beams import compose_src_beams, select_src_beams, tile_to_beam
 
 __all__ = ["execute_input", "execute_plan"]
@@ -43,8 +43,8 @@ def execute_plan(plan: PlanLike, tensors: Mapping[str, tf.Tensor],
 
     Parameters
     ----------
-    plan : a :class:`~searchgraph.plan.LayerPlan` (all inputs of a layer), a frame-end
-        :class:`~searchgraph.plan.FramePlan`, or a single :class:`~searchgraph.plan.InputPlan`.
+    plan : a :class:`~searchgraph.analysis.plan.LayerPlan` (all inputs of a layer), a frame-end
+        :class:`~searchgraph.analysis.plan.FramePlan`, or a single :class:`~searchgraph.analysis.plan.InputPlan`.
     tensors : input name (as in the plan, e.g. ``output/prev:s``) -> tensor ``[batch*beam, ...]``.
     src_beams : choice name -> that choice's ``[batch, beam]`` src_beams (int32 or int64).
 

@@ -1,6 +1,6 @@
 """A planned beam search for plain TensorFlow code: RETURNN's search semantics outside RETURNN.
 
-Describe one decoding step as a step graph (:mod:`searchgraph.stepgraph`): nodes that are Python
+Describe one decoding step as a step graph (:mod:`searchgraph.search.stepgraph`): nodes that are Python
 callables on tensors, ``choice`` nodes, ``prev:`` state, an ``end`` node and outside inputs.
 :class:`BeamSearch` analyses it once with searchgraph's provenance and translation plans, then runs
 the loop in a :func:`tf.function` (one :func:`tf.while_loop`):
@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from ..plan import InputPlan
-from ..stepgraph import REC, ChoiceProgram, StepGraphError, StepProgram, compile_step
+from ..analysis.plan import InputPlan
+from ..search.stepgraph import REC, ChoiceProgram, StepGraphError, StepProgram, compile_step
 from .backtrack import backtrack_tensors
 from .beams import compose_src_beams, select_src_beams, tile_to_beam
 
@@ -90,7 +90,7 @@ class BeamSearch:
 
     Parameters
     ----------
-    step : the step graph (:mod:`searchgraph.stepgraph`).
+    step : the step graph (:mod:`searchgraph.search.stepgraph`).
     inputs : names of the outside inputs (referenced as ``base:<name>``); each is ``[batch, ...]``.
     max_len : default frame limit (may be given per call).
     include_eos : RETURNN's ``include_eos``: the end frame counts into the length.

@@ -16,7 +16,7 @@ from typing import Any
 import networkx as nx
 import pytest
 
-from searchgraph.plan import plan_network
+from searchgraph.analysis.plan import plan_network
 
 from .oracle import KNOWN_GAPS, analyze_case, disagreements
 

@@ -1,4 +1,4 @@
-"""Subprocess entry point for :func:`searchgraph.returnn.capture_search` in the tests.
+"""Subprocess entry point for :func:`searchgraph.search.returnn.capture_search` in the tests.
 
 ``python tests/oracle/capture_runner.py REQUEST.json OUT.npz``: the package's capture worker with the
 oracle runner's corpus-style network preparation (``runner.prepare_network``: native LSTM units become
@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from runner import make_dims, prepare_extern_data, prepare_network, setup
 
-from searchgraph.returnn import Hooks, main
+from searchgraph.search.returnn import Hooks, main
 
 HOOKS = Hooks(setup=setup, prepare_network=prepare_network, make_dims=make_dims,
               prepare_extern_data=prepare_extern_data)

@@ -1,4 +1,4 @@
-"""Real RETURNN searches, captured with :func:`searchgraph.returnn.capture_search` and backtracked by us.
+"""Real RETURNN searches, captured with :func:`searchgraph.search.returnn.capture_search` and backtracked by us.
 
 For every network in ``capture_cases/`` (run through ``capture_runner.py``, i.e. with the oracle
 runner's network preparation) and for the bundled ``examples/attention_decoder.config`` (through the
@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from searchgraph.backtrack import backtrack
-from searchgraph.console_trace import check_against_returnn, final_scores
-from searchgraph.returnn import CaptureError, ReturnnFinal, capture_search, instrument
-from searchgraph.trace import SearchTrace
+from searchgraph.interfaces.console_trace import check_against_returnn, final_scores
+from searchgraph.search.backtrack import backtrack
+from searchgraph.search.returnn import CaptureError, ReturnnFinal, capture_search, instrument
+from searchgraph.search.trace import SearchTrace
 from tests.conftest import need
 
 from .oracle import CACHE_DIR, ROOT, require_returnn
@@ -189,7 +189,7 @@ class TestInstrument:
         assert info.value.where == "decoder" and "output" in (info.value.hint or "")
 
     def test_objects_in_the_network_are_refused(self) -> None:
-        from searchgraph.returnn import _to_json
+        from searchgraph.search.returnn import _to_json
 
         assert _to_json({"a": (1, [2, (3,)])}, "") == {"a": {"__sg_tuple__": [1, [2, {"__sg_tuple__": [3]}]]}}
         with pytest.raises(CaptureError) as info:

@@ -1,8 +1,8 @@
 """Mutants of real search networks: searchgraph's error predictions against RETURNN's.
 
 ``mutations.generate`` changes small networks RETURNN builds (our own cases and the fast corpus
-cases: the mutants depend on the corpus, so this is a corpus test) the ways users do; RETURNN builds every mutant in search mode on the CPU (``run_oracle``,
-cached) and either builds it or raises; its exception counts as search-related or not
+cases: the mutants depend on the corpus, so this is a corpus test) the ways users do; RETURNN builds
+every mutant in search mode on the CPU (``run_oracle``, cached) and either builds it or raises; its exception counts as search-related or not
 (``runner.search_related_reason``: by the traceback site, see ``docs/findings.md``). Positive:
 RETURNN fails with a search error. searchgraph predicts an error when its analysis names one.
 Precision and recall must be at least 0.95; a RETURNN failure for another reason with an error

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from searchgraph.backtrack import backtrack as np_backtrack
+from searchgraph.search.backtrack import backtrack as np_backtrack
 from tests.conftest import need
 from tests.test_backtrack import C1, C2, LAB1, LAB2, SRC1, SRC2, make, random_trace, traces
 
@@ -230,7 +230,7 @@ def test_graph_mode_session(method) -> None:
 
 def test_bundled_trace_backtracks_to_returnns_result() -> None:
     """``examples/attention_decoder.trace.npz`` (a real RETURNN search): eager and tf.function."""
-    from searchgraph.trace import SearchTrace
+    from searchgraph.search.trace import SearchTrace
     from tests.conftest import ROOT
 
     backtrack, backtrack_function, _ = _tf()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from searchgraph import analyze
-from searchgraph.plan import InputPlan, plan_for, plan_network
+from searchgraph.analysis.plan import InputPlan, plan_for, plan_network
 from tests.conftest import need
 from tests.test_plan import MULTI
 

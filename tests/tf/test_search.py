@@ -19,7 +19,7 @@ from tests.conftest import need
 try:
     import tensorflow as tf
 
-    from searchgraph.stepgraph import StepGraphError, compile_step
+    from searchgraph.search.stepgraph import StepGraphError, compile_step
     from searchgraph.tf.search import BeamSearch
 except ImportError:  # pragma: no cover - CI installs TensorFlow
     tf = None
@@ -329,7 +329,7 @@ def test_step_graph_analysis_does_not_import_tensorflow() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from searchgraph.stepgraph import compile_step; "
+    code = ("import sys; from searchgraph.search.stepgraph import compile_step; "
             "p = compile_step({'o': {'class': 'choice', 'from': 'l', 'beam_size': 2}, "
             "'l': {'fn': abs, 'from': ['prev:o']}}); "
             "assert p.choice_names == ['o'] and 'tensorflow' not in sys.modules, sorted(sys.modules)")

@@ -8,8 +8,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from .loading.netspec import NetSpec
-from .loading.report import LoadNote
+from ..loading.netspec import NetSpec
+from ..loading.report import LoadNote
 
 __all__ = ["load_report_view"]
 
@@ -54,13 +54,3 @@ def _note(note: LoadNote) -> Text:
         text.append(": ")
     text.append(note.what)
     return text
-
-
-if __name__ == "__main__":  # a demo on the bundled example, as rich's own modules have
-    from rich.console import Console
-
-    from .cli import EXAMPLE
-    from .loading import load
-
-    example = load(EXAMPLE)
-    Console().print(load_report_view(example, len(example.network)))

@@ -20,10 +20,10 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .errors import NetworkError
-from .layergraph import LayerGraph, as_networkx
+from ..errors import NetworkError
+from ..loading.netspec import NetSpec
+from .layergraph import LayerGraph, as_networkx, node_table, predecessor_table, successor_table
 from .layers import get_layer_class, iter_option_refs
-from .loading.netspec import NetSpec
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -90,6 +90,7 @@ class _Builder:
     def __init__(self, spec: NetSpec):
         self.spec = spec
         self.g = LayerGraph(source=spec.source, warnings=[])
+        self.nodes, self.succ = node_table(self.g), successor_table(self.g)
         self.unknown: list[tuple[str, str, str, _Suggest]] = []
         self.root = _Scope(spec.network)
         self.data_keys = set(spec.data_keys())
@@ -114,7 +115,7 @@ class _Builder:
 
     def add_layer(self, scope: _Scope, local: str, desc: dict[str, Any]) -> str:
         path = scope.qual(local)
-        node = self.g._node.get(path)
+        node = self.nodes.get(path)
         if node is not None and node.get("node_kind") == "layer":
             return path
         cls_name = desc.get("class")
@@ -153,7 +154,7 @@ class _Builder:
             desc = scope.layers.get(ref)  # the common case: a layer of this network by its name
             if isinstance(desc, dict) and not ref.startswith("#"):
                 node = scope.prefix + ref
-                known = self.g._node.get(node)
+                known = self.nodes.get(node)
                 if known is None or known["node_kind"] != "layer":
                     node = self.add_layer(scope, ref, desc)
                 return node, "from"
@@ -216,7 +217,7 @@ class _Builder:
         head, _, tail = ref.partition("/")
         if head in scope.layers and _is_layer_key(head, scope.layers[head]):
             node = scope.prefix + head
-            known = self.g._node.get(node)
+            known = self.nodes.get(node)
             if known is None or known["node_kind"] != "layer":
                 node = self.add_layer(scope, head, scope.layers[head])
             inner = self._inner_scope(scope, head, scope.layers[head]) if tail else None
@@ -265,7 +266,7 @@ class _Builder:
 
     def _link(self, src: str, dst: str, kind: str, option: str, ref: str, dep: bool,
               search: bool = True) -> None:
-        data = self.g._succ[src].get(dst)
+        data = self.succ[src].get(dst)
         if data is not None:
             if kind not in data["kinds"]:
                 data["kinds"].append(kind)
@@ -292,7 +293,7 @@ class _Builder:
         if found is None:
             return
         node, form = found
-        self.g._node[consumer].setdefault("inputs", []).append((node, option, form, search))
+        self.nodes[consumer].setdefault("inputs", []).append((node, option, form, search))
         kind = form if form in ("prev", "base", "sub") else ("from" if option == "from" else
                                                              f"option:{option}")
         if form == "data" and option == "from":
@@ -401,7 +402,7 @@ def build_graph(spec: NetSpec, *, strict: bool = True) -> nx.DiGraph:
 
 
 def build_layer_graph(spec: NetSpec, *, strict: bool = True) -> LayerGraph:
-    """:func:`build_graph` as a :class:`~searchgraph.layergraph.LayerGraph` (same nodes, edges and
+    """:func:`build_graph` as a :class:`~searchgraph.graph.layergraph.LayerGraph` (same nodes, edges and
     attributes; no networkx import): what the analysis runs on."""
     collecting = gc.isenabled()
     gc.disable()  # the builder only adds objects: cyclic GC passes cost ~40% at 100k layers
@@ -447,7 +448,7 @@ def _build_graph(spec: NetSpec, *, strict: bool) -> LayerGraph:
 
 def _find_cycle(g: nx.DiGraph) -> list[str] | None:
     """A cycle over non-``prev`` edges (its nodes in order), or None; iterative DFS, linear time."""
-    succ = g._succ
+    succ = successor_table(g)
     state: dict[str, int] = {}  # 1 on the stack, 2 done
     for start in g:
         if start in state:
@@ -499,7 +500,7 @@ def constructed_layers(g: nx.DiGraph, *, search: bool = True, eval_flag: bool = 
     """
     units: dict[str, list[str]] = {}
     todo: list[str] = []
-    pred_of = g._pred
+    pred_of = predecessor_table(g)
     for node, data in g.nodes(data=True):
         if data["node_kind"] != "layer":
             continue

@@ -2,7 +2,7 @@
 
 A :class:`SearchTrace` holds, per frame and per choice layer of the loop, what RETURNN's
 ``ChoiceLayer`` produced (labels, ``src_beams``, beam scores) plus the per-frame ``end`` flags.
-That is all :func:`searchgraph.backtrack.backtrack` needs to rebuild RETURNN's n-best output
+That is all :func:`searchgraph.search.backtrack.backtrack` needs to rebuild RETURNN's n-best output
 sequences and lengths (``returnn-search-semantics.md`` §2.4, §4.6, §6). Traces are saved as one
 ``.npz`` file with the metadata as JSON inside; no pickles.
 
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SearchgraphError
+from ..errors import SearchgraphError
 
 __all__ = ["FORMAT_VERSION", "SearchTrace", "TraceFileError"]
 
@@ -286,7 +286,7 @@ class SearchTrace:
 
     def _repr_svg_(self) -> str:
         """Jupyter: the backtracking lattice as SVG (needs Graphviz's ``dot``)."""
-        from .render import repr_svg
+        from ..interfaces.notebook import repr_svg  # a display hook: the interface layer, on demand
 
         return repr_svg(self)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SearchgraphError
+from ..errors import SearchgraphError
 
 __all__ = ["MARKER", "NetworkPage", "Site", "beam_rows", "build_site", "network_page"]
 
@@ -192,7 +192,7 @@ def _svg_body(text: str) -> str:
 
 
 def _page(title: str, body: str, *, nav: str = "") -> str:
-    from . import __version__
+    from ..version import __version__
 
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -212,20 +212,19 @@ def network_page(config: str, slug: str, trust: bool = False) -> NetworkPage:
 
     Runs in a worker process: takes and returns plain data.
     """
-    from .diagnose import diagnose
-    from .layers import get_layer_class
-    from .plan import plan_network
-    from .provenance import analyze
+    from ..analysis.plan import plan_network
+    from ..checks import analyze, diagnose
+    from ..graph.layers import get_layer_class
 
     try:
-        from .loading import load
+        from ..loading import load
 
         analysis = analyze(load(config, trust=trust))
         plans = plan_network(analysis)
         findings = diagnose(analysis)
     except Exception as exc:  # noqa: BLE001 -- one bad config is an error row, never a crash of the site
         return NetworkPage(config, slug, error=_clean_error(exc))
-    from .render.network import beam_fills
+    from ..render.network import beam_fills
 
     fills = beam_fills(analysis)  # the diagram's colours; ``prev:`` beams are dashed in the tables
     rows = beam_rows(analysis)
@@ -234,8 +233,8 @@ def network_page(config: str, slug: str, trust: bool = False) -> NetworkPage:
     warnings: list[str] = []
     diagram, interactive, dot = "", b"", ""
     try:
-        from .render import network_dot, render_bytes
-        from .render.html import html_page
+        from ..render import network_dot, render_bytes
+        from ..render.html import html_page
 
         # the layers diagnose blames for an error get a double border
         culprits = sorted({f.layer for f in findings if f.severity == "error" and f.layer in analysis.layers})
@@ -366,7 +365,7 @@ def _write_tree(folder: Path, pages: list[NetworkPage]) -> None:
         if page.dot:
             (folder / f"{page.slug}.gv").write_text(page.dot, "utf-8")
     (folder / "index.html").write_text(_index(pages), "utf-8")
-    from . import __version__
+    from ..version import __version__
 
     marker = {"generator": _GENERATOR, "version": __version__,
               "pages": [{"config": p.config, "page": f"{p.slug}.html" if p.ok else None,

@@ -9,13 +9,13 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from .layergraph import shortest_path
-from .provenance import Analysis
+from ..analysis.model import Analysis
+from ..graph.layergraph import shortest_path
 
 if TYPE_CHECKING:
     import networkx as nx
 
-    from .layergraph import LayerGraph
+    from ..graph.layergraph import LayerGraph
 
 __all__ = [
     "beam_styles",

@@ -22,9 +22,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .beams import SearchBeam
-from .provenance import Analysis, InputBeam
+from .model import Analysis, InputBeam
 
-__all__ = ["FramePlan", "InputPlan", "LayerPlan", "NetworkPlan", "Step", "plan_for", "plan_network"]
+__all__ = ["FramePlan", "InputPlan", "LayerPlan", "NetworkPlan", "Step", "plan_for", "plan_input",
+           "plan_network"]
 
 
 @dataclass(frozen=True)
@@ -176,8 +177,10 @@ def _common(analysis: Analysis, inputs: list[InputBeam]) -> tuple[SearchBeam | N
     return best, None
 
 
-def _plan_input(analysis: Analysis, item: InputBeam, target: SearchBeam | None,
-                decided_error: bool) -> InputPlan:
+def plan_input(analysis: Analysis, item: InputBeam, target: SearchBeam | None,
+               decided_error: bool) -> InputPlan:
+    """How one input ``item`` is brought into the choices ``target`` (``decided_error``: a decided
+    input cannot be, RETURNN finds no common search base)."""
     if target is None or not item.batched:
         return InputPlan(item.name, item.option, "keep")
     if item.decided and decided_error:
@@ -222,7 +225,7 @@ def plan_for(analysis: Analysis, layer: str) -> LayerPlan:
                                        for i in inputs])
     decided = any(i.decided for i in inputs) and target is not None
     return LayerPlan(layer, target.name if target else None,
-                     [_plan_input(analysis, i, target, decided) for i in inputs],
+                     [plan_input(analysis, i, target, decided) for i in inputs],
                      target.size if target else None)
 
 
@@ -273,5 +276,5 @@ def plan_network(analysis: Analysis) -> NetworkPlan:
         if current is None:
             continue
         item = InputBeam(name, name, "prev", "from", lb.beam, choice=choices)
-        plan.frames.append(FramePlan(lb.unit or "", name, _plan_input(analysis, item, current, False)))
+        plan.frames.append(FramePlan(lb.unit or "", name, plan_input(analysis, item, current, False)))
     return plan

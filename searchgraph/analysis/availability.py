@@ -23,12 +23,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .loading.netspec import NetSpec
+from ..graph.layergraph import LayerGraph, node_table
+from ..loading.netspec import NetSpec
 
 if TYPE_CHECKING:
     import networkx as nx
-
-    from .layergraph import LayerGraph
 
 __all__ = ["extern_available", "unavailable_layers"]
 
@@ -74,7 +73,7 @@ def unavailable_layers(spec: NetSpec, g: LayerGraph | nx.DiGraph, *, eval_flag: 
     if eval_flag:
         return set()
     extern = extern_available(spec)
-    nd = g._node
+    nd = node_table(g)
     unavailable: set[str] = set()
     for node, data in nd.items():
         if data["node_kind"] == "data" and not extern.get(node[len("data:"):], True):

@@ -1,6 +1,6 @@
 """Sphinx extension: embed a network's beam-flow diagram and beam table in documentation.
 
-Add ``"searchgraph.sphinx"`` to ``extensions`` in ``conf.py``, then::
+Add ``"searchgraph.interfaces.sphinx"`` to ``extensions`` in ``conf.py``, then::
 
     .. searchgraph:: ../examples/attention_decoder.config
        :rankdir: LR
@@ -39,7 +39,7 @@ from sphinx.application import Sphinx
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-from .errors import SearchgraphError
+from ..errors import SearchgraphError
 
 __all__ = ["CommandsDirective", "SearchgraphDirective", "beam_table", "inline_svg", "setup"]
 
@@ -101,7 +101,7 @@ def _cell(text: str, *, literal: bool = False) -> nodes.entry:
 
 def beam_table(rows: list[dict[str, Any]], title: str) -> nodes.table:
     """The beam table as a docutils table (columns: layer, class, placement, beam, size, choice,
-    error), from :func:`searchgraph.docsite.beam_rows` records."""
+    error), from :func:`searchgraph.interfaces.docsite.beam_rows` records."""
     table = nodes.table(classes=["searchgraph-beams"])
     table += nodes.title(title, title)
     group = nodes.tgroup(cols=len(_COLUMNS))
@@ -147,9 +147,9 @@ class SearchgraphDirective(SphinxDirective):
         return []
 
     def run(self) -> list[nodes.Node]:
-        from .loading import load
+        from ..checks import analyze
+        from ..loading import load
         from .docsite import beam_rows
-        from .provenance import analyze
 
         if "table" in self.options and "no-table" in self.options:
             return self._warn(":table: and :no-table: contradict each other; give one of them")
@@ -179,8 +179,8 @@ class SearchgraphDirective(SphinxDirective):
 
         result: list[nodes.Node] = []
         try:
-            from .plan import plan_network
-            from .render import network_dot, render_bytes
+            from ..analysis.plan import plan_network
+            from ..render import network_dot, render_bytes
 
             plans = plan_network(analysis) if mode == "search" else None
             dot = network_dot(analysis, plans=plans, rankdir=self.options.get("rankdir", "TB"),
@@ -208,9 +208,9 @@ class CommandsDirective(SphinxDirective):
     has_content = False
 
     def run(self) -> list[nodes.Node]:
-        from .cli import _parser
+        from .cli import build_parser
 
-        parser = _parser()
+        parser = build_parser()
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         helps = {a.dest: a.help for a in sub._choices_actions}
         out: list[nodes.Node] = []
@@ -236,7 +236,7 @@ def _write_css(app: Sphinx, exception: BaseException | None) -> None:
 
 def setup(app: Sphinx) -> dict[str, Any]:
     """Register the directives and the stylesheet of their tables and diagrams."""
-    from . import __version__
+    from ..version import __version__
 
     app.add_directive("searchgraph", SearchgraphDirective)
     app.add_directive("searchgraph-commands", CommandsDirective)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import SearchgraphError
+from ..errors import SearchgraphError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -23,11 +23,11 @@ __all__ = ["EXAMPLE", "main"]
 
 def _example() -> Path:
     """The bundled example: inside the installed package, or ``examples/`` of a source checkout."""
-    here = Path(__file__).resolve().parent
-    for folder in (here / "examples", here.parent / "examples"):
+    package = Path(__file__).resolve().parents[1]
+    for folder in (package / "examples", package.parent / "examples"):
         if (folder / "attention_decoder.config").exists():
             return folder / "attention_decoder.config"
-    return here.parent / "examples" / "attention_decoder.config"
+    return package.parent / "examples" / "attention_decoder.config"
 
 
 EXAMPLE = _example()
@@ -66,7 +66,7 @@ class _LazyConsole:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, str]:
-    from .loading.environment import parse_overrides
+    from ..loading.environment import parse_overrides
 
     try:
         return parse_overrides(getattr(args, "set", None) or [])
@@ -76,7 +76,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _load(args: argparse.Namespace, path: str | None = None) -> Any:
-    from .loading import load
+    from ..loading import load
 
     return load(path or args.config, trust=args.trust, epoch=args.epoch, overrides=_overrides(args))
 
@@ -114,8 +114,8 @@ def _print_json(data: Any) -> None:
 
 @_command("graph")
 def _cmd_graph(args: argparse.Namespace, console: Console) -> int:
+    from ..graph import build_layer_graph, graph_to_json
     from .console import graph_tree
-    from .graph import build_layer_graph, graph_to_json
 
     g = build_layer_graph(_load(args))
     if args.json:
@@ -129,7 +129,7 @@ def _cmd_graph(args: argparse.Namespace, console: Console) -> int:
 
 @_command("beams")
 def _cmd_beams(args: argparse.Namespace, console: Console) -> int:
-    from .provenance import analyze
+    from ..checks import analyze
 
     analysis = analyze(_load(args), mode=args.mode)
     if args.layer is not None:
@@ -154,9 +154,9 @@ def _cmd_beams(args: argparse.Namespace, console: Console) -> int:
 
 @_command("plan")
 def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
+    from ..analysis.plan import plan_network
+    from ..checks import analyze
     from .console import plan_tree
-    from .plan import plan_network
-    from .provenance import analyze
 
     analysis = analyze(_load(args))
     plan = plan_network(analysis)
@@ -173,7 +173,7 @@ def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
 
 
 def _require_layer(analysis: Any, layer: str, mode: str) -> None:
-    from .errors import NetworkError
+    from ..errors import NetworkError
 
     if layer not in analysis.layers:
         import difflib
@@ -186,9 +186,8 @@ def _require_layer(analysis: Any, layer: str, mode: str) -> None:
 
 @_command("diagnose")
 def _cmd_diagnose(args: argparse.Namespace, console: Console) -> int:
+    from ..checks import analyze, diagnose
     from .console import findings_view
-    from .diagnose import diagnose
-    from .provenance import analyze
 
     if args.render is not None:
         _check_output(args.render, args.force)
@@ -199,7 +198,7 @@ def _cmd_diagnose(args: argparse.Namespace, console: Console) -> int:
     else:
         console.print(findings_view(findings, analysis))
     if args.render is not None:
-        from .render import write_network
+        from ..render import write_network
 
         culprits = list(dict.fromkeys(f.layer for f in findings
                                       if f.severity in ("error", "warning") and f.layer in analysis.layers))
@@ -213,7 +212,7 @@ def _cmd_diagnose(args: argparse.Namespace, console: Console) -> int:
 
 def _check_output(path: str, force: bool) -> None:
     """Fail early (exit 2) on an output file that exists (without --force) or has no known format."""
-    from .render import format_for
+    from ..render import format_for
 
     format_for(path)
     if Path(path).is_dir():
@@ -225,8 +224,8 @@ def _check_output(path: str, force: bool) -> None:
 @_command("render")
 def _cmd_render(args: argparse.Namespace, console: Console) -> int:
     """The beam-flow diagram into a file (format from its suffix); 1 if some layer has an error."""
-    from .provenance import analyze
-    from .render import write_network
+    from ..checks import analyze
+    from ..render import write_network
 
     _check_output(args.output, args.force)
     analysis = analyze(_load(args), mode=args.mode)
@@ -234,7 +233,7 @@ def _cmd_render(args: argparse.Namespace, console: Console) -> int:
         _require_layer(analysis, args.focus, args.mode)
     plans = None
     if args.mode == "search":
-        from .plan import plan_network
+        from ..analysis.plan import plan_network
 
         plans = plan_network(analysis)
     write_network(analysis, args.output, force=args.force, plans=plans, rankdir=args.rankdir,
@@ -278,9 +277,9 @@ def _cmd_docs(args: argparse.Namespace, console: Console) -> int:
 @_command("trace")
 def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
     """A recorded beam search: n-best lists and per-frame beams; 1 if it disagrees with RETURNN's result."""
-    from .backtrack import backtrack
+    from ..search.backtrack import backtrack
+    from ..search.trace import SearchTrace
     from .console_trace import check_against_returnn, trace_view
-    from .trace import SearchTrace
 
     if (args.trace is None) == (args.capture is None):
         raise SearchgraphError("give either a trace file or --capture CONFIG",
@@ -291,7 +290,7 @@ def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
         if out is not None and Path(out).exists() and not args.force:
             raise SearchgraphError("the file exists", where=out, hint="pass --force to replace it")
     if args.capture is not None:
-        from .returnn import CaptureError, capture_search
+        from ..search.returnn import CaptureError, capture_search
 
         try:
             trace, _ = capture_search(_load(args, args.capture),
@@ -324,7 +323,7 @@ def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
     if args.save is not None:
         console.print(f"saved {escape(args.save)}", highlight=False)
     if args.output is not None:
-        from .render import write_lattice
+        from ..render import write_lattice
 
         write_lattice(trace, args.output, force=args.force, result=result)  # OutputExistsError: exit 2
         console.print(f"wrote {escape(args.output)}", highlight=False)
@@ -333,22 +332,22 @@ def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
 
 @_command("demo")
 def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
+    from ..checks import analyze
+    from ..graph import build_layer_graph
+    from ..loading import load
     from .console import beam_table, graph_tree
-    from .graph import build_layer_graph
-    from .loading import load
-    from .provenance import analyze
 
     spec = load(EXAMPLE)
     console.rule(f"[bold]searchgraph demo[/] — {EXAMPLE.name}")
     console.print(graph_tree(build_layer_graph(spec)))
     analysis = analyze(spec)
     console.print(beam_table(analysis))
+    from ..analysis.plan import plan_network
     from .console import plan_tree
-    from .plan import plan_network
 
     console.print(plan_tree(plan_network(analysis), analysis))
+    from ..checks import diagnose
     from .console import findings_view
-    from .diagnose import diagnose
 
     console.print(findings_view(diagnose(analysis), analysis))
     _demo_diagrams(args, console, analysis, plan_network(analysis))
@@ -364,9 +363,9 @@ def _demo_diagrams(args: argparse.Namespace, console: Console, analysis: Any, pl
     They go to ``args.output`` (default ``searchgraph-demo/``), a folder the demo made (it holds a
     marker file) or a new one; any other existing folder is left alone unless ``--force``.
     """
-    from .backtrack import backtrack
-    from .render import RenderError, write_lattice, write_network
-    from .trace import SearchTrace
+    from ..render import RenderError, write_lattice, write_network
+    from ..search.backtrack import backtrack
+    from ..search.trace import SearchTrace
 
     out = Path(getattr(args, "output", None) or "searchgraph-demo")  # also `searchgraph` with no command
     force = getattr(args, "force", False)
@@ -463,7 +462,7 @@ def _plus_args(argv: Sequence[str]) -> list[str]:
     return result
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="searchgraph", description="Make RETURNN's beam search visible and checkable.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -551,7 +550,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``searchgraph`` command."""
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(_plus_args(sys.argv[1:] if argv is None else argv))
     width = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else None
     console: Any = _LazyConsole(width=width)

@@ -1,4 +1,4 @@
-"""Record one real RETURNN beam search as a :class:`~searchgraph.trace.SearchTrace` (needs RETURNN).
+"""Record one real RETURNN beam search as a :class:`~searchgraph.search.trace.SearchTrace` (needs RETURNN).
 
 :func:`capture_search` instruments the net dict, builds it with RETURNN in search mode in a
 **subprocess** on the CPU (RETURNN switches TensorFlow to graph mode for the whole process; the
@@ -46,9 +46,9 @@ from typing import Any
 
 import numpy as np
 
-from .loading import load
-from .errors import SearchgraphError
-from .loading.netspec import NetSpec
+from ..errors import SearchgraphError
+from ..loading import load
+from ..loading.netspec import NetSpec
 from .trace import SearchTrace
 
 __all__ = ["CaptureError", "CaptureLayout", "Hooks", "ReturnnFinal", "capture_search", "instrument",
@@ -56,7 +56,7 @@ __all__ = ["CaptureError", "CaptureLayout", "Hooks", "ReturnnFinal", "capture_se
 
 SUFFIXES = ("__sg_labels", "__sg_src_beams", "__sg_scores", "__sg_final")
 _END = "end__sg_flags"
-_PKG_ROOT = Path(__file__).resolve().parents[1]
+_PKG_ROOT = Path(__file__).resolve().parents[2]
 _TUPLE = "__sg_tuple__"
 #: Exit status of the worker when RETURNN raised (the error is in ``error.json`` beside the output).
 _RETURNN_FAILED = 3
@@ -160,7 +160,7 @@ def instrument(config: str | os.PathLike[str] | dict[str, Any] | NetSpec, rec: s
     CaptureError
         No such loop, a choice in a nested subnetwork, or names that clash with the capture layers.
     """
-    from .provenance import analyze
+    from ..checks.pipeline import analyze
 
     spec = load(config)
     analysis = analyze(spec)  # predicted errors are left to RETURNN: it has the last word
@@ -331,7 +331,7 @@ def _run_worker(request: dict[str, Any], arrays: dict[str, np.ndarray], runner: 
         req_path.write_text(json.dumps(request))
         if arrays:
             np.savez(Path(tmp, "inputs.npz"), **arrays)
-        cmd = [sys.executable] + ([str(runner)] if runner else ["-m", "searchgraph.returnn"])
+        cmd = [sys.executable] + ([str(runner)] if runner else ["-m", "searchgraph.search.returnn"])
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PKG_ROOT), env.get("PYTHONPATH")) if p)
         try:
@@ -376,7 +376,7 @@ def capture_search(config: str | os.PathLike[str] | dict[str, Any] | NetSpec,
     weight_scale : larger scales give peakier label distributions (see the module docstring).
     rec : the rec layer to record (default: the only loop with choices, else ``output``).
     runner : a script run as ``python RUNNER REQUEST.json OUT.npz`` instead of
-        ``python -m searchgraph.returnn`` (e.g. one that prepares corpus networks, see :class:`Hooks`).
+        ``python -m searchgraph.search.returnn`` (e.g. one that prepares corpus networks, see :class:`Hooks`).
     cache_dir : reuse results stored there under a hash of the request, the inputs, this module's
         and the runner's source, ``cache_salt`` and the RETURNN / TensorFlow versions.
 
@@ -650,7 +650,7 @@ def _failing_layer(exc: BaseException) -> str | None:
 
 
 def main(argv: list[str], hooks: Hooks | None = None) -> int:
-    """``python -m searchgraph.returnn REQUEST.json OUT.npz`` (``inputs.npz`` beside REQUEST).
+    """``python -m searchgraph.search.returnn REQUEST.json OUT.npz`` (``inputs.npz`` beside REQUEST).
 
     Exit status 3 with ``error.json`` beside OUT when RETURNN raised (its traceback goes to stderr).
     """

@@ -1,7 +1,7 @@
 """Rich renderables for a recorded beam search: the n-best lists and, per frame, every choice's beams.
 
 Used by ``searchgraph trace``. Everything is computed with the NumPy backtracking
-(:mod:`searchgraph.backtrack`); no TensorFlow.
+(:mod:`searchgraph.search.backtrack`); no TensorFlow.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .backtrack import BacktrackResult, backtrack, finalize_scores
-from .trace import SearchTrace
+from ..search.backtrack import BacktrackResult, backtrack, finalize_scores
+from ..search.trace import SearchTrace
 
 __all__ = ["ReturnnCheck", "check_against_returnn", "final_scores", "frames_table", "nbest_table",
            "trace_header", "trace_view"]

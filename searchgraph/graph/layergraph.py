@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["LayerGraph", "as_networkx", "shortest_path"]
+__all__ = ["LayerGraph", "as_networkx", "node_table", "predecessor_table", "shortest_path", "successor_table"]
 
 
 class _NodeView:
@@ -195,6 +195,22 @@ class LayerGraph:
         return g
 
 
+def node_table(g: Any) -> dict[str, dict[str, Any]]:
+    """Node -> its attribute dict: the storage of a :class:`LayerGraph` or ``networkx.DiGraph`` (both
+    keep it the same way). The stages that walk every node read it directly, for speed; read only."""
+    return g._node
+
+
+def successor_table(g: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    """Node -> {successor: edge attributes}, in insertion order (see :func:`node_table`); read only."""
+    return g._succ
+
+
+def predecessor_table(g: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    """Node -> {predecessor: edge attributes}, in insertion order (see :func:`node_table`); read only."""
+    return g._pred
+
+
 def as_networkx(g: Any) -> Any:
     """``g`` as a ``networkx.DiGraph`` (itself when it is one already)."""
     return g.to_networkx() if isinstance(g, LayerGraph) else g
@@ -207,7 +223,7 @@ def shortest_path(g: Any, source: str, target: str) -> list[str] | None:
         return [source]
     parent: dict[str, str] = {source: source}
     frontier = [source]
-    succ = g._succ
+    succ = successor_table(g)
     while frontier:
         nxt: list[str] = []
         for node in frontier:

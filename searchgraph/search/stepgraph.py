@@ -17,8 +17,8 @@ which needs ``"initial"``; choices default to label 0), a tensor from outside th
 
 :func:`compile_step` maps the step graph onto a RETURNN network dict (``fn`` nodes become
 ``combine`` layers, outside inputs root layers, the ``end`` node reads ``prev:end`` as RETURNN
-does implicitly), analyses it with :func:`searchgraph.provenance.analyze` and
-:func:`searchgraph.plan.plan_network`, and returns a :class:`StepProgram`: the evaluation order,
+does implicitly), analyses it with :func:`searchgraph.analyze` and
+:func:`searchgraph.analysis.plan.plan_network`, and returns a :class:`StepProgram`: the evaluation order,
 the translation plan of every node's inputs, the choices of a frame in order with their base beams,
 and the end-of-frame re-selections. ``searchgraph.tf.search`` executes it.
 """
@@ -29,9 +29,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import SearchgraphError
-from .plan import InputPlan, NetworkPlan, _plan_input, plan_network
-from .provenance import Analysis, InputBeam, analyze
+from ..analysis.model import Analysis, InputBeam
+from ..analysis.plan import InputPlan, NetworkPlan, plan_input, plan_network
+from ..checks.pipeline import analyze
+from ..errors import SearchgraphError
 
 __all__ = ["ChoiceProgram", "NodeProgram", "StepGraphError", "StepProgram", "compile_step", "to_net_dict"]
 
@@ -320,11 +321,11 @@ def compile_step(step: Mapping[str, Mapping[str, Any]], inputs: Sequence[str] = 
         lb = analysis.layers.get(_abs(name))
         if lb is None:
             raise StepGraphError("the analysis did not construct this node", where=_abs(name),
-                                 hint="check it with `searchgraph beams` on searchgraph.stepgraph.to_net_dict(step)")
+                                 hint="check it with `searchgraph beams` on searchgraph.search.stepgraph.to_net_dict(step)")
         if lb.error:
             raise StepGraphError(f"RETURNN would reject this step graph: {lb.error.splitlines()[0]}",
                                  where=_abs(name), hint="see `searchgraph beams` on the equivalent net dict "
-                                 "(searchgraph.stepgraph.to_net_dict)")
+                                 "(searchgraph.search.stepgraph.to_net_dict)")
     plans = plan_network(analysis)
     chain = _choice_order(analysis, choices)
     invariant = _invariant(step, order)
@@ -363,7 +364,7 @@ def compile_step(step: Mapping[str, Mapping[str, Any]], inputs: Sequence[str] = 
         end_plan = None
         if end_prev is not None:
             item = InputBeam(f"{REC}/prev:end", _abs("end"), "end", "prev", end_prev)
-            end_plan = _plan_input(analysis, item, base, False)
+            end_plan = plan_input(analysis, item, base, False)
         programs.append(ChoiceProgram(
             c, _refs(c, node)[0], node["beam_size"], node.get("input_type", "log_prob"),
             bool(node.get("length_normalization", True)), float(node.get("length_normalization_exponent", 1.0)),

@@ -1,0 +1,326 @@
+"""The network as RETURNN constructs it in one mode, with every layer's beam: the analysis' read API.
+
+:func:`construct` runs the analysis stage: the structure (:mod:`.structure`), the loop placements
+(:mod:`.placement`), in search mode the rec template pass and then the real construction
+(:mod:`.passes`, :mod:`.templates`), and which layers lack data in search (:mod:`.availability`). The
+:class:`Construction` it returns is what the checks (:mod:`searchgraph.checks`) read, through its
+documented methods only; :meth:`Construction.result` turns it, with the checks' failures, into the
+:class:`~searchgraph.analysis.model.Analysis` users get.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..graph.layergraph import LayerGraph
+from ..graph.layers import get_layer_class
+from ..loading.netspec import NetSpec
+from .availability import unavailable_layers
+from .beams import SearchBeam
+from .model import Analysis, InputBeam, LayerBeam
+from .passes import BeamPass
+from .placement import Placement, place
+from .structure import Structure
+from .templates import beamless_outside_loops, rec_output_templates
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+__all__ = ["Construction", "construct"]
+
+T = TypeVar("T")
+
+
+def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: bool) -> Construction:
+    """Build the network's beams as RETURNN does in ``mode`` (``search`` or ``train``) with
+    ``eval_flag``: in search mode the rec templates first, then the real construction."""
+    s = Structure(spec, g, mode, eval_flag)
+    placement = place(s)
+    templates: BeamPass | None = None
+    template_errors: dict[str, str] = {}
+    if s.search:
+        settled = beamless_outside_loops(s)
+        templates = BeamPass(s, placement, template=True, settled=settled)
+        templates.run()
+        real = BeamPass(s, placement, settled=settled, template_beams=templates.beam,
+                        rec_outer=rec_output_templates(s, templates.beam, templates.chosen))
+        # rec units are first built as templates: a template error stops RETURNN before any
+        # layer is moved out of the loop or translated
+        template_errors = {n: e for n, e in templates.error.items() if s.rec_of(n)}
+        real.error_traces.update({n: t for n, t in templates.error_traces.items() if n in template_errors})
+    else:
+        real = BeamPass(s, placement)
+    real.run()
+    real.freeze()
+    return Construction(mode, s, placement, real, templates, template_errors)
+
+
+class Construction:
+    """What RETURNN constructs in one mode: layers, loops, placements, beams and search choices.
+
+    Attributes
+    ----------
+    mode : ``search`` or ``train``; ``search`` is ``mode == "search"``.
+    eval_flag : RETURNN's ``eval_flag``.
+    spec : the network (:class:`~searchgraph.loading.netspec.NetSpec`).
+    graph : the layer graph (a :class:`~searchgraph.graph.LayerGraph` or networkx.DiGraph); its
+        ``graph`` dict holds the builder's notes (``missing`` references, ``prev_prev`` reads).
+    nodes : node -> its attributes (``class``, ``options``, ``unit``, ``unit_kind``, ``local``,
+        ``node_kind``, ``inputs``: see :mod:`searchgraph.graph.builder`); read only.
+    order : the constructed layers in construction order; ``built``: every constructed node.
+    unavailable : layers RETURNN builds as a ``DataNotAvailableLayer`` in search (no data there).
+    unbuilt : layers inside loops RETURNN never runs (their rec layer is unavailable).
+
+    Everything else is a method; none changes the construction.
+    """
+
+    def __init__(self, mode: str, structure: Structure, placement: Placement, real: BeamPass,
+                 templates: BeamPass | None, template_errors: dict[str, str]):
+        s = self._s = structure
+        self._where = placement.where
+        self._wrapped = placement.wrapped_input
+        self._real, self._templates = real, templates
+        self._template_errors = template_errors
+        self.mode, self.search, self.eval_flag = mode, s.search, s.eval_flag
+        self.spec, self.graph, self.nodes = s.spec, s.graph, s.nodes
+        self.order, self.built = s.order, s.built
+        self.unavailable = unavailable_layers(s.spec, s.graph, eval_flag=s.eval_flag)
+        unbuilt_recs = {n for n in self.unavailable if s.nodes[n]["class"] == "rec"}
+        self.unbuilt = frozenset(n for n in s.order if unbuilt_recs & s.recs_of(n))
+        self._derived: dict[Callable[[Construction], Any], Any] = {}
+
+    # -- structure ----------------------------------------------------------------------------------
+    def users(self, node: str) -> dict[str, dict[str, Any]]:
+        """The layers that read ``node``: successor -> edge attributes (``kind``, ``kinds``,
+        ``option``, ``ref``)."""
+        return self._s.users[node]
+
+    def edge(self, src: str, dst: str) -> dict[str, Any]:
+        """The attributes of the edge ``src -> dst``."""
+        return self._s.users[src][dst]
+
+    def children(self, unit: str) -> list[str]:
+        """The direct members of a unit layer (rec, subnetwork, a layer's sub-layers), in order."""
+        return self._s.children.get(unit, [])
+
+    def members(self, rec: str) -> set[str]:
+        """Every layer inside ``rec``'s unit, nested units included."""
+        return self._s.members(rec)
+
+    def rec_of(self, node: str) -> str | None:
+        """The innermost rec layer whose loop holds ``node``, or None."""
+        return self._s.rec_of(node)
+
+    def recs_of(self, node: str) -> frozenset[str]:
+        """Every unit layer enclosing ``node``."""
+        return self._s.recs_of(node)
+
+    def is_search_choice(self, node: str) -> bool:
+        """A ``choice`` layer that searches in this mode."""
+        return self._s.is_search_choice(node)
+
+    def inputs(self, node: str) -> list[tuple[str, str, str]]:
+        """``(source, option, form)`` of the inputs that carry beams and choices into ``node``
+        (``form``: ``from``, ``prev``, ``base``, ``sub``, ``data``, ``missing``)."""
+        return self._s.inputs(node)
+
+    def sources(self, node: str) -> list[tuple[str, str]]:
+        """``(source, form)`` of the layer's ``from``, in order (whatever they carry)."""
+        return [(s, f) for s, o, f, _ in self._s.nodes[node].get("inputs", []) if o == "from"]
+
+    def known_length(self, rec: str) -> bool:
+        """Whether the loop's length is known before it runs (no ``end`` needed)."""
+        return self._s.known_length(rec)
+
+    def loop_sources(self, rec: str) -> set[str]:
+        """The extern data nodes ``rec``'s loop iterates over (read by name, one frame each)."""
+        return self._s.loop_sources(rec)
+
+    def spec_unit(self, node: str) -> Any:
+        """The raw ``unit`` dict of a rec or subnetwork layer as written (``#`` keys included)."""
+        return self._s.spec_unit(node)
+
+    def batched(self, node: str) -> bool:
+        """Whether the layer's output has a batch axis."""
+        return self._s.batched(node)
+
+    # -- placement ----------------------------------------------------------------------------------
+    def placement(self, node: str) -> str | None:
+        """``net``, ``loop``, ``input`` / ``output`` (moved out in front of / after the loop),
+        ``unused`` (a template only); None for nodes RETURNN does not construct."""
+        return self._where.get(node)
+
+    def outside(self, node: str, rec: str) -> bool:
+        """Whether ``node`` sees ``rec``'s loop from outside (not in it, or moved out after it)."""
+        return self._real.outside(node, rec)
+
+    # -- beams and search choices (the real construction) --------------------------------------------
+    def beam(self, node: str) -> SearchBeam | None:
+        """The layer's beam (RETURNN's ``layer.output.beam``), or None."""
+        return self._real.beam.get(node)
+
+    def chosen(self, node: str) -> SearchBeam | None:
+        """The layer's search choices, a chain of choice owners (``get_search_choices``, plus the
+        choices that make no beam of their own), or None."""
+        return self._real.chosen.get(node)
+
+    def beams(self) -> Iterable[SearchBeam | None]:
+        """Every layer's beam (None for the beamless ones)."""
+        return self._real.beam.values()
+
+    def input_beam(self, src: str, form: str, consumer: str) -> SearchBeam | None:
+        """The beam ``consumer`` receives ``src`` on (``form`` as in :meth:`inputs`), before any
+        translation: ``prev:`` values on the previous frame's beam, loop layers read from outside on
+        the loop's latest beam, layers moved in front of the loop on none."""
+        return self._real.input_beam(src, form, consumer)
+
+    def input_choice(self, src: str, form: str, consumer: str) -> SearchBeam | None:
+        """Like :meth:`input_beam`, for the search choices."""
+        return self._real.input_choice(src, form, consumer)
+
+    def latest(self, rec: str) -> SearchBeam | None:
+        """The beam of the loop's latest choice (what its outputs carry after backtracking), or None
+        for a loop without choices."""
+        return self._real.latest.get(rec)
+
+    def searching_loops(self) -> list[str]:
+        """The rec layers whose loop makes search choices."""
+        return list(self._real.latest)
+
+    # -- the rec template pass (search mode) ----------------------------------------------------------
+    @property
+    def has_templates(self) -> bool:
+        """Whether the rec template pass ran (search mode)."""
+        return self._templates is not None
+
+    def template_beam(self, node: str) -> SearchBeam | None:
+        """The layer's beam in the rec template pass (None without one)."""
+        return self._templates.beam.get(node) if self._templates is not None else None
+
+    def rec_output_beam(self, rec: str) -> SearchBeam | None:
+        """A rec layer's own beam, from its unit ``output`` template (search mode), or None."""
+        return self._real.rec_outer.get(rec)
+
+    def rec_output_beams(self) -> dict[str, SearchBeam | None]:
+        """rec layer -> :meth:`rec_output_beam`, for every rec layer with a unit ``output`` template."""
+        return dict(self._real.rec_outer)
+
+    # -- beams that cannot be combined ----------------------------------------------------------------
+    def combine_errors(self) -> dict[str, str]:
+        """Layer -> RETURNN's message where beams cannot be combined or search choices compared (in
+        the real construction, or in a rec unit's templates, which fail first)."""
+        return {**self._real.error, **self._template_errors}
+
+    def combine_traces(self, node: str) -> tuple[tuple[str, ...], ...]:
+        """The two choice chains that could not be combined on ``node``."""
+        return self._real.error_traces.get(node, ())
+
+    def template_error(self, node: str) -> bool:
+        """Whether ``node``'s combine error is raised while making rec templates."""
+        return node in self._template_errors
+
+    # -- what checks derive ---------------------------------------------------------------------------
+    def derived(self, factory: Callable[[Construction], T]) -> T:
+        """``factory(self)``, made once per construction: models the checks share (the shape model
+        :class:`searchgraph.checks.shapes.Shapes`) are made this way."""
+        try:
+            return self._derived[factory]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self._derived[factory] = factory(self)
+            return value
+
+    # -- the result -----------------------------------------------------------------------------------
+    def translate_inputs(self, node: str) -> list[InputBeam]:
+        """Every layer in the layer's constructor arguments (RETURNN's E_translate, spec §1.4):
+        sources (extern data and a loop's ``data:source`` included), layer-valued options,
+        ``initial_output``, ``state``, and the layer's own previous frame (``rec_previous_layer``)
+        when something reads ``prev:`` of it (always for ``end``, which is OR-ed with ``prev:end``).
+        ``reuse_params`` layers are opaque there and not translated."""
+        s, real = self._s, self._real
+        data = s.nodes[node]
+        out: list[InputBeam] = []
+        loop_input_seen: set[tuple[str, str]] = set()
+        for src, option, form, search in data.get("inputs", []):
+            kind_src = s.nodes[src]["node_kind"]
+            if (s.search and not search) or option.startswith(("reuse_params", "max_seq_len")) or \
+                    kind_src == "missing" or (src not in s.built and kind_src == "layer"):
+                continue
+            if form == "data" and s.users[src][node]["ref"] == "data:source":
+                rec = s.rec_of(node)
+                name = f"{rec}/data:source"
+                if (name, option) in loop_input_seen:  # one layer, however many sources the loop has
+                    continue
+                loop_input_seen.add((name, option))
+                beam = real.input_beam(src, "from", rec) if rec else None
+                out.append(InputBeam(name, src, option, "data", beam))
+                continue
+            out.append(self._input(src, option, form, node))
+        reads_prev = any(d["kind"] == "prev" and v != node or "prev" in d["kinds"]
+                         for v, d in s.users[node].items())
+        is_end = data["local"] == "end" and data["unit_kind"] == "rec" and s.search
+        if s.rec_of(node) and self._where.get(node) == "loop":
+            if data["class"] == "choice":
+                # BaseChoiceLayer drops the automatic rec_previous_layer; a searching choice
+                # without beamed sources takes its own prev frame instead (PR #1213)
+                if s.is_search_choice(node) and all(i.beam is None for i in out if i.option == "from"):
+                    out.append(self._input(node, "rec_previous_layer", "prev", node))
+            elif reads_prev or is_end:
+                out.append(self._input(node, "rec_previous_layer", "prev", node))
+        return out
+
+    def _input(self, src: str, option: str, form: str, node: str) -> InputBeam:
+        src_data = self._s.nodes[src]
+        local = src_data["local"]
+        name = src
+        if form == "prev":
+            head, _, _ = src.rpartition(local)
+            name = f"{head}prev:{local}"
+        decided = get_layer_class(src_data["class"]).beam_role in ("decide", "split_batch_beam")
+        kind = form if form in ("prev", "base", "sub", "data") else (
+            "from" if option == "from" else f"option:{option}")
+        return InputBeam(name, src, option, kind, self._real.input_beam(src, form, node), decided,
+                         self._s.batched(src), self._real.input_choice(src, form, node))
+
+    def result(self, failures: dict[str, Any]) -> Analysis:
+        """The :class:`Analysis`: one :class:`LayerBeam` per layer RETURNN builds, with the error
+        ``failures`` (layer -> an object with ``message``: :class:`searchgraph.checks.Failure`)
+        predicts there."""
+        s, real, where = self._s, self._real, self._where
+        latest = real.latest
+        out: dict[str, LayerBeam] = {}
+        for node in s.order:
+            data = s.nodes[node]
+            placement = where.get(node, "net")
+            if data["node_kind"] == "sub" and data["unit_kind"] == "rec" and placement != "loop" \
+                    and s.nodes[s.parent(node)]["class"] == "choice":
+                pass  # a sub-layer moved out of the loop is a layer of its own there
+            elif data["node_kind"] not in ("layer", "step"):
+                continue
+            if placement == "unused":  # a template only: RETURNN builds no layer for it
+                continue
+            beam = real.beam.get(node)
+            rec = s.rec_of(node)
+            chosen = real.chosen.get(node)
+            choice = chosen.name if chosen is not None else None
+            if node in self._wrapped:
+                placement, beam, choice = "loop", None, None
+            elif placement == "input":
+                # computed before the loop: no beam; its search-choice lookup finds nothing among its
+                # deps and falls back to the rec layer's deps, i.e. the resolved output's choice
+                beam = None
+                choice = latest[rec].name if rec in latest else None
+            elif placement == "output" and choice is None and rec in latest:
+                choice = latest[rec].name  # the same fallback, from the output-side net
+            if node in self.unavailable:
+                choice = None  # a DataNotAvailableLayer: no dependencies, so no search choices
+            error = failures[node].message if node in failures else None
+            out[node] = LayerBeam(node, data["class"], placement, beam, choice,
+                                  beam.chain if beam is not None else [], error, data.get("unit"),
+                                  functools.partial(self.translate_inputs, node),
+                                  chosen=chosen, available=node not in self.unavailable)
+        length_known = frozenset(n for n in s.order if s.nodes[n]["class"] == "rec" and s.known_length(n))
+        return Analysis(self.spec, self.graph, self.mode, out,
+                        {rec: beam.name for rec, beam in latest.items()},
+                        {n: f for n, f in failures.items() if n in out}, self.unbuilt, length_known)

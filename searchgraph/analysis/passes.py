@@ -1,0 +1,301 @@
+"""One construction pass over the network: every layer's beam and search choices, to a fixed point.
+
+RETURNN builds a search network twice over: each rec unit first as templates
+(``_SubnetworkRecCell._construct_template``: a layer's beam is the combination of its inputs' beams,
+``SearchBeam.get_combined_beam``, with no translation; a choice's beam depends on its first source's),
+then for real (``TFNetwork._create_layer``: the inputs are first translated into their newest search
+choice, ``translate_to_common_search_beam``, and a choice's beam depends on that common beam).
+:class:`BeamPass` is either (``template=True`` or not); :mod:`~searchgraph.analysis.construction`
+runs the template pass, then the real one, which reads ``prev:`` values as the templates gave them.
+
+How an input arrives depends on where the two layers run (:mod:`~searchgraph.analysis.placement`):
+inside a loop ``prev:x`` is on the previous frame's beam (``SearchBeam.copy_as_prev_frame``); outside
+(a root layer, or a layer moved out after the loop) a loop layer arrives backtracked, on the beam of the
+loop's latest choice (``_SubnetworkRecCell._opt_search_resolve``), except ``decide_keep_beam``'s raw
+values; layers moved in front of the loop have no beam.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from ..graph.layers import get_layer_class
+from .beams import CombineError, SearchBeam, combine_beams
+from .choices import latest_choices
+from .placement import Placement
+from .structure import Structure
+
+__all__ = ["BeamPass"]
+
+#: how a layer receives an input's beam (:meth:`BeamPass.how_received`)
+NOTHING, AS_IS, BACKTRACKED, PREV_FRAME = range(4)
+
+
+def _differs(old: SearchBeam | None, new: SearchBeam | None) -> bool:
+    if old is new:
+        return False
+    if old is None or new is None:
+        return True
+    return old.name != new.name or old.size != new.size or old.chain_key != new.chain_key
+
+
+class BeamPass:
+    """The beams of one construction pass.
+
+    Attributes
+    ----------
+    beam : layer -> its beam (``layer.output.beam``), or None.
+    chosen : layer -> its search choices as a chain of choice owners (``get_search_choices`` and the
+        choices that make no beam of their own: regression, ``search: False``), or None.
+    latest, latest_chosen : rec layer -> the beam / choices of the loop's latest choice.
+    error : layer -> RETURNN's message where beams cannot be combined or compared.
+    error_traces : layer -> the two choice chains that could not be combined.
+    """
+
+    def __init__(self, structure: Structure, placement: Placement, *, template: bool = False,
+                 settled: frozenset[str] | set[str] = frozenset(),
+                 template_beams: dict[str, SearchBeam | None] | None = None,
+                 rec_outer: dict[str, SearchBeam | None] | None = None):
+        """``settled``: layers whose beam is known to be None (no choice upstream, outside loops);
+        ``template_beams``: the template pass's beams, which ``prev:`` values carry in the real pass;
+        ``rec_outer``: each rec layer's own beam from its template (:mod:`.templates`)."""
+        self.s = structure
+        self.nd = structure.nodes
+        self.search = structure.search
+        #: template mode: beams as RETURNN's rec template construction sees them, before any input
+        #: is translated into a common beam (a choice's dependency is its first source's beam)
+        self.template = template
+        self.placement = placement.where
+        self.wrapped_input = placement.wrapped_input
+        self.settled = settled
+        self.template_beams = template_beams
+        self.rec_outer = rec_outer if rec_outer is not None else {}
+        self.beam: dict[str, SearchBeam | None] = {}
+        self.chosen: dict[str, SearchBeam | None] = {}
+        self.latest: dict[str, SearchBeam] = {}
+        self.latest_chosen: dict[str, SearchBeam] = {}
+        self.error: dict[str, str] = {}
+        self.error_traces: dict[str, tuple[tuple[str, ...], ...]] = {}
+        self._prev_cache: dict[int, tuple[SearchBeam, SearchBeam]] = {}
+        self._static: dict[str, tuple[str | None, list[tuple[int, str, str | None, bool]]]] = {}
+        self._how_cache: dict[tuple[str, str, str], tuple[int, str, str | None]] = {}
+        #: input beams once the beams are final (the checks ask for them again and again)
+        self._final_beams: dict[tuple[str, str, str], SearchBeam | None] | None = None
+
+    def freeze(self) -> None:
+        """The beams are final: remember input beams from now on."""
+        self._final_beams = {}
+
+    # -- how inputs arrive --------------------------------------------------------------------------
+    def input_beam(self, src: str, form: str, consumer: str) -> SearchBeam | None:
+        """The beam of ``src`` as ``consumer`` receives it (before any translation)."""
+        final = self._final_beams
+        if final is None:
+            return self._received(src, form, consumer, self.beam, self.latest)
+        key = (src, form, consumer)
+        if key not in final:
+            final[key] = self._received(src, form, consumer, self.beam, self.latest)
+        return final[key]
+
+    def input_choice(self, src: str, form: str, consumer: str) -> SearchBeam | None:
+        """Like :meth:`input_beam`, for the search choices (they differ from the beam only after a
+        choice that adds scores without creating a beam: ``search: False``, regression)."""
+        return self._received(src, form, consumer, self.chosen, self.latest_chosen)
+
+    def _received(self, src: str, form: str, consumer: str, table: dict[str, SearchBeam | None],
+                  latest: dict[str, SearchBeam]) -> SearchBeam | None:
+        return self._receive(*self._how(src, form, consumer), table, latest)
+
+    def _how(self, src: str, form: str, consumer: str) -> tuple[int, str, str | None]:
+        """:meth:`how_received`, worked out once per input."""
+        key = (src, form, consumer)
+        found = self._how_cache.get(key)
+        if found is None:
+            found = self._how_cache[key] = self.how_received(src, form, consumer)
+        return found
+
+    def how_received(self, src: str, form: str, consumer: str) -> tuple[int, str, str | None]:
+        """How ``consumer`` receives ``src`` (fixed once the placements are): ``(how, node, rec)``
+        with ``how`` one of ``NOTHING`` (extern data, input-moved layers: no beam), ``AS_IS``,
+        ``BACKTRACKED`` (a loop layer read from outside ``rec``: on the loop's latest beam),
+        ``PREV_FRAME`` (``prev:`` inside ``rec``), and ``node`` the layer whose beam it is."""
+        data = self.nd[src]
+        if data["node_kind"] in ("data", "missing"):
+            return NOTHING, src, None
+        if data["node_kind"] == "sub":
+            src = next(iter(self.s.graph.predecessors(src)), src)
+        src_rec = self.s.rec_of(src)
+        if src_rec is None:
+            return AS_IS, src, None
+        # templates are built before any layer is moved out of the loop
+        where = "loop" if self.template else self.placement.get(self.s.top_in_rec(src, src_rec), "loop")
+        if where == "input" and src not in self.wrapped_input:
+            return NOTHING, src, None
+        if self.outside(consumer, src_rec):
+            return (AS_IS if where == "output" else BACKTRACKED), src, src_rec
+        return (PREV_FRAME if form == "prev" else AS_IS), src, src_rec
+
+    def _receive(self, how: int, src: str, rec: str | None, table: dict[str, SearchBeam | None],
+                 latest: dict[str, SearchBeam]) -> SearchBeam | None:
+        if how == AS_IS:
+            return table.get(src)
+        if how == NOTHING:
+            return None
+        beam = table.get(src)
+        if how == BACKTRACKED:
+            if beam is None:
+                return None
+            owner = self.nd.get(beam.name.replace("prev:", "", 1))
+            if owner is not None and owner["class"] == "decide_keep_beam":
+                return beam  # keep_raw: never resolved
+            return latest.get(rec, beam)
+        if table is self.beam and self.template_beams is not None:
+            beam = self.template_beams.get(src, beam)  # prev: layers are templates
+        if beam is not None and not beam.is_prev_frame and beam.name.startswith(rec + "/"):
+            cached = self._prev_cache.get(id(beam))
+            if cached is None or cached[0] is not beam:
+                cached = self._prev_cache[id(beam)] = (beam, beam.copy_as_prev_frame())
+            return cached[1]
+        return beam
+
+    def outside(self, node: str, rec: str) -> bool:
+        """Whether ``node`` sees ``rec``'s loop from outside (not in it, or moved out after it)."""
+        if rec not in self.s.recs_of(node):
+            return node != rec
+        return not self.template and self.placement.get(self.s.top_in_rec(node, rec)) == "output"
+
+    # -- beams --------------------------------------------------------------------------------------
+    def compute(self, node: str) -> tuple[SearchBeam | None, SearchBeam | None]:
+        """The layer's beam and its search choices (as a SearchBeam-like chain of choice owners)."""
+        data = self.nd[node]
+        if data["node_kind"] == "sub":
+            parent = next(iter(self.s.graph.predecessors(node)))
+            return self.input_beam(parent, "sub", node), self.input_choice(parent, "sub", node)
+        static = self._static.get(node)
+        if static is None:  # placements are fixed: so is how each input arrives
+            static = self._static[node] = (get_layer_class(data["class"]).beam_role, [
+                (*self._how(src, form, node), opt == "from") for src, opt, form in self.s.inputs(node)])
+        role, plan = static
+        beam_table, chosen_table = self.beam, self.chosen
+        beams: list[SearchBeam | None] = []
+        choices: list[SearchBeam | None] = []
+        sources = []
+        for how, src, rec, is_from in plan:
+            if how == AS_IS:
+                beam, chosen = beam_table.get(src), chosen_table.get(src)
+            else:
+                beam = self._receive(how, src, rec, beam_table, self.latest)
+                chosen = self._receive(how, src, rec, chosen_table, self.latest_chosen)
+            beams.append(beam)
+            choices.append(chosen)
+            if is_from:
+                sources.append(beam)
+        first = sources[0] if sources else None
+        if role == "choice":
+            size = int(data["options"].get("beam_size", 1) or 1)
+            first_choice = choices[0] if sources else None
+            regression = data["options"].get("input_type") == "regression"
+            if self.s.is_search_choice(node) and (self.template or not regression):
+                if self.template:
+                    return SearchBeam(node, size, first), SearchBeam(node, size, first_choice)
+                if self.s.rec_of(node) and all(b is None for b in sources):
+                    # PR #1213: a searching choice without beamed sources depends on its own prev frame
+                    beams.append(self.input_beam(node, "prev", node))
+                    choices.append(self.input_choice(node, "prev", node))
+                # real construction translates all layer kwargs into their common beam first
+                many = len(beams) > 1
+                return (SearchBeam(node, size, combine_beams(beams) if many else first),
+                        SearchBeam(node, size, combine_beams(choices) if many else first_choice))
+            if self.search and regression:
+                # a regression "choice" keeps its translated input's beam, with choices of its own
+                beam = combine_beams(beams)
+                return beam, SearchBeam(node, beam.size if beam else 1, combine_beams(choices))
+            if self.search and first is not None:
+                # adds its scores to the beam without a beam of its own (search False with
+                # add_to_beam_scores): new search choices on the source's beam
+                return first, SearchBeam(node, first.size, combine_beams(choices))
+            return first, first_choice
+        if role in ("decide", "split_batch_beam"):
+            return None, None
+        if role == "select_search_sources":
+            # the source re-selected into the beam of the `search_choices` layer
+            owner = [(self.input_beam(src, form, node), self.input_choice(src, form, node))
+                     for src, opt, form, _ in data.get("inputs", []) if opt == "search_choices"]
+            if owner and owner[0][0] is not None:
+                return owner[0]
+            return combine_beams(sources), combine_beams(choices)
+        if role == "decide_keep_beam":
+            beam = SearchBeam(node, first.size, first) if first else None
+            return beam, beam
+        if role == "rec" and (node in self.rec_outer or node in self.latest):
+            return self.rec_outer.get(node, self.latest.get(node)), self.latest_chosen.get(node)
+        return combine_beams(beams), combine_beams(choices)
+
+    def run(self) -> None:
+        """Fixed point over the construction order: ``prev:`` edges and the loops' latest choices
+        feed beams back, so recompute what changed until nothing does."""
+        s = self.s
+        position = {n: i for i, n in enumerate(s.order)}
+        succ = s.users
+        nd, order, beams, chosen_of, errors = self.nd, s.order, self.beam, self.chosen, self.error
+        # what to recompute when a layer changes: its users, and a choice's own prev frame (PR #1213)
+        users = [[position[v] for v in succ[n] if v in position] + ([at] if nd[n]["class"] == "choice"
+                                                                    else []) for at, n in enumerate(order)]
+        pending = [position[n] for n in order if n not in self.settled]  # a heap of positions
+        queued = set(pending)
+        for _ in range(max(3, len(order))):
+            later: set[int] = set()  # reached through prev: edges: recomputed in the next pass
+            while pending:
+                at = heapq.heappop(pending)
+                queued.discard(at)
+                node = order[at]
+                try:
+                    beam, chosen = self.compute(node)
+                    if node in errors:
+                        del errors[node]
+                except CombineError as exc:
+                    beam, chosen, errors[node] = None, None, self.combine_message(node, exc)
+                    self.error_traces[node] = (tuple(exc.first.chain), tuple(exc.second.chain))
+                changed = _differs(beams.get(node), beam) or _differs(chosen_of.get(node), chosen)
+                beams[node] = beam
+                chosen_of[node] = chosen
+                if not changed:
+                    continue
+                for target in users[at]:
+                    if target > at:
+                        if target not in queued:  # still ahead in this pass
+                            heapq.heappush(pending, target)
+                            queued.add(target)
+                    else:
+                        later.add(target)
+            for rec in self.update_latest():  # what reads the loop from outside sees a new beam
+                members = s.members(rec) | {rec}
+                later |= {position[rec]} | {position[v] for m in members for v in succ[m]
+                                            if v in position and self.outside(v, rec)}
+            if not later:
+                break
+            pending = sorted(later)
+            queued = set(pending)
+
+    def update_latest(self) -> list[str]:
+        """Each rec loop's latest choice (:func:`~searchgraph.analysis.choices.latest_choices`): its
+        beam is what the loop's outputs carry after backtracking, its search choices what layers
+        outside find. Returns the loops that changed."""
+        changed: list[str] = []
+        for rec, latest in latest_choices(self.s, self.chosen).items():
+            beam, chosen = self.beam[latest], self.chosen[latest]
+            if beam is None or chosen is None:
+                continue
+            if _differs(self.latest.get(rec), beam) or _differs(self.latest_chosen.get(rec), chosen):
+                self.latest[rec], self.latest_chosen[rec] = beam, chosen
+                changed.append(rec)
+        return changed
+
+    def combine_message(self, node: str, exc: CombineError) -> str:
+        """Inside a loop, templates combine beams ("Cannot combine beams"); elsewhere the real layer
+        translates its inputs first and compares their search choices."""
+        if self.s.rec_of(node) is not None:
+            return f"Exception: {exc}"
+        return (f"Exception: Cannot compare search choices\n <SearchChoices owner={exc.first.name}>,"
+                f"\n <SearchChoices owner={exc.second.name}>\nwhich have traces: "
+                f"{exc.first.chain} vs {exc.second.chain}")

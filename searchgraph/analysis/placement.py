@@ -1,0 +1,165 @@
+"""Where each layer of a rec unit runs: in the loop, or moved out in front of it or after it.
+
+RETURNN's ``_SubnetworkRecCell._move_outside_loop``: the layers the loop's outputs need (``output``,
+``end`` unless the length is known, output layers, ``need_last``, losses with ``eval_flag``) and what
+they depend on, current or previous frame, form the loop; then, one at a time, a layer nothing in the
+loop reads is moved out after the loop (``output``), and a layer that reads nothing of the loop is
+moved out in front of it (``input``); choices, ``end`` and ``:i`` stay. Layers nothing needs are
+templates only (``unused``). A layer moved in front over the loop's own input frames is unstacked into
+a per-frame layer in the loop (``get_input_moved_out``'s wrapper): :attr:`Placement.wrapped_input`.
+``optimize_move_layers_out: False`` keeps every layer in the loop. Placements do not depend on beams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .structure import Structure
+
+__all__ = ["Placement", "place"]
+
+
+@dataclass
+class Placement:
+    """``where``: node -> ``net`` (outside every loop), ``loop``, ``input``, ``output`` or ``unused``;
+    ``wrapped_input``: input-moved layers the loop reads per frame (RETURNN lists them in the loop)."""
+
+    where: dict[str, str] = field(default_factory=dict)
+    wrapped_input: set[str] = field(default_factory=set)
+
+
+def place(s: Structure) -> Placement:
+    """The placement of every constructed layer."""
+    out = Placement()
+    where = out.where
+    nd = s.nodes
+    for node in s.order:
+        data = nd[node]
+        if data["unit"] is None or data["unit_kind"] != "rec":
+            where.setdefault(node, "net")
+    for rec in [n for n in s.order if nd[n]["class"] == "rec"]:
+        members = [n for n in s.children.get(rec, ()) if nd[n]["node_kind"] != "sub"]
+        if members:
+            _move_out(s, out, rec, members)
+        for sub in s.children.get(rec, ()):
+            # sub-layers of choices (`out_0`) are templates of their own that nothing in the
+            # loop depends on (users depend on the choice): RETURNN builds them after the loop
+            if nd[sub]["node_kind"] == "sub" and nd[s.parent(sub)]["class"] == "choice":
+                where[sub] = "output"
+    for node in s.order:  # subnetwork layers and sub-layers share their holder's place
+        rec = s.rec_of(node)
+        if nd[node]["node_kind"] == "sub" and node not in where:
+            where[node] = where.get(s.parent(node), "net")
+        elif rec is not None and nd[node]["unit"] != rec:
+            where[node] = where.get(s.top_in_rec(node, rec), "loop")
+    return out
+
+
+def _move_out(s: Structure, out: Placement, rec: str, members: list[str]) -> None:
+    nd, where = s.nodes, out.where
+    opts = nd[rec]["options"]
+    move = opts.get("optimize_move_layers_out", s.spec.settings.get("optimize_move_layers_out"))
+    if move is False:
+        for node in members:
+            where[node] = "loop"
+        return
+    deps = {n: _member_deps(s, rec, n) for n in members}
+    local = {n: nd[n]["local"] for n in members}
+    needed = [n for n in members if local[n] == "output"
+              or (local[n] == "end" and not s.known_length(rec))
+              or nd[n]["options"].get("is_output_layer")
+              or nd[n]["options"].get("need_last")
+              or (s.eval_flag and nd[n]["options"].get("loss"))]
+    loop: list[str] = []
+    todo = list(needed)
+    while todo:  # the layers the needed outputs depend on, current or previous frame
+        node = todo.pop(0)
+        if node not in loop:
+            loop.append(node)
+            todo.extend(sorted(deps[node] - set(loop)))
+    for node in members:
+        if node not in loop:
+            where[node] = "unused"
+
+    def is_choice(n: str) -> bool:
+        return s.is_search_choice(n) or nd[n]["class"] in ("decide_keep_beam", "choice") and s.search
+
+    in_loop = set(loop)
+    users: dict[str, set[str]] = {n: set() for n in loop}
+    for other in loop:
+        for dep in deps[other]:
+            if dep != other and dep in users:
+                users[dep].add(other)
+
+    def out_ok(n: str) -> bool:
+        if local[n] == "end" or is_choice(n) or n in deps[n]:
+            return False
+        return not users[n]
+
+    def in_ok(n: str) -> bool:
+        if local[n] in (":i", "end") or is_choice(n):
+            return False
+        return not deps[n] & in_loop
+
+    def take(n: str, to: str) -> None:
+        loop.remove(n)
+        in_loop.discard(n)
+        for d in deps[n]:
+            users.get(d, set()).discard(n)
+        where[n] = to
+
+    while True:
+        moved = next((n for n in loop if out_ok(n)), None)
+        if moved:
+            take(moved, "output")
+            continue
+        moved = next((n for n in loop if in_ok(n)), None)
+        if moved is None:
+            break
+        take(moved, "input")
+    for node in loop:
+        where[node] = "loop"
+    # An input-moved layer over the loop's own input frames that the loop reads is unstacked
+    # into a per-frame layer of the same name inside the loop (RETURNN's "input-moved-out"
+    # wrapper); that one is what RETURNN lists, in the loop, with no beam and no choice.
+    over_input = {n for n in members if where.get(n) == "input" and _reads_loop_input(s, n, rec, set())}
+    for node in over_input:
+        if any(node in deps[o] for o in loop):
+            out.wrapped_input.add(node)
+
+
+def _member_deps(s: Structure, rec: str, node: str) -> set[str]:
+    """The members of ``rec``'s unit that ``node`` depends on (current or previous frame)."""
+    nd = s.nodes
+    if nd[node]["node_kind"] == "sub":  # `a/0` needs `a`
+        return set(s.graph.predecessors(node)) & set(s.children.get(rec, ()))
+    deps: set[str] = set()
+    drop_from = "from" not in {opt for _, opt, _ in s.inputs(node)} and nd[node]["class"] == "choice"
+    for src, option, _, _ in nd[node].get("inputs", []):
+        if drop_from and option == "from":
+            continue
+        if nd[src]["node_kind"] == "sub":
+            # in the templates a sub-layer's users depend on its parent layer
+            src = s.parent(src)
+        if src in s.built and src != rec and nd[src].get("unit") is not None and rec in s.recs_of(src):
+            deps.add(s.top_in_rec(src, rec) if nd[src]["unit"] != rec else src)
+    for inner in s.children.get(node, ()):
+        deps |= {d for d in _member_deps(s, rec, inner) if d != node}
+    return deps
+
+
+def _reads_loop_input(s: Structure, node: str, rec: str, seen: set[str]) -> bool:
+    """Whether ``node`` depends, inside the unit, on the rec layer's own input (``data:source``)."""
+    if node in seen:
+        return False
+    seen.add(node)
+    nd = s.nodes
+    if nd[node]["class"] == "rec_unstack":  # frames of the loop's own time axis
+        return True
+    for src, _, form, _ in nd[node].get("inputs", []):
+        if form == "data" and (s.users[src][node]["ref"] in ("data", "data:source")
+                               or src in s.loop_sources(rec)):
+            return True
+        if nd[src].get("unit") == rec and form != "prev" and _reads_loop_input(s, src, rec, seen):
+            return True
+    return False

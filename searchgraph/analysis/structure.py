@@ -1,0 +1,229 @@
+"""The network as RETURNN constructs it in one mode, before any beam: shared by both passes.
+
+Which layers are constructed (``TFNetwork.construct_from_dict`` from the output layers and losses:
+:func:`~searchgraph.graph.constructed_layers`), in which order (dependencies first, ``prev:`` edges
+aside: the order ``TFNetwork._create_layer`` reaches them), which rec loop and unit holds each layer
+(``_SubnetworkRecCell``), the inputs that carry beams and search choices (``LayerBase.get_dep_layers``
+and the template's sources), batch axes, and whether a loop's length is known before it runs
+(``_SubnetworkRecCell.get_output``: ``have_known_seq_len``). Nothing here depends on a beam.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..graph.builder import constructed_layers
+from ..graph.layergraph import LayerGraph, node_table, successor_table
+from ..graph.layers import get_layer_class
+from ..loading.netspec import NetSpec
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+__all__ = ["MODES", "Structure", "construction_order"]
+
+MODES = ("search", "train")
+
+
+def construction_order(g: LayerGraph | nx.DiGraph) -> list[str]:
+    """Kahn's algorithm over the non-``prev`` edges, ties broken by insertion order (stable)."""
+    succ = successor_table(g)
+    indeg = dict.fromkeys(g, 0)
+    for u in g:
+        for v, data in succ[u].items():
+            if data["kind"] != "prev":
+                indeg[v] += 1
+    ready = [n for n in g if indeg[n] == 0]
+    ready.reverse()
+    order: list[str] = []
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        released = []
+        for v, data in succ[node].items():
+            if data["kind"] != "prev":
+                indeg[v] -= 1
+                if indeg[v] == 0:
+                    released.append(v)
+        ready.extend(reversed(released))
+    return order
+
+
+class Structure:
+    """The constructed layers of a network in one mode, their order, loops and beam-carrying inputs.
+
+    Attributes
+    ----------
+    spec, graph : the network and its layer graph.
+    search : search mode (``search_flag=True``); else training.
+    eval_flag : RETURNN's ``eval_flag`` (losses inside rec loops are built).
+    nodes : node -> its attributes in the graph (``class``, ``options``, ``unit``, ``unit_kind``,
+        ``local``, ``node_kind``, ``inputs``: see :mod:`searchgraph.graph.builder`); read only.
+    users : node -> {successor: edge attributes}; read only.
+    built : every node RETURNN constructs.
+    order : the constructed layers (no extern data) in construction order.
+    children : unit layer (rec, subnetwork, a layer with sub-layers) -> its direct members, in order.
+    """
+
+    def __init__(self, spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: bool):
+        self.spec, self.graph, self.search, self.eval_flag = spec, g, mode == "search", eval_flag
+        self.nodes = node_table(g)
+        self.users = successor_table(g)
+        self.built = constructed_layers(g, search=self.search, eval_flag=eval_flag)
+        self.order = [n for n in construction_order(g)
+                      if n in self.built and g.nodes[n]["node_kind"] != "data"]
+        self.children: dict[str, list[str]] = {}
+        for node in self.order:
+            unit = g.nodes[node].get("unit")
+            if unit is not None:
+                self.children.setdefault(unit, []).append(node)
+        self._rec: dict[str, str | None] = {}
+        self._units: dict[str, frozenset[str]] = {}
+        self._inputs: dict[str, list[tuple[str, str, str]]] = {}
+        self._batched: dict[str, bool] = {}
+        self._choosers: list[tuple[str, str | None]] | None = None
+
+    # -- loops and units ------------------------------------------------------------------------------
+    def rec_of(self, node: str) -> str | None:
+        """The innermost rec layer whose loop holds ``node`` (through subnetworks), or None."""
+        try:
+            return self._rec[node]
+        except KeyError:
+            pass
+        unit = self.nodes[node].get("unit")
+        while unit is not None and self.nodes[unit]["class"] != "rec":
+            unit = self.nodes[unit].get("unit")
+        self._rec[node] = unit
+        return unit
+
+    def recs_of(self, node: str) -> frozenset[str]:
+        """Every unit layer enclosing ``node``."""
+        cached = self._units.get(node)
+        if cached is None:
+            recs: set[str] = set()
+            unit = self.nodes[node].get("unit")
+            while unit is not None:
+                recs.add(unit)
+                unit = self.nodes[unit].get("unit")
+            cached = self._units[node] = frozenset(recs)
+        return cached
+
+    def top_in_rec(self, node: str, rec: str) -> str:
+        """The direct member of rec's unit that holds ``node`` (itself or an enclosing subnetwork)."""
+        while self.nodes[node].get("unit") != rec:
+            node = self.nodes[node]["unit"]
+        return node
+
+    def members(self, rec: str) -> set[str]:
+        """Every layer inside ``rec``'s unit, nested units included."""
+        out: set[str] = set()
+        todo = list(self.children.get(rec, ()))
+        while todo:
+            node = todo.pop()
+            out.add(node)
+            todo.extend(self.children.get(node, ()))
+        return out
+
+    def parent(self, sub: str) -> str:
+        """The layer a sub-layer (``a/0``-style node) belongs to."""
+        return next(iter(self.graph.predecessors(sub)))
+
+    def spec_unit(self, node: str) -> Any:
+        """The raw ``unit`` dict of a rec layer as written in the network (``#`` keys included)."""
+        path = node.split("/")
+        net: Any = self.spec.network
+        for i, part in enumerate(path):
+            desc = net.get(part) if isinstance(net, dict) else None
+            if not isinstance(desc, dict):
+                return None
+            net = desc.get("unit") if desc.get("class") == "rec" else desc.get("subnetwork")
+            if i == len(path) - 1:
+                return net
+        return None
+
+    def known_length(self, rec: str) -> bool:
+        """Whether the loop's length is known in advance, so that ``end`` is not needed (RETURNN's
+        ``have_known_seq_len``): ``size_target``; in training the target (or, without ``end``,
+        the input); in search a target some choice reads anyway (``cheating``, ``search: False``)."""
+        opts = self.nodes[rec]["options"]
+        if opts.get("size_target"):
+            return True
+        if not self.search:
+            return bool(opts.get("target")) or bool(opts.get("from", ["data"]))
+        for node in self.children.get(rec, ()):
+            c = self.nodes[node]
+            if c["class"] == "choice" and c["options"].get("target") and (
+                    c["options"].get("cheating") or c["options"].get("scheduled_sampling")
+                    or c["options"].get("search") is False):
+                return True
+        return False
+
+    def loop_sources(self, rec: str) -> set[str]:
+        """The extern data nodes ``rec`` iterates over (its ``from``): read by name inside the unit,
+        they are the same frames as ``data:source``."""
+        sources = self.nodes[rec]["options"].get("from", ["data"])
+        sources = sources if isinstance(sources, (list, tuple)) else [sources]
+        return {f"data:{s.removeprefix('data:')}" for s in sources
+                if isinstance(s, str) and (s == "data" or s.startswith("data:"))}
+
+    # -- layers -----------------------------------------------------------------------------------------
+    def is_search_choice(self, node: str) -> bool:
+        """A ``choice`` layer that searches (``search`` option, else the network's search flag)."""
+        data = self.nodes[node]
+        if data["class"] != "choice":
+            return False
+        search = data["options"].get("search", None)
+        return bool(search) if search is not None else self.search
+
+    def inputs(self, node: str) -> list[tuple[str, str, str]]:
+        """``(source, option, form)`` of the layer's inputs that carry beams and choices (RETURNN's
+        template and dep sets)."""
+        cached = self._inputs.get(node)
+        if cached is None:
+            cached = self._inputs[node] = self._dep_inputs(node)
+        return cached
+
+    def _dep_inputs(self, node: str) -> list[tuple[str, str, str]]:
+        data = self.nodes[node]
+        cls = get_layer_class(data["class"])
+        dep_opts = {r.name for r in cls.refs if r.dep} | {"from", "target", "condition", "true_layer",
+                                                          "false_layer", "unit"}
+        if cls.beam_role == "choice" and not self.is_search_choice(node) and not self.search \
+                and not data["options"].get("add_to_beam_scores") \
+                and not data["options"].get("scheduled_sampling"):
+            dep_opts.discard("from")  # RETURNN drops the scores: the output is the target
+        out = []
+        for src, option, form, search in data.get("inputs", []):
+            if src not in self.built and self.nodes[src]["node_kind"] == "layer":
+                continue
+            if (search or not self.search) and option.partition(".")[0] in dep_opts:
+                out.append((src, option, form))
+        return out
+
+    def batched(self, node: str) -> bool:
+        """Whether the layer's output has a batch axis (``:i``, constants and variables do not, nor
+        anything computed from them alone); RETURNN never translates such inputs."""
+        if not self._batched:
+            for name in self.order:  # construction order: inputs first (but a prev: input may come later)
+                data = self.nodes[name]
+                if data["class"] in (":i", "variable", "constant") and not \
+                        data["options"].get("add_batch_axis"):
+                    result = False
+                elif data["node_kind"] == "sub":
+                    result = self._batched.get(self.parent(name), True)
+                else:
+                    # a prev: value counts like any input: batched unless its layer is known to be
+                    # batch-less (``combine(prev:s, cast(:i))`` has prev:s's batch axis and beam)
+                    srcs = [src for src, _, _, _ in data.get("inputs", [])]
+                    result = any(self._batched.get(src, True) for src in srcs) if srcs else True
+                self._batched[name] = result
+        return self._batched.get(node, True)
+
+    def loop_choosers(self) -> list[tuple[str, str | None]]:
+        """``(layer, rec)`` of every layer in a loop that makes search choices (``choice``,
+        ``decide_keep_beam``), in construction order."""
+        if self._choosers is None:
+            self._choosers = [(n, self.rec_of(n)) for n in self.order if self.rec_of(n) is not None
+                              and self.nodes[n]["node_kind"] != "sub" and get_layer_class(
+                                  self.nodes[n]["class"]).beam_role in ("choice", "decide_keep_beam")]
+        return self._choosers

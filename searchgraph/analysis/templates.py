@@ -1,0 +1,65 @@
+"""What the template pass decides for the real construction.
+
+Before a rec unit is built for real, RETURNN makes every layer's output template
+(``_SubnetworkRecCell._construct_template``): the ``prev:`` values the real loop reads are these
+templates, and the rec layer's own output beam is its unit ``output`` template's
+(``RecLayer.get_out_data_from_opts``). Layers outside every loop with no choice upstream carry no beam
+in either pass, so neither pass needs to compute them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .beams import SearchBeam
+from .structure import Structure
+
+__all__ = ["beamless_outside_loops", "rec_output_templates"]
+
+
+def beamless_outside_loops(s: Structure) -> frozenset[str]:
+    """Layers outside every loop with no choice upstream: no beam in any pass, nothing to compute.
+    (A layer registered as extern data could carry a beam past the graph: then none are.)"""
+    nd = s.nodes
+    if any(d.get("options", {}).get("register_as_extern_data") for d in nd.values()):
+        return frozenset()
+    todo = [n for n in s.order if nd[n]["class"] in ("choice", "decide_keep_beam")]
+    downstream: set[str] = set(todo)
+    while todo:
+        for nxt in s.users[todo.pop()]:
+            if nxt not in downstream:
+                downstream.add(nxt)
+                todo.append(nxt)
+    return frozenset(n for n in s.order if n not in downstream and s.rec_of(n) is None
+                     and nd[n]["class"] != "rec")
+
+
+def rec_output_templates(s: Structure, beam: Mapping[str, SearchBeam | None],
+                         chosen: Mapping[str, SearchBeam | None]) -> dict[str, SearchBeam | None]:
+    """Each rec layer's own beam: its inner ``output`` template's beam as the template pass leaves it
+    (``beam``, ``chosen``: the template pass's tables). In the first pass the frame's oldest choice is
+    built before the ``prev:`` layers it reads are initialised, so with two or more choices in a frame
+    its beam has no dependency there (e.g. ``output/output_1 <- output/output_0``, no ``prev:`` link);
+    the same when the unit's ``output`` is not itself a choice (``output = copy(label)`` gives
+    ``output/label``). Only a unit ``output`` that is the frame's single choice keeps its ``prev:``
+    link (``output/output <- output/prev:output``)."""
+    out: dict[str, SearchBeam | None] = {}
+    nd = s.nodes
+    for rec, members in s.children.items():
+        inner = next((m for m in members if nd[m]["local"] == "output"), None)
+        if nd[rec]["class"] != "rec" or inner is None:
+            continue
+        template = beam.get(inner)
+        if template is None:
+            continue
+        frame = template.walk()
+        frame = frame[:next((i for i, b in enumerate(frame) if b.is_prev_frame), len(frame))]
+        choices = chosen.get(inner)
+        in_frame = [c for c in choices.walk() if not c.is_prev_frame] if choices else []
+        if (len(in_frame) >= 2 or nd[inner]["class"] != "choice") and frame:
+            rebuilt: SearchBeam | None = None
+            for old in reversed(frame):
+                rebuilt = SearchBeam(old.name, old.size, rebuilt, old.next_frame)
+            template = rebuilt
+        out[rec] = template
+    return out

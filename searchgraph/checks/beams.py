@@ -1,0 +1,257 @@
+"""Checks: beams and search choices that RETURNN cannot bring together.
+
+Every layer's inputs are translated into their newest search choice
+(``TFNetwork._create_layer`` → ``translate_to_common_search_beam``, ``SelectSearchSourcesLayer``), which
+needs them on one chain of choices; after a loop every output is backtracked along the frame's latest
+choice (``_SubnetworkRecCell._opt_search_resolve``). These rules find where that fails.
+"""
+
+from __future__ import annotations
+
+from ..analysis.choices import frame_choices, owner
+from ..analysis.construction import Construction
+from ..graph.layers import get_layer_class
+from .registry import Raised, rule
+
+
+@rule("SG101", "search choices cannot be compared",
+      "{layer} combines inputs on beams of unrelated choices (neither was chosen from the other), e.g. "
+      "two independent choices of one frame, or two decoders.",
+      "Combine them only after a 'decide' on each, or chain the choices (feed one choice's output into "
+      "the other's scores).")
+def unrelated_choices(c: Construction) -> dict[str, Raised]:
+    """``SearchBeam.get_combined_beam`` (templates) / ``SearchChoices.compare`` (the real layer) find
+    no order between two inputs' choices: reported with both choice chains."""
+    return {node: Raised(message, c.combine_traces(node)) for node, message in c.combine_errors().items()}
+
+
+@rule('SG106', 'decided layer combined with a beamed one',
+      "{layer} combines a 'decide' output (one hypothesis per sequence) with a layer still on a beam; "
+      'RETURNN cannot select the decided value into that beam.',
+      "Decide both inputs (add a 'decide' on the beamed one), or use the beamed value before the "
+      "'decide'.")
+def decided_with_beam(c: Construction) -> dict[str, str]:
+    """A decided layer combined with a still-beamed one: RETURNN selects, and finds no common base."""
+    out = {}
+    for node in c.order:
+        ins = c.inputs(node)
+        decided = [s for s, _, _ in ins if get_layer_class(c.nodes[s]["class"]).beam_role ==
+                   "decide" and any(c.beam(p) for p, _, _, _ in c.nodes[s].get("inputs", []))]
+        if not decided:
+            continue
+        # a searching choice in a loop without beamed sources also depends on its own previous
+        # frame (PR #1213): its decided sources are translated into that beam
+        own_prev = c.is_search_choice(node) and c.rec_of(node) is not None and \
+            all(c.input_beam(s, f, node) is None for s, _, f in ins)
+        if len(ins) < 2 and not own_prev:
+            continue
+        beamed = [(s, c.input_beam(s, f, node)) for s, _, f in ins if c.input_beam(s, f, node) is not None]
+        if own_prev and c.input_beam(node, "prev", node) is not None:
+            beamed.append((f"prev:{c.nodes[node]['local']}", c.input_beam(node, "prev", node)))
+        if decided and beamed:
+            out[node] = (f"AssertionError: {node}: No common search base:\nfrom layer {decided[0]}, "
+                         f"search choices decided,\nto layer {beamed[0][0]}, search choices "
+                         f"{beamed[0][1]}.")
+    return out
+
+
+@rule('SG107', 'end layer on an independent choice',
+      "The loop's 'end' layer is computed on a choice that {layer} does not descend from, so its end flag "
+      "cannot be selected into {layer}'s beam.",
+      "Compute 'end' from the choice of the frame that the output's choices derive from (usually the "
+      'output choice).')
+def end_on_independent_choice(c: Construction) -> dict[str, str]:
+    """The end flag is re-selected into every searching choice's base beam (``prev:end``); a choice
+    whose choices do not descend from the end layer's choice has no common search base with it."""
+    out = {}
+    for rec in c.searching_loops():
+        end = f"{rec}/end"
+        beam = c.chosen(end)
+        if beam is None or end not in c.built:
+            continue
+        end_owner = owner(beam)
+        for node in c.children(rec):
+            chosen = c.chosen(node)
+            if not c.is_search_choice(node) or chosen is None or chosen.name != node:
+                continue
+            frame = {owner(b) for b in chosen.walk()}
+            if end_owner not in frame:
+                out[node] = (f"AssertionError: <SelectSearchSourcesLayer 'prev:end'>: No common search "
+                             f"base: the end layer's choice {end_owner} is independent of {node}'s "
+                             f"choices {[b.name for b in chosen.walk()]}")
+    return out
+
+
+@rule('SG108', 'moved-out layer combines beamed loop outputs',
+      '{layer} is moved out of the loop and combines several inputs, one of them a beamed loop output; '
+      'RETURNN attaches search choices to loop outputs only after building moved-out layers.',
+      "Mark {layer} 'is_output_layer': True inside the loop or read it from outside, or set the rec "
+      "layer's 'optimize_move_layers_out': False.")
+def moved_out_combines_loop_outputs(c: Construction) -> dict[str, str]:
+    """A moved-out layer with several inputs, one a beamed loop output: RETURNN attaches the search
+    choices to loop outputs only after building the moved-out layers (spec §6.5)."""
+    out = {}
+    for node in c.order:
+        if c.placement(node) != "output" or len(c.inputs(node)) < 2:
+            continue
+        rec = c.rec_of(node)
+        latest = c.latest(rec) if rec is not None else None
+        for src, _, form in c.inputs(node):
+            if form != "prev" and c.placement(src) == "loop" and c.rec_of(src) == rec \
+                    and c.beam(src) is not None and latest is not None:
+                out[node] = (f"AssertionError: layer <WrappedInternalLayer {src!r}> has beam "
+                             f"{latest} but no search choices; from layer desc {node!r}")
+                break
+    return out
+
+
+@rule('SG110', "another search's beam inside the loop",
+      "{layer} mixes this loop's beam with the still-beamed output of another search (another decoder), "
+      'which RETURNN cannot relate.',
+      "Add a 'decide' on the other decoder's output before this loop reads it, or run both in one loop.")
+def foreign_beam_in_loop(c: Construction) -> dict[str, str]:
+    """A loop layer that mixes its own loop's beam with the still-beamed output of another search
+    (a decoder reading another decoder's undecided output): RETURNN has no mapping between them."""
+    out: dict[str, str] = {}
+    units = {b.name.rpartition("/")[0] for b in c.beams() if b is not None}
+    if len(units) < 2:  # every beam is chosen in one unit: a loop's beams are all its own or all foreign
+        return out
+    for node in c.order:
+        rec = c.rec_of(node)
+        if rec is None or c.placement(node) != "loop":
+            continue
+        beams = [b for b in (c.input_beam(s, f, node) for s, _, f in c.inputs(node)) if b]
+        own = [b for b in beams if b.name.startswith(rec + "/")]
+        foreign = [b for b in beams if not b.name.startswith(rec + "/")]
+        if own and foreign:
+            out[node] = (f"AssertionError: {node}: {foreign[0]} from outside the loop is still "
+                         f"beamed and cannot be related to the loop's {own[0]} (No cur -> prev "
+                         "mapping / buggy search choices resolution)")
+    return out
+
+
+@rule('SG114', 'beam only through a lazily built branch',
+      "{layer}'s beam comes only through its cond branches or masked_computation mask, which RETURNN's "
+      "search-choice lookup does not follow ('has buggy search choices resolution').",
+      "Also feed {layer} a layer on the same beam through 'from', or compute the branch outside the "
+      'cond/mask.')
+def beam_only_through_lazy_branch(c: Construction) -> dict[str, str]:
+    """``cond`` branches and a ``masked_computation``'s mask are not among the layer's dependencies
+    for the search choices, so a beam that only comes through them is found by the template but not
+    by ``get_search_choices``: "has buggy search choices resolution"."""
+    out = {}
+    for node in c.order:
+        data = c.nodes[node]
+        if c.rec_of(node) is None or data["class"] not in ("cond", "masked_computation"):
+            continue
+        lazy = ("true_layer", "false_layer") if data["class"] == "cond" else ("mask",)
+        ins = c.inputs(node)
+        via_lazy = [s for s, o, f in ins if o.split(".")[0] in lazy and c.input_beam(s, f, node)]
+        direct = [s for s, o, f in ins if o.split(".")[0] not in lazy + ("condition",)
+                  and c.input_beam(s, f, node)]
+        if via_lazy and not direct:
+            out[node] = (f"AssertionError: {node} has buggy search choices resolution: its beam "
+                         f"comes only through {via_lazy[0]} ({'/'.join(lazy)}), which the search "
+                         "choice lookup does not follow")
+    return out
+
+
+def _resolved_layers(c: Construction, rec: str) -> list[str]:
+    """Loop layers whose per-frame values RETURNN accumulates and backtracks after the loop
+    (``get_loop_acc_layer``): ``output``, output layers, and what is read from outside the loop."""
+    out = []
+    for node in c.children(rec):
+        data = c.nodes[node]
+        if c.placement(node) != "loop" or data["node_kind"] != "layer":
+            continue
+        if data["local"] == "output" or data["options"].get("is_output_layer") or any(
+                c.outside(v, rec) or c.placement(v) == "output"
+                for v in c.users(node) if v in c.built):
+            out.append(node)
+    return out
+
+
+@rule('SG119', "output on a choice off the frame's latest choice chain",
+      "{layer} backtracks its outputs along the frame's latest choice and its chain of earlier choices; "
+      'an output layer of the loop depends on a choice that is not on that chain (a second, independent '
+      'choice of the frame), so RETURNN cannot resolve it over time (_get_search_choice_seq).',
+      "Chain the extra choice into the frame (compute the main choice's scores from it), or keep it out "
+      "of the outputs: no 'is_output_layer' and no reads from outside the loop.")
+def output_off_the_choice_chain(c: Construction) -> dict[str, str]:
+    """After the loop, ``_opt_search_resolve`` finds each accumulated layer's choice, walks back to
+    the previous frame's choice ``prev:L`` and asserts the layer's choice is on ``L``'s in-frame
+    chain (``assert layer_choice in choice_seq_in_frame``)."""
+    out: dict[str, str] = {}
+    if not c.search:
+        return out
+    for rec in c.order:
+        if c.nodes[rec]["class"] != "rec" or c.latest(rec) is None:
+            continue
+        for node in _resolved_layers(c, rec):
+            chosen = c.chosen(node)
+            if chosen is None:
+                continue
+            layer_choice = owner(chosen)
+            if layer_choice not in c.nodes or c.rec_of(layer_choice) != rec \
+                    or c.nodes[layer_choice]["unit"] != rec \
+                    or c.nodes[layer_choice]["class"] == "decide_keep_beam":
+                continue
+            latest, _ = frame_choices(c.chosen(layer_choice))
+            if latest is None or latest == layer_choice or latest not in c.nodes:
+                continue
+            back, seq = frame_choices(c.chosen(latest))
+            if back == latest and layer_choice not in seq:
+                out[rec] = (f"AssertionError: (_get_search_choice_seq: {node}'s choice {layer_choice} is "
+                            f"not on the frame's choice chain {seq} of the latest choice {latest})")
+                break
+    return out
+
+
+@rule('SG121', 'beam-reading layer without a beam',
+      '{layer} reads the beam itself (its scores, source beams, or splits it off the batch), but its '
+      'input carries no beam in search (e.g. it was decided before).',
+      "Feed {layer} the beamed layer (before any 'decide').")
+def beam_reader_without_beam(c: Construction) -> dict[str, str]:
+    """``choice_get_beam_scores`` / ``choice_get_src_beams`` assert their source has search choices
+    and ``split_batch_beam`` asserts a beam (``rec.py``)."""
+    out: dict[str, str] = {}
+    if not c.search:
+        return out
+    for node in c.order:
+        data = c.nodes[node]
+        if data["class"] not in ("choice_get_beam_scores", "choice_get_src_beams", "split_batch_beam"):
+            continue
+        srcs = [(s, f) for s, o, f in c.inputs(node) if o == "from"]
+        if len(srcs) != 1 or c.nodes[srcs[0][0]]["node_kind"] != "layer":
+            continue
+        if c.input_beam(srcs[0][0], srcs[0][1], node) is None:
+            what = "no beam" if data["class"] == "split_batch_beam" else "no search choices"
+            out[node] = f"AssertionError: {node}: source {srcs[0][0]} has {what}"
+    return out
+
+
+@rule('SG122', 'decide on raw beam scores from inside a loop',
+      "{layer} decides a loop output whose search choices were kept raw by a 'decide_keep_beam' in the "
+      "loop; DecideLayer takes the argmax over those choices' beam scores, a tensor of the loop body, "
+      'which TensorFlow does not allow outside the loop.',
+      "Decide the rec layer's output (or a loop output without decide_keep_beam) instead; keep raw values "
+      'only for dumping.')
+def decide_on_raw_loop_scores(c: Construction) -> dict[str, str]:
+    """``DecideLayer.decide`` reads ``src.get_search_choices().beam_scores``; the search choices of a
+    ``decide_keep_beam`` in a loop are ``keep_raw`` and never resolved after the loop
+    (``_opt_search_resolve``), so their scores are the loop body's tensor."""
+    out: dict[str, str] = {}
+    if not c.search:
+        return out
+    for node in c.order:
+        if c.nodes[node]["class"] != "decide" or c.rec_of(node) is not None:
+            continue
+        for src, opt, form in c.inputs(node):
+            beam = c.input_choice(src, form, node) if opt == "from" else None
+            kept = owner(beam) if beam is not None else None
+            if kept in c.nodes and c.nodes[kept]["class"] == "decide_keep_beam" \
+                    and c.rec_of(kept) is not None:
+                out[node] = (f"ValueError: Cannot use the beam scores of {kept} (inside the loop's while "
+                             f"body) as input to {node}'s ArgMax outside the loop")
+                break
+    return out

@@ -1,0 +1,147 @@
+"""Checks: choice layers RETURNN rejects in search (``ChoiceLayer`` in ``rec.py``).
+
+A choice's options (``transform_config_dict``, ``get_out_data_from_opts``, ``__init__``), where it may
+search (a base choice and length normalisation need a loop), what ``search: False`` needs, and what
+its scores must look like.
+"""
+
+from __future__ import annotations
+
+from ..analysis.construction import Construction
+from .registry import rule
+from .shapes import Shapes
+
+
+@rule('SG103', 'choice layer misconfigured',
+      "{layer} is a choice whose options RETURNN rejects in search mode (missing 'from' or 'target', "
+      'search: False without a target, search: False with length normalisation, or a regression choice '
+      'with a beam size other than 1, several sources or cheating).',
+      "Give the choice 'from' and 'target' explicitly (target: None to search without one); with search: "
+      'False also set length_normalization: False; a regression choice takes one source and beam_size 1.')
+def choice_options(c: Construction) -> dict[str, str]:
+    """What ``ChoiceLayer`` asserts about its options in search (``transform_config_dict``,
+    ``get_out_data_from_opts``, the regression branch of ``__init__``)."""
+    out = {}
+    for node in c.order:
+        data = c.nodes[node]
+        if data["class"] != "choice":
+            continue
+        opts = data["options"]
+        if "from" not in opts:
+            out[node] = "AssertionError: specify 'from' explicitly for choice layer"
+        elif "target" not in opts:
+            out[node] = "AssertionError: ChoiceLayer: specify 'target' explicitly"
+        elif opts.get("search") is False and not opts.get("target"):
+            # ChoiceLayer.get_out_data_from_opts: without a target the output comes from the search
+            out[node] = f"AssertionError: ChoiceLayer {data['local']!r}: no target given, must do search"
+        elif opts.get("search") is False and c.search and c.beam(node) is not None \
+                and opts.get("length_normalization", True):
+            out[node] = ("AssertionError: a choice with search=False in a search network adds its "
+                         "scores to the beam (add_to_beam_scores), which requires "
+                         "length_normalization=False")
+        elif opts.get("input_type") == "regression" and c.is_search_choice(node):
+            # ChoiceLayer.__init__, regression branch: one source, beam size 1, no cheating
+            sources = opts["from"] if isinstance(opts["from"], (list, tuple)) else [opts["from"]]
+            src = next(((s, f) for s, o, f in c.inputs(node) if o == "from"), None)
+            first = c.input_beam(src[0], src[1], node) if src is not None else None
+            why = (f"beam_size {opts.get('beam_size')} != 1" if opts.get("beam_size", 1) != 1 else
+                   f"{len(sources)} sources != 1" if len(sources) != 1 else
+                   "cheating" if opts.get("cheating") else
+                   f"its source is on beam {first} (size {first.size} != 1)" if first is not None
+                   and first.size != 1 else None)
+            if why:
+                out[node] = f"AssertionError: (ChoiceLayer with input_type 'regression' in search: {why})"
+    return out
+
+
+@rule('SG111', 'choice outside a loop',
+      '{layer} searches outside any rec loop: it needs a beamed input as its base choice and cannot use '
+      'length normalisation there.',
+      "Move the choice into a rec loop, or feed it from a beamed layer and set 'length_normalization': "
+      'False.')
+def choice_outside_loop(c: Construction) -> dict[str, str]:
+    """A searching choice outside any loop needs a beamed input (its base choice) and no length
+    normalisation (which needs the loop's step info)."""
+    out = {}
+    for node in c.order:
+        data = c.nodes[node]
+        if data["class"] != "choice" or c.rec_of(node) is not None or not c.is_search_choice(node):
+            continue
+        if all(c.input_beam(s, f, node) is None for s, _, f in c.inputs(node)):
+            out[node] = ("AssertionError: Not implemented yet. In rec-layer, we would always have our "
+                         "prev-frame as one previous search choice. Our deps: no beamed input")
+        elif data["options"].get("length_normalization", True) and \
+                data["options"].get("input_type") != "regression":  # regression: no scores to normalise
+            out[node] = ("AssertionError: length normalization needs the rec step info, which exists "
+                         "only inside a loop (set length_normalization: False)")
+    return out
+
+
+@rule('SG112', 'search: False choice without a matching beam',
+      '{layer} has search: False, so in a search network it only adds its scores to an existing beam of '
+      'the same size; otherwise RETURNN falls back to its target, which search does not provide.',
+      'Remove search: False, or make its source carry a beam of the same beam_size.')
+def non_search_choice_without_beam(c: Construction) -> dict[str, str]:
+    """A ``search: False`` choice in a searching loop adds its scores to the source's beam: without
+    a beamed source, or with another beam size, RETURNN falls back to reading its target."""
+    out = {}
+    for node in c.order:
+        data = c.nodes[node]
+        if data["class"] != "choice" or c.rec_of(node) is None or not c.search \
+                or c.is_search_choice(node) or data["options"].get("input_type") == "regression":
+            continue
+        first = next((c.input_beam(s, f, node) for s, o, f in c.inputs(node) if o == "from"), None)
+        size = int(data["options"].get("beam_size", 1) or 1)
+        target = data["options"].get("target")
+        target = target[0] if isinstance(target, list) and target else target
+        if first is None or first.size != size:
+            why = "no beamed source" if first is None else f"beam size {size} != source's {first.size}"
+            out[node] = (f"LayerNotFound: layer {target!r} not found ({why}: the choice falls back to "
+                         "its target, which search does not provide)")
+    return out
+
+
+@rule('SG118', 'choice input does not fit the choice',
+      "In search, RETURNN's ChoiceLayer asserts that its first source holds scores over the target's "
+      "vocabulary: not sparse, one feature axis of the target's dim and no other axis, and for input_type "
+      "'prob' a tensor it can take the log of; {layer}'s first source is sparse, has another dim, carries "
+      "a whole sequence read into the loop, or is a prev: value scored as 'prob'.",
+      'Feed {layer} a softmax / log-softmax over the target vocabulary computed in the frame (n_out = the '
+      "target's dim); read sequences from outside the loop only through attention; to score a prev: "
+      "value, make it log-probabilities and set input_type 'log_prob'.")
+def choice_input_shape(c: Construction) -> dict[str, str]:
+    """``ChoiceLayer.__init__`` in search: ``not source.output.sparse``, ``sources[0].output.dim ==
+    output.dim`` (the target's dim) and ``sources[0].output.shape == (dim,)``."""
+    out = {}
+    if not c.search:
+        return out
+    shapes = c.derived(Shapes)
+    for node in c.order:
+        data = c.nodes[node]
+        if data["class"] != "choice" or not c.is_search_choice(node) \
+                or data["options"].get("input_type") == "regression":
+            continue
+        srcs = c.sources(node)
+        if not srcs:
+            continue
+        src = srcs[0][0]
+        rec = c.rec_of(node)
+        why = None
+        if any(shapes.sparse(s) is True for s, _ in srcs):
+            bad = next(s for s, _ in srcs if shapes.sparse(s) is True)
+            why = f"{bad} is sparse (labels, not scores)"
+        elif rec is not None and srcs[0][1] == "prev" and data["options"].get("input_type", "prob") == "prob":
+            # safe_log -> check_base_op_type_and_replace asserts its tensor is its op's first output;
+            # a prev: value is one of the loop's state tensors
+            why = f"prev:{c.nodes[src]['local']} is a loop state, not a softmax whose log can be taken"
+        elif rec is not None and c.placement(node) == "loop" and any(
+                shapes.read_time(s, f, node, rec) for s, f in srcs):
+            bad = next(s for s, f in srcs if shapes.read_time(s, f, node, rec))
+            why = f"{bad} has an extra time axis (a whole sequence read into the loop)"
+        else:
+            want, have = shapes.target_dim(node), shapes.dim(src)
+            if data["options"].get("target") and want is not None and have is not None and want != have:
+                why = f"{src} has feature dim {have}, the target {data['options']['target']!r} has {want}"
+        if why:
+            out[node] = f"AssertionError: (ChoiceLayer in search: {why})"
+    return out

@@ -1,0 +1,177 @@
+"""Checks: rec loops RETURNN cannot build or run in search (``_SubnetworkRecCell``, ``RecLayer``).
+
+What a loop needs in search (a length: ``end`` and ``max_seq_len``; an initial value for a sparse
+``prev:`` value), what its unit may hold (no ``#`` entries, no ``decide`` kept in the loop, ``prev:``
+only one frame back), what is visible from outside, and on which beam its output's length is known.
+"""
+
+from __future__ import annotations
+
+from ..analysis.construction import Construction
+from .registry import rule
+from .shapes import Shapes
+
+
+@rule('SG102', 'prev:prev: is not allowed',
+      '{layer} reads a value two frames back; a rec loop only keeps the previous frame.',
+      'Keep the older value in the loop yourself: a layer `x_prev` = copy of `prev:x`, then read '
+      '`prev:x_prev`.')
+def prev_prev(c: Construction) -> dict[str, str]:
+    """``prev:prev:x``: the rec cell keeps one previous frame (the graph builder notes such reads)."""
+    return {consumer: "AssertionError: Multiple 'prev:' prefixes are not allowed "
+                      f"({ref!r}): only the previous frame can be accessed"
+            for consumer, ref in c.graph.graph.get("prev_prev", []) if consumer in c.built}
+
+
+@rule('SG105', 'loop length undefined in search',
+      "The loop {layer} has no input to iterate over, so in search its length comes from an 'end' layer "
+      "and is bounded by 'max_seq_len'.",
+      "Add an 'end' layer (e.g. compare of the choice with the EOS label) and 'max_seq_len' (e.g. "
+      "max_len_from('base:encoder') * 3) to {layer}.")
+def loop_length(c: Construction) -> dict[str, str]:
+    """A searching rec loop without input needs an ``end`` layer and ``max_seq_len``."""
+    out = {}
+    if not c.search:
+        return out
+    for node in c.order:
+        data = c.nodes[node]
+        unit = c.children(node)
+        if data["class"] != "rec" or not unit:
+            continue
+        opts = data["options"]
+        has_input = bool(opts.get("from", ["data"])) or c.known_length(node) or any(
+            c.nodes[n]["class"] == "rec_unstack" and c.nodes[n]["options"].get("declare_rec_time")
+            for n in unit)
+        if has_input:
+            continue
+        locals_ = {c.nodes[n]["local"] for n in unit}
+        if "end" not in locals_:
+            # RecLayer.get_out_data_from_opts already needs the loop's length, which only 'end'
+            # gives here; the rec cell's own check ("You need to have an 'end' layer in your rec
+            # subnet.") comes later
+            out[node] = ("AttributeError: 'NoneType' object has no attribute 'copy_template_set_ctx' "
+                         "(the loop's time axis has no length: You need to have an 'end' layer in "
+                         "your rec subnet.)")
+        elif opts.get("max_seq_len") is None:
+            out[node] = f"AssertionError: <RecLayer {data['local']!r}>: specify max_seq_len"
+    return out
+
+
+@rule('SG109', 'sparse prev: value without initial_output',
+      '{layer} has sparse (label) output and is read as prev: in the first frame, which needs an explicit '
+      'initial value.',
+      "Set 'initial_output': 0 (or the BOS label) on {layer}.")
+def sparse_prev_without_initial_output(c: Construction) -> dict[str, str]:
+    """The rec cell makes the first frame's ``prev:`` value from ``initial_output``; for sparse data
+    there is no default."""
+    out = {}
+    shapes = c.derived(Shapes)
+    for node in c.order:
+        data = c.nodes[node]
+        if c.rec_of(node) is None or data["unit_kind"] != "rec" or c.placement(node) != "loop":
+            continue
+        if data["options"].get("initial_output") is not None:
+            continue
+        # a choice read as prev: only by itself (PR #1213, explicit_search_source) starts from 0
+        own = data["class"] == "choice"
+        read_prev = any((d["kind"] == "prev" or "prev" in d["kinds"]) and not (own and v == node)
+                        for v, d in c.users(node).items())
+        if read_prev and shapes.is_sparse(node):
+            out[node] = ("Exception: You must explicitly provide an initial output value for sparse "
+                         f"data {data['local']}_output. E.g. '{data['local']}': "
+                         "{'initial_output': 'zeros'}.")
+    return out
+
+
+@rule('SG113', "'#' key inside a rec unit",
+      "Keys starting with '#' are only skipped at the top level of a network; inside the rec unit of "
+      '{layer} the value is read as a layer.',
+      "Move the '#' entry to the top level of the network, or make its value a dict.")
+def hash_keys_in_units(c: Construction) -> dict[str, str]:
+    """``#`` keys are only skipped at the top level; inside a rec unit a non-dict value breaks the
+    template construction."""
+    out = {}
+    for node in c.order:
+        if c.nodes[node]["class"] not in ("rec", "subnetwork"):
+            continue  # only these hold a unit dict
+        unit = c.nodes[node]["options"].get("unit") if c.nodes[node]["class"] == "rec" else None
+        unit = c.spec_unit(node) if unit is None else unit
+        if isinstance(unit, dict):
+            bad = [k for k, v in unit.items() if isinstance(k, str) and k.startswith("#")
+                   and not isinstance(v, dict)]
+            if bad:
+                out[node] = (f"AttributeError: {type(unit[bad[0]]).__name__!r} object has no "
+                             f"attribute 'get' (the key {bad[0]!r} in the rec unit is read as a layer)")
+    return out
+
+
+@rule('SG115', 'loop layer read from outside',
+      '{layer} stays inside the loop and is read from outside; only moved-out layers and output layers '
+      'are available there.',
+      "Add 'is_output_layer': True to {layer}.")
+def loop_layer_read_from_outside(c: Construction) -> dict[str, str]:
+    """``rec/x`` from outside the loop exists only if x is moved out or an output layer."""
+    out = {}
+    for node in c.order:
+        rec = c.rec_of(node)
+        if rec is None or c.nodes[node]["unit"] != rec or c.placement(node) != "loop":
+            continue
+        if c.nodes[node]["options"].get("is_output_layer") or c.nodes[node]["local"] == "output":
+            continue
+        readers = [v for v, d in c.users(node).items() if d["kind"] == "sub"
+                   and rec not in c.recs_of(v) and v != rec]
+        if readers:
+            out[node] = (f"Exception: Cannot get layer {c.nodes[node]['local']!r} from outside "
+                         f"({readers[0]}), because it is only available inside the recurrent loop. "
+                         "Add 'is_output_layer': True to the layer.")
+    return out
+
+
+@rule('SG120', 'decide or split_batch_beam inside the search loop',
+      "{layer} is a 'decide' / 'split_batch_beam' layer that stays inside the loop in search; RETURNN "
+      'asks every choice-like layer of the loop for its initial beam state, which these layers cannot '
+      'give (BaseChoiceLayer.get_rec_initial_extra_outputs needs a beam_size).',
+      "Decide after the loop (a root 'decide' on the rec layer's output), not inside it.")
+def decide_in_loop(c: Construction) -> dict[str, str]:
+    """``_SubnetworkRecCell.get_init_loop_vars`` calls ``get_rec_initial_extra_outputs`` of every
+    layer left in the loop; ``DecideLayer`` and ``SplitBatchBeamLayer`` inherit
+    ``BaseChoiceLayer``'s, which requires a ``beam_size`` option they do not have."""
+    out: dict[str, str] = {}
+    if not c.search:
+        return out
+    for node in c.order:
+        data = c.nodes[node]
+        rec = c.rec_of(node)
+        if data["class"] not in ("decide", "split_batch_beam") or rec is None or data["unit"] != rec \
+                or c.placement(node) != "loop" or "beam_size" in data["options"]:
+            continue
+        out.setdefault(rec, "TypeError: BaseChoiceLayer.get_rec_initial_extra_outputs() missing 1 "
+                            f"required positional argument: 'beam_size' (from {node})")
+    return out
+
+
+@rule('SG123', 'loop output on a beam its length is not known for',
+      "The loop {layer} gets its length per hypothesis from its 'end' layer, but its unit 'output' is on "
+      "another beam that cannot be reached from the end layer's beam (typically: 'output' is computed "
+      "from previous-frame values only, while 'end' reads this frame's choice), so RETURNN does not know "
+      "the time axis' size for it.",
+      "Compute the unit 'output' and 'end' from the same choice (usually 'output' is the choice and 'end' "
+      'compares it with EOS).')
+def loop_output_without_length(c: Construction) -> dict[str, str]:
+    """``RecLayer.get_out_data_from_opts`` tags the loop's dynamic time dim with the unit ``output``
+    template's beam; its size exists for the ``end`` layer's beam and what is selected from it (the
+    beams chosen from it), so an ``output`` beam whose chain does not hold ``end``'s fails the
+    template's ``sanity_check`` ("dynamic dim ... value unknown")."""
+    out: dict[str, str] = {}
+    if not c.search or not c.has_templates:
+        return out
+    for rec, beam in c.rec_output_beams().items():
+        if beam is None or rec not in c.built or c.known_length(rec):
+            continue
+        end = next((m for m in c.children(rec) if c.nodes[m]["local"] == "end"), None)
+        end_beam = c.template_beam(end) if end is not None else None
+        if end_beam is not None and end_beam.name not in beam.chain_key:
+            out[rec] = (f"AssertionError: Tensor{{'{c.nodes[rec]['local']}_output', ...}} sanity_check: "
+                        f"dynamic dim Dim{{'dyn-time:{rec}'[B&Beam{{'{beam.name}'}}({beam.size})]}} value "
+                        f"unknown (the loop's length is known on {end_beam.name}, its end layer's beam)")
+    return out

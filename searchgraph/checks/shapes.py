@@ -1,0 +1,332 @@
+"""A small shape model: just enough to see what RETURNN asserts about shapes in search.
+
+``ChoiceLayer.__init__`` (``rec.py``) asserts in search that its first source holds scores over the
+target's vocabulary: not sparse, ``dim == output.dim`` and ``shape == (dim,)`` (no extra time axis);
+a sparse ``prev:`` value needs an explicit ``initial_output`` (``_SubnetworkRecCell``). Every answer is
+True / False / a number when the network says so, None when unsure; the rules fire only on sure
+answers. :class:`Shapes` is made once per construction (``construction.derived(Shapes)``) and
+remembers what it worked out: the model walks every path through residual connections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..analysis.construction import Construction
+
+__all__ = ["KEEP_AXES", "KEEP_DIM", "Shapes", "one_frame_of_loop_input"]
+
+#: Classes whose output keeps every axis of their sources (RETURNN's ``get_out_data_from_opts``
+#: copies the source template and at most replaces the feature dim).
+KEEP_AXES = frozenset({"linear", "copy", "softmax", "activation", "combine", "dropout", "layer_norm",
+                       "slice_nd", "compare", "self_attention", "softmax_over_spatial", "reinterpret_data"})
+#: Classes whose feature dim is their first source's.
+KEEP_DIM = frozenset({"copy", "activation", "combine", "dropout", "layer_norm", "compare",
+                      "softmax_over_spatial"})
+#: Classes that keep their first source's sparse (label) output unless given a shape of their own.
+_SPARSE_KEEPING = frozenset({"copy", "identity", "eval", "reinterpret_data", "gather", "slice",
+                             "expand_dims", "squeeze", "postfix_in_time", "prefix_in_time"})
+_TIME_AXES = ("t", "time", "T", "stag:time")
+_MISSING, _IN_PROGRESS = object(), object()
+
+
+def _keeps(cls: str, opts: dict[str, Any], kinds: frozenset[str]) -> bool:
+    """Whether a layer of class ``cls`` keeps its first source's axes (or dim): ``kinds``, and a
+    ``positional_encoding`` added to its input."""
+    return cls in kinds or (cls == "positional_encoding" and bool(opts.get("add_to_input")))
+
+
+def _or(values: list[bool | None]) -> bool | None:
+    """True if any is True, else None if any is unknown, else False."""
+    if any(v is True for v in values):
+        return True
+    return None if any(v is None for v in values) else False
+
+
+def _same(tags: list[str | None]) -> str | None:
+    """The one time axis several sources share ("" when none has one), None if unsure or mixed."""
+    if any(t is None for t in tags):
+        return None
+    found = {t for t in tags if t}
+    return found.pop() if len(found) == 1 else ("" if not found else None)
+
+
+def one_frame_of_loop_input(c: Construction, reader: str, rec: str, data_node: str) -> bool:
+    """Whether ``reader`` gets one frame of the extern data ``data_node`` it reads by name: it is moved
+    out in front of ``rec``'s loop, which iterates over that data (then it is sliced per frame, like
+    ``data:source``; a layer kept in the loop finds no value for it in search)."""
+    return c.placement(reader) == "input" and data_node in c.loop_sources(rec)
+
+
+class Shapes:
+    """Sparsity, feature dims and time axes of a construction's layers, as far as the network says."""
+
+    def __init__(self, c: Construction):
+        self.c = c
+        self._memo: dict[tuple[str, ...], object] = {}
+
+    def _remember(self, key: tuple[str, ...], default: object, compute: Callable[[], object]) -> Any:
+        """``compute()`` once per key; ``default`` while it is being computed (a cycle)."""
+        got = self._memo.get(key, _MISSING)
+        if got is _IN_PROGRESS:
+            return default
+        if got is not _MISSING:
+            return got
+        self._memo[key] = _IN_PROGRESS
+        try:
+            value = compute()
+        except BaseException:
+            del self._memo[key]
+            raise
+        self._memo[key] = value
+        return value
+
+    # -- extern data ----------------------------------------------------------------------------------
+    def extern(self, key: str) -> dict[str, Any] | None:
+        """The extern-data declaration of ``key`` as ``{dim, sparse, time}`` (None if undeclared)."""
+        spec = self.c.spec
+        ext = (spec.extern_data or {}).get(key)
+        if isinstance(ext, dict) and isinstance(ext.get("dims"), list):  # Dim-based declaration
+            dims = [d.get("__dim__", {}) if isinstance(d, dict) else {} for d in ext["dims"]]
+            sparse_dim = ext.get("sparse_dim")
+            sparse_dim = sparse_dim.get("__dim__", {}) if isinstance(sparse_dim, dict) else None
+            feat = sparse_dim if sparse_dim is not None else (dims[-1] if dims else {})
+            dim = feat.get("dimension") if feat.get("kind") == "feature" else None
+            return {"dim": dim if isinstance(dim, int) else None, "sparse": sparse_dim is not None,
+                    "time": any(d.get("kind") == "spatial" for d in dims)}
+        if isinstance(ext, dict):
+            dim = ext.get("dim")
+            sparse = bool(ext.get("sparse") or ext.get("sparse_dim"))
+            shape = ext.get("shape")
+            time = not (ext.get("time_dim_axis", 1) is None or
+                        (isinstance(shape, (list, tuple)) and None not in shape))
+            return {"dim": dim if isinstance(dim, int) else None, "sparse": sparse, "time": time}
+        num = (spec.num_outputs or {}).get(key)
+        if isinstance(num, (list, tuple)) and num and isinstance(num[0], int):
+            return {"dim": num[0], "sparse": len(num) > 1 and num[1] == 1, "time": True}
+        if isinstance(num, int):
+            return {"dim": num, "sparse": False, "time": True}
+        return None
+
+    def target_dim(self, node: str) -> int | None:
+        """The dim of the layer's ``target`` (extern data), if declared."""
+        target = self.c.nodes[node]["options"].get("target")
+        target = target[0] if isinstance(target, list) and target else target
+        if not isinstance(target, str) or target.startswith("layer:"):
+            return None
+        ext = self.extern(target.removeprefix("data:"))
+        return ext["dim"] if ext else None
+
+    # -- sparsity and dims ----------------------------------------------------------------------------
+    def is_sparse(self, node: str, seen: frozenset[str] = frozenset()) -> bool:
+        """Whether the output is labels (sparse) as far as the ``prev:`` initial value goes: a
+        choice's target or its argmax, sparse extern data, and the classes that keep them; False
+        when unsure."""
+        c = self.c
+        data = c.nodes[node]
+        opts = data["options"]
+        if node in seen or data["node_kind"] == "missing":
+            return False
+        if data["node_kind"] == "data":
+            key = node[len("data:"):]
+            ext = (c.spec.extern_data or {}).get(key)
+            return bool(ext.get("sparse") or ext.get("sparse_dim")) if isinstance(ext, dict) else False
+        if data["class"] == "choice":  # its output is its target's (labels), or sparse scores' argmax
+            target = opts.get("target")
+            target = target[0] if isinstance(target, list) and target else target
+            ext = (c.spec.extern_data or {}).get(target) if isinstance(target, str) else None
+            if isinstance(ext, dict):
+                return bool(ext.get("sparse") or ext.get("sparse_dim"))
+            return opts.get("input_type") != "regression"  # regression: the dense frames it predicts
+        if data["class"] == "reinterpret_data" and "set_sparse" in opts:
+            return bool(opts["set_sparse"])
+        if data["class"] not in _SPARSE_KEEPING or opts.get("out_type") or opts.get("n_out"):
+            return False
+        sources = [s for s, opt, _, _ in data.get("inputs", []) if opt == "from" and s != node]
+        if data["class"] == "eval":  # an eval without out_type takes the sources' common template
+            return any(self.is_sparse(s, seen | {node}) for s in sources)
+        return bool(sources) and self.is_sparse(sources[0], seen | {node})
+
+    def sparse(self, node: str, seen: frozenset[str] = frozenset()) -> bool | None:
+        """Whether the output is sparse (labels), None when unsure."""
+        c = self.c
+        data = c.nodes[node]
+        if node in seen or data["node_kind"] == "missing":
+            return None
+        if data["node_kind"] == "data":
+            ext = self.extern(node[len("data:"):])
+            return bool(ext["sparse"]) if ext else None
+        if data["node_kind"] != "layer":
+            return None
+        cls = data["class"]
+        if cls == "choice":
+            return data["options"].get("input_type") != "regression"
+        if cls in ("linear", "softmax", "self_attention", "combine", "activation", "layer_norm"):
+            return False
+        srcs = c.sources(node)
+        if cls in ("copy", "dropout") and srcs:
+            return self.sparse(srcs[0][0], seen | {node})
+        return None
+
+    def dim(self, node: str, seen: frozenset[str] = frozenset()) -> int | None:
+        """The feature dim (for sparse data: the vocabulary size) of a layer's output, if certain."""
+        c = self.c
+        data = c.nodes[node]
+        if node in seen or data["node_kind"] == "missing":
+            return None
+        if data["node_kind"] == "data":
+            ext = self.extern(node[len("data:"):])
+            return ext["dim"] if ext else None
+        if data["node_kind"] != "layer":
+            return None
+        cls, opts = data["class"], data["options"]
+        srcs = c.sources(node)
+        if cls == "choice":
+            return self.target_dim(node) if opts.get("target") else None
+        if cls in ("linear", "softmax", "self_attention"):
+            if isinstance(opts.get("n_out"), int):
+                return int(opts["n_out"])
+            if "n_out" not in opts and "out_dim" not in opts and opts.get("target"):
+                return self.target_dim(node)
+            return None
+        if _keeps(cls, opts, KEEP_DIM) and srcs and "n_out" not in opts and "out_dim" not in opts:
+            return self.dim(srcs[0][0], seen | {node})
+        axes = opts.get("axes", opts.get("axis"))
+        if cls == "reduce" and srcs and axes and all(a in _TIME_AXES for a in (
+                axes if isinstance(axes, (list, tuple)) else [axes])):  # over time: the feature dim stays
+            return self.dim(srcs[0][0], seen | {node})
+        return None
+
+    # -- time axes --------------------------------------------------------------------------------------
+    def data_tag(self, key: str) -> str | None:
+        """The time axis of extern data ``key``: a tag naming it, "" for none, None if unsure."""
+        ext = self.extern(key)
+        if ext is None:
+            return None
+        if not ext["time"]:
+            return ""
+        decl = (self.c.spec.extern_data or {}).get(key)
+        if isinstance(decl, dict) and isinstance(decl.get("dims"), list):
+            spatial = [d["__dim__"].get("description") for d in decl["dims"]
+                       if isinstance(d, dict) and isinstance(d.get("__dim__"), dict)
+                       and d["__dim__"].get("kind") == "spatial"]
+            return f"dim:{spatial[0]}" if len(spatial) == 1 else None
+        return f"data:{key}"
+
+    def root_tag(self, node: str, seen: frozenset[str] = frozenset()) -> str | None:
+        """The time axis of a layer outside any loop (as ``base:`` hands it into a loop): a tag, ""
+        for none, None when unsure (remembered; a cycle gives None)."""
+        return self._remember(("root", node), None, lambda: self._root_tag(node, seen))
+
+    def _root_tag(self, node: str, seen: frozenset[str]) -> str | None:
+        c = self.c
+        data = c.nodes[node]
+        if node in seen or data["node_kind"] == "missing":
+            return None
+        if data["node_kind"] == "data":
+            return self.data_tag(node[len("data:"):])
+        if data["node_kind"] != "layer" or c.rec_of(node) is not None:
+            return None
+        cls, opts = data["class"], data["options"]
+        srcs = c.sources(node)
+        if cls == "rec":
+            return self.rec_tag(node, seen | {node}) if isinstance(opts.get("unit"), dict) or srcs else None
+        if cls == "reduce":
+            axis = opts.get("axis", opts.get("axes"))
+            axes = axis if isinstance(axis, list) else [axis]
+            return "" if any(a in _TIME_AXES for a in axes) else None
+        if cls == "get_last_hidden_state":
+            return ""
+        if _keeps(cls, opts, KEEP_AXES) and srcs:
+            return _same([self.root_tag(s, seen | {node}) if f in ("from", "data") else None
+                          for s, f in srcs])
+        return None
+
+    def rec_tag(self, rec: str, seen: frozenset[str] = frozenset()) -> str | None:
+        """The time axis a rec loop iterates over: its input's, or its own when it has none."""
+        srcs = self.c.sources(rec)
+        if not srcs:
+            return f"rec:{rec}"
+        return _same([self.root_tag(s, seen) if f in ("from", "data") else None for s, f in srcs]) or None
+
+    def root_time(self, node: str) -> bool | None:
+        """Whether a layer outside any loop has a time axis."""
+        tag = self.root_tag(node)
+        return None if tag is None else bool(tag)
+
+    def outer_tag(self, node: str, rec: str, seen: frozenset[str]) -> str | None:
+        """The time axis of a loop layer moved out in front of the loop (computed over all frames at
+        once, in RETURNN's ``input_layers_net``); remembered, a cycle gives None."""
+        return self._remember(("outer", node, rec), None, lambda: self._outer_tag(node, rec, seen))
+
+    def _outer_tag(self, node: str, rec: str, seen: frozenset[str]) -> str | None:
+        c = self.c
+        data = c.nodes[node]
+        if node in seen or data["node_kind"] != "layer" or data["unit"] != rec:
+            return None
+        srcs = c.sources(node)
+        if not _keeps(data["class"], data["options"], KEEP_AXES) or not srcs:
+            return None
+        tags: list[str | None] = []
+        for src, form in srcs:
+            sdata = c.nodes[src]
+            if form == "base":
+                tags.append(self.root_tag(src))
+            elif form == "data" and sdata["node_kind"] == "data":
+                ref = c.edge(src, node)["ref"]
+                tags.append(self.rec_tag(rec) if ref in ("data", "data:source") else
+                            self.data_tag(src[len("data:"):]))
+            elif form in ("from", "prev") and c.placement(src) == "input":
+                tags.append(self.outer_tag(src, rec, seen | {node}))
+            else:
+                tags.append(None)
+        return _same(tags)
+
+    def frame_time(self, node: str, rec: str, seen: frozenset[str] = frozenset()) -> bool | None:
+        """Whether a loop layer's frame value carries an extra time axis: the whole sequence of a
+        ``base:`` layer or of extern data read inside the loop, kept by the layers in between. A layer
+        moved out in front of the loop is sliced per frame only when its time axis is the loop's
+        (``_SubnetworkRecCell.get_input_moved_out``); otherwise the loop gets it whole. Remembered;
+        a cycle gives False."""
+        return self._remember(("frame", node, rec), False, lambda: self._frame_time(node, rec, seen))
+
+    def _frame_time(self, node: str, rec: str, seen: frozenset[str]) -> bool | None:
+        c = self.c
+        data = c.nodes[node]
+        if node in seen:
+            return False  # a prev: cycle adds nothing of its own
+        if data["node_kind"] != "layer" or c.rec_of(node) != rec:
+            return None
+        where = c.placement(node)
+        if data["class"] == "subnetwork" and where == "loop":  # its value is its own 'output' layer
+            inner = f"{node}/output"
+            return self.frame_time(inner, rec, seen | {node}) if inner in c.nodes else None
+        if where == "input" and data["unit"] == rec:
+            tag, own = self.outer_tag(node, rec, frozenset()), self.rec_tag(rec)
+            if tag is None:
+                return None
+            return bool(tag) and own is not None and tag != own
+        if where != "loop":
+            return None
+        srcs = c.sources(node)
+        if not _keeps(data["class"], data["options"], KEEP_AXES) or not srcs:
+            return None
+        return _or([self.read_time(src, form, node, rec, seen | {node}) for src, form in srcs])
+
+    def read_time(self, src: str, form: str, node: str, rec: str,
+                  seen: frozenset[str] = frozenset()) -> bool | None:
+        """Whether ``node`` (in ``rec``'s loop) receives ``src`` with an extra time axis."""
+        c = self.c
+        if form in ("base", "data") and c.nodes[src]["node_kind"] == "layer" and c.rec_of(src) == rec:
+            return self.frame_time(src, rec, seen)  # a subnetwork's input or its loop's layer
+        if form == "base":
+            return self.root_time(src)
+        if form == "data" and c.nodes[src]["node_kind"] == "data":
+            if c.edge(src, node)["ref"] in ("data", "data:source") or \
+                    one_frame_of_loop_input(c, node, rec, src):
+                return False  # the loop's own input: one frame
+            return self.root_time(src)
+        if form in ("from", "prev"):
+            return self.frame_time(src, rec, seen)
+        return None
