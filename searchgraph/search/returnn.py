@@ -544,6 +544,10 @@ def _feed_inputs(ext: Any, request: dict[str, Any], given: dict[str, np.ndarray]
     return feed, record, batch
 
 
+#: The feed for every extern data placeholder (given arrays, else random ones); also the verifier's.
+feed_inputs = _feed_inputs
+
+
 def run_request(request: dict[str, Any], given: dict[str, np.ndarray], hooks: Hooks
                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Build the instrumented network with RETURNN (search mode), run it once, return the raw arrays."""
