@@ -56,9 +56,11 @@ def static_differences(analysis: Analysis, layers: dict[str, dict[str, Any]]) ->
         have = got.to_json()
         for key in ("beam", "beam_size", "beam_chain", "choice"):
             if have[key] != want.get(key):
-                out.setdefault(name, []).append(f"{key}: searchgraph {have[key]!r}, RETURNN {want.get(key)!r}")
+                out.setdefault(name, []).append(
+                    f"{key}: searchgraph {have[key]!r}, RETURNN {want.get(key)!r}")
         if "where" in want and got.placement != _WHERE.get(want["where"], want["where"]):
-            out.setdefault(name, []).append(f"where: searchgraph {got.placement!r}, RETURNN {want['where']!r}")
+            out.setdefault(name, []).append(
+                f"where: searchgraph {got.placement!r}, RETURNN {want['where']!r}")
     return out
 
 
@@ -103,8 +105,8 @@ def _custom_beam_findings(answer: dict[str, Any]) -> list[Finding]:
             "SG304", "error", layer, f"custom layer's template {what}",
             f"{layer} (class {info.get('class')!r}, {info.get('python_class')}) {what}: its inputs carry "
             f"{beam_text(given)} ({inputs or 'no inputs'}), its get_out_data_from_opts declares "
-            f"{beam_text(declared)}. RETURNN trusts the template: consumers translate or tile by the declared "
-            "beam while the tensor keeps the input's batch x beam rows.",
+            f"{beam_text(declared)}. RETURNN trusts the template: consumers translate or tile by the "
+            "declared beam while the tensor keeps the input's batch x beam rows.",
             "In get_out_data_from_opts, give the output the beam of its sources: "
             "out.beam = SearchBeam.get_combined_beam(*[s.output.beam for s in sources]) "
             "(or copy the template from the source: sources[0].output.copy_template(...)).",
@@ -148,8 +150,10 @@ def verify_findings(analysis: Analysis, answer: dict[str, Any]) -> list[Finding]
         first = (answer.get("mismatches") or [None])[0]
         if answer.get("stage") == "run" and first is not None:
             why += (f" The cause is upstream: {first['layer']} is the first layer whose runtime batch dim "
-                    f"({first['runtime_batch']}) is not its template's ({first['declared_batch']}); see SG303.")
-            fix = fix or f"Fix the output template of {first['layer']} (get_out_data_from_opts): see SG303/SG304."
+                    f"({first['runtime_batch']}) is not its template's ({first['declared_batch']}); "
+                    "see SG303.")
+            fix = fix or (f"Fix the output template of {first['layer']} (get_out_data_from_opts): "
+                          "see SG303/SG304.")
         out.append(Finding("SG301", "error", layer, VERIFY_CODES["SG301"],
                            f"RETURNN raised {answer.get('error_type')} {stage} on {layer}. {why}",
                            fix or "See the findings on this layer and the layers it reads.",
@@ -158,14 +162,16 @@ def verify_findings(analysis: Analysis, answer: dict[str, Any]) -> list[Finding]
     out += _custom_beam_findings(answer)
     for layer, diffs in static_differences(analysis, answer.get("layers") or {}).items():
         out.append(Finding("SG302", "warning", layer, VERIFY_CODES["SG302"],
-                           f"RETURNN's build and searchgraph's analysis differ on {layer}: " + "; ".join(diffs),
+                           f"RETURNN's build and searchgraph's analysis differ on {layer}: "
+                           + "; ".join(diffs),
                            "Trust RETURNN's answer; if the layer's class is custom, declare how it treats "
                            "beams (--layer-classes, [tool.searchgraph.layer-classes]).", None))
     built = answer.get("stage") == "run"
     for layer, message in analysis.errors.items():
         if built:
             out.append(Finding("SG302", "warning", layer, VERIFY_CODES["SG302"],
-                               f"searchgraph predicts {message.splitlines()[0]!r} on {layer}; RETURNN builds it.",
+                               f"searchgraph predicts {message.splitlines()[0]!r} on {layer}; "
+                               "RETURNN builds it.",
                                "Trust RETURNN's answer.", None))
     if answer.get("stage") == "construct" and answer.get("search_related") and not analysis.errors:
         layer = answer.get("error_layer") or "(network)"

@@ -80,8 +80,8 @@ def declare_layer_classes(table: Mapping[str, Any], *, where: str = "<declaratio
             raise SearchgraphError(f"beam = {beam!r} is no beam role", where=here,
                                    hint=f"one of {sorted(set(BEAM_ALIASES) | set(BEAM_ROLES))}")
         default_from = decl.get("default_from", ["data"])
-        register_layer_class(name, refs, default_from=tuple(default_from) if default_from is not None else None,
-                             beam_role=role)
+        register_layer_class(name, refs, beam_role=role,
+                             default_from=tuple(default_from) if default_from is not None else None)
         names.append(name)
     return names
 

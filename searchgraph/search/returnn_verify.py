@@ -62,7 +62,7 @@ def verify_returnn(path: str | os.PathLike[str], *, layer_class_files: list[str]
         start = time.monotonic()
         try:
             proc = subprocess.run([python or sys.executable, "-m", "searchgraph.search.returnn_verify",
-                                   str(req), str(out)], capture_output=True, text=True, env=env,
+                                   str(req), str(out)], check=False, capture_output=True, text=True, env=env,
                                   timeout=timeout, cwd=tmp)
         except subprocess.TimeoutExpired as exc:
             raise VerifyError(f"RETURNN did not finish within {timeout:.0f} s") from exc
@@ -113,15 +113,15 @@ def _load_config(request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     set_global_config(config)
     for path in request.get("layer_class_files") or ():
         for value in runpy.run_path(path).values():
-            if isinstance(value, type) and issubclass(value, LayerBase) and \
-                    getattr(value, "layer_class", None) and value.layer_class not in get_layer_class_name_list():
+            name = getattr(value, "layer_class", None) if isinstance(value, type) else None
+            if name and issubclass(value, LayerBase) and name not in get_layer_class_name_list():
                 register_layer_class(value)
     network = config.typed_value("network")
     get_network = config.typed_value("get_network")
     if callable(get_network):
         network = get_network(epoch=config.int("load_epoch", 0) or 1)
     if not isinstance(network, dict):
-        raise ValueError("the config defines no network dict")
+        raise TypeError("the config defines no network dict")
     return config, network
 
 
@@ -165,7 +165,8 @@ def _instrument(scopes: dict[str, str], custom: dict[str, Any], mismatches: list
                 combined = SearchBeam.get_combined_beam(*beams) if beams else None
                 custom[full] = {"class": getattr(layer_class, "layer_class", type(layer).__name__),
                                 "python_class": type(layer).__name__,
-                                "input_beams": {s.name: _beam_json(s.output.beam) for s in layer.get_dep_layers()},
+                                "input_beams": {s.name: _beam_json(s.output.beam)
+                                                for s in layer.get_dep_layers()},
                                 "combined_input_beam": _beam_json(combined),
                                 "declared_beam": _beam_json(layer.output.beam)}
         except Exception as exc:  # noqa: BLE001 - e.g. input beams that cannot be combined
@@ -235,7 +236,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         try:
             ext = ExternData()
             ext.init_from_config(config, auto_create_placeholders=True)
-            net = TFNetwork(config=config, extern_data=ext, search_flag=True, train_flag=False, eval_flag=False)
+            net = TFNetwork(config=config, extern_data=ext, search_flag=True, train_flag=False,
+                            eval_flag=False)
             net.construct_from_dict(network)
         except Exception as exc:  # noqa: BLE001 - RETURNN's verdict
             answer["construct_s"] = time.time() - start
