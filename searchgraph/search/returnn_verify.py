@@ -36,7 +36,7 @@ from typing import Any
 
 from ..errors import SearchgraphError
 
-__all__ = ["VerifyError", "verify_returnn"]
+__all__ = ["VerifyError", "verify_cases", "verify_returnn"]
 
 _PKG_ROOT = Path(__file__).resolve().parents[2]
 _MESSAGE_CHARS = 500
@@ -52,14 +52,28 @@ def verify_returnn(path: str | os.PathLike[str], *, layer_class_files: list[str]
     """Build and run ``path`` with RETURNN in search mode in a subprocess; the worker's answer."""
     request = {"path": os.path.abspath(os.fspath(path)), "seed": seed, "batch": batch, "max_len": max_len,
                "layer_class_files": [os.path.abspath(f) for f in layer_class_files]}
+    start = time.monotonic()
+    answer = _run_worker([request], timeout, python)[0]
+    answer["total_s"] = time.monotonic() - start
+    return answer
+
+
+def verify_cases(cases: list[dict[str, Any]], *, seed: int = 1, batch: int = 2, max_len: int = 5,
+                 timeout: float = 1800.0, python: str | None = None) -> list[dict[str, Any]]:
+    """The same for corpus-style case dicts (``network``, ``extern_data``, ``config``, ...; the
+    oracle's network preparation applies), all in one subprocess; one answer per case, in order."""
+    requests = [{"case": case, "seed": seed, "batch": batch, "max_len": max_len} for case in cases]
+    return _run_worker(requests, timeout, python)
+
+
+def _run_worker(requests: list[dict[str, Any]], timeout: float, python: str | None) -> list[dict[str, Any]]:
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env["CUDA_VISIBLE_DEVICES"] = ""
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PKG_ROOT), env.get("PYTHONPATH")) if p)
     with tempfile.TemporaryDirectory(prefix="searchgraph-verify-") as tmp:
         req, out = Path(tmp, "request.json"), Path(tmp, "out.json")
-        req.write_text(json.dumps(request))
-        start = time.monotonic()
+        req.write_text(json.dumps(requests))
         try:
             proc = subprocess.run([python or sys.executable, "-m", "searchgraph.search.returnn_verify",
                                    str(req), str(out)], check=False, capture_output=True, text=True, env=env,
@@ -73,9 +87,9 @@ def verify_returnn(path: str | os.PathLike[str], *, layer_class_files: list[str]
                                   hint="pip install returnn tensorflow-cpu")
             raise VerifyError(f"the RETURNN worker exited with status {proc.returncode} without an "
                               f"answer: {tail.strip().splitlines()[-1] if tail.strip() else '(no output)'}")
-        answer = json.loads(out.read_text())
-        answer["total_s"] = time.monotonic() - start
-        return answer
+        answers = json.loads(out.read_text())
+        return answers + [{"ok": False, "stage": "worker", "error": "not run (the worker died before it)",
+                           "error_type": "WorkerCrash"}] * (len(requests) - len(answers))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -100,6 +114,24 @@ def _beam_json(beam: Any) -> dict[str, Any] | None:
 
 def _is_returnn_class(cls: type) -> bool:
     return cls.__module__.split(".", 1)[0] == "returnn"
+
+
+def _case_config(case: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """A corpus-style case as RETURNN's config and net dict, prepared as the oracle prepares it."""
+    from returnn.config import Config
+
+    from . import returnn_build as rb
+
+    dims: dict[str, Any] = {}
+    network = rb.prepare_network(rb.make_dims(json.loads(json.dumps(case["network"])), dims))
+    settings: dict[str, Any] = {k: case[k] for k in ("num_outputs", "num_inputs") if case.get(k) is not None}
+    extern_data = rb.prepare_extern_data(case.get("extern_data"), dims)
+    if extern_data is not None:
+        settings["extern_data"] = extern_data
+    settings.update(case.get("config") or {})
+    config = Config()
+    config.update(settings)
+    return config, network
 
 
 def _load_config(request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -207,12 +239,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     from . import returnn_build as rb
 
     rb.setup()
-    import numpy as np
-    import tensorflow as tf
-    from returnn.tf.network import ExternData, TFNetwork
+    from returnn.tf.network import TFNetwork
     from returnn.util.basic import BehaviorVersion
-
-    from .returnn import feed_inputs
 
     answer: dict[str, Any] = {"ok": False, "stage": "load", "error": None, "error_type": None,
                               "error_layer": None, "layers": {}, "custom": {}, "mismatches": [],
@@ -220,14 +248,30 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     scopes: dict[str, str] = {}
     BehaviorVersion._behavior_version = None
     try:
-        config, network = _load_config(request)
+        config, network = _case_config(request["case"]) if "case" in request else _load_config(request)
         if config.int("behavior_version", 0):
             BehaviorVersion.set(config.int("behavior_version", 0))
     except Exception as exc:  # noqa: BLE001 - the config's own error
         answer.update(error=f"{type(exc).__name__}: {_first_line(exc)[:_MESSAGE_CHARS]}",
                       error_type=type(exc).__name__)
         return answer
-    _instrument(scopes, answer["custom"], answer["mismatches"])
+    original = _instrument(scopes, answer["custom"], answer["mismatches"])
+    try:
+        return _build_and_run(request, config, network, answer, scopes)
+    finally:
+        TFNetwork._create_layer = original
+        BehaviorVersion._behavior_version = None
+
+
+def _build_and_run(request: dict[str, Any], config: Any, network: dict[str, Any], answer: dict[str, Any],
+                   scopes: dict[str, str]) -> dict[str, Any]:
+    import numpy as np
+    import tensorflow as tf
+    from returnn.tf.network import ExternData, TFNetwork
+
+    from . import returnn_build as rb
+    from .returnn import feed_inputs
+
     graph = tf.Graph()
     answer["stage"] = "construct"
     start = time.time()
@@ -242,6 +286,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - RETURNN's verdict
             answer["construct_s"] = time.time() - start
             extern_keys = set(ext.data) if "ext" in locals() else set()
+            extern_keys |= set(config.typed_value("num_outputs") or {})
             answer.update(error=f"{type(exc).__name__}: {_first_line(exc)[:_MESSAGE_CHARS]}",
                           error_type=type(exc).__name__, error_layer=rb.error_layer(exc))
             answer["search_related"] = rb.search_related_reason(exc, extern_keys) is not None
@@ -265,7 +310,6 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
                           error_type=type(exc).__name__, error_op=op_name,
                           error_layer=_scope_layer(scopes, op_name + "/"))
         answer["run_s"] = time.time() - start
-    BehaviorVersion._behavior_version = None
     return answer
 
 
@@ -274,15 +318,20 @@ def main(argv: list[str]) -> int:
     if len(argv) != 3:
         print(main.__doc__, file=sys.stderr)
         return 2
-    request = json.loads(Path(argv[1]).read_text())
-    try:
-        answer = run(request)
-    except Exception as exc:  # noqa: BLE001 - the worker's own failure, as an answer
-        import traceback
+    answers = []
+    for request in json.loads(Path(argv[1]).read_text()):
+        start = time.monotonic()
+        try:
+            answer = run(request)
+        except Exception as exc:  # noqa: BLE001 - the worker's own failure, as an answer
+            import traceback
 
-        answer = {"ok": False, "stage": "worker", "error": f"{type(exc).__name__}: {exc}"[:_MESSAGE_CHARS],
-                  "error_type": type(exc).__name__, "traceback": traceback.format_exc()[-4000:]}
-    Path(argv[2]).write_text(json.dumps(answer, indent=1, sort_keys=True, default=str))
+            answer = {"ok": False, "stage": "worker",
+                      "error": f"{type(exc).__name__}: {exc}"[:_MESSAGE_CHARS],
+                      "error_type": type(exc).__name__, "traceback": traceback.format_exc()[-4000:]}
+        answer["worker_s"] = time.monotonic() - start
+        answers.append(answer)
+        Path(argv[2]).write_text(json.dumps(answers, indent=1, sort_keys=True, default=str))
     sys.stdout.flush()
     os._exit(0)
 
