@@ -17,5 +17,5 @@ class HalfLayer(LayerBase):
     @classmethod
     def get_out_data_from_opts(cls, name, sources, **kwargs):
         src = sources[0].output
-        return Data(name="%s_output" % name, shape=src.shape, dim=src.dim, dtype=src.dtype,
+        return Data(name=f"{name}_output", shape=src.shape, dim=src.dim, dtype=src.dtype,
                     batch_dim_axis=src.batch_dim_axis)
