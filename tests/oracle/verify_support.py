@@ -50,7 +50,8 @@ def compare_worker(answer: dict[str, Any], oracle: dict[str, Any]) -> list[str]:
     built = answer.get("stage") == "run"
     out = []
     if built != oracle["ok"]:
-        out.append(f"built: worker {built} ({answer.get('error')}), oracle {oracle['ok']} ({oracle.get('error')})")
+        out.append(f"built: worker {built} ({answer.get('error')}), "
+                   f"oracle {oracle['ok']} ({oracle.get('error')})")
     elif not built:
         if answer.get("error_type") != error_type(oracle):
             out.append(f"error type: worker {answer.get('error_type')}, oracle {error_type(oracle)}")
