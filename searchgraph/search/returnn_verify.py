@@ -47,11 +47,14 @@ class VerifyError(SearchgraphError, RuntimeError):
 
 
 def verify_returnn(path: str | os.PathLike[str], *, layer_class_files: list[str] | tuple[str, ...] = (),
+                   epoch: int | None = None, overrides: dict[str, str] | None = None,
                    seed: int = 1, batch: int = 2, max_len: int = 5, timeout: float = 600.0,
                    python: str | None = None) -> dict[str, Any]:
-    """Build and run ``path`` with RETURNN in search mode in a subprocess; the worker's answer."""
+    """Build and run ``path`` with RETURNN in search mode in a subprocess; the worker's answer.
+    ``overrides`` are RETURNN's ``++key value`` settings; ``epoch`` is the one ``get_network`` gets."""
     request = {"path": os.path.abspath(os.fspath(path)), "seed": seed, "batch": batch, "max_len": max_len,
-               "layer_class_files": [os.path.abspath(f) for f in layer_class_files]}
+               "layer_class_files": [os.path.abspath(f) for f in layer_class_files], "epoch": epoch,
+               "overrides": dict(overrides or {})}
     start = time.monotonic()
     answer = _run_worker([request], timeout, python)[0]
     answer["total_s"] = time.monotonic() - start
@@ -142,6 +145,9 @@ def _load_config(request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
 
     config = Config()
     config.load_file(request["path"])
+    args = [item for key, value in (request.get("overrides") or {}).items() for item in (f"++{key}", value)]
+    if args:
+        config.parse_cmd_args(args)
     set_global_config(config)
     for path in request.get("layer_class_files") or ():
         for value in runpy.run_path(path).values():
@@ -151,7 +157,8 @@ def _load_config(request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     network = config.typed_value("network")
     get_network = config.typed_value("get_network")
     if callable(get_network):
-        network = get_network(epoch=config.int("load_epoch", 0) or 1)
+        epoch = request.get("epoch") or config.int("load_epoch", 0) or config.int("num_epochs", 0) or 1
+        network = get_network(epoch=epoch)
     if not isinstance(network, dict):
         raise TypeError("the config defines no network dict")
     return config, network
