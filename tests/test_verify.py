@@ -168,12 +168,20 @@ def test_correct_custom_layer_has_no_finding(capsys: pytest.CaptureFixture[str])
 
 
 @pytest.mark.returnn
-def test_layer_class_from_python_file(capsys: pytest.CaptureFixture[str]) -> None:
+def test_layer_class_from_python_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = str(CONFIGS / "custom_layer_from_file.config")
     code, data = _diagnose_returnn(capsys, config, "--layer-classes", str(CONFIGS / "sg_layers.py"))
     assert code == 1
     assert {f["code"] for f in data["findings"] if f["layer"] == "output/scaled"} >= {"SG303", "SG304"}
     assert data["returnn"]["custom"]["output/scaled"]["class"] == "sg_half"
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[tool.searchgraph]\nlayer-class-files = ["layers/sg.py"]\n')
+    (project / "layers").mkdir()
+    (project / "layers" / "sg.py").write_text((CONFIGS / "sg_layers.py").read_text())
+    (project / "x.config").write_text(Path(config).read_text())
+    code, data = _diagnose_returnn(capsys, str(project / "x.config"))  # the file named in pyproject.toml
+    assert code == 1 and data["returnn"]["custom"]["output/scaled"]["class"] == "sg_half"
     code, data = _diagnose_returnn(capsys, config)  # without the file RETURNN does not know the class
     assert code == 1 and data["returnn"]["stage"] == "construct"
     (raised,) = _codes(data["findings"], "SG301")

@@ -12,7 +12,9 @@ The same as :func:`~searchgraph.graph.layers.register_layer_class`, without Pyth
 is on the combination of its inputs' beams, as RETURNN's generic layers), or a role of the built-in
 table (``choice``, ``decide``, ``decide_keep_beam``, ``split_batch_beam``, ...). A JSON file has the
 same structure. A ``.py`` file given with ``--layer-classes`` is not read here: it is run by the
-RETURNN worker of ``--returnn`` (its ``LayerBase`` subclasses are registered with RETURNN).
+RETURNN worker of ``--returnn`` (its ``LayerBase`` subclasses are registered with RETURNN); so are the
+files pyproject.toml lists as ``[tool.searchgraph] layer-class-files = ["my_layers.py"]`` (relative to
+pyproject.toml's folder).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ..errors import SearchgraphError
 from .layers import BEAM_ROLES, register_layer_class
 
 __all__ = ["BEAM_ALIASES", "declare_layer_classes", "find_pyproject", "load_layer_class_file",
-           "pyproject_layer_classes"]
+           "pyproject_layer_class_files", "pyproject_layer_classes"]
 
 #: Words for ``beam`` besides the roles of :data:`~searchgraph.graph.layers.BEAM_ROLES`.
 BEAM_ALIASES = {"keep": "generic", "combine": "generic"}
@@ -126,3 +128,15 @@ def pyproject_layer_classes(start: str | os.PathLike[str]) -> tuple[Path | None,
         return None, []
     table = _toml(path).get("tool", {}).get("searchgraph", {}).get("layer-classes", {})
     return path, declare_layer_classes(table, where=str(path)) if table else []
+
+
+def pyproject_layer_class_files(start: str | os.PathLike[str]) -> list[str]:
+    """The Python files of RETURNN layer classes the nearest pyproject.toml above ``start`` lists
+    (``[tool.searchgraph] layer-class-files``), as absolute paths."""
+    path = find_pyproject(start)
+    if path is None:
+        return []
+    files = _toml(path).get("tool", {}).get("searchgraph", {}).get("layer-class-files", [])
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise SearchgraphError("layer-class-files is a list of paths", where=str(path))
+    return [str((path.parent / f).resolve()) for f in files]

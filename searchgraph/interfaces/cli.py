@@ -102,7 +102,10 @@ def _verify(args: argparse.Namespace, analysis: Any) -> tuple[dict[str, Any] | N
 
     if not os.path.isfile(args.config):
         raise SearchgraphError("no such file", where=args.config)
-    files = [f for f in getattr(args, "layer_classes", None) or () if f.endswith(".py")]
+    from ..graph.declarations import pyproject_layer_class_files
+
+    files = pyproject_layer_class_files(args.config)
+    files += [f for f in getattr(args, "layer_classes", None) or () if f.endswith(".py")]
     answer = verify_returnn(args.config, layer_class_files=files, epoch=args.epoch,
                             overrides=_overrides(args))
     if answer.get("stage") == "worker":
