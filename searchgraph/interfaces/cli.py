@@ -313,7 +313,7 @@ def _cmd_render(args: argparse.Namespace, console: Console) -> int:
     if args.returnn and args.mode != "search":
         raise SearchgraphError("--returnn verifies the search mode", hint="drop --mode train")
     answer, checked = _verify(args, analysis)
-    marked = list(dict.fromkeys(f.layer for f in checked if f.layer in analysis.layers)) or None
+    marked = list(dict.fromkeys(f.layer for f in checked if f.layer in analysis.layers))
     write_network(analysis, args.output, force=args.force, plans=plans, rankdir=args.rankdir,
                   collapse_depth=args.collapse, focus=args.focus, hide_beamless=args.hide_beamless,
                   show_options=args.show_options, mark=marked)
