@@ -154,6 +154,7 @@ def test_template_invents_beam_construction_failure(capsys: pytest.CaptureFixtur
     assert data["returnn"]["stage"] == "construct"
     (raised,) = _codes(data["findings"], "SG301")
     assert raised["layer"] == "output/mixed" and "buggy search choices" in raised["returnn_message"]
+    assert "output/scaled" in raised["reason"] and "SG304" in raised["fix"]
     (custom,) = _codes(data["findings"], "SG304")
     assert custom["layer"] == "output/scaled" and custom["title"].endswith("invents a beam")
     assert "Beam{'scaled/invented'}(12)" in custom["reason"] and BEAM in custom["reason"]

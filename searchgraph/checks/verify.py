@@ -142,6 +142,7 @@ def verify_findings(analysis: Analysis, answer: dict[str, Any]) -> list[Finding]
     """The verification findings of RETURNN's ``answer`` (:mod:`searchgraph.search.returnn_verify`)
     next to ``analysis`` (the same config, search mode): SG301 first, then SG303, SG304, SG302."""
     out: list[Finding] = []
+    custom = _custom_beam_findings(answer)
     if answer.get("error"):
         layer = answer.get("error_layer") or "(network)"
         stage = {"load": "while loading the config", "construct": "while building the network",
@@ -154,12 +155,16 @@ def verify_findings(analysis: Analysis, answer: dict[str, Any]) -> list[Finding]
                     "see SG303.")
             fix = fix or (f"Fix the output template of {first['layer']} (get_out_data_from_opts): "
                           "see SG303/SG304.")
+        elif custom:
+            names = ", ".join(f.layer for f in custom)
+            why += f" A custom layer's output template does not carry its inputs' beam: {names}; see SG304."
+            fix = fix or f"Fix the output template of {names} (get_out_data_from_opts): see SG304."
         out.append(Finding("SG301", "error", layer, VERIFY_CODES["SG301"],
                            f"RETURNN raised {answer.get('error_type')} {stage} on {layer}. {why}",
                            fix or "See the findings on this layer and the layers it reads.",
                            answer["error"], input_traces(analysis, layer)))
     out += _mismatch_finding(answer, analysis)
-    out += _custom_beam_findings(answer)
+    out += custom
     for layer, diffs in static_differences(analysis, answer.get("layers") or {}).items():
         out.append(Finding("SG302", "warning", layer, VERIFY_CODES["SG302"],
                            f"RETURNN's build and searchgraph's analysis differ on {layer}: "
