@@ -115,6 +115,17 @@ def test_custom_beam_finding_names_both_beams() -> None:
     assert verify_findings(analysis, same) == []
 
 
+def test_returnn_missing_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """A Python without TensorFlow / RETURNN: a SearchgraphError (exit 2 in the CLI), no traceback."""
+    from searchgraph.search.returnn_verify import VerifyError, verify_returnn
+
+    bare = Path("/usr/bin/python3")
+    if not bare.exists():
+        pytest.skip("no system Python to stand for one without RETURNN")
+    with pytest.raises(VerifyError, match="needs RETURNN and TensorFlow"):
+        verify_returnn(DROPS, python=str(bare))
+
+
 # ----------------------------------------------------------------------------------------------------
 # With RETURNN
 

@@ -85,12 +85,20 @@ def _run_worker(requests: list[dict[str, Any]], timeout: float, python: str | No
             raise VerifyError(f"RETURNN did not finish within {timeout:.0f} s") from exc
         if not out.exists():
             tail = (proc.stderr or proc.stdout or "")[-2000:]
-            if "No module named 'returnn'" in tail or "No module named 'tensorflow'" in tail:
-                raise VerifyError("--returnn needs RETURNN and TensorFlow in this Python",
+            if "No module named '" in tail:
+                last = tail.strip().splitlines()[-1]
+                raise VerifyError(f"--returnn needs RETURNN and TensorFlow in {python or sys.executable} "
+                                  f"(with searchgraph's dependencies): {last}",
                                   hint="pip install returnn tensorflow-cpu")
             raise VerifyError(f"the RETURNN worker exited with status {proc.returncode} without an "
                               f"answer: {tail.strip().splitlines()[-1] if tail.strip() else '(no output)'}")
         answers = json.loads(out.read_text())
+        missing = [a for a in answers
+                   if a.get("stage") == "worker" and a.get("error_type") == "ModuleNotFoundError"
+                   and any(f"'{m}" in a.get("error", "") for m in ("returnn", "tensorflow"))]
+        if missing:
+            raise VerifyError(f"--returnn needs RETURNN and TensorFlow in {python or sys.executable}: "
+                              f"{missing[0]['error']}", hint="pip install returnn tensorflow-cpu")
         return answers + [{"ok": False, "stage": "worker", "error": "not run (the worker died before it)",
                            "error_type": "WorkerCrash"}] * (len(requests) - len(answers))
 
