@@ -735,3 +735,8 @@ def test_the_config_format_is_told_apart_as_returnn_does(tmp_path: Path, name: s
     path.write_text(text)
     spec = load(path)
     assert spec.report.mode == mode and len(spec.network) == layers
+
+
+def test_numpy_values_made_in_a_loop_stay_apart() -> None:
+    text = "import numpy\nout = []\nfor s in [[1, 2], [3, 4, 5]]:\n    out.append(numpy.array(s))\n"
+    assert settings(text)["out"] == [[1, 2], [3, 4, 5]]
