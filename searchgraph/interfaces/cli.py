@@ -274,6 +274,19 @@ def _cmd_docs(args: argparse.Namespace, console: Console) -> int:
     return site.exit_code
 
 
+def _seq_list(specs: list[str] | None) -> list[int] | None:
+    """``["0-3", "7"]`` -> ``[0, 1, 2, 3, 7]``."""
+    if not specs:
+        return None
+    out: list[int] = []
+    for spec in specs:
+        first, _, last = spec.partition("-")
+        if not first.isdigit() or (last and not last.isdigit()):
+            raise SearchgraphError(f"--seq {spec}: not a sequence index or range I-J", where=spec)
+        out += list(range(int(first), int(last or first) + 1))
+    return out
+
+
 @_command("trace")
 def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
     """A recorded beam search: n-best lists and per-frame beams; 1 if it disagrees with RETURNN's result."""
@@ -286,16 +299,25 @@ def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
                                hint="searchgraph trace FILE.npz, or searchgraph trace --capture CONFIG")
     if args.save is not None and args.capture is None:
         raise SearchgraphError("--save needs --capture", where=args.save, hint="the trace is a file already")
-    for out in (args.save, args.output):
+    for out in (args.save, args.output, args.attention):
         if out is not None and Path(out).exists() and not args.force:
             raise SearchgraphError("the file exists", where=out, hint="pass --force to replace it")
     if args.capture is not None:
         from ..search.returnn import CaptureError, capture_search
 
         try:
-            trace, _ = capture_search(_load(args, args.capture),
+            import numpy as np
+
+            inputs = None
+            if args.input is not None:
+                words = args.input.split()
+                inputs = {"data": (np.array([[int(w) for w in words]]) if words and all(
+                    w.isdigit() for w in words) else args.input)}
+            trace, _ = capture_search(_load(args, args.capture), inputs=inputs,
                                       seed=args.seed, batch=args.batch, max_len=args.max_len,
-                                      weight_scale=args.weight_scale, rec=args.rec)
+                                      weight_scale=args.weight_scale, rec=args.rec,
+                                      checkpoint=args.checkpoint, record=args.record or "auto",
+                                      dataset=args.dataset, seqs=_seq_list(args.seq))
         except CaptureError as exc:
             if os.environ.get("SEARCHGRAPH_DEBUG") and exc.log:
                 sys.stderr.write(exc.log + "\n")
@@ -327,6 +349,18 @@ def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
 
         write_lattice(trace, args.output, force=args.force, result=result)  # OutputExistsError: exit 2
         console.print(f"wrote {escape(args.output)}", highlight=False)
+    if args.attention is not None:
+        from ..render.attention import hypothesis_heatmaps, write_attention
+
+        if not trace.records:
+            raise SearchgraphError("the trace has no recorded attention", where=args.attention,
+                                   hint="capture with --record LAYER (a softmax_over_spatial of the loop)")
+        name = next(iter(trace.records))
+        entry = args.entry or 0
+        maps = hypothesis_heatmaps(trace, result, name, entry, best=min(3, trace.beam_sizes[trace.latest_choice]))
+        write_attention(maps, args.attention, force=args.force,
+                        title=f"{name}, batch entry {entry}")
+        console.print(f"wrote {escape(args.attention)}", highlight=False)
     return 0 if check_against_returnn(trace, result).ok else 1
 
 
@@ -534,6 +568,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="scale of the random weights: larger, peakier distributions (with --capture)")
     trace.add_argument("--rec", metavar="LAYER",
                        help="the rec layer to record (default: the loop with choices)")
+    trace.add_argument("--checkpoint", nargs="?", const="config", metavar="PATH",
+                       help="load trained weights (a checkpoint prefix such as model.001; without PATH: "
+                            "the one the config's model / load_epoch / load settings name)")
+    trace.add_argument("--input", metavar="TEXT", help="search this input: label ids (\"3 1 4\") or text "
+                       "through the input's vocabulary (with --capture)")
+    trace.add_argument("--dataset", metavar="NAME", help="search sequences of the config's dataset NAME "
+                       "(search_data, dev, ...; with --seq)")
+    trace.add_argument("--seq", metavar="I[-J]", action="append",
+                       help="dataset sequence I, or I to J, in one batch (repeatable; default: 0..batch-1)")
+    trace.add_argument("--record", metavar="LAYER", action="append",
+                       help="record a loop layer per frame and hypothesis (default: every "
+                            "softmax_over_spatial of the loop)")
+    trace.add_argument("--attention", metavar="FILE", help="draw the best hypotheses' attention heat maps "
+                       "into FILE (.png or .svg)")
     _load_options(trace)
     trace.add_argument("--save", metavar="OUT.npz", help="save the captured trace (atomically)")
     trace.add_argument("-o", "--output", metavar="FILE", help="also draw the search lattice into FILE")

@@ -574,6 +574,9 @@ def _assemble(spec: NetSpec, layout: CaptureLayout, res: dict[str, np.ndarray]
             trace_meta[key] = meta[key]
     if layout.target is not None:
         trace_meta["target"] = layout.target
+    sparse_inputs = {k: v[0].tolist() for k, v in inputs.items() if v[0].dtype.kind in "iu" and v[0].ndim == 2}
+    if sparse_inputs:
+        trace_meta["inputs_labels"] = sparse_inputs
     if layout.notes:
         trace_meta["notes"] = layout.notes
     records = {}
