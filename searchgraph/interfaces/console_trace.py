@@ -148,7 +148,7 @@ _SHADES = " ░▒▓█"
 
 def attention_table(trace: SearchTrace, result: BacktrackResult, name: str, entry: int, k: int) -> Table:
     """A compact heat map of hypothesis ``k``'s recorded attention: a row per output token, a shaded
-    cell per input frame (the darkest: the largest weight), the argmax frame at the end."""
+    cell per input frame (shade relative to the row's largest weight), the argmax frame at the end."""
     from ..search.records import attention_matrix
     from ..search.vocab import input_vocab
 
@@ -162,10 +162,11 @@ def attention_table(trace: SearchTrace, result: BacktrackResult, name: str, entr
     heads = "".join(str(i % 10) for i in range(matrix.shape[1]))
     if inputs is not None and in_vocab is not None:
         heads = " ".join(in_vocab.tokens(inputs[entry][: matrix.shape[1]]))
-    table.add_column(f"attention over input frames ({heads})", no_wrap=True)
+    table.add_column(f"attention over input frames ({heads}; █ = the row's max)", no_wrap=True)
     table.add_column("max", justify="right", no_wrap=True)
     for t, row in enumerate(matrix):
-        cells = "".join(_SHADES[min(len(_SHADES) - 1, int(round(float(v) * (len(_SHADES) - 1))))] for v in row)
+        top = float(row.max()) or 1.0
+        cells = "".join(_SHADES[min(len(_SHADES) - 1, round(float(v) / top * (len(_SHADES) - 1)))] for v in row)
         token = vocab.token(int(labels[t])) if vocab else str(int(labels[t]))
         table.add_row(str(t), token, cells, f"{int(np.argmax(row))} ({float(row.max()):.2f})")
     return table

@@ -49,8 +49,7 @@ class TraceVocab:
         text = self.returnn_text(labels)
         if self.kind == "BytePairEncoding" or _BPE_MARK + " " in text + " ":
             text = (text + " ").replace(_BPE_MARK + " ", "").rstrip()
-            if text.endswith(_BPE_MARK):
-                text = text[: -len(_BPE_MARK)]
+            text = text.removesuffix(_BPE_MARK)
         if self.kind == "SentencePieces" or _SPM_MARK in text:
             text = text.replace(" ", "").replace(_SPM_MARK, " ").strip()
         return text

@@ -77,17 +77,17 @@ def trained() -> Path:
     return folder
 
 
-def _spec(folder: Path):  # noqa: ANN202 - a NetSpec
+def _spec(folder: Path):
     return load(CONFIG, trust=True, overrides={"model": str(folder / "model"), "load_epoch": "1"})
 
 
 @pytest.fixture(scope="module")
-def captured(trained: Path):  # noqa: ANN201 - (trace, final)
+def captured(trained: Path):
     return capture_search(_spec(trained), checkpoint="config", record="auto", dataset="search_data",
                           seqs=SEQS, cache_dir=CACHE_DIR / "real-capture" / "captures")
 
 
-def test_nbest_equals_returnn_search_output(trained: Path, captured) -> None:  # noqa: ANN001
+def test_nbest_equals_returnn_search_output(trained: Path, captured) -> None:
     trace, final = captured
     # RETURNN writes repr()s: np.float32(-0.7) with NumPy 2
     text = re.sub(r"np\.float(?:32|64)\(([^()]*)\)", r"\1", (trained / "search.py").read_text())
@@ -110,7 +110,7 @@ def test_nbest_equals_returnn_search_output(trained: Path, captured) -> None:  #
 
 
 def test_attention_of_best_hypotheses_equals_forced_decoding(trained: Path, captured, tmp_path: Path
-                                                            ) -> None:  # noqa: ANN001
+                                                            ) -> None:
     trace, final = captured
     assert list(trace.records) == [ATT]
     result = backtrack(trace)
@@ -135,7 +135,7 @@ def test_attention_of_best_hypotheses_equals_forced_decoding(trained: Path, capt
 
 
 def test_cli_shows_tokens_text_and_attention(trained: Path, tmp_path: Path, capsys, plain_console
-                                            ) -> None:  # noqa: ANN001
+                                            ) -> None:
     picture = tmp_path / "att.png"
     code = main(["trace", "--capture", str(CONFIG), "--trust", "++model", str(trained / "model"),
                  "++load_epoch", "1", "--checkpoint", "--input", "ab@@ c de@@ f", "--no-frames",
