@@ -13,7 +13,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..search.backtrack import BacktrackResult, backtrack, finalize_scores
+from ..search.backtrack import BacktrackResult, backtrack
+from ..search.records import hypothesis_scores
 from ..search.trace import SearchTrace
 from ..search.vocab import TraceVocab, target_vocab
 
@@ -48,9 +49,7 @@ class ReturnnCheck:
 
 def final_scores(trace: SearchTrace, result: BacktrackResult) -> np.ndarray:
     """The final scores as RETURNN reports them (length-normalised unless the trace says it was off)."""
-    if trace.meta.get("length_normalization", True):
-        return finalize_scores(result.scores, result.lengths, trace.include_eos)
-    return result.scores
+    return hypothesis_scores(trace, result)
 
 
 def check_against_returnn(trace: SearchTrace, result: BacktrackResult | None = None) -> ReturnnCheck:
@@ -64,8 +63,10 @@ def check_against_returnn(trace: SearchTrace, result: BacktrackResult | None = N
     recorded = trace.meta.get("returnn_sequences")
     if isinstance(recorded, dict) and set(recorded) == set(trace.choices):
         trimmed = result.trimmed()
-        sequences = all(np.asarray(recorded[c]).shape == trimmed[c].shape
-                        and np.array_equal(np.asarray(recorded[c]), trimmed[c]) for c in trace.choices)
+        def same(rec: np.ndarray, ours: np.ndarray) -> bool:  # -1: a merged trace's padding
+            return rec.shape == ours.shape and bool(np.array_equal(rec[rec >= 0], ours[rec >= 0]))
+
+        sequences = all(same(np.asarray(recorded[c]), trimmed[c]) for c in trace.choices)
     if trace.final_lengths is not None:
         lengths = bool(np.array_equal(trace.final_lengths, result.lengths))
     if trace.final_scores is not None:

@@ -21,13 +21,10 @@ __all__ = ["attention_image", "hypothesis_heatmaps", "write_attention"]
 def hypothesis_heatmaps(trace: Any, result: Any, name: str, entry: int, best: int = 1
                         ) -> list[dict[str, Any]]:
     """The ``best`` final hypotheses of ``entry`` (best first): matrix, output and input tokens, score."""
-    from ..search.backtrack import finalize_scores
-    from ..search.records import attention_matrix
+    from ..search.records import attention_matrix, hypothesis_scores
     from ..search.vocab import input_vocab, target_vocab
 
-    scores = result.scores
-    if trace.meta.get("length_normalization", True):
-        scores = finalize_scores(result.scores, result.lengths, trace.include_eos)
+    scores = hypothesis_scores(trace, result)
     out_vocab, in_vocab = target_vocab(trace.meta), input_vocab(trace.meta)
     inputs = (trace.meta.get("inputs_labels") or {}).get("data")
     maps = []

@@ -10,10 +10,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backtrack import BacktrackResult
+from .backtrack import BacktrackResult, finalize_scores
 from .trace import SearchTrace
 
-__all__ = ["attention_matrix", "hypothesis_values"]
+__all__ = ["attention_matrix", "hypothesis_scores", "hypothesis_values"]
+
+
+def hypothesis_scores(trace: SearchTrace, result: BacktrackResult) -> np.ndarray:
+    """``[batch, K]``: the final scores as RETURNN reports them: length-normalised (unless the trace
+    says it was off) by each batch's divisor (``meta["score_divisors"]`` of a merged trace)."""
+    if not trace.meta.get("length_normalization", True):
+        return result.scores
+    divisors = trace.meta.get("score_divisors")
+    if isinstance(divisors, list) and len(divisors) == trace.batch:
+        return (result.scores / np.asarray(divisors, result.scores.dtype)[:, None]).astype(result.scores.dtype)
+    return finalize_scores(result.scores, result.lengths, trace.include_eos)
 
 
 def hypothesis_values(trace: SearchTrace, result: BacktrackResult, name: str, entry: int, k: int
