@@ -287,6 +287,38 @@ def _seq_list(specs: list[str] | None) -> list[int] | None:
     return out
 
 
+def _capture_dataset(args: argparse.Namespace) -> Any:
+    """``--dataset``: batches of sequences with progress on stderr, saved and resumed with ``--save``."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..search.capture_set import capture_sequences
+
+    if args.input is not None:
+        raise SearchgraphError("give --input or --dataset, not both", where="--input")
+    seqs = _seq_list(args.seq) or list(range(args.batch or 1))
+    err = Console(stderr=True)
+    common = {"batch": args.batch or len(seqs), "checkpoint": args.checkpoint, "record": args.record or "auto",
+              "save": args.save, "force": args.force, "seed": args.seed, "weight_scale": args.weight_scale,
+              "rec": args.rec}
+    spec = _load(args, args.capture)
+    if not err.is_terminal:
+        def plain(p: Any) -> None:
+            left = f", about {p.left:.0f} s left" if p.left else ""
+            err.print(f"captured {p.done}/{p.total} sequences{left}"
+                      + (f" ({p.resumed} from {args.save})" if p.resumed else ""), highlight=False)
+
+        return capture_sequences(spec, args.dataset, seqs, progress=plain, **common)
+    with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TextColumn("sequences"),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("capture", total=None)
+
+        def show(p: Any) -> None:
+            bar.update(task, total=p.total, completed=p.done)
+
+        return capture_sequences(spec, args.dataset, seqs, progress=show, **common)
+
+
 @_command("trace")
 def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
     """A recorded beam search: n-best lists and per-frame beams; 1 if it disagrees with RETURNN's result."""
@@ -299,8 +331,9 @@ def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
                                hint="searchgraph trace FILE.npz, or searchgraph trace --capture CONFIG")
     if args.save is not None and args.capture is None:
         raise SearchgraphError("--save needs --capture", where=args.save, hint="the trace is a file already")
+    resumable = args.save if args.dataset is not None else None  # extended, not replaced
     for out in (args.save, args.output, args.attention):
-        if out is not None and Path(out).exists() and not args.force:
+        if out is not None and out != resumable and Path(out).exists() and not args.force:
             raise SearchgraphError("the file exists", where=out, hint="pass --force to replace it")
     if args.capture is not None:
         from ..search.returnn import CaptureError, capture_search
@@ -313,16 +346,18 @@ def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
                 words = args.input.split()
                 inputs = {"data": (np.array([[int(w) for w in words]]) if words and all(
                     w.isdigit() for w in words) else args.input)}
-            trace, _ = capture_search(_load(args, args.capture), inputs=inputs,
-                                      seed=args.seed, batch=args.batch, max_len=args.max_len,
-                                      weight_scale=args.weight_scale, rec=args.rec,
-                                      checkpoint=args.checkpoint, record=args.record or "auto",
-                                      dataset=args.dataset, seqs=_seq_list(args.seq))
+            if args.dataset is not None:
+                trace = _capture_dataset(args)
+            else:
+                trace, _ = capture_search(_load(args, args.capture), inputs=inputs,
+                                          seed=args.seed, batch=args.batch or 2, max_len=args.max_len,
+                                          weight_scale=args.weight_scale, rec=args.rec,
+                                          checkpoint=args.checkpoint, record=args.record or "auto")
         except CaptureError as exc:
             if os.environ.get("SEARCHGRAPH_DEBUG") and exc.log:
                 sys.stderr.write(exc.log + "\n")
             raise
-        if args.save is not None:
+        if args.save is not None and args.dataset is None:
             try:
                 trace.save(args.save, overwrite=args.force)
             except OSError as exc:
@@ -562,7 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--capture", metavar="CONFIG",
                        help="run RETURNN's search on this config (CPU, random weights) and record it")
     trace.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (with --capture)")
-    trace.add_argument("--batch", type=_positive, default=2, help="batch size (with --capture)")
+    trace.add_argument("--batch", type=_positive, default=None,
+                       help="batch size (with --capture; default 2, with --dataset every --seq in one batch)")
     trace.add_argument("--max-len", type=_positive, default=6, help="longest random input (with --capture)")
     trace.add_argument("--weight-scale", type=float, default=1.0,
                        help="scale of the random weights: larger, peakier distributions (with --capture)")
