@@ -1,8 +1,9 @@
 """A trained model's beam search, captured from its checkpoint on real input, against RETURNN's own.
 
-A tiny attention encoder-decoder (``configs/copy_attention.config``, the copy task, a vocabulary
-file of BPE-like labels) is trained with RETURNN for one short epoch on the CPU; the checkpoint and
-``rnn.py CONFIG ++task search``'s ``search_output_file`` are cached in ``.oracle-cache/real-capture/``
+A tiny attention encoder-decoder (``configs/copy_attention.config``: it learns to reverse label
+sequences; a vocabulary file of BPE-like labels) is trained with RETURNN for three short epochs on
+the CPU; the checkpoint and ``rnn.py CONFIG ++task search``'s ``search_output_file`` are cached in
+``.oracle-cache/real-capture/``
 under a hash of the config, the vocabulary and the RETURNN / TensorFlow versions. The capture of the
 same dataset sequences must give RETURNN's n-best labels exactly and its scores to 1e-5, and the
 recorded attention of every best hypothesis must equal RETURNN's forced decoding of it.
@@ -38,6 +39,7 @@ VOCAB = HERE / "configs" / "copy_vocab.txt"
 FORCED = HERE / "forced_runner.py"
 SEQS = list(range(6))  # every sequence of the config's search_data: one batch, as rnn.py searches it
 ATT = "output/att_weights"
+EPOCHS = 3  # the config's num_epochs: rnn.py's search loads the last one, and so does --checkpoint
 
 
 def _env() -> dict[str, str]:
@@ -52,7 +54,7 @@ def _returnn(args: list[str], cwd: Path) -> None:
 
 @pytest.fixture(scope="module")
 def trained() -> Path:
-    """A folder with ``model.001`` (RETURNN's checkpoint) and ``search.py`` (its search output)."""
+    """A folder with ``model.003`` (RETURNN's last checkpoint) and ``search.py`` (its search output)."""
     require_returnn()
     from importlib.metadata import version
 
@@ -65,7 +67,7 @@ def trained() -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
     try:
         _returnn(["++model", str(tmp / "model")], tmp)
-        _returnn(["++model", str(tmp / "model"), "++task", "search", "++load_epoch", "1",
+        _returnn(["++model", str(tmp / "model"), "++task", "search",
                   "++search_output_file", str(tmp / "search.py"), "++search_output_file_format", "py",
                   "++search_do_eval", "0"], tmp)
         # the checkpoint's path is inside it (TF's "checkpoint" file): keep the folder's final name
@@ -78,7 +80,7 @@ def trained() -> Path:
 
 
 def _spec(folder: Path):
-    return load(CONFIG, trust=True, overrides={"model": str(folder / "model"), "load_epoch": "1"})
+    return load(CONFIG, trust=True, overrides={"model": str(folder / "model")})
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +123,8 @@ def test_attention_of_best_hypotheses_equals_forced_decoding(trained: Path, capt
         classes[b, : lengths[b]] = result.sequences[trace.latest_choice][b, best[b], : lengths[b]]
     data, data_len = final.inputs["data"]
     np.savez(tmp_path / "in.npz", data=data, data_len=data_len, classes=classes, classes_len=lengths)
-    proc = subprocess.run([sys.executable, str(FORCED), str(CONFIG), str(trained / "model.001"), ATT,
-                           str(tmp_path / "in.npz"), str(tmp_path / "out.npz")], env=_env(),
+    proc = subprocess.run([sys.executable, str(FORCED), str(CONFIG), str(trained / f"model.{EPOCHS:03d}"),
+                           ATT, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")], env=_env(),
                           capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     forced = np.load(tmp_path / "out.npz")["values"]  # [B, T_out, 1, T_in]
@@ -137,8 +139,7 @@ def test_attention_of_best_hypotheses_equals_forced_decoding(trained: Path, capt
 def test_cli_shows_tokens_text_and_attention(trained: Path, tmp_path: Path, capsys, plain_console
                                             ) -> None:
     picture = tmp_path / "att.png"
-    code = main(["trace", "--capture", str(CONFIG), "--trust", "++model", str(trained / "model"),
-                 "++load_epoch", "1", "--checkpoint", "--input", "ab@@ c de@@ f", "--no-frames",
+    code = main(["trace", "--capture", str(CONFIG), "--trust", "++model", str(trained / "model"), "--checkpoint", "--input", "ab@@ c de@@ f", "--no-frames",
                  "--attention", str(picture)])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -146,6 +147,7 @@ def test_cli_shows_tokens_text_and_attention(trained: Path, tmp_path: Path, caps
     vocab = TraceVocab(labels=tuple(ast.literal_eval(VOCAB.read_text())), kind="Vocabulary")
     assert any(vocab.token(i) in out for i in range(1, 8))
     assert "ab@@ c de@@ f" in out  # the input's tokens head the attention table
+    assert "f de@@ c ab@@" in out and "f dec ab" in out  # the trained model reverses: tokens and text
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["trace", "--capture", str(CONFIG), "--trust", "--checkpoint", str(trained / "model.001"),
                  "--input", "1 2 3", "--no-frames", "--attention", str(picture)]) == 2  # exists: no --force
