@@ -6,6 +6,8 @@ Drawn with matplotlib (Agg, no display); :func:`attention_image` gives PNG or SV
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 import os
 from pathlib import Path
@@ -15,7 +17,7 @@ import numpy as np
 
 from .output import RenderError, write_bytes
 
-__all__ = ["attention_image", "hypothesis_heatmaps", "write_attention"]
+__all__ = ["attention_image", "attention_panel", "hypothesis_heatmaps", "write_attention"]
 
 
 def hypothesis_heatmaps(trace: Any, result: Any, name: str, entry: int, best: int = 1
@@ -51,7 +53,7 @@ def attention_image(maps: list[dict[str, Any]], fmt: str = "png", title: str = "
 
     width = sum(max(2.5, 0.35 * len(m["cols"]) + 1.2) for m in maps)
     height = max(2.5, 0.3 * max(len(m["rows"]) for m in maps) + 1.4)
-    fig = Figure(figsize=(width, height))
+    fig = Figure(figsize=(width, height), layout="constrained")
     axes = fig.subplots(1, len(maps), squeeze=False)[0]
     for ax, m in zip(axes, maps):
         im = ax.imshow(m["matrix"], aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
@@ -75,3 +77,23 @@ def write_attention(maps: list[dict[str, Any]], path: str | os.PathLike[str], *,
     if fmt not in ("png", "svg"):
         raise RenderError("an attention image is .png or .svg", where=str(path))
     return write_bytes(attention_image(maps, fmt, title), path, force=force)
+
+
+def attention_panel(trace: Any, result: Any = None, best: int = 3) -> str:
+    """HTML for the trace's page: per recorded layer and batch entry, the best hypotheses' heat maps
+    (PNG, inline)."""
+    from ..search.backtrack import backtrack
+
+    result = result if result is not None else backtrack(trace)
+    tags = trace.meta.get("seq_tags") or []
+    parts = ["<summary>attention: output tokens × input frames, best hypotheses</summary>"]
+    for name in trace.records:
+        for b in range(trace.batch):
+            try:
+                maps = hypothesis_heatmaps(trace, result, name, b, best=min(best, result.lengths.shape[1]))
+            except ValueError:
+                continue
+            title = f"{name}, batch entry {b}" + (f" ({tags[b]})" if b < len(tags) else "")
+            data = base64.b64encode(attention_image(maps, "png", title)).decode("ascii")
+            parts.append(f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">')
+    return "".join(parts)
