@@ -29,7 +29,8 @@ from searchgraph.interfaces.console_trace import check_against_returnn, final_sc
 from searchgraph.loading import load
 from searchgraph.search.backtrack import backtrack
 from searchgraph.search.records import attention_matrix
-from searchgraph.search.returnn import capture_search, instrument
+from searchgraph.search.returnn import CaptureError, capture_search, instrument
+from searchgraph.search.trace import SearchTrace
 from searchgraph.search.vocab import TraceVocab, target_vocab
 from tests.oracle.oracle import CACHE_DIR, require_returnn
 
@@ -138,19 +139,46 @@ def test_attention_of_best_hypotheses_equals_forced_decoding(trained: Path, capt
 
 def test_cli_shows_tokens_text_and_attention(trained: Path, tmp_path: Path, capsys, plain_console
                                             ) -> None:
-    picture = tmp_path / "att.png"
-    code = main(["trace", "--capture", str(CONFIG), "--trust", "++model", str(trained / "model"), "--checkpoint", "--input", "ab@@ c de@@ f", "--no-frames",
-                 "--attention", str(picture)])
+    picture, page = tmp_path / "att.png", tmp_path / "page.html"
+    dot = shutil.which("dot") is not None  # the lattice page with tokens and the heat maps
+    code = main(["trace", "--capture", str(CONFIG), "--trust", "++model", str(trained / "model"), "--checkpoint",
+                 "--input", "ab@@ c de@@ f", "--no-frames", "--attention", str(picture)]
+                + (["-o", str(page)] if dot else []))
     out = capsys.readouterr().out
     assert code == 0, out
     assert "checkpoint" in out and "text" in out and "att_weights of the best hypothesis" in out
-    vocab = TraceVocab(labels=tuple(ast.literal_eval(VOCAB.read_text())), kind="Vocabulary")
-    assert any(vocab.token(i) in out for i in range(1, 8))
     assert "ab@@ c de@@ f" in out  # the input's tokens head the attention table
     assert "f de@@ c ab@@" in out and "f dec ab" in out  # the trained model reverses: tokens and text
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if dot:
+        text = page.read_text()
+        assert text.count("data:image/png;base64,") == 1 and "de@@" in text
     assert main(["trace", "--capture", str(CONFIG), "--trust", "--checkpoint", str(trained / "model.001"),
                  "--input", "1 2 3", "--no-frames", "--attention", str(picture)]) == 2  # exists: no --force
+
+
+def test_many_sequences_resume_from_the_saved_trace(trained: Path, tmp_path: Path) -> None:
+    from searchgraph.search.capture_set import capture_sequences
+
+    save, seen = tmp_path / "run.npz", []
+    first = capture_sequences(_spec(trained), "search_data", [0, 1], batch=2, checkpoint="config",
+                              record="auto", save=save, progress=seen.append)
+    assert [p.done for p in seen] == [2] and seen[-1].left == 0 and first.meta["seqs"] == [0, 1]
+    seen.clear()
+    trace = capture_sequences(_spec(trained), "search_data", SEQS, batch=2, checkpoint="config",
+                              record="auto", save=save, progress=seen.append)
+    assert [(p.done, p.total, p.resumed) for p in seen] == [(2, 4, 2), (4, 4, 2)]  # 0-1 not searched again
+    assert trace.meta["seqs"] == SEQS and SearchTrace.load(save).meta["seqs"] == SEQS
+    assert check_against_returnn(trace).ok  # padded batches, each with its own score divisor
+    result = backtrack(trace)
+    for b in range(2):  # the first run's batch are in the merged trace as they were
+        ours, theirs = backtrack(first), result
+        k = ours.lengths[b, 0]
+        np.testing.assert_array_equal(ours.sequences[first.latest_choice][b, 0, :k],
+                                      theirs.sequences[trace.latest_choice][b, 0, :k])
+    np.testing.assert_allclose(final_scores(trace, result)[:2], final_scores(first, backtrack(first)))
+    with pytest.raises(CaptureError, match="another capture"):
+        capture_sequences(_spec(trained), "train", [0], batch=1, checkpoint="config", save=save)
 
 
 def test_bpe_joining() -> None:
