@@ -9,8 +9,8 @@ The model is ``tests/search/configs/copy_attention.config`` (a small attention e
 reverses label sequences), trained once with RETURNN (cached in ``.oracle-cache/bench-capture/``).
 ``rnn.py CONFIG ++task search`` searches the sequences of its ``search_data`` (writing its
 ``search_output_file``); ``capture_sequences`` records the same sequences from the same checkpoint,
-in batches of ``--batch`` (every batch one RETURNN subprocess: the capture's unit of progress and
-resumption), with the attention weights. Both are timed end to end as a user runs them (process
+in batches of ``--batch`` in one RETURNN subprocess (a batch is the capture's unit of progress and
+resumption: the trace file is rewritten after each), with the attention weights. Both are timed end to end as a user runs them (process
 start, TensorFlow import, graph construction, checkpoint loading, search), and the best hypotheses
 are compared. Printed: both wall times and their ratio.
 """
@@ -82,7 +82,8 @@ def main() -> int:
     print(f"{args.seqs} sequences, beam {trace.beam_sizes[trace.latest_choice]}, CPU")
     print(f"  RETURNN rnn.py ++task search:        {t_returnn:7.2f} s")
     print(f"  searchgraph capture (batches of {args.batch:3d}): {t_capture:7.2f} s "
-          f"({-(-args.seqs // args.batch)} RETURNN processes, attention recorded, saved after each batch)")
+          f"(one RETURNN process, {-(-args.seqs // args.batch)} batches, attention recorded, "
+          "saved after each batch)")
     print(f"  ratio capture / RETURNN:             {t_capture / t_returnn:7.2f}")
     print(f"  backtracking vs RETURNN's recorded n-best: {'ok' if check_against_returnn(trace, result).ok else 'DIFFERS'}"
           f"; best hypothesis as rnn.py's: {same_best}/{args.seqs}")

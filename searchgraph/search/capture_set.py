@@ -1,7 +1,7 @@
 """Captures of many dataset sequences: in batches, with progress, saved as they finish, resumable.
 
-:func:`capture_sequences` runs :func:`~searchgraph.search.returnn.capture_search` on batches of a
-config dataset's sequences and merges the traces into one (:func:`merge_traces`: batch entries side
+:func:`capture_sequences` searches batches of a config dataset's sequences in one RETURNN process
+(:func:`~searchgraph.search.returnn.capture_batches`) and merges the traces into one (:func:`merge_traces`: batch entries side
 by side, shorter searches padded with ended frames, which change no hypothesis). With ``save``, the
 trace file is rewritten (atomically) after every batch; run again with the same file, the sequences
 it holds are not searched again and the new ones are added.
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .returnn import CaptureError, capture_search, checkpoint_path
+from .returnn import CaptureError, capture_batches, checkpoint_path
 from .trace import SearchTrace
 
 __all__ = ["Progress", "capture_sequences", "merge_traces"]
@@ -170,18 +170,21 @@ def capture_sequences(config: Any, dataset: str, seqs: Sequence[int], *, batch: 
                                where=str(save), hint="name another file, or pass --force to replace it")
     todo = [int(s) for s in seqs if int(s) not in set(done)]
     start, total = time.monotonic(), len(todo)
-    for i in range(0, total, batch):
-        chunk = todo[i:i + batch]
-        trace, _ = capture_search(spec, checkpoint=ckpt, record=record, dataset=dataset, seqs=chunk,
-                                  batch=len(chunk), **capture)
-        parts = [merge_traces(parts + [trace])]
+    batches = [todo[i:i + batch] for i in range(0, total, batch)]
+    finished = [0]
+
+    def on_batch(j: int, trace: SearchTrace, _final: Any) -> None:
+        parts[:] = [merge_traces(parts + [trace])]
         if save is not None:
             parts[0].save(save, overwrite=True)
+        finished[0] += len(batches[j])
         if progress is not None:
-            elapsed = time.monotonic() - start
-            n = i + len(chunk)
-            progress(Progress(done=n, total=total, elapsed=elapsed,
-                              left=elapsed / n * (total - n), resumed=len(done)))
+            elapsed, n = time.monotonic() - start, finished[0]
+            progress(Progress(done=n, total=total, elapsed=elapsed, left=elapsed / n * (total - n),
+                              resumed=len(done)))
+
+    if batches:
+        capture_batches(spec, dataset, batches, on_batch, checkpoint=ckpt, record=record, **capture)
     if not parts:
         raise CaptureError("no sequences to search", where=dataset, hint="--seq I-J")
     return parts[0]

@@ -60,6 +60,8 @@ _PKG_ROOT = Path(__file__).resolve().parents[2]
 _TUPLE = "__sg_tuple__"
 #: Exit status of the worker when RETURNN raised (the error is in ``error.json`` beside the output).
 _RETURNN_FAILED = 3
+#: The worker's line on stdout when a batch's result is written (``batchJ.npz`` beside OUT).
+_BATCH_DONE = "searchgraph-capture-batch"
 
 
 class CaptureError(SearchgraphError, RuntimeError):
@@ -406,7 +408,7 @@ def _cache_key(request: dict[str, Any], arrays: dict[str, np.ndarray], runner: P
 
 
 def _run_worker(request: dict[str, Any], arrays: dict[str, np.ndarray], runner: Path | None,
-                timeout: float) -> bytes:
+                timeout: float, on_batch: Callable[[int, bytes], None] | None = None) -> bytes:
     with tempfile.TemporaryDirectory(prefix="searchgraph-capture-") as tmp:
         req_path, out_path = Path(tmp, "request.json"), Path(tmp, "out.npz")
         req_path.write_text(json.dumps(request))
@@ -416,8 +418,11 @@ def _run_worker(request: dict[str, Any], arrays: dict[str, np.ndarray], runner: 
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PKG_ROOT), env.get("PYTHONPATH")) if p)
         try:
-            proc = subprocess.run(cmd + [str(req_path), str(out_path)], check=False, capture_output=True,
-                                  text=True, env=env, timeout=timeout)
+            if on_batch is None:
+                proc = subprocess.run(cmd + [str(req_path), str(out_path)], check=False, capture_output=True,
+                                      text=True, env=env, timeout=timeout)
+            else:
+                proc = _streamed(cmd + [str(req_path), str(out_path)], env, timeout, Path(tmp), on_batch)
         except subprocess.TimeoutExpired:
             raise CaptureError(f"RETURNN's search did not finish within {timeout:.0f} s",
                                where=request["rec"],
@@ -436,6 +441,43 @@ def _run_worker(request: dict[str, Any], arrays: dict[str, np.ndarray], runner: 
                                where=request["rec"], hint="re-run with SEARCHGRAPH_DEBUG=1 for RETURNN's log",
                                log=log)
         return out_path.read_bytes()
+
+
+def _streamed(cmd: list[str], env: dict[str, str], timeout: float, tmp: Path,
+              on_batch: Callable[[int, bytes], None]) -> subprocess.CompletedProcess[str]:
+    """Run the worker, handing each batch's result to ``on_batch`` as the worker reports it."""
+    import threading
+
+    with open(tmp / "stderr.txt", "w+") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        fired = threading.Event()
+
+        def kill() -> None:
+            fired.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        out: list[str] = []
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith(_BATCH_DONE + " "):
+                    j = int(line.split()[1])
+                    on_batch(j, (tmp / f"batch{j}.npz").read_bytes())
+                    (tmp / f"batch{j}.npz").unlink()
+                else:
+                    out.append(line)
+            proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if fired.is_set():
+            raise subprocess.TimeoutExpired(cmd, timeout)
+        err.seek(0)
+        return subprocess.CompletedProcess(cmd, proc.returncode, "".join(out), err.read())
 
 
 def capture_search(config: str | os.PathLike[str] | dict[str, Any] | NetSpec,
@@ -486,6 +528,55 @@ def capture_search(config: str | os.PathLike[str] | dict[str, Any] | NetSpec,
     if runner is None and not returnn_available():
         raise CaptureError("RETURNN and TensorFlow are needed to capture a search",
                            hint="pip install 'searchgraph[test]' (or pip install returnn tensorflow-cpu)")
+    spec, layout, request, arrays = _prepare(config, inputs, seed, batch, max_len, weight_scale, rec, checkpoint,
+                                             record, dataset, seqs)
+    runner_path = Path(runner).resolve() if runner is not None else None
+    blob = None
+    cache_file = None
+    if cache_dir is not None:
+        cache_file = Path(cache_dir, _cache_key(request, arrays, runner_path, cache_salt) + ".npz")
+        if cache_file.exists():
+            blob = cache_file.read_bytes()
+    if blob is None:
+        blob = _run_worker(request, arrays, runner_path, timeout)
+        if cache_file is not None:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=cache_file.parent, prefix=".tmp-", suffix=".npz")
+            with os.fdopen(fd, "wb") as f:
+                f.write(blob)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, cache_file)
+    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+        result = {k: data[k] for k in data.files}
+    return _assemble(spec, layout, result)
+
+
+def capture_batches(config: str | os.PathLike[str] | dict[str, Any] | NetSpec, dataset: str,
+                    batches: list[list[int]], on_batch: Callable[[int, SearchTrace, ReturnnFinal], None], *,
+                    checkpoint: str | os.PathLike[str] | None = None, record: str | list[str] | None = None,
+                    rec: str | None = None, seed: int = 0, weight_scale: float = 1.0,
+                    timeout: float = 3600.0) -> None:
+    """Search several batches of ``dataset``'s sequences in **one** RETURNN process (the network is
+    built and the checkpoint loaded once); ``on_batch(j, trace, final)`` gets batch ``j`` as soon as
+    it is searched. Otherwise as :func:`capture_search` with ``dataset`` and ``seqs=batches[j]``."""
+    if not returnn_available():
+        raise CaptureError("RETURNN and TensorFlow are needed to capture a search",
+                           hint="pip install 'searchgraph[test]' (or pip install returnn tensorflow-cpu)")
+    spec, layout, request, arrays = _prepare(config, None, seed, len(batches[0]), 6, weight_scale, rec,
+                                             checkpoint, record, dataset, batches[0])
+    request["dataset"]["batches"] = [[int(i) for i in b] for b in batches]
+
+    def done(j: int, blob: bytes) -> None:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+            on_batch(j, *_assemble(spec, layout, {k: data[k] for k in data.files}))
+
+    _run_worker(request, arrays, None, timeout, on_batch=done)
+
+
+def _prepare(config: Any, inputs: Mapping[str, Any] | None, seed: int, batch: int, max_len: int,
+             weight_scale: float, rec: str | None, checkpoint: Any, record: Any, dataset: str | None,
+             seqs: list[int] | None) -> tuple[NetSpec, CaptureLayout, dict[str, Any], dict[str, np.ndarray]]:
+    """The instrumented network, the worker's request and the input arrays of one capture."""
     spec, layout = instrument(config, rec, record)
     request = _request(spec, layout, seed, batch, max_len, weight_scale)
     arrays = _input_arrays(inputs, spec.data_keys())
@@ -506,25 +597,7 @@ def capture_search(config: str | os.PathLike[str] | dict[str, Any] | NetSpec,
                                hint="load the config with --trust (RETURNN's own loader)") from None
         request["dataset"] = {"name": dataset, "opts": opts,
                               "seqs": [int(i) for i in (seqs if seqs is not None else range(batch))]}
-    runner_path = Path(runner).resolve() if runner is not None else None
-    blob = None
-    cache_file = None
-    if cache_dir is not None:
-        cache_file = Path(cache_dir, _cache_key(request, arrays, runner_path, cache_salt) + ".npz")
-        if cache_file.exists():
-            blob = cache_file.read_bytes()
-    if blob is None:
-        blob = _run_worker(request, arrays, runner_path, timeout)
-        if cache_file is not None:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=cache_file.parent, prefix=".tmp-", suffix=".npz")
-            with os.fdopen(fd, "wb") as f:
-                f.write(blob)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, cache_file)
-    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
-        result = {k: data[k] for k in data.files}
-    return _assemble(spec, layout, result)
+    return spec, layout, request, arrays
 
 
 def _assemble(spec: NetSpec, layout: CaptureLayout, res: dict[str, np.ndarray]
@@ -679,8 +752,10 @@ def _vocabs(ext: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _real_inputs(ext: Any, request: dict[str, Any], meta: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Arrays (``in__KEY``, ``len__KEY``) of the texts and dataset sequences the request names."""
+def _real_inputs(ext: Any, request: dict[str, Any], meta: dict[str, Any], seqs: list[int] | None = None,
+                 datasets: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """Arrays (``in__KEY``, ``len__KEY``) of the texts and dataset sequences (``seqs``, default the
+    request's) the request names; ``datasets`` keeps the RETURNN dataset between batches."""
     out: dict[str, np.ndarray] = {}
     for key, text in (request.get("texts") or {}).items():
         vocab = getattr(ext.data[key], "vocab", None)
@@ -697,9 +772,13 @@ def _real_inputs(ext: Any, request: dict[str, Any], meta: dict[str, Any]) -> dic
         if isinstance(opts, dict) and opts.get("class") == "StaticDataset":  # JSON gave lists
             opts = {**opts, "data": [{k: np.asarray(v, np.int32 if ext.data[k].sparse else np.float32)
                                       for k, v in seq.items()} for seq in opts["data"]]}
-        dataset = init_dataset(opts)
-        dataset.init_seq_order(epoch=1)
-        seqs = ds_req["seqs"]
+        dataset = (datasets or {}).get("dataset")
+        if dataset is None:
+            dataset = init_dataset(opts)
+            dataset.init_seq_order(epoch=1)
+            if datasets is not None:
+                datasets["dataset"] = dataset
+        seqs = ds_req["seqs"] if seqs is None else seqs
         dataset.load_seqs(min(seqs), max(seqs) + 1)
         for key, data in ext.data.items():
             if data.placeholder is None or key not in dataset.get_data_keys() or not data.available_for_inference:
@@ -715,9 +794,14 @@ def _real_inputs(ext: Any, request: dict[str, Any], meta: dict[str, Any]) -> dic
     return out
 
 
-def run_request(request: dict[str, Any], given: dict[str, np.ndarray], hooks: Hooks
+def run_request(request: dict[str, Any], given: dict[str, np.ndarray], hooks: Hooks,
+                on_batch: Callable[[int, dict[str, np.ndarray], dict[str, Any]], None] | None = None
                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Build the instrumented network with RETURNN (search mode), run it once, return the raw arrays."""
+    """Build the instrumented network with RETURNN (search mode), run it once, return the raw arrays.
+
+    With ``request["dataset"]["batches"]`` (lists of sequence indices), the network is built once and
+    run once per batch; ``on_batch(j, arrays, meta)`` gets each batch's result as it finishes.
+    """
     if hooks.setup is not None:
         hooks.setup()
     import tensorflow as tf
@@ -784,8 +868,15 @@ def run_request(request: dict[str, Any], given: dict[str, np.ndarray], hooks: Ho
         fetches["lengths"] = rec_layer.output.get_sequence_lengths()
         fetches["final_scores"] = rec_layer.get_search_choices().beam_scores
         extra_meta: dict[str, Any] = {"vocabs": _vocabs(ext) or None}
-        given = {**given, **_real_inputs(ext, request, extra_meta)}
-        feed, record, batch = _feed_inputs(ext, request, given, rnd)
+        batches = (request.get("dataset") or {}).get("batches") or [None]
+        datasets: dict[str, Any] = {}
+
+        def feed_for(seqs: list[int] | None) -> tuple[Any, ...]:
+            meta_j = dict(extra_meta)
+            given_j = {**given, **_real_inputs(ext, request, meta_j, seqs, datasets)}
+            return (*_feed_inputs(ext, request, given_j, rnd), meta_j)
+
+        first = feed_for(batches[0])  # random inputs are drawn before the random weights
         with tf.compat.v1.Session(graph=graph, config=tf.compat.v1.ConfigProto(
                 intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)) as session:
             session.run(tf.compat.v1.global_variables_initializer())
@@ -801,15 +892,20 @@ def run_request(request: dict[str, Any], given: dict[str, np.ndarray], hooks: Ho
                 std = request["weight_scale"] / np.sqrt(int(np.prod(shape[:-1])))
                 value = (rnd.normal(size=shape) * std).astype(param.dtype.base_dtype.name)
                 param.load(value, session=session)
-            values = session.run(fetches, feed_dict=feed)
+            for j, seqs in enumerate(batches):
+                feed, record, batch, meta_j = first if j == 0 else feed_for(seqs)
+                values = session.run(fetches, feed_dict=feed)
+                frames = int(values.pop("frames"))
+                arrays = {k: np.asarray(v) for k, v in values.items()}
+                arrays.update(record)
+                meta = {"batch": int(batch), "frames": frames, "seed": request["seed"],
+                        "max_len": request["max_len"], "weight_scale": request["weight_scale"],
+                        "inputs": sorted(k[len("input__"):] for k in record if k.startswith("input__")),
+                        "returnn": returnn.__version__, "tensorflow": tf.__version__,
+                        **meta_j, **({"checkpoint": request["checkpoint"]} if request.get("checkpoint") else {})}
+                if on_batch is not None:
+                    on_batch(j, arrays, meta)
     BehaviorVersion._behavior_version = None
-    frames = int(values.pop("frames"))
-    arrays = {k: np.asarray(v) for k, v in values.items()}
-    arrays.update(record)
-    meta = {"batch": int(batch), "frames": frames, "seed": request["seed"], "max_len": request["max_len"],
-            "weight_scale": request["weight_scale"],
-            "inputs": sorted(k[len("input__"):] for k in record if k.startswith("input__")),
-            "returnn": returnn.__version__, "tensorflow": tf.__version__, **extra_meta}
     return arrays, meta
 
 
@@ -845,8 +941,15 @@ def main(argv: list[str], hooks: Hooks | None = None) -> int:
     if in_path.exists():
         with np.load(in_path, allow_pickle=False) as data:
             given = {k: data[k] for k in data.files}
+    def on_batch(j: int, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        arrays = {**arrays, "meta_json": np.array(json.dumps(meta))}
+        np.savez(out_path.with_name(f".batch{j}.npz"), **arrays)
+        os.replace(out_path.with_name(f".batch{j}.npz"), out_path.with_name(f"batch{j}.npz"))
+        print(f"{_BATCH_DONE} {j}", flush=True)
+
+    batched = bool((request.get("dataset") or {}).get("batches"))
     try:
-        arrays, meta = run_request(request, given, hooks)
+        arrays, meta = run_request(request, given, hooks, on_batch if batched else None)
     except Exception as exc:  # noqa: BLE001 - every failure goes back to the parent as a message
         import traceback
 
