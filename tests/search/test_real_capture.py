@@ -168,7 +168,10 @@ def test_many_sequences_resume_from_the_saved_trace(trained: Path, tmp_path: Pat
     trace = capture_sequences(_spec(trained), "search_data", SEQS, batch=2, checkpoint="config",
                               record="auto", save=save, progress=seen.append)
     assert [(p.done, p.total, p.resumed) for p in seen] == [(2, 4, 2), (4, 4, 2)]  # 0-1 not searched again
-    assert trace.meta["seqs"] == SEQS and SearchTrace.load(save).meta["seqs"] == SEQS
+    saved = SearchTrace.load(save)
+    assert trace.meta["seqs"] == SEQS and saved.meta["seqs"] == SEQS
+    np.testing.assert_array_equal(saved.records[ATT], trace.records[ATT])
+    assert check_against_returnn(saved).ok
     assert check_against_returnn(trace).ok  # padded batches, each with its own score divisor
     result = backtrack(trace)
     for b in range(2):  # the first run's batch are in the merged trace as they were
