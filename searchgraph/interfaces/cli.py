@@ -274,6 +274,18 @@ def _cmd_docs(args: argparse.Namespace, console: Console) -> int:
     return site.exit_code
 
 
+def _input_batch(given: list[str], np: Any) -> Any:
+    """``--input`` values as one batch: label ids (``(array, lengths)``), else texts (a list)."""
+    words = [g.split() for g in given]
+    if all(w and all(x.isdigit() for x in w) for w in words):
+        lens = np.array([len(w) for w in words], np.int32)
+        arr = np.zeros((len(words), int(lens.max())), np.int32)
+        for i, w in enumerate(words):
+            arr[i, :len(w)] = [int(x) for x in w]
+        return arr, lens
+    return list(given)
+
+
 def _seq_list(specs: list[str] | None) -> list[int] | None:
     """``["0-3", "7"]`` -> ``[0, 1, 2, 3, 7]``."""
     if not specs:
@@ -342,10 +354,8 @@ def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
             import numpy as np
 
             inputs = None
-            if args.input is not None:
-                words = args.input.split()
-                inputs = {"data": (np.array([[int(w) for w in words]]) if words and all(
-                    w.isdigit() for w in words) else args.input)}
+            if args.input:
+                inputs = {"data": _input_batch(args.input, np)}
             if args.dataset is not None:
                 trace = _capture_dataset(args)
             else:
@@ -607,8 +617,9 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--checkpoint", nargs="?", const="config", metavar="PATH",
                        help="load trained weights (a checkpoint prefix such as model.001; without PATH: "
                             "the one the config's model / load_epoch / load settings name)")
-    trace.add_argument("--input", metavar="TEXT", help="search this input: label ids (\"3 1 4\") or text "
-                       "through the input's vocabulary (with --capture)")
+    trace.add_argument("--input", metavar="TEXT", action="append",
+                       help="search this input: label ids (\"3 1 4\") or text through the input's vocabulary "
+                            "(with --capture; repeat it for a batch)")
     trace.add_argument("--dataset", metavar="NAME", help="search sequences of the config's dataset NAME "
                        "(search_data, dev, ...; with --seq)")
     trace.add_argument("--seq", metavar="I[-J]", action="append",

@@ -361,13 +361,19 @@ def checkpoint_path(spec: NetSpec, checkpoint: str | os.PathLike[str]) -> str:
     return str(Path(path).resolve())
 
 
+def _is_text(value: Any) -> bool:
+    """A text, or a batch of texts (a list of strings)."""
+    return isinstance(value, str) or (isinstance(value, list) and bool(value)
+                                      and all(isinstance(x, str) for x in value))
+
+
 def _input_arrays(inputs: Mapping[str, Any] | None, keys: list[str]) -> dict[str, np.ndarray]:
     out = {}
     for key, value in (inputs or {}).items():
         if key not in keys:
             raise CaptureError("no such data key in the config", where=key,
                                hint=f"data keys: {', '.join(keys)}")
-        if isinstance(value, str):  # text: the worker maps it through the data key's vocabulary
+        if _is_text(value):  # text: the worker maps it through the data key's vocabulary
             continue
         if isinstance(value, Mapping):
             arr, lens = value["data"], value.get("lengths")
@@ -507,7 +513,8 @@ def capture_search(config: str | os.PathLike[str] | dict[str, Any] | NetSpec,
     checkpoint : load these trained weights as RETURNN does (a checkpoint prefix such as
         ``model.001``, or ``"config"``: the one the config's ``model`` / ``load`` settings name)
         instead of drawing random ones. An input given as a string is text, mapped to label ids
-        through that data key's vocabulary (RETURNN's ``Vocabulary.get_seq``).
+        through that data key's vocabulary (RETURNN's ``Vocabulary.get_seq``); a list of strings is a
+        batch of texts.
     record : loop layers whose values are recorded per frame and hypothesis (``trace.records``), or
         ``"auto"`` (every ``softmax_over_spatial`` of the loop).
     dataset, seqs : search these sequences (indices, default ``0..batch-1``) of the config's dataset
@@ -580,7 +587,7 @@ def _prepare(config: Any, inputs: Mapping[str, Any] | None, seed: int, batch: in
     spec, layout = instrument(config, rec, record)
     request = _request(spec, layout, seed, batch, max_len, weight_scale)
     arrays = _input_arrays(inputs, spec.data_keys())
-    texts = {k: v for k, v in (inputs or {}).items() if isinstance(v, str)}
+    texts = {k: v for k, v in (inputs or {}).items() if _is_text(v)}
     if texts:
         request["texts"] = texts
     if checkpoint is not None:
@@ -761,9 +768,14 @@ def _real_inputs(ext: Any, request: dict[str, Any], meta: dict[str, Any], seqs: 
         vocab = getattr(ext.data[key], "vocab", None)
         if vocab is None:
             raise RuntimeError(f"data key {key!r} has no vocabulary to map the text {text!r} to label ids")
-        ids = np.asarray(vocab.get_seq(text), np.int32)
-        out[f"in__{key}"], out[f"len__{key}"] = ids[None], np.array([len(ids)], np.int32)
-        meta.setdefault("texts", {})[key] = text
+        texts = [text] if isinstance(text, str) else list(text)
+        seqs = [np.asarray(vocab.get_seq(t), np.int32) for t in texts]
+        lens = np.array([len(x) for x in seqs], np.int32)
+        arr = np.zeros((len(seqs), int(lens.max())), np.int32)
+        for i, x in enumerate(seqs):
+            arr[i, :len(x)] = x
+        out[f"in__{key}"], out[f"len__{key}"] = arr, lens
+        meta.setdefault("texts", {})[key] = texts
     ds_req = request.get("dataset")
     if ds_req:
         from returnn.datasets import init_dataset

@@ -142,17 +142,18 @@ def test_cli_shows_tokens_text_and_attention(trained: Path, tmp_path: Path, caps
     picture, page = tmp_path / "att.png", tmp_path / "page.html"
     dot = shutil.which("dot") is not None  # the lattice page with tokens and the heat maps
     code = main(["trace", "--capture", str(CONFIG), "--trust", "++model", str(trained / "model"), "--checkpoint",
-                 "--input", "ab@@ c de@@ f", "--no-frames", "--attention", str(picture)]
+                 "--input", "ab@@ c de@@ f", "--input", "h ij", "--no-frames", "--attention", str(picture)]
                 + (["-o", str(page)] if dot else []))
     out = capsys.readouterr().out
     assert code == 0, out
     assert "checkpoint" in out and "text" in out and "att_weights of the best hypothesis" in out
     assert "ab@@ c de@@ f" in out  # the input's tokens head the attention table
     assert "f de@@ c ab@@" in out and "f dec ab" in out  # the trained model reverses: tokens and text
+    assert "n-best of batch entry 1" in out and "ij h" in out  # two inputs: a batch of two
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if dot:
         text = page.read_text()
-        assert text.count("data:image/png;base64,") == 1 and "de@@" in text
+        assert text.count("data:image/png;base64,") == 2 and "de@@" in text  # a heat map per entry
     assert main(["trace", "--capture", str(CONFIG), "--trust", "--checkpoint", str(trained / "model.001"),
                  "--input", "1 2 3", "--no-frames", "--attention", str(picture)]) == 2  # exists: no --force
 
