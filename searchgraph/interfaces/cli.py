@@ -359,6 +359,63 @@ def _cmd_docs(args: argparse.Namespace, console: Console) -> int:
     return site.exit_code
 
 
+def _input_batch(given: list[str], np: Any) -> Any:
+    """``--input`` values as one batch: label ids (``(array, lengths)``), else texts (a list)."""
+    words = [g.split() for g in given]
+    if all(w and all(x.isdigit() for x in w) for w in words):
+        lens = np.array([len(w) for w in words], np.int32)
+        arr = np.zeros((len(words), int(lens.max())), np.int32)
+        for i, w in enumerate(words):
+            arr[i, :len(w)] = [int(x) for x in w]
+        return arr, lens
+    return list(given)
+
+
+def _seq_list(specs: list[str] | None) -> list[int] | None:
+    """``["0-3", "7"]`` -> ``[0, 1, 2, 3, 7]``."""
+    if not specs:
+        return None
+    out: list[int] = []
+    for spec in specs:
+        first, _, last = spec.partition("-")
+        if not first.isdigit() or (last and not last.isdigit()):
+            raise SearchgraphError(f"--seq {spec}: not a sequence index or range I-J", where=spec)
+        out += list(range(int(first), int(last or first) + 1))
+    return out
+
+
+def _capture_dataset(args: argparse.Namespace) -> Any:
+    """``--dataset``: batches of sequences with progress on stderr, saved and resumed with ``--save``."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..search.capture_set import capture_sequences
+
+    if args.input is not None:
+        raise SearchgraphError("give --input or --dataset, not both", where="--input")
+    seqs = _seq_list(args.seq) or list(range(args.batch or 1))
+    err = Console(stderr=True)
+    common = {"batch": args.batch or len(seqs), "checkpoint": args.checkpoint, "record": args.record or "auto",
+              "save": args.save, "force": args.force, "seed": args.seed, "weight_scale": args.weight_scale,
+              "rec": args.rec}
+    spec = _load(args, args.capture)
+    if not err.is_terminal:
+        def plain(p: Any) -> None:
+            left = f", about {p.left:.0f} s left" if p.left else ""
+            err.print(f"captured {p.done}/{p.total} sequences{left}"
+                      + (f" ({p.resumed} from {args.save})" if p.resumed else ""), highlight=False)
+
+        return capture_sequences(spec, args.dataset, seqs, progress=plain, **common)
+    with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TextColumn("sequences"),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("capture", total=None)
+
+        def show(p: Any) -> None:
+            bar.update(task, total=p.total, completed=p.done)
+
+        return capture_sequences(spec, args.dataset, seqs, progress=show, **common)
+
+
 @_command("trace")
 def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
     """A recorded beam search: n-best lists and per-frame beams; 1 if it disagrees with RETURNN's result."""
@@ -371,21 +428,31 @@ def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
                                hint="searchgraph trace FILE.npz, or searchgraph trace --capture CONFIG")
     if args.save is not None and args.capture is None:
         raise SearchgraphError("--save needs --capture", where=args.save, hint="the trace is a file already")
-    for out in (args.save, args.output):
-        if out is not None and Path(out).exists() and not args.force:
+    resumable = args.save if args.dataset is not None else None  # extended, not replaced
+    for out in (args.save, args.output, args.attention):
+        if out is not None and out != resumable and Path(out).exists() and not args.force:
             raise SearchgraphError("the file exists", where=out, hint="pass --force to replace it")
     if args.capture is not None:
         from ..search.returnn import CaptureError, capture_search
 
         try:
-            trace, _ = capture_search(_load(args, args.capture),
-                                      seed=args.seed, batch=args.batch, max_len=args.max_len,
-                                      weight_scale=args.weight_scale, rec=args.rec)
+            import numpy as np
+
+            inputs = None
+            if args.input:
+                inputs = {"data": _input_batch(args.input, np)}
+            if args.dataset is not None:
+                trace = _capture_dataset(args)
+            else:
+                trace, _ = capture_search(_load(args, args.capture), inputs=inputs,
+                                          seed=args.seed, batch=args.batch or 2, max_len=args.max_len,
+                                          weight_scale=args.weight_scale, rec=args.rec,
+                                          checkpoint=args.checkpoint, record=args.record or "auto")
         except CaptureError as exc:
             if os.environ.get("SEARCHGRAPH_DEBUG") and exc.log:
                 sys.stderr.write(exc.log + "\n")
             raise
-        if args.save is not None:
+        if args.save is not None and args.dataset is None:
             try:
                 trace.save(args.save, overwrite=args.force)
             except OSError as exc:
@@ -412,6 +479,18 @@ def _cmd_trace(args: argparse.Namespace, console: Console) -> int:
 
         write_lattice(trace, args.output, force=args.force, result=result)  # OutputExistsError: exit 2
         console.print(f"wrote {escape(args.output)}", highlight=False)
+    if args.attention is not None:
+        from ..render.attention import hypothesis_heatmaps, write_attention
+
+        if not trace.records:
+            raise SearchgraphError("the trace has no recorded attention", where=args.attention,
+                                   hint="capture with --record LAYER (a softmax_over_spatial of the loop)")
+        name = next(iter(trace.records))
+        entry = args.entry or 0
+        maps = hypothesis_heatmaps(trace, result, name, entry, best=min(3, trace.beam_sizes[trace.latest_choice]))
+        write_attention(maps, args.attention, force=args.force,
+                        title=f"{name}, batch entry {entry}")
+        console.print(f"wrote {escape(args.attention)}", highlight=False)
     return 0 if check_against_returnn(trace, result).ok else 1
 
 
@@ -625,12 +704,28 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--capture", metavar="CONFIG",
                        help="run RETURNN's search on this config (CPU, random weights) and record it")
     trace.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (with --capture)")
-    trace.add_argument("--batch", type=_positive, default=2, help="batch size (with --capture)")
+    trace.add_argument("--batch", type=_positive, default=None,
+                       help="batch size (with --capture; default 2, with --dataset every --seq in one batch)")
     trace.add_argument("--max-len", type=_positive, default=6, help="longest random input (with --capture)")
     trace.add_argument("--weight-scale", type=float, default=1.0,
                        help="scale of the random weights: larger, peakier distributions (with --capture)")
     trace.add_argument("--rec", metavar="LAYER",
                        help="the rec layer to record (default: the loop with choices)")
+    trace.add_argument("--checkpoint", nargs="?", const="config", metavar="PATH",
+                       help="load trained weights (a checkpoint prefix such as model.001; without PATH: "
+                            "the one the config's model / load_epoch / load settings name)")
+    trace.add_argument("--input", metavar="TEXT", action="append",
+                       help="search this input: label ids (\"3 1 4\") or text through the input's vocabulary "
+                            "(with --capture; repeat it for a batch)")
+    trace.add_argument("--dataset", metavar="NAME", help="search sequences of the config's dataset NAME "
+                       "(search_data, dev, ...; with --seq)")
+    trace.add_argument("--seq", metavar="I[-J]", action="append",
+                       help="dataset sequence I, or I to J, in one batch (repeatable; default: 0..batch-1)")
+    trace.add_argument("--record", metavar="LAYER", action="append",
+                       help="record a loop layer per frame and hypothesis (default: every "
+                            "softmax_over_spatial of the loop)")
+    trace.add_argument("--attention", metavar="FILE", help="draw the best hypotheses' attention heat maps "
+                       "into FILE (.png or .svg)")
     _load_options(trace)
     trace.add_argument("--save", metavar="OUT.npz", help="save the captured trace (atomically)")
     trace.add_argument("-o", "--output", metavar="FILE", help="also draw the search lattice into FILE")

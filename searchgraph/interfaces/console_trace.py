@@ -13,11 +13,13 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..search.backtrack import BacktrackResult, backtrack, finalize_scores
+from ..search.backtrack import BacktrackResult, backtrack
+from ..search.records import hypothesis_scores
 from ..search.trace import SearchTrace
+from ..search.vocab import TraceVocab, target_vocab
 
-__all__ = ["ReturnnCheck", "check_against_returnn", "final_scores", "frames_table", "nbest_table",
-           "trace_header", "trace_view"]
+__all__ = ["ReturnnCheck", "attention_table", "check_against_returnn", "final_scores", "frames_table",
+           "nbest_table", "trace_header", "trace_view"]
 
 _LEGEND = ("src→label: hypothesis k extends hypothesis src of the previous choice's beam (the first "
            "choice: of the latest choice's beam one frame back); bold green: the best final hypothesis' "
@@ -47,9 +49,7 @@ class ReturnnCheck:
 
 def final_scores(trace: SearchTrace, result: BacktrackResult) -> np.ndarray:
     """The final scores as RETURNN reports them (length-normalised unless the trace says it was off)."""
-    if trace.meta.get("length_normalization", True):
-        return finalize_scores(result.scores, result.lengths, trace.include_eos)
-    return result.scores
+    return hypothesis_scores(trace, result)
 
 
 def check_against_returnn(trace: SearchTrace, result: BacktrackResult | None = None) -> ReturnnCheck:
@@ -63,8 +63,10 @@ def check_against_returnn(trace: SearchTrace, result: BacktrackResult | None = N
     recorded = trace.meta.get("returnn_sequences")
     if isinstance(recorded, dict) and set(recorded) == set(trace.choices):
         trimmed = result.trimmed()
-        sequences = all(np.asarray(recorded[c]).shape == trimmed[c].shape
-                        and np.array_equal(np.asarray(recorded[c]), trimmed[c]) for c in trace.choices)
+        def same(rec: np.ndarray, ours: np.ndarray) -> bool:  # -1: a merged trace's padding
+            return rec.shape == ours.shape and bool(np.array_equal(rec[rec >= 0], ours[rec >= 0]))
+
+        sequences = all(same(np.asarray(recorded[c]), trimmed[c]) for c in trace.choices)
     if trace.final_lengths is not None:
         lengths = bool(np.array_equal(trace.final_lengths, result.lengths))
     if trace.final_scores is not None:
@@ -87,11 +89,14 @@ def trace_header(trace: SearchTrace, check: ReturnnCheck | None = None) -> Text:
         text.append(f"\nends: {how}" + (", include_eos" if trace.include_eos else ""))
     else:
         text.append("\nends: no end flags (every hypothesis runs all frames)")
-    origin = [f"{k} {trace.meta[k]}" for k in ("source", "seed") if trace.meta.get(k) not in (None, "<dict>")]
+    keys = ("source", "checkpoint", "dataset") if trace.meta.get("checkpoint") else ("source", "seed", "dataset")
+    origin = [f"{k} {trace.meta[k]}" for k in keys if trace.meta.get(k) not in (None, "<dict>")]
     if trace.meta.get("returnn"):
         origin.append(f"RETURNN {trace.meta['returnn']}")
     if origin:
         text.append("\nrecorded from " + ", ".join(origin), style="dim")
+    for note in trace.meta.get("notes") or []:
+        text.append(f"\nnote: {note}", style="yellow")
     if check is not None and check.recorded:
         marks = []
         for what in ("sequences", "lengths", "scores"):
@@ -103,8 +108,8 @@ def trace_header(trace: SearchTrace, check: ReturnnCheck | None = None) -> Text:
     return text
 
 
-def _labels(seq: np.ndarray, length: int) -> Text:
-    shown = [str(int(x)) for x in seq[: min(length, MAX_LABELS)]]
+def _labels(seq: np.ndarray, length: int, vocab: TraceVocab | None = None) -> Text:
+    shown = [vocab.token(int(x)) if vocab else str(int(x)) for x in seq[: min(length, MAX_LABELS)]]
     text = Text(" ".join(shown) if shown else "(empty)", style="" if shown else "dim")
     if length > MAX_LABELS:
         text.append(f" … (+{length - MAX_LABELS})", style="dim")
@@ -123,12 +128,48 @@ def nbest_table(trace: SearchTrace, result: BacktrackResult, entry: int) -> Tabl
     table.add_column("hyp", justify="right", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("len", justify="right", no_wrap=True)
+    vocab = target_vocab(trace.meta)
     for c in trace.choices:
         table.add_column(_short(c, trace), overflow="fold")
+    if vocab is not None:
+        table.add_column("text", overflow="fold")
     for k in np.argsort(-scores, kind="stable"):
         row: list[RenderableType] = [str(int(k)), _score(float(scores[k])), str(int(lengths[k]))]
-        row += [_labels(result.sequences[c][entry, k], int(lengths[k])) for c in trace.choices]
+        row += [_labels(result.sequences[c][entry, k], int(lengths[k]),
+                        vocab if c == trace.latest_choice else None) for c in trace.choices]
+        if vocab is not None:
+            row.append(Text(vocab.join(result.sequences[trace.latest_choice][entry, k, :int(lengths[k])]),
+                            style="cyan"))
         table.add_row(*row, style="bold" if k == int(np.argmax(scores)) else "")
+    return table
+
+
+_SHADES = " ░▒▓█"
+
+
+def attention_table(trace: SearchTrace, result: BacktrackResult, name: str, entry: int, k: int) -> Table:
+    """A compact heat map of hypothesis ``k``'s recorded attention: a row per output token, a shaded
+    cell per input frame (shade relative to the row's largest weight), the argmax frame at the end."""
+    from ..search.records import attention_matrix
+    from ..search.vocab import input_vocab
+
+    matrix = attention_matrix(trace, result, name, entry, k)
+    vocab, in_vocab = target_vocab(trace.meta), input_vocab(trace.meta)
+    labels = result.sequences[trace.latest_choice][entry, k, : matrix.shape[0]]
+    inputs = (trace.meta.get("inputs_labels") or {}).get("data")
+    table = Table(box=None, pad_edge=False, header_style="bold underline")
+    table.add_column("t", justify="right", no_wrap=True)
+    table.add_column("token", no_wrap=True)
+    heads = "".join(str(i % 10) for i in range(matrix.shape[1]))
+    if inputs is not None and in_vocab is not None:
+        heads = " ".join(in_vocab.tokens(inputs[entry][: matrix.shape[1]]))
+    table.add_column(f"attention over input frames ({heads}; █ = the row's max)", no_wrap=True)
+    table.add_column("max", justify="right", no_wrap=True)
+    for t, row in enumerate(matrix):
+        top = float(row.max()) or 1.0
+        cells = "".join(_SHADES[min(len(_SHADES) - 1, round(float(v) / top * (len(_SHADES) - 1)))] for v in row)
+        token = vocab.token(int(labels[t])) if vocab else str(int(labels[t]))
+        table.add_row(str(t), token, cells, f"{int(np.argmax(row))} ({float(row.max()):.2f})")
     return table
 
 
@@ -190,7 +231,18 @@ def trace_view(trace: SearchTrace, *, entries: list[int] | None = None, frames: 
     check = check_against_returnn(trace, result)
     parts: list[RenderableType] = [trace_header(trace, check)]
     for b in entries if entries is not None else range(trace.batch):
-        parts += [Text(""), Text(f"n-best of batch entry {b}", style="bold"), nbest_table(trace, result, b)]
+        tag = (trace.meta.get("seq_tags") or [None] * trace.batch)[b] if trace.meta.get("seq_tags") else None
+        parts += [Text(""), Text(f"n-best of batch entry {b}" + (f" ({tag})" if tag else ""), style="bold"),
+                  nbest_table(trace, result, b)]
+        if trace.records:
+            best = int(np.argmax(final_scores(trace, result)[b]))
+            for name in trace.records:
+                try:
+                    table = attention_table(trace, result, name, b, best)
+                except ValueError:
+                    continue
+                parts += [Text(""), Text(f"{_short(name, trace)} of the best hypothesis ({best}) of batch "
+                                         f"entry {b}", style="bold"), table]
         if frames:
             chunks = _column_chunks(trace, b, width)
             for i, cols in enumerate(chunks):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -65,9 +66,14 @@ def load(source: str | os.PathLike[str] | dict[str, Any] | NetSpec, *, trust: bo
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
-    if _looks_like_json(path, text):
+    kind = config_format(path, text)
+    if kind == "json":
         spec = _load_json(text, str(path))
         spec.report = LoadReport(source=str(path), mode="json")
+        return spec
+    if kind == "lines":
+        spec = netspec_from_settings(_line_settings(text, str(path)), str(path))
+        spec.report = LoadReport(source=str(path), mode="lines")
         return spec
     all_overrides = {"task": "search", **(overrides or {})}
     if trust:
@@ -123,7 +129,7 @@ def evaluate_config(text: str, filename: str, *, epoch: int | None = None,
             if not isinstance(get_network, Function):
                 raise ConfigError("get_network is not a function", where=filename,
                                   hint="define get_network(epoch, **kwargs) returning the net dict")
-            settings = {**settings, "network": interp.call_function(get_network, [], {"epoch": epoch})}
+            settings = {**settings, "network": interp.call_as_config(get_network, {"epoch": epoch})}
         elif isinstance(settings.get("pretrain"), dict) or settings.get("pretrain") in ("default",):
             report.network_from = "network (the final network of the pretrain config)"
     except ConfigRaised as exc:
@@ -207,8 +213,47 @@ def _check_loop_jumps(body: list[Any], filename: str, *, in_loop: bool) -> None:
                 pass
 
 
-def _looks_like_json(path: Path, text: str) -> bool:
-    return path.suffix.lower() == ".json" or (path.suffix == "" and text.lstrip().startswith("{"))
+def config_format(path: Path, text: str) -> str:
+    """``"python"``, ``"json"`` or ``"lines"``, as RETURNN's ``Config.load_file`` tells them apart: Python
+    when the file starts with ``#!`` or is a ``.py``, JSON when it starts with ``{``, else ``key value``
+    lines; except that a file that is valid Python is read as Python (RETURNN would need ``#!rnn.py``)."""
+    content = text.strip()
+    if path.suffix.lower() == ".json":
+        return "json"
+    if content.startswith("#!") or path.name.endswith(".py"):
+        return "python"
+    if content.startswith("{"):
+        return "json"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(text)
+    except (SyntaxError, ValueError):
+        # a broken Python config (top-level assignments) is reported as Python, with its syntax error
+        return "python" if re.search(r"^[A-Za-z_]\w*\s*=", text, re.MULTILINE) else "lines"
+    return "python"
+
+
+def _line_settings(text: str, where: str) -> dict[str, Any]:
+    """RETURNN's old line-based format: ``key value`` per line, ``#`` comments; a ``network`` value is JSON."""
+    settings: dict[str, Any] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split(None, 1)
+        if len(parts) != 2:
+            raise ConfigError(f"unable to parse config line: {line!r}", where=f"{where}:{number}",
+                              hint="RETURNN reads a file that is not Python (no '#!' first line) or JSON as "
+                                   "'key value' lines")
+        key, value = parts
+        settings[key] = value.split(",") if value.find(",") > 0 else value
+    if isinstance(settings.get("network"), str) and settings["network"].startswith("{"):
+        try:
+            settings["network"] = json.loads(settings["network"])
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"the network is not valid JSON: {exc.msg}", where=where) from None
+    return settings
 
 
 def _load_json(text: str, where: str) -> NetSpec:

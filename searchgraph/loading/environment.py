@@ -30,7 +30,7 @@ from .returnn_config import OLD_MODULE_NAMES as OLD_MODULES
 from .returnn_config import ConfigSettings
 from .values import Opaque, StandIn
 
-__all__ = ["ConfigModel", "DimValue", "Environment", "ModuleModel", "SafeFunction", "parse_overrides"]
+__all__ = ["ConfigModel", "DimValue", "Environment", "ModuleModel", "SafeFunction", "dim_arithmetic", "parse_overrides"]
 
 #: numpy functions a config may call in safe mode (pure, on numbers and small arrays).
 NUMPY_FUNCTIONS = frozenset({
@@ -100,6 +100,39 @@ class DimValue:
 
     def __repr__(self) -> str:
         return f"Dim({self.description!r}, {self.dimension!r}, kind={self.kind!r})"
+
+    #: Attributes a config may read.
+    ATTRIBUTES = frozenset({"description", "dimension", "kind", "name", "size"})
+
+    def attribute(self, name: str) -> Any:
+        if name in ("description", "name"):
+            return self.description
+        if name in ("dimension", "size"):
+            return self.dimension
+        return self.kind
+
+
+def dim_arithmetic(op: Any, a: Any, b: Any) -> Any:
+    """``dim * 2``, ``2 * dim``, ``dim + other``, ``dim // 2``: a derived dim, as RETURNN's Dim arithmetic."""
+    import ast
+    import operator
+
+    symbols = {ast.Add: ("+", operator.add), ast.Sub: ("-", operator.sub), ast.Mult: ("*", operator.mul),
+               ast.FloorDiv: ("//", operator.floordiv), ast.Div: ("/", operator.truediv)}
+    if type(op) not in symbols:
+        return Opaque(f"dim arithmetic with {type(op).__name__} (not modelled in safe mode)")
+    symbol, compute = symbols[type(op)]
+    sizes = [v.dimension if isinstance(v, DimValue) else v for v in (a, b)]
+    names = [v.description if isinstance(v, DimValue) else repr(v) for v in (a, b)]
+    dim = a if isinstance(a, DimValue) else b
+    dimension = None
+    if all(isinstance(x, int) and not isinstance(x, bool) for x in sizes):
+        try:
+            dimension = compute(*sizes)
+        except ArithmeticError:
+            dimension = None
+        dimension = int(dimension) if isinstance(dimension, float) and dimension.is_integer() else dimension
+    return DimValue(dim.kind, f"{names[0]}{symbol}{names[1]}", dimension)
 
 
 def _dim_constructor(default_kind: str, name: str) -> SafeFunction:
@@ -188,8 +221,9 @@ class Environment:
         self.report = report
         self.where = where
         self.overrides = overrides
-        self._seen_paths: set[str] = set()
         self._modules: dict[str, Any] = {}
+        #: the interpreter's call of any callable (set by it): ``call(func, args, kwargs)``
+        self.call: Callable[[Any, list[Any], dict[str, Any]], Any] | None = None
 
     # -- report --------------------------------------------------------------------------------
 
@@ -371,6 +405,65 @@ def _shutil_module(env: Environment) -> ModuleModel:
     return ModuleModel("shutil", attrs)
 
 
+def plain_copy(value: Any, deep: bool, memo: dict[int, Any] | None = None) -> Any:
+    """``copy.copy`` / ``copy.deepcopy`` of plain containers; any other object is shared, not copied."""
+    if not deep:
+        return type(value)(value) if isinstance(value, (dict, list, set)) else value
+    memo = {} if memo is None else memo
+    if id(value) in memo:
+        return memo[id(value)]
+    if isinstance(value, dict):
+        result: Any = {}
+        memo[id(value)] = result
+        result.update((k, plain_copy(v, deep, memo)) for k, v in value.items())
+        return result
+    if isinstance(value, list):
+        result = []
+        memo[id(value)] = result
+        result.extend(plain_copy(v, deep, memo) for v in value)
+        return result
+    if isinstance(value, tuple):
+        return tuple(plain_copy(v, deep, memo) for v in value)
+    if isinstance(value, set):
+        return set(value)
+    return value
+
+
+def _copy_module(env: Environment) -> ModuleModel:
+    return ModuleModel("copy", {
+        "copy": SafeFunction(lambda v: plain_copy(v, False), "copy.copy", opaque_ok=True),
+        "deepcopy": SafeFunction(lambda v, memo=None: plain_copy(v, True), "copy.deepcopy", opaque_ok=True),
+    })
+
+
+def _collections_module(env: Environment) -> ModuleModel:
+    import collections
+
+    def default_dict(factory: Any = None, *args: Any) -> Any:
+        if factory is None or env.call is None:
+            return collections.defaultdict(None, *args)
+        call = env.call
+        return collections.defaultdict(lambda: call(factory, [], {}), *args)
+
+    return ModuleModel("collections", {
+        "OrderedDict": SafeFunction(lambda *a, **k: dict(*a, **k), "collections.OrderedDict", opaque_ok=True),
+        "defaultdict": SafeFunction(default_dict, "collections.defaultdict", opaque_ok=True),
+        "namedtuple": SafeFunction(lambda *a, **k: Opaque("a namedtuple class (not modelled in safe mode)"),
+                                   "collections.namedtuple", opaque_ok=True),
+    })
+
+
+def _functools_module(env: Environment) -> ModuleModel:
+    def partial(func: Any, *bound: Any, **bound_kw: Any) -> Any:
+        call = env.call
+        if call is None:
+            return Opaque("functools.partial")
+        return SafeFunction(lambda *a, **k: call(func, [*bound, *a], {**bound_kw, **k}),
+                            f"partial({getattr(func, 'name', func)!s})", opaque_ok=True)
+
+    return ModuleModel("functools", {"partial": SafeFunction(partial, "functools.partial", opaque_ok=True)})
+
+
 def _returnn_dims(env: Environment) -> ModuleModel:
     return ModuleModel("returnn.tf.util.data", {name: make() for name, make in _DIM_NAMES.items()})
 
@@ -386,6 +479,7 @@ _DIM_NAMES: dict[str, Callable[[], Any]] = {
 _KNOWN_ROOTS = frozenset({"returnn"})
 _MODULES: dict[str, Callable[[Environment], Any]] = {
     "os": _os_module, "os.path": _os_path_module, "sys": _sys_module, "math": _math_module,
-    "numpy": _numpy_module, "subprocess": _subprocess_module, "shutil": _shutil_module,
+    "numpy": _numpy_module, "subprocess": _subprocess_module, "shutil": _shutil_module, "copy": _copy_module,
+    "collections": _collections_module, "functools": _functools_module,
     "returnn.tf.util.data": _returnn_dims, "returnn.tensor": _returnn_dims,
 }

@@ -28,32 +28,34 @@ def normalize_settings(settings: dict[str, Any], uncertain: dict[int, tuple[Any,
     """Plain settings; raises ConfigError where the network's structure is not known."""
     if "network" in settings:
         _check_network(settings["network"], "", uncertain, source)
-    memo: dict[int, Any] = {}
+    memo: dict[int, tuple[Any, Any]] = {}
     return {name: plain(value, memo) for name, value in settings.items()}
 
 
 _ATOMS = (str, int, float, bool, type(None), complex, bytes, range)
 
 
-def plain(value: Any, memo: dict[int, Any] | None = None) -> Any:
+def plain(value: Any, memo: dict[int, tuple[Any, Any]] | None = None) -> Any:
     """``value`` with every non-plain object replaced by its corpus-style placeholder.
 
-    Shared containers stay shared (a layer dict used twice is one dict), and cycles stay cycles.
+    Shared containers stay shared (a layer dict used twice is one dict), and cycles stay cycles. The memo
+    holds each converted object with its result, so that no id is reused while it is in use.
     """
     if isinstance(value, _ATOMS) or value is Ellipsis:
         return value
     memo = {} if memo is None else memo
     key = id(value)
     if key in memo:
-        return memo[key]
+        return memo[key][1]
     if isinstance(value, dict):
         result: Any = {}
-        memo[key] = result
+        memo[key] = (value, result)
         for k, v in value.items():
             result[_key(k)] = plain(v, memo)
         return result
     if isinstance(value, list):
-        result = memo[key] = []
+        result = []
+        memo[key] = (value, result)
         result.extend(plain(v, memo) for v in value)
         return result
     if isinstance(value, tuple):
@@ -65,7 +67,9 @@ def plain(value: Any, memo: dict[int, Any] | None = None) -> Any:
     if isinstance(value, Opaque):
         return {"__opaque__": str(value)}
     if type(value).__module__ == "numpy":
-        return plain(value.tolist(), memo)
+        result = plain(value.tolist())  # a fresh list: not memoised, its id is free again afterwards
+        memo[key] = (value, result)
+        return result
     name = _callable_name(value)
     if name is not None:
         return {"__callable__": name}

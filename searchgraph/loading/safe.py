@@ -27,9 +27,11 @@ from .environment import (
     NUMPY_ARRAY_ATTRIBUTES,
     NUMPY_ARRAY_METHODS,
     ConfigModel,
+    DimValue,
     Environment,
     ModuleModel,
     SafeFunction,
+    dim_arithmetic,
 )
 from .safe_builtins import FRAME_BUILTINS, PLAIN_BUILTINS, SPECIAL_BUILTINS
 from .safe_objects import (
@@ -76,6 +78,7 @@ class Interpreter:
         self.lineno = 0
         self.globals: dict[str, Any] = {}
         self.env = env_factory(self)
+        self.env.call = lambda func, args, kwargs: self.call(func, args, kwargs, ast.Pass())
         self.config = ConfigModel(self.globals, overrides)
         self.globals.update({"config": self.config, "__file__": filename, "__name__": "__returnn_config__"})
         self.iterations = 0
@@ -97,14 +100,19 @@ class Interpreter:
 
     def run_module(self, tree: ast.Module) -> None:
         """Run the module body; the config's own uncaught exception becomes :class:`ConfigRaised`."""
+        self.run_as_config(lambda: self.block(tree.body, self.module_frame))
+
+    def call_as_config(self, func: Function, kwargs: dict[str, Any]) -> Any:
+        """Call one of the config's functions (``get_network``) the way RETURNN's engine does."""
+        return self.run_as_config(lambda: self.call_function(func, [], kwargs))
+
+    def run_as_config(self, run: Callable[[], Any]) -> Any:
         try:
-            self.block(tree.body, self.module_frame)
-        except (ReturnSignal, BreakSignal, ContinueSignal):  # pragma: no cover - the parser's checks rule these out
+            return run()
+        except (ReturnSignal, BreakSignal, ContinueSignal):  # pragma: no cover - ruled out by the parser
             raise ops.Failed("'return'/'break' outside a function or loop", self.lineno) from None
         except ops.SafeEvalError:
             raise
-        except UserException as exc:
-            raise ConfigRaised(exc, getattr(exc, "sg_line", self.lineno)) from None
         except (Exception, RecursionError) as exc:  # noqa: BLE001 - the config's own error, reported
             raise ConfigRaised(exc, getattr(exc, "sg_line", self.lineno)) from None
 
@@ -532,8 +540,10 @@ class Interpreter:
         for value in (a, b):
             if isinstance(value, Opaque):
                 return value
+        if isinstance(a, DimValue) or isinstance(b, DimValue):
+            return dim_arithmetic(op, a, b)
         for value in (a, b):
-            if isinstance(value, (Instance, UserClass, Function, ModuleModel)):
+            if isinstance(value, (Instance, UserClass, Function, ModuleModel, SafeFunction, BoundMethod)):
                 return self.opaque(f"operator on {value!r} (not evaluated in safe mode)")
         return ops.binary_op(op, a, b, inplace=inplace)
 
@@ -713,7 +723,12 @@ class Interpreter:
             return container
         if isinstance(key, Opaque) and not isinstance(container, Mapping):
             return key
-        if isinstance(container, (Instance, UserClass, Function, ModuleModel)):
+        if isinstance(container, Instance):
+            found, method = container.cls.lookup("__getitem__")
+            if found:
+                return self.call(self.bind_member(method, container, container.cls, ast.Pass()), [key], {},
+                                 ast.Pass())
+        if isinstance(container, (Instance, UserClass, Function, ModuleModel, DimValue)):
             return self.opaque(f"subscript of {container!r} (not evaluated in safe mode)")
         return container[key]
 
@@ -801,6 +816,9 @@ class Interpreter:
             return self.opaque(f"attribute '{name}' of {obj!r}")
         if isinstance(obj, SafeFunction):
             return self.opaque(f"attribute '{name}' of {obj!r}")
+        if isinstance(obj, DimValue):
+            return obj.attribute(name) if name in DimValue.ATTRIBUTES else self.opaque(
+                f"attribute '{name}' of {obj!r} (not modelled in safe mode)")
         if name == "__class__":
             return type(obj)
         if ops.has_method(obj, name):
@@ -889,6 +907,11 @@ class Interpreter:
             return self.call_function(callee.func, [callee.obj, *args], kwargs)
         if isinstance(callee, UserClass):
             return self.instantiate(callee, args, kwargs, node)
+        if isinstance(callee, Instance):
+            found, method = callee.cls.lookup("__call__")
+            if not found:
+                raise TypeError(f"'{callee.cls.name}' object is not callable")
+            return self.call(self.bind_member(method, callee, callee.cls, node), args, kwargs, node)
         if isinstance(callee, PlainMethod):
             return self.call_plain_method(callee, args, kwargs)
         if isinstance(callee, SafeFunction):
@@ -995,6 +1018,8 @@ class Interpreter:
                 if param.arg in local:
                     raise TypeError(f"{func.qualname}() got multiple values for argument '{param.arg}'")
                 local[param.arg] = kwargs.pop(param.arg)
+        if spec.kwarg is None and kwargs:
+            raise TypeError(f"{func.qualname}() got an unexpected keyword argument '{next(iter(kwargs))}'")
         first_default = len(positional) - len(func.defaults)
         for i, param in enumerate(positional):
             if param.arg not in local:

@@ -64,4 +64,12 @@ def write_lattice(trace: Any, path: str | os.PathLike[str], *, force: bool = Fal
     fmt = format_for(path)
     if not force and Path(path).exists():
         raise OutputExistsError("the file exists", where=str(path), hint="pass --force (force=True) to replace it")
+    if fmt == "html" and getattr(trace, "records", None):  # the page shows the attention heat maps too
+        from .attention import attention_panel
+        from .html import html_page
+        from .output import run_dot, write_bytes
+
+        dot = lattice_dot(trace, result)
+        page = html_page(dot, run_dot(dot, "svg").decode("utf-8"), panel=attention_panel(trace, result))
+        return write_bytes(page.encode("utf-8"), path, force=force)
     return write(lattice_dot(trace, result), path, force=force, fmt=fmt)

@@ -165,8 +165,19 @@ def _title(dot_source: str, meta: dict[str, object]) -> str:
     return f"beam flow: {text}" if text else "beam flow"
 
 
-def html_page(dot_source: str, svg: str) -> str:
-    """The page for ``dot_source`` rendered as ``svg`` (what ``render_bytes(dot, "html")`` returns)."""
+_PANEL_STYLE = """
+#sg-panel{position:absolute;right:.6rem;bottom:.6rem;max-width:60%;max-height:70%;overflow:auto;
+ background:#fff;border:1px solid #ccc;border-radius:4px;padding:.3rem .6rem;box-shadow:0 1px 4px #0002}
+#sg-panel summary{cursor:pointer;font-weight:600}
+#sg-panel img{display:block;max-width:100%;margin:.3rem 0}
+"""
+
+
+def html_page(dot_source: str, svg: str, panel: str = "") -> str:
+    """The page for ``dot_source`` rendered as ``svg`` (what ``render_bytes(dot, "html")`` returns).
+
+    ``panel``: trusted HTML shown in a folding box over the diagram's corner (the trace's attention
+    heat maps, see :func:`searchgraph.render.write_lattice`)."""
     meta = parse_meta(dot_source)
     title = _title(dot_source, meta)
     data = json.dumps(meta, sort_keys=True, separators=(",", ":")).replace("</", "<\\/")
@@ -179,5 +190,6 @@ def html_page(dot_source: str, svg: str) -> str:
         "<input id=\"sg-search\" type=\"search\" placeholder=\"find a layer…\" aria-label=\"find a layer\">"
         "<button id=\"sg-reset\" type=\"button\">fit</button><span id=\"sg-status\"></span></div>\n"
         f"<div id=\"sg-view\">{_svg_element(svg)}</div>\n"
-        f"<script id=\"sg-meta\" type=\"application/json\">{data}</script>\n"
+        + (f"<style>{_PANEL_STYLE}</style><details id=\"sg-panel\" open>{panel}</details>\n" if panel else "")
+        + f"<script id=\"sg-meta\" type=\"application/json\">{data}</script>\n"
         f"<script>{_SCRIPT}</script>\n</body>\n</html>\n")

@@ -49,7 +49,9 @@ def lattice_dot(trace: Any, result: Any = None) -> str:
     True
     """
     from ..search.backtrack import backtrack
+    from ..search.vocab import target_vocab
 
+    vocab = target_vocab(trace.meta)
     if result is None:
         result = backtrack(trace)
     choices = list(trace.choices)
@@ -97,11 +99,13 @@ def lattice_dot(trace: Any, result: Any = None) -> str:
                     ids[name] = f"h{len(ids)}"
                     rank = on_path.get((t, j, k))
                     is_end = bool(ended[k]) if ended is not None else False
-                    label = f"{int(labels[k])}\n{float(scores[k]):.2f}"
+                    word = vocab.token(int(labels[k])) if vocab is not None else str(int(labels[k]))
+                    label = f"{word}\n{float(scores[k]):.2f}"
                     if t == t_max - 1 and j == len(choices) - 1:
                         length = int(result.lengths[b, k])
                         label += f"\n#{k + 1} len {length}"
-                    tip = (f"batch {b}, frame {t}, {c}, hypothesis {k}: label {int(labels[k])}, "
+                    tip = (f"batch {b}, frame {t}, {c}, hypothesis {k}: label {int(labels[k])}"
+                           + (f" {word!r}, " if vocab is not None else ", ") +
                            f"score {float(scores[k]):.4f}" + (", ended" if is_end else "")
                            + (f"; on final hypothesis #{rank + 1}" if rank is not None else "; pruned"))
                     color = BEST if rank == 0 else FINAL if rank is not None else FADED

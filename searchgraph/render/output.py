@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import SearchgraphError
 
-__all__ = ["FORMATS", "OutputExistsError", "RenderError", "format_for", "render_bytes", "write"]
+__all__ = ["FORMATS", "OutputExistsError", "RenderError", "format_for", "render_bytes", "write", "write_bytes"]
 
 #: Output formats, and the file suffixes that select them.
 FORMATS = ("dot", "svg", "png", "pdf", "html")
@@ -112,6 +112,26 @@ def _write_atomic(data: bytes, path: Path, *, force: bool) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_bytes(data: bytes, path: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically, never over an existing file unless ``force``.
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` exists and ``force`` is False.
+    RenderError
+        The folder does not exist, or ``path`` is a folder.
+    """
+    path = Path(path)
+    if not force and (path.exists() or path.is_symlink()):
+        raise OutputExistsError("the file exists", where=str(path),
+                                hint="pass --force (force=True) to replace it")
+    if path.is_dir():
+        raise RenderError("is a folder", where=str(path), hint="name a file")
+    _write_atomic(data, path, force=force)
+    return path
 
 
 def write(dot_source: str, path: str | os.PathLike[str], *, force: bool = False,

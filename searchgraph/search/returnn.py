@@ -60,6 +60,8 @@ _PKG_ROOT = Path(__file__).resolve().parents[2]
 _TUPLE = "__sg_tuple__"
 #: Exit status of the worker when RETURNN raised (the error is in ``error.json`` beside the output).
 _RETURNN_FAILED = 3
+#: The worker's line on stdout when a batch's result is written (``batchJ.npz`` beside OUT).
+_BATCH_DONE = "searchgraph-capture-batch"
 
 
 class CaptureError(SearchgraphError, RuntimeError):
@@ -86,6 +88,9 @@ class CaptureLayout:
     end_layer_choice: str | None  # the end layer's own choice (may be ``rec/prev:C``)
     include_eos: bool
     length_normalization: bool  # the latest choice's (RETURNN normalises the final scores with it)
+    records: list[str] = field(default_factory=list)  # recorded loop layers (unit-local names)
+    target: str | None = None  # the latest choice's target (its vocabulary labels the trace)
+    notes: list[str] = field(default_factory=list)  # what was changed to make the network run
 
     def local(self, name: str) -> str:
         """``output/choice1`` -> ``choice1``."""
@@ -149,11 +154,48 @@ def _pick_loop(loops: dict[str, str], rec: str | None, errors: Any) -> str:
     return next(iter(loops)) if len(loops) == 1 else "output"
 
 
-def instrument(config: str | os.PathLike[str] | dict[str, Any] | NetSpec, rec: str | None = None
-               ) -> tuple[NetSpec, CaptureLayout]:
+def _missing_load_on_init(net: dict[str, Any], prefix: str, notes: list[str]) -> None:
+    """Drop every ``load_on_init`` whose file is not on this machine (in place), with a note each."""
+    for name, layer in net.items():
+        if not isinstance(layer, dict):
+            continue
+        value = layer.get("load_on_init")
+        path = value.get("filename") if isinstance(value, dict) else value
+        if isinstance(path, str):
+            exists = any(Path(path + ext).exists() for ext in ("", ".index", ".meta"))
+            if not exists:
+                del layer["load_on_init"]
+                notes.append(f"{prefix}{name}: load_on_init {path!r} is not on this machine; "
+                             "its parameters keep their initial values")
+        for key in ("subnetwork", "unit"):
+            if isinstance(layer.get(key), dict):
+                _missing_load_on_init(layer[key], f"{prefix}{name}/", notes)
+
+
+def _records(unit: dict[str, Any], rec: str, record: str | list[str] | None) -> list[str]:
+    """The unit-local names of the layers to record: given, or ``auto`` (every softmax_over_spatial)."""
+    if record is None:
+        return []
+    if record == "auto":
+        return [n for n, d in unit.items() if isinstance(d, dict) and d.get("class") == "softmax_over_spatial"]
+    out = []
+    for name in [record] if isinstance(record, str) else record:
+        local = name[len(rec) + 1:] if name.startswith(rec + "/") else name
+        if local not in unit:
+            raise CaptureError(f"no layer {local!r} in {rec}'s unit", where=name,
+                               hint="--record names a layer of the searched loop (output/att_weights)")
+        out.append(local)
+    return out
+
+
+def instrument(config: str | os.PathLike[str] | dict[str, Any] | NetSpec, rec: str | None = None,
+               record: str | list[str] | None = None) -> tuple[NetSpec, CaptureLayout]:
     """The network with the capture layers added to ``rec``'s unit (a copy), and what was found.
 
     ``rec`` defaults to the only rec loop holding search choices (``output`` if there are several).
+    ``record``: loop layers whose values are recorded per frame in the latest choice's beam (RETURNN
+    translates them, as it does an end layer), or ``"auto"`` for every ``softmax_over_spatial``.
+    A ``load_on_init`` file that is not on this machine is dropped, with a note in the layout.
 
     Raises
     ------
@@ -186,7 +228,17 @@ def instrument(config: str | os.PathLike[str] | dict[str, Any] | NetSpec, rec: s
                            beam_sizes={c: analysis.layers[c].beam.size for c in choices},
                            end_choice=None, end_layer_choice=None,
                            include_eos=bool(rec_dict.get("include_eos", False)),
-                           length_normalization=bool(latest.get("length_normalization", True)))
+                           length_normalization=bool(latest.get("length_normalization", True)),
+                           target=latest.get("target") if isinstance(latest.get("target"), str) else None)
+    _missing_load_on_init(network, "", layout.notes)
+    latest_local = layout.local(choices[-1])
+    for name in _records(unit, rec, record):
+        if name + "__sg_rec" in unit:
+            raise CaptureError("the unit already has a layer with a capture layer's name",
+                               where=f"{rec}/{name}__sg_rec", hint="rename that layer")
+        unit[name + "__sg_rec"] = {"class": "copy", "from": name, "extra_deps": [latest_local],
+                                   "collocate_with": [latest_local], "is_output_layer": True}
+        layout.records.append(name)
     for c in choices:
         loc = layout.local(c)
         clash = [loc + s for s in SUFFIXES if loc + s in unit]
@@ -272,12 +324,47 @@ def _plain_settings(spec: NetSpec) -> dict[str, Any]:
 
 def _request(spec: NetSpec, layout: CaptureLayout, seed: int, batch: int, max_len: int,
              weight_scale: float) -> dict[str, Any]:
-    return {"network": _to_json(spec.network, ""), "extern_data": _to_json(spec.extern_data, "extern_data"),
+    extra: dict[str, Any] = {}
+    if layout.records:
+        extra["records"] = layout.records
+    return {**extra, "network": _to_json(spec.network, ""), "extern_data": _to_json(spec.extern_data, "extern_data"),
             "num_outputs": _to_json(spec.num_outputs, "num_outputs"), "num_inputs": spec.num_inputs,
             "config": _plain_settings(spec), "rec": layout.rec,
             "choices": [layout.local(c) for c in layout.choices], "end": layout.end_choice is not None,
             "seed": int(seed), "batch": int(batch), "max_len": int(max_len),
             "weight_scale": float(weight_scale)}
+
+
+def checkpoint_path(spec: NetSpec, checkpoint: str | os.PathLike[str]) -> str:
+    """The TensorFlow checkpoint to load: ``checkpoint`` (a file or a checkpoint prefix), or with
+    ``"config"`` the one ``rnn.py`` loads for search: the config's ``load``, else ``model`` at
+    ``load_epoch`` (else ``num_epochs``), as ``MODEL.NNN``."""
+    path = str(checkpoint)
+    if path == "config":
+        st = spec.settings
+        if isinstance(st.get("load"), str):
+            path = st["load"]
+        elif isinstance(st.get("model"), str):
+            epoch = st.get("load_epoch") or st.get("num_epochs")
+            epoch = int(epoch) if isinstance(epoch, str) and epoch.strip().isdigit() else epoch
+            if not isinstance(epoch, int):
+                raise CaptureError("the config names no epoch to load (load_epoch, num_epochs)",
+                                   where="model", hint="pass --checkpoint PATH or ++load_epoch N")
+            path = f"{st['model']}.{epoch:03d}"
+        else:
+            raise CaptureError("the config has no `model` or `load` setting", where=spec.source,
+                               hint="pass --checkpoint PATH")
+    if not (Path(path).is_file() or Path(path + ".index").is_file()):
+        raise CaptureError("no such checkpoint", where=path,
+                           hint="a TensorFlow checkpoint prefix as RETURNN writes it (MODEL.001: "
+                                "MODEL.001.index beside it)")
+    return str(Path(path).resolve())
+
+
+def _is_text(value: Any) -> bool:
+    """A text, or a batch of texts (a list of strings)."""
+    return isinstance(value, str) or (isinstance(value, list) and bool(value)
+                                      and all(isinstance(x, str) for x in value))
 
 
 def _input_arrays(inputs: Mapping[str, Any] | None, keys: list[str]) -> dict[str, np.ndarray]:
@@ -286,6 +373,8 @@ def _input_arrays(inputs: Mapping[str, Any] | None, keys: list[str]) -> dict[str
         if key not in keys:
             raise CaptureError("no such data key in the config", where=key,
                                hint=f"data keys: {', '.join(keys)}")
+        if _is_text(value):  # text: the worker maps it through the data key's vocabulary
+            continue
         if isinstance(value, Mapping):
             arr, lens = value["data"], value.get("lengths")
         elif isinstance(value, tuple):
@@ -325,7 +414,7 @@ def _cache_key(request: dict[str, Any], arrays: dict[str, np.ndarray], runner: P
 
 
 def _run_worker(request: dict[str, Any], arrays: dict[str, np.ndarray], runner: Path | None,
-                timeout: float) -> bytes:
+                timeout: float, on_batch: Callable[[int, bytes], None] | None = None) -> bytes:
     with tempfile.TemporaryDirectory(prefix="searchgraph-capture-") as tmp:
         req_path, out_path = Path(tmp, "request.json"), Path(tmp, "out.npz")
         req_path.write_text(json.dumps(request))
@@ -335,8 +424,11 @@ def _run_worker(request: dict[str, Any], arrays: dict[str, np.ndarray], runner: 
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PKG_ROOT), env.get("PYTHONPATH")) if p)
         try:
-            proc = subprocess.run(cmd + [str(req_path), str(out_path)], check=False, capture_output=True,
-                                  text=True, env=env, timeout=timeout)
+            if on_batch is None:
+                proc = subprocess.run(cmd + [str(req_path), str(out_path)], check=False, capture_output=True,
+                                      text=True, env=env, timeout=timeout)
+            else:
+                proc = _streamed(cmd + [str(req_path), str(out_path)], env, timeout, Path(tmp), on_batch)
         except subprocess.TimeoutExpired:
             raise CaptureError(f"RETURNN's search did not finish within {timeout:.0f} s",
                                where=request["rec"],
@@ -357,12 +449,51 @@ def _run_worker(request: dict[str, Any], arrays: dict[str, np.ndarray], runner: 
         return out_path.read_bytes()
 
 
+def _streamed(cmd: list[str], env: dict[str, str], timeout: float, tmp: Path,
+              on_batch: Callable[[int, bytes], None]) -> subprocess.CompletedProcess[str]:
+    """Run the worker, handing each batch's result to ``on_batch`` as the worker reports it."""
+    import threading
+
+    with open(tmp / "stderr.txt", "w+") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        fired = threading.Event()
+
+        def kill() -> None:
+            fired.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        out: list[str] = []
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith(_BATCH_DONE + " "):
+                    j = int(line.split()[1])
+                    on_batch(j, (tmp / f"batch{j}.npz").read_bytes())
+                    (tmp / f"batch{j}.npz").unlink()
+                else:
+                    out.append(line)
+            proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if fired.is_set():
+            raise subprocess.TimeoutExpired(cmd, timeout)
+        err.seek(0)
+        return subprocess.CompletedProcess(cmd, proc.returncode, "".join(out), err.read())
+
+
 def capture_search(config: str | os.PathLike[str] | dict[str, Any] | NetSpec,
                    inputs: Mapping[str, Any] | None = None, seed: int = 0, batch: int = 2, max_len: int = 6,
                    *, weight_scale: float = 1.0, rec: str | None = None,
                    runner: str | os.PathLike[str] | None = None,
                    cache_dir: str | os.PathLike[str] | None = None, cache_salt: str = "",
-                   timeout: float = 600.0) -> tuple[SearchTrace, ReturnnFinal]:
+                   timeout: float = 600.0, checkpoint: str | os.PathLike[str] | None = None,
+                   record: str | list[str] | None = None, dataset: str | None = None,
+                   seqs: list[int] | None = None) -> tuple[SearchTrace, ReturnnFinal]:
     """Run RETURNN's beam search on ``config`` once and record it.
 
     Parameters
@@ -379,6 +510,15 @@ def capture_search(config: str | os.PathLike[str] | dict[str, Any] | NetSpec,
         ``python -m searchgraph.search.returnn`` (e.g. one that prepares corpus networks, see :class:`Hooks`).
     cache_dir : reuse results stored there under a hash of the request, the inputs, this module's
         and the runner's source, ``cache_salt`` and the RETURNN / TensorFlow versions.
+    checkpoint : load these trained weights as RETURNN does (a checkpoint prefix such as
+        ``model.001``, or ``"config"``: the one the config's ``model`` / ``load`` settings name)
+        instead of drawing random ones. An input given as a string is text, mapped to label ids
+        through that data key's vocabulary (RETURNN's ``Vocabulary.get_seq``); a list of strings is a
+        batch of texts.
+    record : loop layers whose values are recorded per frame and hypothesis (``trace.records``), or
+        ``"auto"`` (every ``softmax_over_spatial`` of the loop).
+    dataset, seqs : search these sequences (indices, default ``0..batch-1``) of the config's dataset
+        ``dataset`` (``search_data``, ``dev``, ...), in one batch, as RETURNN loads them.
 
     Returns
     -------
@@ -395,9 +535,8 @@ def capture_search(config: str | os.PathLike[str] | dict[str, Any] | NetSpec,
     if runner is None and not returnn_available():
         raise CaptureError("RETURNN and TensorFlow are needed to capture a search",
                            hint="pip install 'searchgraph[test]' (or pip install returnn tensorflow-cpu)")
-    spec, layout = instrument(config, rec)
-    request = _request(spec, layout, seed, batch, max_len, weight_scale)
-    arrays = _input_arrays(inputs, spec.data_keys())
+    spec, layout, request, arrays = _prepare(config, inputs, seed, batch, max_len, weight_scale, rec, checkpoint,
+                                             record, dataset, seqs)
     runner_path = Path(runner).resolve() if runner is not None else None
     blob = None
     cache_file = None
@@ -417,6 +556,55 @@ def capture_search(config: str | os.PathLike[str] | dict[str, Any] | NetSpec,
     with np.load(io.BytesIO(blob), allow_pickle=False) as data:
         result = {k: data[k] for k in data.files}
     return _assemble(spec, layout, result)
+
+
+def capture_batches(config: str | os.PathLike[str] | dict[str, Any] | NetSpec, dataset: str,
+                    batches: list[list[int]], on_batch: Callable[[int, SearchTrace, ReturnnFinal], None], *,
+                    checkpoint: str | os.PathLike[str] | None = None, record: str | list[str] | None = None,
+                    rec: str | None = None, seed: int = 0, weight_scale: float = 1.0,
+                    timeout: float = 3600.0) -> None:
+    """Search several batches of ``dataset``'s sequences in **one** RETURNN process (the network is
+    built and the checkpoint loaded once); ``on_batch(j, trace, final)`` gets batch ``j`` as soon as
+    it is searched. Otherwise as :func:`capture_search` with ``dataset`` and ``seqs=batches[j]``."""
+    if not returnn_available():
+        raise CaptureError("RETURNN and TensorFlow are needed to capture a search",
+                           hint="pip install 'searchgraph[test]' (or pip install returnn tensorflow-cpu)")
+    spec, layout, request, arrays = _prepare(config, None, seed, len(batches[0]), 6, weight_scale, rec,
+                                             checkpoint, record, dataset, batches[0])
+    request["dataset"]["batches"] = [[int(i) for i in b] for b in batches]
+
+    def done(j: int, blob: bytes) -> None:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+            on_batch(j, *_assemble(spec, layout, {k: data[k] for k in data.files}))
+
+    _run_worker(request, arrays, None, timeout, on_batch=done)
+
+
+def _prepare(config: Any, inputs: Mapping[str, Any] | None, seed: int, batch: int, max_len: int,
+             weight_scale: float, rec: str | None, checkpoint: Any, record: Any, dataset: str | None,
+             seqs: list[int] | None) -> tuple[NetSpec, CaptureLayout, dict[str, Any], dict[str, np.ndarray]]:
+    """The instrumented network, the worker's request and the input arrays of one capture."""
+    spec, layout = instrument(config, rec, record)
+    request = _request(spec, layout, seed, batch, max_len, weight_scale)
+    arrays = _input_arrays(inputs, spec.data_keys())
+    texts = {k: v for k, v in (inputs or {}).items() if _is_text(v)}
+    if texts:
+        request["texts"] = texts
+    if checkpoint is not None:
+        request["checkpoint"] = checkpoint_path(spec, checkpoint)
+    if dataset is not None:
+        opts = spec.settings.get(dataset)
+        if not isinstance(opts, (dict, str)):
+            raise CaptureError(f"the config has no dataset {dataset!r}", where=dataset,
+                               hint="name a dataset setting of the config (search_data, dev, eval)")
+        try:
+            opts = _to_json(opts, dataset)
+        except CaptureError as exc:
+            raise CaptureError(f"the dataset {dataset!r} is not plain data: {exc}", where=dataset,
+                               hint="load the config with --trust (RETURNN's own loader)") from None
+        request["dataset"] = {"name": dataset, "opts": opts,
+                              "seqs": [int(i) for i in (seqs if seqs is not None else range(batch))]}
+    return spec, layout, request, arrays
 
 
 def _assemble(spec: NetSpec, layout: CaptureLayout, res: dict[str, np.ndarray]
@@ -461,11 +649,25 @@ def _assemble(spec: NetSpec, layout: CaptureLayout, res: dict[str, np.ndarray]
                   "input_lengths": {k: (None if v[1] is None else v[1].tolist()) for k, v in inputs.items()},
                   "returnn_sequences": {c: s.tolist() for c, s in sequences.items()},
                   "returnn": meta.get("returnn"), "tensorflow": meta.get("tensorflow")}
+    for key in ("checkpoint", "seq_tags", "seqs", "dataset", "vocabs", "texts"):
+        if meta.get(key) is not None:
+            trace_meta[key] = meta[key]
+    if layout.target is not None:
+        trace_meta["target"] = layout.target
+    sparse_inputs = {k: v[0].tolist() for k, v in inputs.items() if v[0].dtype.kind in "iu" and v[0].ndim == 2}
+    if sparse_inputs:
+        trace_meta["inputs_labels"] = sparse_inputs
+    if layout.notes:
+        trace_meta["notes"] = layout.notes
+    records = {}
+    for i, name in enumerate(layout.records):
+        arr = res[f"record__{i}"]  # [T, B*K, ...] in the latest choice's beam of each frame
+        records[f"{layout.rec}/{name}"] = arr.reshape((frames, n_batch, k_last) + arr.shape[2:])
     trace = SearchTrace.from_arrays(layout.rec, layout.choices, labels, src_beams, scores,
                                     beam_sizes=layout.beam_sizes, end_flags=end_flags, end_choice=end_choice,
                                     include_eos=layout.include_eos, final_lengths=lengths,
                                     final_scores=res["final_scores"].reshape(n_batch, k_last),
-                                    meta=trace_meta)
+                                    meta=trace_meta, records=records)
     final = ReturnnFinal(sequences=sequences, output=n_best(res["output"]), lengths=trace.final_lengths,
                          scores=trace.final_scores, frames=frames, inputs=inputs)
     return trace, final
@@ -553,9 +755,74 @@ def _feed_inputs(ext: Any, request: dict[str, Any], given: dict[str, np.ndarray]
 feed_inputs = _feed_inputs
 
 
-def run_request(request: dict[str, Any], given: dict[str, np.ndarray], hooks: Hooks
+def _vocabs(ext: Any) -> dict[str, dict[str, Any]]:
+    """Per sparse data key with a vocabulary: its labels and RETURNN's class (how it joins them)."""
+    out = {}
+    for key, data in sorted(ext.data.items()):
+        vocab = getattr(data, "vocab", None) if data.sparse else None
+        if vocab is None:
+            continue
+        labels = vocab.labels
+        out[key] = {"labels": [str(x) for x in labels], "class": type(vocab).__name__,
+                    "unknown_label": getattr(vocab, "unknown_label", None)}
+    return out
+
+
+def _real_inputs(ext: Any, request: dict[str, Any], meta: dict[str, Any], seqs: list[int] | None = None,
+                 datasets: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """Arrays (``in__KEY``, ``len__KEY``) of the texts and dataset sequences (``seqs``, default the
+    request's) the request names; ``datasets`` keeps the RETURNN dataset between batches."""
+    out: dict[str, np.ndarray] = {}
+    for key, text in (request.get("texts") or {}).items():
+        vocab = getattr(ext.data[key], "vocab", None)
+        if vocab is None:
+            raise RuntimeError(f"data key {key!r} has no vocabulary to map the text {text!r} to label ids")
+        texts = [text] if isinstance(text, str) else list(text)
+        seqs = [np.asarray(vocab.get_seq(t), np.int32) for t in texts]
+        lens = np.array([len(x) for x in seqs], np.int32)
+        arr = np.zeros((len(seqs), int(lens.max())), np.int32)
+        for i, x in enumerate(seqs):
+            arr[i, :len(x)] = x
+        out[f"in__{key}"], out[f"len__{key}"] = arr, lens
+        meta.setdefault("texts", {})[key] = texts
+    ds_req = request.get("dataset")
+    if ds_req:
+        from returnn.datasets import init_dataset
+
+        opts = ds_req["opts"]
+        if isinstance(opts, dict) and opts.get("class") == "StaticDataset":  # JSON gave lists
+            opts = {**opts, "data": [{k: np.asarray(v, np.int32 if ext.data[k].sparse else np.float32)
+                                      for k, v in seq.items()} for seq in opts["data"]]}
+        dataset = (datasets or {}).get("dataset")
+        if dataset is None:
+            dataset = init_dataset(opts)
+            dataset.init_seq_order(epoch=1)
+            if datasets is not None:
+                datasets["dataset"] = dataset
+        seqs = ds_req["seqs"] if seqs is None else seqs
+        dataset.load_seqs(min(seqs), max(seqs) + 1)
+        for key, data in ext.data.items():
+            if data.placeholder is None or key not in dataset.get_data_keys() or not data.available_for_inference:
+                continue
+            values = [np.asarray(dataset.get_data(i, key)) for i in seqs]
+            lens = np.array([len(v) for v in values], np.int32)
+            arr = np.zeros((len(values), int(lens.max())) + values[0].shape[1:], values[0].dtype)
+            for i, v in enumerate(values):
+                arr[i, :len(v)] = v
+            out[f"in__{key}"], out[f"len__{key}"] = arr, lens
+        meta["dataset"], meta["seqs"] = ds_req["name"], seqs
+        meta["seq_tags"] = [str(dataset.get_tag(i)) for i in seqs]
+    return out
+
+
+def run_request(request: dict[str, Any], given: dict[str, np.ndarray], hooks: Hooks,
+                on_batch: Callable[[int, dict[str, np.ndarray], dict[str, Any]], None] | None = None
                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Build the instrumented network with RETURNN (search mode), run it once, return the raw arrays."""
+    """Build the instrumented network with RETURNN (search mode), run it once, return the raw arrays.
+
+    With ``request["dataset"]["batches"]`` (lists of sequence indices), the network is built once and
+    run once per batch; ``on_batch(j, arrays, meta)`` gets each batch's result as it finishes.
+    """
     if hooks.setup is not None:
         hooks.setup()
     import tensorflow as tf
@@ -616,29 +883,50 @@ def run_request(request: dict[str, Any], given: dict[str, np.ndarray], hooks: Ho
             fetches[f"final__{i}"] = n_best(net.get_layer(f"{rec}/{c}__sg_final"))
         if request["end"]:
             fetches["end_flags"] = raw(_END)
+        for i, name in enumerate(request.get("records") or []):
+            fetches[f"record__{i}"] = raw(name + "__sg_rec")
         fetches["output"] = n_best(rec_layer)
         fetches["lengths"] = rec_layer.output.get_sequence_lengths()
         fetches["final_scores"] = rec_layer.get_search_choices().beam_scores
-        feed, record, batch = _feed_inputs(ext, request, given, rnd)
+        extra_meta: dict[str, Any] = {"vocabs": _vocabs(ext) or None}
+        batches = (request.get("dataset") or {}).get("batches") or [None]
+        datasets: dict[str, Any] = {}
+
+        def feed_for(seqs: list[int] | None) -> tuple[Any, ...]:
+            meta_j = dict(extra_meta)
+            given_j = {**given, **_real_inputs(ext, request, meta_j, seqs, datasets)}
+            return (*_feed_inputs(ext, request, given_j, rnd), meta_j)
+
+        first = feed_for(batches[0])  # random inputs are drawn before the random weights
         with tf.compat.v1.Session(graph=graph, config=tf.compat.v1.ConfigProto(
                 intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)) as session:
             session.run(tf.compat.v1.global_variables_initializer())
+            if request.get("checkpoint"):  # the trained weights, as rnn.py loads them
+                net.load_params_from_file(request["checkpoint"], session=session)
+                extra_meta["checkpoint"] = request["checkpoint"]
             for param in sorted(net.get_params_list(), key=lambda p: p.name):
+                if request.get("checkpoint"):
+                    break
                 shape = param.shape.as_list()
                 if len(shape) < 2:  # biases, scales: RETURNN's initial values
                     continue
                 std = request["weight_scale"] / np.sqrt(int(np.prod(shape[:-1])))
                 value = (rnd.normal(size=shape) * std).astype(param.dtype.base_dtype.name)
                 param.load(value, session=session)
-            values = session.run(fetches, feed_dict=feed)
+            for j, seqs in enumerate(batches):
+                feed, record, batch, meta_j = first if j == 0 else feed_for(seqs)
+                values = session.run(fetches, feed_dict=feed)
+                frames = int(values.pop("frames"))
+                arrays = {k: np.asarray(v) for k, v in values.items()}
+                arrays.update(record)
+                meta = {"batch": int(batch), "frames": frames, "seed": request["seed"],
+                        "max_len": request["max_len"], "weight_scale": request["weight_scale"],
+                        "inputs": sorted(k[len("input__"):] for k in record if k.startswith("input__")),
+                        "returnn": returnn.__version__, "tensorflow": tf.__version__,
+                        **meta_j, **({"checkpoint": request["checkpoint"]} if request.get("checkpoint") else {})}
+                if on_batch is not None:
+                    on_batch(j, arrays, meta)
     BehaviorVersion._behavior_version = None
-    frames = int(values.pop("frames"))
-    arrays = {k: np.asarray(v) for k, v in values.items()}
-    arrays.update(record)
-    meta = {"batch": int(batch), "frames": frames, "seed": request["seed"], "max_len": request["max_len"],
-            "weight_scale": request["weight_scale"],
-            "inputs": sorted(k[len("input__"):] for k in record if k.startswith("input__")),
-            "returnn": returnn.__version__, "tensorflow": tf.__version__}
     return arrays, meta
 
 
@@ -674,8 +962,15 @@ def main(argv: list[str], hooks: Hooks | None = None) -> int:
     if in_path.exists():
         with np.load(in_path, allow_pickle=False) as data:
             given = {k: data[k] for k in data.files}
+    def on_batch(j: int, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        arrays = {**arrays, "meta_json": np.array(json.dumps(meta))}
+        np.savez(out_path.with_name(f".batch{j}.npz"), **arrays)
+        os.replace(out_path.with_name(f".batch{j}.npz"), out_path.with_name(f"batch{j}.npz"))
+        print(f"{_BATCH_DONE} {j}", flush=True)
+
+    batched = bool((request.get("dataset") or {}).get("batches"))
     try:
-        arrays, meta = run_request(request, given, hooks)
+        arrays, meta = run_request(request, given, hooks, on_batch if batched else None)
     except Exception as exc:  # noqa: BLE001 - every failure goes back to the parent as a message
         import traceback
 

@@ -19,6 +19,9 @@ Layout (``T`` frames, ``B`` batch entries, ``K_c`` the beam size of choice ``c``
   frame-end translation, i.e. in ``C``'s beam of frame ``t``, with ``end_choice = C``.
 * ``final_lengths`` / ``final_scores``: optional ``[B, K_latest]``, RETURNN's own results (flat
   ``B*K`` tensors reshaped), kept for comparison only.
+* ``records``: optional, layer name -> ``[T, B, K_latest, ...]``, a loop layer's value per frame in
+  the latest choice's beam of that frame (e.g. ``output/att_weights``: where each hypothesis attended
+  when it chose frame ``t``'s label).
 """
 
 from __future__ import annotations
@@ -91,6 +94,8 @@ class SearchTrace:
         RETURNN's final ``[B, K_latest]`` lengths and scores, if recorded.
     meta : dict
         JSON-serialisable extras (network source, analysis summary, ...).
+    records : dict of str to np.ndarray
+        Recorded loop layers: ``[T, B, K_latest, ...]`` per layer name (see the module docstring).
 
     Examples
     --------
@@ -113,6 +118,7 @@ class SearchTrace:
     final_lengths: np.ndarray | None = None
     final_scores: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    records: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._validate()
@@ -135,6 +141,7 @@ class SearchTrace:
         final_lengths: Any = None,
         final_scores: Any = None,
         meta: Mapping[str, Any] | None = None,
+        records: Mapping[str, Any] | None = None,
     ) -> SearchTrace:
         """Build and validate a trace from array-likes; ``beam_sizes`` defaults to the arrays' last dim.
 
@@ -175,6 +182,7 @@ class SearchTrace:
             final_lengths=final_lengths,
             final_scores=final_scores,
             meta=dict(meta or {}),
+            records=dict(records or {}),
         )
 
     def _validate(self) -> None:
@@ -223,6 +231,12 @@ class SearchTrace:
             setattr(self, what, arr)
         self.include_eos = bool(self.include_eos)
         self.meta = dict(self.meta)
+        self.records = {str(name): _float_array(f"records[{name!r}]", value)
+                        for name, value in dict(self.records).items()}
+        for name, arr in self.records.items():
+            if arr.shape[:3] != (t, b, k_last):
+                raise ValueError(f"records[{name!r}] has shape {arr.shape}, expected [T, batch, K_latest, ...] "
+                                 f"starting with {(t, b, k_last)}")
 
     def _validate_src_beams(self) -> None:
         for j, c in enumerate(self.choices):
@@ -313,6 +327,7 @@ class SearchTrace:
             "format": "searchgraph.SearchTrace", "version": FORMAT_VERSION, "rec": self.rec,
             "choices": self.choices, "beam_sizes": self.beam_sizes, "end_choice": self.end_choice,
             "include_eos": self.include_eos, "meta": self.meta,
+            **({"records": list(self.records)} if self.records else {}),
         }
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
@@ -343,6 +358,8 @@ class SearchTrace:
         for name in ("end_flags", "final_lengths", "final_scores"):
             if getattr(self, name) is not None:
                 arrays[name] = getattr(self, name)
+        for i, name in enumerate(self.records):
+            arrays[f"record_{i}"] = self.records[name]
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -404,9 +421,10 @@ class SearchTrace:
                        for key in ("labels", "src_beams", "scores")}
                 opt = {n: (data[n] if n in data.files else None)
                        for n in ("end_flags", "final_lengths", "final_scores")}
+                records = {name: data[f"record_{i}"] for i, name in enumerate(meta.get("records", []))}
                 return cls(rec=meta["rec"], choices=choices, beam_sizes=meta["beam_sizes"], **per, **opt,
                            end_choice=meta["end_choice"], include_eos=meta["include_eos"],
-                           meta=meta["meta"])
+                           meta=meta["meta"], records=records)
         except TraceFileError:
             raise
         except KeyError as exc:
