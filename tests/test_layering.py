@@ -30,8 +30,11 @@ DISPLAY_HOOKS = frozenset({"_repr_svg_", "_repr_html_", "_repr_png_", "_ipython_
 CONFINED = {"tensorflow": {"tf"}, "rich": {"interfaces"}, "sphinx": {"interfaces"},
             "docutils": {"interfaces"}}
 #: ... with these modules as the documented exceptions: the RETURNN capture runs TensorFlow in its
-#: worker subprocess (``python -m searchgraph.search.returnn``), importing it only there.
-CONFINED_EXCEPTIONS = {("tensorflow", "searchgraph.search.returnn")}
+#: worker subprocess (``python -m searchgraph.search.returnn``), importing it only there; so do the
+#: RETURNN build (the oracle, ``returnn_build``) and ``--returnn``'s verification (``returnn_verify``).
+CONFINED_EXCEPTIONS = {("tensorflow", "searchgraph.search.returnn"),
+                       ("tensorflow", "searchgraph.search.returnn_build"),
+                       ("tensorflow", "searchgraph.search.returnn_verify")}
 
 
 @dataclass(frozen=True)

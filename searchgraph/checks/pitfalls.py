@@ -104,6 +104,28 @@ def unknown_class(analysis: Analysis) -> dict[str, Note]:
     return out
 
 
+@warning("SG207", "unknown layer class on a beam path")
+def unknown_class_on_beam(analysis: Analysis) -> dict[str, Note]:
+    """An undeclared class whose inputs carry a beam: its beam is our guess, and a wrong output template
+    there (beam dropped or invented) is the classic custom-layer search bug RETURNN only shows at run time."""
+    out = {}
+    for name, lb in analysis.layers.items():
+        if get_layer_class(lb.cls).known:
+            continue
+        beams = sorted({i.beam.name for i in lb.inputs if i.beam is not None})
+        if not beams:
+            continue
+        out[name] = Note(
+            f"{name} has class {lb.cls!r}, unknown to searchgraph, and its inputs carry "
+            f"{', '.join(beams)}: searchgraph assumes the output is on their combination (as RETURNN's "
+            "generic layers), but the class's own get_out_data_from_opts decides; if it drops or invents "
+            "the beam, RETURNN builds the network and the search fails at run time.",
+            f"Declare the class (--layer-classes FILE.toml or [tool.searchgraph.layer-classes.{lb.cls}] "
+            "with layer_options and beam), and check it with the installed RETURNN: "
+            "searchgraph diagnose --returnn CONFIG.")
+    return out
+
+
 @warning("SG205", "layer differs between training and search", severity="info", opt_in=True)
 def mode_differences(analysis: Analysis) -> dict[str, Note]:
     """Layers built in one mode only, or placed differently in the loop (``--compare-modes``)."""

@@ -75,10 +75,63 @@ def _overrides(args: argparse.Namespace) -> dict[str, str]:
             from None
 
 
+def _declare(args: argparse.Namespace, path: str) -> None:
+    """Register the custom layer classes of the nearest pyproject.toml's ``[tool.searchgraph]`` and of
+    every ``--layer-classes`` file (TOML / JSON; a .py file is RETURNN's, for ``--returnn``)."""
+    from ..graph.declarations import load_layer_class_file, pyproject_layer_classes
+
+    if os.path.exists(path):
+        pyproject_layer_classes(path)
+    for file in getattr(args, "layer_classes", None) or ():
+        load_layer_class_file(file)
+
+
 def _load(args: argparse.Namespace, path: str | None = None) -> Any:
     from ..loading import load
 
+    _declare(args, path or args.config)
     return load(path or args.config, trust=args.trust, epoch=args.epoch, overrides=_overrides(args))
+
+
+def _verify(args: argparse.Namespace, analysis: Any) -> tuple[dict[str, Any] | None, list[Any]]:
+    """With ``--returnn``: RETURNN's build and run of the config, and the verification findings."""
+    if not getattr(args, "returnn", False):
+        return None, []
+    from ..checks.verify import verify_findings
+    from ..search.returnn_verify import verify_returnn
+
+    if not os.path.isfile(args.config):
+        raise SearchgraphError("no such file", where=args.config)
+    from ..graph.declarations import pyproject_layer_class_files
+
+    files = pyproject_layer_class_files(args.config)
+    files += [f for f in getattr(args, "layer_classes", None) or () if f.endswith(".py")]
+    answer = verify_returnn(args.config, layer_class_files=files, epoch=args.epoch,
+                            overrides=_overrides(args))
+    if answer.get("stage") == "worker":
+        raise SearchgraphError(f"the RETURNN worker failed: {answer.get('error')}",
+                               hint="re-run with SEARCHGRAPH_DEBUG=1 and report it")
+    return answer, verify_findings(analysis, answer)
+
+
+def _returnn_summary(answer: dict[str, Any]) -> str:
+    def secs(key: str) -> str:
+        return f"{answer[key]:.2f} s" if answer.get(key) is not None else "-"
+
+    if answer.get("ok"):
+        verdict = "built the network and ran one search without error"
+    else:
+        where = f" on {answer['error_layer']}" if answer.get("error_layer") else ""
+        verdict = {"load": "could not load the config", "construct": "raised while building the network",
+                   "run": "built the network; the search run raised"}.get(answer.get("stage", ""), "failed")
+        verdict += f"{where}: {answer.get('error')}"
+    return (f"RETURNN (search mode, CPU, random weights) {verdict} [construction {secs('construct_s')}, "
+            f"run {secs('run_s')}, total {secs('total_s')}]")
+
+
+def _answer_json(answer: dict[str, Any]) -> dict[str, Any]:
+    return {k: answer.get(k) for k in ("ok", "stage", "error", "error_type", "error_layer", "mismatches",
+                                       "custom", "construct_s", "run_s", "total_s")}
 
 
 @_command("load")
@@ -134,10 +187,16 @@ def _cmd_beams(args: argparse.Namespace, console: Console) -> int:
     analysis = analyze(_load(args), mode=args.mode)
     if args.layer is not None:
         _require_layer(analysis, args.layer, args.mode)
+    if args.returnn and args.mode != "search":
+        raise SearchgraphError("--returnn verifies the search mode", hint="drop --mode train")
+    answer, checked = _verify(args, analysis)
     if args.json:
         data = analysis.to_json()
         if args.layer is not None:
             data = {"layers": {args.layer: data["layers"][args.layer]}}
+        if answer is not None:
+            data["returnn"] = {**_answer_json(answer), "layers": answer.get("layers"),
+                               "findings": [f.to_json() for f in checked]}
         _print_json(data)
     elif args.layer is not None:
         from .console import layer_detail
@@ -149,6 +208,14 @@ def _cmd_beams(args: argparse.Namespace, console: Console) -> int:
         console.print(beam_table(analysis))
         for warning in analysis.warnings:
             console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    if answer is not None and not args.json:
+        from .console import findings_view
+
+        console.print(escape(_returnn_summary(answer)), highlight=False)
+        if checked:
+            console.print(findings_view(checked, analysis))
+    if answer is not None:
+        return 1 if any(f.severity == "error" for f in checked) or analysis.errors else 0
     return 1 if analysis.errors else 0
 
 
@@ -193,9 +260,16 @@ def _cmd_diagnose(args: argparse.Namespace, console: Console) -> int:
         _check_output(args.render, args.force)
     analysis = analyze(_load(args))
     findings = diagnose(analysis, compare_modes=args.compare_modes)
+    answer, checked = _verify(args, analysis)
+    findings = checked + findings
     if args.json:
-        _print_json({"findings": [f.to_json() for f in findings]})
+        data: dict[str, Any] = {"findings": [f.to_json() for f in findings]}
+        if answer is not None:
+            data["returnn"] = _answer_json(answer)
+        _print_json(data)
     else:
+        if answer is not None:
+            console.print(escape(_returnn_summary(answer)), highlight=False)
         console.print(findings_view(findings, analysis))
     if args.render is not None:
         from ..render import write_network
@@ -236,9 +310,20 @@ def _cmd_render(args: argparse.Namespace, console: Console) -> int:
         from ..analysis.plan import plan_network
 
         plans = plan_network(analysis)
+    if args.returnn and args.mode != "search":
+        raise SearchgraphError("--returnn verifies the search mode", hint="drop --mode train")
+    answer, checked = _verify(args, analysis)
+    marked = list(dict.fromkeys(f.layer for f in checked if f.layer in analysis.layers))
     write_network(analysis, args.output, force=args.force, plans=plans, rankdir=args.rankdir,
                   collapse_depth=args.collapse, focus=args.focus, hide_beamless=args.hide_beamless,
-                  show_options=args.show_options)
+                  show_options=args.show_options, mark=marked)
+    if answer is not None:
+        console.print(escape(_returnn_summary(answer)), highlight=False)
+        for f in checked:
+            console.print(f"[{'red' if f.severity == 'error' else 'yellow'}]{f.code}[/] {escape(f.layer)}: "
+                          f"{escape(f.title)}", highlight=False)
+        if any(f.severity == "error" for f in checked):
+            return 1
     errors = len(analysis.errors)
     console.print(f"wrote {escape(args.output)}: {len(analysis.layers)} layers, {len(analysis.beams())} "
                   f"beam{'s' if len(analysis.beams()) != 1 else ''}"
@@ -522,6 +607,15 @@ def _load_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a setting as RETURNN's command line gives it (also accepted: ++KEY VALUE); "
                         "task is 'search' unless set")
+    p.add_argument("--layer-classes", action="append", default=[], metavar="FILE",
+                   help="custom layer classes: a .toml / .json declaration (options that name layers, "
+                        "beam role), or a .py file of RETURNN layer classes (for --returnn)")
+
+
+def _returnn_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--returnn", action="store_true",
+                   help="also build the network with the installed RETURNN in search mode and run one "
+                        "search (subprocess, CPU, random weights and inputs); report where it differs")
 
 
 def _plus_args(argv: Sequence[str]) -> list[str]:
@@ -559,6 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
     beams = with_config("beams", "per layer: its beam, beam size, search choice and placement")
     beams.add_argument("--layer", help="show one layer's choice trace and the path from its choice")
     beams.add_argument("--mode", choices=("search", "train"), default="search")
+    _returnn_option(beams)
     plan = with_config("plan", "per layer and input: keep, tile or select through a chain of choices")
     plan.add_argument("--layer", help="only this layer's plan")
     plan.add_argument("--all", action="store_true", help="also list inputs that are kept as they are")
@@ -569,6 +664,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also write the beam-flow diagram with the findings' layers marked "
                            "(.svg, .png, .pdf, .html, .gv)")
     diag.add_argument("--force", action="store_true", help="replace an existing --render file")
+    _returnn_option(diag)
     render = sub.add_parser("render", help="draw the beam-flow diagram: svg, png, pdf, html or dot",
                             description="Draw the network with its beams: clusters for rec units and "
                                         "subnetworks, fill by beam, translated inputs labelled with "
@@ -587,6 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--mode", choices=("search", "train"), default="search")
     render.add_argument("--force", action="store_true", help="replace FILE if it exists")
     _load_options(render)
+    _returnn_option(render)
     docs = sub.add_parser("docs", help="a static HTML site: diagram, beams, plans and findings per network",
                           description="a static HTML site: an index and one page per network with its "
                                       "beam-flow diagram, beam table, translation plans and findings")

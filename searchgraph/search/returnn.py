@@ -728,6 +728,11 @@ def _feed_inputs(ext: Any, request: dict[str, Any], given: dict[str, np.ndarray]
                 feed[size] = lens
                 first_len = lens if first_len is None else first_len
                 shape.append(int(lens.max()))
+        if arr is None and data.dtype == "string":  # e.g. orthography / seq tags: NumPy has no 'string'
+            arr = np.full(shape, "x", dtype=object)
+        if data.dtype == "string":
+            feed[data.placeholder] = np.asarray(arr, dtype=object)
+            continue
         if arr is None:
             if data.sparse or data.dtype.startswith("int"):
                 arr = rnd.randint(0, data.dim or 2, size=shape)
@@ -744,6 +749,10 @@ def _feed_inputs(ext: Any, request: dict[str, Any], given: dict[str, np.ndarray]
     if hasattr(bdim, "op") and bdim.op.type == "Placeholder":
         feed[bdim] = batch
     return feed, record, batch
+
+
+#: The feed for every extern data placeholder (given arrays, else random ones); also the verifier's.
+feed_inputs = _feed_inputs
 
 
 def _vocabs(ext: Any) -> dict[str, dict[str, Any]]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNNER = Path(__file__).with_name("runner.py")
+RUNNER = ROOT / "searchgraph" / "search" / "returnn_build.py"  # run as -m searchgraph.search.returnn_build
 CACHE_DIR = ROOT / ".oracle-cache"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # The case fields the runner reads; everything else (description, notes, source, ...) is not hashed.
@@ -112,7 +112,7 @@ def corpus_cases() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
 
 
 def case_key(case: dict[str, Any]) -> str:
-    """Cache key: hash of the case's relevant content, runner.py's source and the versions."""
+    """Cache key: hash of the case's relevant content, the runner module's source and the versions."""
     h = hashlib.sha256()
     h.update(json.dumps({k: case.get(k) for k in CASE_FIELDS}, sort_keys=True).encode())
     h.update(RUNNER.read_bytes())
@@ -188,7 +188,7 @@ def _run_groups(groups: list[list[dict[str, Any]]], timeout: float) -> dict[str,
             inp.write_text(json.dumps(group))
             log_f = log.open("w")
             proc = subprocess.Popen(
-                [sys.executable, str(RUNNER), str(inp), str(out)],
+                [sys.executable, "-m", "searchgraph.search.returnn_build", str(inp), str(out)],
                 stdout=log_f,
                 stderr=subprocess.STDOUT,
                 env=_env(),

@@ -36,8 +36,10 @@ RUNNER = Path(__file__).with_name("capture_runner.py")
 CAPTURE_CACHE = CACHE_DIR / "capture"
 EXAMPLE_ID = "example/attention_decoder"
 EXAMPLE = ROOT / "examples" / "attention_decoder.config"
-# capture_runner.py imports the oracle runner's network preparation: its source is part of the key.
-RUNNER_SALT = hashlib.sha256(Path(__file__).with_name("runner.py").read_bytes()).hexdigest()[:16]
+# capture_runner.py imports the oracle runner's network preparation (searchgraph/search/returnn_build.py,
+# aliased as runner.py): its source is part of the key.
+_PREPARATION = ROOT / "searchgraph" / "search" / "returnn_build.py"
+RUNNER_SALT = hashlib.sha256(_PREPARATION.read_bytes()).hexdigest()[:16]
 
 
 def load_cases() -> dict[str, dict[str, Any]]:
