@@ -45,7 +45,7 @@ from .mutations import (
 WIDE_SEED = 20261205
 N_WIDE = 80
 
-Result = "tuple[Case, str] | None"  # noqa: N816
+Result = "tuple[Case, str] | None"
 
 
 def _unit_layers(unit: dict[str, Any]) -> list[str]:
