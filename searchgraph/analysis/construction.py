@@ -37,13 +37,15 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
     """Build the network's beams as RETURNN does in ``mode`` (``search`` or ``train``) with
     ``eval_flag``: in search mode the rec templates first, then the real construction."""
     s = Structure(spec, g, mode, eval_flag)
-    placement = place(s)
     templates: BeamPass | None = None
     template_errors: dict[str, str] = {}
     if s.search:
         settled = beamless_outside_loops(s)
-        templates = BeamPass(s, placement, template=True, settled=settled)
+        # templates come first and see every unit layer in its loop (no placement yet): RETURNN
+        # decides the move-out on the templates (``_TemplateLayer.search_choices``)
+        templates = BeamPass(s, Placement(), template=True, settled=settled)
         templates.run()
+        placement = place(s, functools.partial(_first_source_beam, s, templates))
         real = BeamPass(s, placement, settled=settled, template_beams=templates.beam,
                         rec_outer=rec_output_templates(s, templates.beam, templates.chosen))
         # rec units are first built as templates: a template error stops RETURNN before any
@@ -51,10 +53,19 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
         template_errors = {n: e for n, e in templates.error.items() if s.rec_of(n)}
         real.error_traces.update({n: t for n, t in templates.error_traces.items() if n in template_errors})
     else:
+        placement = place(s)
         real = BeamPass(s, placement)
     real.run()
     real.freeze()
     return Construction(mode, s, placement, real, templates, template_errors)
+
+
+def _first_source_beam(s: Structure, templates: BeamPass, node: str) -> SearchBeam | None:
+    """The template beam of ``node``'s first ``from`` source (``sources[0].output.beam``)."""
+    for src, option, form in s.inputs(node):
+        if option == "from":
+            return templates.input_beam(src, form, node)
+    return None
 
 
 class Construction:
