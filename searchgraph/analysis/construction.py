@@ -167,6 +167,23 @@ class Construction:
         """Whether ``node`` sees ``rec``'s loop from outside (not in it, or moved out after it)."""
         return self._real.outside(node, rec)
 
+    def built_in_output_net(self, src: str, form: str, consumer: str) -> bool:
+        """Whether ``consumer``, a layer moved out after its loop, gets ``src`` from the loop's output
+        net (``_SubnetworkRecCell._construct_output_layers_moved_out``'s ``get_layer``): a layer kept
+        in the loop (``get_loop_acc_layer``), another moved-out layer, or a ``prev:`` frame of either
+        (``get_prev_layer``). Not input-moved layers (``input_layers_net``) nor ``base:`` ones."""
+        rec = self.rec_of(consumer)
+        if rec is None or self.placement(consumer) != "output" or rec not in self.recs_of(src):
+            return False
+        return self._where.get(self._s.top_in_rec(src, rec)) in ("loop", "output")
+
+    def choices_pending(self, src: str, form: str, consumer: str) -> bool:
+        """Whether ``src`` reaches ``consumer`` with a beam but no search choices yet: in the loop's
+        output net the search choices are attached to the accumulated layers only after every
+        moved-out layer is built (the last loop of ``_construct_output_layers_moved_out``), so
+        ``get_search_choices`` of such an input finds none while the moved-out layers are built."""
+        return self.built_in_output_net(src, form, consumer) and self.input_beam(src, form, consumer) is not None
+
     # -- beams and search choices (the real construction) --------------------------------------------
     def beam(self, node: str) -> SearchBeam | None:
         """The layer's beam (RETURNN's ``layer.output.beam``), or None."""

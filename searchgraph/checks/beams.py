@@ -88,19 +88,21 @@ def end_on_independent_choice(c: Construction) -> dict[str, str]:
       "Mark {layer} 'is_output_layer': True inside the loop or read it from outside, or set the rec "
       "layer's 'optimize_move_layers_out': False.")
 def moved_out_combines_loop_outputs(c: Construction) -> dict[str, str]:
-    """A moved-out layer with several inputs, one a beamed loop output: RETURNN attaches the search
-    choices to loop outputs only after building the moved-out layers (spec §6.5)."""
+    """A moved-out layer with several inputs, one of them with a beam but no search choices yet
+    (:meth:`Construction.choices_pending`: a loop output, its ``prev:`` frame or another moved-out
+    layer): ``translate_to_common_search_beam`` asserts on it (spec §6.5)."""
     out = {}
     for node in c.order:
         if c.placement(node) != "output" or len(c.inputs(node)) < 2:
             continue
-        rec = c.rec_of(node)
-        latest = c.latest(rec) if rec is not None else None
         for src, _, form in c.inputs(node):
-            if form != "prev" and c.placement(src) == "loop" and c.rec_of(src) == rec \
-                    and c.beam(src) is not None and latest is not None:
-                out[node] = (f"AssertionError: layer <WrappedInternalLayer {src!r}> has beam "
-                             f"{latest} but no search choices; from layer desc {node!r}")
+            if c.choices_pending(src, form, node):
+                kind = "prev-layer" if form == "prev" else (
+                    "loop-acc-layer" if c.placement(src) == "loop" else "moved out")
+                name = f"prev:{src}" if form == "prev" else src
+                out[node] = (f"AssertionError: layer <{kind} {name!r}> has beam "
+                             f"{c.input_beam(src, form, node)} but no search choices; from layer desc "
+                             f"{node!r}")
                 break
     return out
 
