@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.oracle.mutations import base_cases, evaluate, report
-from tests.oracle.mutations_wide import N_WIDE, WIDE_SEED, generate_wide
+from tests.oracle.mutations import evaluate, report
+from tests.oracle.mutations_wide import N_WIDE, WIDE_SEED, generate_wide, wide_base_cases
 from tests.oracle.oracle import analyze_case, disagreements, run_oracle
 
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     rows = []
     for which in (["dev", "held-out"] if args.set == "both" else [args.set]):
-        mutants = generate_wide(base_cases(), which, args.n, args.seed)
+        mutants = generate_wide(wide_base_cases(), which, args.n, args.seed)
         results = run_oracle([case for _, case, _ in mutants])
         outcomes = evaluate(mutants, results)
         print(f"\n===== {which} operators =====\n" + report(outcomes))

@@ -16,6 +16,7 @@ The same seed gives the same mutants.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 from .mutations import (
@@ -38,12 +39,21 @@ from .mutations import (
     _target_keys,
     _unit_choices,
     _walk,
+    base_cases,
     generate,
 )
 
 #: The wide generator's seed and number of mutants per set (fixed before the model was changed).
 WIDE_SEED = 20261205
 N_WIDE = 80
+#: The base networks at the time of the split (own cases added later would change the mutants).
+BASES_FILE = Path(__file__).with_name("wide_bases.txt")
+
+
+def wide_base_cases() -> list[tuple[str, Case]]:
+    """``mutations.base_cases`` restricted to the ids frozen in ``wide_bases.txt``."""
+    keep = set(BASES_FILE.read_text().split())
+    return [(bid, case) for bid, case in base_cases() if bid in keep]
 
 Result = "tuple[Case, str] | None"
 
