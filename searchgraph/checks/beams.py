@@ -83,8 +83,9 @@ def end_on_independent_choice(c: Construction) -> dict[str, str]:
 
 
 @rule('SG108', 'moved-out layer combines beamed loop outputs',
-      '{layer} is moved out of the loop and combines several inputs, one of them a beamed loop output; '
-      'RETURNN attaches search choices to loop outputs only after building moved-out layers.',
+      '{layer} is moved out of the loop and combines several inputs, one of them a beamed loop output (a '
+      'loop layer, its prev: frame or another moved-out layer); RETURNN attaches search choices to loop '
+      'outputs only after building moved-out layers.',
       "Mark {layer} 'is_output_layer': True inside the loop or read it from outside, or set the rec "
       "layer's 'optimize_move_layers_out': False.")
 def moved_out_combines_loop_outputs(c: Construction) -> dict[str, str]:
