@@ -62,6 +62,9 @@ def rec_output_templates(s: Structure, beam: Mapping[str, SearchBeam | None],
         if (len(in_frame) >= 2 or nd[inner]["class"] != "choice") and frame:
             rebuilt: SearchBeam | None = None
             for old in reversed(frame):
+                if rebuilt is None and nd.get(old.name, {}).get("class") == "decide_keep_beam":
+                    rebuilt = old  # its template takes its source's beam as is, prev: link included
+                    continue
                 rebuilt = SearchBeam(old.name, old.size, rebuilt, old.next_frame)
             template = rebuilt
         out[rec] = template
