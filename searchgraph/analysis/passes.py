@@ -225,8 +225,13 @@ class BeamPass:
                 return owner[0]
             return combine_beams(sources), combine_beams(choices)
         if role == "decide_keep_beam":
-            beam = SearchBeam(node, first.size, first) if first else None
-            return beam, beam
+            # the beam depends on the source's beam, the search choices on the source's search
+            # choices (``DecideKeepBeamLayer``: ``SearchChoices(owner=self, ...)`` with the source's
+            # choices as ``src_layer``); they differ after a ``search: False`` choice
+            if first is None:
+                return None, None
+            first_choice = choices[0] if sources else None
+            return SearchBeam(node, first.size, first), SearchBeam(node, first.size, first_choice or first)
         if role == "rec" and (node in self.rec_outer or node in self.latest):
             return self.rec_outer.get(node, self.latest.get(node)), self.latest_chosen.get(node)
         return combine_beams(beams), combine_beams(choices)
