@@ -193,6 +193,11 @@ def _reads_loop_input(s: Structure, node: str, rec: str, seen: set[str]) -> bool
         if form == "data" and (s.users[src][node]["ref"] in ("data", "data:source")
                                or src in s.loop_sources(rec)):
             return True
+        if form == "base" and src in s.loop_sources(rec) and nd[node]["unit_kind"] == "subnet" \
+                and nd[node]["unit"] in s.children.get(rec, ()) \
+                and s.users[src][node]["ref"].count("base:") == 1:
+            return True  # a subnetwork of the unit reads the unit's data (``base:data:KEY``)
         if nd[src].get("unit") == rec and form != "prev" and _reads_loop_input(s, src, rec, seen):
             return True
-    return False
+    # a subnetwork reads what its inner layers read (its own ``from`` only reaches them as ``data``)
+    return any(_reads_loop_input(s, inner, rec, seen) for inner in s.children.get(node, ()))
