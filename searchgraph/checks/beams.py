@@ -182,8 +182,9 @@ def _resolved_layers(c: Construction, rec: str) -> list[str]:
       "of the outputs: no 'is_output_layer' and no reads from outside the loop.")
 def output_off_the_choice_chain(c: Construction) -> dict[str, str]:
     """After the loop, ``_opt_search_resolve`` finds each accumulated layer's choice, walks back to
-    the previous frame's choice ``prev:L`` and asserts the layer's choice is on ``L``'s in-frame
-    chain (``assert layer_choice in choice_seq_in_frame``)."""
+    the previous frame's choice ``prev:L``, walks ``L``'s in-frame chain back to the previous frame
+    again and asserts it reaches ``prev:L`` (``prev_frame_choice.name == "prev:" + L``) and that the
+    layer's choice is on that chain (``assert layer_choice in choice_seq_in_frame``)."""
     out: dict[str, str] = {}
     if not c.search:
         return out
@@ -203,6 +204,11 @@ def output_off_the_choice_chain(c: Construction) -> dict[str, str]:
             if latest is None or latest == layer_choice or latest not in c.nodes:
                 continue
             back, seq = frame_choices(c.chosen(latest))
+            if back is not None and back != latest:
+                # ``assert prev_frame_choice.name == "prev:%s" % latest_layer_choice.name``
+                out[rec] = (f"AssertionError: (_get_search_choice_seq: the latest choice {latest} of "
+                            f"{node}'s choice {layer_choice} goes back to prev:{back}, not prev:{latest})")
+                break
             if back == latest and layer_choice not in seq:
                 out[rec] = (f"AssertionError: (_get_search_choice_seq: {node}'s choice {layer_choice} is "
                             f"not on the frame's choice chain {seq} of the latest choice {latest})")
