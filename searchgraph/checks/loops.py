@@ -41,7 +41,7 @@ def loop_length(c: Construction) -> dict[str, str]:
         opts = data["options"]
         has_input = bool(opts.get("from", ["data"])) or c.known_length(node) or any(
             c.nodes[n]["class"] == "rec_unstack" and c.nodes[n]["options"].get("declare_rec_time")
-            for n in unit)
+            and c.rec_of(n) == node for n in c.members(node))  # in a subnetwork of the unit too
         if has_input:
             continue
         locals_ = {c.nodes[n]["local"] for n in unit}
