@@ -17,7 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.oracle.mutations import N_MUTANTS, SEED, base_cases, evaluate, generate, report
+from tests.oracle.mutations import N_MUTANTS, SEED, evaluate, generate, report
+from tests.oracle.mutations_wide import wide_base_cases
 from tests.oracle.oracle import run_oracle
 
 
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="keep the mutants whose first operator is this one")
     ap.add_argument("--json", type=Path, help="also write every outcome (with the mutant network) here")
     args = ap.parse_args(argv)
-    mutants = generate(base_cases(), args.n, args.seed)
+    mutants = generate(wide_base_cases(), args.n, args.seed)
     if args.only:
         mutants = [m for m in mutants if m[1]["ops"][0] == args.only]
     results = run_oracle([case for _, case, _ in mutants])

@@ -36,6 +36,10 @@ EXPECTED_CODES = {
     "reject-target-data-in-loop": ("SG116", "output/output"),
     "reject-independent-choices-meet-downstream": ("SG101", "output/both"),
     "reject-target-name-as-layer-in-loop": ("SG117", None),
+    "reject-second-decoder-choice-off-own-prev": ("SG124", "dec2/output"),
+    "moveout-prev-loop-layer": ("SG108", "output/aux"),
+    "moveout-chain-beamed-moved-out": ("SG108", "output/aux2"),
+    "decide-in-loop-output-layer": ("SG120", "output"),
 }
 
 

@@ -37,13 +37,15 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
     """Build the network's beams as RETURNN does in ``mode`` (``search`` or ``train``) with
     ``eval_flag``: in search mode the rec templates first, then the real construction."""
     s = Structure(spec, g, mode, eval_flag)
-    placement = place(s)
     templates: BeamPass | None = None
     template_errors: dict[str, str] = {}
     if s.search:
         settled = beamless_outside_loops(s)
-        templates = BeamPass(s, placement, template=True, settled=settled)
+        # templates come first and see every unit layer in its loop (no placement yet): RETURNN
+        # decides the move-out on the templates (``_TemplateLayer.search_choices``)
+        templates = BeamPass(s, Placement(), template=True, settled=settled)
         templates.run()
+        placement = place(s, functools.partial(_first_source_beam, s, templates))
         real = BeamPass(s, placement, settled=settled, template_beams=templates.beam,
                         rec_outer=rec_output_templates(s, templates.beam, templates.chosen))
         # rec units are first built as templates: a template error stops RETURNN before any
@@ -51,10 +53,19 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
         template_errors = {n: e for n, e in templates.error.items() if s.rec_of(n)}
         real.error_traces.update({n: t for n, t in templates.error_traces.items() if n in template_errors})
     else:
+        placement = place(s)
         real = BeamPass(s, placement)
     real.run()
     real.freeze()
     return Construction(mode, s, placement, real, templates, template_errors)
+
+
+def _first_source_beam(s: Structure, templates: BeamPass, node: str) -> SearchBeam | None:
+    """The template beam of ``node``'s first ``from`` source (``sources[0].output.beam``)."""
+    for src, option, form in s.inputs(node):
+        if option == "from":
+            return templates.input_beam(src, form, node)
+    return None
 
 
 class Construction:
@@ -155,6 +166,23 @@ class Construction:
     def outside(self, node: str, rec: str) -> bool:
         """Whether ``node`` sees ``rec``'s loop from outside (not in it, or moved out after it)."""
         return self._real.outside(node, rec)
+
+    def built_in_output_net(self, src: str, form: str, consumer: str) -> bool:
+        """Whether ``consumer``, a layer moved out after its loop, gets ``src`` from the loop's output
+        net (``_SubnetworkRecCell._construct_output_layers_moved_out``'s ``get_layer``): a layer kept
+        in the loop (``get_loop_acc_layer``), another moved-out layer, or a ``prev:`` frame of either
+        (``get_prev_layer``). Not input-moved layers (``input_layers_net``) nor ``base:`` ones."""
+        rec = self.rec_of(consumer)
+        if rec is None or self.placement(consumer) != "output" or rec not in self.recs_of(src):
+            return False
+        return self._where.get(self._s.top_in_rec(src, rec)) in ("loop", "output")
+
+    def choices_pending(self, src: str, form: str, consumer: str) -> bool:
+        """Whether ``src`` reaches ``consumer`` with a beam but no search choices yet: in the loop's
+        output net the search choices are attached to the accumulated layers only after every
+        moved-out layer is built (the last loop of ``_construct_output_layers_moved_out``), so
+        ``get_search_choices`` of such an input finds none while the moved-out layers are built."""
+        return self.built_in_output_net(src, form, consumer) and self.input_beam(src, form, consumer) is not None
 
     # -- beams and search choices (the real construction) --------------------------------------------
     def beam(self, node: str) -> SearchBeam | None:

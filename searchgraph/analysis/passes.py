@@ -225,11 +225,38 @@ class BeamPass:
                 return owner[0]
             return combine_beams(sources), combine_beams(choices)
         if role == "decide_keep_beam":
-            beam = SearchBeam(node, first.size, first) if first else None
-            return beam, beam
+            # the beam depends on the source's beam, the search choices on the source's search
+            # choices (``DecideKeepBeamLayer``: ``SearchChoices(owner=self, ...)`` with the source's
+            # choices as ``src_layer``); they differ after a ``search: False`` choice
+            if first is None:
+                return None, None
+            first_choice = choices[0] if sources else None
+            return SearchBeam(node, first.size, first), SearchBeam(node, first.size, first_choice or first)
         if role == "rec" and (node in self.rec_outer or node in self.latest):
             return self.rec_outer.get(node, self.latest.get(node)), self.latest_chosen.get(node)
-        return combine_beams(beams), combine_beams(choices)
+        return combine_beams(beams), self._combine_choices(choices)
+
+    def _combine_choices(self, choices: list[SearchBeam | None]) -> SearchBeam | None:
+        """The inputs' search choices combined (``TFNetwork.get_search_choices``). Where they cannot
+        be compared, the construction still succeeds when a ``decide_keep_beam``'s own choices
+        (``keep_raw``) are involved: ``translate_to_common_search_beam`` takes the ``max`` by
+        ``SearchChoices.compare``, which is 0 for those, so ``max`` keeps the earlier one (only a
+        later ``get_search_choices`` of the layer raises)."""
+        try:
+            return combine_beams(choices)
+        except CombineError:
+            if self.template:
+                raise
+        result: SearchBeam | None = None
+        for choice in choices:
+            if choice is None or result is None:
+                result = result or choice
+                continue
+            if any(not c.is_prev_frame and self.nd.get(c.name, {}).get("class") == "decide_keep_beam"
+                   for c in (result, choice)):
+                continue  # compare() is 0: max keeps the earlier one
+            result = combine_beams([result, choice])
+        return result
 
     def run(self) -> None:
         """Fixed point over the construction order: ``prev:`` edges and the loops' latest choices

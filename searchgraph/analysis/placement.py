@@ -4,17 +4,29 @@ RETURNN's ``_SubnetworkRecCell._move_outside_loop``: the layers the loop's outpu
 ``end`` unless the length is known, output layers, ``need_last``, losses with ``eval_flag``) and what
 they depend on, current or previous frame, form the loop; then, one at a time, a layer nothing in the
 loop reads is moved out after the loop (``output``), and a layer that reads nothing of the loop is
-moved out in front of it (``input``); choices, ``end`` and ``:i`` stay. Layers nothing needs are
+moved out in front of it (``input``); ``end``, ``:i`` and the templates with search choices stay.
+A template has search choices (``_TemplateLayer._has_search_choices``) when its class is a
+``BaseChoiceLayer`` and ``cls_get_search_beam_size`` gives a size: a ``choice`` always in search mode
+(``add_to_beam_scores`` follows the search flag), ``split_batch_beam`` always, ``decide`` and
+``decide_keep_beam`` when their first source's template has a beam. Layers nothing needs are
 templates only (``unused``). A layer moved in front over the loop's own input frames is unstacked into
 a per-frame layer in the loop (``get_input_moved_out``'s wrapper): :attr:`Placement.wrapped_input`.
-``optimize_move_layers_out: False`` keeps every layer in the loop. Placements do not depend on beams.
+``optimize_move_layers_out: False`` keeps every layer in the loop. Placements depend on beams only
+through the template pass (``first_source_beam``), which runs before any layer is moved.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..graph.layers import get_layer_class
+from .beams import SearchBeam
 from .structure import Structure
+
+#: ``BaseChoiceLayer`` subclasses (by beam role) whose ``cls_get_search_beam_size`` needs a beamed
+#: first source (``DecideLayer``, ``DecideKeepBeamLayer``); ``SplitBatchBeamLayer`` always gives 1.
+_CHOICE_IF_SOURCE_BEAM = ("decide", "decide_keep_beam")
 
 __all__ = ["Placement", "place"]
 
@@ -28,8 +40,13 @@ class Placement:
     wrapped_input: set[str] = field(default_factory=set)
 
 
-def place(s: Structure) -> Placement:
-    """The placement of every constructed layer."""
+FirstSourceBeam = Callable[[str], "SearchBeam | None"]
+
+
+def place(s: Structure, first_source_beam: FirstSourceBeam | None = None) -> Placement:
+    """The placement of every constructed layer. ``first_source_beam``: a layer -> the template
+    beam of its first ``from`` source (search mode; without it ``decide`` / ``decide_keep_beam``
+    count as searching whenever the network searches)."""
     out = Placement()
     where = out.where
     nd = s.nodes
@@ -40,7 +57,7 @@ def place(s: Structure) -> Placement:
     for rec in [n for n in s.order if nd[n]["class"] == "rec"]:
         members = [n for n in s.children.get(rec, ()) if nd[n]["node_kind"] != "sub"]
         if members:
-            _move_out(s, out, rec, members)
+            _move_out(s, out, rec, members, first_source_beam)
         for sub in s.children.get(rec, ()):
             # sub-layers of choices (`out_0`) are templates of their own that nothing in the
             # loop depends on (users depend on the choice): RETURNN builds them after the loop
@@ -55,7 +72,23 @@ def place(s: Structure) -> Placement:
     return out
 
 
-def _move_out(s: Structure, out: Placement, rec: str, members: list[str]) -> None:
+def has_search_choices(s: Structure, node: str, first_source_beam: FirstSourceBeam | None) -> bool:
+    """RETURNN's ``_TemplateLayer._has_search_choices``: a ``BaseChoiceLayer`` whose
+    ``cls_get_search_beam_size`` is not None."""
+    role = get_layer_class(s.nodes[node]["class"]).beam_role
+    if s.is_search_choice(node):
+        return True
+    if not s.search:
+        return False
+    if role in ("choice", "split_batch_beam"):
+        return True
+    if role in _CHOICE_IF_SOURCE_BEAM:
+        return first_source_beam is None or first_source_beam(node) is not None
+    return False
+
+
+def _move_out(s: Structure, out: Placement, rec: str, members: list[str],
+              first_source_beam: FirstSourceBeam | None = None) -> None:
     nd, where = s.nodes, out.where
     opts = nd[rec]["options"]
     move = opts.get("optimize_move_layers_out", s.spec.settings.get("optimize_move_layers_out"))
@@ -82,7 +115,7 @@ def _move_out(s: Structure, out: Placement, rec: str, members: list[str]) -> Non
             where[node] = "unused"
 
     def is_choice(n: str) -> bool:
-        return s.is_search_choice(n) or nd[n]["class"] in ("decide_keep_beam", "choice") and s.search
+        return has_search_choices(s, n, first_source_beam)
 
     in_loop = set(loop)
     users: dict[str, set[str]] = {n: set() for n in loop}
@@ -160,6 +193,11 @@ def _reads_loop_input(s: Structure, node: str, rec: str, seen: set[str]) -> bool
         if form == "data" and (s.users[src][node]["ref"] in ("data", "data:source")
                                or src in s.loop_sources(rec)):
             return True
+        if form == "base" and src in s.loop_sources(rec) and nd[node]["unit_kind"] == "subnet" \
+                and nd[node]["unit"] in s.children.get(rec, ()) \
+                and s.users[src][node]["ref"].count("base:") == 1:
+            return True  # a subnetwork of the unit reads the unit's data (``base:data:KEY``)
         if nd[src].get("unit") == rec and form != "prev" and _reads_loop_input(s, src, rec, seen):
             return True
-    return False
+    # a subnetwork reads what its inner layers read (its own ``from`` only reaches them as ``data``)
+    return any(_reads_loop_input(s, inner, rec, seen) for inner in s.children.get(node, ()))

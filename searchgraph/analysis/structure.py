@@ -186,6 +186,12 @@ class Structure:
     def _dep_inputs(self, node: str) -> list[tuple[str, str, str]]:
         data = self.nodes[node]
         cls = get_layer_class(data["class"])
+        inner = f"{node}/output"
+        if cls.beam_role == "subnetwork" and inner in self.built and self.nodes[inner]["unit"] == node:
+            # ``SubnetworkLayer.transform_config_dict`` empties ``from`` (the sources only reach the
+            # inner layers as ``data``); its output is the inner ``output`` layer's
+            # (``get_out_data_from_opts``), and that layer is its one dependency (``get_dep_layers``)
+            return [(inner, "output", "from")]
         dep_opts = {r.name for r in cls.refs if r.dep} | {"from", "target", "condition", "true_layer",
                                                           "false_layer", "unit"}
         if cls.beam_role == "choice" and not self.is_search_choice(node) and not self.search \

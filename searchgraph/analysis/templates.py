@@ -39,7 +39,7 @@ def rec_output_templates(s: Structure, beam: Mapping[str, SearchBeam | None],
     """Each rec layer's own beam: its inner ``output`` template's beam as the template pass leaves it
     (``beam``, ``chosen``: the template pass's tables). In the first pass the frame's oldest choice is
     built before the ``prev:`` layers it reads are initialised, so with two or more choices in a frame
-    its beam has no dependency there (e.g. ``output/output_1 <- output/output_0``, no ``prev:`` link);
+    its beam has no dependency there (``decide_keep_beam`` layers do not count) (e.g. ``output/output_1 <- output/output_0``, no ``prev:`` link);
     the same when the unit's ``output`` is not itself a choice (``output = copy(label)`` gives
     ``output/label``). Only a unit ``output`` that is the frame's single choice keeps its ``prev:``
     link (``output/output <- output/prev:output``)."""
@@ -55,10 +55,16 @@ def rec_output_templates(s: Structure, beam: Mapping[str, SearchBeam | None],
         frame = template.walk()
         frame = frame[:next((i for i, b in enumerate(frame) if b.is_prev_frame), len(frame))]
         choices = chosen.get(inner)
-        in_frame = [c for c in choices.walk() if not c.is_prev_frame] if choices else []
+        # ``ChoiceLayer`` templates only: a ``decide_keep_beam`` template keeps its source's beam
+        # as dependency (``DecideKeepBeamLayer.get_out_data_from_opts``), prev: link included
+        in_frame = [c for c in choices.walk() if not c.is_prev_frame
+                    and nd.get(c.name, {}).get("class") == "choice"] if choices else []
         if (len(in_frame) >= 2 or nd[inner]["class"] != "choice") and frame:
             rebuilt: SearchBeam | None = None
             for old in reversed(frame):
+                if rebuilt is None and nd.get(old.name, {}).get("class") == "decide_keep_beam":
+                    rebuilt = old  # its template takes its source's beam as is, prev: link included
+                    continue
                 rebuilt = SearchBeam(old.name, old.size, rebuilt, old.next_frame)
             template = rebuilt
         out[rec] = template

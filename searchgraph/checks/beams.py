@@ -83,24 +83,27 @@ def end_on_independent_choice(c: Construction) -> dict[str, str]:
 
 
 @rule('SG108', 'moved-out layer combines beamed loop outputs',
-      '{layer} is moved out of the loop and combines several inputs, one of them a beamed loop output; '
-      'RETURNN attaches search choices to loop outputs only after building moved-out layers.',
+      '{layer} is moved out of the loop and combines several inputs, one of them a beamed loop output (a '
+      'loop layer, its prev: frame or another moved-out layer); RETURNN attaches search choices to loop '
+      'outputs only after building moved-out layers.',
       "Mark {layer} 'is_output_layer': True inside the loop or read it from outside, or set the rec "
       "layer's 'optimize_move_layers_out': False.")
 def moved_out_combines_loop_outputs(c: Construction) -> dict[str, str]:
-    """A moved-out layer with several inputs, one a beamed loop output: RETURNN attaches the search
-    choices to loop outputs only after building the moved-out layers (spec §6.5)."""
+    """A moved-out layer with several inputs, one of them with a beam but no search choices yet
+    (:meth:`Construction.choices_pending`: a loop output, its ``prev:`` frame or another moved-out
+    layer): ``translate_to_common_search_beam`` asserts on it (spec §6.5)."""
     out = {}
     for node in c.order:
         if c.placement(node) != "output" or len(c.inputs(node)) < 2:
             continue
-        rec = c.rec_of(node)
-        latest = c.latest(rec) if rec is not None else None
         for src, _, form in c.inputs(node):
-            if form != "prev" and c.placement(src) == "loop" and c.rec_of(src) == rec \
-                    and c.beam(src) is not None and latest is not None:
-                out[node] = (f"AssertionError: layer <WrappedInternalLayer {src!r}> has beam "
-                             f"{latest} but no search choices; from layer desc {node!r}")
+            if c.choices_pending(src, form, node):
+                kind = "prev-layer" if form == "prev" else (
+                    "loop-acc-layer" if c.placement(src) == "loop" else "moved out")
+                name = f"prev:{src}" if form == "prev" else src
+                out[node] = (f"AssertionError: layer <{kind} {name!r}> has beam "
+                             f"{c.input_beam(src, form, node)} but no search choices; from layer desc "
+                             f"{node!r}")
                 break
     return out
 
@@ -179,8 +182,9 @@ def _resolved_layers(c: Construction, rec: str) -> list[str]:
       "of the outputs: no 'is_output_layer' and no reads from outside the loop.")
 def output_off_the_choice_chain(c: Construction) -> dict[str, str]:
     """After the loop, ``_opt_search_resolve`` finds each accumulated layer's choice, walks back to
-    the previous frame's choice ``prev:L`` and asserts the layer's choice is on ``L``'s in-frame
-    chain (``assert layer_choice in choice_seq_in_frame``)."""
+    the previous frame's choice ``prev:L``, walks ``L``'s in-frame chain back to the previous frame
+    again and asserts it reaches ``prev:L`` (``prev_frame_choice.name == "prev:" + L``) and that the
+    layer's choice is on that chain (``assert layer_choice in choice_seq_in_frame``)."""
     out: dict[str, str] = {}
     if not c.search:
         return out
@@ -200,6 +204,11 @@ def output_off_the_choice_chain(c: Construction) -> dict[str, str]:
             if latest is None or latest == layer_choice or latest not in c.nodes:
                 continue
             back, seq = frame_choices(c.chosen(latest))
+            if back is not None and back != latest:
+                # ``assert prev_frame_choice.name == "prev:%s" % latest_layer_choice.name``
+                out[rec] = (f"AssertionError: (_get_search_choice_seq: the latest choice {latest} of "
+                            f"{node}'s choice {layer_choice} goes back to prev:{back}, not prev:{latest})")
+                break
             if back == latest and layer_choice not in seq:
                 out[rec] = (f"AssertionError: (_get_search_choice_seq: {node}'s choice {layer_choice} is "
                             f"not on the frame's choice chain {seq} of the latest choice {latest})")

@@ -77,6 +77,38 @@ def choice_outside_loop(c: Construction) -> dict[str, str]:
     return out
 
 
+@rule('SG124', "choice not on its loop's previous frame",
+      "{layer} searches in a loop that ends by its 'end' layer, but its input's search choices do not come "
+      "from this loop's previous frame (e.g. only another decoder's beam): with length normalisation the "
+      "choice selects 'prev:end' into its base search choices, and there is no common search base.",
+      "Feed {layer} (or the layers its scores come from) a value of this loop's previous frame, e.g. the "
+      "embedding of 'prev:output', or 'decide' the other decoder before reading it.")
+def choice_off_own_prev_frame(c: Construction) -> dict[str, str]:
+    """``ChoiceLayer.__init__`` with length normalisation asks ``RecStepInfoLayer.get_prev_end_flag``
+    for the previous frame's end flags in its base search choices: ``prev:end``, on this loop's
+    previous choice, is translated (``translate_to_this_search_beam``) into the base choices, which
+    must have that previous frame in their chain (``SelectSearchSourcesLayer``: "No common search
+    base")."""
+    out: dict[str, str] = {}
+    for node in c.order:
+        data = c.nodes[node]
+        rec = c.rec_of(node)
+        if data["class"] != "choice" or rec is None or data["unit"] != rec or not c.is_search_choice(node) \
+                or not data["options"].get("length_normalization", True) or c.known_length(rec):
+            continue
+        end = f"{rec}/end"
+        beam = c.beam(node)  # the choice's own beam, on its translated inputs' beam
+        if end not in c.built or c.placement(end) != "loop" or beam is None or beam.name != node \
+                or data["options"].get("input_type") == "regression":
+            continue
+        base = beam.walk()[1:]
+        if base and not any(b.is_prev_frame and b.name.startswith(rec + "/") for b in base):
+            out[node] = (f"AssertionError: <SelectSearchSourcesLayer 'prev:end' <SearchChoices owner="
+                         f"{base[0].name!r}>>: No common search base: from layer {rec}/prev:end, to "
+                         f"search choices {base[0]}")
+    return out
+
+
 @rule('SG112', 'search: False choice without a matching beam',
       '{layer} has search: False, so in a search network it only adds its scores to an existing beam of '
       'the same size; otherwise RETURNN falls back to its target, which search does not provide.',

@@ -41,7 +41,7 @@ def loop_length(c: Construction) -> dict[str, str]:
         opts = data["options"]
         has_input = bool(opts.get("from", ["data"])) or c.known_length(node) or any(
             c.nodes[n]["class"] == "rec_unstack" and c.nodes[n]["options"].get("declare_rec_time")
-            for n in unit)
+            and c.rec_of(n) == node for n in c.members(node))  # in a subnetwork of the unit too
         if has_input:
             continue
         locals_ = {c.nodes[n]["local"] for n in unit}
@@ -128,9 +128,10 @@ def loop_layer_read_from_outside(c: Construction) -> dict[str, str]:
 
 
 @rule('SG120', 'decide or split_batch_beam inside the search loop',
-      "{layer} is a 'decide' / 'split_batch_beam' layer that stays inside the loop in search; RETURNN "
-      'asks every choice-like layer of the loop for its initial beam state, which these layers cannot '
-      'give (BaseChoiceLayer.get_rec_initial_extra_outputs needs a beam_size).',
+      "{layer} is a 'decide' / 'split_batch_beam' layer that stays inside the loop in search, or a "
+      "'decide_keep_beam' there on an input without a beam; RETURNN asks every layer of the loop for its "
+      'initial beam state, which these layers cannot give (BaseChoiceLayer.get_rec_initial_extra_outputs '
+      "needs a beam_size; DecideKeepBeamLayer's takes its source's beam).",
       "Decide after the loop (a root 'decide' on the rec layer's output), not inside it.")
 def decide_in_loop(c: Construction) -> dict[str, str]:
     """``_SubnetworkRecCell.get_init_loop_vars`` calls ``get_rec_initial_extra_outputs`` of every
@@ -142,11 +143,17 @@ def decide_in_loop(c: Construction) -> dict[str, str]:
     for node in c.order:
         data = c.nodes[node]
         rec = c.rec_of(node)
-        if data["class"] not in ("decide", "split_batch_beam") or rec is None or data["unit"] != rec \
-                or c.placement(node) != "loop" or "beam_size" in data["options"]:
+        if rec is None or data["unit"] != rec or c.placement(node) != "loop":
             continue
-        out.setdefault(rec, "TypeError: BaseChoiceLayer.get_rec_initial_extra_outputs() missing 1 "
-                            f"required positional argument: 'beam_size' (from {node})")
+        if data["class"] in ("decide", "split_batch_beam") and "beam_size" not in data["options"]:
+            out.setdefault(rec, "TypeError: BaseChoiceLayer.get_rec_initial_extra_outputs() missing 1 "
+                                f"required positional argument: 'beam_size' (from {node})")
+        elif data["class"] == "decide_keep_beam":
+            # DecideKeepBeamLayer.get_rec_initial_extra_outputs: sources[0].output.beam.beam_size
+            first = next(((s, f) for s, o, f in c.inputs(node) if o == "from"), None)
+            if first is not None and c.template_beam(first[0]) is None:
+                out.setdefault(rec, "AttributeError: 'NoneType' object has no attribute 'beam_size' "
+                                    f"(DecideKeepBeamLayer.get_rec_initial_extra_outputs of {node})")
     return out
 
 

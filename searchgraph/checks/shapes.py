@@ -230,6 +230,9 @@ class Shapes:
             return None
         cls, opts = data["class"], data["options"]
         srcs = c.sources(node)
+        if cls == "subnetwork":  # its value is its own 'output' layer (SubnetworkLayer)
+            inner = f"{node}/output"
+            return self.root_tag(inner, seen | {node}) if inner in c.nodes else None
         if cls == "rec":
             return self.rec_tag(node, seen | {node}) if isinstance(opts.get("unit"), dict) or srcs else None
         if cls == "reduce":
@@ -238,9 +241,10 @@ class Shapes:
             return "" if any(a in _TIME_AXES for a in axes) else None
         if cls == "get_last_hidden_state":
             return ""
+        # inside a root subnetwork, ``base:X`` is the root's X
+        forms = ("from", "data", "base") if data["unit_kind"] == "subnet" else ("from", "data")
         if _keeps(cls, opts, KEEP_AXES) and srcs:
-            return _same([self.root_tag(s, seen | {node}) if f in ("from", "data") else None
-                          for s, f in srcs])
+            return _same([self.root_tag(s, seen | {node}) if f in forms else None for s, f in srcs])
         return None
 
     def rec_tag(self, rec: str, seen: frozenset[str] = frozenset()) -> str | None:

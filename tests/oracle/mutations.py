@@ -746,18 +746,21 @@ def _apply(op: Op, case: Case, rng: random.Random) -> tuple[Case, str] | None:
     return new, desc
 
 
-def generate(base_cases: list[tuple[str, Case]], n: int, seed: int) -> list[Mutant]:
+def generate(base_cases: list[tuple[str, Case]], n: int, seed: int,
+             operators: tuple[Op, ...] = ()) -> list[Mutant]:
     """``n`` distinct mutants (id, case with ``id``/``description``/``base``, description) of the given
-    base networks; deterministic for a seed. A share of them get a second mutation on top."""
+    base networks made with ``operators`` (default :data:`OPERATORS`); deterministic for a seed. A
+    share of them get a second mutation on top."""
     rng = random.Random(seed)
     bases = sorted(base_cases, key=lambda b: b[0])
-    weights = [op.weight for op in OPERATORS]
+    ops_all = operators or OPERATORS
+    weights = [op.weight for op in ops_all]
     seen = {json.dumps(case["network"], sort_keys=True) for _, case in bases}
     out: list[Mutant] = []
     attempts = 0
     while len(out) < n and attempts < 100 * n:
         attempts += 1
-        op = rng.choices(OPERATORS, weights)[0]
+        op = rng.choices(ops_all, weights)[0]
         bid, base = rng.choice(bases)
         res = _apply(op, base, rng)
         if res is None:
@@ -765,7 +768,7 @@ def generate(base_cases: list[tuple[str, Case]], n: int, seed: int) -> list[Muta
         case, desc = res
         ops = [op.name]
         if rng.random() < SECOND_OP_RATE:
-            op2 = rng.choices(OPERATORS, weights)[0]
+            op2 = rng.choices(ops_all, weights)[0]
             res2 = _apply(op2, case, rng)
             if res2 is not None:
                 case, desc2 = res2

@@ -1,0 +1,347 @@
+"""A wider mutation generator (issue 15, part 4): edit operators no rule was written for.
+
+The operators come in two fixed sets, chosen (with the seed) before the analysis was changed:
+
+* ``DEV_OPERATORS``: looked at while the model was changed (wrap a loop layer in a ``subnetwork``,
+  mark a loop layer an output / give it a loss, insert ``decide`` / ``decide_keep_beam`` at a random
+  edge, ``gather`` at a previous choice's position, nest a loop layer in an inner rec unit);
+* ``HELD_OUT_OPERATORS``: never looked at while changing the model, reported apart (wrap a root layer
+  in a ``subnetwork``, a second decoder that reads the first one's output, retarget, rename, change
+  ``initial_output``, insert a ``choice`` at a random place).
+
+RETURNN judges every mutant (``oracle.run_oracle``); ``mutations.evaluate`` / ``report`` score them.
+The same seed gives the same mutants.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from .mutations import (
+    Case,
+    Mutant,
+    Op,
+    _add_source,
+    _beamed_roots,
+    _copy,
+    _fresh,
+    _get,
+    _head,
+    _layers,
+    _map_refs,
+    _put,
+    _recs,
+    _slots,
+    _sources,
+    _sparse_keys,
+    _target_keys,
+    _unit_choices,
+    _walk,
+    base_cases,
+    generate,
+)
+
+#: The wide generator's seed and number of mutants per set (fixed before the model was changed).
+WIDE_SEED = 20261205
+N_WIDE = 80
+#: The base networks at the time of the split (own cases added later would change the mutants).
+BASES_FILE = Path(__file__).with_name("wide_bases.txt")
+
+
+def wide_base_cases() -> list[tuple[str, Case]]:
+    """``mutations.base_cases`` restricted to the ids frozen in ``wide_bases.txt``."""
+    keep = set(BASES_FILE.read_text().split())
+    return [(bid, case) for bid, case in base_cases() if bid in keep]
+
+Result = "tuple[Case, str] | None"
+
+
+def _unit_layers(unit: dict[str, Any]) -> list[str]:
+    return [k for k in _layers(unit) if k not in ("end",)]
+
+
+def _to_base(ref: str, local: set[str]) -> str:
+    """A reference seen from inside a subnetwork that sits in the scope ``local`` names."""
+    if ref.startswith("base:") or ref.startswith("data:") and ref[5:] not in local:
+        return "base:" + ref
+    if ref == "data" or ref in local or ref.startswith("prev:") or _head(ref) in local:
+        return "base:" + ref
+    return ref
+
+
+def _wrap(desc: dict[str, Any], scope: set[str]) -> dict[str, Any]:
+    inner = {k: v for k, v in desc.items() if k not in ("is_output_layer", "loss", "target", "loss_opts")}
+    inner = _walk_refs(inner, lambda r: _to_base(r, scope))
+    outer: dict[str, Any] = {"class": "subnetwork", "from": [], "subnetwork": {"output": inner}}
+    for key in ("is_output_layer", "loss", "target", "loss_opts"):
+        if key in desc:
+            outer[key] = desc[key]
+    if "loss" in outer:
+        del outer["loss"]
+        outer.pop("loss_opts", None)
+    return outer
+
+
+def _walk_refs(desc: dict[str, Any], fn: Any) -> dict[str, Any]:
+    out = dict(desc)
+    _map_refs(out, fn)
+    return out
+
+
+def op_wrap_subnet_loop(case: Case, rng: random.Random) -> Result:
+    """Wrap a loop layer (not a choice, not ``end``) in a ``subnetwork`` of the unit."""
+    new, net = _copy(case)
+    sites = [(r, k) for r in _recs(net) for k in _unit_layers(net[r]["unit"])
+             if net[r]["unit"][k].get("class") not in ("choice", "rec", "subnetwork")]
+    if not sites:
+        return None
+    rec, name = rng.choice(sites)
+    unit = net[rec]["unit"]
+    unit[name] = _wrap(unit[name], set(_layers(unit)))
+    return new, f"wrap {rec}/{name} in a subnetwork (in the loop)"
+
+
+def op_mark_output(case: Case, rng: random.Random) -> Result:
+    """Mark a loop layer ``is_output_layer``, or add an auxiliary output layer (one or two loop
+    inputs, maybe with a loss) to the unit."""
+    new, net = _copy(case)
+    recs = _recs(net)
+    if not recs:
+        return None
+    rec = rng.choice(recs)
+    unit = net[rec]["unit"]
+    names = [k for k in _unit_layers(unit) if unit[k].get("class") not in ("rec",)]
+    if not names:
+        return None
+    if rng.random() < 0.35:
+        name = rng.choice(names)
+        unit[name]["is_output_layer"] = True
+        return new, f"mark {rec}/{name} is_output_layer"
+    srcs = rng.sample(names, min(len(names), rng.choice([1, 2])))
+    aux = _fresh(unit, "aux")
+    keys = _sparse_keys(case)
+    if keys and rng.random() < 0.4:
+        unit[aux] = {"class": "softmax", "from": srcs, "target": rng.choice(keys), "loss": "ce"}
+        what = "softmax with loss"
+    else:
+        unit[aux] = {"class": "linear", "activation": None, "from": srcs, "n_out": 3, "is_output_layer": True}
+        what = "linear output layer"
+    return new, f"add {rec}/{aux} ({what}) reading {srcs}"
+
+
+def op_insert_beam_layer(case: Case, rng: random.Random) -> Result:
+    """Insert a ``decide`` or ``decide_keep_beam`` between any layer and one of its users (root or loop)."""
+    new, net = _copy(case)
+    scopes: list[tuple[str | None, dict[str, Any]]] = [(None, net)] + [(r, net[r]["unit"]) for r in _recs(net)]
+    edges = [(rec, layers, k, s) for rec, layers in scopes for k in _layers(layers)
+             for s in _slots(layers[k], ("from",)) if _head(_get(layers[k], s)) in layers]
+    if not edges:
+        return None
+    rec, layers, user, slot = rng.choice(edges)
+    cls = rng.choice(["decide", "decide_keep_beam"])
+    src = _get(layers[user], slot)
+    name = _fresh(layers, f"{src.replace('/', '_')}_{cls}")
+    layers[name] = {"class": cls, "from": src}
+    _put(layers[user], slot, name)
+    where = f"{rec}/" if rec else ""
+    return new, f"insert {cls} {where}{name} between {where}{src} and {where}{user}"
+
+
+def op_gather_prev_choice(case: Case, rng: random.Random) -> Result:
+    """In a loop, gather a root layer's frame at the position of the previous choice, and feed it on."""
+    new, net = _copy(case)
+    sites = [(r, c) for r in _recs(net) for c in _unit_choices(net[r]["unit"])]
+    roots = [k for k in _layers(net) if net[k].get("class") not in ("rec", "choice", "decide")
+             and k not in _beamed_roots(net)]
+    if not sites or not roots:
+        return None
+    rec, choice = rng.choice(sites)
+    unit = net[rec]["unit"]
+    users = [k for k in _unit_layers(unit) if unit[k].get("class") in ("linear", "softmax", "copy")
+             and _sources(unit[k])]
+    if not users:
+        return None
+    src = rng.choice(roots)
+    name = _fresh(unit, "gathered")
+    pos = rng.choice([f"prev:{choice}", choice])
+    unit[name] = {"class": "gather", "from": f"base:{src}", "position": pos, "axis": "T"}
+    user = rng.choice(users)
+    _add_source(unit[user], name)
+    return new, f"add {rec}/{name} (gather base:{src} at {pos}) as a source of {rec}/{user}"
+
+
+def op_nest_unit(case: Case, rng: random.Random) -> Result:
+    """Put a loop layer into an inner rec unit of its own (a rec over the layer's sources, or a
+    search loop inside the loop)."""
+    new, net = _copy(case)
+    sites = [(r, k) for r in _recs(net) for k in _unit_layers(net[r]["unit"])
+             if net[r]["unit"][k].get("class") not in ("choice", "rec")]
+    if not sites:
+        return None
+    rec, name = rng.choice(sites)
+    unit = net[rec]["unit"]
+    desc = unit[name]
+    scope = set(_layers(unit))
+    inner = _walk_refs({k: v for k, v in desc.items() if k not in ("is_output_layer", "loss")},
+                       lambda r: _to_base(r, scope))
+    unit[name] = {"class": "rec", "from": [], "unit": {"output": inner}, "max_seq_len": 1}
+    if desc.get("is_output_layer"):
+        unit[name]["is_output_layer"] = True
+    return new, f"nest {rec}/{name} in an inner rec unit"
+
+
+def op_wrap_subnet_root(case: Case, rng: random.Random) -> Result:
+    """Wrap a root layer (not a rec) in a ``subnetwork``."""
+    new, net = _copy(case)
+    names = [k for k in _layers(net) if net[k].get("class") not in ("rec", "subnetwork")]
+    if not names:
+        return None
+    name = rng.choice(names)
+    net[name] = _wrap(net[name], set(_layers(net)))
+    return new, f"wrap {name} in a subnetwork"
+
+
+def op_second_decoder(case: Case, rng: random.Random) -> Result:
+    """Copy a searching decoder as a second one whose unit also reads the first one's output."""
+    new, net = _copy(case)
+    recs = [r for r in _recs(net) if _unit_choices(net[r]["unit"])]
+    if not recs:
+        return None
+    rec = rng.choice(recs)
+    dec2 = _fresh(net, f"{rec}_2")
+    desc = _walk({k: v for k, v in net[rec].items() if k not in ("is_output_layer",)}, lambda s: s)
+    unit = desc["unit"]
+    users = [k for k in _unit_layers(unit) if unit[k].get("class") in ("linear", "softmax", "copy", "rnn_cell")
+             and _sources(unit[k])]
+    if not users:
+        return None
+    user = rng.choice(users)
+    read = rng.choice([f"base:{rec}", f"base:{rec}"])
+    if rng.random() < 0.5:
+        emb = _fresh(unit, "first_emb")
+        unit[emb] = {"class": "reduce", "mode": "max", "axis": "T", "from": read}
+        read = emb
+    _add_source(unit[user], read)
+    net[dec2] = desc
+    net[dec2]["is_output_layer"] = True
+    return new, f"add a second decoder {dec2} (copy of {rec}) whose {user} reads {read}"
+
+
+def op_retarget(case: Case, rng: random.Random) -> Result:
+    """Change the ``target`` of a layer (choice, softmax, rec) to another data key."""
+    new, net = _copy(case)
+    keys = sorted(set(_target_keys(case)) | set(_sparse_keys(case)) | {"data"})
+    sites = [(None, k) for k in _layers(net) if "target" in net[k]]
+    sites += [(r, k) for r in _recs(net) for k in _layers(net[r]["unit"]) if "target" in net[r]["unit"][k]]
+    if not sites:
+        return None
+    rec, name = rng.choice(sites)
+    desc = net[name] if rec is None else net[rec]["unit"][name]
+    others = [k for k in keys if k != desc["target"]] + ["layer:" + rng.choice(_layers(net))]
+    old, desc["target"] = desc["target"], rng.choice(others)
+    where = f"{rec}/{name}" if rec else name
+    return new, f"retarget {where}: {old!r} -> {desc['target']!r}"
+
+
+def op_rename(case: Case, rng: random.Random) -> Result:
+    """Rename a layer (root or loop, ``output`` / ``end`` included) and every reference to it."""
+    new, net = _copy(case)
+    scopes: list[tuple[str | None, dict[str, Any]]] = [(None, net)] + [(r, net[r]["unit"]) for r in _recs(net)]
+    rec, layers = rng.choice(scopes)
+    names = _layers(layers)
+    if not names:
+        return None
+    old = rng.choice(names)
+    to = _fresh(layers, rng.choice([f"{old}_x", "output", "end", "data", "layer"]))
+    layers[to] = layers.pop(old)
+
+    def ren(ref: str) -> str:
+        for pre in ("prev:", "base:", ""):
+            if rec is None and pre:
+                continue
+            if ref == pre + old or ref.startswith(pre + old + "/"):
+                return pre + to + ref[len(pre + old):]
+        return ref
+
+    for k in _layers(layers):
+        _map_refs(layers[k], ren)
+        if layers[k].get("class") == "rec" and rec is None and isinstance(layers[k].get("unit"), dict):
+            unit = layers[k]["unit"]
+            for inner in _layers(unit):
+                _map_refs(unit[inner], lambda r: "base:" + ren(r[5:]) if r.startswith("base:") else r)
+    return new, f"rename {rec + '/' if rec else ''}{old} -> {to}"
+
+
+def op_change_initial(case: Case, rng: random.Random) -> Result:
+    """Set or change ``initial_output`` of a loop layer (a constant, ``zeros``, ``apply(0)``, a root layer)."""
+    new, net = _copy(case)
+    sites = [(r, k) for r in _recs(net) for k in _unit_layers(net[r]["unit"])]
+    if not sites:
+        return None
+    rec, name = rng.choice(sites)
+    roots = [k for k in _layers(net) if k != rec]
+    values: list[Any] = [0, 1, "zeros", "apply(0)", None]
+    if roots:
+        values.append(f"base:{rng.choice(roots)}")
+    value = rng.choice(values)
+    desc = net[rec]["unit"][name]
+    if value is None:
+        if "initial_output" not in desc:
+            return None
+        del desc["initial_output"]
+    else:
+        desc["initial_output"] = value
+    return new, f"initial_output of {rec}/{name} -> {value!r}"
+
+
+def op_insert_choice(case: Case, rng: random.Random) -> Result:
+    """Insert a ``choice`` on a softmax (root or loop) and feed it to one of the softmax' users."""
+    new, net = _copy(case)
+    keys = _sparse_keys(case)
+    scopes: list[tuple[str | None, dict[str, Any]]] = [(None, net)] + [(r, net[r]["unit"]) for r in _recs(net)]
+    sites = [(rec, layers, k) for rec, layers in scopes for k in _layers(layers)
+             if layers[k].get("class") == "softmax"]
+    if not sites or not keys:
+        return None
+    rec, layers, src = rng.choice(sites)
+    name = _fresh(layers, f"{src}_choice")
+    target = layers[src].get("target") if isinstance(layers[src].get("target"), str) else rng.choice(keys)
+    layers[name] = {"class": "choice", "from": src, "target": target, "beam_size": rng.choice([1, 3, 4])}
+    if rec is not None:
+        layers[name]["initial_output"] = 0
+    users = [k for k in _layers(layers) if k != name and any(_head(_get(layers[k], s)) == src
+                                                             for s in _slots(layers[k], ("from",)))]
+    if users and rng.random() < 0.6:
+        user = rng.choice(users)
+        slot = next(s for s in _slots(layers[user], ("from",)) if _head(_get(layers[user], s)) == src)
+        _put(layers[user], slot, name)
+        return new, f"insert choice {name} on {src}, read by {user}" + (f" in {rec}" if rec else "")
+    layers[name]["is_output_layer"] = True
+    return new, f"add choice {name} on {src} (an output layer)" + (f" in {rec}" if rec else "")
+
+
+DEV_OPERATORS: tuple[Op, ...] = (
+    Op("wrap-subnet-loop", op_wrap_subnet_loop, 2),
+    Op("mark-output", op_mark_output, 2),
+    Op("insert-beam-layer", op_insert_beam_layer, 2),
+    Op("gather-prev-choice", op_gather_prev_choice, 1),
+    Op("nest-unit", op_nest_unit, 1),
+)
+HELD_OUT_OPERATORS: tuple[Op, ...] = (
+    Op("wrap-subnet-root", op_wrap_subnet_root, 1.5),
+    Op("second-decoder", op_second_decoder, 1.5),
+    Op("retarget", op_retarget, 1),
+    Op("rename", op_rename, 1),
+    Op("change-initial", op_change_initial, 1),
+    Op("insert-choice", op_insert_choice, 1.5),
+)
+SETS = {"dev": DEV_OPERATORS, "held-out": HELD_OUT_OPERATORS}
+
+
+def generate_wide(base_cases: list[tuple[str, Case]], which: str, n: int = N_WIDE,
+                  seed: int = WIDE_SEED) -> list[Mutant]:
+    """``n`` mutants made with the ``which`` set's operators (``dev`` or ``held-out``)."""
+    return [(f"{which}-{mid}", {**case, "id": f"{which}-{mid}"}, desc)
+            for mid, case, desc in generate(base_cases, n, seed, SETS[which])]
