@@ -284,7 +284,7 @@ def netspec_from_settings(settings: dict[str, Any], source: str) -> NetSpec:
     return NetSpec(
         network=network,
         extern_data=rest.get("extern_data"),
-        num_outputs=rest.get("num_outputs"),
+        num_outputs=_num_outputs(rest.get("num_outputs"), rest.get("target")),
         num_inputs=rest.get("num_inputs"),
         target=rest.get("target"),
         search_output_layer=rest.get("search_output_layer"),
@@ -292,6 +292,22 @@ def netspec_from_settings(settings: dict[str, Any], source: str) -> NetSpec:
         source=source,
         settings={k: v for k, v in rest.items() if k not in _KNOWN and _is_plain(v)},
     )
+
+
+def _num_outputs(value: Any, target: Any) -> Any:
+    """``num_outputs`` as a dict: RETURNN reads a plain number as the target's sparse dim
+    (``{target: [n, 1]}``, ``_num_inputs_outputs_from_config``)."""
+    if value is None or isinstance(value, dict):
+        return value
+    key = target if isinstance(target, str) else "classes"
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {key: [value, 1]}
+    if isinstance(value, (list, tuple)):
+        return {key: list(value)}
+    raise ConfigError(f"num_outputs must be a dict or a number, got {type(value).__name__}",
+                      hint="num_outputs = {'classes': [dim, 1], 'data': [dim, 2]}")
 
 
 def _is_plain(value: Any) -> bool:

@@ -152,10 +152,12 @@ def _load_config(request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     from returnn.tf.layers.basic import LayerBase, get_layer_class_name_list, register_layer_class
 
     config = Config()
+    # as rnn.py CONFIG ++task search: the command line applies before the file runs and again after it
+    overrides = {"task": "search", **(request.get("overrides") or {})}
+    args = [item for key, value in overrides.items() for item in (f"++{key}", value)]
+    config.parse_cmd_args(args)
     config.load_file(request["path"])
-    args = [item for key, value in (request.get("overrides") or {}).items() for item in (f"++{key}", value)]
-    if args:
-        config.parse_cmd_args(args)
+    config.parse_cmd_args(args)
     set_global_config(config)
     for path in request.get("layer_class_files") or ():
         for value in runpy.run_path(path).values():
@@ -301,7 +303,8 @@ def _build_and_run(request: dict[str, Any], config: Any, network: dict[str, Any]
         except Exception as exc:  # noqa: BLE001 - RETURNN's verdict
             answer["construct_s"] = time.time() - start
             extern_keys = set(ext.data) if "ext" in locals() else set()
-            extern_keys |= set(config.typed_value("num_outputs") or {})
+            declared = config.typed_value("num_outputs")
+            extern_keys |= set(declared) if isinstance(declared, dict) else {config.value("target", "classes")}
             answer.update(error=f"{type(exc).__name__}: {_first_line(exc)[:_MESSAGE_CHARS]}",
                           error_type=type(exc).__name__, error_layer=rb.error_layer(exc))
             answer["search_related"] = rb.search_related_reason(exc, extern_keys) is not None

@@ -740,3 +740,13 @@ def test_the_config_format_is_told_apart_as_returnn_does(tmp_path: Path, name: s
 def test_numpy_values_made_in_a_loop_stay_apart() -> None:
     text = "import numpy\nout = []\nfor s in [[1, 2], [3, 4, 5]]:\n    out.append(numpy.array(s))\n"
     assert settings(text)["out"] == [[1, 2], [3, 4, 5]]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("num_outputs = 12\n", {"classes": [12, 1]}),
+    ("target = 'bpe'\nnum_outputs = 30\n", {"bpe": [30, 1]}),
+    ("num_outputs = {'classes': [5, 1], 'data': [3, 2]}\n", {"classes": [5, 1], "data": [3, 2]}),
+])
+def test_num_outputs_as_returnn_reads_it(tmp_path: Path, text: str, expected: dict) -> None:
+    path = write(tmp_path, text + "network = {'output': {'class': 'softmax', 'from': 'data', 'loss': 'ce'}}\n")
+    assert load(path).num_outputs == expected
