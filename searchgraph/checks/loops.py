@@ -143,7 +143,7 @@ def decide_in_loop(c: Construction) -> dict[str, str]:
     for node in c.order:
         data = c.nodes[node]
         rec = c.rec_of(node)
-        if rec is None or data["unit"] != rec or c.placement(node) != "loop":
+        if rec is None or c.placement(node) != "loop":  # subnetworks' inner templates included
             continue
         if data["class"] in ("decide", "split_batch_beam") and "beam_size" not in data["options"]:
             out.setdefault(rec, "TypeError: BaseChoiceLayer.get_rec_initial_extra_outputs() missing 1 "
