@@ -37,6 +37,8 @@ EXPECTED_CODES = {
     "reject-independent-choices-meet-downstream": ("SG101", "output/both"),
     "reject-target-name-as-layer-in-loop": ("SG117", None),
     "reject-second-decoder-choice-off-own-prev": ("SG124", "dec2/output"),
+    "reject-output-cum-concat-weights": ("SG125", "output"),
+    "decide-in-subnet-in-loop": ("SG120", "output"),
     "moveout-prev-loop-layer": ("SG108", "output/aux"),
     "moveout-chain-beamed-moved-out": ("SG108", "output/aux2"),
     "decide-in-loop-output-layer": ("SG120", "output"),

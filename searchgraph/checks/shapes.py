@@ -10,6 +10,7 @@ remembers what it worked out: the model walks every path through residual connec
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -334,3 +335,61 @@ class Shapes:
         if form in ("from", "prev"):
             return self.frame_time(src, rec, seen)
         return None
+
+    # -- dims defined inside a loop -------------------------------------------------------------------
+    def loop_dims(self, node: str, rec: str) -> frozenset[str] | None:
+        """The dims a loop layer's frame value carries that are defined inside ``rec``'s loop with a
+        size of no batch axis (``CumConcatLayer``'s ``out_spatial_dim``: its size in the frame is the
+        frame's index plus one), as their declarations (JSON); None when unsure. Remembered."""
+        return self._remember(("loop_dims", node, rec), frozenset(),
+                              lambda: self._loop_dims(node, rec))
+
+    def _loop_dims(self, node: str, rec: str) -> frozenset[str] | None:
+        c = self.c
+        data = c.nodes[node]
+        cls, opts = data["class"], data["options"]
+        if data["node_kind"] != "layer" or c.rec_of(node) != rec or c.placement(node) != "loop":
+            return None
+        if cls == "subnetwork":
+            inner = f"{node}/output"
+            return self.loop_dims(inner, rec) if inner in c.nodes else None
+        if cls in ("choice", "compare"):
+            return frozenset()  # labels or flags per hypothesis: [B]
+        found: set[str] = set()
+        for src, form in c.sources(node):
+            if form in ("base", "data"):
+                continue  # from outside the loop: no dim of this loop's frame
+            got = self.loop_dims(src, rec) if form == "from" else \
+                (frozenset() if self.loop_dims(src, rec) == frozenset() else None)
+            if got is None:
+                return None
+            found |= got
+        if cls == "cum_concat":
+            dim = _dim_key(opts.get("out_spatial_dim"))
+            return None if dim is None else frozenset(found | {dim})
+        if not found:
+            return frozenset()  # other classes make no dim of the loop's own
+        if cls == "dot":
+            reduced = [opts.get(k) for k in ("reduce", "red1", "red2") if k in opts]
+        elif cls == "reduce":
+            reduced = [opts.get("axis", opts.get("axes"))]
+        elif _keeps(cls, opts, KEEP_AXES):
+            reduced = []
+        else:
+            return None
+        for red in reduced:
+            for axis in red if isinstance(red, (list, tuple)) else [red]:
+                if isinstance(axis, str) and axis.upper() == "F":
+                    continue  # the feature axis: no dim of the loop's own
+                key = _dim_key(axis)
+                if key is None:
+                    return None
+                found.discard(key)
+        return frozenset(found)
+
+
+def _dim_key(value: Any) -> str | None:
+    """A dim declared by ``{"__dim__": ...}`` as a comparable key, None for anything else."""
+    if isinstance(value, dict) and "__dim__" in value:
+        return json.dumps(value["__dim__"], sort_keys=True)
+    return None
