@@ -39,6 +39,7 @@ EXPECTED_CODES = {
     "reject-second-decoder-choice-off-own-prev": ("SG124", "dec2/output"),
     "reject-output-cum-concat-weights": ("SG125", "output"),
     "decide-in-subnet-in-loop": ("SG120", "output"),
+    "reject-target-cycle-in-unit": ("SG126", "output/output"),
     "moveout-prev-loop-layer": ("SG108", "output/aux"),
     "moveout-chain-beamed-moved-out": ("SG108", "output/aux2"),
     "decide-in-loop-output-layer": ("SG120", "output"),

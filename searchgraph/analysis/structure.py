@@ -46,6 +46,12 @@ def construction_order(g: LayerGraph | nx.DiGraph) -> list[str]:
                 if indeg[v] == 0:
                     released.append(v)
         ready.extend(reversed(released))
+        if not ready and len(order) < len(indeg):
+            # a cycle inside a rec unit: RETURNN's template construction hands out the template of
+            # a layer still under construction; take the first waiting layer (insertion order)
+            stuck = next(n for n in g if indeg[n] > 0)
+            indeg[stuck] = 0
+            ready.append(stuck)
     return order
 
 

@@ -182,3 +182,23 @@ def loop_output_without_length(c: Construction) -> dict[str, str]:
                         f"dynamic dim Dim{{'dyn-time:{rec}'[B&Beam{{'{beam.name}'}}({beam.size})]}} value "
                         f"unknown (the loop's length is known on {end_beam.name}, its end layer's beam)")
     return out
+
+
+@rule('SG126', 'dependency loop inside a rec unit',
+      "{layer} is on a cycle of layers of its rec unit that read each other in the same frame ('from', "
+      "'target' or another layer option, no 'prev:'): RETURNN builds the unit's templates lazily and "
+      "gets past it, but constructing the layers for real it reaches this layer again while building it.",
+      "Break the cycle: read one of the layers as 'prev:' (its previous frame), or drop the reference "
+      "(a 'target' naming a layer of the unit is a dependency too).")
+def construct_layer_dependency_loop(c: Construction) -> dict[str, str]:
+    """``TFNetwork.construct_layer`` raises ``NetworkConstructionDependencyLoopException`` when the
+    layer it is constructing is asked for again (``get_layer`` in ``transform_config_dict``: sources,
+    target layers, other options); the cell's real construction goes through ``construct_layer``."""
+    out: dict[str, str] = {}
+    for cycle in c.cycles():
+        node = next((n for n in cycle if c.nodes[n]["local"] == "output"), cycle[0])
+        local = c.nodes[node]["local"]
+        path = " -> ".join(cycle + cycle[:1])
+        out.setdefault(node, f"NetworkConstructionDependencyLoopException: There is a dependency loop on "
+                             f"layer '{local}' ({path}).")
+    return out
