@@ -40,6 +40,7 @@ EXPECTED_CODES = {
     "reject-output-cum-concat-weights": ("SG125", "output"),
     "decide-in-subnet-in-loop": ("SG120", "output"),
     "reject-target-cycle-in-unit": ("SG126", "output/output"),
+    "reject-slice-nd-size-from-choice": ("SG127", "output/seg"),
     "moveout-prev-loop-layer": ("SG108", "output/aux"),
     "moveout-chain-beamed-moved-out": ("SG108", "output/aux2"),
     "decide-in-loop-output-layer": ("SG120", "output"),

@@ -160,6 +160,36 @@ def beam_only_through_lazy_branch(c: Construction) -> dict[str, str]:
     return out
 
 
+@rule('SG127', "loop layer's beam differs from its template's",
+      "{layer} is built in the loop with search choices from its inputs, but its template (which "
+      "decides the loop's shapes) saw another beam: the class's template ignores an input that carries "
+      "the beam (a 'slice_nd' size computed from the choice only sets the new axis' size); RETURNN "
+      "checks each loop layer against its template ('has buggy search choices resolution').",
+      "Also feed {layer} the beamed layer through 'from' or 'start' (e.g. a 'start' from the same "
+      "choice), or compute the size outside the loop.")
+def buggy_search_choices_resolution(c: Construction) -> dict[str, str]:
+    """``_SubnetworkRecCell._construct``'s ``get_layer``: after constructing a loop layer without
+    search choices of its own, ``layer.get_search_choices()`` (its dependencies') must give the
+    template's beam and beam size, else "has buggy search choices resolution"."""
+    out: dict[str, str] = {}
+    if not c.search or not c.has_templates:
+        return out
+    for node in c.order:
+        data = c.nodes[node]
+        rec = c.rec_of(node)
+        if rec is None or data["node_kind"] != "layer" or c.placement(node) != "loop" \
+                or c.is_search_choice(node) or data["class"] in ("rec", "subnetwork"):
+            continue
+        real, template = c.chosen(node), c.template_beam(node)
+        if real is None or get_layer_class(data["class"]).beam_role != "generic":
+            continue
+        beam = c.beam(node)
+        if template is None or beam is None or beam.name != template.name or beam.size != template.size:
+            out[node] = (f"Exception: {node} has buggy search choices resolution. layer beam {beam} vs "
+                         f"template beam {template}")
+    return out
+
+
 def _resolved_layers(c: Construction, rec: str) -> list[str]:
     """Loop layers whose per-frame values RETURNN accumulates and backtracks after the loop
     (``get_loop_acc_layer``): ``output``, output layers, and what is read from outside the loop."""
