@@ -110,11 +110,18 @@ class Shapes:
             return {"dim": num, "sparse": False, "time": True}
         return None
 
-    def target_dim(self, node: str) -> int | None:
-        """The dim of the layer's ``target`` (extern data), if declared."""
+    def target_dim(self, node: str, seen: frozenset[str] = frozenset()) -> int | None:
+        """The dim of the layer's ``target``: extern data's, if declared, or the layer's it names
+        (``layer:X``, or a name of a layer: ``LayerBase.transform_config_dict`` looks it up with
+        ``get_layer`` first, and ``_guess_out_dim_from_target_and_opt_loss`` takes its dim)."""
         target = self.c.nodes[node]["options"].get("target")
         target = target[0] if isinstance(target, list) and target else target
-        if not isinstance(target, str) or target.startswith("layer:"):
+        if not isinstance(target, str):
+            return None
+        layer = next((s for s, opt, _ in self.c.inputs(node) if opt == "target"), None)
+        if layer is not None and self.c.nodes[layer]["node_kind"] == "layer":
+            return self.dim(layer, seen | {node})
+        if target.startswith("layer:"):
             return None
         ext = self.extern(target.removeprefix("data:"))
         return ext["dim"] if ext else None
@@ -189,7 +196,7 @@ class Shapes:
             if isinstance(opts.get("n_out"), int):
                 return int(opts["n_out"])
             if "n_out" not in opts and "out_dim" not in opts and opts.get("target"):
-                return self.target_dim(node)
+                return self.target_dim(node, seen)
             return None
         if _keeps(cls, opts, KEEP_DIM) and srcs and "n_out" not in opts and "out_dim" not in opts:
             return self.dim(srcs[0][0], seen | {node})

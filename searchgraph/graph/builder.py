@@ -473,8 +473,8 @@ def _find_cycle(g: nx.DiGraph, only: set[str] | None = None,
         while stack:
             node, it = stack[-1]
             for nxt, data in it:
-                if data["kind"] == "prev":
-                    continue
+                if data["kind"] == "prev" and all(k == "prev" for k in data.get("kinds", ())):
+                    continue  # only the previous frame (a `target` beside a prev: is this frame's)
                 if state.get(nxt) == 1:
                     return path[path.index(nxt):]
                 if nxt not in state:
