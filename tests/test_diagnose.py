@@ -41,6 +41,7 @@ EXPECTED_CODES = {
     "decide-in-subnet-in-loop": ("SG120", "output"),
     "reject-target-cycle-in-unit": ("SG126", "output/output"),
     "reject-slice-nd-size-from-choice": ("SG127", "output/seg"),
+    "reject-prev-slice-nd-dim-unknown": ("SG128", "output"),
     "moveout-prev-loop-layer": ("SG108", "output/aux"),
     "moveout-chain-beamed-moved-out": ("SG108", "output/aux2"),
     "decide-in-loop-output-layer": ("SG120", "output"),

@@ -273,7 +273,7 @@ def opt_search_resolve_loop_dim(c: Construction) -> dict[str, str]:
             if layer_choice not in c.nodes or c.rec_of(layer_choice) != rec \
                     or c.nodes[layer_choice]["class"] == "decide_keep_beam":
                 continue
-            if shapes.loop_dims(node, rec):
+            if any(d.startswith("cum_concat:") for d in shapes.loop_dims(node, rec) or ()):
                 out[rec] = (f"AssertionError: (_opt_search_resolve of ':dyn-tag-accum:"
                             f"{c.nodes[node]['local']}:tag1': assert layer.output.batch_dim_axis == 0; "
                             f"the size of {node}'s cum_concat axis in the loop has no batch axis)")

@@ -202,3 +202,39 @@ def construct_layer_dependency_loop(c: Construction) -> dict[str, str]:
         out.setdefault(node, f"NetworkConstructionDependencyLoopException: There is a dependency loop on "
                              f"layer '{local}' ({path}).")
     return out
+
+
+_INITIAL_KEYWORDS = ("zeros", "ones", "var", "keep_over_epoch", "keep_over_epoch_no_init", "apply(0)")
+
+
+@rule('SG128', "prev: value over an axis the loop sizes per frame",
+      "{layer} needs the previous frame's value of a loop layer before its first frame, and that value "
+      "has an axis whose size the loop only knows inside a frame (a 'slice_nd' with a size from a layer "
+      "or none, e.g. a window of the encoder around the choice): RETURNN makes the initial value from "
+      "the template's shape, and that axis has no size yet.",
+      "Read this frame's value instead of 'prev:', reduce the axis before the value is carried over, "
+      "give 'initial_output' a layer of the right shape, or give 'slice_nd' a fixed 'size'.")
+def initial_output_dim_unknown(c: Construction) -> dict[str, str]:
+    """``_SubnetworkRecCell.get_init_loop_vars`` → ``_get_init_output`` → ``LayerBase.
+    get_rec_initial_output`` builds ``zeros`` (or the constant) of the template's shape:
+    ``dim.get_dim_value()`` of each non-batch dim, which raises for a dim defined in the loop
+    without a static size ("need placeholder, self.dimension or self.dyn_size for dim value")."""
+    out: dict[str, str] = {}
+    shapes = c.derived(Shapes)
+    for node in c.order:
+        rec = c.rec_of(node)
+        data = c.nodes[node]
+        if rec is None or data["unit"] != rec or c.placement(node) != "loop" or rec in out:
+            continue
+        if not any("prev" in c.edge(node, user).get("kinds", [c.edge(node, user)["kind"]])
+                   for user in c.users(node)):
+            continue
+        initial = data["options"].get("initial_output")
+        if isinstance(initial, str) and initial not in _INITIAL_KEYWORDS:
+            continue  # a layer: copied into the template's shape
+        dims = [d for d in shapes.loop_dims(node, rec) or () if d.startswith("slice_nd:")]
+        if dims:
+            out[rec] = (f"Exception: Dim{{'sliced-time:{c.nodes[dims[0][len('slice_nd:'):]]['local']}'}}: "
+                        f"need placeholder, self.dimension or self.dyn_size for dim value (initial "
+                        f"output of prev:{data['local']})")
+    return out

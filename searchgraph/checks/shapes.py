@@ -345,9 +345,11 @@ class Shapes:
 
     # -- dims defined inside a loop -------------------------------------------------------------------
     def loop_dims(self, node: str, rec: str) -> frozenset[str] | None:
-        """The dims a loop layer's frame value carries that are defined inside ``rec``'s loop with a
-        size of no batch axis (``CumConcatLayer``'s ``out_spatial_dim``: its size in the frame is the
-        frame's index plus one), as their declarations (JSON); None when unsure. Remembered."""
+        """The dims a loop layer's frame value carries that are defined inside ``rec``'s loop, as keys
+        ``cum_concat:<declaration JSON>`` (``CumConcatLayer``'s ``out_spatial_dim``: its size in the
+        frame is the frame's index plus one, no batch axis) or ``slice_nd:<layer>`` (a ``slice_nd``
+        whose size is a layer or None: known per hypothesis, only in the frame); None when unsure.
+        Remembered."""
         return self._remember(("loop_dims", node, rec), frozenset(),
                               lambda: self._loop_dims(node, rec))
 
@@ -373,7 +375,9 @@ class Shapes:
             found |= got
         if cls == "cum_concat":
             dim = _dim_key(opts.get("out_spatial_dim"))
-            return None if dim is None else frozenset(found | {dim})
+            return None if dim is None else frozenset(found | {"cum_concat:" + dim})
+        if cls == "slice_nd" and not isinstance(opts.get("size"), (int, dict)):
+            return frozenset(found | {"slice_nd:" + node})  # SliceNdLayer: a new dynamic axis
         if not found:
             return frozenset()  # other classes make no dim of the loop's own
         if cls == "dot":
@@ -391,7 +395,7 @@ class Shapes:
                 key = _dim_key(axis)
                 if key is None:
                     return None
-                found.discard(key)
+                found.discard("cum_concat:" + key)
         return frozenset(found)
 
 
