@@ -457,7 +457,7 @@ def _build_graph(spec: NetSpec, *, strict: bool) -> LayerGraph:
 
 
 def _find_cycle(g: nx.DiGraph, only: set[str] | None = None,
-                skip: set[str] = frozenset()) -> list[str] | None:  # type: ignore[assignment]
+                skip: frozenset[str] | set[str] = frozenset()) -> list[str] | None:
     """A cycle over non-``prev`` edges (its nodes in order), or None; iterative DFS, linear time.
     ``only``: the nodes to look at (all if None); ``skip``: nodes to leave out."""
     succ = successor_table(g)
