@@ -517,9 +517,13 @@ class TestBuildGraphErrors:
         assert "prev:" in exc.hint
 
     def test_self_reference_without_prev_is_a_cycle(self) -> None:
-        exc = error({"output": rec({"output": {"class": "copy", "from": "output"}})})
-        assert exc.where == "output/output"
-        assert exc.message == "dependency cycle: output/output -> output/output"
+        # inside a rec unit RETURNN's lazy templates get past a cycle (its real construction then
+        # fails: the checks' SG126), so the graph keeps it as a finding, not an error
+        g = graph({"output": rec({"output": {"class": "copy", "from": "output"}})})
+        assert g.graph["cycles"] == [["output/output"]]
+        exc = error({"output": {"class": "copy", "from": "output"}})
+        assert exc.where == "output"
+        assert exc.message == "dependency cycle: output -> output"
 
     def test_cycle_through_prev_is_fine(self) -> None:
         g = graph({"output": rec({"a": {"class": "linear", "from": "prev:b"},

@@ -141,6 +141,13 @@ class Construction:
         """``(source, form)`` of the layer's ``from``, in order (whatever they carry)."""
         return [(s, f) for s, o, f, _ in self._s.nodes[node].get("inputs", []) if o == "from"]
 
+    def cycles(self) -> list[list[str]]:
+        """Dependency cycles (no ``prev:``) inside a rec unit, their layers in order: RETURNN's
+        templates allow them (``_construct_template`` hands out a template under construction), its
+        real construction does not (``TFNetwork.construct_layer``)."""
+        return [list(c) for c in self._s.graph.graph.get("cycles", [])
+                if all(n in self._s.built for n in c)]
+
     def known_length(self, rec: str) -> bool:
         """Whether the loop's length is known before it runs (no ``end`` needed)."""
         return self._s.known_length(rec)

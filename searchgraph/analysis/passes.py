@@ -25,6 +25,9 @@ from .choices import latest_choices
 from .placement import Placement
 from .structure import Structure
 
+#: options whose layer's beam a class's template (``get_out_data_from_opts``) does not combine
+_TEMPLATE_BLIND = {"slice_nd": ("size",)}
+
 __all__ = ["BeamPass"]
 
 #: how a layer receives an input's beam (:meth:`BeamPass.how_received`)
@@ -173,8 +176,12 @@ class BeamPass:
             return self.input_beam(parent, "sub", node), self.input_choice(parent, "sub", node)
         static = self._static.get(node)
         if static is None:  # placements are fixed: so is how each input arrives
+            # a template does not see every input's beam: ``SliceNdLayer.get_out_data_from_opts``
+            # puts a ``size`` layer only into the new dim's size (``dyn_size_ext``), not the beam
+            blind = _TEMPLATE_BLIND.get(data["class"], ()) if self.template else ()
             static = self._static[node] = (get_layer_class(data["class"]).beam_role, [
-                (*self._how(src, form, node), opt == "from") for src, opt, form in self.s.inputs(node)])
+                (*self._how(src, form, node), opt == "from") for src, opt, form in self.s.inputs(node)
+                if opt not in blind])
         role, plan = static
         beam_table, chosen_table = self.beam, self.chosen
         beams: list[SearchBeam | None] = []

@@ -69,6 +69,10 @@ def place(s: Structure, first_source_beam: FirstSourceBeam | None = None) -> Pla
             where[node] = where.get(s.parent(node), "net")
         elif rec is not None and nd[node]["unit"] != rec:
             where[node] = where.get(s.top_in_rec(node, rec), "loop")
+            if where[node] in ("input", "output") and has_search_choices(s, node, first_source_beam):
+                # a subnetwork's inner layers are templates of the cell of their own
+                # (``dec/output``): one with search choices stays in the loop
+                where[node] = "loop"
     return out
 
 

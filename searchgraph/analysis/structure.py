@@ -29,9 +29,13 @@ def construction_order(g: LayerGraph | nx.DiGraph) -> list[str]:
     """Kahn's algorithm over the non-``prev`` edges, ties broken by insertion order (stable)."""
     succ = successor_table(g)
     indeg = dict.fromkeys(g, 0)
+
+    def same_frame(data: dict) -> bool:  # a prev: edge that also is this frame's (a `target`)
+        return data["kind"] != "prev" or any(k != "prev" for k in data.get("kinds", ()))
+
     for u in g:
         for v, data in succ[u].items():
-            if data["kind"] != "prev":
+            if same_frame(data):
                 indeg[v] += 1
     ready = [n for n in g if indeg[n] == 0]
     ready.reverse()
@@ -41,11 +45,17 @@ def construction_order(g: LayerGraph | nx.DiGraph) -> list[str]:
         order.append(node)
         released = []
         for v, data in succ[node].items():
-            if data["kind"] != "prev":
+            if same_frame(data):
                 indeg[v] -= 1
                 if indeg[v] == 0:
                     released.append(v)
         ready.extend(reversed(released))
+        if not ready and len(order) < len(indeg):
+            # a cycle inside a rec unit: RETURNN's template construction hands out the template of
+            # a layer still under construction; take the first waiting layer (insertion order)
+            stuck = next(n for n in g if indeg[n] > 0)
+            indeg[stuck] = 0
+            ready.append(stuck)
     return order
 
 

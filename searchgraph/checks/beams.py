@@ -12,6 +12,7 @@ from ..analysis.choices import frame_choices, owner
 from ..analysis.construction import Construction
 from ..graph.layers import get_layer_class
 from .registry import Raised, rule
+from .shapes import Shapes
 
 
 @rule("SG101", "search choices cannot be compared",
@@ -159,6 +160,36 @@ def beam_only_through_lazy_branch(c: Construction) -> dict[str, str]:
     return out
 
 
+@rule('SG127', "loop layer's beam differs from its template's",
+      "{layer} is built in the loop with search choices from its inputs, but its template (which "
+      "decides the loop's shapes) saw another beam: the class's template ignores an input that carries "
+      "the beam (a 'slice_nd' size computed from the choice only sets the new axis' size); RETURNN "
+      "checks each loop layer against its template ('has buggy search choices resolution').",
+      "Also feed {layer} the beamed layer through 'from' or 'start' (e.g. a 'start' from the same "
+      "choice), or compute the size outside the loop.")
+def buggy_search_choices_resolution(c: Construction) -> dict[str, str]:
+    """``_SubnetworkRecCell._construct``'s ``get_layer``: after constructing a loop layer without
+    search choices of its own, ``layer.get_search_choices()`` (its dependencies') must give the
+    template's beam and beam size, else "has buggy search choices resolution"."""
+    out: dict[str, str] = {}
+    if not c.search or not c.has_templates:
+        return out
+    for node in c.order:
+        data = c.nodes[node]
+        rec = c.rec_of(node)
+        if rec is None or data["node_kind"] != "layer" or c.placement(node) != "loop" \
+                or c.is_search_choice(node) or data["class"] in ("rec", "subnetwork"):
+            continue
+        real, template = c.chosen(node), c.template_beam(node)
+        if real is None or get_layer_class(data["class"]).beam_role != "generic":
+            continue
+        beam = c.beam(node)
+        if template is None or beam is None or beam.name != template.name or beam.size != template.size:
+            out[node] = (f"Exception: {node} has buggy search choices resolution. layer beam {beam} vs "
+                         f"template beam {template}")
+    return out
+
+
 def _resolved_layers(c: Construction, rec: str) -> list[str]:
     """Loop layers whose per-frame values RETURNN accumulates and backtracks after the loop
     (``get_loop_acc_layer``): ``output``, output layers, and what is read from outside the loop."""
@@ -212,6 +243,40 @@ def output_off_the_choice_chain(c: Construction) -> dict[str, str]:
             if back == latest and layer_choice not in seq:
                 out[rec] = (f"AssertionError: (_get_search_choice_seq: {node}'s choice {layer_choice} is "
                             f"not on the frame's choice chain {seq} of the latest choice {latest})")
+                break
+    return out
+
+
+@rule('SG125', 'loop output over a dim of the loop without a batch axis',
+      "{layer} accumulates an output layer of its loop that carries a dim defined inside the loop "
+      "(a 'cum_concat' axis); RETURNN also accumulates that dim's size per frame (a helper 'length' layer "
+      "':dyn-tag-accum:...'), and backtracking it along the search choices after the loop "
+      "(_opt_search_resolve) asserts a batch-major value, which that size, without a batch axis, is not.",
+      "Mark only batch-major values over the loop's own axes as outputs: reduce the 'cum_concat' axis "
+      "inside the loop first (e.g. the attention context, not its weights), or drop 'is_output_layer'.")
+def opt_search_resolve_loop_dim(c: Construction) -> dict[str, str]:
+    """``_SubnetworkRecCell.get_output`` adds a ``length`` layer ``:dyn-tag-accum:L:tagN`` for every
+    dim of an accumulated layer ``L`` whose ``control_flow_ctx`` is the loop's, and accumulates it
+    like ``L``; ``_opt_search_resolve`` backtracks it (its search choices are ``L``'s, made in this
+    loop) and its ``transform`` asserts ``layer.output.batch_dim_axis == 0``: a cum_concat axis'
+    size inside the loop is a scalar."""
+    out: dict[str, str] = {}
+    if not c.search:
+        return out
+    shapes = c.derived(Shapes)
+    for rec in c.order:
+        if c.nodes[rec]["class"] != "rec" or c.latest(rec) is None:
+            continue
+        for node in _resolved_layers(c, rec):
+            chosen = c.chosen(node)
+            layer_choice = owner(chosen) if chosen is not None else None
+            if layer_choice not in c.nodes or c.rec_of(layer_choice) != rec \
+                    or c.nodes[layer_choice]["class"] == "decide_keep_beam":
+                continue
+            if any(d.startswith("cum_concat:") for d in shapes.loop_dims(node, rec) or ()):
+                out[rec] = (f"AssertionError: (_opt_search_resolve of ':dyn-tag-accum:"
+                            f"{c.nodes[node]['local']}:tag1': assert layer.output.batch_dim_axis == 0; "
+                            f"the size of {node}'s cum_concat axis in the loop has no batch axis)")
                 break
     return out
 

@@ -143,7 +143,7 @@ def decide_in_loop(c: Construction) -> dict[str, str]:
     for node in c.order:
         data = c.nodes[node]
         rec = c.rec_of(node)
-        if rec is None or data["unit"] != rec or c.placement(node) != "loop":
+        if rec is None or c.placement(node) != "loop":  # subnetworks' inner templates included
             continue
         if data["class"] in ("decide", "split_batch_beam") and "beam_size" not in data["options"]:
             out.setdefault(rec, "TypeError: BaseChoiceLayer.get_rec_initial_extra_outputs() missing 1 "
@@ -181,4 +181,60 @@ def loop_output_without_length(c: Construction) -> dict[str, str]:
             out[rec] = (f"AssertionError: Tensor{{'{c.nodes[rec]['local']}_output', ...}} sanity_check: "
                         f"dynamic dim Dim{{'dyn-time:{rec}'[B&Beam{{'{beam.name}'}}({beam.size})]}} value "
                         f"unknown (the loop's length is known on {end_beam.name}, its end layer's beam)")
+    return out
+
+
+@rule('SG126', 'dependency loop inside a rec unit',
+      "{layer} is on a cycle of layers of its rec unit that read each other in the same frame ('from', "
+      "'target' or another layer option, no 'prev:'): RETURNN builds the unit's templates lazily and "
+      "gets past it, but constructing the layers for real it reaches this layer again while building it.",
+      "Break the cycle: read one of the layers as 'prev:' (its previous frame), or drop the reference "
+      "(a 'target' naming a layer of the unit is a dependency too).")
+def construct_layer_dependency_loop(c: Construction) -> dict[str, str]:
+    """``TFNetwork.construct_layer`` raises ``NetworkConstructionDependencyLoopException`` when the
+    layer it is constructing is asked for again (``get_layer`` in ``transform_config_dict``: sources,
+    target layers, other options); the cell's real construction goes through ``construct_layer``."""
+    out: dict[str, str] = {}
+    for cycle in c.cycles():
+        node = next((n for n in cycle if c.nodes[n]["local"] == "output"), cycle[0])
+        local = c.nodes[node]["local"]
+        path = " -> ".join(cycle + cycle[:1])
+        out.setdefault(node, f"NetworkConstructionDependencyLoopException: There is a dependency loop on "
+                             f"layer '{local}' ({path}).")
+    return out
+
+
+_INITIAL_KEYWORDS = ("zeros", "ones", "var", "keep_over_epoch", "keep_over_epoch_no_init", "apply(0)")
+
+
+@rule('SG128', "prev: value over an axis the loop sizes per frame",
+      "{layer} needs the previous frame's value of a loop layer before its first frame, and that value "
+      "has an axis whose size the loop only knows inside a frame (a 'slice_nd' with a size from a layer "
+      "or none, e.g. a window of the encoder around the choice): RETURNN makes the initial value from "
+      "the template's shape, and that axis has no size yet.",
+      "Read this frame's value instead of 'prev:', reduce the axis before the value is carried over, "
+      "give 'initial_output' a layer of the right shape, or give 'slice_nd' a fixed 'size'.")
+def initial_output_dim_unknown(c: Construction) -> dict[str, str]:
+    """``_SubnetworkRecCell.get_init_loop_vars`` → ``_get_init_output`` → ``LayerBase.
+    get_rec_initial_output`` builds ``zeros`` (or the constant) of the template's shape:
+    ``dim.get_dim_value()`` of each non-batch dim, which raises for a dim defined in the loop
+    without a static size ("need placeholder, self.dimension or self.dyn_size for dim value")."""
+    out: dict[str, str] = {}
+    shapes = c.derived(Shapes)
+    for node in c.order:
+        rec = c.rec_of(node)
+        data = c.nodes[node]
+        if rec is None or data["unit"] != rec or c.placement(node) != "loop" or rec in out:
+            continue
+        if not any("prev" in c.edge(node, user).get("kinds", [c.edge(node, user)["kind"]])
+                   for user in c.users(node)):
+            continue
+        initial = data["options"].get("initial_output")
+        if isinstance(initial, str) and initial not in _INITIAL_KEYWORDS:
+            continue  # a layer: copied into the template's shape
+        dims = [d for d in shapes.loop_dims(node, rec) or () if d.startswith("slice_nd:")]
+        if dims:
+            out[rec] = (f"Exception: Dim{{'sliced-time:{c.nodes[dims[0][len('slice_nd:'):]]['local']}'}}: "
+                        f"need placeholder, self.dimension or self.dyn_size for dim value (initial "
+                        f"output of prev:{data['local']})")
     return out

@@ -10,6 +10,7 @@ remembers what it worked out: the model walks every path through residual connec
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -109,11 +110,18 @@ class Shapes:
             return {"dim": num, "sparse": False, "time": True}
         return None
 
-    def target_dim(self, node: str) -> int | None:
-        """The dim of the layer's ``target`` (extern data), if declared."""
+    def target_dim(self, node: str, seen: frozenset[str] = frozenset()) -> int | None:
+        """The dim of the layer's ``target``: extern data's, if declared, or the layer's it names
+        (``layer:X``, or a name of a layer: ``LayerBase.transform_config_dict`` looks it up with
+        ``get_layer`` first, and ``_guess_out_dim_from_target_and_opt_loss`` takes its dim)."""
         target = self.c.nodes[node]["options"].get("target")
         target = target[0] if isinstance(target, list) and target else target
-        if not isinstance(target, str) or target.startswith("layer:"):
+        if not isinstance(target, str):
+            return None
+        layer = next((s for s, opt, _ in self.c.inputs(node) if opt == "target"), None)
+        if layer is not None and self.c.nodes[layer]["node_kind"] == "layer":
+            return self.dim(layer, seen | {node})
+        if target.startswith("layer:"):
             return None
         ext = self.extern(target.removeprefix("data:"))
         return ext["dim"] if ext else None
@@ -188,7 +196,7 @@ class Shapes:
             if isinstance(opts.get("n_out"), int):
                 return int(opts["n_out"])
             if "n_out" not in opts and "out_dim" not in opts and opts.get("target"):
-                return self.target_dim(node)
+                return self.target_dim(node, seen)
             return None
         if _keeps(cls, opts, KEEP_DIM) and srcs and "n_out" not in opts and "out_dim" not in opts:
             return self.dim(srcs[0][0], seen | {node})
@@ -334,3 +342,65 @@ class Shapes:
         if form in ("from", "prev"):
             return self.frame_time(src, rec, seen)
         return None
+
+    # -- dims defined inside a loop -------------------------------------------------------------------
+    def loop_dims(self, node: str, rec: str) -> frozenset[str] | None:
+        """The dims a loop layer's frame value carries that are defined inside ``rec``'s loop, as keys
+        ``cum_concat:<declaration JSON>`` (``CumConcatLayer``'s ``out_spatial_dim``: its size in the
+        frame is the frame's index plus one, no batch axis) or ``slice_nd:<layer>`` (a ``slice_nd``
+        whose size is a layer or None: known per hypothesis, only in the frame); None when unsure.
+        Remembered."""
+        return self._remember(("loop_dims", node, rec), frozenset(),
+                              lambda: self._loop_dims(node, rec))
+
+    def _loop_dims(self, node: str, rec: str) -> frozenset[str] | None:
+        c = self.c
+        data = c.nodes[node]
+        cls, opts = data["class"], data["options"]
+        if data["node_kind"] != "layer" or c.rec_of(node) != rec or c.placement(node) != "loop":
+            return None
+        if cls == "subnetwork":
+            inner = f"{node}/output"
+            return self.loop_dims(inner, rec) if inner in c.nodes else None
+        if cls in ("choice", "compare"):
+            return frozenset()  # labels or flags per hypothesis: [B]
+        found: set[str] = set()
+        for src, form in c.sources(node):
+            if form in ("base", "data"):
+                continue  # from outside the loop: no dim of this loop's frame
+            got = self.loop_dims(src, rec) if form == "from" else \
+                (frozenset() if self.loop_dims(src, rec) == frozenset() else None)
+            if got is None:
+                return None
+            found |= got
+        if cls == "cum_concat":
+            dim = _dim_key(opts.get("out_spatial_dim"))
+            return None if dim is None else frozenset(found | {"cum_concat:" + dim})
+        if cls == "slice_nd" and not isinstance(opts.get("size"), (int, dict)):
+            return frozenset(found | {"slice_nd:" + node})  # SliceNdLayer: a new dynamic axis
+        if not found:
+            return frozenset()  # other classes make no dim of the loop's own
+        if cls == "dot":
+            reduced = [opts.get(k) for k in ("reduce", "red1", "red2") if k in opts]
+        elif cls == "reduce":
+            reduced = [opts.get("axis", opts.get("axes"))]
+        elif _keeps(cls, opts, KEEP_AXES):
+            reduced = []
+        else:
+            return None
+        for red in reduced:
+            for axis in red if isinstance(red, (list, tuple)) else [red]:
+                if isinstance(axis, str) and axis.upper() == "F":
+                    continue  # the feature axis: no dim of the loop's own
+                key = _dim_key(axis)
+                if key is None:
+                    return None
+                found.discard("cum_concat:" + key)
+        return frozenset(found)
+
+
+def _dim_key(value: Any) -> str | None:
+    """A dim declared by ``{"__dim__": ...}`` as a comparable key, None for anything else."""
+    if isinstance(value, dict) and "__dim__" in value:
+        return json.dumps(value["__dim__"], sort_keys=True)
+    return None

@@ -439,17 +439,31 @@ def _build_graph(spec: NetSpec, *, strict: bool) -> LayerGraph:
         hint = f"did you mean {', '.join(repr(c) for c in matches)}?" if matches else \
             "check the spelling, or the prefix (prev:, base:, data:)"
         raise NetworkError(f"unknown reference {written!r}: {why}", where=consumer, hint=hint)
-    cycle = _find_cycle(g)
+    # RETURNN builds a rec unit's templates lazily (``_SubnetworkRecCell._construct_template``: a
+    # layer under construction hands out its uninitialized template), so a cycle inside one unit
+    # is no reason to stop here: the real construction then raises (``TFNetwork.construct_layer``),
+    # a finding of the checks. ``cycles``: one per unit, its layers in order.
+    units: dict[str, set[str]] = {}
+    for node, data in g.nodes(data=True):
+        if data.get("unit_kind") == "rec" and data.get("node_kind") == "layer":
+            units.setdefault(data["unit"], set()).add(node)
+    g.graph["cycles"] = [c for members in units.values() if (c := _find_cycle(g, members))]
+    in_units = {n for members in units.values() for n in members}
+    cycle = _find_cycle(g, None, in_units)
     if cycle:
         raise NetworkError("dependency cycle: " + " -> ".join(cycle + cycle[:1]), where=cycle[0],
                            hint="break the cycle, or use 'prev:' to read the previous frame")
     return g
 
 
-def _find_cycle(g: nx.DiGraph) -> list[str] | None:
-    """A cycle over non-``prev`` edges (its nodes in order), or None; iterative DFS, linear time."""
+def _find_cycle(g: nx.DiGraph, only: set[str] | None = None,
+                skip: frozenset[str] | set[str] = frozenset()) -> list[str] | None:
+    """A cycle over non-``prev`` edges (its nodes in order), or None; iterative DFS, linear time.
+    ``only``: the nodes to look at (all if None); ``skip``: nodes to leave out."""
     succ = successor_table(g)
-    state: dict[str, int] = {}  # 1 on the stack, 2 done
+    state: dict[str, int] = dict.fromkeys(skip, 2)  # 1 on the stack, 2 done
+    if only is not None:
+        state.update((n, 2) for n in g if n not in only)
     for start in g:
         if start in state:
             continue
@@ -459,8 +473,8 @@ def _find_cycle(g: nx.DiGraph) -> list[str] | None:
         while stack:
             node, it = stack[-1]
             for nxt, data in it:
-                if data["kind"] == "prev":
-                    continue
+                if data["kind"] == "prev" and all(k == "prev" for k in data.get("kinds", ())):
+                    continue  # only the previous frame (a `target` beside a prev: is this frame's)
                 if state.get(nxt) == 1:
                     return path[path.index(nxt):]
                 if nxt not in state:
