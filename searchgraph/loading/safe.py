@@ -145,13 +145,7 @@ class Interpreter:
             try:
                 handler(node, frame)
             except Exception as exc:
-                if not hasattr(exc, "sg_line") and not isinstance(exc, ops.SafeEvalError):
-                    try:
-                        exc.sg_line = node.lineno  # type: ignore[attr-defined]
-                    except AttributeError:
-                        pass
-                if isinstance(exc, ops.SafeEvalError) and exc.lineno is None:
-                    exc.lineno = node.lineno
+                _mark_line(exc, node.lineno)
                 raise
 
     def skip(self, node: ast.AST, body: list[ast.stmt], reason: Opaque, frame: Frame) -> None:
@@ -514,11 +508,7 @@ class Interpreter:
         except OpaqueOperand as exc:
             return exc.value
         except Exception as exc:
-            if not hasattr(exc, "sg_line") and not isinstance(exc, ops.SafeEvalError):
-                try:
-                    exc.sg_line = node.lineno  # type: ignore[attr-defined]
-                except AttributeError:
-                    pass
+            _mark_line(exc, node.lineno)
             raise
 
     def truth(self, value: Any) -> bool:
@@ -1059,3 +1049,13 @@ class Interpreter:
             self.lineno = saved
 
 
+def _mark_line(exc: Exception, lineno: int) -> None:
+    """Note the innermost line an error passed through (the config's line for its own errors)."""
+    if isinstance(exc, ops.SafeEvalError):
+        if exc.lineno is None:
+            exc.lineno = lineno
+    elif not hasattr(exc, "sg_line"):
+        try:
+            exc.sg_line = lineno  # type: ignore[attr-defined]
+        except AttributeError:
+            pass

@@ -51,8 +51,8 @@ from ..loading import load
 from ..loading.netspec import NetSpec
 from .trace import SearchTrace
 
-__all__ = ["CaptureError", "CaptureLayout", "Hooks", "ReturnnFinal", "capture_search", "instrument",
-           "returnn_available"]
+__all__ = ["CaptureError", "CaptureLayout", "Hooks", "ReturnnFinal", "capture_search", "dist_version",
+           "instrument", "returnn_available"]
 
 SUFFIXES = ("__sg_labels", "__sg_src_beams", "__sg_scores", "__sg_final")
 _END = "end__sg_flags"
@@ -391,7 +391,7 @@ def _input_arrays(inputs: Mapping[str, Any] | None, keys: list[str]) -> dict[str
 # Running (parent side)
 
 
-def _dist_version(*names: str) -> str | None:
+def dist_version(*names: str) -> str | None:
     for name in names:
         try:
             return importlib.metadata.version(name)
@@ -408,7 +408,7 @@ def _cache_key(request: dict[str, Any], arrays: dict[str, np.ndarray], runner: P
     h.update(Path(__file__).read_bytes())
     if runner is not None:
         h.update(runner.read_bytes())
-    h.update(f"{salt} returnn={_dist_version('returnn')} tf={_dist_version('tensorflow-cpu', 'tensorflow')} "
+    h.update(f"{salt} returnn={dist_version('returnn')} tf={dist_version('tensorflow-cpu', 'tensorflow')} "
              f"py={sys.version_info[:2]}".encode())
     return h.hexdigest()[:32]
 

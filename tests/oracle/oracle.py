@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from searchgraph.search.returnn import dist_version
+
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "searchgraph" / "search" / "returnn_build.py"  # run as -m searchgraph.search.returnn_build
 CACHE_DIR = ROOT / ".oracle-cache"
@@ -34,23 +36,14 @@ DEFAULT_TIMEOUT = 900.0
 # Availability
 
 
-def _dist_version(*names: str) -> str | None:
-    for name in names:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return None
-
-
 def returnn_version() -> str | None:
     """The installed RETURNN version (from package metadata; nothing is imported), or None."""
-    return _dist_version("returnn")
+    return dist_version("returnn")
 
 
 def tensorflow_version() -> str | None:
     """The installed TensorFlow version (tensorflow-cpu or tensorflow), or None."""
-    return _dist_version("tensorflow-cpu", "tensorflow", "tensorflow-intel", "tf-nightly")
+    return dist_version("tensorflow-cpu", "tensorflow", "tensorflow-intel", "tf-nightly")
 
 
 def returnn_available() -> bool:
