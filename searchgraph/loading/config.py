@@ -209,8 +209,6 @@ def _check_loop_jumps(body: list[Any], filename: str, *, in_loop: bool) -> None:
         for field, value in ast.iter_fields(node):
             if field in ("body", "orelse", "finalbody", "handlers", "cases"):
                 _check_loop_jumps(value, filename, in_loop=inner)
-            elif field == "handlers":
-                pass
 
 
 def config_format(path: Path, text: str) -> str:

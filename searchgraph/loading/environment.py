@@ -264,8 +264,6 @@ class Environment:
             if isinstance(value, Opaque):
                 return Opaque(f"from {module} import {name}", self.where())
             return value
-        if module.split(".")[0] not in _KNOWN_ROOTS and module not in OLD_MODULES:
-            return Opaque(f"from {module} import {name}", self.where())
         return Opaque(f"from {module} import {name}", self.where())
 
     def _make_module(self, name: str) -> Any:
@@ -299,7 +297,7 @@ class Environment:
             if isinstance(path, Opaque):
                 return path
             text = os.fspath(path)
-            if func(text) or os.path.lexists(text):
+            if os.path.lexists(text):
                 return func(text)
             self.stand_in(f"{text} is not on this machine; os.path.{name} reports it present")
             return True
@@ -476,7 +474,6 @@ _DIM_NAMES: dict[str, Callable[[], Any]] = {
     "batch_dim": lambda: DimValue("batch", "batch", None),
     "single_step_dim": lambda: DimValue("spatial", "single-step", 1),
 }
-_KNOWN_ROOTS = frozenset({"returnn"})
 _MODULES: dict[str, Callable[[Environment], Any]] = {
     "os": _os_module, "os.path": _os_path_module, "sys": _sys_module, "math": _math_module,
     "numpy": _numpy_module, "subprocess": _subprocess_module, "shutil": _shutil_module, "copy": _copy_module,
