@@ -19,6 +19,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from .mutations_fresh import FRESH_OPERATORS, FRESH_SEED
 from .mutations import (
     Case,
     Mutant,
@@ -337,11 +338,15 @@ HELD_OUT_OPERATORS: tuple[Op, ...] = (
     Op("change-initial", op_change_initial, 1),
     Op("insert-choice", op_insert_choice, 1.5),
 )
-SETS = {"dev": DEV_OPERATORS, "held-out": HELD_OUT_OPERATORS}
+SETS = {"dev": DEV_OPERATORS, "held-out": HELD_OUT_OPERATORS, "fresh": FRESH_OPERATORS}
+#: Each set's seed: the fresh set (``mutations_fresh.py``) has its own.
+SEEDS = {"dev": WIDE_SEED, "held-out": WIDE_SEED, "fresh": FRESH_SEED}
 
 
 def generate_wide(base_cases: list[tuple[str, Case]], which: str, n: int = N_WIDE,
-                  seed: int = WIDE_SEED) -> list[Mutant]:
-    """``n`` mutants made with the ``which`` set's operators (``dev`` or ``held-out``)."""
+                  seed: int | None = None) -> list[Mutant]:
+    """``n`` mutants made with the ``which`` set's operators (``dev``, ``held-out`` or ``fresh``),
+    with the set's own seed unless ``seed`` is given."""
+    seed = SEEDS[which] if seed is None else seed
     return [(f"{which}-{mid}", {**case, "id": f"{which}-{mid}"}, desc)
             for mid, case, desc in generate(base_cases, n, seed, SETS[which])]
