@@ -45,6 +45,11 @@ EXPECTED_CODES = {
     "moveout-prev-loop-layer": ("SG108", "output/aux"),
     "moveout-chain-beamed-moved-out": ("SG108", "output/aux2"),
     "decide-in-loop-output-layer": ("SG120", "output"),
+    "reject-second-decoder-reads-prev-beamed-rec": ("SG101", "output_2/s"),
+    "reject-choice-dense-target": ("SG118", "output/output"),
+    "reject-choice-initial-apply0": ("SG129", "output"),
+    "reject-decide-target-other-dim": ("SG130", "decision"),
+    "reject-choice-initial-from-sequence": ("SG131", "output"),
 }
 
 

@@ -23,6 +23,7 @@ from ..graph.layers import get_layer_class
 from .beams import CombineError, SearchBeam, combine_beams
 from .choices import latest_choices
 from .placement import Placement
+from .templates import rec_output_template
 from .structure import Structure
 
 #: options whose layer's beam a class's template (``get_out_data_from_opts``) does not combine
@@ -239,6 +240,11 @@ class BeamPass:
                 return None, None
             first_choice = choices[0] if sources else None
             return SearchBeam(node, first.size, first), SearchBeam(node, first.size, first_choice or first)
+        if role == "rec" and self.template:
+            # another loop's templates read the rec layer built for real: its output template's beam
+            own = rec_output_template(self.s, node, self.beam, self.chosen)
+            if own is not None:
+                return own, self.latest_chosen.get(node)
         if role == "rec" and (node in self.rec_outer or node in self.latest):
             return self.rec_outer.get(node, self.latest.get(node)), self.latest_chosen.get(node)
         return combine_beams(beams), self._combine_choices(choices)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from .beams import SearchBeam
 from .structure import Structure
 
-__all__ = ["beamless_outside_loops", "rec_output_templates"]
+__all__ = ["beamless_outside_loops", "rec_output_template", "rec_output_templates"]
 
 
 def beamless_outside_loops(s: Structure) -> frozenset[str]:
@@ -36,36 +36,46 @@ def beamless_outside_loops(s: Structure) -> frozenset[str]:
 
 def rec_output_templates(s: Structure, beam: Mapping[str, SearchBeam | None],
                          chosen: Mapping[str, SearchBeam | None]) -> dict[str, SearchBeam | None]:
-    """Each rec layer's own beam: its inner ``output`` template's beam as the template pass leaves it
-    (``beam``, ``chosen``: the template pass's tables). In the first pass the frame's oldest choice is
+    """Each rec layer's own beam (:func:`rec_output_template`), where it has one."""
+    out: dict[str, SearchBeam | None] = {}
+    for rec in s.children:
+        template = rec_output_template(s, rec, beam, chosen)
+        if template is not None:
+            out[rec] = template
+    return out
+
+
+def rec_output_template(s: Structure, rec: str, beam: Mapping[str, SearchBeam | None],
+                        chosen: Mapping[str, SearchBeam | None]) -> SearchBeam | None:
+    """A rec layer's own beam: its inner ``output`` template's beam as the template pass leaves it
+    (``beam``, ``chosen``: the template pass's tables); what another loop's templates see of it
+    (``base:rec``: the rec layer is built for real before a later loop's templates). In the first
+    pass the frame's oldest choice is
     built before the ``prev:`` layers it reads are initialised, so with two or more choices in a frame
     its beam has no dependency there (``decide_keep_beam`` layers do not count) (e.g. ``output/output_1 <- output/output_0``, no ``prev:`` link);
     the same when the unit's ``output`` is not itself a choice (``output = copy(label)`` gives
     ``output/label``). Only a unit ``output`` that is the frame's single choice keeps its ``prev:``
     link (``output/output <- output/prev:output``)."""
-    out: dict[str, SearchBeam | None] = {}
     nd = s.nodes
-    for rec, members in s.children.items():
-        inner = next((m for m in members if nd[m]["local"] == "output"), None)
-        if nd[rec]["class"] != "rec" or inner is None:
-            continue
-        template = beam.get(inner)
-        if template is None:
-            continue
-        frame = template.walk()
-        frame = frame[:next((i for i, b in enumerate(frame) if b.is_prev_frame), len(frame))]
-        choices = chosen.get(inner)
-        # ``ChoiceLayer`` templates only: a ``decide_keep_beam`` template keeps its source's beam
-        # as dependency (``DecideKeepBeamLayer.get_out_data_from_opts``), prev: link included
-        in_frame = [c for c in choices.walk() if not c.is_prev_frame
-                    and nd.get(c.name, {}).get("class") == "choice"] if choices else []
-        if (len(in_frame) >= 2 or nd[inner]["class"] != "choice") and frame:
-            rebuilt: SearchBeam | None = None
-            for old in reversed(frame):
-                if rebuilt is None and nd.get(old.name, {}).get("class") == "decide_keep_beam":
-                    rebuilt = old  # its template takes its source's beam as is, prev: link included
-                    continue
-                rebuilt = SearchBeam(old.name, old.size, rebuilt, old.next_frame)
-            template = rebuilt
-        out[rec] = template
-    return out
+    inner = next((m for m in s.children.get(rec, ()) if nd[m]["local"] == "output"), None)
+    if nd[rec]["class"] != "rec" or inner is None:
+        return None
+    template = beam.get(inner)
+    if template is None:
+        return None
+    frame = template.walk()
+    frame = frame[:next((i for i, b in enumerate(frame) if b.is_prev_frame), len(frame))]
+    choices = chosen.get(inner)
+    # ``ChoiceLayer`` templates only: a ``decide_keep_beam`` template keeps its source's beam
+    # as dependency (``DecideKeepBeamLayer.get_out_data_from_opts``), prev: link included
+    in_frame = [c for c in choices.walk() if not c.is_prev_frame
+                and nd.get(c.name, {}).get("class") == "choice"] if choices else []
+    if (len(in_frame) >= 2 or nd[inner]["class"] != "choice") and frame:
+        rebuilt: SearchBeam | None = None
+        for old in reversed(frame):
+            if rebuilt is None and nd.get(old.name, {}).get("class") == "decide_keep_beam":
+                rebuilt = old  # its template takes its source's beam as is, prev: link included
+                continue
+            rebuilt = SearchBeam(old.name, old.size, rebuilt, old.next_frame)
+        template = rebuilt
+    return template

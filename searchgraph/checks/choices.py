@@ -136,8 +136,9 @@ def non_search_choice_without_beam(c: Construction) -> dict[str, str]:
 @rule('SG118', 'choice input does not fit the choice',
       "In search, RETURNN's ChoiceLayer asserts that its first source holds scores over the target's "
       "vocabulary: not sparse, one feature axis of the target's dim and no other axis, and for input_type "
-      "'prob' a tensor it can take the log of; {layer}'s first source is sparse, has another dim, carries "
-      "a whole sequence read into the loop, or is a prev: value scored as 'prob'.",
+      "'prob' a tensor it can take the log of; its output template is its target's, which must be labels; "
+      "{layer}'s first source is sparse, has another dim, carries "
+      "a whole sequence read into the loop, or is a prev: value scored as 'prob', or its target is dense.",
       'Feed {layer} a softmax / log-softmax over the target vocabulary computed in the frame (n_out = the '
       "target's dim); read sequences from outside the loop only through attention; to score a prev: "
       "value, make it log-probabilities and set input_type 'log_prob'.")
@@ -150,19 +151,27 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
     shapes = c.derived(Shapes)
     for node in c.order:
         data = c.nodes[node]
-        if data["class"] != "choice" or not c.is_search_choice(node) \
-                or data["options"].get("input_type") == "regression":
+        if data["class"] != "choice" or not c.is_search_choice(node):
             continue
+        # a regression choice passes the same asserts (not sparse, the target's dim, one axis); it
+        # takes no log and predicts dense frames
+        regression = data["options"].get("input_type") == "regression"
         srcs = c.sources(node)
         if not srcs:
             continue
         src = srcs[0][0]
         rec = c.rec_of(node)
         why = None
-        if any(shapes.sparse(s) is True for s, _ in srcs):
+        dense_target = None if regression else _dense_target(c, shapes, node)
+        if dense_target is not None:
+            # ChoiceLayer.get_out_data_from_opts copies the target's template: labels (batch,) do
+            # not fit a dense target's (batch, dim) (``Tensor.raw_tensor``'s ndim assertion)
+            why = f"the target {dense_target!r} is dense, its template has a feature axis the labels lack"
+        elif any(shapes.sparse(s) is True for s, _ in srcs):
             bad = next(s for s, _ in srcs if shapes.sparse(s) is True)
             why = f"{bad} is sparse (labels, not scores)"
-        elif rec is not None and srcs[0][1] == "prev" and data["options"].get("input_type", "prob") == "prob":
+        elif rec is not None and srcs[0][1] == "prev" and data["options"].get("input_type", "prob") == "prob" \
+                and not regression:
             # safe_log -> check_base_op_type_and_replace asserts its tensor is its op's first output;
             # a prev: value is one of the loop's state tensors
             why = f"prev:{c.nodes[src]['local']} is a loop state, not a softmax whose log can be taken"
@@ -177,3 +186,18 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
         if why:
             out[node] = f"AssertionError: (ChoiceLayer in search: {why})"
     return out
+
+
+def _dense_target(c: Construction, shapes: Shapes, node: str) -> str | None:
+    """The choice's target when it is known to be dense (extern data declared without a sparse dim,
+    or a layer whose output is not labels): a searching choice's output template is its target's."""
+    target = c.nodes[node]["options"].get("target")
+    if not isinstance(target, str) or not target:
+        return None
+    layer = next((s for s, opt, _ in c.inputs(node) if opt == "target"), None)
+    if layer is not None and c.nodes[layer]["node_kind"] == "layer":
+        return target if shapes.sparse(layer) is False else None
+    if target.startswith("layer:"):
+        return None
+    ext = shapes.extern(target.removeprefix("data:"))
+    return target if ext is not None and not ext["sparse"] else None

@@ -8,7 +8,7 @@ only one frame back), what is visible from outside, and on which beam its output
 from __future__ import annotations
 
 from ..analysis.construction import Construction
-from .registry import rule
+from .registry import Raised, rule
 from .shapes import Shapes
 
 
@@ -237,4 +237,86 @@ def initial_output_dim_unknown(c: Construction) -> dict[str, str]:
             out[rec] = (f"Exception: Dim{{'sliced-time:{c.nodes[dims[0][len('slice_nd:'):]]['local']}'}}: "
                         f"need placeholder, self.dimension or self.dyn_size for dim value (initial "
                         f"output of prev:{data['local']})")
+    return out
+
+
+#: classes whose construction asserts search choices on its sources (``ChoiceLayer.__init__`` in
+#: search, ``ChoiceGetBeamScoresLayer`` / ``ChoiceGetSrcBeamsLayer``)
+_NEED_SOURCE_CHOICES = ("choice_get_beam_scores", "choice_get_src_beams")
+
+
+@rule('SG129', "initial_output 'apply(0)' rebuilds a layer that needs search choices",
+      "{layer}'s loop makes the initial value of a layer with initial_output 'apply(0)' by building the "
+      "layer's class again on zeroed copies of its sources; those copies carry no search choices, and "
+      "this class needs them (a searching choice takes its previous beam from its sources' choices).",
+      "Give the layer a constant initial_output (0 or the BOS label for a choice, 'zeros' for scores), or "
+      "a layer.")
+def initial_apply_needs_choices(c: Construction) -> dict[str, str]:
+    """``LayerBase.get_rec_initial_output`` with ``initial_output="apply(0)"``: ``cls(name, output,
+    sources=[InternalLayer zeroed copies])``. A searching ``ChoiceLayer`` (its initial output is
+    always made in search: it is its own ``prev:`` dependency, PR #1213) asserts
+    ``self.search_choices.src_layer`` ("Not implemented yet. In rec-layer, we would always have our
+    prev-frame as one previous search choice"), the beam-score readers assert their source's search
+    choices; raised while the rec layer sets up its loop."""
+    out: dict[str, str] = {}
+    if not c.search:
+        return out
+    for node in c.order:
+        rec = c.rec_of(node)
+        data = c.nodes[node]
+        if rec is None or data["unit"] != rec or c.placement(node) != "loop" or rec in out:
+            continue
+        if data["options"].get("initial_output") != "apply(0)":
+            continue
+        searching = (data["class"] == "choice" and c.is_search_choice(node)
+                     and data["options"].get("input_type") != "regression")
+        read_prev = any("prev" in c.edge(node, user).get("kinds", [c.edge(node, user)["kind"]])
+                        for user in c.users(node))
+        if searching or (data["class"] in _NEED_SOURCE_CHOICES and read_prev):
+            out[rec] = ("AssertionError: Not implemented yet. In rec-layer, we would always have our "
+                        f"prev-frame as one previous search choice. Our deps: zeroed sources of "
+                        f"{data['local']} (its initial_output 'apply(0)')")
+    return out
+
+
+@rule('SG131', "initial_output layer does not fit the layer",
+      "{layer}'s loop starts a layer from the layer given as its initial_output ({init}), copied into "
+      "the layer's frame template: {why}.",
+      "Give initial_output a layer of the frame's shape (one value per sequence, sparse like the layer: "
+      "e.g. a constant label for a choice), or a constant (0, 'zeros').")
+def initial_output_layer_mismatch(c: Construction) -> dict[str, Raised]:
+    """``LayerBase.get_rec_initial_output`` with a layer: ``v.output.copy_compatible_to(output)``,
+    which asserts the same sparsity (``AssertionError``) and raises a ``ValueError`` for a value with
+    more axes than the template (a whole sequence for one frame); on the rec layer, while it sets up
+    its loop. Only where the initial value is made: the layer is read as ``prev:``, or it is a
+    searching choice (its own ``prev:`` dependency, PR #1213)."""
+    out: dict[str, Raised] = {}
+    shapes = c.derived(Shapes)
+    for node in c.order:
+        rec = c.rec_of(node)
+        data = c.nodes[node]
+        if rec is None or data["unit"] != rec or c.placement(node) != "loop" or rec in out:
+            continue
+        initial = data["options"].get("initial_output")
+        if not isinstance(initial, str) or initial in _INITIAL_KEYWORDS:
+            continue
+        init = next((s for s, opt, _, _ in data.get("inputs", []) if opt == "initial_output"), None)
+        if init is None or c.nodes[init]["node_kind"] != "layer" or c.rec_of(init) is not None:
+            continue
+        choice = data["class"] == "choice" and data["options"].get("input_type") != "regression"
+        read_prev = any("prev" in c.edge(node, user).get("kinds", [c.edge(node, user)["kind"]])
+                        for user in c.users(node))
+        if not read_prev and not (choice and c.search and c.is_search_choice(node)):
+            continue
+        mine, theirs = (True if choice else shapes.sparse(node)), shapes.sparse(init)
+        frame_time = False if choice else shapes.frame_time(node, rec)
+        local = c.nodes[init]["local"]
+        if mine is not None and theirs is not None and mine != theirs:
+            why = f"{local} is {'sparse' if theirs else 'dense'}, {data['local']} is {'sparse' if mine else 'dense'}"
+            out[rec] = Raised(f"AssertionError: (copy_compatible_to: initial_output {local} of "
+                              f"{data['local']}: {why})", names={"init": local, "why": why})
+        elif shapes.root_time(init) is True and frame_time is False:
+            why = f"{local} has a time axis, one frame of {data['local']} has none"
+            out[rec] = Raised(f"ValueError: copy_compatible_to: self {local} already has more dims than "
+                              f"target data {data['local']}", names={"init": local, "why": why})
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..analysis.construction import Construction
 from .registry import Raised, rule
-from .shapes import one_frame_of_loop_input
+from .shapes import KEEP_DIM, Shapes, one_frame_of_loop_input
 
 
 @rule('SG116', 'extern data read inside the search loop',
@@ -61,4 +61,37 @@ def missing_layer(c: Construction) -> dict[str, Raised]:
                 name = c.nodes[src]["local"]
                 out[node] = Raised(f"LayerNotFound: layer {name!r} not found (searched from {node})",
                                    names={"name": name})
+    return out
+
+
+#: classes whose dim :class:`~.shapes.Shapes` takes from their first source; they get the dim RETURNN
+#: guesses from a ``target`` as ``n_out``, which ``LayerBase.__init__`` asserts (``linear`` and
+#: ``softmax`` take it as their ``out_dim`` instead)
+_N_OUT_FROM_TARGET = KEEP_DIM | {"decide"}
+
+
+@rule("SG130", "n_out guessed from the target does not fit the layer",
+      "{layer} has a target and no n_out: RETURNN guesses n_out from the target's dim ({want}), and the "
+      "layer's output keeps its input's dim ({have}).",
+      "Drop the target (and loss) from {layer}, or point it at data of the layer's dim.")
+def n_out_from_target(c: Construction) -> dict[str, Raised]:
+    """``LayerBase.transform_config_dict``: without ``n_out`` / ``out_dim``, ``n_out`` is the target's
+    dim (``_guess_out_dim_from_target_and_opt_loss``, +1 for a CTC loss); ``LayerBase.__init__``
+    asserts ``self.output.dim == n_out``: a bare ``AssertionError`` on the layer."""
+    out: dict[str, Raised] = {}
+    shapes = c.derived(Shapes)
+    for node in c.order:
+        data = c.nodes[node]
+        opts = data["options"]
+        target = opts.get("target")
+        target = target[0] if isinstance(target, list) and target else target
+        if data["class"] not in _N_OUT_FROM_TARGET or not isinstance(target, str) or not target \
+                or "n_out" in opts or "out_dim" in opts:
+            continue
+        want, have = shapes.target_dim(node), shapes.dim(node)
+        if want is not None and opts.get("loss") == "ctc":
+            want += 1
+        if want is not None and have is not None and want != have:
+            out[node] = Raised(f"AssertionError: (LayerBase.__init__: output dim {have} != n_out {want} "
+                               f"guessed from target {target!r})", names={"want": want, "have": have})
     return out

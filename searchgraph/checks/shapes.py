@@ -198,8 +198,11 @@ class Shapes:
             if "n_out" not in opts and "out_dim" not in opts and opts.get("target"):
                 return self.target_dim(node, seen)
             return None
-        if _keeps(cls, opts, KEEP_DIM) and srcs and "n_out" not in opts and "out_dim" not in opts:
+        if (_keeps(cls, opts, KEEP_DIM) or cls == "decide") and srcs and "n_out" not in opts \
+                and "out_dim" not in opts:
             return self.dim(srcs[0][0], seen | {node})
+        if cls == "rec" and f"{node}/output" in c.nodes and "n_out" not in opts and "out_dim" not in opts:
+            return self.dim(f"{node}/output", seen | {node})  # the unit output's template
         axes = opts.get("axes", opts.get("axis"))
         if cls == "reduce" and srcs and axes and all(a in _TIME_AXES for a in (
                 axes if isinstance(axes, (list, tuple)) else [axes])):  # over time: the feature dim stays

@@ -150,8 +150,12 @@ class _Builder:
     # -- references ----------------------------------------------------------------------------
     def resolve(self, scope: _Scope, ref: str, consumer: str) -> tuple[str, str] | None:
         """Return ``(node, form)`` for a reference, form in from/prev/base/sub/data; None if absent."""
-        if ":" not in ref and "/" not in ref and not scope.extra and ref not in ("none", "data"):
-            desc = scope.layers.get(ref)  # the common case: a layer of this network by its name
+        # a layer of this network by its name, the common case; a layer named "data" hides the
+        # extern data ("data" is only looked up as such when no layer has the name:
+        # ``TFNetwork.construct_layer``)
+        if ":" not in ref and "/" not in ref and not scope.extra and ref != "none" \
+                and (ref != "data" or isinstance(scope.layers.get("data"), dict)):
+            desc = scope.layers.get(ref)
             if isinstance(desc, dict) and not ref.startswith("#"):
                 node = scope.prefix + ref
                 known = self.nodes.get(node)
