@@ -210,9 +210,10 @@ class BeamPass:
                     # PR #1213: a searching choice without beamed sources depends on its own prev frame
                     beams.append(self.input_beam(node, "prev", node))
                     choices.append(self.input_choice(node, "prev", node))
-                # real construction translates all layer kwargs into their common beam first
+                # real construction translates all layer kwargs into their common beam first; the
+                # new beam depends on the translated first source's (``_create_search_beam``)
                 many = len(beams) > 1
-                return (SearchBeam(node, size, combine_beams(beams) if many else first),
+                return (SearchBeam(node, size, self._common(beams) if many else first),
                         SearchBeam(node, size, combine_beams(choices) if many else first_choice))
             if self.search and regression:
                 # a regression "choice" keeps its translated input's beam, with choices of its own
@@ -248,6 +249,19 @@ class BeamPass:
         if role == "rec" and (node in self.rec_outer or node in self.latest):
             return self.rec_outer.get(node, self.latest.get(node)), self.latest_chosen.get(node)
         return combine_beams(beams), self._combine_choices(choices)
+
+    def _common(self, beams: list[SearchBeam | None]) -> SearchBeam | None:
+        """The beam of the inputs' common search choices as ``translate_to_common_search_beam``
+        picks them: ``max`` by ``SearchChoices.compare``, which is 0 against a ``decide_keep_beam``'s
+        own choices (``keep_raw``), so ``max`` keeps the earlier one there."""
+        result: SearchBeam | None = None
+        for beam in beams:
+            if beam is None or result is None:
+                result = result or beam
+            elif not any(not b.is_prev_frame and self.nd.get(b.name, {}).get("class") == "decide_keep_beam"
+                         for b in (result, beam)):
+                result = combine_beams([result, beam])
+        return result
 
     def _combine_choices(self, choices: list[SearchBeam | None]) -> SearchBeam | None:
         """The inputs' search choices combined (``TFNetwork.get_search_choices``). Where they cannot
