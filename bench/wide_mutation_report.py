@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.oracle.mutations import evaluate, report
 from tests.oracle.mutations_wide import N_WIDE, generate_wide, wide_base_cases
-from tests.oracle.oracle import analyze_case, disagreements, run_oracle
+from tests.oracle.oracle import KNOWN_GAPS, analyze_case, corpus_cases, disagreements, run_oracle
 
 
 def provenance(mutants: list, results: dict) -> tuple[int, int, list[str]]:
@@ -42,6 +42,16 @@ def provenance(mutants: list, results: dict) -> tuple[int, int, list[str]]:
     return built, agree, lines
 
 
+#: the corpus networks taken as bases with ``--bases corpus`` (RETURNN's construction time, seconds)
+MAX_REAL_S = 8.0
+
+
+def real_base_cases() -> list[tuple[str, dict]]:
+    """Every corpus network RETURNN builds in search mode within ``MAX_REAL_S`` (known gaps left out)."""
+    return [(cid, case) for cid, case, oracle in corpus_cases()
+            if oracle.get("ok") and (oracle.get("construct_s") or 99.0) < MAX_REAL_S and cid not in KNOWN_GAPS]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", default="all", choices=["dev", "held-out", "fresh", "all"])
@@ -49,10 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, help="default: the set's own seed")
     ap.add_argument("--summary", action="store_true", help="counts only, no mutant named")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--bases", default="wide", choices=["wide", "corpus"],
+                    help="wide: the frozen small bases (wide_bases.txt); corpus: every corpus network "
+                         f"RETURNN builds in under {MAX_REAL_S:g} s (real attention decoders, transformers)")
     args = ap.parse_args(argv)
+    bases = wide_base_cases() if args.bases == "wide" else real_base_cases()
     rows = []
     for which in (["dev", "held-out", "fresh"] if args.set == "all" else [args.set]):
-        mutants = generate_wide(wide_base_cases(), which, args.n, args.seed)
+        mutants = generate_wide(bases, which, args.n, args.seed)
         results = run_oracle([case for _, case, _ in mutants])
         outcomes = evaluate(mutants, results)
         text = report(outcomes)

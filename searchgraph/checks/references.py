@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..analysis.construction import Construction
 from .registry import Raised, rule
-from .shapes import KEEP_DIM, Shapes, one_frame_of_loop_input
+from .shapes import Shapes, one_frame_of_loop_input
 
 
 @rule('SG116', 'extern data read inside the search loop',
@@ -64,10 +64,12 @@ def missing_layer(c: Construction) -> dict[str, Raised]:
     return out
 
 
-#: classes whose dim :class:`~.shapes.Shapes` takes from their first source; they get the dim RETURNN
-#: guesses from a ``target`` as ``n_out``, which ``LayerBase.__init__`` asserts (``linear`` and
-#: ``softmax`` take it as their ``out_dim`` instead)
-_N_OUT_FROM_TARGET = KEEP_DIM | {"decide"}
+#: classes that keep their first source's dim and get the dim RETURNN guesses from a ``target`` as
+#: ``n_out``, which ``LayerBase.__init__`` asserts (``linear`` and ``softmax`` take it as their
+#: ``out_dim`` instead; ``CopyLayer.get_out_data_from_opts`` overwrites its template's dim with it, so
+#: ``copy`` and ``dropout`` build, checked against RETURNN: ``scripts/probe_n_out.py``)
+_N_OUT_FROM_TARGET = frozenset({"activation", "combine", "layer_norm", "compare", "softmax_over_spatial",
+                                "decide", "reduce", "eval"})
 
 
 @rule("SG130", "n_out guessed from the target does not fit the layer",
@@ -89,9 +91,12 @@ def n_out_from_target(c: Construction) -> dict[str, Raised]:
                 or "n_out" in opts or "out_dim" in opts:
             continue
         want, have = shapes.target_dim(node), shapes.dim(node)
+        ext = (c.spec.extern_data or {}).get(target.removeprefix("data:"))
+        # extern data declared with ``dim: None``: its Dim has no size, so ``n_out`` is None
+        declared_none = isinstance(ext, dict) and "dim" in ext and ext["dim"] is None and "dims" not in ext
         if want is not None and opts.get("loss") == "ctc":
             want += 1
-        if want is not None and have is not None and want != have:
+        if have is not None and (want is not None and want != have or want is None and declared_none):
             out[node] = Raised(f"AssertionError: (LayerBase.__init__: output dim {have} != n_out {want} "
                                f"guessed from target {target!r})", names={"want": want, "have": have})
     return out

@@ -192,6 +192,11 @@ class Shapes:
         srcs = c.sources(node)
         if cls == "choice":
             return self.target_dim(node) if opts.get("target") else None
+        given = opts.get("out_dim")
+        given = given.get("__dim__", {}).get("dimension") if isinstance(given, dict) else opts.get("n_out")
+        if isinstance(given, int) and not isinstance(given, bool) and cls != "subnetwork" \
+                and not (cls == "rec" and f"{node}/output" in c.nodes):
+            return given  # a layer's own n_out / out_dim is its output's feature (or sparse) dim
         if cls in ("linear", "softmax", "self_attention"):
             if isinstance(opts.get("n_out"), int):
                 return int(opts["n_out"])
