@@ -240,6 +240,17 @@ def initial_output_dim_unknown(c: Construction) -> dict[str, str]:
     return out
 
 
+def _initial_value_made(c: Construction, node: str) -> bool:
+    """Whether the loop makes ``node``'s initial value (``get_rec_initial_output``): some layer reads
+    it as ``prev:``, or it is a searching choice whose sources carry no beam (``ChoiceLayer.
+    transform_config_dict`` then reads its own ``prev:`` frame, PR #1213)."""
+    if any("prev" in c.edge(node, user).get("kinds", [c.edge(node, user)["kind"]]) for user in c.users(node)):
+        return True
+    data = c.nodes[node]
+    return (data["class"] == "choice" and c.search and c.is_search_choice(node)
+            and all(c.template_beam(src) is None for src, _ in c.sources(node)))
+
+
 #: classes whose construction asserts search choices on its sources (``ChoiceLayer.__init__`` in
 #: search, ``ChoiceGetBeamScoresLayer`` / ``ChoiceGetSrcBeamsLayer``)
 _NEED_SOURCE_CHOICES = ("choice_get_beam_scores", "choice_get_src_beams")
@@ -253,11 +264,11 @@ _NEED_SOURCE_CHOICES = ("choice_get_beam_scores", "choice_get_src_beams")
       "a layer.")
 def initial_apply_needs_choices(c: Construction) -> dict[str, str]:
     """``LayerBase.get_rec_initial_output`` with ``initial_output="apply(0)"``: ``cls(name, output,
-    sources=[InternalLayer zeroed copies])``. A searching ``ChoiceLayer`` (its initial output is
-    always made in search: it is its own ``prev:`` dependency, PR #1213) asserts
+    sources=[InternalLayer zeroed copies])``. A searching ``ChoiceLayer`` asserts
     ``self.search_choices.src_layer`` ("Not implemented yet. In rec-layer, we would always have our
     prev-frame as one previous search choice"), the beam-score readers assert their source's search
-    choices; raised while the rec layer sets up its loop."""
+    choices; raised while the rec layer sets up its loop, for the layers whose initial value it makes
+    (:func:`_initial_value_made`)."""
     out: dict[str, str] = {}
     if not c.search:
         return out
@@ -270,9 +281,7 @@ def initial_apply_needs_choices(c: Construction) -> dict[str, str]:
             continue
         searching = (data["class"] == "choice" and c.is_search_choice(node)
                      and data["options"].get("input_type") != "regression")
-        read_prev = any("prev" in c.edge(node, user).get("kinds", [c.edge(node, user)["kind"]])
-                        for user in c.users(node))
-        if searching or (data["class"] in _NEED_SOURCE_CHOICES and read_prev):
+        if (searching or data["class"] in _NEED_SOURCE_CHOICES) and _initial_value_made(c, node):
             out[rec] = ("AssertionError: Not implemented yet. In rec-layer, we would always have our "
                         f"prev-frame as one previous search choice. Our deps: zeroed sources of "
                         f"{data['local']} (its initial_output 'apply(0)')")
@@ -288,8 +297,7 @@ def initial_output_layer_mismatch(c: Construction) -> dict[str, Raised]:
     """``LayerBase.get_rec_initial_output`` with a layer: ``v.output.copy_compatible_to(output)``,
     which asserts the same sparsity (``AssertionError``) and raises a ``ValueError`` for a value with
     more axes than the template (a whole sequence for one frame); on the rec layer, while it sets up
-    its loop. Only where the initial value is made: the layer is read as ``prev:``, or it is a
-    searching choice (its own ``prev:`` dependency, PR #1213)."""
+    its loop, for the layers whose initial value it makes (:func:`_initial_value_made`)."""
     out: dict[str, Raised] = {}
     shapes = c.derived(Shapes)
     for node in c.order:
@@ -304,9 +312,7 @@ def initial_output_layer_mismatch(c: Construction) -> dict[str, Raised]:
         if init is None or c.nodes[init]["node_kind"] != "layer" or c.rec_of(init) is not None:
             continue
         choice = data["class"] == "choice" and data["options"].get("input_type") != "regression"
-        read_prev = any("prev" in c.edge(node, user).get("kinds", [c.edge(node, user)["kind"]])
-                        for user in c.users(node))
-        if not read_prev and not (choice and c.search and c.is_search_choice(node)):
+        if not _initial_value_made(c, node):
             continue
         mine, theirs = (True if choice else shapes.sparse(node)), shapes.sparse(init)
         frame_time = False if choice else shapes.frame_time(node, rec)
