@@ -54,7 +54,7 @@ def real_base_cases() -> list[tuple[str, dict]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--set", default="all", choices=["dev", "held-out", "fresh", "all"])
+    ap.add_argument("--set", default="all", choices=["dev", "held-out", "fresh", "classic", "all"])
     ap.add_argument("--n", type=int, default=N_WIDE)
     ap.add_argument("--seed", type=int, help="default: the set's own seed")
     ap.add_argument("--summary", action="store_true", help="counts only, no mutant named")

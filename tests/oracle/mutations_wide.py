@@ -21,6 +21,7 @@ from typing import Any
 
 from .mutations_fresh import FRESH_OPERATORS, FRESH_SEED
 from .mutations import (
+    OPERATORS,
     Case,
     Mutant,
     Op,
@@ -338,9 +339,11 @@ HELD_OUT_OPERATORS: tuple[Op, ...] = (
     Op("change-initial", op_change_initial, 1),
     Op("insert-choice", op_insert_choice, 1.5),
 )
-SETS = {"dev": DEV_OPERATORS, "held-out": HELD_OUT_OPERATORS, "fresh": FRESH_OPERATORS}
-#: Each set's seed: the fresh set (``mutations_fresh.py``) has its own.
-SEEDS = {"dev": WIDE_SEED, "held-out": WIDE_SEED, "fresh": FRESH_SEED}
+SETS = {"dev": DEV_OPERATORS, "held-out": HELD_OUT_OPERATORS, "fresh": FRESH_OPERATORS,
+        "classic": OPERATORS}
+#: Each set's seed: the fresh set (``mutations_fresh.py``) has its own; ``classic`` is the first
+#: generator's operators (``mutations.OPERATORS``) with the wide seed, for other bases than its own.
+SEEDS = {"dev": WIDE_SEED, "held-out": WIDE_SEED, "fresh": FRESH_SEED, "classic": WIDE_SEED}
 
 
 def generate_wide(base_cases: list[tuple[str, Case]], which: str, n: int = N_WIDE,
