@@ -3,7 +3,8 @@
 The declaration tests need no RETURNN. The ``returnn``-marked tests build and run the configs in
 ``tests/configs/`` with RETURNN (a subprocess each): a custom layer whose template drops the beam (the
 search fails at run time), one that invents a beam (RETURNN fails while building), a correct one (no
-finding), and a class that lives in a ``--layer-classes`` Python file.
+finding), a class that lives in a ``--layer-classes`` Python file, and networks with a class this
+RETURNN does not have at all (SG305).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from searchgraph.graph.declarations import load_layer_class_file, pyproject_laye
 from searchgraph.graph.layers import get_layer_class, unregister_layer_class
 from searchgraph.interfaces.cli import main
 
-from .oracle.oracle import require_returnn
+from .oracle.oracle import analyze_case, require_returnn
 
 CONFIGS = Path(__file__).with_name("configs")
 DROPS = CONFIGS / "custom_layer_drops_beam.config"
@@ -209,3 +210,57 @@ def test_beams_and_render_take_the_flag(tmp_path: Path, capsys: pytest.CaptureFi
     assert "SG304" in out and "RETURNN (search mode" in out
     assert main(["render", "--returnn", config, "-o", str(tmp_path / "n.gv")]) == 1
     assert "SG301" in capsys.readouterr().out and (tmp_path / "n.gv").exists()
+
+
+def _decoder_case(prob: dict[str, Any], state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A small attention-free decoder (a corpus-style case) whose unit's ``prob`` / ``state`` are given."""
+    return {"extern_data": {"data": {"dim": 4}, "classes": {"dim": 6, "sparse": True,
+                                                          "available_for_inference": False}},
+            "network": {
+                "encoder": {"class": "linear", "activation": "tanh", "n_out": 4, "from": "data"},
+                "enc_sum": {"class": "reduce", "mode": "mean", "axis": "T", "from": "encoder"},
+                "output": {"class": "rec", "from": [], "max_seq_len": 5, "target": "classes", "unit": {
+                    "embed": {"class": "linear", "activation": None, "n_out": 4, "from": "prev:output"},
+                    "state": state or {"class": "combine", "kind": "add", "from": ["embed", "base:enc_sum"]},
+                    "prob": prob,
+                    "output": {"class": "choice", "target": "classes", "beam_size": 3, "from": "prob",
+                               "initial_output": 0},
+                    "end": {"class": "compare", "from": "output", "value": 0}}},
+                "decision": {"class": "decide", "from": "output"}},
+            "config": {"behavior_version": 12}}
+
+
+@pytest.mark.returnn
+def test_class_returnn_lacks_is_sg305_not_a_difference() -> None:
+    """A made-up class on the decoder path (as a class of a RETURNN fork): RETURNN cannot make the unit's
+    templates and raises elsewhere; verification names the missing class (SG305), keeps RETURNN's
+    exception (SG301, pointing at SG305) and lists no static/RETURNN difference (SG302)."""
+    from searchgraph.search.returnn_verify import verify_cases
+
+    require_returnn()
+    forked = _decoder_case({"class": "sg_fork_only_softmax", "from": "state", "target": "classes",
+                            "top_k": 5})
+    nested = _decoder_case({"class": "softmax", "from": "state", "target": "classes", "loss": "ce"},
+                           {"class": "subnetwork", "from": "embed", "subnetwork": {
+                               "mix": {"class": "sg_fork_only_mix", "from": ["data", "base:base:enc_sum"]},
+                               "output": {"class": "copy", "from": "mix"}}})
+    answers = verify_cases([forked, nested])
+    for case, answer, missing in zip((forked, nested), answers,
+                                     ({"output/prob": "sg_fork_only_softmax"},
+                                      {"output/state/mix": "sg_fork_only_mix"})):
+        assert answer["stage"] == "construct" and answer["error"], answer
+        assert answer["unknown_classes"] == missing
+        findings = verify_findings(analyze_case(case), answer)
+        assert [f.code for f in findings if f.code == "SG302"] == []
+        (raised,) = [f for f in findings if f.code == "SG301"]
+        assert raised.layer == (answer["error_layer"] or "(network)")
+        assert raised.returnn_message == answer["error"]
+        assert raised.returnn_message.startswith(f"{answer['error_type']}:")
+        assert "SG305" in raised.reason and "SG305" in raised.fix
+        (lacks,) = [f for f in findings if f.code == "SG305"]
+        assert lacks.severity == "error" and lacks.layer == next(iter(missing))
+        assert repr(missing[lacks.layer]) in lacks.reason and "--layer-classes" in lacks.fix
+        assert f"RETURNN's {answer['error_type']} on {raised.layer}" in lacks.reason \
+            or raised.layer == lacks.layer
+    # the corpus' pattern: the choice's template falls back on its target, which search does not provide
+    assert answers[0]["error_type"] == "LayerNotFound" and answers[0]["error_layer"] == "output/output"

@@ -14,7 +14,13 @@ that answer and the static :class:`~searchgraph.analysis.model.Analysis` into fi
 * SG303 (error) runtime batch dim differs from the template's batch x beam: the first layer in the
   run whose tensor's batch dim is not what its output template declares;
 * SG304 (error) custom layer's template drops / invents / mis-sizes the beam: a class that is not
-  RETURNN's own declares an output beam other than the combination of its inputs' beams.
+  RETURNN's own declares an output beam other than the combination of its inputs' beams;
+* SG305 (error) RETURNN lacks the layer class: a layer whose class the installed RETURNN does not know
+  (not RETURNN's own, not registered by the config or a ``--layer-classes`` file; typically a class of
+  a RETURNN fork). RETURNN cannot build that layer, and its exception elsewhere follows from it (a rec
+  unit whose templates cannot be made fails later on another layer, e.g. a ``LayerNotFound`` of the
+  target on the choice): a fact of the RETURNN install, not a static/RETURNN difference, so a failure
+  we do not predict is then no SG302.
 
 Not registered with the rules and warnings: these need RETURNN's answer, which only the caller has.
 """
@@ -35,6 +41,7 @@ VERIFY_CODES = {
     "SG302": "static analysis and RETURNN disagree",
     "SG303": "runtime batch dim differs from the template's batch x beam",
     "SG304": "custom layer's template drops, invents or mis-sizes the beam",
+    "SG305": "RETURNN lacks the layer class",
 }
 _WHERE = {"net": "net", "loop": "loop", "in": "input", "out": "output"}
 
@@ -114,6 +121,46 @@ def _custom_beam_findings(answer: dict[str, Any]) -> list[Finding]:
     return out
 
 
+def _unknown_class_findings(answer: dict[str, Any]) -> list[Finding]:
+    """SG305 on each layer whose class the installed RETURNN does not know."""
+    unknown = answer.get("unknown_classes") or {}
+    version = answer.get("returnn_version")
+    returnn = f"the installed RETURNN ({version})" if version else "the installed RETURNN"
+    error, failed = answer.get("error_type"), answer.get("error_layer") or "(network)"
+    out = []
+    for layer, cls in sorted(unknown.items()):
+        others = sorted(set(unknown) - {layer})
+        also = f" (or from the missing class of {', '.join(others)}, SG305 there)" if others else ""
+        if answer.get("stage") != "construct":
+            then = (" RETURNN built this search network without it (the layer is not needed in search), "
+                    "but fails wherever the layer is needed.")
+        elif failed == layer:
+            then = f" RETURNN's {error} on this layer (SG301) is this missing class."
+        elif failed in unknown:
+            then = (f" RETURNN stopped before, on the missing class {unknown[failed]!r} of {failed} "
+                    "(SG301, SG305 there); it cannot build this layer either.")
+        elif error == "LayerNotFound":
+            then = (f" RETURNN's {error} on {failed} follows from it{also} (see SG301): RETURNN cannot make "
+                    f"{layer}'s template, and what it falls back on for the layers that read it fails "
+                    "(in a rec unit, the lookup of the target, which search mode does not provide).")
+        else:
+            then = (f" RETURNN's {error} on {failed} follows from it{also} (see SG301): RETURNN cannot make "
+                    f"{layer}'s template, and the layers built from it fail in its place.")
+        out.append(Finding(
+            "SG305", "error", layer, VERIFY_CODES["SG305"],
+            f"{layer} has class {cls!r}, which {returnn} does not know (get_layer_class: unknown layer "
+            f"class {cls!r}; it is neither RETURNN's own nor registered by the config or a --layer-classes "
+            f"file), so RETURNN cannot build {layer}.{then} This is a fact of the RETURNN install, not a "
+            "difference between searchgraph's analysis and RETURNN: to verify the search, RETURNN needs "
+            "the class.",
+            f"Run with a RETURNN that has {cls!r} (the RETURNN version or fork the config was written for), "
+            "or register the class: define it in the config (register_layer_class / "
+            "auto_register_layer_classes) or pass the Python file that defines it with "
+            "--layer-classes FILE.py; then rerun searchgraph diagnose --returnn.",
+            None))
+    return out
+
+
 def _mismatch_finding(answer: dict[str, Any], analysis: Analysis) -> list[Finding]:
     mismatches = answer.get("mismatches") or []
     if not mismatches:
@@ -140,9 +187,10 @@ def _mismatch_finding(answer: dict[str, Any], analysis: Analysis) -> list[Findin
 
 def verify_findings(analysis: Analysis, answer: dict[str, Any]) -> list[Finding]:
     """The verification findings of RETURNN's ``answer`` (:mod:`searchgraph.search.returnn_verify`)
-    next to ``analysis`` (the same config, search mode): SG301 first, then SG303, SG304, SG302."""
+    next to ``analysis`` (the same config, search mode): SG301 first, then SG305, SG303, SG304, SG302."""
     out: list[Finding] = []
     custom = _custom_beam_findings(answer)
+    unknown = answer.get("unknown_classes") or {}
     if answer.get("error"):
         layer = answer.get("error_layer") or "(network)"
         stage = {"load": "while loading the config", "construct": "while building the network",
@@ -155,6 +203,17 @@ def verify_findings(analysis: Analysis, answer: dict[str, Any]) -> list[Finding]
                     "see SG303.")
             fix = fix or (f"Fix the output template of {first['layer']} (get_out_data_from_opts): "
                           "see SG303/SG304.")
+        elif unknown and answer.get("stage") == "construct":
+            names = ", ".join(f"{name} ({cls!r})" for name, cls in sorted(unknown.items()) if name != layer)
+            if layer in unknown:
+                why += (f" The installed RETURNN does not have this layer's class {unknown[layer]!r}: this "
+                        "error is that missing class" + (f" (it lacks the class of {names} too)" if names
+                                                         else "") + "; see SG305.")
+            else:
+                why += (f" The installed RETURNN does not know the layer class of {names}: it cannot build "
+                        "the network as written, and this error follows from that; see SG305.")
+            fix = (f"Make the class available to RETURNN (a RETURNN version or fork that has it, or "
+                   f"--layer-classes FILE.py): see SG305. {fix}").strip()
         elif custom:
             names = ", ".join(f.layer for f in custom)
             why += f" A custom layer's output template does not carry its inputs' beam: {names}; see SG304."
@@ -163,6 +222,7 @@ def verify_findings(analysis: Analysis, answer: dict[str, Any]) -> list[Finding]
                            f"RETURNN raised {answer.get('error_type')} {stage} on {layer}. {why}",
                            fix or "See the findings on this layer and the layers it reads.",
                            answer["error"], input_traces(analysis, layer)))
+    out += _unknown_class_findings(answer)
     out += _mismatch_finding(answer, analysis)
     out += custom
     for layer, diffs in static_differences(analysis, answer.get("layers") or {}).items():
@@ -178,7 +238,9 @@ def verify_findings(analysis: Analysis, answer: dict[str, Any]) -> list[Finding]
                                f"searchgraph predicts {message.splitlines()[0]!r} on {layer}; "
                                "RETURNN builds it.",
                                "Trust RETURNN's answer.", None))
-    if answer.get("stage") == "construct" and answer.get("search_related") and not analysis.errors:
+    # RETURNN failing on a network with classes it lacks is explained by SG305, not a difference
+    if answer.get("stage") == "construct" and answer.get("search_related") and not analysis.errors \
+            and not unknown:
         layer = answer.get("error_layer") or "(network)"
         out.append(Finding("SG302", "warning", layer, VERIFY_CODES["SG302"],
                            f"RETURNN raises a search error on {layer}; searchgraph predicts none.",

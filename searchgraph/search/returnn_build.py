@@ -29,7 +29,9 @@ placeholders are replaced or dropped, ``load_on_init`` / ``custom_param_importer
    the search-only "specify max_seq_len" are raised from generic code, so only the text shows them).
 
 This reproduces every ``search_error`` in the corpus. Extras in each result: ``error_layer``,
-``error_full``, ``search_error_reason``, ``traceback_funcs`` (the last 40 frames) and ``translations``.
+``error_full``, ``search_error_reason``, ``traceback_funcs`` (the last 40 frames), ``translations``
+and ``unknown_classes`` (layer path -> class, for the layers whose class this RETURNN does not know:
+:func:`unknown_layer_classes`).
 """
 
 from __future__ import annotations
@@ -364,6 +366,60 @@ def collect_layers(root_net: Any) -> dict[str, dict[str, Any]]:
 
 
 # ----------------------------------------------------------------------------------------------------
+# Layer classes the installed RETURNN lacks
+
+
+#: Options of RETURNN's classes that hold a whole layer dict, built under the owning layer's name.
+INLINE_LAYER_OPTIONS = {"cond": ("condition", "true_layer", "false_layer"), "masked_computation": ("unit",)}
+
+
+def _class_text(cls: Any) -> str:
+    return cls if isinstance(cls, str) else getattr(cls, "__name__", None) or repr(cls)
+
+
+def unknown_layer_classes(network: dict[str, Any]) -> dict[str, str]:
+    """The layers of ``network`` (a net dict, as given to ``construct_from_dict``) whose class the
+    running RETURNN does not know: layer path -> class name.
+
+    Known is what ``get_layer_class`` finds in RETURNN's class registry (``_LayerClassDict``) now:
+    RETURNN's own classes and whatever the config (``register_layer_class``,
+    ``auto_register_layer_classes``) or ``--layer-classes`` registered before. The walk follows rec
+    units (``rec`` with a ``unit`` dict) and ``subnetwork`` dicts (paths ``outer/inner``, as RETURNN's
+    absolute names) and the layer dicts that ``cond`` / ``masked_computation`` build under their own
+    name (reported on the owning layer); ``#`` entries of the root net are skipped, as RETURNN does, and
+    so are entries that are no layer dicts (no ``class``). Classes of unknown owners are not looked into.
+    """
+    from returnn.tf.layers.basic import get_layer_class_name_list
+
+    known = set(get_layer_class_name_list())
+    out: dict[str, str] = {}
+
+    def visit_net(net: Any, prefix: str) -> None:
+        if not isinstance(net, dict):
+            return
+        for name, desc in net.items():
+            if isinstance(name, str) and not (prefix == "" and name.startswith("#")):
+                visit_layer(prefix + name, desc)
+
+    def visit_layer(path: str, desc: Any) -> None:
+        if not isinstance(desc, dict) or "class" not in desc:
+            return
+        cls = desc["class"]
+        if not isinstance(cls, str) or cls not in known:
+            out.setdefault(path, _class_text(cls))
+            return
+        if cls == "rec" and isinstance(desc.get("unit"), dict):
+            visit_net(desc["unit"], path + "/")
+        elif cls == "subnetwork":
+            visit_net(desc.get("subnetwork"), path + "/")
+        for option in INLINE_LAYER_OPTIONS.get(cls, ()):
+            visit_layer(path, desc.get(option))
+
+    visit_net(network, "")
+    return dict(sorted(out.items()))
+
+
+# ----------------------------------------------------------------------------------------------------
 # Exceptions
 
 
@@ -556,6 +612,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         "construct_s": None,
         "layers": {},
         "translations": [],
+        "unknown_classes": {},
     }
     translations: list[dict[str, Any]] = []
     _TRANSLATIONS = translations
@@ -567,6 +624,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     try:
         with graph.as_default():
             network = prepare_network(make_dims(copy.deepcopy(case["network"]), dim_cache))
+            result["unknown_classes"] = unknown_layer_classes(network)
             settings: dict[str, Any] = {}
             extern_data = prepare_extern_data(case.get("extern_data"), dim_cache)
             if extern_data is not None:

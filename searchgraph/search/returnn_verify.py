@@ -19,8 +19,11 @@ REQUEST.json OUT.json``; this process imports neither TensorFlow nor RETURNN). T
 The answer (JSON): ``ok``, ``error``, ``error_type``, ``error_layer``, ``stage`` ("load", "construct"
 or "run"), ``layers`` (the oracle's per-layer format), ``custom`` (name -> class, input beams, declared
 beam), ``mismatches`` (first first: layer, runtime batch dim, declared batch dim, declared beam),
-``construct_s`` and ``run_s``. The config runs without the trusted loader's sandbox: ``--returnn``
-means running the user's RETURNN on the user's config.
+``unknown_classes`` (layer path -> class, for the layers whose class the installed RETURNN does not
+know once the config and ``--layer-classes`` files are loaded:
+:func:`returnn_build.unknown_layer_classes`), ``returnn_version``, ``construct_s`` and ``run_s``. The
+config runs without the trusted loader's sandbox: ``--returnn`` means running the user's RETURNN on the
+user's config.
 """
 
 from __future__ import annotations
@@ -125,6 +128,12 @@ def _beam_json(beam: Any) -> dict[str, Any] | None:
 
 def _is_returnn_class(cls: type) -> bool:
     return cls.__module__.split(".", 1)[0] == "returnn"
+
+
+def _returnn_version() -> str | None:
+    import returnn
+
+    return getattr(returnn, "__version__", None)
 
 
 def _case_config(case: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -261,6 +270,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
 
     answer: dict[str, Any] = {"ok": False, "stage": "load", "error": None, "error_type": None,
                               "error_layer": None, "layers": {}, "custom": {}, "mismatches": [],
+                              "unknown_classes": {}, "returnn_version": _returnn_version(),
                               "construct_s": None, "run_s": None, "search_related": None}
     scopes: dict[str, str] = {}
     BehaviorVersion._behavior_version = None
@@ -272,6 +282,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         answer.update(error=f"{type(exc).__name__}: {_first_line(exc)[:_MESSAGE_CHARS]}",
                       error_type=type(exc).__name__)
         return answer
+    # after loading: the config's own classes and the --layer-classes files are registered by now
+    answer["unknown_classes"] = rb.unknown_layer_classes(network)
     original = _instrument(scopes, answer["custom"], answer["mismatches"])
     try:
         return _build_and_run(request, config, network, answer, scopes)

@@ -13,7 +13,7 @@ from typing import Any
 
 from searchgraph.checks.verify import verify_findings
 
-from .oracle import analyze_case
+from .oracle import analyze_case, returnn_version
 
 #: Cases per run of the worker tests (``SEARCHGRAPH_VERIFY_SAMPLE``: a number, or ``all``).
 DEFAULT_SAMPLE = 12
@@ -33,11 +33,14 @@ def error_type(oracle: dict[str, Any]) -> str | None:
 
 
 def as_answer(oracle: dict[str, Any]) -> dict[str, Any]:
-    """An oracle result in the verification worker's format (construction only: no run)."""
+    """An oracle result in the verification worker's format (construction only: no run). The runner
+    records ``unknown_classes`` as the worker does (a cached result without it is from an older
+    runner source, which the cache key excludes)."""
     return {"ok": oracle["ok"], "stage": "run" if oracle["ok"] else "construct", "error": oracle.get("error"),
             "error_type": error_type(oracle), "error_layer": oracle.get("error_layer"),
             "layers": oracle.get("layers") or {}, "search_related": oracle.get("search_related"),
-            "custom": {}, "mismatches": []}
+            "custom": {}, "mismatches": [], "unknown_classes": oracle["unknown_classes"],
+            "returnn_version": returnn_version()}
 
 
 def findings_against(cid: str, case: dict[str, Any], answer: dict[str, Any]) -> list[Any]:
@@ -49,6 +52,9 @@ def compare_worker(answer: dict[str, Any], oracle: dict[str, Any]) -> list[str]:
     """Where the verification worker's construction differs from the oracle runner's."""
     built = answer.get("stage") == "run"
     out = []
+    if answer.get("unknown_classes") != oracle.get("unknown_classes"):
+        out.append(f"unknown classes: worker {answer.get('unknown_classes')}, "
+                   f"oracle {oracle.get('unknown_classes')}")
     if built != oracle["ok"]:
         out.append(f"built: worker {built} ({answer.get('error')}), "
                    f"oracle {oracle['ok']} ({oracle.get('error')})")
