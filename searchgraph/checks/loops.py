@@ -119,12 +119,27 @@ def loop_layer_read_from_outside(c: Construction) -> dict[str, str]:
         if c.nodes[node]["options"].get("is_output_layer") or c.nodes[node]["local"] == "output":
             continue
         readers = [v for v, d in c.users(node).items() if d["kind"] == "sub"
-                   and rec not in c.recs_of(v) and v != rec]
+                   and rec not in c.recs_of(v) and v != rec and v in c.built and not _built_for(c, v, rec)]
         if readers:
             out[node] = (f"Exception: Cannot get layer {c.nodes[node]['local']!r} from outside "
                          f"({readers[0]}), because it is only available inside the recurrent loop. "
                          "Add 'is_output_layer': True to the layer.")
     return out
+
+
+def _built_for(c: Construction, reader: str, rec: str) -> bool:
+    """Whether ``reader`` is built while ``rec`` is (the loop reads it, ``base:reader``, directly or
+    through other layers): RETURNN constructs it from the rec layer's template construction, where
+    ``rec/x`` resolves to x's template, so no "Cannot get layer from outside" error."""
+    seen, todo = {reader}, [reader]
+    while todo:
+        for user in c.users(todo.pop()):
+            if user == rec or rec in c.recs_of(user):
+                return True
+            if user not in seen:
+                seen.add(user)
+                todo.append(user)
+    return False
 
 
 @rule('SG120', 'decide or split_batch_beam inside the search loop',

@@ -21,7 +21,8 @@ __all__ = ["KEEP_AXES", "KEEP_DIM", "Shapes", "one_frame_of_loop_input"]
 #: Classes whose output keeps every axis of their sources (RETURNN's ``get_out_data_from_opts``
 #: copies the source template and at most replaces the feature dim).
 KEEP_AXES = frozenset({"linear", "copy", "softmax", "activation", "combine", "dropout", "layer_norm",
-                       "slice_nd", "compare", "self_attention", "softmax_over_spatial", "reinterpret_data"})
+                       "slice_nd", "compare", "self_attention", "softmax_over_spatial", "reinterpret_data",
+                       "reduce_out"})
 #: Classes whose feature dim is their first source's.
 KEEP_DIM = frozenset({"copy", "activation", "combine", "dropout", "layer_norm", "compare",
                       "softmax_over_spatial"})
@@ -35,7 +36,9 @@ _MISSING, _IN_PROGRESS = object(), object()
 def _keeps(cls: str, opts: dict[str, Any], kinds: frozenset[str]) -> bool:
     """Whether a layer of class ``cls`` keeps its first source's axes (or dim): ``kinds``, and a
     ``positional_encoding`` added to its input."""
-    return cls in kinds or (cls == "positional_encoding" and bool(opts.get("add_to_input")))
+    return cls in kinds or (cls == "positional_encoding" and bool(opts.get("add_to_input"))) or (
+        # an eval without out_type takes its sources' common template (``CombineLayer``)
+        cls == "eval" and kinds is KEEP_AXES and not opts.get("out_type"))
 
 
 def _or(values: list[bool | None]) -> bool | None:
