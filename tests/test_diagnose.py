@@ -50,6 +50,8 @@ EXPECTED_CODES = {
     "reject-choice-initial-apply0": ("SG129", "output"),
     "reject-decide-target-other-dim": ("SG130", "decision"),
     "reject-choice-initial-from-sequence": ("SG131", "output"),
+    "reject-conv-on-unavailable-text": ("SG132", "embed_conv0"),
+    "reject-dot-on-unavailable-in-loop": ("SG132", "output/aux_energy"),
 }
 
 
@@ -75,7 +77,8 @@ def test_every_rule_has_a_case() -> None:
 
 
 def test_clean_networks_have_no_errors() -> None:
-    for name in ("choice-beam12-attention", "multi-choice-3-chained", "decide-keep-beam-scores"):
+    for name in ("choice-beam12-attention", "multi-choice-3-chained", "decide-keep-beam-scores",
+                 "data-not-available-carried"):
         assert [f for f in diagnose(_case(name)) if f.severity == "error"] == []
 
 

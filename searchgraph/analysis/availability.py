@@ -13,23 +13,34 @@ Availability starts at the extern data (``_extern_data_types_from_config``, netw
 and the heuristic in ``ExternData.init_from_config``, L95) and is carried by output templates
 (``copy_template`` keeps it, ``LayerBase._post_init_output`` clears it when a source lacks it,
 base.py L606); a ``choice`` layer's output is always available (its search replaces the data,
-rec.py L6733). This module follows that along the layer graph: a layer is unavailable when one of
-the inputs its output is made from is (its ``from``, attention bases, a rec or subnetwork layer's
-unit ``output``). ``prev:`` values do not count: a rec unit's templates are made before the
-templates they read as ``prev:`` are complete.
+rec.py L6733). This module follows that along the layer graph: a layer is unavailable when its
+class' template carries the flag (``LayerClass.without_data``, measured with
+``scripts/probe_availability.py``) and one of the inputs its output is made from is unavailable (its
+``from``, attention bases, a rec or subnetwork layer's unit ``output``). ``prev:`` values do not count:
+a rec unit's templates are made before the templates they read as ``prev:`` are complete.
+
+A class whose ``get_out_data_from_opts`` makes a fresh ``Data`` (``conv``, ``pool``, ``dot``,
+``reduce``, ...) gives an available template whatever its inputs: RETURNN builds such a layer for real.
+On an input that has no data (a ``DataNotAvailableLayer`` holds a template only; the extern data's
+own one still holds its placeholder) that raises, e.g. ``ValueError: None values not supported.``:
+:attr:`Availability.without_data`. So does a rec layer whose unit ``output`` is available (built for
+real) while its input has no data: it reads the whole input into its loop.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..graph.layergraph import LayerGraph, node_table
+from ..graph.layers import get_layer_class
 from ..loading.netspec import NetSpec
 
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["extern_available", "unavailable_layers"]
+__all__ = ["Availability", "availability", "extern_available", "unavailable_layers"]
 
 #: Options whose layers do not shape the output template (they give sizes, parameters, initial
 #: values, search bookkeeping, or are targets that search mode does not read).
@@ -66,20 +77,61 @@ def extern_available(spec: NetSpec) -> dict[str, bool]:
     return out
 
 
+@dataclass(frozen=True)
+class Availability:
+    """Which layers lack data in search (``eval_flag=False``).
+
+    Attributes
+    ----------
+    unavailable : layers whose output template is not available for inference: RETURNN builds a
+        ``DataNotAvailableLayer`` for each one it constructs.
+    origin : unavailable layer (or extern data node) -> the extern data key it lacks (``classes``).
+    without_data : layer RETURNN builds for real on an input that has no data -> that input. Its class
+        makes an output template of its own that is available, or (a rec layer with a unit) its unit's
+        ``output`` is available, while an input is a ``DataNotAvailableLayer`` with a template only
+        (no placeholder): building it raises.
+    """
+
+    unavailable: frozenset[str] = frozenset()
+    origin: dict[str, str] = field(default_factory=dict)
+    without_data: dict[str, str] = field(default_factory=dict)
+
+
 def unavailable_layers(spec: NetSpec, g: LayerGraph | nx.DiGraph, *, eval_flag: bool = False) -> set[str]:
     """The graph's layers whose output is not available for inference; with ``eval_flag=False``
     RETURNN builds a ``DataNotAvailableLayer`` for each one it constructs (none with
     ``eval_flag=True``)."""
+    return set(availability(spec, g, eval_flag=eval_flag).unavailable)
+
+
+def availability(spec: NetSpec, g: LayerGraph | nx.DiGraph, *, eval_flag: bool = False) -> Availability:
+    """Follow "not available for inference" from the extern data along the layer graph.
+
+    A layer is unavailable when its class' template carries the flag (``LayerClass.without_data``:
+    ``carries``, ``copies``) and one of the inputs its template is made from is unavailable; a rec or
+    subnetwork layer with a unit follows its unit's ``output``. A ``first`` class copies the template of
+    its first source with the most axes: unavailable when its first source is; when only a later one is,
+    it depends on ranks this module does not know, and the layer counts as unavailable without being
+    sure of it (no error is predicted on it or downstream of it). A layer whose class makes a fresh
+    template (``fresh``, ``fresh_sizes``) stays available: RETURNN builds it for real, which for
+    ``fresh`` raises when an input surely holds no data (an unavailable layer other than the extern
+    data itself, whose ``DataNotAvailableLayer`` keeps the extern placeholder).
+    """
     if eval_flag:
-        return set()
+        return Availability()
     extern = extern_available(spec)
     nd = node_table(g)
-    unavailable: set[str] = set()
+    origin: dict[str, str] = {}
     for node, data in nd.items():
         if data["node_kind"] == "data" and not extern.get(node[len("data:"):], True):
-            unavailable.add(node)
-    if not unavailable:
-        return set()
+            origin[node] = node[len("data:"):]
+    if not origin:
+        return Availability()
+
+    def unit_output(node: str) -> list[str]:
+        if nd[node]["class"] in ("rec", "subnetwork"):
+            return [p for p, _, d in g.in_edges(node, data=True) if d["option"] == "unit"]
+        return []
 
     def made_from(node: str) -> list[str]:
         data = nd[node]
@@ -87,18 +139,68 @@ def unavailable_layers(spec: NetSpec, g: LayerGraph | nx.DiGraph, *, eval_flag: 
             return list(g.predecessors(node))
         if data["class"] == "choice":
             return []
-        if data["class"] in ("rec", "subnetwork"):
-            inner = [p for p, _, d in g.in_edges(node, data=True) if d["option"] == "unit"]
-            if inner:
-                return inner  # the output template is the unit's ``output``
+        inner = unit_output(node)
+        if inner:
+            return inner  # the output template is the unit's ``output``
         return [src for src, option, form, _ in data.get("inputs", [])
                 if form != "prev" and option.split(".")[0] not in _NOT_TEMPLATE]
 
-    todo = list(unavailable)
-    while todo:  # forward closure: an input without data takes it away from its users
-        src = todo.pop()
-        for user in g.successors(src):
-            if user not in unavailable and src in made_from(user):
-                unavailable.add(user)
-                todo.append(user)
-    return {n for n in unavailable if nd[n]["node_kind"] != "data"}
+    def kind(node: str) -> str:
+        """``without_data`` of the node's class; sub-layers and units follow their parent / output."""
+        if nd[node]["node_kind"] == "sub" or unit_output(node):
+            return "carries"
+        return get_layer_class(nd[node]["class"]).without_data
+
+    def closure(takes: Callable[[str, str], bool]) -> dict[str, str]:
+        """Forward from the extern data: ``user`` lacks the flag when ``takes(src, user)``."""
+        out = dict(origin)
+        todo = list(origin)
+        while todo:
+            src = todo.pop()
+            for user in g.successors(src):
+                if user not in out and takes(src, user):
+                    out[user] = out[src]
+                    todo.append(user)
+        return out
+
+    def template_source(node: str) -> str | None:
+        """The source a ``first`` class copies its template from when ranks are equal."""
+        return next((src for src, option, form, _ in nd[node].get("inputs", [])
+                     if option in ("from", "true_from") and form != "prev"), None)
+
+    # unavailable: a ``first`` class is taken to carry every source's flag (which source it copies
+    # depends on ranks we do not know); sure: unavailable whichever source it copies
+    unavailable = closure(lambda src, user: kind(user) not in ("fresh", "fresh_sizes") and src in made_from(user))
+    sure = closure(lambda src, user: src in made_from(user) and (
+        kind(user) in ("carries", "copies") or kind(user) == "first" and src == template_source(user)))
+    no_data: dict[str, bool] = {}
+
+    def lacks_data(node: str, seen: frozenset[str] = frozenset()) -> bool:
+        """Surely a ``DataNotAvailableLayer`` that holds a template only (no placeholder): not the
+        extern data itself, nor a ``copies`` class on it."""
+        if node not in sure or nd[node]["node_kind"] == "data" or node in seen:
+            return False
+        if node not in no_data:
+            no_data[node] = kind(node) != "copies" or any(lacks_data(src, seen | {node}) for src in made_from(node))
+        return no_data[node]
+
+    without: dict[str, str] = {}
+    for node, data in nd.items():
+        if node in unavailable or data["node_kind"] != "layer":
+            continue
+        if unit_output(node):  # built for real: a rec layer reads its whole input into the loop
+            if data["class"] != "rec":
+                continue
+            inputs = [src for src, option, form, _ in data.get("inputs", []) if option == "from" and form != "prev"]
+        elif get_layer_class(data["class"]).without_data == "fresh":
+            # in a rec unit, ``data:source`` is the loop's own frame of the rec layer's input, not
+            # that input (the rec layer reads it: see above)
+            sliced = {src for src, _, form, _ in data.get("inputs", [])
+                      if form == "data" and data["unit_kind"] == "rec" and nd[src]["node_kind"] != "data"}
+            inputs = [src for src in made_from(node) if src not in sliced]
+        else:
+            continue
+        found = next((src for src in inputs if lacks_data(src)), None)
+        if found is not None:
+            without[node] = found
+    return Availability(frozenset(n for n in unavailable if nd[n]["node_kind"] != "data"), unavailable, without)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..graph.layergraph import LayerGraph
 from ..graph.layers import get_layer_class
 from ..loading.netspec import NetSpec
-from .availability import unavailable_layers
+from .availability import availability
 from .beams import SearchBeam
 from .model import Analysis, InputBeam, LayerBeam
 from .passes import BeamPass
@@ -82,6 +82,8 @@ class Construction:
         ``node_kind``, ``inputs``: see :mod:`searchgraph.graph.builder`); read only.
     order : the constructed layers in construction order; ``built``: every constructed node.
     unavailable : layers RETURNN builds as a ``DataNotAvailableLayer`` in search (no data there).
+    without_data : layer RETURNN builds for real on an input without data in search -> (that input,
+        the extern data key it lacks): its class makes an available template of its own.
     unbuilt : layers inside loops RETURNN never runs (their rec layer is unavailable).
 
     Everything else is a method; none changes the construction.
@@ -97,7 +99,9 @@ class Construction:
         self.mode, self.search, self.eval_flag = mode, s.search, s.eval_flag
         self.spec, self.graph, self.nodes = s.spec, s.graph, s.nodes
         self.order, self.built = s.order, s.built
-        self.unavailable = unavailable_layers(s.spec, s.graph, eval_flag=s.eval_flag)
+        avail = availability(s.spec, s.graph, eval_flag=s.eval_flag)
+        self.unavailable = set(avail.unavailable)
+        self.without_data = {n: (src, avail.origin[src]) for n, src in avail.without_data.items()}
         unbuilt_recs = {n for n in self.unavailable if s.nodes[n]["class"] == "rec"}
         self.unbuilt = frozenset(n for n in s.order if unbuilt_recs & s.recs_of(n))
         self._derived: dict[Callable[[Construction], Any], Any] = {}

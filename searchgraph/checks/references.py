@@ -100,3 +100,62 @@ def n_out_from_target(c: Construction) -> dict[str, Raised]:
             out[node] = Raised(f"AssertionError: (LayerBase.__init__: output dim {have} != n_out {want} "
                                f"guessed from target {target!r})", names={"want": want, "have": have})
     return out
+
+
+#: RETURNN's message when a layer of the class is built for real on an input without data (a None
+#: placeholder); measured with ``scripts/probe_availability.py``
+_NO_DATA_MESSAGES = {
+    "conv": "ValueError: None values not supported.",
+    "pool": "ValueError: None values not supported.",
+    "math_norm": "ValueError: None values not supported.",
+    "stft": "ValueError: None values not supported.",
+    "rec": "ValueError: None values not supported.",
+    "gating": "ValueError: Tried to convert 'value' to a tensor and failed. Error: None values not supported.",
+    "transposed_conv": "AttributeError: 'NoneType' object has no attribute 'get_shape'",
+    "dot": "AttributeError: 'NoneType' object has no attribute 'get_shape'",
+    "range_in_axis": "AttributeError: 'NoneType' object has no attribute 'get_shape'",
+    "reduce": "AttributeError: 'NoneType' object has no attribute 'dtype'",
+    "get_last_hidden_state": "AssertionError: (GetLastHiddenStateLayer: its source, a DataNotAvailableLayer, "
+                             "has no last hidden state)",
+}
+#: classes that concatenate their sources first (``concat_sources``): with several sources, some with
+#: data, TensorFlow's concat fails on the one without
+_CONCAT_SOURCES = frozenset({"conv", "pool", "transposed_conv", "math_norm", "gating", "rec"})
+
+
+@rule("SG132", "layer computes on data that search does not have",
+      "In search, {input} is a DataNotAvailableLayer (a template, no data) because extern data {key!r} is "
+      "not available for inference; {how}, so RETURNN builds {layer} for real on an input without data.",
+      "If search has {key!r} (e.g. the text input of a TTS model), mark it 'available_for_inference': True "
+      "in extern_data. If it is a training target, keep {local} out of the network search builds: "
+      "'only_on_eval': True on the output / loss layers that need it, or build them only in training.")
+def computes_without_data(c: Construction) -> dict[str, Raised]:
+    """A layer whose class makes its own output template (``LayerClass.without_data == "fresh"``, e.g.
+    ``conv``: ``get_out_data_from_opts`` builds a new ``Data`` without ``_post_init_output``) is
+    available even when an input is not, so ``TFNetwork._create_layer`` builds it for real instead of a
+    ``DataNotAvailableLayer``; so is a rec layer whose unit ``output`` is available. On an input that
+    is a ``DataNotAvailableLayer`` with a template only (not the extern data itself, whose placeholder
+    exists) its computation meets a None tensor."""
+    out: dict[str, Raised] = {}
+    for node in c.order:
+        if node not in c.without_data:
+            continue
+        src, key = c.without_data[node]
+        cls = c.nodes[node]["class"]
+        sources = [s for s, form in c.sources(node) if form != "prev"]
+        with_data = [s not in c.unavailable for s in sources]
+        if cls in _CONCAT_SOURCES and len(sources) > 1 and any(with_data):
+            types = ", ".join("float32" if ok else "<NOT CONVERTIBLE TO TENSOR>" for ok in with_data)
+            message = (f"TypeError: Tensors in list passed to 'values' of 'ConcatV2' Op have types [{types}] "
+                       "that don't all match.")
+        elif cls == "reduce" and c.rec_of(node):
+            message = "ValueError: Tried to convert 'input' to a tensor and failed. Error: None values not supported."
+        else:
+            message = _NO_DATA_MESSAGES.get(cls, "ValueError: None values not supported.")
+        if cls == "rec" and c.children(node):
+            how = ("the unit output's template is available (so is the rec layer's), and the loop reads its "
+                   "whole input")
+        else:
+            how = f"{cls} makes an output template of its own, which does not keep that flag"
+        out[node] = Raised(message, names={"input": src, "key": key, "how": how})
+    return out

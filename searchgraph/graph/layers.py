@@ -8,12 +8,13 @@ transcription of those methods (spec §1.3) plus the beam behaviour of the searc
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = [
     "BEAM_ROLES",
     "INITIAL_OUTPUT_KEYWORDS",
+    "WITHOUT_DATA",
     "LayerClass",
     "RefOption",
     "get_layer_class",
@@ -28,6 +29,25 @@ __all__ = [
 BEAM_ROLES = ("generic", "choice", "decide", "decide_keep_beam", "split_batch_beam",
               "choice_get_beam_scores", "choice_get_src_beams", "select_search_sources", "rec",
               "subnetwork", "masked_computation", "cond", "source", "step")
+
+#: What a class' output template does with "not available for inference" (``without_data``). In
+#: search, RETURNN builds a ``DataNotAvailableLayer`` (no data, a template only) for a layer whose
+#: template lacks the flag; whether a template keeps the flag of its inputs depends on the class:
+#:
+#: * ``carries``: every input that lacks it takes it away (``LayerBase._post_init_output``, or a
+#:   template made from all sources): a ``DataNotAvailableLayer``;
+#: * ``copies``: the same, and the layer keeps its source's placeholder (a ``DataNotAvailableLayer``
+#:   that still holds extern data's values when it reads the extern data itself);
+#: * ``first``: the template is a copy of one source (``get_concat_sources_data_template``:
+#:   ``Data.get_common_data``, the first source with the most axes): only that one's flag counts. Not
+#:   knowing the ranks, the analysis counts the layer unavailable when any source is, but predicts no
+#:   error from it unless its first source is unavailable;
+#: * ``fresh``: the template is a new ``Data`` that is always available: RETURNN builds the layer for
+#:   real, and it raises when an input has no data (a ``DataNotAvailableLayer`` other than extern data);
+#: * ``fresh_sizes``: the same, but the layer reads only its input's sizes and builds without error.
+#:
+#: Measured with ``scripts/probe_availability.py`` (RETURNN builds one tiny search network per class).
+WITHOUT_DATA = ("carries", "copies", "first", "fresh", "fresh_sizes")
 
 #: ``initial_output`` / ``initial_state`` strings that are keywords, not layer names.
 INITIAL_OUTPUT_KEYWORDS = frozenset(
@@ -62,6 +82,7 @@ class LayerClass:
     beam_role: str = "generic"
     known: bool = True
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    without_data: str = "carries"
 
 
 def _r(name: str, shape: str = "str", dep: bool = True) -> RefOption:
@@ -158,13 +179,27 @@ _add(":i", default_from=_NO_FROM, beam_role="step")
 for _name in ["concat", "dropout", "activation", "batch_norm", "layer_norm", "norm", "math_norm", "slice", "linear", "softmax", "length", "range_in_axis", "range_from_length", "batch_softmax", "gating", "window", "fold", "cumsum", "merge_dims", "split", "split_dims", "flatten_batch", "unflatten_batch", "expand_dims", "tile", "cast", "swap_axes", "transpose", "pool", "dct", "reduce", "reduce_out", "squeeze", "stack", "weighted_sum", "elemwise_prod", "time_chunking", "dot", "shift_axis", "combine_dims", "remove", "combine", "eval", "compare", "accumulate_mean", "tikhonov_regularization", "framewise_statistics", "print", "image_summary", "get_last_hidden_state", "get_rec_accumulated", "rec_unstack", "kenlm", "edit_distance_table", "optimal_completions", "twod_lstm", "relative_positional_encoding", "cum_concat", "segment_input", "classes_to_segments", "classes_to_length_distribution", "classes_to_length_distribution_global", "segment_alignment", "unsegment_input", "fill_unused", "swap_time_feature", "flatten_time", "apply_length_distribution", "normalize_length_scores", "alternating_real_to_complex", "batch_median_pooling", "complex_linear_projection", "complex_to_alternating_real", "mask_based_gevbeamforming", "mask_based_mvdrbeamforming", "mel_filterbank", "multichannel_multiresolution_stft_layer", "multichannel_stft_layer", "istft", "first_t_frames_noise_estimator", "split_concatenated_multichannel", "tile_features"]:
     _TABLE.setdefault(_name, LayerClass(_name))
 
+# What each class' output template does with "not available for inference" (see WITHOUT_DATA); the
+# classes not listed carry it. Measured: scripts/probe_availability.py (RETURNN 1.20261022, TF 2.21).
+_MEASURED_WITHOUT_DATA = {
+    "copies": ("print",),
+    "first": ("copy", "concat", "stack", "switch", "rec"),  # rec: with a string unit (a unit dict: its output)
+    "fresh": ("conv", "pool", "transposed_conv", "dot", "reduce", "math_norm", "gating", "range_in_axis",
+              "stft", "get_last_hidden_state"),
+    "fresh_sizes": ("length",),
+}
+for _value, _names in _MEASURED_WITHOUT_DATA.items():
+    for _name in _names:
+        _TABLE[_name] = replace(_TABLE[_name], without_data=_value)
+
 _BUILTIN = frozenset(_TABLE)
 _USER: dict[str, LayerClass] = {}
 
 
 def register_layer_class(name: str, refs: dict[str, str] | None = None, *,
                          default_from: tuple[str, ...] | None = ("data",),
-                         beam_role: str = "generic", dep: bool = True) -> LayerClass:
+                         beam_role: str = "generic", dep: bool = True,
+                         without_data: str = "carries") -> LayerClass:
     """Declare a custom layer class: which options name layers (option -> shape), its default ``from``.
 
     >>> cls = register_layer_class("my_att", {"keys": "str", "extra": "list"})
@@ -174,8 +209,11 @@ def register_layer_class(name: str, refs: dict[str, str] | None = None, *,
     """
     if beam_role not in BEAM_ROLES:
         raise ValueError(f"beam_role must be one of {BEAM_ROLES}, got {beam_role!r}")
+    if without_data not in WITHOUT_DATA:
+        raise ValueError(f"without_data must be one of {WITHOUT_DATA}, got {without_data!r}")
     opts = tuple(RefOption(k, v, dep) for k, v in (refs or {}).items())
-    cls = LayerClass(name, opts, tuple(default_from) if default_from is not None else None, beam_role)
+    cls = LayerClass(name, opts, tuple(default_from) if default_from is not None else None, beam_role,
+                     without_data=without_data)
     _USER[name] = cls
     return cls
 
