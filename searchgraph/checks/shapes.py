@@ -30,6 +30,11 @@ KEEP_DIM = frozenset({"copy", "activation", "combine", "dropout", "layer_norm", 
 _SPARSE_KEEPING = frozenset({"copy", "identity", "eval", "reinterpret_data", "gather", "slice",
                              "expand_dims", "squeeze", "postfix_in_time", "prefix_in_time"})
 _TIME_AXES = ("t", "time", "T", "stag:time")
+#: Classes whose output has a time axis when a source has one (besides :data:`KEEP_AXES`): they work
+#: on it or on other axes (``conv`` / ``pool`` make another time axis, ``split_dims`` splits features).
+_TIME_KEEPING = frozenset({"conv", "pool", "transposed_conv", "split_dims", "merge_dims", "window", "rec",
+                           "batch_norm", "norm", "cast", "positional_encoding", "pad", "decide", "concat",
+                           "reduce_out", "eval", "gating", "squeeze", "expand_dims", "elemwise_prod"})
 _MISSING, _IN_PROGRESS = object(), object()
 
 
@@ -260,11 +265,29 @@ class Shapes:
             return "" if any(a in _TIME_AXES for a in axes) else None
         if cls == "get_last_hidden_state":
             return ""
+        if cls in ("conv", "pool", "transposed_conv") and srcs:
+            return self._window_tag(node, cls, opts, [self.root_tag(s, seen | {node}) if f == "from" else None
+                                                      for s, f in srcs])
         # inside a root subnetwork, ``base:X`` is the root's X
         forms = ("from", "data", "base") if data["unit_kind"] == "subnet" else ("from", "data")
         if _keeps(cls, opts, KEEP_AXES) and srcs:
             return _same([self.root_tag(s, seen | {node}) if f in forms else None for s, f in srcs])
         return None
+
+    @staticmethod
+    def _window_tag(node: str, cls: str, opts: dict[str, Any], tags: list[str | None]) -> str | None:
+        """The time axis of a ``conv`` / ``pool`` / ``transposed_conv`` over one: the source's with
+        padding "same" and stride 1 (``ConvLayer.calc_out_dim`` keeps the dim), else a new one
+        (a pooled or strided time axis is another dim: its own tag)."""
+        tag = _same(tags)
+        if not tag:
+            return tag  # unsure, or no time axis to slide over (then the window is over other axes)
+        size = opts.get("pool_size") if cls == "pool" else None
+        strides = opts.get("strides", size if size is not None else 1)
+        strides = list(strides) if isinstance(strides, (list, tuple)) else [strides]
+        if cls != "transposed_conv" and opts.get("padding", "valid") == "same" and all(x == 1 for x in strides):
+            return tag
+        return f"{cls}:{node}"
 
     def rec_tag(self, rec: str, seen: frozenset[str] = frozenset()) -> str | None:
         """The time axis a rec loop iterates over: its input's, or its own when it has none."""
@@ -274,9 +297,46 @@ class Shapes:
         return _same([self.root_tag(s, seen) if f in ("from", "data") else None for s, f in srcs]) or None
 
     def root_time(self, node: str) -> bool | None:
-        """Whether a layer outside any loop has a time axis."""
+        """Whether a layer outside any loop has a time axis (its tag, else :meth:`has_time`)."""
         tag = self.root_tag(node)
-        return None if tag is None else bool(tag)
+        return self.has_time(node) if tag is None else bool(tag)
+
+    def has_time(self, node: str) -> bool | None:
+        """Whether a layer outside any loop has some time axis, when which one is not known (a
+        pooled, convolved or reshaped time axis keeps being one); None when unsure. Remembered."""
+        return self._remember(("has_time", node), None, lambda: self._has_time(node))
+
+    def _has_time(self, node: str) -> bool | None:
+        c = self.c
+        data = c.nodes[node]
+        if data["node_kind"] == "data":
+            tag = self.data_tag(node[len("data:"):])
+            return None if tag is None else bool(tag)
+        if data["node_kind"] != "layer" or c.rec_of(node) is not None:
+            return None
+        cls, opts = data["class"], data["options"]
+        srcs = [s for s, f in c.sources(node) if f in ("from", "data")]
+        if cls in ("get_last_hidden_state", "length"):
+            return False
+        if cls == "variable":
+            return bool(opts.get("add_time_axis"))
+        if cls == "reduce":
+            axis = opts.get("axis", opts.get("axes"))
+            axes = axis if isinstance(axis, list) else [axis]
+            if any(a in _TIME_AXES for a in axes):
+                return False
+            return _or([self.has_time(s) for s in srcs]) if srcs and all(
+                isinstance(a, str) and a.upper() in ("F", "FEATURE", "STATIC") for a in axes) else None
+        if cls == "subnetwork":
+            inner = f"{node}/output"
+            return self.root_time(inner) if inner in c.nodes else None
+        if cls == "rec" and not srcs and f"{node}/output" in c.nodes:
+            return True  # a loop of its own: its output has the loop's time axis
+        if cls == "merge_dims" and opts.get("axes") not in ("static", "F", "f"):
+            return None
+        if (cls in _TIME_KEEPING or _keeps(cls, opts, KEEP_AXES)) and srcs:
+            return _or([self.has_time(s) for s in srcs])
+        return None
 
     def outer_tag(self, node: str, rec: str, seen: frozenset[str]) -> str | None:
         """The time axis of a loop layer moved out in front of the loop (computed over all frames at
@@ -306,6 +366,26 @@ class Shapes:
                 tags.append(None)
         return _same(tags)
 
+    def outer_has_time(self, node: str, rec: str, seen: frozenset[str] = frozenset()) -> bool | None:
+        """Whether a loop layer moved out in front of the loop has some time axis (computed over all
+        frames at once from ``base:`` layers and extern data read whole)."""
+        c = self.c
+        data = c.nodes[node]
+        if node in seen or data["node_kind"] != "layer" or data["unit"] != rec:
+            return None
+        srcs = c.sources(node)
+        if not (_keeps(data["class"], data["options"], KEEP_AXES) or data["class"] in _TIME_KEEPING) or not srcs:
+            return None
+        found: list[bool | None] = []
+        for src, form in srcs:
+            if form == "base":
+                found.append(self.root_time(src))
+            elif form in ("from", "prev") and c.placement(src) == "input":
+                found.append(self.outer_has_time(src, rec, seen | {node}))
+            else:
+                found.append(None)
+        return _or(found)
+
     def frame_time(self, node: str, rec: str, seen: frozenset[str] = frozenset()) -> bool | None:
         """Whether a loop layer's frame value carries an extra time axis: the whole sequence of a
         ``base:`` layer or of extern data read inside the loop, kept by the layers in between. A layer
@@ -328,7 +408,9 @@ class Shapes:
         if where == "input" and data["unit"] == rec:
             tag, own = self.outer_tag(node, rec, frozenset()), self.rec_tag(rec)
             if tag is None:
-                return None
+                # a loop over its own time axis (a search loop, no input) slices no layer moved in
+                # front of it: any time axis such a layer has is another one
+                return True if own == f"rec:{rec}" and self.outer_has_time(node, rec) else None
             return bool(tag) and own is not None and tag != own
         if where != "loop":
             return None
