@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.oracle.oracle import run_oracle  # noqa: E402
+from tests.oracle.oracle import run_oracle
 
 CLASSES = {"copy": {}, "dropout": {"dropout": 0.1}, "activation": {"activation": "relu"},
            "combine": {"kind": "add"}, "layer_norm": {}, "compare": {"value": 0, "kind": "greater"},

@@ -23,8 +23,8 @@ from ..graph.layers import get_layer_class
 from .beams import CombineError, SearchBeam, combine_beams
 from .choices import latest_choices
 from .placement import Placement
-from .templates import rec_output_template
 from .structure import Structure
+from .templates import rec_output_template
 
 #: options whose layer's beam a class's template (``get_out_data_from_opts``) does not combine
 _TEMPLATE_BLIND = {"slice_nd": ("size",)}

@@ -39,7 +39,6 @@ from .mutations import (
     _slots,
     _sources,
     _unit_choices,
-    generate,
 )
 
 #: Seed and size of the fresh set (fixed with the operators, before any model change).

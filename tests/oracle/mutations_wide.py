@@ -19,7 +19,6 @@ import random
 from pathlib import Path
 from typing import Any
 
-from .mutations_fresh import FRESH_OPERATORS, FRESH_SEED
 from .mutations import (
     OPERATORS,
     Case,
@@ -44,6 +43,7 @@ from .mutations import (
     base_cases,
     generate,
 )
+from .mutations_fresh import FRESH_OPERATORS, FRESH_SEED
 
 #: The wide generator's seed and number of mutants per set (fixed before the model was changed).
 WIDE_SEED = 20261205
