@@ -1,0 +1,57 @@
+"""The wide and the first generator's operators on real networks (collected only where
+``../shared/corpus`` exists): every corpus network RETURNN builds in search mode within a few seconds
+is a base (attention decoders, transformers, hybrid models), so the edits meet what real configs
+contain (deep encoders with pooling, multi-head attention, language-model fusion). A seeded sample
+per set; ``bench/wide_mutation_report.py --bases corpus --set SET --n N`` runs more."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from .mutations import Mutant, Outcome, evaluate, report, score
+from .mutations_wide import generate_wide
+from .oracle import analyze_case, disagreements, require_returnn, run_oracle
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from wide_mutation_report import real_base_cases
+
+pytestmark = pytest.mark.returnn
+
+TARGET = 0.95
+N_MUTANTS = 120
+#: the recall each set reached on the real bases (raise as the model improves)
+RECALL_FLOOR = {"dev": 0.85, "held-out": 0.95, "classic": 0.95}
+
+
+@pytest.fixture(scope="module", params=sorted(RECALL_FLOOR))
+def real(request: pytest.FixtureRequest) -> tuple[str, list[Mutant], dict, list[Outcome]]:
+    require_returnn()
+    which = request.param
+    mutants = generate_wide(real_base_cases(), which, N_MUTANTS)
+    results = run_oracle([case for _, case, _ in mutants])
+    return which, mutants, results, evaluate(mutants, results)
+
+
+def test_real_report(real: tuple[str, list[Mutant], dict, list[Outcome]],
+                     capsys: pytest.CaptureFixture[str]) -> None:
+    which, _, _, outcomes = real
+    with capsys.disabled():
+        print(f"\n\n=== mutants of real networks, {which} operators ===\n" + report(outcomes) + "\n")
+    assert not [o for o in outcomes if o.cell in ("crash", "runner")]
+
+
+def test_real_precision_and_recall(real: tuple[str, list[Mutant], dict, list[Outcome]]) -> None:
+    which, _, _, outcomes = real
+    s = score(outcomes)
+    assert s.precision >= TARGET, (which, s.counts)
+    assert s.recall >= RECALL_FLOOR[which], (which, s.counts)
+
+
+def test_real_provenance(real: tuple[str, list[Mutant], dict, list[Outcome]]) -> None:
+    which, mutants, results, _ = real
+    bad = {mid: dis[:3] for mid, case, _ in mutants if results[mid].get("ok")
+           and (dis := disagreements(analyze_case(case), results[mid].get("layers") or {}))}
+    assert not bad, (which, bad)
