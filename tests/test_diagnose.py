@@ -50,6 +50,8 @@ EXPECTED_CODES = {
     "reject-choice-initial-apply0": ("SG129", "output"),
     "reject-decide-target-other-dim": ("SG130", "decision"),
     "reject-choice-initial-from-sequence": ("SG131", "output"),
+    "reject-unavailable-beamed-input-in-loop": ("SG133", "output/output_old"),
+    "reject-rec-output-prev-beam-translated": ("SG134", "output"),
     "reject-conv-on-unavailable-text": ("SG132", "embed_conv0"),
     "reject-dot-on-unavailable-in-loop": ("SG132", "output/aux_energy"),
 }

@@ -349,8 +349,8 @@ class Construction:
                 # computed before the loop: no beam; its search-choice lookup finds nothing among its
                 # deps and falls back to the rec layer's deps, i.e. the resolved output's choice
                 beam = None
-                choice = latest[rec].name if rec in latest else None
-            elif placement == "output" and choice is None and rec in latest:
+                choice = latest[rec].name if rec in latest and real.chosen.get(rec) is not None else None
+            elif placement == "output" and choice is None and rec in latest and real.chosen.get(rec) is not None:
                 choice = latest[rec].name  # the same fallback, from the output-side net
             if node in self.unavailable:
                 choice = None  # a DataNotAvailableLayer: no dependencies, so no search choices

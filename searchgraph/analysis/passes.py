@@ -27,7 +27,7 @@ from .structure import Structure
 from .templates import rec_output_template
 
 #: options whose layer's beam a class's template (``get_out_data_from_opts``) does not combine
-_TEMPLATE_BLIND = {"slice_nd": ("size",)}
+_TEMPLATE_BLIND = {"slice_nd": ("size",), "masked_computation": ("mask",)}
 
 __all__ = ["BeamPass"]
 
@@ -246,6 +246,10 @@ class BeamPass:
             own = rec_output_template(self.s, node, self.beam, self.chosen)
             if own is not None:
                 return own, self.latest_chosen.get(node)
+        if role == "rec" and self._unit_output_beamless(node):
+            # ``RecLayer.get_out_data_from_opts``: the unit output's template has no beam, so
+            # neither has the rec layer (nor search choices), whatever the loop searched
+            return None, None
         if role == "rec" and (node in self.rec_outer or node in self.latest):
             return self.rec_outer.get(node, self.latest.get(node)), self.latest_chosen.get(node)
         return combine_beams(beams), self._combine_choices(choices)
@@ -262,6 +266,13 @@ class BeamPass:
                          for b in (result, beam)):
                 result = combine_beams([result, beam])
         return result
+
+    def _unit_output_beamless(self, rec: str) -> bool:
+        """Whether ``rec``'s unit has an ``output`` layer whose template has no beam (search mode)."""
+        if not self.search or self.template_beams is None:
+            return False
+        inner = next((m for m in self.s.children.get(rec, ()) if self.nd[m]["local"] == "output"), None)
+        return inner is not None and self.nd[rec]["class"] == "rec" and self.template_beams.get(inner) is None
 
     def _combine_choices(self, choices: list[SearchBeam | None]) -> SearchBeam | None:
         """The inputs' search choices combined (``TFNetwork.get_search_choices``). Where they cannot

@@ -128,15 +128,23 @@ def _move_out(s: Structure, out: Placement, rec: str, members: list[str],
             if dep != other and dep in users:
                 users[dep].add(other)
 
-    def out_ok(n: str) -> bool:
+    by_local = {local[n]: n for n in members}
+    colloc = {n: {by_local[x] for x in _collocate_with(s, n) if x in by_local} for n in members}
+
+    def out_ok(n: str, collocated: frozenset[str] = frozenset()) -> bool:
         if local[n] == "end" or is_choice(n) or n in deps[n]:
             return False
-        return not users[n]
+        if users[n] - collocated - {n}:
+            return False
+        # ``collocate_with`` ties layers together: all of them move out, or none
+        collocated = collocated | {n}
+        return all(out_ok(o, collocated) for o in loop
+                   if o not in collocated and (o in colloc[n] or n in colloc[o]))
 
     def in_ok(n: str) -> bool:
         if local[n] in (":i", "end") or is_choice(n):
             return False
-        return not deps[n] & in_loop
+        return not deps[n] & in_loop and not colloc[n] & in_loop
 
     def take(n: str, to: str) -> None:
         loop.remove(n)
@@ -163,6 +171,25 @@ def _move_out(s: Structure, out: Placement, rec: str, members: list[str],
     for node in over_input:
         if any(node in deps[o] for o in loop):
             out.wrapped_input.add(node)
+
+
+#: classes whose ``transform_config_dict`` collocates them with their sources by default
+_COLLOCATE_WITH_SOURCES = ("decide_keep_beam", "choice_get_beam_scores", "choice_get_src_beams")
+
+
+def _collocate_with(s: Structure, node: str) -> list[str]:
+    """The local names a unit layer is collocated with (``collocate_with``, a class's default: the
+    beam readers with their sources, ``random`` in a loop with ``end``); no dependency, but
+    ``_move_outside_loop`` moves collocated layers only together."""
+    data = s.nodes[node]
+    opts = data["options"]
+    value = opts.get("collocate_with")
+    if value is None and data["class"] in _COLLOCATE_WITH_SOURCES:
+        value = opts.get("from", [])
+    names = [value] if isinstance(value, str) else [v for v in value or [] if isinstance(v, str)]
+    if data["class"] == "random":
+        names.append("end")
+    return names
 
 
 def _member_deps(s: Structure, rec: str, node: str) -> set[str]:

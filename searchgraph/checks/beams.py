@@ -109,6 +109,66 @@ def moved_out_combines_loop_outputs(c: Construction) -> dict[str, str]:
     return out
 
 
+@rule('SG133', 'input without data that carries a beam',
+      "{layer} combines several inputs, one of them {src}, which search builds as a DataNotAvailableLayer "
+      "(it needs data that inference does not have) on a beam: a DataNotAvailableLayer has no "
+      "dependencies, so RETURNN finds no search choices for it and cannot translate it into the other "
+      "inputs' beam.",
+      "Do not read {src} in search: mark the data it needs 'available_for_inference': True if search has "
+      "it, or keep {layer} out of the search network (e.g. compute it only in training).")
+def unavailable_beamed_input(c: Construction) -> dict[str, Raised]:
+    """``SearchChoices.translate_to_common_search_beam`` (``TFNetwork._create_layer_layer_desc``, before
+    the layer's own availability is looked at) asserts that every input with a beam has search
+    choices; a ``DataNotAvailableLayer`` (:attr:`Construction.unavailable`) has none."""
+    out: dict[str, Raised] = {}
+    for node in c.order:
+        if node in c.unbuilt or len(c.inputs(node)) < 2:
+            continue
+        for src, _, form in c.inputs(node):
+            if form == "prev" or src not in c.unavailable:
+                continue
+            beam = c.input_beam(src, form, node)
+            if beam is not None:
+                out[node] = Raised(f"AssertionError: layer <DataNotAvailableLayer {src!r}> has beam {beam} but no "
+                                   f"search choices; from layer desc {node!r}", names={"src": src})
+                break
+    return out
+
+
+@rule('SG134', "input on its choice's previous-frame beam",
+      "{layer} combines several inputs; {src} is on beam {beam}, the previous frame of its own search "
+      "choice {choice} (a rec layer whose unit 'output' is computed from previous-frame values, not from "
+      "the frame's choice). Translating the inputs into their common search choices, RETURNN asserts "
+      "that an input on those choices has their beam.",
+      "Make the rec unit's 'output' the choice (or a layer computed from it), or read {src} alone.")
+def input_on_previous_frame_beam(c: Construction) -> dict[str, Raised]:
+    """``SelectSearchSourcesLayer.select_if_needed`` (from ``translate_to_common_search_beam``, a layer
+    with several layer inputs): an input whose search choices are the common ones must have their
+    beam (``layer.output.beam == search_choices.get_beam_info()``); a rec layer's own beam is its unit
+    ``output`` template's (``RecLayer.get_out_data_from_opts``), its search choices the loop's latest
+    choice's, so a unit ``output`` on the previous frame's beam fails there."""
+    out: dict[str, Raised] = {}
+    for node in c.order:
+        if node in c.unbuilt or len(c.inputs(node)) < 2:
+            continue
+        common = c.chosen(node)
+        for src, _, form in c.inputs(node):
+            beam, choice = c.input_beam(src, form, node), c.input_choice(src, form, node)
+            if beam is None or choice is None or not beam.is_prev_frame or choice.is_prev_frame \
+                    or common is None or common.name != choice.name:
+                continue
+            # ``get_beam_info()`` is the choice layer's own beam (a regression or ``search: False``
+            # choice keeps its input's, which may be this previous frame's)
+            owner = c.beam(choice.name) if choice.name in c.nodes else None
+            if owner is None or owner.name == beam.name:
+                continue
+            out[node] = Raised(f"AssertionError: {beam} != {owner} (select_if_needed: "
+                               f"{src} on the previous frame of its search choices {choice.name})",
+                               names={"src": src, "beam": str(beam), "choice": choice.name})
+            break
+    return out
+
+
 @rule('SG110', "another search's beam inside the loop",
       "{layer} mixes this loop's beam with the still-beamed output of another search (another decoder), "
       'which RETURNN cannot relate.',

@@ -170,6 +170,9 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
         elif any(shapes.sparse(s) is True for s, _ in srcs):
             bad = next(s for s, _ in srcs if shapes.sparse(s) is True)
             why = f"{bad} is sparse (labels, not scores)"
+        elif rec is None and shapes.root_time(src) is True:
+            # outside a loop the scores must be one frame per sequence too (``shape == (dim,)``)
+            why = f"{src} has a time axis (a whole sequence), not one frame of scores"
         elif rec is not None and srcs[0][1] == "prev" and data["options"].get("input_type", "prob") == "prob" \
                 and not regression:
             # safe_log -> check_base_op_type_and_replace asserts its tensor is its op's first output;

@@ -150,6 +150,10 @@ def warning_checks(*, opt_in: bool = False) -> list[tuple[str, str, str, Warning
 #: the rec unit's template construction): they come before it decides a layer is a
 #: DataNotAvailableLayer, so they happen in never-built parts of the network too
 _TEMPLATE_TIME = frozenset({"SG102", "SG105", "SG113", "SG117"})
+#: rules on what ``TFNetwork._create_layer_layer_desc`` does (translating the inputs into a common
+#: beam) before ``_create_layer`` looks at the output template's availability: they fire on layers
+#: that then become DataNotAvailableLayers too (not in loops that are never built)
+_BEFORE_AVAILABILITY = frozenset({"SG133"})
 
 
 def raised_by_templates(failure: Failure, *, template_error: bool = False) -> bool:
@@ -178,6 +182,8 @@ def predict_failures(c: Construction) -> dict[str, Failure]:
             out[layer] = Failure(spec.code, layer, raised.message, spec.title, spec.reason.format(**names),
                                  spec.fix.format(**names), raised.traces)
     for layer in [n for n in out if n in c.unavailable or n in c.unbuilt]:
+        if layer not in c.unbuilt and out[layer].code in _BEFORE_AVAILABILITY:
+            continue
         if not raised_by_templates(out[layer], template_error=c.template_error(layer)):
             del out[layer]
     return out

@@ -357,6 +357,13 @@ class _Builder:
             if src == "data" and desc["class"] == "masked_computation":
                 continue
             self.ref(scope, path, src, f"{option}.from", True)
+        if isinstance(inline.get("class"), str):
+            # the inline layer's own layer options (an attention's ``base``, ...): RETURNN resolves
+            # them with the holder's ``get_layer`` (``MaskedComputationLayer._create_template``,
+            # ``CondLayer``), so in the holder's network
+            for opt, name, dep in iter_option_refs(get_layer_class(inline["class"]), inline):
+                if not (name == "data" and desc["class"] == "masked_computation"):
+                    self.ref(scope, path, name, f"{option}.{opt}", dep)
         sub = inline.get("subnetwork") or (inline.get("unit") if isinstance(inline.get("unit"), dict)
                                            else None)
         if isinstance(sub, dict):
