@@ -131,7 +131,8 @@ def _returnn_summary(answer: dict[str, Any]) -> str:
 
 def _answer_json(answer: dict[str, Any]) -> dict[str, Any]:
     return {k: answer.get(k) for k in ("ok", "stage", "error", "error_type", "error_layer", "mismatches",
-                                       "custom", "construct_s", "run_s", "total_s")}
+                                       "custom", "unknown_classes", "returnn_version", "construct_s", "run_s",
+                                       "total_s")}
 
 
 @_command("load")
