@@ -341,3 +341,32 @@ def initial_output_layer_mismatch(c: Construction) -> dict[str, Raised]:
             out[rec] = Raised(f"ValueError: copy_compatible_to: self {local} already has more dims than "
                               f"target data {data['local']}", names={"init": local, "why": why})
     return out
+
+
+@rule('SG136', "end layer is not one flag per hypothesis",
+      "{layer}'s 'end' layer ({end}) has a feature axis: it compares a vector ({src}) element-wise, where "
+      "the loop needs one boolean per hypothesis and frame to know which sequences have ended.",
+      "Compare a scalar per hypothesis: the choice's label (e.g. 'end': compare of the choice with the EOS "
+      "label), or reduce / squeeze the feature axis first (a stop-token sigmoid with n_out 1 and a "
+      "'squeeze' on 'F').")
+def end_flag_shape(c: Construction) -> dict[str, Raised]:
+    """``_SubnetworkRecCell._construct`` checks the ``end`` layer's frame value: "'end' layer ...
+    unexpected shape" (``AssertionError`` on the rec layer); a searching choice that reads the previous
+    frame's end flag for its length normalisation may fail first (``ValueError: Shapes must be equal
+    rank, but are 2 and 1``). In training the loop's length comes from the target, so only search
+    meets it."""
+    out: dict[str, Raised] = {}
+    if not c.search:
+        return out
+    shapes = c.derived(Shapes)
+    for node in c.order:
+        rec = c.rec_of(node)
+        data = c.nodes[node]
+        if rec is None or data["unit"] != rec or data["local"] != "end" or c.known_length(rec):
+            continue
+        if shapes.has_feature_axis(node) is True:
+            src = next((s for s, _ in c.sources(node)), node)
+            out[rec] = Raised(f"AssertionError: <RecLayer {c.nodes[rec]['local']!r}>: 'end' layer {node!r} "
+                              f"unexpected shape (a feature axis, from {src})",
+                              names={"end": node, "src": src})
+    return out

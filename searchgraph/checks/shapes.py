@@ -185,6 +185,35 @@ class Shapes:
             return self.sparse(srcs[0][0], seen | {node})
         return None
 
+    def has_feature_axis(self, node: str, seen: frozenset[str] = frozenset()) -> bool | None:
+        """Whether a layer's output has a (dense) feature axis: not labels, not a scalar per
+        hypothesis (``:i``, a comparison of labels); None if unsure."""
+        c = self.c
+        data = c.nodes[node]
+        if node in seen or data["node_kind"] == "missing":
+            return None
+        if data["node_kind"] == "step":
+            return False
+        if data["node_kind"] == "data":
+            ext = self.extern(node[len("data:"):])
+            return (not ext["sparse"]) if ext else None
+        if data["node_kind"] != "layer":
+            return None
+        cls, opts = data["class"], data["options"]
+        if cls == "choice":
+            return opts.get("input_type") == "regression"
+        if cls in ("linear", "softmax", "rnn_cell", "self_attention", "dot_attention", "generic_attention"):
+            return True
+        if cls == "reduce" and opts.get("mode", "").lower().startswith("arg"):
+            return False
+        axis = opts.get("axis", opts.get("axes"))
+        if cls in ("squeeze", "reduce") and (axis in ("F", "f") or axis == ["F"]):
+            return False
+        if _keeps(cls, opts, KEEP_DIM) or cls in ("copy", "eval", "reinterpret_data"):
+            found = [self.has_feature_axis(src, seen | {node}) for src, _ in c.sources(node)]
+            return _or(found) if found else None
+        return None
+
     def dim(self, node: str, seen: frozenset[str] = frozenset()) -> int | None:
         """The feature dim (for sparse data: the vocabulary size) of a layer's output, if certain."""
         c = self.c
