@@ -344,11 +344,12 @@ class Construction:
             chosen = real.chosen.get(node)
             choice = chosen.name if chosen is not None else None
             if node in self._wrapped:
-                placement, beam, choice = "loop", None, None
-            elif placement == "input":
-                # computed before the loop: no beam; its search-choice lookup finds nothing among its
-                # deps and falls back to the rec layer's deps, i.e. the resolved output's choice
-                beam = None
+                # the per-frame layer of an input-moved one: the input sequence's beam, if it has one
+                placement = "loop"
+            elif placement == "input" and choice is None:
+                # computed before the loop (the beam of what it reads, usually none); its search-choice
+                # lookup finds nothing among its deps and falls back to the rec layer's deps, i.e. the
+                # resolved output's choice
                 choice = latest[rec].name if rec in latest and real.chosen.get(rec) is not None else None
             elif placement == "output" and choice is None and rec in latest and real.chosen.get(rec) is not None:
                 choice = latest[rec].name  # the same fallback, from the output-side net

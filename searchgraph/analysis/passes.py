@@ -133,8 +133,10 @@ class BeamPass:
             return AS_IS, src, None
         # templates are built before any layer is moved out of the loop
         where = "loop" if self.template else self.placement.get(self.s.top_in_rec(src, src_rec), "loop")
-        if where == "input" and src not in self.wrapped_input:
-            return NOTHING, src, None
+        if where == "input":
+            # computed before the loop over whole sequences: the beam of what it reads outside the
+            # loop (none over an encoder; a beamed sequence's, e.g. a loop over a decoder's output)
+            return AS_IS, src, None
         if self.outside(consumer, src_rec):
             return (AS_IS if where == "output" else BACKTRACKED), src, src_rec
         return (PREV_FRAME if form == "prev" else AS_IS), src, src_rec
@@ -245,13 +247,15 @@ class BeamPass:
             # another loop's templates read the rec layer built for real: its output template's beam
             own = rec_output_template(self.s, node, self.beam, self.chosen)
             if own is not None:
-                return own, self.latest_chosen.get(node)
+                return self._with_sources(own, sources), self.latest_chosen.get(node)
         if role == "rec" and self._unit_output_beamless(node):
             # ``RecLayer.get_out_data_from_opts``: the unit output's template has no beam, so
             # neither has the rec layer (nor search choices), whatever the loop searched
             return None, None
         if role == "rec" and (node in self.rec_outer or node in self.latest):
-            return self.rec_outer.get(node, self.latest.get(node)), self.latest_chosen.get(node)
+            # a loop without choices of its own finds its inputs' search choices (``get_search_choices``)
+            chosen = self.latest_chosen.get(node) if node in self.latest_chosen else self._combine_choices(choices)
+            return self._with_sources(self.rec_outer.get(node, self.latest.get(node)), sources), chosen
         return combine_beams(beams), self._combine_choices(choices)
 
     def _common(self, beams: list[SearchBeam | None]) -> SearchBeam | None:
@@ -266,6 +270,13 @@ class BeamPass:
                          for b in (result, beam)):
                 result = combine_beams([result, beam])
         return result
+
+    @staticmethod
+    def _with_sources(own: SearchBeam | None, sources: list[SearchBeam | None]) -> SearchBeam | None:
+        """``RecLayer.get_out_data_from_opts``: the unit output template's beam combined with its
+        sources' (``SearchBeam.get_combined_beam``: a loop over another search's beamed output whose
+        unit searches on its own cannot combine them)."""
+        return combine_beams([own, *sources]) if any(b is not None for b in sources) else own
 
     def _unit_output_beamless(self, rec: str) -> bool:
         """Whether ``rec``'s unit has an ``output`` layer whose template has no beam (search mode)."""
@@ -359,7 +370,7 @@ class BeamPass:
     def combine_message(self, node: str, exc: CombineError) -> str:
         """Inside a loop, templates combine beams ("Cannot combine beams"); elsewhere the real layer
         translates its inputs first and compares their search choices."""
-        if self.s.rec_of(node) is not None:
+        if self.s.rec_of(node) is not None or self.nd[node]["class"] == "rec":
             return f"Exception: {exc}"
         return (f"Exception: Cannot compare search choices\n <SearchChoices owner={exc.first.name}>,"
                 f"\n <SearchChoices owner={exc.second.name}>\nwhich have traces: "

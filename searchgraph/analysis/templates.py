@@ -70,7 +70,9 @@ def rec_output_template(s: Structure, rec: str, beam: Mapping[str, SearchBeam | 
     # as dependency (``DecideKeepBeamLayer.get_out_data_from_opts``), prev: link included
     in_frame = [c for c in choices.walk() if not c.is_prev_frame
                 and nd.get(c.name, {}).get("class") == "choice"] if choices else []
-    if (len(in_frame) >= 2 or nd[inner]["class"] != "choice") and frame:
+    # only this loop's own choices are rebuilt: a beam the loop reads from outside (a loop over a
+    # beamed sequence) stays as it is
+    if (len(in_frame) >= 2 or nd[inner]["class"] != "choice") and frame and frame[0].name.startswith(rec + "/"):
         rebuilt: SearchBeam | None = None
         for old in reversed(frame):
             if rebuilt is None and nd.get(old.name, {}).get("class") == "decide_keep_beam":

@@ -323,10 +323,17 @@ class _Builder:
                     self.ref(scope, path, f"data:{target}", "target", True, search=False)
         if desc["class"] == "rec" and isinstance(desc.get("max_seq_len"), str):
             match = _MAX_LEN_FROM.search(desc["max_seq_len"])
-            if match:  # evaluated from inside the unit: 'base:x' is x of this network
+            if match:
+                # ``max_len_from('base:x')`` (``RecLayer.transform_config_dict``): x of the enclosing
+                # network of the rec layer's network if there is one with x, else (the old reading)
+                # x of the rec layer's own network
                 name = match.group(1)
-                self.ref(scope, path, name.removeprefix("base:"),
-                         "max_seq_len", False)
+                bare = name.removeprefix("base:")
+                outer = scope.parent if name.startswith("base:") else None
+                if outer is not None and isinstance(outer.layers.get(bare.split("/", 1)[0]), dict):
+                    self.ref(scope, path, name, "max_seq_len", False)
+                else:
+                    self.ref(scope, path, bare, "max_seq_len", False)
         if desc["class"] in ("cond", "masked_computation"):
             for option in ("condition", "true_layer", "false_layer", "unit"):
                 inline = desc.get(option)

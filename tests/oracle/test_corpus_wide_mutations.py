@@ -2,7 +2,7 @@
 ``../shared/corpus`` exists): every corpus network RETURNN builds in search mode within a few seconds
 is a base (attention decoders, transformers, hybrid models), so the edits meet what real configs
 contain (deep encoders with pooling, multi-head attention, language-model fusion). A seeded sample
-per set; ``bench/wide_mutation_report.py --bases corpus --set SET --n N`` runs more."""
+per set (``fresh3`` is held out: counts only); ``bench/wide_mutation_report.py --bases corpus --set SET --n N`` runs more."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ pytestmark = pytest.mark.returnn
 TARGET = 0.95
 N_MUTANTS = 120
 #: the recall each set reached on the real bases (raise as the model improves)
-RECALL_FLOOR = {"dev": 0.85, "held-out": 0.95, "classic": 0.95}
+RECALL_FLOOR = {"dev": 0.85, "held-out": 0.95, "classic": 0.95, "fresh": 0.93, "fresh2": 0.80, "fresh3": 0.0}
+#: sets still held out: their reports show counts only
+HELD_OUT = ("fresh3",)
 
 
 @pytest.fixture(scope="module", params=sorted(RECALL_FLOOR))
@@ -38,8 +40,11 @@ def real(request: pytest.FixtureRequest) -> tuple[str, list[Mutant], dict, list[
 def test_real_report(real: tuple[str, list[Mutant], dict, list[Outcome]],
                      capsys: pytest.CaptureFixture[str]) -> None:
     which, _, _, outcomes = real
+    text = report(outcomes)
+    if which in HELD_OUT:  # a held-out set is looked at as counts only
+        text = "\n\n".join(text.split("\n\n")[:4])
     with capsys.disabled():
-        print(f"\n\n=== mutants of real networks, {which} operators ===\n" + report(outcomes) + "\n")
+        print(f"\n\n=== mutants of real networks, {which} operators ===\n" + text + "\n")
     assert not [o for o in outcomes if o.cell in ("crash", "runner")]
 
 
@@ -54,4 +59,4 @@ def test_real_provenance(real: tuple[str, list[Mutant], dict, list[Outcome]]) ->
     which, mutants, results, _ = real
     bad = {mid: dis[:3] for mid, case, _ in mutants if results[mid].get("ok")
            and (dis := disagreements(analyze_case(case), results[mid].get("layers") or {}))}
-    assert not bad, (which, bad)
+    assert not bad, (which, len(bad)) if which in HELD_OUT else (which, bad)

@@ -1,9 +1,11 @@
 """The wide mutation generator (``mutations_wide.py``) judged by RETURNN, on the frozen small bases:
 searchgraph must never crash, make no false alarm beyond the precision target, and agree on every
 per-layer field of every mutant RETURNN builds. Sets: ``dev`` (development operators), ``held-out``
-(the first held-out operators, opened for development in the second session) and ``fresh`` (the
-operators held out since: ``mutations_fresh.py``, reported apart). The recall floors are what the
-model reached; the reports print every disagreement."""
+(the first held-out operators, opened for development in the second session), ``fresh`` and
+``fresh2`` (the next two held-out sets, each opened once the following one was written:
+``mutations_fresh.py``, ``mutations_fresh2.py``) and ``fresh3`` (held out: ``mutations_fresh3.py``;
+its report prints counts only). The recall floors are what the model reached; the reports print every
+disagreement of the opened sets."""
 
 from __future__ import annotations
 
@@ -17,11 +19,13 @@ pytestmark = pytest.mark.returnn
 
 TARGET = 0.95
 #: mutants per set, and the recall each set reached; raise these as the model improves
-N_MUTANTS = {"dev": 300, "held-out": 300, "fresh": 80}
-RECALL_FLOOR = {"dev": 0.95, "held-out": 0.98, "fresh": 0.75}
+N_MUTANTS = {"dev": 300, "held-out": 300, "fresh": 300, "fresh2": 300, "fresh3": 80}
+RECALL_FLOOR = {"dev": 0.95, "held-out": 0.98, "fresh": 0.93, "fresh2": 0.70, "fresh3": 0.0}
+#: sets still held out: their reports show counts only
+HELD_OUT = ("fresh3",)
 
 
-@pytest.fixture(scope="module", params=["dev", "held-out", "fresh"])
+@pytest.fixture(scope="module", params=list(N_MUTANTS))
 def wide(request: pytest.FixtureRequest) -> tuple[str, list[Mutant], dict, list[Outcome]]:
     require_returnn()
     which = request.param
@@ -34,7 +38,7 @@ def test_wide_report(wide: tuple[str, list[Mutant], dict, list[Outcome]],
                      capsys: pytest.CaptureFixture[str]) -> None:
     which, _, _, outcomes = wide
     text = report(outcomes)
-    if which == "fresh":  # a held-out set is looked at as counts only
+    if which in HELD_OUT:  # a held-out set is looked at as counts only
         text = "\n\n".join(text.split("\n\n")[:4])
     with capsys.disabled():
         print(f"\n\n=== wide mutants, {which} operators ===\n" + text + "\n")
@@ -56,4 +60,4 @@ def test_wide_provenance(wide: tuple[str, list[Mutant], dict, list[Outcome]]) ->
             dis = disagreements(analyze_case(case), results[mid].get("layers") or {})
             if dis:
                 bad[mid] = dis[:3]
-    assert not bad, (which, bad)
+    assert not bad, (which, len(bad)) if which in HELD_OUT else (which, bad)
