@@ -52,6 +52,7 @@ EXPECTED_CODES = {
     "reject-choice-initial-from-sequence": ("SG131", "output"),
     "reject-unavailable-beamed-input-in-loop": ("SG133", "output/output_old"),
     "reject-rec-output-prev-beam-translated": ("SG134", "output"),
+    "reject-end-not-one-flag": ("SG136", "output"),
     "reject-conv-on-unavailable-text": ("SG132", "embed_conv0"),
     "reject-dot-on-unavailable-in-loop": ("SG132", "output/aux_energy"),
 }

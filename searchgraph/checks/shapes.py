@@ -46,6 +46,13 @@ def _keeps(cls: str, opts: dict[str, Any], kinds: frozenset[str]) -> bool:
         cls == "eval" and kinds is KEEP_AXES and not opts.get("out_type"))
 
 
+def _over_declared_dims(opts: dict[str, Any]) -> bool:
+    """A ``reduce`` over dims given as declarations (``__dim__``, e.g. a ``cum_concat`` axis) only."""
+    axes = opts.get("axes", opts.get("axis"))
+    axes = axes if isinstance(axes, list) else [axes]
+    return bool(axes) and all(isinstance(a, dict) and "__dim__" in a for a in axes)
+
+
 def _or(values: list[bool | None]) -> bool | None:
     """True if any is True, else None if any is unknown, else False."""
     if any(v is True for v in values):
@@ -444,7 +451,11 @@ class Shapes:
         if where != "loop":
             return None
         srcs = c.sources(node)
-        if not _keeps(data["class"], data["options"], KEEP_AXES) or not srcs:
+        cls, opts = data["class"], data["options"]
+        if cls == "cum_concat" or (cls == "reduce" and _over_declared_dims(opts)):
+            # a history axis of the loop's own, or its reduction: the other axes stay
+            return self.read_time(srcs[0][0], srcs[0][1], node, rec, seen | {node}) if srcs else None
+        if not _keeps(cls, opts, KEEP_AXES) or not srcs:
             return None
         return _or([self.read_time(src, form, node, rec, seen | {node}) for src, form in srcs])
 
