@@ -76,7 +76,10 @@ def rec_output_template(s: Structure, rec: str, beam: Mapping[str, SearchBeam | 
         rebuilt: SearchBeam | None = None
         for old in reversed(frame):
             if rebuilt is None and nd.get(old.name, {}).get("class") == "decide_keep_beam":
-                rebuilt = old  # its template takes its source's beam as is, prev: link included
+                if not in_frame:
+                    rebuilt = old  # its template takes its source's beam as is, prev: link included
+                # below the frame's oldest choice it is built with that choice, before the prev:
+                # values are: no beam, no place in the chain
                 continue
             rebuilt = SearchBeam(old.name, old.size, rebuilt, old.next_frame)
         template = rebuilt

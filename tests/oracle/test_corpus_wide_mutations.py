@@ -21,6 +21,8 @@ from wide_mutation_report import real_base_cases
 pytestmark = pytest.mark.returnn
 
 TARGET = 0.95
+#: the recall floor is checked on samples with at least this many search failures (fewer say little)
+MIN_POSITIVES = 10
 N_MUTANTS = 80
 #: the recall each set reached on the real bases (raise as the model improves)
 RECALL_FLOOR = {"dev": 0.8, "held-out": 0.95, "classic": 0.95, "fresh": 0.93, "fresh2": 0.85, "fresh3": 0.93,
@@ -53,7 +55,8 @@ def test_real_precision_and_recall(real: tuple[str, list[Mutant], dict, list[Out
     which, _, _, outcomes = real
     s = score(outcomes)
     assert s.precision >= TARGET, (which, s.counts)
-    assert s.recall >= RECALL_FLOOR[which], (which, s.counts)
+    if s.positives >= MIN_POSITIVES:
+        assert s.recall >= RECALL_FLOOR[which], (which, s.counts)
 
 
 def test_real_provenance(real: tuple[str, list[Mutant], dict, list[Outcome]]) -> None:

