@@ -20,36 +20,23 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.oracle.mutations import evaluate, report
-from tests.oracle.mutations_wide import N_WIDE, generate_wide, wide_base_cases
-from tests.oracle.oracle import KNOWN_GAPS, analyze_case, corpus_cases, disagreements, run_oracle
+from tests.oracle.mutations_wide import (
+    MAX_REAL_S,
+    N_WIDE,
+    counts_only,
+    generate_wide,
+    provenance_failures,
+    real_base_cases,
+    wide_base_cases,
+)
+from tests.oracle.oracle import run_oracle
 
 
 def provenance(mutants: list, results: dict) -> tuple[int, int, list[str]]:
     """(built mutants, those whose every per-layer field agrees, the disagreements)."""
-    built = agree = 0
-    lines = []
-    for mid, case, _ in mutants:
-        res = results[mid]
-        if not res.get("ok"):
-            continue
-        built += 1
-        try:
-            dis = disagreements(analyze_case(case), res.get("layers") or {})
-        except Exception as exc:  # noqa: BLE001 - reported
-            dis = [f"searchgraph raised {exc!r}"]
-        agree += not dis
-        lines += [f"  {mid}: {d}" for d in dis[:5]]
-    return built, agree, lines
-
-
-#: the corpus networks taken as bases with ``--bases corpus`` (RETURNN's construction time, seconds)
-MAX_REAL_S = 8.0
-
-
-def real_base_cases() -> list[tuple[str, dict]]:
-    """Every corpus network RETURNN builds in search mode within ``MAX_REAL_S`` (known gaps left out)."""
-    return [(cid, case) for cid, case, oracle in corpus_cases()
-            if oracle.get("ok") and (oracle.get("construct_s") or 99.0) < MAX_REAL_S and cid not in KNOWN_GAPS]
+    built = sum(1 for mid, _, _ in mutants if results[mid].get("ok"))
+    failures = provenance_failures(mutants, results)
+    return built, built - len(failures), [f"  {mid}: {d}" for mid, dis in failures.items() for d in dis[:5]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,9 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         text = report(outcomes)
         built, agree, lines = provenance(mutants, results)
         if args.summary:
-            text = text.split("\n\n")
-            text = "\n\n".join(text[:4])
-            lines = []
+            text, lines = counts_only(text), []
         print(f"\n===== {which} operators =====\n" + text)
         print(f"\nprovenance: {agree}/{built} built mutants agree on every field")
         print("\n".join(lines))

@@ -282,7 +282,7 @@ class BeamPass:
         """Whether ``rec``'s unit has an ``output`` layer whose template has no beam (search mode)."""
         if not self.search or self.template_beams is None:
             return False
-        inner = next((m for m in self.s.children.get(rec, ()) if self.nd[m]["local"] == "output"), None)
+        inner = self.s.unit_output(rec)
         return inner is not None and self.nd[rec]["class"] == "rec" and self.template_beams.get(inner) is None
 
     def _combine_choices(self, choices: list[SearchBeam | None]) -> SearchBeam | None:
@@ -296,16 +296,7 @@ class BeamPass:
         except CombineError:
             if self.template:
                 raise
-        result: SearchBeam | None = None
-        for choice in choices:
-            if choice is None or result is None:
-                result = result or choice
-                continue
-            if any(not c.is_prev_frame and self.nd.get(c.name, {}).get("class") == "decide_keep_beam"
-                   for c in (result, choice)):
-                continue  # compare() is 0: max keeps the earlier one
-            result = combine_beams([result, choice])
-        return result
+        return self._common(choices)
 
     def run(self) -> None:
         """Fixed point over the construction order: ``prev:`` edges and the loops' latest choices

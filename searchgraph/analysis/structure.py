@@ -134,6 +134,10 @@ class Structure:
             todo.extend(self.children.get(node, ()))
         return out
 
+    def unit_output(self, rec: str) -> str | None:
+        """The ``output`` layer of a rec (or subnetwork) layer's unit, if it has one."""
+        return next((m for m in self.children.get(rec, ()) if self.nodes[m]["local"] == "output"), None)
+
     def parent(self, sub: str) -> str:
         """The layer a sub-layer (``a/0``-style node) belongs to."""
         return next(iter(self.graph.predecessors(sub)))

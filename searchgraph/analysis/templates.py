@@ -57,7 +57,7 @@ def rec_output_template(s: Structure, rec: str, beam: Mapping[str, SearchBeam | 
     ``output/label``). Only a unit ``output`` that is the frame's single choice keeps its ``prev:``
     link (``output/output <- output/prev:output``)."""
     nd = s.nodes
-    inner = next((m for m in s.children.get(rec, ()) if nd[m]["local"] == "output"), None)
+    inner = s.unit_output(rec)
     if nd[rec]["class"] != "rec" or inner is None:
         return None
     template = beam.get(inner)

@@ -195,12 +195,8 @@ def _dense_target(c: Construction, shapes: Shapes, node: str) -> str | None:
     """The choice's target when it is known to be dense (extern data declared without a sparse dim,
     or a layer whose output is not labels): a searching choice's output template is its target's."""
     target = c.nodes[node]["options"].get("target")
-    if not isinstance(target, str) or not target:
+    if not isinstance(target, str):  # several targets: one per source, checked elsewhere
         return None
-    layer = next((s for s, opt, _ in c.inputs(node) if opt == "target"), None)
-    if layer is not None and c.nodes[layer]["node_kind"] == "layer":
-        return target if shapes.sparse(layer) is False else None
-    if target.startswith("layer:"):
-        return None
-    ext = shapes.extern(target.removeprefix("data:"))
-    return target if ext is not None and not ext["sparse"] else None
+    layer, ext = shapes.target_of(node)
+    dense = shapes.sparse(layer) is False if layer is not None else ext is not None and not ext["sparse"]
+    return target if dense else None

@@ -7,6 +7,9 @@ only one frame back), what is visible from outside, and on which beam its output
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from ..analysis.construction import Construction
 from .registry import Raised, rule
 from .shapes import Shapes
@@ -222,6 +225,28 @@ def construct_layer_dependency_loop(c: Construction) -> dict[str, str]:
 _INITIAL_KEYWORDS = ("zeros", "ones", "var", "keep_over_epoch", "keep_over_epoch_no_init", "apply(0)")
 
 
+def _initial_value_made(c: Construction, node: str) -> bool:
+    """Whether the loop makes ``node``'s initial value (``get_rec_initial_output``): some layer reads
+    it as ``prev:``, or it is a searching choice whose sources carry no beam (``ChoiceLayer.
+    transform_config_dict`` then reads its own ``prev:`` frame, PR #1213)."""
+    if any("prev" in c.edge(node, user).get("kinds", [c.edge(node, user)["kind"]]) for user in c.users(node)):
+        return True
+    data = c.nodes[node]
+    return (data["class"] == "choice" and c.search and c.is_search_choice(node)
+            and all(c.template_beam(src) is None for src, _ in c.sources(node)))
+
+
+def _initial_values(c: Construction) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(node, rec, data)`` of every layer kept in a loop (directly in its unit) whose initial value
+    the loop makes (``_SubnetworkRecCell.get_init_loop_vars``): where the rules on
+    ``get_rec_initial_output`` look, one finding per rec layer."""
+    for node in c.order:
+        rec = c.rec_of(node)
+        data = c.nodes[node]
+        if rec is not None and data["unit"] == rec and c.placement(node) == "loop" and _initial_value_made(c, node):
+            yield node, rec, data
+
+
 @rule('SG128', "prev: value over an axis the loop sizes per frame",
       "{layer} needs the previous frame's value of a loop layer before its first frame, and that value "
       "has an axis whose size the loop only knows inside a frame (a 'slice_nd' with a size from a layer "
@@ -233,16 +258,12 @@ def initial_output_dim_unknown(c: Construction) -> dict[str, str]:
     """``_SubnetworkRecCell.get_init_loop_vars`` → ``_get_init_output`` → ``LayerBase.
     get_rec_initial_output`` builds ``zeros`` (or the constant) of the template's shape:
     ``dim.get_dim_value()`` of each non-batch dim, which raises for a dim defined in the loop
-    without a static size ("need placeholder, self.dimension or self.dyn_size for dim value")."""
+    without a static size ("need placeholder, self.dimension or self.dyn_size for dim value"); for
+    the layers whose initial value the loop makes (:func:`_initial_value_made`)."""
     out: dict[str, str] = {}
     shapes = c.derived(Shapes)
-    for node in c.order:
-        rec = c.rec_of(node)
-        data = c.nodes[node]
-        if rec is None or data["unit"] != rec or c.placement(node) != "loop" or rec in out:
-            continue
-        if not any("prev" in c.edge(node, user).get("kinds", [c.edge(node, user)["kind"]])
-                   for user in c.users(node)):
+    for node, rec, data in _initial_values(c):
+        if rec in out:
             continue
         initial = data["options"].get("initial_output")
         if isinstance(initial, str) and initial not in _INITIAL_KEYWORDS:
@@ -253,17 +274,6 @@ def initial_output_dim_unknown(c: Construction) -> dict[str, str]:
                         f"need placeholder, self.dimension or self.dyn_size for dim value (initial "
                         f"output of prev:{data['local']})")
     return out
-
-
-def _initial_value_made(c: Construction, node: str) -> bool:
-    """Whether the loop makes ``node``'s initial value (``get_rec_initial_output``): some layer reads
-    it as ``prev:``, or it is a searching choice whose sources carry no beam (``ChoiceLayer.
-    transform_config_dict`` then reads its own ``prev:`` frame, PR #1213)."""
-    if any("prev" in c.edge(node, user).get("kinds", [c.edge(node, user)["kind"]]) for user in c.users(node)):
-        return True
-    data = c.nodes[node]
-    return (data["class"] == "choice" and c.search and c.is_search_choice(node)
-            and all(c.template_beam(src) is None for src, _ in c.sources(node)))
 
 
 #: classes whose construction asserts search choices on its sources (``ChoiceLayer.__init__`` in
@@ -287,16 +297,12 @@ def initial_apply_needs_choices(c: Construction) -> dict[str, str]:
     out: dict[str, str] = {}
     if not c.search:
         return out
-    for node in c.order:
-        rec = c.rec_of(node)
-        data = c.nodes[node]
-        if rec is None or data["unit"] != rec or c.placement(node) != "loop" or rec in out:
-            continue
-        if data["options"].get("initial_output") != "apply(0)":
+    for node, rec, data in _initial_values(c):
+        if rec in out or data["options"].get("initial_output") != "apply(0)":
             continue
         searching = (data["class"] == "choice" and c.is_search_choice(node)
                      and data["options"].get("input_type") != "regression")
-        if (searching or data["class"] in _NEED_SOURCE_CHOICES) and _initial_value_made(c, node):
+        if searching or data["class"] in _NEED_SOURCE_CHOICES:
             out[rec] = ("AssertionError: Not implemented yet. In rec-layer, we would always have our "
                         f"prev-frame as one previous search choice. Our deps: zeroed sources of "
                         f"{data['local']} (its initial_output 'apply(0)')")
@@ -315,20 +321,14 @@ def initial_output_layer_mismatch(c: Construction) -> dict[str, Raised]:
     its loop, for the layers whose initial value it makes (:func:`_initial_value_made`)."""
     out: dict[str, Raised] = {}
     shapes = c.derived(Shapes)
-    for node in c.order:
-        rec = c.rec_of(node)
-        data = c.nodes[node]
-        if rec is None or data["unit"] != rec or c.placement(node) != "loop" or rec in out:
-            continue
+    for node, rec, data in _initial_values(c):
         initial = data["options"].get("initial_output")
-        if not isinstance(initial, str) or initial in _INITIAL_KEYWORDS:
+        if rec in out or not isinstance(initial, str) or initial in _INITIAL_KEYWORDS:
             continue
         init = next((s for s, opt, _, _ in data.get("inputs", []) if opt == "initial_output"), None)
         if init is None or c.nodes[init]["node_kind"] != "layer" or c.rec_of(init) is not None:
             continue
         choice = data["class"] == "choice" and data["options"].get("input_type") != "regression"
-        if not _initial_value_made(c, node):
-            continue
         mine, theirs = (True if choice else shapes.sparse(node)), shapes.sparse(init)
         frame_time = False if choice else shapes.frame_time(node, rec)
         local = c.nodes[init]["local"]

@@ -34,7 +34,7 @@ _TIME_AXES = ("t", "time", "T", "stag:time")
 #: on it or on other axes (``conv`` / ``pool`` make another time axis, ``split_dims`` splits features).
 _TIME_KEEPING = frozenset({"conv", "pool", "transposed_conv", "split_dims", "merge_dims", "window", "rec",
                            "batch_norm", "norm", "cast", "positional_encoding", "pad", "decide", "concat",
-                           "reduce_out", "eval", "gating", "squeeze", "expand_dims", "elemwise_prod"})
+                           "gating", "squeeze", "expand_dims", "elemwise_prod"})
 _MISSING, _IN_PROGRESS = object(), object()
 
 
@@ -125,20 +125,27 @@ class Shapes:
             return {"dim": num, "sparse": False, "time": True}
         return None
 
-    def target_dim(self, node: str, seen: frozenset[str] = frozenset()) -> int | None:
-        """The dim of the layer's ``target``: extern data's, if declared, or the layer's it names
-        (``layer:X``, or a name of a layer: ``LayerBase.transform_config_dict`` looks it up with
-        ``get_layer`` first, and ``_guess_out_dim_from_target_and_opt_loss`` takes its dim)."""
+    def target_of(self, node: str) -> tuple[str | None, dict[str, Any] | None]:
+        """What the layer's ``target`` names: ``(layer, None)`` for a layer (``layer:X``, or a name of
+        a layer: ``LayerBase.transform_config_dict`` looks it up with ``get_layer`` first), ``(None,
+        extern declaration)`` for declared data, ``(None, None)`` when neither is known."""
         target = self.c.nodes[node]["options"].get("target")
         target = target[0] if isinstance(target, list) and target else target
-        if not isinstance(target, str):
-            return None
+        if not isinstance(target, str) or not target:
+            return None, None
         layer = next((s for s, opt, _ in self.c.inputs(node) if opt == "target"), None)
         if layer is not None and self.c.nodes[layer]["node_kind"] == "layer":
-            return self.dim(layer, seen | {node})
+            return layer, None
         if target.startswith("layer:"):
-            return None
-        ext = self.extern(target.removeprefix("data:"))
+            return None, None
+        return None, self.extern(target.removeprefix("data:"))
+
+    def target_dim(self, node: str, seen: frozenset[str] = frozenset()) -> int | None:
+        """The dim of the layer's ``target`` (:meth:`target_of`; ``_guess_out_dim_from_target_and_opt_loss``
+        takes a target layer's dim)."""
+        layer, ext = self.target_of(node)
+        if layer is not None:
+            return self.dim(layer, seen | {node})
         return ext["dim"] if ext else None
 
     # -- sparsity and dims ----------------------------------------------------------------------------
@@ -242,8 +249,6 @@ class Shapes:
                 and not (cls == "rec" and f"{node}/output" in c.nodes):
             return given  # a layer's own n_out / out_dim is its output's feature (or sparse) dim
         if cls in ("linear", "softmax", "self_attention"):
-            if isinstance(opts.get("n_out"), int):
-                return int(opts["n_out"])
             if "n_out" not in opts and "out_dim" not in opts and opts.get("target"):
                 return self.target_dim(node, seen)
             return None

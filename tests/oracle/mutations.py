@@ -301,6 +301,16 @@ def _copy(case: Case) -> tuple[Case, dict[str, Any]]:
     return new, new["network"]
 
 
+def _scopes(net: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    """(rec or None for the root, its layer dicts) of the root and every rec unit."""
+    return [(None, net)] + [(r, net[r]["unit"]) for r in _recs(net)]
+
+
+def _searching_recs(net: dict[str, Any]) -> list[str]:
+    """Root rec layers whose unit holds a choice."""
+    return [r for r in _recs(net) if _unit_choices(net[r]["unit"])]
+
+
 def _unit_choices(unit: dict[str, Any]) -> list[str]:
     return [k for k in _layers(unit) if unit[k].get("class") == "choice"]
 

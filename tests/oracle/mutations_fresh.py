@@ -36,9 +36,11 @@ from .mutations import (
     _map_refs,
     _put,
     _recs,
+    _scopes,
     _slots,
     _sources,
     _unit_choices,
+    _where,
 )
 
 #: Seed and size of the fresh set (fixed with the operators, before any model change).
@@ -48,12 +50,6 @@ N_FRESH = 80
 Result = "tuple[Case, str] | None"
 
 
-def _scopes(net: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
-    return [(None, net)] + [(r, net[r]["unit"]) for r in _recs(net)]
-
-
-def _at(rec: str | None, name: str) -> str:
-    return f"{rec}/{name}" if rec else name
 
 
 def op_bypass(case: Case, rng: random.Random) -> Result:
@@ -87,7 +83,7 @@ def op_bypass(case: Case, rng: random.Random) -> Result:
         for r in _recs(net):
             for k in _layers(net[r]["unit"]):
                 _map_refs(net[r]["unit"][k], lambda ref: "base:" + src if ref == "base:" + name else ref)
-    return new, f"bypass {_at(rec, name)} (its readers read {src})"
+    return new, f"bypass {_where(rec, name)} (its readers read {src})"
 
 
 def op_wrap_masked(case: Case, rng: random.Random) -> Result:
@@ -138,9 +134,9 @@ def op_mix(case: Case, rng: random.Random) -> Result:
     if users and rng.random() < 0.6:
         user = rng.choice(users)
         _add_source(layers[user], name)
-        return new, f"add {_at(rec, name)} = linear({a}, {b}), read by {_at(rec, user)}"
+        return new, f"add {_where(rec, name)} = linear({a}, {b}), read by {_where(rec, user)}"
     layers[name]["is_output_layer"] = True
-    return new, f"add {_at(rec, name)} = linear({a}, {b}) as an output layer"
+    return new, f"add {_where(rec, name)} = linear({a}, {b}) as an output layer"
 
 
 def op_choice_options(case: Case, rng: random.Random) -> Result:
@@ -163,7 +159,7 @@ def op_choice_options(case: Case, rng: random.Random) -> Result:
     if desc.get(key) == value:
         return None
     desc[key] = value
-    return new, f"{_at(rec, name)}: {key} = {value!r}"
+    return new, f"{_where(rec, name)}: {key} = {value!r}"
 
 
 def op_beam_tool(case: Case, rng: random.Random) -> Result:
@@ -182,9 +178,9 @@ def op_beam_tool(case: Case, rng: random.Random) -> Result:
     if cls != "split_batch_beam" and users and rng.random() < 0.5:
         user = rng.choice(users)
         _add_source(layers[user], name)
-        return new, f"add {_at(rec, name)} ({cls} of {src}), read by {_at(rec, user)}"
+        return new, f"add {_where(rec, name)} ({cls} of {src}), read by {_where(rec, user)}"
     layers[name]["is_output_layer"] = True
-    return new, f"add {_at(rec, name)} ({cls} of {src}) as an output layer"
+    return new, f"add {_where(rec, name)} ({cls} of {src}) as an output layer"
 
 
 def op_loop_over_input(case: Case, rng: random.Random) -> Result:

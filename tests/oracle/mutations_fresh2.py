@@ -27,8 +27,10 @@ from .mutations import (
     _head,
     _layers,
     _recs,
+    _scopes,
     _sources,
     _unit_choices,
+    _where,
 )
 
 #: Seed and size of the set (fixed with the operators, before it was ever run).
@@ -38,12 +40,6 @@ N_FRESH2 = 80
 Result = "tuple[Case, str] | None"
 
 
-def _scopes(net: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
-    return [(None, net)] + [(r, net[r]["unit"]) for r in _recs(net)]
-
-
-def _at(rec: str | None, name: str) -> str:
-    return f"{rec}/{name}" if rec else name
 
 
 def op_wrap_cond(case: Case, rng: random.Random) -> Result:
@@ -98,7 +94,7 @@ def op_drop_source(case: Case, rng: random.Random) -> Result:
         return None
     rec, layers, name = rng.choice(sites)
     dropped = layers[name]["from"].pop(rng.randrange(len(layers[name]["from"])))
-    return new, f"{_at(rec, name)} no longer reads {dropped}"
+    return new, f"{_where(rec, name)} no longer reads {dropped}"
 
 
 def op_greedy(case: Case, rng: random.Random) -> Result:
@@ -144,7 +140,7 @@ def op_swap_sources(case: Case, rng: random.Random) -> Result:
         return None
     rec, layers, name = rng.choice(sites)
     layers[name]["from"] = list(reversed(layers[name]["from"]))
-    return new, f"{_at(rec, name)} reads {layers[name]['from']}"
+    return new, f"{_where(rec, name)} reads {layers[name]['from']}"
 
 
 def op_max_len_from(case: Case, rng: random.Random) -> Result:

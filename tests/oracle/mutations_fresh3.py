@@ -28,8 +28,8 @@ from .mutations import (
     _layers,
     _map_refs,
     _recs,
+    _searching_recs,
     _sources,
-    _unit_choices,
 )
 
 #: Seed and size of the set (fixed with the operators, before it was ever run).
@@ -38,9 +38,6 @@ N_FRESH3 = 80
 
 Result = "tuple[Case, str] | None"
 
-
-def _searching_recs(net: dict[str, Any]) -> list[str]:
-    return [r for r in _recs(net) if _unit_choices(net[r]["unit"])]
 
 
 def op_rescore_loop(case: Case, rng: random.Random) -> Result:

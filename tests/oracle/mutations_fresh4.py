@@ -15,7 +15,6 @@ Operators (none a variant of an earlier one; no rule was written for any of them
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from .mutations import (
     Case,
@@ -25,6 +24,7 @@ from .mutations import (
     _layers,
     _map_refs,
     _recs,
+    _searching_recs,
     _sources,
     _unit_choices,
 )
@@ -35,9 +35,6 @@ N_FRESH4 = 80
 
 Result = "tuple[Case, str] | None"
 
-
-def _searching_recs(net: dict[str, Any]) -> list[str]:
-    return [r for r in _recs(net) if _unit_choices(net[r]["unit"])]
 
 
 def op_lm_fusion(case: Case, rng: random.Random) -> Result:

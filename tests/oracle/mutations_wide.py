@@ -34,6 +34,7 @@ from .mutations import (
     _map_refs,
     _put,
     _recs,
+    _scopes,
     _slots,
     _sources,
     _sparse_keys,
@@ -47,6 +48,7 @@ from .mutations_fresh import FRESH_OPERATORS, FRESH_SEED
 from .mutations_fresh2 import FRESH2_OPERATORS, FRESH2_SEED
 from .mutations_fresh3 import FRESH3_OPERATORS, FRESH3_SEED
 from .mutations_fresh4 import FRESH4_OPERATORS, FRESH4_SEED
+from .oracle import KNOWN_GAPS, analyze_case, corpus_cases, disagreements
 
 #: The wide generator's seed and number of mutants per set (fixed before the model was changed).
 WIDE_SEED = 20261205
@@ -139,7 +141,7 @@ def op_mark_output(case: Case, rng: random.Random) -> Result:
 def op_insert_beam_layer(case: Case, rng: random.Random) -> Result:
     """Insert a ``decide`` or ``decide_keep_beam`` between any layer and one of its users (root or loop)."""
     new, net = _copy(case)
-    scopes: list[tuple[str | None, dict[str, Any]]] = [(None, net)] + [(r, net[r]["unit"]) for r in _recs(net)]
+    scopes = _scopes(net)
     edges = [(rec, layers, k, s) for rec, layers in scopes for k in _layers(layers)
              for s in _slots(layers[k], ("from",)) if _head(_get(layers[k], s)) in layers]
     if not edges:
@@ -253,7 +255,7 @@ def op_retarget(case: Case, rng: random.Random) -> Result:
 def op_rename(case: Case, rng: random.Random) -> Result:
     """Rename a layer (root or loop, ``output`` / ``end`` included) and every reference to it."""
     new, net = _copy(case)
-    scopes: list[tuple[str | None, dict[str, Any]]] = [(None, net)] + [(r, net[r]["unit"]) for r in _recs(net)]
+    scopes = _scopes(net)
     rec, layers = rng.choice(scopes)
     names = _layers(layers)
     if not names:
@@ -305,7 +307,7 @@ def op_insert_choice(case: Case, rng: random.Random) -> Result:
     """Insert a ``choice`` on a softmax (root or loop) and feed it to one of the softmax' users."""
     new, net = _copy(case)
     keys = _sparse_keys(case)
-    scopes: list[tuple[str | None, dict[str, Any]]] = [(None, net)] + [(r, net[r]["unit"]) for r in _recs(net)]
+    scopes = _scopes(net)
     sites = [(rec, layers, k) for rec, layers in scopes for k in _layers(layers)
              if layers[k].get("class") == "softmax"]
     if not sites or not keys:
@@ -358,3 +360,38 @@ def generate_wide(base_cases: list[tuple[str, Case]], which: str, n: int = N_WID
     seed = SEEDS[which] if seed is None else seed
     return [(f"{which}-{mid}", {**case, "id": f"{which}-{mid}"}, desc)
             for mid, case, desc in generate(base_cases, n, seed, SETS[which])]
+
+
+#: the corpus networks taken as real bases (RETURNN's construction time, seconds)
+MAX_REAL_S = 8.0
+#: a recall floor is checked on samples with at least this many search failures (fewer say little)
+MIN_POSITIVES = 10
+
+
+def real_base_cases() -> list[tuple[str, Case]]:
+    """Every corpus network RETURNN builds in search mode within ``MAX_REAL_S`` (known gaps left out):
+    real attention decoders, transformers, hybrid and transducer models as bases."""
+    return [(cid, case) for cid, case, oracle in corpus_cases()
+            if oracle.get("ok") and (oracle.get("construct_s") or 99.0) < MAX_REAL_S and cid not in KNOWN_GAPS]
+
+
+def counts_only(text: str) -> str:
+    """A ``report`` cut to its confusion matrix and per-operator counts: how a held-out set is read."""
+    return "\n\n".join(text.split("\n\n")[:4])
+
+
+def provenance_failures(mutants: list[Mutant], results: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """Mutant id -> the per-layer fields searchgraph and RETURNN disagree on, for the mutants RETURNN
+    builds (searchgraph raising is a disagreement too)."""
+    out: dict[str, list[str]] = {}
+    for mid, case, _ in mutants:
+        res = results[mid]
+        if not res.get("ok"):
+            continue
+        try:
+            dis = disagreements(analyze_case(case), res.get("layers") or {})
+        except Exception as exc:  # noqa: BLE001 - reported
+            dis = [f"searchgraph raised {exc!r}"]
+        if dis:
+            out[mid] = dis
+    return out

@@ -6,23 +6,15 @@ per set (``fresh4`` is held out: counts only); ``bench/wide_mutation_report.py -
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 from .mutations import Mutant, Outcome, evaluate, report, score
-from .mutations_wide import generate_wide
-from .oracle import analyze_case, disagreements, require_returnn, run_oracle
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from wide_mutation_report import real_base_cases
+from .mutations_wide import MIN_POSITIVES, counts_only, generate_wide, provenance_failures, real_base_cases
+from .oracle import require_returnn, run_oracle
 
 pytestmark = pytest.mark.returnn
 
 TARGET = 0.95
-#: the recall floor is checked on samples with at least this many search failures (fewer say little)
-MIN_POSITIVES = 10
 N_MUTANTS = 80
 #: the recall each set reached on the real bases (raise as the model improves)
 RECALL_FLOOR = {"dev": 0.8, "held-out": 0.95, "classic": 0.95, "fresh": 0.93, "fresh2": 0.85, "fresh3": 0.93,
@@ -43,9 +35,7 @@ def real(request: pytest.FixtureRequest) -> tuple[str, list[Mutant], dict, list[
 def test_real_report(real: tuple[str, list[Mutant], dict, list[Outcome]],
                      capsys: pytest.CaptureFixture[str]) -> None:
     which, _, _, outcomes = real
-    text = report(outcomes)
-    if which in HELD_OUT:  # a held-out set is looked at as counts only
-        text = "\n\n".join(text.split("\n\n")[:4])
+    text = counts_only(report(outcomes)) if which in HELD_OUT else report(outcomes)
     with capsys.disabled():
         print(f"\n\n=== mutants of real networks, {which} operators ===\n" + text + "\n")
     assert not [o for o in outcomes if o.cell in ("crash", "runner")]
@@ -61,6 +51,5 @@ def test_real_precision_and_recall(real: tuple[str, list[Mutant], dict, list[Out
 
 def test_real_provenance(real: tuple[str, list[Mutant], dict, list[Outcome]]) -> None:
     which, mutants, results, _ = real
-    bad = {mid: dis[:3] for mid, case, _ in mutants if results[mid].get("ok")
-           and (dis := disagreements(analyze_case(case), results[mid].get("layers") or {}))}
-    assert not bad, (which, len(bad)) if which in HELD_OUT else (which, bad)
+    bad = provenance_failures(mutants, results)
+    assert not bad, (which, len(bad)) if which in HELD_OUT else (which, {mid: dis[:3] for mid, dis in bad.items()})
