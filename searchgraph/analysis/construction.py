@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..graph.layergraph import LayerGraph
 from ..graph.layers import get_layer_class
 from ..loading.netspec import NetSpec
-from .availability import availability
+from .availability import Availability, availability
 from .beams import SearchBeam
 from .model import Analysis, InputBeam, LayerBeam
 from .passes import BeamPass
@@ -37,6 +37,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
     """Build the network's beams as RETURNN does in ``mode`` (``search`` or ``train``) with
     ``eval_flag``: in search mode the rec templates first, then the real construction."""
     s = Structure(spec, g, mode, eval_flag)
+    avail = availability(spec, g, eval_flag=s.eval_flag)
     templates: BeamPass | None = None
     template_errors: dict[str, str] = {}
     if s.search:
@@ -47,7 +48,8 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
         templates.run()
         placement = place(s, functools.partial(_first_source_beam, s, templates))
         real = BeamPass(s, placement, settled=settled, template_beams=templates.beam,
-                        rec_outer=rec_output_templates(s, templates.beam, templates.chosen))
+                        rec_outer=rec_output_templates(s, templates.beam, templates.chosen),
+                        unavailable=frozenset(avail.unavailable))
         # rec units are first built as templates: a template error stops RETURNN before any
         # layer is moved out of the loop or translated
         template_errors = {n: e for n, e in templates.error.items() if s.rec_of(n)}
@@ -57,7 +59,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
         real = BeamPass(s, placement)
     real.run()
     real.freeze()
-    return Construction(mode, s, placement, real, templates, template_errors)
+    return Construction(mode, s, placement, real, templates, template_errors, avail)
 
 
 def _first_source_beam(s: Structure, templates: BeamPass, node: str) -> SearchBeam | None:
@@ -90,7 +92,7 @@ class Construction:
     """
 
     def __init__(self, mode: str, structure: Structure, placement: Placement, real: BeamPass,
-                 templates: BeamPass | None, template_errors: dict[str, str]):
+                 templates: BeamPass | None, template_errors: dict[str, str], avail: Availability):
         s = self._s = structure
         self._where = placement.where
         self._wrapped = placement.wrapped_input
@@ -99,7 +101,6 @@ class Construction:
         self.mode, self.search, self.eval_flag = mode, s.search, s.eval_flag
         self.spec, self.graph, self.nodes = s.spec, s.graph, s.nodes
         self.order, self.built = s.order, s.built
-        avail = availability(s.spec, s.graph, eval_flag=s.eval_flag)
         self.unavailable = set(avail.unavailable)
         self.without_data = {n: (src, avail.origin[src]) for n, src in avail.without_data.items()}
         unbuilt_recs = {n for n in self.unavailable if s.nodes[n]["class"] == "rec"}
@@ -305,7 +306,7 @@ class Construction:
                 # without beamed sources takes its own prev frame instead (PR #1213)
                 if s.is_search_choice(node) and all(i.beam is None for i in out if i.option == "from"):
                     out.append(self._input(node, "rec_previous_layer", "prev", node))
-            elif reads_prev or is_end:
+            elif reads_prev or is_end or s.has_rec_state(node):
                 out.append(self._input(node, "rec_previous_layer", "prev", node))
         return out
 

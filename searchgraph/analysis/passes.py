@@ -59,10 +59,13 @@ class BeamPass:
     def __init__(self, structure: Structure, placement: Placement, *, template: bool = False,
                  settled: frozenset[str] | set[str] = frozenset(),
                  template_beams: dict[str, SearchBeam | None] | None = None,
-                 rec_outer: dict[str, SearchBeam | None] | None = None):
+                 rec_outer: dict[str, SearchBeam | None] | None = None,
+                 unavailable: frozenset[str] | set[str] = frozenset()):
         """``settled``: layers whose beam is known to be None (no choice upstream, outside loops);
         ``template_beams``: the template pass's beams, which ``prev:`` values carry in the real pass;
-        ``rec_outer``: each rec layer's own beam from its template (:mod:`.templates`)."""
+        ``rec_outer``: each rec layer's own beam from its template (:mod:`.templates`);
+        ``unavailable``: layers built as a ``DataNotAvailableLayer`` (no dependencies, no search
+        choices)."""
         self.s = structure
         self.nd = structure.nodes
         self.search = structure.search
@@ -74,6 +77,7 @@ class BeamPass:
         self.settled = settled
         self.template_beams = template_beams
         self.rec_outer = rec_outer if rec_outer is not None else {}
+        self.unavailable = unavailable
         self.beam: dict[str, SearchBeam | None] = {}
         self.chosen: dict[str, SearchBeam | None] = {}
         self.latest: dict[str, SearchBeam] = {}
@@ -157,6 +161,12 @@ class BeamPass:
             return latest.get(rec, beam)
         if table is self.beam and self.template_beams is not None:
             beam = self.template_beams.get(src, beam)  # prev: layers are templates
+        if table is self.chosen and beam is not None and not beam.is_prev_frame and \
+                self.nd.get(beam.name, {}).get("unit", rec) != rec:
+            # ``_TemplateLayer.get_search_choices`` of a prev: layer: choices owned by a layer of
+            # another net (a choice inside a subnetwork of the unit) are returned as they are, on
+            # this frame, not as their prev: frame
+            return beam
         if beam is not None and not beam.is_prev_frame and beam.name.startswith(rec + "/"):
             cached = self._prev_cache.get(id(beam))
             if cached is None or cached[0] is not beam:
@@ -201,6 +211,10 @@ class BeamPass:
             if is_from:
                 sources.append(beam)
         first = sources[0] if sources else None
+        if not self.template and self.s.has_rec_state(node) and self.placement.get(node) == "loop":
+            # its previous frame comes in as ``rec_previous_layer``: one more input to translate
+            beams.append(self.input_beam(node, "prev", node))
+            choices.append(self.input_choice(node, "prev", node))
         if role == "choice":
             size = int(data["options"].get("beam_size", 1) or 1)
             first_choice = choices[0] if sources else None
@@ -254,7 +268,7 @@ class BeamPass:
             return None, None
         if role == "rec" and (node in self.rec_outer or node in self.latest):
             # a loop without choices of its own finds its inputs' search choices (``get_search_choices``)
-            chosen = self.latest_chosen.get(node) if node in self.latest_chosen else self._combine_choices(choices)
+            chosen = self.latest_chosen.get(node) if self._output_resolved(node) else self._combine_choices(choices)
             return self._with_sources(self.rec_outer.get(node, self.latest.get(node)), sources), chosen
         return combine_beams(beams), self._combine_choices(choices)
 
@@ -277,6 +291,23 @@ class BeamPass:
         sources' (``SearchBeam.get_combined_beam``: a loop over another search's beamed output whose
         unit searches on its own cannot combine them)."""
         return combine_beams([own, *sources]) if any(b is not None for b in sources) else own
+
+    def _output_resolved(self, rec: str) -> bool:
+        """Whether the rec layer's accumulated ``output`` carries the loop's latest search choices:
+        ``_opt_search_resolve`` gives them only to an in-loop ``output`` whose own search choices
+        belong to the loop's net; one without (e.g. a layer after a regression choice) or with
+        choices from elsewhere (a choice in a subnetwork of the unit) is a layer without
+        dependencies after the loop, so the rec layer's readers find only its other deps."""
+        if rec not in self.latest_chosen:
+            return False
+        inner = self.s.unit_output(rec)
+        if self.template or inner is None or self.placement.get(inner, "loop") != "loop":
+            return True
+        chosen = self.chosen.get(inner)
+        if chosen is None or inner in self.unavailable:
+            return False
+        own = self.nd.get(chosen.name.replace("prev:", "", 1))
+        return own is None or own.get("unit") == rec
 
     def _unit_output_beamless(self, rec: str) -> bool:
         """Whether ``rec``'s unit has an ``output`` layer whose template has no beam (search mode)."""

@@ -209,7 +209,17 @@ def _member_deps(s: Structure, rec: str, node: str) -> set[str]:
             deps.add(s.top_in_rec(src, rec) if nd[src]["unit"] != rec else src)
     for inner in s.children.get(node, ()):
         deps |= {d for d in _member_deps(s, rec, inner) if d != node}
+        if _reads_prev_of(s, inner, node):
+            deps.add(node)  # the subnetwork's template depends on its own previous frame
     return deps
+
+
+def _reads_prev_of(s: Structure, node: str, holder: str) -> bool:
+    """Whether ``node`` (or a layer nested in it) reads ``prev:`` of ``holder``."""
+    nd = s.nodes
+    if any(src == holder and form == "prev" for src, _, form, _ in nd[node].get("inputs", [])):
+        return True
+    return any(_reads_prev_of(s, inner, holder) for inner in s.children.get(node, ()))
 
 
 def _reads_loop_input(s: Structure, node: str, rec: str, seen: set[str]) -> bool:

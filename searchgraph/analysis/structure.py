@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..graph.builder import constructed_layers
 from ..graph.layergraph import LayerGraph, node_table, successor_table
-from ..graph.layers import get_layer_class
+from ..graph.layers import REC_STATE_CLASSES, get_layer_class
 from ..loading.netspec import NetSpec
 
 if TYPE_CHECKING:
@@ -133,6 +133,17 @@ class Structure:
             out.add(node)
             todo.extend(self.children.get(node, ()))
         return out
+
+    def has_rec_state(self, node: str) -> bool:
+        """Whether a layer inside a loop keeps a state of its own there (``REC_STATE_CLASSES``, or an
+        inner ``rec`` with a cell unit, stepped once per frame): it gets its previous frame as
+        ``rec_previous_layer`` in the loop."""
+        data = self.nodes[node]
+        if self.rec_of(node) is None:
+            return False
+        if data["class"] == "rec":
+            return not isinstance(data["options"].get("unit"), dict)
+        return data["class"] in REC_STATE_CLASSES
 
     def unit_output(self, rec: str) -> str | None:
         """The ``output`` layer of a rec (or subnetwork) layer's unit, if it has one."""

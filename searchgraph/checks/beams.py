@@ -135,12 +135,45 @@ def unavailable_beamed_input(c: Construction) -> dict[str, Raised]:
     return out
 
 
+@rule('SG137', 'input with a beam but no search choices',
+      "{layer} combines several inputs, one of them {src}, which is on beam {beam} but has no search "
+      "choices: {why}. Translating the inputs into a common beam, RETURNN asserts that every beamed "
+      "input has search choices.",
+      "Make the rec unit's 'output' the loop's choice (or a layer computed from this frame's choice), add "
+      "a 'decide' on {src} before {layer} reads it, or read {src} alone.")
+def beamed_input_without_choices(c: Construction) -> dict[str, Raised]:
+    """``SearchChoices.translate_to_common_search_beam``: a layer with several layer inputs asserts
+    that each beamed input has search choices. A rec layer's beam is its unit ``output`` template's,
+    but its search choices come from the accumulated ``output`` (``RecLayer.get_dep_layers``), which
+    ``_opt_search_resolve`` gives the loop's latest choices only when the in-loop ``output`` has
+    search choices of the loop's own (not after a regression choice, not a choice in a subnetwork of
+    the unit); the other inputs without search choices are SG108's and SG133's."""
+    out: dict[str, Raised] = {}
+    for node in c.order:
+        if node in c.unbuilt or len(c.inputs(node)) < 2:
+            continue
+        for src, _, form in c.inputs(node):
+            if form == "prev" or src in c.unavailable or c.choices_pending(src, form, node):
+                continue
+            beam = c.input_beam(src, form, node)
+            if beam is None or c.input_choice(src, form, node) is not None:
+                continue
+            made = owner(beam)
+            rec = c.rec_of(made) if made in c.nodes else None
+            why = (f"its beam comes from the loop {rec!r}, whose accumulated 'output' has no search choices "
+                   "of the loop's own (the rec layer gets its search choices only through it)"
+                   if rec else "nothing it depends on has search choices")
+            out[node] = Raised(f"AssertionError: layer {src!r} has beam {beam} but no search choices; "
+                               f"from layer desc {node!r}", names={"src": src, "beam": str(beam), "why": why})
+            break
+    return out
+
+
 @rule('SG134', "input on its choice's previous-frame beam",
       "{layer} combines several inputs; {src} is on beam {beam}, the previous frame of its own search "
-      "choice {choice} (a rec layer whose unit 'output' is computed from previous-frame values, not from "
-      "the frame's choice). Translating the inputs into their common search choices, RETURNN asserts "
+      "choice {choice} ({why}). Translating the inputs into their common search choices, RETURNN asserts "
       "that an input on those choices has their beam.",
-      "Make the rec unit's 'output' the choice (or a layer computed from it), or read {src} alone.")
+      "{fix}")
 def input_on_previous_frame_beam(c: Construction) -> dict[str, Raised]:
     """``SelectSearchSourcesLayer.select_if_needed`` (from ``translate_to_common_search_beam``, a layer
     with several layer inputs): an input whose search choices are the common ones must have their
@@ -162,9 +195,20 @@ def input_on_previous_frame_beam(c: Construction) -> dict[str, Raised]:
             owner = c.beam(choice.name) if choice.name in c.nodes else None
             if owner is None or owner.name == beam.name:
                 continue
+            if c.nodes[choice.name].get("unit_kind") == "subnet":
+                why = (f"the choice sits in the subnetwork {c.nodes[choice.name]['unit']} of the loop: RETURNN "
+                       "looks up a prev: value's search choices on the current frame when their owner is "
+                       "in another net than the loop's")
+                fix = (f"Keep the choice a layer of the rec unit itself (not inside the subnetwork "
+                       f"{c.nodes[choice.name]['unit']}), or read {src} alone.")
+            else:
+                why = ("a rec layer whose unit 'output' is computed from previous-frame values, not from the "
+                       "frame's choice")
+                fix = "Make the rec unit's 'output' the choice (or a layer computed from it), or read {src} alone."
             out[node] = Raised(f"AssertionError: {beam} != {owner} (select_if_needed: "
                                f"{src} on the previous frame of its search choices {choice.name})",
-                               names={"src": src, "beam": str(beam), "choice": choice.name})
+                               names={"src": src, "beam": str(beam), "choice": choice.name, "why": why,
+                                      "fix": fix.replace("{src}", src)})
             break
     return out
 
@@ -303,6 +347,44 @@ def output_off_the_choice_chain(c: Construction) -> dict[str, str]:
             if back == latest and layer_choice not in seq:
                 out[rec] = (f"AssertionError: (_get_search_choice_seq: {node}'s choice {layer_choice} is "
                             f"not on the frame's choice chain {seq} of the latest choice {latest})")
+                break
+    return out
+
+
+@rule('SG138', "output's choice chain runs through a choice in a subnetwork",
+      "{layer} backtracks its output {output} along the frame's choices; that chain runs through "
+      "{inner}, a choice inside the subnetwork {subnet} of the loop, and RETURNN resolves choices only "
+      "among the rec unit's own layers (_get_search_choice_seq: 'not yet implemented otherwise').",
+      "Make {inner} a layer of the rec unit itself (not inside {subnet}).")
+def output_chain_through_subnetwork_choice(c: Construction) -> dict[str, Raised]:
+    """``_opt_search_resolve`` on an accumulated layer whose search choices belong to the loop's net
+    walks them back to the previous frame (``get_choice_seq``), asserting every choice on the way is
+    a layer of the loop's own net; a choice inside a subnetwork of the unit is not."""
+    out: dict[str, Raised] = {}
+    if not c.search:
+        return out
+    for rec in c.order:
+        if c.nodes[rec]["class"] != "rec" or c.latest(rec) is None:
+            continue
+        for node in _resolved_layers(c, rec):
+            chosen = c.chosen(node)
+            if chosen is None:
+                continue
+            layer_choice = owner(chosen)
+            if layer_choice not in c.nodes or c.nodes[layer_choice]["unit"] != rec \
+                    or c.nodes[layer_choice]["class"] == "decide_keep_beam":
+                continue
+            for beam in (c.chosen(layer_choice) or chosen).walk():
+                made = owner(beam)
+                if beam.is_prev_frame or made not in c.nodes:
+                    break
+                if c.nodes[made]["unit"] != rec:
+                    out[rec] = Raised(f"AssertionError: not yet implemented otherwise (_get_search_choice_seq: "
+                                      f"{node}'s choice chain runs through {made}, a layer of "
+                                      f"{c.nodes[made]['unit']})",
+                                      names={"output": node, "inner": made, "subnet": c.nodes[made]["unit"]})
+                    break
+            if rec in out:
                 break
     return out
 

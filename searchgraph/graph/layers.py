@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "BEAM_ROLES",
+    "REC_STATE_CLASSES",
     "INITIAL_OUTPUT_KEYWORDS",
     "WITHOUT_DATA",
     "LayerClass",
@@ -191,6 +192,12 @@ _MEASURED_WITHOUT_DATA = {
 for _value, _names in _MEASURED_WITHOUT_DATA.items():
     for _name in _names:
         _TABLE[_name] = replace(_TABLE[_name], without_data=_value)
+
+#: Classes with a state of their own inside a rec loop (a non-empty
+#: ``get_rec_initial_extra_outputs`` there): RETURNN gives such a layer its previous frame
+#: (``prev:NAME``) as ``rec_previous_layer``, one more input its translation takes into account.
+REC_STATE_CLASSES = frozenset({"window", "cumsum", "rnn_cell", "self_attention", "masked_computation",
+                               "unmask", "cum_concat"})
 
 _BUILTIN = frozenset(_TABLE)
 _USER: dict[str, LayerClass] = {}
