@@ -55,7 +55,7 @@ EXPECTED_CODES = {
     "reject-end-not-one-flag": ("SG136", "output"),
     "reject-rec-output-no-search-choices": ("SG137", "len_ratio"),
     "reject-choice-in-loop-subnetwork": ("SG134", "output/s"),
-    "reject-choice-chain-through-subnetwork": ("SG138", "output"),
+    "reject-choice-chain-through-subnetwork": ("SG138", "output/output"),
     "reject-conv-on-unavailable-text": ("SG132", "embed_conv0"),
     "reject-dot-on-unavailable-in-loop": ("SG132", "output/aux_energy"),
 }

@@ -268,7 +268,8 @@ class BeamPass:
             return None, None
         if role == "rec" and (node in self.rec_outer or node in self.latest):
             # a loop without choices of its own finds its inputs' search choices (``get_search_choices``)
-            chosen = self.latest_chosen.get(node) if self._output_resolved(node) else self._combine_choices(choices)
+            chosen = (self.latest_chosen.get(node) if self._output_resolved(node)
+                      else self._combine_choices(choices))
             return self._with_sources(self.rec_outer.get(node, self.latest.get(node)), sources), chosen
         return combine_beams(beams), self._combine_choices(choices)
 

@@ -196,7 +196,8 @@ def input_on_previous_frame_beam(c: Construction) -> dict[str, Raised]:
             if owner is None or owner.name == beam.name:
                 continue
             if c.nodes[choice.name].get("unit_kind") == "subnet":
-                why = (f"the choice sits in the subnetwork {c.nodes[choice.name]['unit']} of the loop: RETURNN "
+                why = (f"the choice sits in the subnetwork {c.nodes[choice.name]['unit']} of the loop: "
+                       "RETURNN "
                        "looks up a prev: value's search choices on the current frame when their owner is "
                        "in another net than the loop's")
                 fix = (f"Keep the choice a layer of the rec unit itself (not inside the subnetwork "
@@ -204,7 +205,8 @@ def input_on_previous_frame_beam(c: Construction) -> dict[str, Raised]:
             else:
                 why = ("a rec layer whose unit 'output' is computed from previous-frame values, not from the "
                        "frame's choice")
-                fix = "Make the rec unit's 'output' the choice (or a layer computed from it), or read {src} alone."
+                fix = ("Make the rec unit's 'output' the choice (or a layer computed from it), or read {src} "
+                       "alone.")
             out[node] = Raised(f"AssertionError: {beam} != {owner} (select_if_needed: "
                                f"{src} on the previous frame of its search choices {choice.name})",
                                names={"src": src, "beam": str(beam), "choice": choice.name, "why": why,
@@ -352,7 +354,8 @@ def output_off_the_choice_chain(c: Construction) -> dict[str, str]:
 
 
 @rule('SG138', "output's choice chain runs through a choice in a subnetwork",
-      "{layer} backtracks its output {output} along the frame's choices; that chain runs through "
+      "Building {layer} after the loop, RETURNN backtracks {output} along the frame's choices; that "
+      "chain runs through "
       "{inner}, a choice inside the subnetwork {subnet} of the loop, and RETURNN resolves choices only "
       "among the rec unit's own layers (_get_search_choice_seq: 'not yet implemented otherwise').",
       "Make {inner} a layer of the rec unit itself (not inside {subnet}).")
@@ -366,7 +369,8 @@ def output_chain_through_subnetwork_choice(c: Construction) -> dict[str, Raised]
     for rec in c.order:
         if c.nodes[rec]["class"] != "rec" or c.latest(rec) is None:
             continue
-        for node in _resolved_layers(c, rec):
+        # the unit's ``output`` is accumulated first (``get_output``): RETURNN fails on it
+        for node in sorted(_resolved_layers(c, rec), key=lambda n: n != f"{rec}/output"):
             chosen = c.chosen(node)
             if chosen is None:
                 continue
@@ -379,12 +383,15 @@ def output_chain_through_subnetwork_choice(c: Construction) -> dict[str, Raised]
                 if beam.is_prev_frame or made not in c.nodes:
                     break
                 if c.nodes[made]["unit"] != rec:
-                    out[rec] = Raised(f"AssertionError: not yet implemented otherwise (_get_search_choice_seq: "
-                                      f"{node}'s choice chain runs through {made}, a layer of "
-                                      f"{c.nodes[made]['unit']})",
-                                      names={"output": node, "inner": made, "subnet": c.nodes[made]["unit"]})
+                    # a layer moved out after the loop that reads it is what RETURNN is building then
+                    movers = [v for v in c.users(node) if v in c.built and c.placement(v) == "output"]
+                    blame = min(movers, key=c.order.index) if movers else node
+                    out[blame] = Raised("AssertionError: not yet implemented otherwise (_get_search_choice_seq: "
+                                        f"{node}'s choice chain runs through {made}, a layer of "
+                                        f"{c.nodes[made]['unit']})",
+                                        names={"output": node, "inner": made, "subnet": c.nodes[made]["unit"]})
                     break
-            if rec in out:
+            if out:
                 break
     return out
 

@@ -13,8 +13,8 @@ from typing import Any
 
 __all__ = [
     "BEAM_ROLES",
-    "REC_STATE_CLASSES",
     "INITIAL_OUTPUT_KEYWORDS",
+    "REC_STATE_CLASSES",
     "WITHOUT_DATA",
     "LayerClass",
     "RefOption",
