@@ -233,9 +233,13 @@ class BeamPass:
                         SearchBeam(node, size, combine_beams(choices) if many else first_choice))
             if self.search and regression:
                 # a regression "choice" keeps its translated input's beam, with choices of its own
+                # only when it searches (``ChoiceLayer.__init__``: ``search_flag``)
                 beam = combine_beams(beams)
+                if not self.s.is_search_choice(node):
+                    return beam, self._combine_choices(choices)
                 return beam, SearchBeam(node, beam.size if beam else 1, combine_beams(choices))
-            if self.search and first is not None:
+            adds_scores = data["options"].get("add_to_beam_scores", True) is not False
+            if self.search and first is not None and adds_scores:
                 # adds its scores to the beam without a beam of its own (search False with
                 # add_to_beam_scores): new search choices on the source's beam
                 return first, SearchBeam(node, first.size, combine_beams(choices))

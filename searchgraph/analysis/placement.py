@@ -55,7 +55,7 @@ def place(s: Structure, first_source_beam: FirstSourceBeam | None = None) -> Pla
         if data["unit"] is None or data["unit_kind"] != "rec":
             where.setdefault(node, "net")
     for rec in [n for n in s.order if nd[n]["class"] == "rec"]:
-        members = [n for n in s.children.get(rec, ()) if nd[n]["node_kind"] != "sub"]
+        members = _flat_members(s, rec)
         if members:
             _move_out(s, out, rec, members, first_source_beam)
         for sub in s.children.get(rec, ()):
@@ -67,7 +67,7 @@ def place(s: Structure, first_source_beam: FirstSourceBeam | None = None) -> Pla
         rec = s.rec_of(node)
         if nd[node]["node_kind"] == "sub" and node not in where:
             where[node] = where.get(s.parent(node), "net")
-        elif rec is not None and nd[node]["unit"] != rec:
+        elif rec is not None and nd[node]["unit"] != rec and node not in where:
             where[node] = where.get(s.top_in_rec(node, rec), "loop")
             if where[node] in ("input", "output") and has_search_choices(s, node, first_source_beam):
                 # a subnetwork's inner layers are templates of the cell of their own
@@ -91,6 +91,20 @@ def has_search_choices(s: Structure, node: str, first_source_beam: FirstSourceBe
     return False
 
 
+def _flat_members(s: Structure, rec: str) -> list[str]:
+    """The layers of ``rec``'s unit as the cell sees them: a ``subnetwork`` of the unit is flattened
+    into it (its inner layers are templates of the cell, ``sub/a``), each placed on its own."""
+    nd = s.nodes
+    out: list[str] = []
+    todo = [n for n in s.children.get(rec, ()) if nd[n]["node_kind"] != "sub"]
+    while todo:
+        node = todo.pop(0)
+        out.append(node)
+        if nd[node]["class"] == "subnetwork":
+            todo.extend(n for n in s.children.get(node, ()) if nd[n]["node_kind"] != "sub")
+    return out
+
+
 def _move_out(s: Structure, out: Placement, rec: str, members: list[str],
               first_source_beam: FirstSourceBeam | None = None) -> None:
     nd, where = s.nodes, out.where
@@ -100,8 +114,9 @@ def _move_out(s: Structure, out: Placement, rec: str, members: list[str],
         for node in members:
             where[node] = "loop"
         return
-    deps = {n: _member_deps(s, rec, n) for n in members}
-    local = {n: nd[n]["local"] for n in members}
+    flat = set(members)
+    deps = {n: _member_deps(s, rec, n, flat) for n in members}
+    local = {n: nd[n]["local"] if nd[n]["unit"] == rec else f"{n}" for n in members}
     needed = [n for n in members if local[n] == "output"
               or (local[n] == "end" and not s.known_length(rec))
               or nd[n]["options"].get("is_output_layer")
@@ -192,11 +207,23 @@ def _collocate_with(s: Structure, node: str) -> list[str]:
     return names
 
 
-def _member_deps(s: Structure, rec: str, node: str) -> set[str]:
-    """The members of ``rec``'s unit that ``node`` depends on (current or previous frame)."""
+def _member_deps(s: Structure, rec: str, node: str, flat: set[str] | None = None) -> set[str]:
+    """The members of ``rec``'s unit that ``node`` depends on (current or previous frame); with
+    ``flat`` (the flattened members: subnetworks' inner layers included) a subnetwork depends on its
+    inner ``output`` only, and inner layers count as members of their own."""
     nd = s.nodes
     if nd[node]["node_kind"] == "sub":  # `a/0` needs `a`
         return set(s.graph.predecessors(node)) & set(s.children.get(rec, ()))
+    if flat is not None and nd[node]["class"] == "subnetwork" and f"{node}/output" in flat:
+        return {f"{node}/output"}
+
+    def member(src: str) -> str:
+        if flat is None:
+            return s.top_in_rec(src, rec) if nd[src]["unit"] != rec else src
+        while src not in flat:
+            src = nd[src]["unit"]
+        return src
+
     deps: set[str] = set()
     drop_from = "from" not in {opt for _, opt, _ in s.inputs(node)} and nd[node]["class"] == "choice"
     for src, option, _, _ in nd[node].get("inputs", []):
@@ -206,7 +233,9 @@ def _member_deps(s: Structure, rec: str, node: str) -> set[str]:
             # in the templates a sub-layer's users depend on its parent layer
             src = s.parent(src)
         if src in s.built and src != rec and nd[src].get("unit") is not None and rec in s.recs_of(src):
-            deps.add(s.top_in_rec(src, rec) if nd[src]["unit"] != rec else src)
+            deps.add(member(src))
+    if flat is not None and nd[node]["class"] == "subnetwork":
+        return deps
     for inner in s.children.get(node, ()):
         deps |= {d for d in _member_deps(s, rec, inner) if d != node}
         if _reads_prev_of(s, inner, node):
@@ -230,7 +259,14 @@ def _reads_loop_input(s: Structure, node: str, rec: str, seen: set[str]) -> bool
     nd = s.nodes
     if nd[node]["class"] == "rec_unstack":  # frames of the loop's own time axis
         return True
+    holder = nd[node]["unit"]
+    inner = holder != rec and nd[holder]["class"] == "subnetwork"
     for src, _, form, _ in nd[node].get("inputs", []):
+        if form == "data" and inner and s.users[src][node]["ref"] in ("data", "data:source"):
+            # a subnetwork's own input: the loop's input frames only if the subnetwork reads them
+            if src in s.loop_sources(rec) or _holder_reads_loop_input(s, holder, src):
+                return True
+            continue
         if form == "data" and (s.users[src][node]["ref"] in ("data", "data:source")
                                or src in s.loop_sources(rec)):
             return True
@@ -242,3 +278,9 @@ def _reads_loop_input(s: Structure, node: str, rec: str, seen: set[str]) -> bool
             return True
     # a subnetwork reads what its inner layers read (its own ``from`` only reaches them as ``data``)
     return any(_reads_loop_input(s, inner, rec, seen) for inner in s.children.get(node, ()))
+
+
+def _holder_reads_loop_input(s: Structure, holder: str, src: str) -> bool:
+    """Whether a subnetwork of the unit reads ``src`` as the loop's own input (``data``)."""
+    return any(other == src and form == "data" and s.users[src][holder]["ref"] in ("data", "data:source")
+               for other, _, form, _ in s.nodes[holder].get("inputs", []))
