@@ -142,6 +142,18 @@ class Construction:
         (``form``: ``from``, ``prev``, ``base``, ``sub``, ``data``, ``missing``)."""
         return self._s.inputs(node)
 
+    def translated_count(self, node: str) -> int:
+        """How many layers ``translate_to_common_search_beam`` finds in the layer's kwargs: its inputs,
+        plus a ``target`` that names a layer (``LayerBase.transform_config_dict``: in search only a
+        target that ``get_layer`` finds, e.g. ``data``, the extern data's source layer, goes into
+        ``_target_layers``); with fewer than two nothing is translated."""
+        count = len(self._s.inputs(node))
+        target = self._s.nodes[node]["options"].get("target")
+        if self.search and isinstance(target, str) and self._s.rec_of(node) is None and (
+                target == "data" or (target in self._s.nodes and self._s.nodes[target]["unit"] is None)):
+            count += 1
+        return count
+
     def sources(self, node: str) -> list[tuple[str, str]]:
         """``(source, form)`` of the layer's ``from``, in order (whatever they carry)."""
         return [(s, f) for s, o, f, _ in self._s.nodes[node].get("inputs", []) if o == "from"]

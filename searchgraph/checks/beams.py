@@ -95,7 +95,7 @@ def moved_out_combines_loop_outputs(c: Construction) -> dict[str, str]:
     layer): ``translate_to_common_search_beam`` asserts on it (spec §6.5)."""
     out = {}
     for node in c.order:
-        if c.placement(node) != "output" or len(c.inputs(node)) < 2:
+        if c.placement(node) != "output" or c.translated_count(node) < 2:
             continue
         for src, _, form in c.inputs(node):
             if c.choices_pending(src, form, node):
@@ -122,7 +122,7 @@ def unavailable_beamed_input(c: Construction) -> dict[str, Raised]:
     choices; a ``DataNotAvailableLayer`` (:attr:`Construction.unavailable`) has none."""
     out: dict[str, Raised] = {}
     for node in c.order:
-        if node in c.unbuilt or len(c.inputs(node)) < 2:
+        if node in c.unbuilt or c.translated_count(node) < 2:
             continue
         for src, _, form in c.inputs(node):
             if form == "prev" or src not in c.unavailable:
@@ -150,7 +150,7 @@ def beamed_input_without_choices(c: Construction) -> dict[str, Raised]:
     the unit); the other inputs without search choices are SG108's and SG133's."""
     out: dict[str, Raised] = {}
     for node in c.order:
-        if node in c.unbuilt or len(c.inputs(node)) < 2:
+        if node in c.unbuilt or c.translated_count(node) < 2:
             continue
         for src, _, form in c.inputs(node):
             if form == "prev" or src in c.unavailable or c.choices_pending(src, form, node):
@@ -182,7 +182,7 @@ def input_on_previous_frame_beam(c: Construction) -> dict[str, Raised]:
     choice's, so a unit ``output`` on the previous frame's beam fails there."""
     out: dict[str, Raised] = {}
     for node in c.order:
-        if node in c.unbuilt or len(c.inputs(node)) < 2:
+        if node in c.unbuilt or c.translated_count(node) < 2:
             continue
         common = c.chosen(node)
         for src, _, form in c.inputs(node):

@@ -170,20 +170,22 @@ def raised_by_templates(failure: Failure, *, template_error: bool = False) -> bo
 def predict_failures(c: Construction) -> dict[str, Failure]:
     """Layer name -> the error RETURNN raises there: the first rule (in code order) that fires on the
     layer. Layers RETURNN never builds (``DataNotAvailableLayer``\\ s and the loops they stop) keep
-    only the errors raised while making templates."""
-    out: dict[str, Failure] = {}
+    only the errors raised while making templates (or before the availability is looked at)."""
+    found_by: dict[str, list[Failure]] = {}
     for code in sorted(_RULES):
         spec = _RULES[code]
         for layer, found in spec.fn(c).items():
-            if layer in out:
-                continue
             raised = found if isinstance(found, Raised) else Raised(found)
             names = {"layer": layer, "local": layer.rsplit("/", 1)[-1], **raised.names}
-            out[layer] = Failure(spec.code, layer, raised.message, spec.title, spec.reason.format(**names),
-                                 spec.fix.format(**names), raised.traces)
-    for layer in [n for n in out if n in c.unavailable or n in c.unbuilt]:
-        if layer not in c.unbuilt and out[layer].code in _BEFORE_AVAILABILITY:
-            continue
-        if not raised_by_templates(out[layer], template_error=c.template_error(layer)):
-            del out[layer]
+            found_by.setdefault(layer, []).append(
+                Failure(spec.code, layer, raised.message, spec.title, spec.reason.format(**names),
+                        spec.fix.format(**names), raised.traces))
+    out: dict[str, Failure] = {}
+    for layer, failures in found_by.items():
+        if layer in c.unavailable or layer in c.unbuilt:
+            failures = [f for f in failures
+                        if (layer not in c.unbuilt and f.code in _BEFORE_AVAILABILITY)
+                        or raised_by_templates(f, template_error=c.template_error(layer))]
+        if failures:
+            out[layer] = failures[0]
     return out
