@@ -35,6 +35,24 @@ __all__ = ["BeamPass"]
 NOTHING, AS_IS, BACKTRACKED, PREV_FRAME = range(4)
 
 
+def _kwarg_key(option: str) -> str:
+    """The layer kwarg an input option becomes (``from`` -> ``sources``, ``target`` ->
+    ``_target_layers``; ``a.b`` nested options by their top key)."""
+    top = option.partition(".")[0]
+    return {"from": "sources", "target": "_target_layers"}.get(top, top)
+
+
+def _kwarg_position(keys: list[str], key: str) -> int:
+    """Where an input under ``key`` goes among inputs under ``keys`` (sorted, stable)."""
+    return sum(1 for k in keys if k <= key)
+
+
+def plan_keys(p: BeamPass, node: str) -> list[str]:
+    """The kwarg keys of ``node``'s inputs in the order the pass combines them."""
+    blind = _TEMPLATE_BLIND.get(p.nd[node]["class"], ()) if p.template else ()
+    return sorted(_kwarg_key(o) for _, o, _ in p.s.inputs(node) if o not in blind)
+
+
 def _differs(old: SearchBeam | None, new: SearchBeam | None) -> bool:
     if old is new:
         return False
@@ -192,14 +210,18 @@ class BeamPass:
             # a template does not see every input's beam: ``SliceNdLayer.get_out_data_from_opts``
             # puts a ``size`` layer only into the new dim's size (``dyn_size_ext``), not the beam
             blind = _TEMPLATE_BLIND.get(data["class"], ()) if self.template else ()
+            # in the order ``translate_to_common_search_beam`` meets them: ``nest.flatten`` of the
+            # layer's kwargs, sorted by key (``from`` is ``sources`` there, targets
+            # ``_target_layers``); it keeps the first of equally new search choices
+            inputs = sorted((i for i in self.s.inputs(node) if i[1] not in blind), key=lambda i: _kwarg_key(i[1]))
             static = self._static[node] = (get_layer_class(data["class"]).beam_role, [
-                (*self._how(src, form, node), opt == "from") for src, opt, form in self.s.inputs(node)
-                if opt not in blind])
+                (*self._how(src, form, node), opt == "from") for src, opt, form in inputs])
         role, plan = static
         beam_table, chosen_table = self.beam, self.chosen
         beams: list[SearchBeam | None] = []
         choices: list[SearchBeam | None] = []
         sources = []
+        source_choices = []
         for how, src, rec, is_from in plan:
             if how == AS_IS:
                 beam, chosen = beam_table.get(src), chosen_table.get(src)
@@ -210,22 +232,25 @@ class BeamPass:
             choices.append(chosen)
             if is_from:
                 sources.append(beam)
+                source_choices.append(chosen)
         first = sources[0] if sources else None
         if not self.template and self.s.has_rec_state(node) and self.placement.get(node) == "loop":
             # its previous frame comes in as ``rec_previous_layer``: one more input to translate
-            beams.append(self.input_beam(node, "prev", node))
-            choices.append(self.input_choice(node, "prev", node))
+            at = _kwarg_position(plan_keys(self, node), "rec_previous_layer")
+            beams.insert(at, self.input_beam(node, "prev", node))
+            choices.insert(at, self.input_choice(node, "prev", node))
         if role == "choice":
             size = int(data["options"].get("beam_size", 1) or 1)
-            first_choice = choices[0] if sources else None
+            first_choice = source_choices[0] if sources else None
             regression = data["options"].get("input_type") == "regression"
             if self.s.is_search_choice(node) and (self.template or not regression):
                 if self.template:
                     return SearchBeam(node, size, first), SearchBeam(node, size, first_choice)
                 if self.s.rec_of(node) and all(b is None for b in sources):
                     # PR #1213: a searching choice without beamed sources depends on its own prev frame
-                    beams.append(self.input_beam(node, "prev", node))
-                    choices.append(self.input_choice(node, "prev", node))
+                    at = _kwarg_position(plan_keys(self, node), "rec_previous_layer")
+                    beams.insert(at, self.input_beam(node, "prev", node))
+                    choices.insert(at, self.input_choice(node, "prev", node))
                 # real construction translates all layer kwargs into their common beam first; the
                 # new beam depends on the translated first source's (``_create_search_beam``)
                 many = len(beams) > 1
@@ -259,7 +284,7 @@ class BeamPass:
             # choices as ``src_layer``); they differ after a ``search: False`` choice
             if first is None:
                 return None, None
-            first_choice = choices[0] if sources else None
+            first_choice = source_choices[0] if sources else None
             return SearchBeam(node, first.size, first), SearchBeam(node, first.size, first_choice or first)
         if role == "rec" and self.template:
             # another loop's templates read the rec layer built for real: its output template's beam
