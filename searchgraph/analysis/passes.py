@@ -213,7 +213,8 @@ class BeamPass:
             # in the order ``translate_to_common_search_beam`` meets them: ``nest.flatten`` of the
             # layer's kwargs, sorted by key (``from`` is ``sources`` there, targets
             # ``_target_layers``); it keeps the first of equally new search choices
-            inputs = sorted((i for i in self.s.inputs(node) if i[1] not in blind), key=lambda i: _kwarg_key(i[1]))
+            inputs = sorted((i for i in self.s.inputs(node) if i[1] not in blind),
+                            key=lambda i: _kwarg_key(i[1]))
             static = self._static[node] = (get_layer_class(data["class"]).beam_role, [
                 (*self._how(src, form, node), opt == "from") for src, opt, form in inputs])
         role, plan = static
