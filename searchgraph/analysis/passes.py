@@ -100,6 +100,7 @@ class BeamPass:
         self.chosen: dict[str, SearchBeam | None] = {}
         self.latest: dict[str, SearchBeam] = {}
         self.latest_chosen: dict[str, SearchBeam] = {}
+        self._choice_state: dict[str, list[tuple[str, tuple[str, ...], tuple[str, ...]]]] = {}
         self.error: dict[str, str] = {}
         self.error_traces: dict[str, tuple[tuple[str, ...], ...]] = {}
         self._prev_cache: dict[int, tuple[SearchBeam, SearchBeam]] = {}
@@ -176,6 +177,9 @@ class BeamPass:
             owner = self.nd.get(beam.name.replace("prev:", "", 1))
             if owner is not None and owner["class"] == "decide_keep_beam":
                 return beam  # keep_raw: never resolved
+            own = self._own_latest(src, rec)
+            if own is not None and table.get(own) is not None:
+                return table.get(own)
             return latest.get(rec, beam)
         if table is self.beam and self.template_beams is not None:
             beam = self.template_beams.get(src, beam)  # prev: layers are templates
@@ -298,7 +302,7 @@ class BeamPass:
             return None, None
         if role == "rec" and (node in self.rec_outer or node in self.latest):
             # a loop without choices of its own finds its inputs' search choices (``get_search_choices``)
-            chosen = (self.latest_chosen.get(node) if self._output_resolved(node)
+            chosen = (self._resolved_choices(node) if self._output_resolved(node)
                       else self._combine_choices(choices))
             return self._with_sources(self.rec_outer.get(node, self.latest.get(node)), sources), chosen
         return combine_beams(beams), self._combine_choices(choices)
@@ -322,6 +326,29 @@ class BeamPass:
         sources' (``SearchBeam.get_combined_beam``: a loop over another search's beamed output whose
         unit searches on its own cannot combine them)."""
         return combine_beams([own, *sources]) if any(b is not None for b in sources) else own
+
+    def _own_latest(self, src: str, rec: str) -> str | None:
+        """The latest choice ``_opt_search_resolve`` backtracks ``src`` along: walking its search
+        choices back (``_get_search_choice_seq``) to the previous frame's ``prev:L``, ``L``; None when
+        the chain has no previous frame of a choice of ``rec``'s unit."""
+        chosen = self.chosen.get(src)
+        if chosen is None or self.template:
+            return None
+        for beam in chosen.walk():
+            if beam.is_prev_frame:
+                name = beam.name.replace("prev:", "", 1)
+                data = self.nd.get(name)
+                return name if data is not None and data.get("unit") == rec else None
+        return None
+
+    def _resolved_choices(self, rec: str) -> SearchBeam | None:
+        """The search choices of a rec layer's accumulated ``output``: those of the latest choice its
+        own chain goes back to, else the loop's latest."""
+        inner = self.s.unit_output(rec)
+        own = self._own_latest(inner, rec) if inner is not None else None
+        if own is not None and self.chosen.get(own) is not None:
+            return self.chosen[own]
+        return self.latest_chosen.get(rec)
 
     def _output_resolved(self, rec: str) -> bool:
         """Whether the rec layer's accumulated ``output`` carries the loop's latest search choices:
@@ -418,6 +445,18 @@ class BeamPass:
             if _differs(self.latest.get(rec), beam) or _differs(self.latest_chosen.get(rec), chosen):
                 self.latest[rec], self.latest_chosen[rec] = beam, chosen
                 changed.append(rec)
+        # readers outside follow each loop output's own latest choice: any choice of the loop counts
+        state: dict[str, list[tuple[str, tuple[str, ...], tuple[str, ...]]]] = {}
+        for node, rec in self.s.loop_choosers():
+            if rec is not None:
+                b, c = self.beam.get(node), self.chosen.get(node)
+                state.setdefault(rec, []).append(
+                    (node, b.chain_key if b else (), c.chain_key if c else ()))
+        for rec, items in state.items():
+            if self._choice_state.get(rec) != items:
+                self._choice_state[rec] = items
+                if rec not in changed:
+                    changed.append(rec)
         return changed
 
     def combine_message(self, node: str, exc: CombineError) -> str:
