@@ -21,7 +21,7 @@ import heapq
 
 from ..graph.layers import get_layer_class
 from .beams import CombineError, SearchBeam, combine_beams
-from .choices import latest_choices
+from .choices import latest_choices, owner
 from .placement import Placement
 from .structure import Structure
 from .templates import rec_output_template
@@ -40,17 +40,6 @@ def _kwarg_key(option: str) -> str:
     ``_target_layers``; ``a.b`` nested options by their top key)."""
     top = option.partition(".")[0]
     return {"from": "sources", "target": "_target_layers"}.get(top, top)
-
-
-def _kwarg_position(keys: list[str], key: str) -> int:
-    """Where an input under ``key`` goes among inputs under ``keys`` (sorted, stable)."""
-    return sum(1 for k in keys if k <= key)
-
-
-def plan_keys(p: BeamPass, node: str) -> list[str]:
-    """The kwarg keys of ``node``'s inputs in the order the pass combines them."""
-    blind = _TEMPLATE_BLIND.get(p.nd[node]["class"], ()) if p.template else ()
-    return sorted(_kwarg_key(o) for _, o, _ in p.s.inputs(node) if o not in blind)
 
 
 def _differs(old: SearchBeam | None, new: SearchBeam | None) -> bool:
@@ -104,7 +93,8 @@ class BeamPass:
         self.error: dict[str, str] = {}
         self.error_traces: dict[str, tuple[tuple[str, ...], ...]] = {}
         self._prev_cache: dict[int, tuple[SearchBeam, SearchBeam]] = {}
-        self._static: dict[str, tuple[str | None, list[tuple[int, str, str | None, bool]]]] = {}
+        #: node -> (beam role, how each input arrives, where its ``rec_previous_layer`` goes among them)
+        self._static: dict[str, tuple[str | None, list[tuple[int, str, str | None, bool]], int]] = {}
         self._how_cache: dict[tuple[str, str, str], tuple[int, str, str | None]] = {}
         #: input beams once the beams are final (the checks ask for them again and again)
         self._final_beams: dict[tuple[str, str, str], SearchBeam | None] | None = None
@@ -174,8 +164,8 @@ class BeamPass:
         if how == BACKTRACKED:
             if beam is None:
                 return None
-            owner = self.nd.get(beam.name.replace("prev:", "", 1))
-            if owner is not None and owner["class"] == "decide_keep_beam":
+            made_by = self.nd.get(owner(beam))
+            if made_by is not None and made_by["class"] == "decide_keep_beam":
                 return beam  # keep_raw: never resolved
             own = self._own_latest(src, rec)
             if own is not None and table.get(own) is not None:
@@ -220,8 +210,9 @@ class BeamPass:
             inputs = sorted((i for i in self.s.inputs(node) if i[1] not in blind),
                             key=lambda i: _kwarg_key(i[1]))
             static = self._static[node] = (get_layer_class(data["class"]).beam_role, [
-                (*self._how(src, form, node), opt == "from") for src, opt, form in inputs])
-        role, plan = static
+                (*self._how(src, form, node), opt == "from") for src, opt, form in inputs],
+                sum(1 for _, opt, _ in inputs if _kwarg_key(opt) <= "rec_previous_layer"))
+        role, plan, own_prev_at = static
         beam_table, chosen_table = self.beam, self.chosen
         beams: list[SearchBeam | None] = []
         choices: list[SearchBeam | None] = []
@@ -241,9 +232,8 @@ class BeamPass:
         first = sources[0] if sources else None
         if not self.template and self.s.has_rec_state(node) and self.placement.get(node) == "loop":
             # its previous frame comes in as ``rec_previous_layer``: one more input to translate
-            at = _kwarg_position(plan_keys(self, node), "rec_previous_layer")
-            beams.insert(at, self.input_beam(node, "prev", node))
-            choices.insert(at, self.input_choice(node, "prev", node))
+            beams.insert(own_prev_at, self.input_beam(node, "prev", node))
+            choices.insert(own_prev_at, self.input_choice(node, "prev", node))
         if role == "choice":
             size = int(data["options"].get("beam_size", 1) or 1)
             first_choice = source_choices[0] if sources else None
@@ -253,9 +243,8 @@ class BeamPass:
                     return SearchBeam(node, size, first), SearchBeam(node, size, first_choice)
                 if self.s.rec_of(node) and all(b is None for b in sources):
                     # PR #1213: a searching choice without beamed sources depends on its own prev frame
-                    at = _kwarg_position(plan_keys(self, node), "rec_previous_layer")
-                    beams.insert(at, self.input_beam(node, "prev", node))
-                    choices.insert(at, self.input_choice(node, "prev", node))
+                    beams.insert(own_prev_at, self.input_beam(node, "prev", node))
+                    choices.insert(own_prev_at, self.input_choice(node, "prev", node))
                 # real construction translates all layer kwargs into their common beam first; the
                 # new beam depends on the translated first source's (``_create_search_beam``)
                 many = len(beams) > 1
@@ -278,10 +267,10 @@ class BeamPass:
             return None, None
         if role == "select_search_sources":
             # the source re-selected into the beam of the `search_choices` layer
-            owner = [(self.input_beam(src, form, node), self.input_choice(src, form, node))
-                     for src, opt, form, _ in data.get("inputs", []) if opt == "search_choices"]
-            if owner and owner[0][0] is not None:
-                return owner[0]
+            selector = [(self.input_beam(src, form, node), self.input_choice(src, form, node))
+                        for src, opt, form, _ in data.get("inputs", []) if opt == "search_choices"]
+            if selector and selector[0][0] is not None:
+                return selector[0]
             return combine_beams(sources), combine_beams(choices)
         if role == "decide_keep_beam":
             # the beam depends on the source's beam, the search choices on the source's search
@@ -336,7 +325,7 @@ class BeamPass:
             return None
         for beam in chosen.walk():
             if beam.is_prev_frame:
-                name = beam.name.replace("prev:", "", 1)
+                name = owner(beam)
                 data = self.nd.get(name)
                 return name if data is not None and data.get("unit") == rec else None
         return None
@@ -364,7 +353,7 @@ class BeamPass:
         chosen = self.chosen.get(inner)
         if chosen is None or inner in self.unavailable:
             return False
-        own = self.nd.get(chosen.name.replace("prev:", "", 1))
+        own = self.nd.get(owner(chosen))
         return own is None or own.get("unit") == rec
 
     def _unit_output_beamless(self, rec: str) -> bool:

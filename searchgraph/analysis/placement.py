@@ -116,7 +116,8 @@ def _move_out(s: Structure, out: Placement, rec: str, members: list[str],
         return
     flat = set(members)
     deps = {n: _member_deps(s, rec, n, flat) for n in members}
-    local = {n: nd[n]["local"] if nd[n]["unit"] == rec else f"{n}" for n in members}
+    # inner layers of a flattened subnetwork go by their path (their local names are the inner net's)
+    local = {n: nd[n]["local"] if nd[n]["unit"] == rec else n for n in members}
     needed = [n for n in members if local[n] == "output"
               or (local[n] == "end" and not s.known_length(rec))
               or nd[n]["options"].get("is_output_layer")
@@ -238,17 +239,7 @@ def _member_deps(s: Structure, rec: str, node: str, flat: set[str] | None = None
         return deps
     for inner in s.children.get(node, ()):
         deps |= {d for d in _member_deps(s, rec, inner) if d != node}
-        if _reads_prev_of(s, inner, node):
-            deps.add(node)  # the subnetwork's template depends on its own previous frame
     return deps
-
-
-def _reads_prev_of(s: Structure, node: str, holder: str) -> bool:
-    """Whether ``node`` (or a layer nested in it) reads ``prev:`` of ``holder``."""
-    nd = s.nodes
-    if any(src == holder and form == "prev" for src, _, form, _ in nd[node].get("inputs", [])):
-        return True
-    return any(_reads_prev_of(s, inner, holder) for inner in s.children.get(node, ()))
 
 
 def _reads_loop_input(s: Structure, node: str, rec: str, seen: set[str]) -> bool:

@@ -8,6 +8,9 @@ choice (``_SubnetworkRecCell._opt_search_resolve``). These rules find where that
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from itertools import takewhile
+
 from ..analysis.choices import frame_choices, owner
 from ..analysis.construction import Construction
 from ..graph.layers import get_layer_class
@@ -311,6 +314,25 @@ def _resolved_layers(c: Construction, rec: str) -> list[str]:
     return out
 
 
+def _resolved_on_own_choices(c: Construction) -> Iterator[tuple[str, str, str]]:
+    """``(rec, node, layer_choice)`` for each accumulated loop layer that ``_opt_search_resolve``
+    resolves: its search choices belong to a choice of the rec unit itself (not a ``decide_keep_beam``'s
+    raw ones, not another net's). The unit's ``output`` comes first: ``get_output`` accumulates it
+    first."""
+    if not c.search:
+        return
+    for rec in c.order:
+        if c.nodes[rec]["class"] != "rec" or c.latest(rec) is None:
+            continue
+        for node in sorted(_resolved_layers(c, rec), key=lambda n: n != f"{rec}/output"):
+            chosen = c.chosen(node)
+            layer_choice = owner(chosen) if chosen is not None else None
+            if layer_choice is None or layer_choice not in c.nodes or c.nodes[layer_choice]["unit"] != rec \
+                    or c.nodes[layer_choice]["class"] == "decide_keep_beam":
+                continue
+            yield rec, node, layer_choice
+
+
 @rule('SG119', "output on a choice off the frame's latest choice chain",
       "{layer} backtracks its outputs along the frame's latest choice and its chain of earlier choices; "
       'an output layer of the loop depends on a choice that is not on that chain (a second, independent '
@@ -323,33 +345,20 @@ def output_off_the_choice_chain(c: Construction) -> dict[str, str]:
     again and asserts it reaches ``prev:L`` (``prev_frame_choice.name == "prev:" + L``) and that the
     layer's choice is on that chain (``assert layer_choice in choice_seq_in_frame``)."""
     out: dict[str, str] = {}
-    if not c.search:
-        return out
-    for rec in c.order:
-        if c.nodes[rec]["class"] != "rec" or c.latest(rec) is None:
+    for rec, node, layer_choice in _resolved_on_own_choices(c):
+        if rec in out:
             continue
-        for node in _resolved_layers(c, rec):
-            chosen = c.chosen(node)
-            if chosen is None:
-                continue
-            layer_choice = owner(chosen)
-            if layer_choice not in c.nodes or c.rec_of(layer_choice) != rec \
-                    or c.nodes[layer_choice]["unit"] != rec \
-                    or c.nodes[layer_choice]["class"] == "decide_keep_beam":
-                continue
-            latest, _ = frame_choices(c.chosen(layer_choice))
-            if latest is None or latest == layer_choice or latest not in c.nodes:
-                continue
-            back, seq = frame_choices(c.chosen(latest))
-            if back is not None and back != latest:
-                # ``assert prev_frame_choice.name == "prev:%s" % latest_layer_choice.name``
-                out[rec] = (f"AssertionError: (_get_search_choice_seq: the latest choice {latest} of "
-                            f"{node}'s choice {layer_choice} goes back to prev:{back}, not prev:{latest})")
-                break
-            if back == latest and layer_choice not in seq:
-                out[rec] = (f"AssertionError: (_get_search_choice_seq: {node}'s choice {layer_choice} is "
-                            f"not on the frame's choice chain {seq} of the latest choice {latest})")
-                break
+        latest, _ = frame_choices(c.chosen(layer_choice))
+        if latest is None or latest == layer_choice or latest not in c.nodes:
+            continue
+        back, seq = frame_choices(c.chosen(latest))
+        if back is not None and back != latest:
+            # ``assert prev_frame_choice.name == "prev:%s" % latest_layer_choice.name``
+            out[rec] = (f"AssertionError: (_get_search_choice_seq: the latest choice {latest} of "
+                        f"{node}'s choice {layer_choice} goes back to prev:{back}, not prev:{latest})")
+        elif back == latest and layer_choice not in seq:
+            out[rec] = (f"AssertionError: (_get_search_choice_seq: {node}'s choice {layer_choice} is "
+                        f"not on the frame's choice chain {seq} of the latest choice {latest})")
     return out
 
 
@@ -364,35 +373,23 @@ def output_chain_through_subnetwork_choice(c: Construction) -> dict[str, Raised]
     walks them back to the previous frame (``get_choice_seq``), asserting every choice on the way is
     a layer of the loop's own net; a choice inside a subnetwork of the unit is not."""
     out: dict[str, Raised] = {}
-    if not c.search:
-        return out
-    for rec in c.order:
-        if c.nodes[rec]["class"] != "rec" or c.latest(rec) is None:
+    done: set[str] = set()
+    for rec, node, layer_choice in _resolved_on_own_choices(c):
+        if rec in done:
             continue
-        # the unit's ``output`` is accumulated first (``get_output``): RETURNN fails on it
-        for node in sorted(_resolved_layers(c, rec), key=lambda n: n != f"{rec}/output"):
-            chosen = c.chosen(node)
-            if chosen is None:
-                continue
-            layer_choice = owner(chosen)
-            if layer_choice not in c.nodes or c.nodes[layer_choice]["unit"] != rec \
-                    or c.nodes[layer_choice]["class"] == "decide_keep_beam":
-                continue
-            for beam in (c.chosen(layer_choice) or chosen).walk():
-                made = owner(beam)
-                if beam.is_prev_frame or made not in c.nodes:
-                    break
-                if c.nodes[made]["unit"] != rec:
-                    # a layer moved out after the loop that reads it is what RETURNN is building then
-                    movers = [v for v in c.users(node) if v in c.built and c.placement(v) == "output"]
-                    blame = min(movers, key=c.order.index) if movers else node
-                    out[blame] = Raised("AssertionError: not yet implemented otherwise (_get_search_choice_seq: "
-                                        f"{node}'s choice chain runs through {made}, a layer of "
-                                        f"{c.nodes[made]['unit']})",
-                                        names={"output": node, "inner": made, "subnet": c.nodes[made]["unit"]})
-                    break
-            if out:
-                break
+        in_frame = takewhile(lambda b: not b.is_prev_frame and owner(b) in c.nodes,
+                             (c.chosen(layer_choice) or c.chosen(node)).walk())  # type: ignore[union-attr]
+        inner = next((owner(b) for b in in_frame if c.nodes[owner(b)]["unit"] != rec), None)
+        if inner is None:
+            continue
+        done.add(rec)
+        # a layer moved out after the loop that reads it is what RETURNN is building then
+        movers = [v for v in c.users(node) if v in c.built and c.placement(v) == "output"]
+        blame = min(movers, key=c.order.index) if movers else node
+        subnet = c.nodes[inner]["unit"]
+        out[blame] = Raised("AssertionError: not yet implemented otherwise (_get_search_choice_seq: "
+                            f"{node}'s choice chain runs through {inner}, a layer of {subnet})",
+                            names={"output": node, "inner": inner, "subnet": subnet})
     return out
 
 

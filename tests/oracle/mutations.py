@@ -331,6 +331,25 @@ def _where(rec: str | None, name: str) -> str:
     return name if rec is None else f"{rec}/{name}"
 
 
+def _readers(layers: dict[str, Any], name: str, ref: str | None = None) -> list[str]:
+    """The layers of ``layers`` (other than ``name``) with a reference ``ref`` (default: ``name``,
+    this frame's value) among their reference options."""
+    ref = name if ref is None else ref
+    out = []
+    for k in _layers(layers):
+        seen: list[str] = []
+        _map_refs(dict(layers[k]), lambda r, seen=seen: seen.append(r) or r)
+        if ref in seen and k != name:
+            out.append(k)
+    return out
+
+
+def _redirect(layers: dict[str, Any], readers: list[str], old: str, new: str) -> None:
+    """Let ``readers`` reference ``new`` wherever they referenced ``old``."""
+    for k in readers:
+        _map_refs(layers[k], lambda r: new if r == old else r)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Operators
 

@@ -27,7 +27,9 @@ from .mutations import (
     _fresh,
     _layers,
     _map_refs,
+    _readers,
     _recs,
+    _redirect,
     _sources,
     _unit_choices,
     _walk,
@@ -42,31 +44,9 @@ Result = "tuple[Case, str] | None"
 
 def _to_inner(ref: str, local: set[str]) -> str:
     """A reference of the unit as seen from a subnetwork inside it."""
-    if ref.startswith(("base:", "prev:")) or ref == "data" or ref.startswith("data:") or ref.split("/")[0] in local:
+    if ref.startswith(("base:", "prev:", "data:")) or ref == "data" or ref.split("/")[0] in local:
         return "base:" + ref
     return ref
-
-
-def _readers(unit: dict[str, Any], name: str) -> list[str]:
-    """Loop layers whose references name ``name`` (this frame's value, not ``prev:``)."""
-    out = []
-    for k in _layers(unit):
-        hit = []
-
-        def look(ref: str) -> str:
-            if ref == name:
-                hit.append(ref)
-            return ref
-
-        _map_refs(dict(unit[k]), look)
-        if hit and k != name:
-            out.append(k)
-    return out
-
-
-def _redirect(unit: dict[str, Any], readers: list[str], old: str, new: str) -> None:
-    for k in readers:
-        _map_refs(unit[k], lambda r: new if r == old else r)
 
 
 def op_wrap_choice(case: Case, rng: random.Random) -> Result:
@@ -142,20 +122,28 @@ def _float_loop_layers(unit: dict[str, Any]) -> list[str]:
         and not unit[k].get("target") and _readers(unit, k)]
 
 
-def op_window_in_loop(case: Case, rng: random.Random) -> Result:
-    """A loop layer's readers read the mean over a left window of its last frames."""
-    new, net = _copy(case)
+def _float_site(net: dict[str, Any], rng: random.Random) -> tuple[str, str, dict[str, Any], list[str]] | None:
+    """A float-valued loop layer that other loop layers read: (rec, name, unit, readers)."""
     sites = [(r, k) for r in _recs(net) for k in _float_loop_layers(net[r]["unit"])]
     if not sites:
         return None
     rec, name = rng.choice(sites)
     unit = net[rec]["unit"]
-    readers = _readers(unit, name)
+    return rec, name, unit, _readers(unit, name)
+
+
+def op_window_in_loop(case: Case, rng: random.Random) -> Result:
+    """A loop layer's readers read the mean over a left window of its last frames."""
+    new, net = _copy(case)
+    site = _float_site(net, rng)
+    if site is None:
+        return None
+    rec, name, unit, readers = site
     size = rng.choice([2, 3, 5])
     win = _fresh(unit, f"{name}_win")
     avg = _fresh(set(unit) | {win}, f"{name}_win_avg")
     unit[win] = {"class": "window", "from": name, "window_size": size, "window_right": 0}
-    unit[avg] = {"class": "reduce", "mode": "mean", "from": win, "axis": "dim:%d" % size}
+    unit[avg] = {"class": "reduce", "mode": "mean", "from": win, "axis": f"dim:{size}"}
     _redirect(unit, readers, name, avg)
     return new, f"{rec}/{name}'s readers ({', '.join(readers)}) read a window of {size} frames over it, averaged"
 
@@ -163,12 +151,10 @@ def op_window_in_loop(case: Case, rng: random.Random) -> Result:
 def op_cumsum_in_loop(case: Case, rng: random.Random) -> Result:
     """A loop layer's readers read its running sum over the frames."""
     new, net = _copy(case)
-    sites = [(r, k) for r in _recs(net) for k in _float_loop_layers(net[r]["unit"])]
-    if not sites:
+    site = _float_site(net, rng)
+    if site is None:
         return None
-    rec, name = rng.choice(sites)
-    unit = net[rec]["unit"]
-    readers = _readers(unit, name)
+    rec, name, unit, readers = site
     cum = _fresh(unit, f"{name}_cumsum")
     unit[cum] = {"class": "cumsum", "from": name}
     _redirect(unit, readers, name, cum)
@@ -179,11 +165,10 @@ def op_switch(case: Case, rng: random.Random) -> Result:
     """A loop layer becomes a switch between itself and zeros of its shape, on the previous choice or
     the frame index."""
     new, net = _copy(case)
-    sites = [(r, k) for r in _recs(net) for k in _float_loop_layers(net[r]["unit"])]
-    if not sites:
+    site = _float_site(net, rng)
+    if site is None:
         return None
-    rec, name = rng.choice(sites)
-    unit = net[rec]["unit"]
+    rec, name, unit, _ = site
     choices = _unit_choices(unit)
     what = rng.choice([f"prev:{c}" for c in choices] + [":i"])
     inner = _fresh(unit, f"{name}_value")

@@ -18,7 +18,6 @@ Operators (none a variant of an earlier one; no rule was written for any of them
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from .mutations import (
     Case,
@@ -27,7 +26,9 @@ from .mutations import (
     _fresh,
     _layers,
     _map_refs,
+    _readers,
     _recs,
+    _redirect,
     _searching_recs,
     _sources,
     _unit_choices,
@@ -41,16 +42,6 @@ Result = "tuple[Case, str] | None"
 
 _FLOAT = ("linear", "softmax", "combine", "activation", "eval", "dot", "attention", "self_attention",
           "generic_attention", "elemwise_prod", "rnn_cell")
-
-
-def _readers(unit: dict[str, Any], name: str) -> list[str]:
-    out = []
-    for k in _layers(unit):
-        hit = []
-        _map_refs(dict(unit[k]), lambda r: hit.append(r) or r)
-        if name in hit and k != name:
-            out.append(k)
-    return out
 
 
 def op_with_prev(case: Case, rng: random.Random) -> Result:
@@ -67,8 +58,7 @@ def op_with_prev(case: Case, rng: random.Random) -> Result:
     unit[name].setdefault("initial_output", "zeros")
     mixed = _fresh(unit, f"{name}_with_prev")
     unit[mixed] = {"class": "combine", "kind": "add", "from": [name, f"prev:{name}"]}
-    for k in readers:
-        _map_refs(unit[k], lambda r: mixed if r == name else r)
+    _redirect(unit, readers, name, mixed)
     return new, f"{rec}/{name}'s readers ({', '.join(readers)}) read it plus its previous frame"
 
 
@@ -80,7 +70,7 @@ def op_prev_to_cur(case: Case, rng: random.Random) -> Result:
         unit = net[r]["unit"]
         for k in _layers(unit):
             refs: list[str] = []
-            _map_refs(dict(unit[k]), lambda x: refs.append(x) or x)
+            _map_refs(dict(unit[k]), lambda x, refs=refs: refs.append(x) or x)
             sites += [(r, k, x) for x in refs if x.startswith("prev:") and x[5:] in unit and x[5:] != k]
     if not sites:
         return None

@@ -17,7 +17,6 @@ Operators (none a variant of an earlier one; no rule was written for any of them
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from .mutations import (
     Case,
@@ -26,7 +25,9 @@ from .mutations import (
     _fresh,
     _layers,
     _map_refs,
+    _readers,
     _recs,
+    _redirect,
     _scopes,
     _searching_recs,
     _unit_choices,
@@ -38,16 +39,6 @@ FRESH7_SEED = 20261216
 N_FRESH7 = 80
 
 Result = "tuple[Case, str] | None"
-
-
-def _users(layers: dict[str, Any], name: str, ref: str) -> list[str]:
-    out = []
-    for k in _layers(layers):
-        seen: list[str] = []
-        _map_refs(dict(layers[k]), lambda r, seen=seen: seen.append(r) or r)
-        if ref in seen and k != name:
-            out.append(k)
-    return out
 
 
 def op_reorder_unit(case: Case, rng: random.Random) -> Result:
@@ -88,18 +79,17 @@ def op_copy_choice(case: Case, rng: random.Random) -> Result:
     """Readers of ``prev:CHOICE`` read ``prev:`` of a copy of the choice instead."""
     new, net = _copy(case)
     sites = [(r, c) for r in _searching_recs(net) for c in _unit_choices(net[r]["unit"])
-             if _users(net[r]["unit"], c, f"prev:{c}")]
+             if _readers(net[r]["unit"], c, f"prev:{c}")]
     if not sites:
         return None
     rec, choice = rng.choice(sites)
     unit = net[rec]["unit"]
-    users = _users(unit, choice, f"prev:{choice}")
+    users = _readers(unit, choice, f"prev:{choice}")
     cp = _fresh(unit, f"{choice}_copy")
     unit[cp] = {"class": "copy", "from": choice}
     if "initial_output" in unit[choice]:
         unit[cp]["initial_output"] = unit[choice]["initial_output"]
-    for k in users:
-        _map_refs(unit[k], lambda r: f"prev:{cp}" if r == f"prev:{choice}" else r)
+    _redirect(unit, users, f"prev:{choice}", f"prev:{cp}")
     return new, f"{rec}: {', '.join(users)} read prev:{cp} (a copy of {choice}) instead of prev:{choice}"
 
 
@@ -136,15 +126,14 @@ def op_dropout_wrap(case: Case, rng: random.Random) -> Result:
     new, net = _copy(case)
     sites = [(rec, layers, k) for rec, layers in _scopes(net) for k in _layers(layers)
              if layers[k].get("class") not in ("choice", "rec", "decide") and k != "end"
-             and _users(layers, k, k)]
+             and _readers(layers, k)]
     if not sites:
         return None
     rec, layers, name = rng.choice(sites)
-    users = _users(layers, name, name)
+    users = _readers(layers, name)
     drop = _fresh(layers, f"{name}_drop")
     layers[drop] = {"class": "dropout", "from": name, "dropout": 0.1}
-    for k in users:
-        _map_refs(layers[k], lambda r: drop if r == name else r)
+    _redirect(layers, users, name, drop)
     return new, f"{_where(rec, name)}'s readers ({', '.join(users)}) read a dropout of it"
 
 

@@ -401,3 +401,18 @@ def provenance_failures(mutants: list[Mutant], results: dict[str, dict[str, Any]
         if dis:
             out[mid] = dis
     return out
+
+
+def assert_provenance(which: str, mutants: list[Mutant], results: dict[str, dict[str, Any]], *,
+                      held_out: tuple[str, ...], held_out_gaps: dict[str, int],
+                      known: frozenset[str] | set[str] = frozenset()) -> None:
+    """Every built mutant agrees with RETURNN on every per-layer field, but for ``known`` gaps (strict:
+    each must still disagree); a held-out set is judged by its count against the gaps it had when it
+    was measured, and names no mutant."""
+    bad = provenance_failures(mutants, results)
+    if which in held_out:
+        assert len(bad) <= held_out_gaps.get(which, 0), (which, len(bad))
+        return
+    ids = {mid for mid, _, _ in mutants}
+    assert set(bad) == set(known) & ids, (which, {mid: dis[:3] for mid, dis in bad.items()})
+

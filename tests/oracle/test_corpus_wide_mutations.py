@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from .mutations import Mutant, Outcome, evaluate, report, score
-from .mutations_wide import MIN_POSITIVES, counts_only, generate_wide, provenance_failures, real_base_cases
+from .mutations_wide import MIN_POSITIVES, assert_provenance, counts_only, generate_wide, real_base_cases
 from .oracle import require_returnn, run_oracle
 
 pytestmark = pytest.mark.returnn
@@ -65,9 +65,5 @@ HELD_OUT_PROVENANCE_GAPS = {"fresh7": 2}
 
 def test_real_provenance(real: tuple[str, list[Mutant], dict, list[Outcome]]) -> None:
     which, mutants, results, _ = real
-    bad = provenance_failures(mutants, results)
-    if which in HELD_OUT:
-        assert len(bad) <= HELD_OUT_PROVENANCE_GAPS.get(which, 0), (which, len(bad))
-        return
-    ids = {mid for mid, _, _ in mutants}
-    assert set(bad) == KNOWN_PROVENANCE_GAPS & ids, (which, {mid: dis[:3] for mid, dis in bad.items()})
+    assert_provenance(which, mutants, results, held_out=HELD_OUT, held_out_gaps=HELD_OUT_PROVENANCE_GAPS,
+                      known=KNOWN_PROVENANCE_GAPS)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from .mutations import Mutant, Outcome, evaluate, report, score
-from .mutations_wide import MIN_POSITIVES, counts_only, generate_wide, provenance_failures, wide_base_cases
+from .mutations_wide import MIN_POSITIVES, assert_provenance, counts_only, generate_wide, wide_base_cases
 from .oracle import require_returnn, run_oracle
 
 pytestmark = pytest.mark.returnn
@@ -61,8 +61,4 @@ HELD_OUT_PROVENANCE_GAPS = {"fresh7": 2}
 
 def test_wide_provenance(wide: tuple[str, list[Mutant], dict, list[Outcome]]) -> None:
     which, mutants, results, _ = wide
-    bad = provenance_failures(mutants, results)
-    if which in HELD_OUT:
-        assert len(bad) <= HELD_OUT_PROVENANCE_GAPS.get(which, 0), (which, len(bad))
-        return
-    assert not bad, (which, {mid: dis[:3] for mid, dis in bad.items()})
+    assert_provenance(which, mutants, results, held_out=HELD_OUT, held_out_gaps=HELD_OUT_PROVENANCE_GAPS)
