@@ -65,13 +65,15 @@ def decided_with_beam(c: Construction) -> dict[str, str]:
       "Compute 'end' from the choice of the frame that the output's choices derive from (usually the "
       'output choice).')
 def end_on_independent_choice(c: Construction) -> dict[str, str]:
-    """The end flag is re-selected into every searching choice's base beam (``prev:end``); a choice
-    whose choices do not descend from the end layer's choice has no common search base with it."""
+    """The end flag is re-selected into every searching choice's base beam (``prev:end``,
+    ``RecStepInfoLayer.get_prev_end_flag``); a choice whose choices do not descend from the end layer's
+    choice has no common search base with it. A loop whose length is known in advance has no
+    ``prev:end`` layer (the end flag comes from the known lengths)."""
     out = {}
     for rec in c.searching_loops():
         end = f"{rec}/end"
         beam = c.chosen(end)
-        if beam is None or end not in c.built:
+        if beam is None or end not in c.built or c.known_length(rec):  # no prev:end to translate
             continue
         end_owner = owner(beam)
         for node in c.children(rec):

@@ -15,9 +15,11 @@ from .shapes import Shapes
 @rule('SG103', 'choice layer misconfigured',
       "{layer} is a choice whose options RETURNN rejects in search mode (missing 'from' or 'target', "
       'search: False without a target, search: False with length normalisation, or a regression choice '
-      'with a beam size other than 1, several sources or cheating).',
+      'with a beam size other than 1, several sources or cheating; cheating with several sources, '
+      'without a target, or on another non-cheating choice not chosen from its own previous frame).',
       "Give the choice 'from' and 'target' explicitly (target: None to search without one); with search: "
-      'False also set length_normalization: False; a regression choice takes one source and beam_size 1.')
+      'False also set length_normalization: False; a regression choice takes one source and beam_size 1; '
+      'cheating needs one source and the target it adds to the beam.')
 def choice_options(c: Construction) -> dict[str, str]:
     """What ``ChoiceLayer`` asserts about its options in search (``transform_config_dict``,
     ``get_out_data_from_opts``, the regression branch of ``__init__``)."""
@@ -51,7 +53,39 @@ def choice_options(c: Construction) -> dict[str, str]:
                    and first.size != 1 else None)
             if why:
                 out[node] = f"AssertionError: (ChoiceLayer with input_type 'regression' in search: {why})"
+        elif opts.get("cheating") and c.is_search_choice(node):
+            why = _cheating_error(c, node)
+            if why:
+                out[node] = why
     return out
+
+
+def _cheating_error(c: Construction, node: str) -> str | None:
+    """What ``ChoiceLayer._get_cheating_targets_and_src_beam_idxs`` rejects: it needs one source and
+    the target (the true label it adds to the beam), and when its base search choices are another
+    choice of this frame that does not cheat, that choice must have been chosen from this choice's
+    previous frame."""
+    opts = c.nodes[node]["options"]
+    sources = opts["from"] if isinstance(opts["from"], (list, tuple)) else [opts["from"]]
+    if len(sources) != 1:
+        return "AssertionError: Cheating not yet implemented for multiple sources."
+    if not opts.get("target") or opts.get("target") == "none":
+        return ("AttributeError: 'NoneType' object has no attribute 'get_placeholder_as_batch_major' "
+                "(cheating reads the choice's target, and it has none)")
+    chosen = c.chosen(node)
+    chain = chosen.walk() if chosen is not None else []
+    if len(chain) < 2 or chain[1].is_prev_frame or chain[1].name == node:
+        return None
+    other = chain[1].name
+    data = c.nodes.get(other)
+    if data is None or data["class"] != "choice" or data["options"].get("cheating"):
+        return None
+    scope, _, local = node.rpartition("/")
+    own_prev = f"{scope}/prev:{local}" if scope else f"prev:{local}"
+    if len(chain) < 3 or chain[2].name != own_prev:
+        return (f"AssertionError: the base search choices of {node!r} are {other!r}, which does not "
+                f"cheat and was not chosen from {own_prev!r}: Expected that this is self from prev frame.")
+    return None
 
 
 @rule('SG111', 'choice outside a loop',
