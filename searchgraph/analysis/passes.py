@@ -26,8 +26,12 @@ from .placement import Placement
 from .structure import Structure
 from .templates import rec_output_template
 
-#: options whose layer's beam a class's template (``get_out_data_from_opts``) does not combine
+#: options whose layer's beam a class's template (``get_out_data_from_opts``) does not combine; for
+#: every class ``target`` (``_target_layers``): the templates combine the sources' beams
+#: (``Data.get_common_data`` in ``_base_get_out_data_from_opts``), a target layer only joins the
+#: real layer's inputs (``get_dep_layers``, ``translate_to_common_search_beam``)
 _TEMPLATE_BLIND = {"slice_nd": ("size",), "masked_computation": ("mask",)}
+_TEMPLATE_BLIND_ALL = ("target",)
 
 __all__ = ["BeamPass"]
 
@@ -203,7 +207,7 @@ class BeamPass:
         if static is None:  # placements are fixed: so is how each input arrives
             # a template does not see every input's beam: ``SliceNdLayer.get_out_data_from_opts``
             # puts a ``size`` layer only into the new dim's size (``dyn_size_ext``), not the beam
-            blind = _TEMPLATE_BLIND.get(data["class"], ()) if self.template else ()
+            blind = _TEMPLATE_BLIND.get(data["class"], ()) + _TEMPLATE_BLIND_ALL if self.template else ()
             # in the order ``translate_to_common_search_beam`` meets them: ``nest.flatten`` of the
             # layer's kwargs, sorted by key (``from`` is ``sources`` there, targets
             # ``_target_layers``); it keeps the first of equally new search choices
