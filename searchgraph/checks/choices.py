@@ -172,10 +172,12 @@ def non_search_choice_without_beam(c: Construction) -> dict[str, str]:
       "vocabulary: not sparse, one feature axis of the target's dim and no other axis, and for input_type "
       "'prob' a tensor it can take the log of; its output template is its target's, which must be labels; "
       "{layer}'s first source is sparse, has another dim, carries "
-      "a whole sequence read into the loop, or is a prev: value scored as 'prob', or its target is dense.",
+      "a whole sequence read into the loop, is a prev: value scored as 'prob', or has no batch axis (computed "
+      "only from the loop's own previous frames), or its target is dense.",
       'Feed {layer} a softmax / log-softmax over the target vocabulary computed in the frame (n_out = the '
       "target's dim); read sequences from outside the loop only through attention; to score a prev: "
-      "value, make it log-probabilities and set input_type 'log_prob'.")
+      "value, make it log-probabilities and set input_type 'log_prob'; compute the scores from the frame's "
+      "state (which reads the previous choice or the encoder).")
 def choice_input_shape(c: Construction) -> dict[str, str]:
     """``ChoiceLayer.__init__`` in search: ``not source.output.sparse``, ``sources[0].output.dim ==
     output.dim`` (the target's dim) and ``sources[0].output.shape == (dim,)``."""
@@ -212,6 +214,10 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
             # safe_log -> check_base_op_type_and_replace asserts its tensor is its op's first output;
             # a prev: value is one of the loop's state tensors
             why = f"prev:{c.nodes[src]['local']} is a loop state, not a softmax whose log can be taken"
+        elif rec is not None and c.placement(src) == "loop" and shapes.batchless(src):
+            # ChoiceLayer._get_scores: ``source.output.is_batch_major``
+            why = (f"{src} has no batch axis: its template is computed only from the loop's own previous "
+                   "frames, which start as a dummy without batch axis")
         elif rec is not None and c.placement(node) == "loop" and any(
                 shapes.read_time(s, f, node, rec) for s, f in srcs):
             bad = next(s for s, f in srcs if shapes.read_time(s, f, node, rec))

@@ -35,6 +35,10 @@ _TIME_AXES = ("t", "time", "T", "stag:time")
 _TIME_KEEPING = frozenset({"conv", "pool", "transposed_conv", "split_dims", "merge_dims", "window", "rec",
                            "batch_norm", "norm", "cast", "positional_encoding", "pad", "decide", "concat",
                            "gating", "squeeze", "expand_dims", "elemwise_prod"})
+#: Classes whose template is their inputs' common template (axes, batch) with at most another
+#: feature dim (``_base_get_out_data_from_opts``; an ``eval`` without ``out_type``)
+_FROM_INPUTS = frozenset({"linear", "copy", "softmax", "activation", "combine", "dropout", "layer_norm",
+                          "compare", "reinterpret_data", "reduce", "cast", "eval"})
 _MISSING, _IN_PROGRESS = object(), object()
 
 
@@ -535,6 +539,45 @@ class Shapes:
                     return None
                 found.discard("cum_concat:" + key)
         return frozenset(found)
+
+
+    # -- batch axis of loop templates -------------------------------------------------------------------
+    def batchless(self, node: str) -> bool:
+        """Whether the template of a layer in a rec unit has no batch axis, for sure.
+
+        ``_SubnetworkRecCell._construct_template`` starts a layer it meets before it is built (a
+        ``prev:`` reference into the layer being built) as a dummy, a scalar without batch axis, and
+        rebuilds the partially built templates until nothing changes. A layer's template takes its
+        axes from its inputs' common template (``_base_get_out_data_from_opts``), so a layer whose
+        inputs are only the loop's own frames, none of them ever with a batch axis (from the loop's
+        input, the encoder, a choice's target), keeps the dummy's axes; the real layer then computes on
+        a ``prev:`` value shaped like that template."""
+        rec = self.c.rec_of(node)
+        return rec is not None and node in self._remember(("batchless", rec), frozenset(),
+                                                           lambda: self._batchless(rec))
+
+    def _batchless(self, rec: str) -> frozenset[str]:
+        c = self.c
+        members = [n for n in c.children(rec) if c.nodes[n]["node_kind"] == "layer"]
+        inside = set(members)
+
+        def anchored(node: str) -> bool:  # a batch axis whatever its loop inputs are (when unsure too)
+            data = c.nodes[node]
+            cls, opts = data["class"], data["options"]
+            initial = opts.get("initial_output")
+            return cls not in _FROM_INPUTS or (cls == "eval" and bool(opts.get("out_type"))) \
+                or (isinstance(initial, str) and initial.startswith("base:")) or not c.inputs(node) \
+                or any(src not in inside for src, _, _ in c.inputs(node))
+
+        batched = {n for n in members if anchored(n)}
+        changed = True
+        while changed:
+            changed = False
+            for node in members:
+                if node not in batched and any(src in batched for src, _, _ in c.inputs(node)):
+                    batched.add(node)
+                    changed = True
+        return frozenset(inside - batched)
 
 
 def _dim_key(value: Any) -> str | None:
