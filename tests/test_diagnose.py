@@ -56,6 +56,7 @@ EXPECTED_CODES = {
     "reject-rec-output-no-search-choices": ("SG137", "len_ratio"),
     "reject-choice-in-loop-subnetwork": ("SG134", "output/s"),
     "reject-choice-chain-through-subnetwork": ("SG138", "output/output"),
+    "reject-greedy-gather-template-no-batch": ("SG139", "output/prob"),
     "reject-conv-on-unavailable-text": ("SG132", "embed_conv0"),
     "reject-dot-on-unavailable-in-loop": ("SG132", "output/aux_energy"),
 }

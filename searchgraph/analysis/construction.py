@@ -23,6 +23,7 @@ from .model import Analysis, InputBeam, LayerBeam
 from .passes import BeamPass
 from .placement import Placement, place
 from .structure import Structure
+from .template_order import simulatable, simulate_unit
 from .templates import beamless_outside_loops, rec_output_templates
 
 if TYPE_CHECKING:
@@ -40,15 +41,26 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
     avail = availability(spec, g, eval_flag=s.eval_flag)
     templates: BeamPass | None = None
     template_errors: dict[str, str] = {}
+    unit_failures: dict[str, str] = {}
     if s.search:
         settled = beamless_outside_loops(s)
         # templates come first and see every unit layer in its loop (no placement yet): RETURNN
         # decides the move-out on the templates (``_TemplateLayer.search_choices``)
         templates = BeamPass(s, Placement(), template=True, settled=settled)
         templates.run()
+        # the templates a unit ends with follow RETURNN's construction order, not the fixed point
+        replayed: set[str] = set()
+        for rec in [n for n in s.order if s.nodes[n]["class"] == "rec" and simulatable(templates, n)]:
+            replay = simulate_unit(templates, rec)
+            if replay.replayed:
+                replayed.add(rec)
+                templates.beam.update(replay.beam)
+                templates.chosen.update(replay.chosen)
+            if replay.error is not None and replay.error_layer is not None:
+                unit_failures[replay.error_layer] = replay.error
         placement = place(s, functools.partial(_first_source_beam, s, templates))
         real = BeamPass(s, placement, settled=settled, template_beams=templates.beam,
-                        rec_outer=rec_output_templates(s, templates.beam, templates.chosen),
+                        rec_outer=rec_output_templates(s, templates.beam, templates.chosen, frozenset(replayed)),
                         unavailable=frozenset(avail.unavailable))
         # rec units are first built as templates: a template error stops RETURNN before any
         # layer is moved out of the loop or translated
@@ -59,7 +71,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
         real = BeamPass(s, placement)
     real.run()
     real.freeze()
-    return Construction(mode, s, placement, real, templates, template_errors, avail)
+    return Construction(mode, s, placement, real, templates, template_errors, avail, unit_failures)
 
 
 def _first_source_beam(s: Structure, templates: BeamPass, node: str) -> SearchBeam | None:
@@ -92,8 +104,10 @@ class Construction:
     """
 
     def __init__(self, mode: str, structure: Structure, placement: Placement, real: BeamPass,
-                 templates: BeamPass | None, template_errors: dict[str, str], avail: Availability):
+                 templates: BeamPass | None, template_errors: dict[str, str], avail: Availability,
+                 unit_failures: dict[str, str] | None = None):
         s = self._s = structure
+        self._unit_failures = unit_failures or {}
         self._where = placement.where
         self._wrapped = placement.wrapped_input
         self._real, self._templates = real, templates
@@ -268,6 +282,12 @@ class Construction:
     def combine_traces(self, node: str) -> tuple[tuple[str, ...], ...]:
         """The two choice chains that could not be combined on ``node``."""
         return self._real.error_traces.get(node, ())
+
+    def unit_template_failures(self) -> dict[str, str]:
+        """Layer -> RETURNN's error where a rec unit's templates cannot be built in RETURNN's
+        construction order (:mod:`.template_order`): a template that never gets a batch axis, or a
+        target name registered as a layer while inputs were unfinished (``LayerNotFound``)."""
+        return dict(self._unit_failures)
 
     def template_error(self, node: str) -> bool:
         """Whether ``node``'s combine error is raised while making rec templates."""

@@ -102,6 +102,9 @@ class BeamPass:
         self._how_cache: dict[tuple[str, str, str], tuple[int, str, str | None]] = {}
         #: input beams once the beams are final (the checks ask for them again and again)
         self._final_beams: dict[tuple[str, str, str], SearchBeam | None] | None = None
+        #: layer -> (beam, search choices) its ``prev:`` value had when a template asked for it
+        #: (:mod:`.template_order` replays the template construction with these)
+        self.prev_snapshots: dict[str, tuple[SearchBeam | None, SearchBeam | None]] | None = None
 
     def freeze(self) -> None:
         """The beams are final: remember input beams from now on."""
@@ -164,6 +167,9 @@ class BeamPass:
             return table.get(src)
         if how == NOTHING:
             return None
+        if how == PREV_FRAME and self.prev_snapshots is not None and src in self.prev_snapshots:
+            snap_beam, snap_chosen = self.prev_snapshots[src]
+            return snap_beam if table is self.beam else snap_chosen
         beam = table.get(src)
         if how == BACKTRACKED:
             if beam is None:

@@ -35,10 +35,18 @@ def beamless_outside_loops(s: Structure) -> frozenset[str]:
 
 
 def rec_output_templates(s: Structure, beam: Mapping[str, SearchBeam | None],
-                         chosen: Mapping[str, SearchBeam | None]) -> dict[str, SearchBeam | None]:
-    """Each rec layer's own beam (:func:`rec_output_template`), where it has one."""
+                         chosen: Mapping[str, SearchBeam | None],
+                         replayed: frozenset[str] = frozenset()) -> dict[str, SearchBeam | None]:
+    """Each rec layer's own beam (:func:`rec_output_template`), where it has one; for the loops in
+    ``replayed`` (:mod:`.template_order` replayed their template construction) the unit output's
+    template as that replay leaves it."""
     out: dict[str, SearchBeam | None] = {}
     for rec in s.children:
+        if rec in replayed:
+            inner = s.unit_output(rec)
+            if s.nodes[rec]["class"] == "rec" and inner is not None and beam.get(inner) is not None:
+                out[rec] = beam[inner]
+            continue
         template = rec_output_template(s, rec, beam, chosen)
         if template is not None:
             out[rec] = template

@@ -39,6 +39,9 @@ _TIME_KEEPING = frozenset({"conv", "pool", "transposed_conv", "split_dims", "mer
 #: feature dim (``_base_get_out_data_from_opts``; an ``eval`` without ``out_type``)
 _FROM_INPUTS = frozenset({"linear", "copy", "softmax", "activation", "combine", "dropout", "layer_norm",
                           "compare", "reinterpret_data", "reduce", "cast", "eval"})
+#: Classes whose template cannot be made from a batchless loop input (their ``get_out_data_from_opts``
+#: asserts on the dummy): they get a template only once every loop input has a batch axis
+_NEEDS_BATCH = frozenset({"gather", "self_attention"})
 _MISSING, _IN_PROGRESS = object(), object()
 
 
@@ -569,12 +572,19 @@ class Shapes:
                 or (isinstance(initial, str) and initial.startswith("base:")) or not c.inputs(node) \
                 or any(src not in inside for src, _, _ in c.inputs(node))
 
-        batched = {n for n in members if anchored(n)}
+        def gets_batch(node: str) -> bool:
+            loop_inputs = [src for src, _, _ in c.inputs(node) if src in inside and src != node]
+            if c.nodes[node]["class"] in _NEEDS_BATCH:  # fails on a batchless input
+                return all(src in batched for src in loop_inputs)
+            return any(src in batched for src in loop_inputs)
+
+        strict = {n for n in members if c.nodes[n]["class"] in _NEEDS_BATCH}
+        batched = {n for n in members if anchored(n) and n not in strict}
         changed = True
         while changed:
             changed = False
             for node in members:
-                if node not in batched and any(src in batched for src, _, _ in c.inputs(node)):
+                if node not in batched and gets_batch(node):
                     batched.add(node)
                     changed = True
         return frozenset(inside - batched)

@@ -1,0 +1,403 @@
+"""The order in which RETURNN builds a rec unit's templates, and what that order leaves behind.
+
+``_SubnetworkRecCell._construct_template`` does not compute the templates as a fixed point: it walks
+the unit depth first from ``output`` (then ``end``, then the output layers), with three kinds of
+``get_layer``:
+
+* the default one builds a missing layer; a ``prev:`` reference to a layer being built (a dependency
+  loop, ``NetworkConstructionDependencyLoopException``) or any other exception makes the layer fall
+  back to the *shallow* one;
+* the shallow one hands out unbuilt layers as they are: a dummy template (a scalar without batch
+  axis, no beam), and it even registers a name that is no layer of the unit (a target data key) as
+  such a dummy;
+* afterwards, every partially built layer is rebuilt (``reconstruct``) until nothing changes; a layer
+  built with no unfinished input is final at once and never rebuilt, and a ``prev:`` template is
+  copied from such a final layer once (``get_prev_template_layer``).
+
+So a template can keep the beams its inputs had when it was final, not those they end with, and a
+registered target name makes the rebuild raise ``LayerNotFound`` when no default ``get_layer`` of it
+(which drops the name again) comes first. :func:`simulate_unit` replays that walk over the
+:class:`~searchgraph.analysis.passes.BeamPass`'s per-layer rule (a template's beam from its inputs'),
+the only place it differs from the pass's fixed point.
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap
+from dataclasses import dataclass, field
+from typing import Any
+
+from .beams import CombineError, SearchBeam
+from .passes import PREV_FRAME, BeamPass
+
+__all__ = ["UnitTemplates", "simulate_unit"]
+
+#: Classes whose template takes its axes from its inputs' common template (a dummy input without
+#: batch axis gives one without batch axis)
+_FROM_INPUTS = frozenset({"linear", "copy", "softmax", "activation", "combine", "dropout", "layer_norm",
+                          "compare", "reinterpret_data", "reduce", "cast", "eval"})
+#: Classes whose ``get_out_data_from_opts`` asserts on an input without batch axis
+_NEEDS_BATCH = frozenset({"gather", "self_attention"})
+
+
+class _DependencyLoop(Exception):
+    """``NetworkConstructionDependencyLoopException``: a layer asked for while it is being built."""
+
+
+class _LayerNotFound(Exception):
+    """``LayerNotFound``: a name that is no layer of the unit."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+class _NoBatch(Exception):
+    """A class that needs a batch axis got a dummy input."""
+
+
+@dataclass
+class _Template:
+    initialized: bool = False
+    beam: SearchBeam | None = None
+    chosen: SearchBeam | None = None
+    batch: bool = False
+
+
+@dataclass
+class _Snap:
+    """What a ``prev:`` reference returned: a copy of the template as the previous frame."""
+    beam: SearchBeam | None
+    chosen: SearchBeam | None
+    batch: bool
+
+
+@dataclass
+class _Getter:
+    allow_uninitialized: bool = False
+    iterative: bool = True
+    reconstruct: bool = False
+    parent: _Getter | None = None
+    uninitialized: int = 0
+
+    def add_uninitialized(self) -> None:
+        getter: _Getter | None = self
+        while getter is not None:
+            getter.uninitialized += 1
+            getter = getter.parent
+
+
+@dataclass
+class UnitTemplates:
+    """The templates a unit ends with: per member node its beam and search choices (initialized
+    templates only), or the error that stops the template construction (``error``: RETURNN's
+    message, ``error_layer``: the node it names)."""
+
+    beam: dict[str, SearchBeam | None] = field(default_factory=dict)
+    chosen: dict[str, SearchBeam | None] = field(default_factory=dict)
+    error: str | None = None
+    error_layer: str | None = None
+    #: whether the replay ran to the end (else the pass's fixed point stands)
+    replayed: bool = False
+
+
+class _Unit:
+    def __init__(self, bp: BeamPass, rec: str):
+        self.bp, self.s, self.rec = bp, bp.s, rec
+        nodes = bp.s.nodes
+        self.by_local = {nodes[m]["local"]: m for m in bp.s.children.get(rec, ())}
+        self.templates: dict[str, _Template] = {}
+        self.partially: list[str] = []
+        self.stack: list[str] = []
+        self.prev_cache: dict[str, _Snap] = {}
+        self.recent: Exception | None = None
+
+    # -- the layers' inputs, in the order transform_config_dict asks for them ------------------------
+    def deps(self, node: str) -> list[tuple[str, str, str]]:
+        """``(local name asked for, option, form)``; data targets as ``("target", key)``."""
+        nodes = self.s.nodes
+        data = nodes[node]
+        opts = data["options"]
+        out: list[tuple[str, str, str]] = []
+        ins = self.s.inputs(node)
+        first = [i for i in ins if i[1].startswith("explicit_search_source")] if data["class"] == "choice" else []
+        out += [self._ask(i) for i in first]
+        out += [self._ask(i) for i in ins if i[1] == "from"]
+        out += [self._ask(i) for i in ins if i not in first and i[1] not in ("from", "target")]
+        targets = opts.get("target")
+        for t in targets if isinstance(targets, list) else [targets]:
+            if isinstance(t, str) and t and t != "none":
+                if t.startswith("layer:"):
+                    out += [self._ask(i) for i in ins if i[1] == "target"][:1]
+                else:
+                    out.append((t, "target", "data-target"))
+        return out
+
+    def _ask(self, item: tuple[str, str, str]) -> tuple[str, str, str]:
+        src, option, form = item
+        nodes = self.s.nodes
+        if src in nodes and nodes[src].get("unit") == self.rec:
+            local = nodes[src]["local"]
+            return (f"prev:{local}" if form == "prev" else local), option, form
+        return src, option, "outer"
+
+    # -- get_layer ---------------------------------------------------------------------------------
+    def get(self, g: _Getter, name: str, form: str, is_prev: bool = False) -> Any:
+        if form == "outer":
+            return None
+        if name.startswith("prev:"):
+            sub = name[len("prev:"):]
+            got = self.get(g, sub, "from", is_prev=True)
+            t = self.templates.get(sub)
+            if t is None:
+                return got
+            if t.initialized:
+                if sub not in self.partially:
+                    return self.prev_template(sub)
+                g.add_uninitialized()
+                return self.prev_copy(sub)
+            g.add_uninitialized()
+            return _Snap(None, None, False)
+        t = self.templates.get(name)
+        if t is not None:
+            if g.allow_uninitialized:
+                if not t.initialized or name in self.partially:
+                    g.add_uninitialized()
+                return name
+            if not g.reconstruct and t.initialized:
+                if name in self.partially:
+                    g.add_uninitialized()
+                return name
+        if t is None:
+            t = self.templates[name] = _Template()
+        if name not in self.partially:
+            self.partially.append(name)
+        if g.allow_uninitialized:
+            g.add_uninitialized()
+            return name
+        success = False
+        try:
+            default = _Getter(parent=g)
+            try:
+                self.construct_layer(default, name)
+                success = True
+            except Exception as exc:  # RETURNN collects every exception here
+                self.collect(exc)
+                if not t.initialized and not g.iterative:
+                    raise
+            if not t.initialized and g.iterative:
+                shallow = _Getter(allow_uninitialized=True, parent=g)
+                try:
+                    self.construct_layer(shallow, name)
+                except Exception as exc:
+                    self.collect(exc)
+                    raise
+        except _LayerNotFound as exc:
+            if exc.name == name and not t.initialized:
+                self.templates.pop(name, None)
+                if name in self.partially:
+                    self.partially.remove(name)
+            raise
+        if not success:
+            g.add_uninitialized()
+        return name
+
+    def collect(self, exc: Exception) -> None:
+        if isinstance(exc, _LayerNotFound):
+            raise exc
+        if self.recent is None or not isinstance(exc, _DependencyLoop):
+            self.recent = exc
+
+    def prev_template(self, name: str) -> _Snap:
+        if name not in self.prev_cache:
+            self.prev_cache[name] = self.prev_copy(name)
+        return self.prev_cache[name]
+
+    def prev_copy(self, name: str) -> _Snap:
+        t = self.templates[name]
+        node = self.by_local[name]
+        beams = ChainMap({node: t.beam}, self.bp.beam)
+        chosen = ChainMap({node: t.chosen}, self.bp.chosen)
+        bp = self.bp
+        return _Snap(bp._receive(PREV_FRAME, node, self.rec, beams, {}),
+                     bp._receive(PREV_FRAME, node, self.rec, chosen, {}), t.batch)
+
+    # -- construct_layer / add_templated_layer -------------------------------------------------------
+    def construct_layer(self, g: _Getter, name: str) -> None:
+        node = self.by_local.get(name)
+        if node is None:
+            raise _LayerNotFound(name)
+        if name in self.stack:
+            raise _DependencyLoop(name)
+        self.stack.append(name)
+        got: dict[str, Any] = {}
+        try:
+            for asked, _, form in self.deps(node):
+                if form == "data-target":
+                    if asked in self.by_local:  # the target names a layer of the unit
+                        got[asked] = self.get(g, asked, "from")
+                        continue
+                    try:
+                        self.get(g, asked, "from")
+                    except _LayerNotFound:
+                        pass
+                    continue
+                got[asked] = self.get(g, asked, form)
+            data = self.s.nodes[node]
+            if data["class"] == "choice" and self.s.is_search_choice(node) and not any(
+                    self._beam_of(v) is not None for k, v in got.items() if not k.startswith("prev:")):
+                got[f"prev:{name}"] = self.get(g, f"prev:{name}", "prev")  # PR #1213
+        finally:
+            self.stack.remove(name)
+        self.add_templated(g, name, node, got)
+
+    def _beam_of(self, value: Any) -> SearchBeam | None:
+        if isinstance(value, _Snap):
+            return value.beam
+        if isinstance(value, str) and value in self.templates:
+            return self.templates[value].beam
+        return None
+
+    def add_templated(self, g: _Getter, name: str, node: str, got: dict[str, Any]) -> None:
+        t = self.templates[name]
+        batch = self._batch(node, got)
+        cur_beam: dict[str, SearchBeam | None] = {}
+        cur_chosen: dict[str, SearchBeam | None] = {}
+        snaps: dict[str, tuple[SearchBeam | None, SearchBeam | None]] = {}
+        for asked, value in got.items():
+            if isinstance(value, _Snap):
+                snaps[self.by_local[asked[len("prev:"):]]] = (value.beam, value.chosen)
+            elif isinstance(value, str):
+                other = self.templates.get(value)
+                cur_beam[self.by_local[value]] = other.beam if other is not None else None
+                cur_chosen[self.by_local[value]] = other.chosen if other is not None else None
+        for member in self.by_local.values():  # asked for by no one here: a dummy if ever read
+            cur_beam.setdefault(member, None)
+            cur_chosen.setdefault(member, None)
+        bp = self.bp
+        saved = bp.beam, bp.chosen, bp.prev_snapshots
+        bp.beam, bp.chosen = ChainMap(cur_beam, saved[0]), ChainMap(cur_chosen, saved[1])
+        bp.prev_snapshots = snaps
+        try:
+            beam, chosen = bp.compute(node)
+        finally:
+            bp.beam, bp.chosen, bp.prev_snapshots = saved
+        t.initialized, t.beam, t.chosen, t.batch = True, beam, chosen, batch
+        if name in self.partially and g.uninitialized == 0:
+            self.partially.remove(name)
+
+    def _batch(self, node: str, got: dict[str, Any]) -> bool:
+        data = self.s.nodes[node]
+        cls, opts = data["class"], data["options"]
+        inputs = []
+        for asked, value in got.items():
+            if asked == f"prev:{data['local']}":
+                continue
+            if isinstance(value, _Snap):
+                inputs.append(value.batch)
+            elif isinstance(value, str) and value in self.templates:
+                inputs.append(self.templates[value].batch)
+        if cls in _NEEDS_BATCH:
+            if not all(inputs):
+                raise _NoBatch(node)
+            return True
+        if cls == "choice":
+            return bool(opts.get("target")) or any(inputs)
+        if cls in _FROM_INPUTS and not (cls == "eval" and opts.get("out_type")):
+            outer = any(form == "outer" for _, _, form in (self._ask(i) for i in self.s.inputs(node)))
+            return outer or any(inputs) or not self.s.inputs(node)
+        return True
+
+    # -- the whole walk -----------------------------------------------------------------------------
+    def construct(self, g: _Getter, name: str) -> None:
+        g.uninitialized = 0
+        try:
+            self.get(g, name, "from")
+        except _LayerNotFound:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            self.collect(exc)
+
+    def run(self) -> None:
+        top = _Getter()
+        self.construct(top, "output")
+        if "output" not in self.templates:
+            raise self.recent or Exception("Failed to construct Rec subnet template")
+        if "end" in self.by_local:
+            self.construct(top, "end")
+        unit = self.s.nodes
+        for local in sorted(self.by_local):
+            opts = unit[self.by_local[local]]["options"]
+            if opts.get("is_output_layer") or opts.get("need_last"):
+                self.construct(top, local)
+        limit = len(self.partially)
+        direct = _Getter(iterative=False, reconstruct=True)
+        while self.partially:
+            before = len(self.partially)
+            changed = False
+            for name in self.partially:  # the list shrinks while RETURNN iterates over it
+                old = _compare_key(self.templates[name])
+                self.construct(direct, name)
+                if _compare_key(self.templates.get(name, _Template())) != old:
+                    changed = True
+            if len(self.partially) < before:
+                continue
+            if not changed:
+                if not all(self.templates[n].initialized for n in self.partially):
+                    raise self.recent or Exception("Failed to construct Rec subnet template")
+                break
+            limit -= 1
+            if limit < 0:
+                raise self.recent or Exception("Failed to construct Rec subnet template")
+
+
+def _compare_key(t: _Template) -> tuple[Any, ...]:
+    """What ``Data.get_compare_key`` sees of a template: a beam compares by name and size only
+    (``SearchBeam.__eq__``), so a new dependency chain alone is no change."""
+    return t.initialized, (t.beam.name, t.beam.size) if t.beam is not None else None, t.batch
+
+
+def simulatable(bp: BeamPass, rec: str) -> bool:
+    """Units the replay covers: a rec layer with a dict unit of plain layers (no nested unit, no
+    subnetwork, no sub-layer references)."""
+    s = bp.s
+    members = s.children.get(rec, ())
+    if not members or s.unit_output(rec) is None:
+        return False
+    return all(not s.children.get(m) and s.nodes[m]["node_kind"] == "layer" for m in members)
+
+
+def simulate_unit(bp: BeamPass, rec: str) -> UnitTemplates:
+    """Replay ``_construct_template`` for ``rec``'s unit on the template pass ``bp`` (its beams of
+    layers outside the unit are the inputs from outside)."""
+    unit = _Unit(bp, rec)
+    out = UnitTemplates()
+    try:
+        unit.run()
+    except _LayerNotFound as exc:
+        out.error = (f"LayerNotFound: layer {exc.name!r} not found in the rec unit's template network "
+                     f"(registered while a layer's template was built from unfinished inputs)")
+        out.error_layer = next((n for n in unit.by_local.values()
+                                if _targets(bp, n, exc.name)), bp.s.unit_output(rec))
+        return out
+    except _NoBatch as exc:
+        out.error = (f"AssertionError: the template of {exc.args[0]} cannot be built: an input of it is "
+                     "computed only from the loop's own previous frames, which start as a template without "
+                     "batch axis")
+        out.error_layer = exc.args[0]
+        return out
+    except CombineError:
+        return out  # the template pass reports it
+    except Exception:  # noqa: BLE001 - a dependency loop that never resolves: RETURNN's own message
+        return out
+    for local, t in unit.templates.items():
+        node = unit.by_local.get(local)
+        if node is not None and t.initialized:
+            out.beam[node], out.chosen[node] = t.beam, t.chosen
+    out.replayed = True
+    return out
+
+
+def _targets(bp: BeamPass, node: str, key: str) -> bool:
+    target = bp.s.nodes[node]["options"].get("target")
+    return key in (target if isinstance(target, list) else [target])
