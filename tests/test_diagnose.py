@@ -57,6 +57,7 @@ EXPECTED_CODES = {
     "reject-choice-in-loop-subnetwork": ("SG134", "output/s"),
     "reject-choice-chain-through-subnetwork": ("SG138", "output/output"),
     "reject-greedy-gather-template-no-batch": ("SG139", "output/prob"),
+    "reject-masked-two-sources-in-loop": ("SG139", "output/aux"),
     "reject-conv-on-unavailable-text": ("SG132", "embed_conv0"),
     "reject-dot-on-unavailable-in-loop": ("SG132", "output/aux_energy"),
 }

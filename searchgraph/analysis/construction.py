@@ -41,7 +41,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
     avail = availability(spec, g, eval_flag=s.eval_flag)
     templates: BeamPass | None = None
     template_errors: dict[str, str] = {}
-    unit_failures: dict[str, str] = {}
+    unit_failures: dict[str, tuple[str, str]] = {}
     if s.search:
         settled = beamless_outside_loops(s)
         # templates come first and see every unit layer in its loop (no placement yet): RETURNN
@@ -57,7 +57,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
                 templates.beam.update(replay.beam)
                 templates.chosen.update(replay.chosen)
             if replay.error is not None and replay.error_layer is not None:
-                unit_failures[replay.error_layer] = replay.error
+                unit_failures[replay.error_layer] = (replay.error, replay.cause)
         placement = place(s, functools.partial(_first_source_beam, s, templates))
         real = BeamPass(s, placement, settled=settled, template_beams=templates.beam,
                         rec_outer=rec_output_templates(s, templates.beam, templates.chosen, frozenset(replayed)),
@@ -105,7 +105,7 @@ class Construction:
 
     def __init__(self, mode: str, structure: Structure, placement: Placement, real: BeamPass,
                  templates: BeamPass | None, template_errors: dict[str, str], avail: Availability,
-                 unit_failures: dict[str, str] | None = None):
+                 unit_failures: dict[str, tuple[str, str]] | None = None):
         s = self._s = structure
         self._unit_failures = unit_failures or {}
         self._where = placement.where
@@ -283,10 +283,11 @@ class Construction:
         """The two choice chains that could not be combined on ``node``."""
         return self._real.error_traces.get(node, ())
 
-    def unit_template_failures(self) -> dict[str, str]:
-        """Layer -> RETURNN's error where a rec unit's templates cannot be built in RETURNN's
-        construction order (:mod:`.template_order`): a template that never gets a batch axis, or a
-        target name registered as a layer while inputs were unfinished (``LayerNotFound``)."""
+    def unit_template_failures(self) -> dict[str, tuple[str, str]]:
+        """Layer -> (RETURNN's error, why) where a rec unit's templates cannot be built in RETURNN's
+        construction order (:mod:`.template_order`): a template that never gets a batch axis, a
+        class assertion on its options, or a target name registered as a layer while inputs were
+        unfinished (``LayerNotFound``)."""
         return dict(self._unit_failures)
 
     def template_error(self, node: str) -> bool:

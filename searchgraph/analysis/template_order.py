@@ -52,8 +52,15 @@ class _LayerNotFound(Exception):
         self.name = name
 
 
-class _NoBatch(Exception):
-    """A class that needs a batch axis got a dummy input."""
+class _TemplateFailure(Exception):
+    """A class's ``get_out_data_from_opts`` (or ``transform_config_dict``) asserts on what it got."""
+
+    def __init__(self, node: str, message: str, cause: str):
+        super().__init__(message)
+        self.node, self.message, self.cause = node, message, cause
+
+    def __str__(self) -> str:
+        return self.cause
 
 
 @dataclass
@@ -97,6 +104,8 @@ class UnitTemplates:
     chosen: dict[str, SearchBeam | None] = field(default_factory=dict)
     error: str | None = None
     error_layer: str | None = None
+    #: why, in a sentence (what the replay met)
+    cause: str = ""
     #: whether the replay ran to the end (else the pass's fixed point stands)
     replayed: bool = False
 
@@ -117,6 +126,9 @@ class _Unit:
         """``(local name asked for, option, form)``; data targets as ``("target", key)``."""
         nodes = self.s.nodes
         data = nodes[node]
+        if data["node_kind"] == "sub":  # "a/b": the layer a, then its sub-layer (get_sub_layer)
+            parent = next(iter(self.s.graph.predecessors(node)))
+            return [self._ask((parent, "from", "from"))]
         opts = data["options"]
         out: list[tuple[str, str, str]] = []
         ins = self.s.inputs(node)
@@ -260,6 +272,7 @@ class _Unit:
 
     def add_templated(self, g: _Getter, name: str, node: str, got: dict[str, Any]) -> None:
         t = self.templates[name]
+        self._asserts(node)
         batch = self._batch(node, got)
         cur_beam: dict[str, SearchBeam | None] = {}
         cur_chosen: dict[str, SearchBeam | None] = {}
@@ -271,9 +284,10 @@ class _Unit:
                 other = self.templates.get(value)
                 cur_beam[self.by_local[value]] = other.beam if other is not None else None
                 cur_chosen[self.by_local[value]] = other.chosen if other is not None else None
-        for member in self.by_local.values():  # asked for by no one here: a dummy if ever read
-            cur_beam.setdefault(member, None)
-            cur_chosen.setdefault(member, None)
+        for local, member in self.by_local.items():  # e.g. the layer a sub-layer "a/b" is read through
+            other = self.templates.get(local)
+            cur_beam.setdefault(member, other.beam if other is not None else None)
+            cur_chosen.setdefault(member, other.chosen if other is not None else None)
         bp = self.bp
         saved = bp.beam, bp.chosen, bp.prev_snapshots
         bp.beam, bp.chosen = ChainMap(cur_beam, saved[0]), ChainMap(cur_chosen, saved[1])
@@ -286,9 +300,28 @@ class _Unit:
         if name in self.partially and g.uninitialized == 0:
             self.partially.remove(name)
 
+    def _asserts(self, node: str) -> None:
+        """What a class asserts on its options while its template is made, failing every time."""
+        data = self.s.nodes[node]
+        opts = data["options"]
+        if data["class"] == "masked_computation":
+            sources = opts.get("from", [])
+            sources = sources if isinstance(sources, (list, tuple)) else [sources]
+            unit = opts.get("unit") if isinstance(opts.get("unit"), dict) else {}
+            reads = unit.get("from", "data")
+            reads = reads if isinstance(reads, (list, tuple)) else [reads]
+            if len(sources) > 1 and "data" in reads and not opts.get("masked_from"):
+                # MaskedComputationLayer._create_template: the unit's "data" is the one source
+                raise _TemplateFailure(node, (
+                    f"AssertionError: {node} is a masked_computation with {len(sources)} sources; its unit "
+                    "reads 'data', which must be its one source (MaskedComputationLayer._create_template)"),
+                    f"{node} is a masked_computation with {len(sources)} sources whose unit reads 'data' (one source)")
+
     def _batch(self, node: str, got: dict[str, Any]) -> bool:
         data = self.s.nodes[node]
         cls, opts = data["class"], data["options"]
+        if data["node_kind"] == "sub":
+            return all(self.templates[v].batch for v in got.values() if isinstance(v, str) and v in self.templates)
         inputs = []
         for asked, value in got.items():
             if asked == f"prev:{data['local']}":
@@ -299,7 +332,11 @@ class _Unit:
                 inputs.append(self.templates[value].batch)
         if cls in _NEEDS_BATCH:
             if not all(inputs):
-                raise _NoBatch(node)
+                raise _TemplateFailure(node, (
+                    f"AssertionError: the template of {node} cannot be built: an input of it is computed "
+                    "only from the loop's own previous frames, which start as a template without batch axis"),
+                    f"{node} ({cls}) needs a batch axis on its inputs, and one of them is computed only from the "
+                    "loop's own previous frames, which start as a dummy without batch axis")
             return True
         if cls == "choice":
             return bool(opts.get("target")) or any(inputs)
@@ -358,13 +395,13 @@ def _compare_key(t: _Template) -> tuple[Any, ...]:
 
 
 def simulatable(bp: BeamPass, rec: str) -> bool:
-    """Units the replay covers: a rec layer with a dict unit of plain layers (no nested unit, no
-    subnetwork, no sub-layer references)."""
+    """Units the replay covers: a rec layer with a dict unit of plain layers and their sub-layers
+    (``a/b``), no nested unit or subnetwork."""
     s = bp.s
     members = s.children.get(rec, ())
     if not members or s.unit_output(rec) is None:
         return False
-    return all(not s.children.get(m) and s.nodes[m]["node_kind"] == "layer" for m in members)
+    return all(not s.children.get(m) and s.nodes[m]["node_kind"] in ("layer", "sub") for m in members)
 
 
 def simulate_unit(bp: BeamPass, rec: str) -> UnitTemplates:
@@ -379,12 +416,13 @@ def simulate_unit(bp: BeamPass, rec: str) -> UnitTemplates:
                      f"(registered while a layer's template was built from unfinished inputs)")
         out.error_layer = next((n for n in unit.by_local.values()
                                 if _targets(bp, n, exc.name)), bp.s.unit_output(rec))
+        failed = f" ({unit.recent})" if isinstance(unit.recent, _TemplateFailure) else ""
+        out.cause = (f"a layer's template was first built from unfinished inputs{failed}, by the shallow "
+                     f"get_layer, which registered its target {exc.name!r} as a layer name; the rebuild reached "
+                     "that name before any layer dropped it again")
         return out
-    except _NoBatch as exc:
-        out.error = (f"AssertionError: the template of {exc.args[0]} cannot be built: an input of it is "
-                     "computed only from the loop's own previous frames, which start as a template without "
-                     "batch axis")
-        out.error_layer = exc.args[0]
+    except _TemplateFailure as exc:
+        out.error, out.error_layer, out.cause = exc.message, exc.node, exc.cause
         return out
     except CombineError:
         return out  # the template pass reports it

@@ -374,15 +374,14 @@ def end_flag_shape(c: Construction) -> dict[str, Raised]:
 
 @rule('SG139', "rec unit's templates cannot be built",
       "RETURNN builds the templates of {layer}'s loop depth first from 'output', handing out a dummy "
-      "template (no batch axis, no beam) for a layer not built yet, and rebuilds the unfinished ones "
-      "after: {layer}'s template never gets a batch axis (it is computed only from the loop's own "
-      "previous frames), or a layer built from dummies registered its target's data key as a layer "
-      "name, which the rebuild then cannot find.",
-      "Let the loop's state depend on something with a batch axis each frame: a choice on its target "
-      "(search), the loop's input or an encoder read through 'base:', or give the layer an "
-      "'initial_output' from 'base:'.")
-def unit_templates_fail(c: Construction) -> dict[str, str]:
+      "template (no batch axis, no beam) for a layer not built yet and rebuilding the unfinished ones "
+      "after; here {cause}.",
+      "Let the loop's state depend on something with a batch axis each frame (a choice on its target, the "
+      "loop's input, an encoder read through 'base:'), and give each layer options its class accepts; "
+      "then the templates build and no target name is left behind.")
+def unit_templates_fail(c: Construction) -> dict[str, Raised]:
     """``_SubnetworkRecCell._construct_template`` replayed in its order
     (:mod:`searchgraph.analysis.template_order`): ``LayerNotFound`` of a target registered by the
-    shallow ``get_layer``, or a template without batch axis that a class cannot take."""
-    return c.unit_template_failures()
+    shallow ``get_layer``, a template without batch axis that a class cannot take, a class assertion."""
+    return {node: Raised(message, names={"cause": cause})
+            for node, (message, cause) in c.unit_template_failures().items()}
