@@ -58,6 +58,7 @@ EXPECTED_CODES = {
     "reject-choice-chain-through-subnetwork": ("SG138", "output/output"),
     "reject-greedy-gather-template-no-batch": ("SG139", "output/prob"),
     "reject-masked-two-sources-in-loop": ("SG139", "output/aux"),
+    "reject-decide-loop-output-without-batch": ("SG140", "decision"),
     "reject-conv-on-unavailable-text": ("SG132", "embed_conv0"),
     "reject-dot-on-unavailable-in-loop": ("SG132", "output/aux_energy"),
 }

@@ -385,3 +385,32 @@ def unit_templates_fail(c: Construction) -> dict[str, Raised]:
     shallow ``get_layer``, a template without batch axis that a class cannot take, a class assertion."""
     return {node: Raised(message, names={"cause": cause})
             for node, (message, cause) in c.unit_template_failures().items()}
+
+
+@rule('SG140', 'decide on a value without batch axis',
+      "{layer} decides {src}, whose output has no batch axis: {why}; DecideLayer makes its output "
+      "batch-major (copy_as_batch_major) and asserts there is a batch axis to move.",
+      "Compute the loop's 'output' from something with a batch axis each frame (the frame's choice, the "
+      "loop's input, an encoder read through 'base:'), not only from its own previous frames.")
+def decide_without_batch(c: Construction) -> dict[str, Raised]:
+    """``DecideLayer.get_out_data_from_opts``: ``copy_as_batch_major`` of a source without batch axis
+    (a rec layer whose unit ``output`` template has none: ``_construct_template`` started it as a
+    dummy and nothing gave it one)."""
+    out: dict[str, Raised] = {}
+    shapes = c.derived(Shapes)
+    for node in c.order:
+        if c.nodes[node]["class"] not in ("decide", "decide_keep_beam"):
+            continue
+        for src, _ in c.sources(node)[:1]:
+            inner = f"{src}/output" if c.nodes[src]["class"] == "rec" else None
+            if inner is not None and inner in c.nodes and c.nodes[inner].get("unit") == src \
+                    and shapes.batchless(inner):
+                why = (f"its unit's 'output' ({inner}) is computed only from the loop's own previous "
+                       "frames, so its template keeps the dummy's missing batch axis")
+            elif c.rec_of(src) is not None and c.rec_of(node) == c.rec_of(src) and shapes.batchless(src):
+                why = "it is computed only from the loop's own previous frames (a template without batch axis)"
+            else:
+                continue
+            out[node] = Raised("AssertionError: DecideLayer.get_out_data_from_opts: copy_as_batch_major of "
+                               f"{src}, which has no batch axis", names={"src": src, "why": why})
+    return out
