@@ -194,6 +194,18 @@ INLINE_CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
     # the scores have 5 entries, the target vocabulary 7: ChoiceLayer asserts dim == output.dim
     "scores-dim-not-target-dim": ("SG118", "output/output", _with(
         prob={"class": "softmax", "from": "readout", "n_out": 5})),
+    # a part of a split of the scores: the first one has 5 entries, not the target's 7; the second,
+    # of the right size, is the split op's second output, whose log safe_log cannot take
+    "split-part-into-choice": ("SG118", "output/output", _with(
+        prob2={"class": "softmax", "from": "readout", "n_out": 12},
+        halves={"class": "split", "axis": "F", "from": "prob2", "size_splits": [5, 7]},
+        output={"class": "choice", "target": "classes", "beam_size": 12, "from": ["halves/0"],
+                "initial_output": 0})),
+    "second-split-part-into-choice": ("SG118", "output/output", _with(
+        prob2={"class": "softmax", "from": "readout", "n_out": 12},
+        halves={"class": "split", "axis": "F", "from": "prob2", "size_splits": [5, 7]},
+        output={"class": "choice", "target": "classes", "beam_size": 12, "from": ["halves/1"],
+                "initial_output": 0})),
     # labels (sparse) as the choice's input: ChoiceLayer asserts not source.output.sparse
     "labels-into-choice": ("SG118", "output/output", _with(
         labels={"class": "copy", "from": "prev:output"},

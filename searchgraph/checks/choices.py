@@ -214,6 +214,11 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
             # safe_log -> check_base_op_type_and_replace asserts its tensor is its op's first output;
             # a prev: value is one of the loop's state tensors
             why = f"prev:{c.nodes[src]['local']} is a loop state, not a softmax whose log can be taken"
+        elif data["options"].get("input_type", "prob") == "prob" and not regression \
+                and _later_split_part(c, src):
+            # safe_log -> check_base_op_type_and_replace: a split part after the first is not its
+            # op's first output (``Split:i``)
+            why = f"{src} is a later output of a split op, not a softmax whose log can be taken"
         elif rec is not None and c.placement(src) == "loop" and shapes.batchless(src):
             # ChoiceLayer._get_scores: ``source.output.is_batch_major``
             why = (f"{src} has no batch axis: its template is computed only from the loop's own previous "
@@ -229,6 +234,16 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
         if why:
             out[node] = f"AssertionError: (ChoiceLayer in search: {why})"
     return out
+
+
+def _later_split_part(c: Construction, node: str) -> bool:
+    """A ``split`` layer's part other than the first (``split/1``, ...): its tensor is output ``i``
+    of a TF ``Split`` op."""
+    if c.nodes[node]["node_kind"] != "sub":
+        return False
+    parent = next(iter(c.graph.predecessors(node)), None)
+    part = node.rsplit("/", 1)[-1]
+    return parent is not None and c.nodes[parent]["class"] == "split" and part.isdigit() and int(part) > 0
 
 
 def _dense_target(c: Construction, shapes: Shapes, node: str) -> str | None:

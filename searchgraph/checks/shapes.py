@@ -244,6 +244,8 @@ class Shapes:
         if data["node_kind"] == "data":
             ext = self.extern(node[len("data:"):])
             return ext["dim"] if ext else None
+        if data["node_kind"] == "sub":
+            return self._split_part_dim(node, seen)
         if data["node_kind"] != "layer":
             return None
         cls, opts = data["class"], data["options"]
@@ -271,6 +273,25 @@ class Shapes:
         return None
 
     # -- time axes --------------------------------------------------------------------------------------
+    def _split_part_dim(self, node: str, seen: frozenset[str]) -> int | None:
+        """The feature dim of part ``i`` of a ``split`` over the feature axis (``split/i``):
+        ``size_splits[i]``, or the input's dim over ``num_splits`` (``SplitLayer``)."""
+        c = self.c
+        parent = next(iter(c.graph.predecessors(node)), None)
+        if parent is None or c.nodes[parent]["class"] != "split":
+            return None
+        opts = c.nodes[parent]["options"]
+        part = node.rsplit("/", 1)[-1]
+        if opts.get("axis", "F") not in ("F", "f") or not part.isdigit():
+            return None
+        sizes = opts.get("size_splits")
+        if isinstance(sizes, list) and int(part) < len(sizes) and isinstance(sizes[int(part)], int):
+            return sizes[int(part)]
+        num = opts.get("num_splits")
+        srcs = c.sources(parent)
+        whole = self.dim(srcs[0][0], seen | {node}) if srcs and isinstance(num, int) and num > 0 else None
+        return whole // num if whole is not None and whole % num == 0 else None
+
     def data_tag(self, key: str) -> str | None:
         """The time axis of extern data ``key``: a tag naming it, "" for none, None if unsure."""
         ext = self.extern(key)
