@@ -206,6 +206,12 @@ INLINE_CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
         halves={"class": "split", "axis": "F", "from": "prob2", "size_splits": [5, 7]},
         output={"class": "choice", "target": "classes", "beam_size": 12, "from": ["halves/1"],
                 "initial_output": 0})),
+    # log-probabilities concatenated with the readout (activation concatenates its sources): 7 + 6
+    # entries, not the target's 7
+    "concatenated-scores-into-choice": ("SG118", "output/output", _with(
+        logp={"class": "activation", "activation": "log", "from": ["prob", "readout"]},
+        output={"class": "choice", "target": "classes", "beam_size": 12, "from": "logp",
+                "input_type": "log_prob", "initial_output": 0})),
     # labels (sparse) as the choice's input: ChoiceLayer asserts not source.output.sparse
     "labels-into-choice": ("SG118", "output/output", _with(
         labels={"class": "copy", "from": "prev:output"},

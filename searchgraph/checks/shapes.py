@@ -25,7 +25,10 @@ KEEP_AXES = frozenset({"linear", "copy", "softmax", "activation", "combine", "dr
                        "reduce_out"})
 #: Classes whose feature dim is their first source's.
 KEEP_DIM = frozenset({"copy", "activation", "combine", "dropout", "layer_norm", "compare",
-                      "softmax_over_spatial"})
+                      "softmax_over_spatial", "slice_nd"})
+#: Classes of :data:`KEEP_DIM` that concatenate several sources along the feature axis
+#: (``LayerBase`` ``concat_sources``), not combine them element-wise
+_CONCATS = frozenset({"copy", "activation", "dropout", "layer_norm"})
 #: Classes that keep their first source's sparse (label) output unless given a shape of their own.
 _SPARSE_KEEPING = frozenset({"copy", "identity", "eval", "reinterpret_data", "gather", "slice",
                              "expand_dims", "squeeze", "postfix_in_time", "prefix_in_time"})
@@ -263,11 +266,15 @@ class Shapes:
             return None
         if (_keeps(cls, opts, KEEP_DIM) or cls == "decide") and srcs and "n_out" not in opts \
                 and "out_dim" not in opts:
+            if cls in _CONCATS and len(srcs) > 1:
+                # several sources are concatenated along the feature axis first (``concat_sources``)
+                dims = [self.dim(src, seen | {node}) for src, _ in srcs]
+                return sum(d for d in dims if d is not None) if all(d is not None for d in dims) else None
             return self.dim(srcs[0][0], seen | {node})
         if cls == "rec" and f"{node}/output" in c.nodes and "n_out" not in opts and "out_dim" not in opts:
             return self.dim(f"{node}/output", seen | {node})  # the unit output's template
         axes = opts.get("axes", opts.get("axis"))
-        if cls == "reduce" and srcs and axes and all(a in _TIME_AXES for a in (
+        if cls == "reduce" and srcs and axes and all(_spatial_axis(a) for a in (
                 axes if isinstance(axes, (list, tuple)) else [axes])):  # over time: the feature dim stays
             return self.dim(srcs[0][0], seen | {node})
         return None
@@ -609,6 +616,15 @@ class Shapes:
                     batched.add(node)
                     changed = True
         return frozenset(inside - batched)
+
+
+def _spatial_axis(axis: Any) -> bool:
+    """An axis description that surely names a time or other spatial axis, never the feature axis
+    (``T``, ``spatial:-1``, ``dyn:0``, ``stag:time``)."""
+    if not isinstance(axis, str):
+        return False
+    return axis in _TIME_AXES or axis.split(":")[0] in ("s", "spatial", "d", "dyn", "dynamic") \
+        or axis in ("spatial", "dyn", "dynamic", "spatial_except_time")
 
 
 def _dim_key(value: Any) -> str | None:
