@@ -81,6 +81,12 @@ def end_on_independent_choice(c: Construction) -> dict[str, str]:
             if not c.is_search_choice(node) or chosen is None or chosen.name != node:
                 continue
             frame = {owner(b) for b in chosen.walk()}
+            # a prev: choice's own search choices (``SearchChoices.src_layer`` of the prev: template)
+            # follow its template's dependencies: the previous frame's chain mirrors this frame's
+            for b in chosen.walk():
+                mirrored = c.chosen(owner(b)) if b.is_prev_frame and owner(b) in c.nodes else None
+                if mirrored is not None:
+                    frame |= {owner(m) for m in mirrored.walk()}
             if end_owner not in frame:
                 out[node] = (f"AssertionError: <SelectSearchSourcesLayer 'prev:end'>: No common search "
                              f"base: the end layer's choice {end_owner} is independent of {node}'s "

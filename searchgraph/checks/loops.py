@@ -195,7 +195,13 @@ def loop_output_without_length(c: Construction) -> dict[str, str]:
             continue
         end = next((m for m in c.children(rec) if c.nodes[m]["local"] == "end"), None)
         end_beam = c.template_beam(end) if end is not None else None
-        if end_beam is not None and end_beam.name not in beam.chain_key:
+        # the template's beam object may have lost older links (a frame's oldest choice template is
+        # built before the prev: values it reads): the sizes reach it along its choice's whole chain
+        # as the frame builds it
+        reached = set(beam.chain_key)
+        if not beam.is_prev_frame and beam.name in c.nodes and c.beam(beam.name) is not None:
+            reached |= set(c.beam(beam.name).chain_key)
+        if end_beam is not None and end_beam.name not in reached:
             out[rec] = (f"AssertionError: Tensor{{'{c.nodes[rec]['local']}_output', ...}} sanity_check: "
                         f"dynamic dim Dim{{'dyn-time:{rec}'[B&Beam{{'{beam.name}'}}({beam.size})]}} value "
                         f"unknown (the loop's length is known on {end_beam.name}, its end layer's beam)")
