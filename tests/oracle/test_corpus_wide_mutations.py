@@ -19,7 +19,8 @@ TARGET = 0.95
 N_MUTANTS = 80
 #: the recall each set reached on the real bases (raise as the model improves)
 RECALL_FLOOR = {"dev": 0.8, "held-out": 0.95, "classic": 0.95, "fresh": 0.93, "fresh2": 0.85, "fresh3": 0.93,
-                "fresh4": 0.9, "fresh5": 0.94, "fresh6": 0.92, "fresh7": 0.95, "fresh8": 0.95, "fresh9": 0.4}
+                "fresh4": 0.9, "fresh5": 0.94, "fresh6": 0.92, "fresh7": 0.95, "fresh8": 0.95, "fresh9": 0.4,
+                "fresh10": 0.95}
 #: sets still held out: their reports show counts only
 HELD_OUT = ("fresh9",)
 
