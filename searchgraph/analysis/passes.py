@@ -18,6 +18,7 @@ values; layers moved in front of the loop have no beam.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Mapping
 
 from ..graph.layers import get_layer_class
 from .beams import CombineError, SearchBeam, combine_beams
@@ -160,6 +161,11 @@ class BeamPass:
         if self.outside(consumer, src_rec):
             return (AS_IS if where == "output" else BACKTRACKED), src, src_rec
         return (PREV_FRAME if form == "prev" else AS_IS), src, src_rec
+
+    def prev_frame_of(self, src: str, rec: str, table: Mapping[str, SearchBeam | None]) -> SearchBeam | None:
+        """What a ``prev:`` reference to ``src`` (in ``rec``'s unit) receives of ``table``'s entry
+        (a template's beam or search choices as the previous frame's)."""
+        return self._receive(PREV_FRAME, src, rec, table, {})
 
     def _receive(self, how: int, src: str, rec: str | None, table: dict[str, SearchBeam | None],
                  latest: dict[str, SearchBeam]) -> SearchBeam | None:

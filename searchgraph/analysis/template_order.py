@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .beams import CombineError, SearchBeam
-from .passes import PREV_FRAME, BeamPass
+from .passes import BeamPass
 
 __all__ = ["UnitTemplates", "simulate_unit"]
 
@@ -111,6 +111,9 @@ class UnitTemplates:
 
 
 class _Unit:
+    """One rec unit's template construction: the templates, the partially finished ones (in
+    RETURNN's order), the construction stack, the cached ``prev:`` copies and the latest exception."""
+
     def __init__(self, bp: BeamPass, rec: str):
         self.bp, self.s, self.rec = bp, bp.s, rec
         nodes = bp.s.nodes
@@ -123,7 +126,8 @@ class _Unit:
 
     # -- the layers' inputs, in the order transform_config_dict asks for them ------------------------
     def deps(self, node: str) -> list[tuple[str, str, str]]:
-        """``(local name asked for, option, form)``; data targets as ``("target", key)``."""
+        """``(local name asked for, option, form)``, sources first (``explicit_search_sources`` before
+        them for a choice), targets last; a target data key as ``(key, "target", "data-target")``."""
         nodes = self.s.nodes
         data = nodes[node]
         if data["node_kind"] == "sub":  # "a/b": the layer a, then its sub-layer (get_sub_layer)
@@ -230,9 +234,8 @@ class _Unit:
         node = self.by_local[name]
         beams = ChainMap({node: t.beam}, self.bp.beam)
         chosen = ChainMap({node: t.chosen}, self.bp.chosen)
-        bp = self.bp
-        return _Snap(bp._receive(PREV_FRAME, node, self.rec, beams, {}),
-                     bp._receive(PREV_FRAME, node, self.rec, chosen, {}), t.batch)
+        return _Snap(self.bp.prev_frame_of(node, self.rec, beams),
+                     self.bp.prev_frame_of(node, self.rec, chosen), t.batch)
 
     # -- construct_layer / add_templated_layer -------------------------------------------------------
     def construct_layer(self, g: _Getter, name: str) -> None:
@@ -426,8 +429,8 @@ def simulate_unit(bp: BeamPass, rec: str) -> UnitTemplates:
         return out
     except CombineError:
         return out  # the template pass reports it
-    except Exception:  # noqa: BLE001 - a dependency loop that never resolves: RETURNN's own message
-        return out
+    except Exception:  # noqa: BLE001 - e.g. a dependency loop that never resolves (SG126 says it)
+        return out  # the pass's fixed point stands
     for local, t in unit.templates.items():
         node = unit.by_local.get(local)
         if node is not None and t.initialized:
