@@ -344,6 +344,15 @@ def _readers(layers: dict[str, Any], name: str, ref: str | None = None) -> list[
     return out
 
 
+def _read_decoder(net: dict[str, Any], rng: random.Random) -> tuple[str, list[str]] | None:
+    """A searching rec layer with readers at the root, drawn at random, and its readers."""
+    sites = [r for r in _searching_recs(net) if _readers(net, r)]
+    if not sites:
+        return None
+    rec = rng.choice(sites)
+    return rec, _readers(net, rec)
+
+
 def _redirect(layers: dict[str, Any], readers: list[str], old: str, new: str) -> None:
     """Let ``readers`` reference ``new`` wherever they referenced ``old``."""
     for k in readers:

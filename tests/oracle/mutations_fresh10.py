@@ -25,6 +25,7 @@ from .mutations import (
     _copy,
     _fresh,
     _layers,
+    _read_decoder,
     _readers,
     _recs,
     _redirect,
@@ -109,11 +110,10 @@ def op_norm_in_loop(case: Case, rng: random.Random) -> Result:
 def op_window_at_root(case: Case, rng: random.Random) -> Result:
     """The readers of a searching rec layer read a window over its output, reduced."""
     new, net = _copy(case)
-    sites = [r for r in _searching_recs(net) if _readers(net, r)]
-    if not sites:
+    found = _read_decoder(net, rng)
+    if found is None:
         return None
-    rec = rng.choice(sites)
-    users = _readers(net, rec)
+    rec, users = found
     emb = _fresh(net, f"{rec}_emb")
     win = _fresh(set(net) | {emb}, f"{rec}_win")
     red = _fresh(set(net) | {emb, win}, f"{rec}_ctx")

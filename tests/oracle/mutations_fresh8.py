@@ -28,7 +28,7 @@ from .mutations import (
     _copy,
     _fresh,
     _layers,
-    _readers,
+    _read_decoder,
     _redirect,
     _searching_recs,
     _sources,
@@ -139,11 +139,10 @@ def op_root_choice(case: Case, rng: random.Random) -> Result:
 def op_lstm_after(case: Case, rng: random.Random) -> Result:
     """The readers of a searching rec layer read an LSTM over its output."""
     new, net = _copy(case)
-    sites = [r for r in _searching_recs(net) if _readers(net, r)]
-    if not sites:
+    found = _read_decoder(net, rng)
+    if found is None:
         return None
-    rec = rng.choice(sites)
-    users = _readers(net, rec)
+    rec, users = found
     lstm = _fresh(net, f"{rec}_lstm")
     net[lstm] = {"class": "rec", "unit": "lstm", "n_out": 6, "from": rec}
     _redirect(net, users, rec, lstm)
@@ -153,11 +152,10 @@ def op_lstm_after(case: Case, rng: random.Random) -> Result:
 def op_loop_over_beamed(case: Case, rng: random.Random) -> Result:
     """The readers of a searching rec layer read a second loop over its output."""
     new, net = _copy(case)
-    sites = [r for r in _searching_recs(net) if _readers(net, r)]
-    if not sites:
+    found = _read_decoder(net, rng)
+    if found is None:
         return None
-    rec = rng.choice(sites)
-    users = _readers(net, rec)
+    rec, users = found
     loop = _fresh(net, f"{rec}_post")
     net[loop] = {"class": "rec", "from": rec, "unit": {
         "in": {"class": "linear", "activation": None, "n_out": 6, "from": "data:source"},
