@@ -42,6 +42,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
     templates: BeamPass | None = None
     template_errors: dict[str, str] = {}
     unit_failures: dict[str, tuple[str, str]] = {}
+    replayed = {}
     if s.search:
         settled = beamless_outside_loops(s)
         # templates come first and see every unit layer in its loop (no placement yet): RETURNN
@@ -49,11 +50,11 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
         templates = BeamPass(s, Placement(), template=True, settled=settled)
         templates.run()
         # the templates a unit ends with follow RETURNN's construction order, not the fixed point
-        replayed: set[str] = set()
+        replayed: dict[str, frozenset[str]] = {}
         for rec in [n for n in s.order if s.nodes[n]["class"] == "rec" and simulatable(templates, n)]:
             replay = simulate_unit(templates, rec)
             if replay.replayed:
-                replayed.add(rec)
+                replayed[rec] = frozenset(replay.batchless)
                 templates.beam.update(replay.beam)
                 templates.chosen.update(replay.chosen)
             if replay.error is not None and replay.error_layer is not None:
@@ -71,7 +72,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
         real = BeamPass(s, placement)
     real.run()
     real.freeze()
-    return Construction(mode, s, placement, real, templates, template_errors, avail, unit_failures)
+    return Construction(mode, s, placement, real, templates, template_errors, avail, unit_failures, replayed)
 
 
 def _first_source_beam(s: Structure, templates: BeamPass, node: str) -> SearchBeam | None:
@@ -105,9 +106,11 @@ class Construction:
 
     def __init__(self, mode: str, structure: Structure, placement: Placement, real: BeamPass,
                  templates: BeamPass | None, template_errors: dict[str, str], avail: Availability,
-                 unit_failures: dict[str, tuple[str, str]] | None = None):
+                 unit_failures: dict[str, tuple[str, str]] | None = None,
+                 replayed: dict[str, frozenset[str]] | None = None):
         s = self._s = structure
         self._unit_failures = unit_failures or {}
+        self._replayed = replayed or {}
         self._where = placement.where
         self._wrapped = placement.wrapped_input
         self._real, self._templates = real, templates
@@ -138,6 +141,10 @@ class Construction:
     def members(self, rec: str) -> set[str]:
         """Every layer inside ``rec``'s unit, nested units included."""
         return self._s.members(rec)
+
+    def unit_output(self, rec: str) -> str | None:
+        """The ``output`` layer of a rec or subnetwork layer's unit, or None."""
+        return self._s.unit_output(rec)
 
     def rec_of(self, node: str) -> str | None:
         """The innermost rec layer whose loop holds ``node``, or None."""
@@ -289,6 +296,12 @@ class Construction:
         class assertion on its options, or a target name registered as a layer while inputs were
         unfinished (``LayerNotFound``)."""
         return dict(self._unit_failures)
+
+    def replayed_batchless(self, rec: str) -> frozenset[str] | None:
+        """The layers of ``rec``'s unit whose template has no batch axis, as the replay of RETURNN's
+        template construction left them (:mod:`.template_order`), or None where the unit was not
+        replayed."""
+        return self._replayed.get(rec)
 
     def template_error(self, node: str) -> bool:
         """Whether ``node``'s combine error is raised while making rec templates."""

@@ -30,14 +30,14 @@ from typing import Any
 from .beams import CombineError, SearchBeam
 from .passes import BeamPass
 
-__all__ = ["UnitTemplates", "simulate_unit"]
+__all__ = ["FROM_INPUTS", "NEEDS_BATCH", "UnitTemplates", "simulatable", "simulate_unit"]
 
 #: Classes whose template takes its axes from its inputs' common template (a dummy input without
 #: batch axis gives one without batch axis)
-_FROM_INPUTS = frozenset({"linear", "copy", "softmax", "activation", "combine", "dropout", "layer_norm",
+FROM_INPUTS = frozenset({"linear", "copy", "softmax", "activation", "combine", "dropout", "layer_norm",
                           "compare", "reinterpret_data", "reduce", "cast", "eval"})
 #: Classes whose ``get_out_data_from_opts`` asserts on an input without batch axis
-_NEEDS_BATCH = frozenset({"gather", "self_attention"})
+NEEDS_BATCH = frozenset({"gather", "self_attention"})
 
 
 class _DependencyLoop(Exception):
@@ -108,6 +108,8 @@ class UnitTemplates:
     cause: str = ""
     #: whether the replay ran to the end (else the pass's fixed point stands)
     replayed: bool = False
+    #: members whose final template has no batch axis (a dummy's, never replaced)
+    batchless: set[str] = field(default_factory=set)
 
 
 class _Unit:
@@ -333,7 +335,7 @@ class _Unit:
                 inputs.append(value.batch)
             elif isinstance(value, str) and value in self.templates:
                 inputs.append(self.templates[value].batch)
-        if cls in _NEEDS_BATCH:
+        if cls in NEEDS_BATCH:
             if not all(inputs):
                 raise _TemplateFailure(node, (
                     f"AssertionError: the template of {node} cannot be built: an input of it is computed "
@@ -343,7 +345,7 @@ class _Unit:
             return True
         if cls == "choice":
             return bool(opts.get("target")) or any(inputs)
-        if cls in _FROM_INPUTS and not (cls == "eval" and opts.get("out_type")):
+        if cls in FROM_INPUTS and not (cls == "eval" and opts.get("out_type")):
             outer = any(form == "outer" for _, _, form in (self._ask(i) for i in self.s.inputs(node)))
             return outer or any(inputs) or not self.s.inputs(node)
         return True
@@ -435,6 +437,8 @@ def simulate_unit(bp: BeamPass, rec: str) -> UnitTemplates:
         node = unit.by_local.get(local)
         if node is not None and t.initialized:
             out.beam[node], out.chosen[node] = t.beam, t.chosen
+            if not t.batch:
+                out.batchless.add(node)
     out.replayed = True
     return out
 

@@ -407,16 +407,18 @@ def decide_without_batch(c: Construction) -> dict[str, Raised]:
     for node in c.order:
         if c.nodes[node]["class"] not in ("decide", "decide_keep_beam"):
             continue
-        for src, _ in c.sources(node)[:1]:
-            inner = f"{src}/output" if c.nodes[src]["class"] == "rec" else None
-            if inner is not None and inner in c.nodes and c.nodes[inner].get("unit") == src \
-                    and shapes.batchless(inner):
-                why = (f"its unit's 'output' ({inner}) is computed only from the loop's own previous "
-                       "frames, so its template keeps the dummy's missing batch axis")
-            elif c.rec_of(src) is not None and c.rec_of(node) == c.rec_of(src) and shapes.batchless(src):
-                why = "it is computed only from the loop's own previous frames (a template without batch axis)"
-            else:
-                continue
-            out[node] = Raised("AssertionError: DecideLayer.get_out_data_from_opts: copy_as_batch_major of "
-                               f"{src}, which has no batch axis", names={"src": src, "why": why})
+        sources = c.sources(node)
+        if not sources:
+            continue
+        src = sources[0][0]
+        inner = c.unit_output(src) if c.nodes[src]["class"] == "rec" else None
+        if inner is not None and shapes.batchless(inner):
+            why = (f"its unit's 'output' ({inner}) is computed only from the loop's own previous "
+                   "frames, so its template keeps the dummy's missing batch axis")
+        elif c.rec_of(src) is not None and c.rec_of(node) == c.rec_of(src) and shapes.batchless(src):
+            why = "it is computed only from the loop's own previous frames (a template without batch axis)"
+        else:
+            continue
+        out[node] = Raised("AssertionError: DecideLayer.get_out_data_from_opts: copy_as_batch_major of "
+                           f"{src}, which has no batch axis", names={"src": src, "why": why})
     return out

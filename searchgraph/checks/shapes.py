@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..analysis.construction import Construction
+from ..analysis.template_order import FROM_INPUTS, NEEDS_BATCH
 
 __all__ = ["KEEP_AXES", "KEEP_DIM", "Shapes", "one_frame_of_loop_input"]
 
@@ -38,13 +39,6 @@ _TIME_AXES = ("t", "time", "T", "stag:time")
 _TIME_KEEPING = frozenset({"conv", "pool", "transposed_conv", "split_dims", "merge_dims", "window", "rec",
                            "batch_norm", "norm", "cast", "positional_encoding", "pad", "decide", "concat",
                            "gating", "squeeze", "expand_dims", "elemwise_prod"})
-#: Classes whose template is their inputs' common template (axes, batch) with at most another
-#: feature dim (``_base_get_out_data_from_opts``; an ``eval`` without ``out_type``)
-_FROM_INPUTS = frozenset({"linear", "copy", "softmax", "activation", "combine", "dropout", "layer_norm",
-                          "compare", "reinterpret_data", "reduce", "cast", "eval"})
-#: Classes whose template cannot be made from a batchless loop input (their ``get_out_data_from_opts``
-#: asserts on the dummy): they get a template only once every loop input has a batch axis
-_NEEDS_BATCH = frozenset({"gather", "self_attention"})
 _MISSING, _IN_PROGRESS = object(), object()
 
 
@@ -582,10 +576,16 @@ class Shapes:
         axes from its inputs' common template (``_base_get_out_data_from_opts``), so a layer whose
         inputs are only the loop's own frames, none of them ever with a batch axis (from the loop's
         input, the encoder, a choice's target), keeps the dummy's axes; the real layer then computes on
-        a ``prev:`` value shaped like that template."""
+        a ``prev:`` value shaped like that template. Where the unit was replayed
+        (:meth:`Construction.replayed_batchless`) the replay answers; else a fixed point from the
+        layers that surely have a batch axis."""
         rec = self.c.rec_of(node)
-        return rec is not None and node in self._remember(("batchless", rec), frozenset(),
-                                                           lambda: self._batchless(rec))
+        if rec is None:
+            return False
+        replayed = self.c.replayed_batchless(rec)
+        if replayed is not None:  # the replay of the template construction knows
+            return node in replayed
+        return node in self._remember(("batchless", rec), frozenset(), lambda: self._batchless(rec))
 
     def _batchless(self, rec: str) -> frozenset[str]:
         c = self.c
@@ -596,17 +596,17 @@ class Shapes:
             data = c.nodes[node]
             cls, opts = data["class"], data["options"]
             initial = opts.get("initial_output")
-            return cls not in _FROM_INPUTS or (cls == "eval" and bool(opts.get("out_type"))) \
+            return cls not in FROM_INPUTS or (cls == "eval" and bool(opts.get("out_type"))) \
                 or (isinstance(initial, str) and initial.startswith("base:")) or not c.inputs(node) \
                 or any(src not in inside for src, _, _ in c.inputs(node))
 
         def gets_batch(node: str) -> bool:
             loop_inputs = [src for src, _, _ in c.inputs(node) if src in inside and src != node]
-            if c.nodes[node]["class"] in _NEEDS_BATCH:  # fails on a batchless input
+            if c.nodes[node]["class"] in NEEDS_BATCH:  # fails on a batchless input
                 return all(src in batched for src in loop_inputs)
             return any(src in batched for src in loop_inputs)
 
-        strict = {n for n in members if c.nodes[n]["class"] in _NEEDS_BATCH}
+        strict = {n for n in members if c.nodes[n]["class"] in NEEDS_BATCH}
         batched = {n for n in members if anchored(n) and n not in strict}
         changed = True
         while changed:
