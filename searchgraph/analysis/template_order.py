@@ -24,6 +24,7 @@ the only place it differs from the pass's fixed point.
 from __future__ import annotations
 
 from collections import ChainMap
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +113,30 @@ class UnitTemplates:
     batchless: set[str] = field(default_factory=set)
 
 
+class _Current(Mapping[str, Any]):
+    """A beam table whose entries for the unit's layers are their templates' now (None while a
+    template is a dummy), the template pass's elsewhere."""
+
+    def __init__(self, unit: _Unit, outside: Mapping[str, Any], field_name: str):
+        self.unit, self.outside, self.field_name = unit, outside, field_name
+
+    def __getitem__(self, key: str) -> Any:
+        local = self.unit.local_of.get(key)
+        if local is None:
+            return self.outside[key]
+        t = self.unit.templates.get(local)
+        return getattr(t, self.field_name) if t is not None else None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.unit.local_of or key in self.outside
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({*self.unit.local_of, *self.outside})
+
+    def __len__(self) -> int:
+        return len({*self.unit.local_of, *self.outside})
+
+
 class _Unit:
     """One rec unit's template construction: the templates, the partially finished ones (in
     RETURNN's order), the construction stack, the cached ``prev:`` copies and the latest exception."""
@@ -120,6 +145,10 @@ class _Unit:
         self.bp, self.s, self.rec = bp, bp.s, rec
         nodes = bp.s.nodes
         self.by_local = {nodes[m]["local"]: m for m in bp.s.children.get(rec, ())}
+        self.local_of = {m: local for local, m in self.by_local.items()}
+        #: template name -> how often its state changed (a rebuild on unchanged inputs is skipped)
+        self.version: dict[str, int] = {}
+        self.built_on: dict[str, tuple[Any, ...]] = {}
         self.templates: dict[str, _Template] = {}
         self.partially: list[str] = []
         self.stack: list[str] = []
@@ -279,29 +308,21 @@ class _Unit:
         t = self.templates[name]
         self._asserts(node)
         batch = self._batch(node, got)
-        cur_beam: dict[str, SearchBeam | None] = {}
-        cur_chosen: dict[str, SearchBeam | None] = {}
-        snaps: dict[str, tuple[SearchBeam | None, SearchBeam | None]] = {}
-        for asked, value in got.items():
-            if isinstance(value, _Snap):
-                snaps[self.by_local[asked[len("prev:"):]]] = (value.beam, value.chosen)
-            elif isinstance(value, str):
-                other = self.templates.get(value)
-                cur_beam[self.by_local[value]] = other.beam if other is not None else None
-                cur_chosen[self.by_local[value]] = other.chosen if other is not None else None
-        for local, member in self.by_local.items():  # e.g. the layer a sub-layer "a/b" is read through
-            other = self.templates.get(local)
-            cur_beam.setdefault(member, other.beam if other is not None else None)
-            cur_chosen.setdefault(member, other.chosen if other is not None else None)
+        snaps = {self.by_local[asked[len("prev:"):]]: (value.beam, value.chosen)
+                 for asked, value in got.items() if isinstance(value, _Snap)}
         bp = self.bp
         saved = bp.beam, bp.chosen, bp.prev_snapshots
-        bp.beam, bp.chosen = ChainMap(cur_beam, saved[0]), ChainMap(cur_chosen, saved[1])
+        # this frame's inputs (a sub-layer "a/b" through its layer too): the templates as they are now
+        bp.beam, bp.chosen = _Current(self, saved[0], "beam"), _Current(self, saved[1], "chosen")
         bp.prev_snapshots = snaps
         try:
             beam, chosen = bp.compute(node)
         finally:
             bp.beam, bp.chosen, bp.prev_snapshots = saved
+        before = _state(t)
         t.initialized, t.beam, t.chosen, t.batch = True, beam, chosen, batch
+        if _state(t) != before:
+            self.version[name] = self.version.get(name, 0) + 1
         if name in self.partially and g.uninitialized == 0:
             self.partially.remove(name)
 
@@ -350,6 +371,21 @@ class _Unit:
             return outer or any(inputs) or not self.s.inputs(node)
         return True
 
+    def _inputs_state(self, name: str) -> tuple[Any, ...]:
+        """What a rebuild of ``name`` reads: each input template's version, whether it is unfinished
+        (a sub-layer's through its layer's too), and which names are registered at all."""
+        node = self.by_local.get(name)
+        if node is None:
+            return ()
+        names = {asked.removeprefix("prev:")
+                 for asked, _, form in self.deps(node) if form != "outer"}
+        for dep in list(names):
+            dep_node = self.by_local.get(dep)
+            if dep_node is not None and self.s.nodes[dep_node]["node_kind"] == "sub":
+                names.add(self.s.nodes[next(iter(self.s.graph.predecessors(dep_node)))]["local"])
+        return (len(self.templates),) + tuple(
+            (d, self.version.get(d, 0), d in self.partially, d in self.templates) for d in sorted(names))
+
     # -- the whole walk -----------------------------------------------------------------------------
     def construct(self, g: _Getter, name: str) -> None:
         g.uninitialized = 0
@@ -378,8 +414,12 @@ class _Unit:
             before = len(self.partially)
             changed = False
             for name in self.partially:  # the list shrinks while RETURNN iterates over it
+                own = self.version.get(name, 0)
+                if self.built_on.get(name) == (own, self._inputs_state(name)):
+                    continue  # rebuilt on the same inputs before: the same template again
                 old = _compare_key(self.templates[name])
                 self.construct(direct, name)
+                self.built_on[name] = (own, self._inputs_state(name))
                 if _compare_key(self.templates.get(name, _Template())) != old:
                     changed = True
             if len(self.partially) < before:
@@ -391,6 +431,12 @@ class _Unit:
             limit -= 1
             if limit < 0:
                 raise self.recent or Exception("Failed to construct Rec subnet template")
+
+
+def _state(t: _Template) -> tuple[Any, ...]:
+    """All a template hands on (beams by their whole chains)."""
+    return (t.initialized, t.beam.chain_key if t.beam is not None else None,
+            t.chosen.chain_key if t.chosen is not None else None, t.batch)
 
 
 def _compare_key(t: _Template) -> tuple[Any, ...]:
