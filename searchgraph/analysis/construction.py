@@ -19,6 +19,7 @@ from ..graph.layers import get_layer_class
 from ..loading.netspec import NetSpec
 from .availability import Availability, availability
 from .beams import SearchBeam
+from .layouts import Layout, RootLayouts, as_batch_major, frame_layout
 from .model import Analysis, InputBeam, LayerBeam
 from .passes import BeamPass
 from .placement import Placement, place
@@ -43,6 +44,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
     template_errors: dict[str, str] = {}
     unit_failures: dict[str, tuple[str, str]] = {}
     replayed = {}
+    layouts: dict[str, Layout | None] = {}
     if s.search:
         settled = beamless_outside_loops(s)
         # templates come first and see every unit layer in its loop (no placement yet): RETURNN
@@ -55,6 +57,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
             replay = simulate_unit(templates, rec)
             if replay.replayed:
                 replayed[rec] = frozenset(replay.batchless)
+                layouts.update(replay.layout)
                 templates.beam.update(replay.beam)
                 templates.chosen.update(replay.chosen)
             if replay.error is not None and replay.error_layer is not None:
@@ -72,7 +75,8 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
         real = BeamPass(s, placement)
     real.run()
     real.freeze()
-    return Construction(mode, s, placement, real, templates, template_errors, avail, unit_failures, replayed)
+    return Construction(mode, s, placement, real, templates, template_errors, avail, unit_failures, replayed,
+                        layouts)
 
 
 def _first_source_beam(s: Structure, templates: BeamPass, node: str) -> SearchBeam | None:
@@ -107,10 +111,14 @@ class Construction:
     def __init__(self, mode: str, structure: Structure, placement: Placement, real: BeamPass,
                  templates: BeamPass | None, template_errors: dict[str, str], avail: Availability,
                  unit_failures: dict[str, tuple[str, str]] | None = None,
-                 replayed: dict[str, frozenset[str]] | None = None):
+                 replayed: dict[str, frozenset[str]] | None = None,
+                 layouts: dict[str, Layout | None] | None = None):
         s = self._s = structure
         self._unit_failures = unit_failures or {}
         self._replayed = replayed or {}
+        self._layouts = layouts or {}
+        self._loop_layouts: dict[str, Layout | None] = {}
+        self._roots: RootLayouts | None = None
         self._where = placement.where
         self._wrapped = placement.wrapped_input
         self._real, self._templates = real, templates
@@ -303,6 +311,52 @@ class Construction:
         replayed."""
         return self._replayed.get(rec)
 
+    def frame_layout(self, node: str) -> Layout | None:
+        """The layout of a loop layer's template (batch and time axes, :mod:`.layouts`) as the replay
+        of RETURNN's template construction left it; None where unsure or the unit was not replayed."""
+        return self._layouts.get(node)
+
+    def loop_layout(self, node: str) -> Layout | None:
+        """The layout of a layer in the loop as the loop really builds it (None when unsure).
+
+        It differs from the template's: building the layer, RETURNN translates every input whose
+        search choices are not the layer's (``SelectSearchSourcesLayer.select_if_needed``, a tiled
+        encoder too) into a batch-major copy (``copy_as_batch_major``), so only the inputs on the
+        layer's own choices hand on their layout; ``prev:`` values are shaped like their template."""
+        if node in self._loop_layouts:
+            return self._loop_layouts[node]
+        self._loop_layouts[node] = None  # a cycle: unsure
+        got = self._loop_layout(node)
+        self._loop_layouts[node] = got
+        return got
+
+    def _loop_layout(self, node: str) -> Layout | None:
+        rec = self.rec_of(node)
+        data = self.nodes[node]
+        if rec is None or self.placement(node) != "loop" or node not in self._layouts \
+                or data["node_kind"] != "layer" or data.get("unit") != rec:
+            return None
+        if self._roots is None:
+            self._roots = RootLayouts(self._s)
+        own = self.chosen(node)
+        sources: list[Layout | None] = []
+        for src, option, form in self.inputs(node):
+            if option != "from":
+                continue
+            if form == "base":
+                layout = self._roots.of(src)
+            elif form == "prev":
+                layout = self.frame_layout(src)
+            elif form == "from" and self.placement(src) == "loop":
+                layout = self.loop_layout(src)
+            else:
+                layout = None
+            if layout is not None and layout.batch is not None \
+                    and _choice_name(self.input_choice(src, form, node)) != _choice_name(own):
+                layout = as_batch_major(layout)
+            sources.append(layout)
+        return frame_layout(data["class"], data["options"], sources)
+
     def template_error(self, node: str) -> bool:
         """Whether ``node``'s combine error is raised while making rec templates."""
         return node in self._template_errors
@@ -411,3 +465,8 @@ class Construction:
         return Analysis(self.spec, self.graph, self.mode, out,
                         {rec: beam.name for rec, beam in latest.items()},
                         {n: f for n, f in failures.items() if n in out}, self.unbuilt, length_known)
+
+
+def _choice_name(chosen: SearchBeam | None) -> str | None:
+    """Which search choices these are (RETURNN compares ``SearchChoices`` objects: one per owner)."""
+    return chosen.name if chosen is not None else None

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .beams import CombineError, SearchBeam
+from .layouts import DUMMY, Layout, RootLayouts, frame_layout
 from .passes import BeamPass
 
 __all__ = ["FROM_INPUTS", "NEEDS_BATCH", "UnitTemplates", "simulatable", "simulate_unit"]
@@ -70,6 +71,7 @@ class _Template:
     beam: SearchBeam | None = None
     chosen: SearchBeam | None = None
     batch: bool = False
+    layout: Layout | None = DUMMY
 
 
 @dataclass
@@ -78,6 +80,7 @@ class _Snap:
     beam: SearchBeam | None
     chosen: SearchBeam | None
     batch: bool
+    layout: Layout | None = DUMMY
 
 
 @dataclass
@@ -111,6 +114,8 @@ class UnitTemplates:
     replayed: bool = False
     #: members whose final template has no batch axis (a dummy's, never replaced)
     batchless: set[str] = field(default_factory=set)
+    #: member -> its final template's layout (:mod:`.layouts`; None: unsure)
+    layout: dict[str, Layout | None] = field(default_factory=dict)
 
 
 class _Current(Mapping[str, Any]):
@@ -154,6 +159,7 @@ class _Unit:
         self.stack: list[str] = []
         self.prev_cache: dict[str, _Snap] = {}
         self.recent: Exception | None = None
+        self.roots = RootLayouts(bp.s)
 
     # -- the layers' inputs, in the order transform_config_dict asks for them ------------------------
     def deps(self, node: str) -> list[tuple[str, str, str]]:
@@ -204,7 +210,7 @@ class _Unit:
                 g.add_uninitialized()
                 return self.prev_copy(sub)
             g.add_uninitialized()
-            return _Snap(None, None, False)
+            return _Snap(None, None, False, DUMMY)
         t = self.templates.get(name)
         if t is not None:
             if g.allow_uninitialized:
@@ -266,7 +272,7 @@ class _Unit:
         beams = ChainMap({node: t.beam}, self.bp.beam)
         chosen = ChainMap({node: t.chosen}, self.bp.chosen)
         return _Snap(self.bp.prev_frame_of(node, self.rec, beams),
-                     self.bp.prev_frame_of(node, self.rec, chosen), t.batch)
+                     self.bp.prev_frame_of(node, self.rec, chosen), t.batch, t.layout)
 
     # -- construct_layer / add_templated_layer -------------------------------------------------------
     def construct_layer(self, g: _Getter, name: str) -> None:
@@ -308,6 +314,7 @@ class _Unit:
         t = self.templates[name]
         self._asserts(node)
         batch = self._batch(node, got)
+        layout = self._layout(node, got)
         snaps = {self.by_local[asked[len("prev:"):]]: (value.beam, value.chosen)
                  for asked, value in got.items() if isinstance(value, _Snap)}
         bp = self.bp
@@ -320,7 +327,7 @@ class _Unit:
         finally:
             bp.beam, bp.chosen, bp.prev_snapshots = saved
         before = _state(t)
-        t.initialized, t.beam, t.chosen, t.batch = True, beam, chosen, batch
+        t.initialized, t.beam, t.chosen, t.batch, t.layout = True, beam, chosen, batch, layout
         if _state(t) != before:
             self.version[name] = self.version.get(name, 0) + 1
         if name in self.partially and g.uninitialized == 0:
@@ -370,6 +377,42 @@ class _Unit:
             outer = any(form == "outer" for _, _, form in (self._ask(i) for i in self.s.inputs(node)))
             return outer or any(inputs) or not self.s.inputs(node)
         return True
+
+    def _layout(self, node: str, got: dict[str, Any]) -> Layout | None:
+        """The template's layout from its ``from`` inputs' as they are now (:func:`.layouts.frame_layout`):
+        a dummy has no axis, ``base:`` layers have their own, the loop's input one frame of it."""
+        data = self.s.nodes[node]
+        if data["node_kind"] != "layer":
+            return None
+        sources: list[Layout | None] = []
+        for item in self.s.inputs(node):
+            if item[1] != "from":
+                continue
+            asked, _, form = self._ask(item)
+            if form == "outer":
+                sources.append(self._outer_layout(item[0], item[2], node))
+                continue
+            value = got.get(asked)
+            if isinstance(value, _Snap):
+                sources.append(value.layout)
+            elif isinstance(value, str) and value in self.templates:
+                t = self.templates[value]
+                sources.append(t.layout if t.initialized else DUMMY)
+            else:
+                sources.append(None)
+        return frame_layout(data["class"], data["options"], sources)
+
+    def _outer_layout(self, src: str, form: str, node: str) -> Layout | None:
+        if form == "base":
+            return self.roots.of(src)
+        if form == "data" and self.s.nodes[src]["node_kind"] == "data" \
+                and self.s.users[src][node].get("ref") in ("data", "data:source"):
+            whole = [self.roots.of(s) for s, option, f, _ in self.s.nodes[self.rec].get("inputs", [])
+                     if option == "from" and f in ("from", "data")]
+            if len(whole) == 1 and whole[0] is not None and whole[0].batch == 0 and whole[0].time == 1:
+                w = whole[0]
+                return Layout(w.ndim - 1, 0, None, w.sparse)  # one frame of the loop's input
+        return None
 
     def _inputs_state(self, name: str) -> tuple[Any, ...]:
         """What a rebuild of ``name`` reads: each input template's version, whether it is unfinished
@@ -436,13 +479,13 @@ class _Unit:
 def _state(t: _Template) -> tuple[Any, ...]:
     """All a template hands on (beams by their whole chains)."""
     return (t.initialized, t.beam.chain_key if t.beam is not None else None,
-            t.chosen.chain_key if t.chosen is not None else None, t.batch)
+            t.chosen.chain_key if t.chosen is not None else None, t.batch, t.layout)
 
 
 def _compare_key(t: _Template) -> tuple[Any, ...]:
     """What ``Data.get_compare_key`` sees of a template: a beam compares by name and size only
     (``SearchBeam.__eq__``), so a new dependency chain alone is no change."""
-    return t.initialized, (t.beam.name, t.beam.size) if t.beam is not None else None, t.batch
+    return t.initialized, (t.beam.name, t.beam.size) if t.beam is not None else None, t.batch, t.layout
 
 
 def simulatable(bp: BeamPass, rec: str) -> bool:
@@ -483,6 +526,7 @@ def simulate_unit(bp: BeamPass, rec: str) -> UnitTemplates:
         node = unit.by_local.get(local)
         if node is not None and t.initialized:
             out.beam[node], out.chosen[node] = t.beam, t.chosen
+            out.layout[node] = t.layout
             if not t.batch:
                 out.batchless.add(node)
     out.replayed = True

@@ -401,6 +401,37 @@ def output_chain_through_subnetwork_choice(c: Construction) -> dict[str, Raised]
     return out
 
 
+@rule('SG141', 'time-major loop output resolved after the loop',
+      "Building {layer}, RETURNN backtracks {output}, an accumulated output of the loop, along the frame's "
+      "search choices (_opt_search_resolve), and that code splits the batch axis off axis 0. {output}'s "
+      "value in the loop is not batch-major: {why}, so RETURNN asserts 'layer.output.batch_dim_axis == 0'.",
+      "Do not accumulate {output}: drop 'is_output_layer' (or the read from outside the loop), or make its "
+      "value batch-major in the loop (e.g. mark the attention weights, which softmax_over_spatial makes "
+      "batch-major, instead of the energies).")
+def time_major_resolved_output(c: Construction) -> dict[str, Raised]:
+    """``_opt_search_resolve``'s ``transform`` (``rec.py``) reads each frame of an accumulated loop
+    layer whose search choices are the unit's own and asserts ``layer.output.batch_dim_axis == 0``. A
+    loop layer's template takes the layout of its first input with the most axes
+    (``Data.get_common_data``): a layer over the encoder's time-major keys (``base:enc_ctx``, ``[T,B,F]``)
+    is time-major in the frame (layouts from the template replay, :mod:`searchgraph.analysis.layouts`)."""
+    out: dict[str, Raised] = {}
+    for rec, node, _ in _resolved_on_own_choices(c):
+        if rec in out:
+            continue
+        layout = c.loop_layout(node)
+        if layout is None or layout.batch in (0, None):
+            continue
+        movers = [v for v in c.users(node) if v in c.built and c.placement(v) == "output"]
+        blame = rec if node == f"{rec}/output" or not movers else min(movers, key=c.order.index)
+        why = (f"its batch axis is axis {layout.batch} of {layout.ndim}, taken from an input over the "
+               f"time axis {layout.tag} laid out time-major" if layout.tag else
+               f"its batch axis is axis {layout.batch} of {layout.ndim}")
+        out[blame] = Raised(f"AssertionError: (_opt_search_resolve: transform of {c.nodes[node]['local']}: "
+                            f"assert layer.output.batch_dim_axis == 0; it is {layout.batch})",
+                            names={"output": node, "why": why})
+    return out
+
+
 @rule('SG125', 'loop output over a dim of the loop without a batch axis',
       "{layer} accumulates an output layer of its loop that carries a dim defined inside the loop "
       "(a 'cum_concat' axis); RETURNN also accumulates that dim's size per frame (a helper 'length' layer "

@@ -1,0 +1,213 @@
+"""Where a layer's output keeps its batch axis: RETURNN's template layouts, as far as the network says.
+
+RETURNN's templates are not all batch-major. A ``rec`` layer's output is time-major (``[T,B,...]``,
+``RecLayer.get_out_data_from_opts``), and most classes take the layout of their sources' common
+template (``_base_get_out_data_from_opts`` / ``get_concat_sources_data_template``): ``Data.get_common_data``
+copies the *first source with the most axes* and adds the others' axes to it. So inside a decoder
+loop, a layer that combines the encoder's time-major keys (``base:enc_ctx``, ``[T,B,F]``) with this
+frame's ``[B,F]`` state is time-major too, and so is everything computed from it that keeps its axes.
+Code that assumes a batch-major frame (``_opt_search_resolve``'s ``transform``, which backtracks an
+accumulated output after the loop) asserts on such a layer.
+
+:class:`Layout` is one template's ``(batch_ndim, batch axis, time axis, sparse)``; every function
+answers None when the network does not say for sure. :func:`common_layout` is the per-class rule the
+template replay (:mod:`.template_order`) applies to a loop layer's inputs as they are when it is built
+(a dummy input: no axis at all); :class:`RootLayouts` answers for layers outside any loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+__all__ = ["DUMMY", "Layout", "RootLayouts", "as_batch_major", "common_layout", "frame_layout"]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A template's axes: ``ndim`` counts the batch axis (``batch_ndim``); ``batch`` / ``time`` are
+    axis indices (None: no such axis); ``sparse``: labels (no feature axis); ``tag`` names the time
+    axis (which dim it is: ``data:X``, a loop's own ``rec:L``, a window's ``pool:L``)."""
+
+    ndim: int
+    batch: int | None
+    time: int | None = None
+    sparse: bool = False
+    tag: str | None = None
+
+
+#: The dummy template of a layer met before it is built (``_TemplateLayer`` initial data): a scalar.
+DUMMY = Layout(0, None, None, False, None)
+
+#: Classes whose template is their sources' common template with the feature axis replaced or kept
+#: (``get_concat_sources_data_template`` / ``Data.get_common_data``)
+_COMMON = frozenset({"linear", "softmax", "copy", "activation", "combine", "dropout", "layer_norm", "compare",
+                     "eval", "cast", "gating", "elemwise_prod"})
+#: Of :data:`_COMMON`: a dense feature axis replaces (or is added to) the sources' one
+_DENSE_OUT = frozenset({"linear", "softmax", "gating"})
+_TIME = ("t", "T", "time", "stag:time")
+
+
+def _given_shape(opts: dict[str, Any]) -> bool:
+    out_type = opts.get("out_type")
+    return isinstance(out_type, dict) and any(k in out_type for k in ("shape", "dim_tags", "dims", "batch_dim_axis"))
+
+
+def as_batch_major(layout: Layout) -> Layout:
+    """``Data.copy_as_batch_major``: the batch axis moved to the front."""
+    if layout.batch in (None, 0):
+        return layout
+    time = layout.time
+    if time is not None and time < layout.batch:
+        time += 1
+    return replace(layout, batch=0, time=time)
+
+
+def common_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None]) -> Layout | None:
+    """The template layout of a layer of class ``cls`` over ``sources`` (its ``from`` inputs' layouts,
+    in order), None when unsure. The first source with the most axes gives the layout
+    (``Data.get_common_data``); a common template without batch axis gets one in front when another
+    source has one."""
+    if cls not in _COMMON or not sources or opts.get("out_type") or opts.get("in_dim") or opts.get("axis"):
+        return None
+    if any(s is None for s in sources):
+        return None
+    known: list[Layout] = [s for s in sources if s is not None]
+    top = max(s.ndim for s in known)
+    common = next(s for s in known if s.ndim == top)
+    if any(s.time is not None and s.tag != common.tag for s in known):
+        return None  # another time axis is added to the common template: where it goes is not modelled
+    if common.batch is None and any(s.batch is not None for s in known):
+        if common.ndim:
+            return None  # where the batch axis goes between other axes: not modelled
+        common = Layout(1, 0, None, common.sparse)
+    if cls in _DENSE_OUT:
+        if common.sparse:
+            return replace(common, ndim=common.ndim + 1, sparse=False)  # an embedding: [.., F]
+        return replace(common, sparse=False)
+    if cls == "compare":
+        return replace(common, sparse=False)
+    if cls in ("combine", "eval") and len(known) > 1:
+        return replace(common, sparse=False) if not all(s.sparse for s in known) else common
+    return common
+
+
+def frame_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None]) -> Layout | None:
+    """A loop layer's template layout from its inputs' (:func:`common_layout`, and the classes
+    whose output layout does not depend on theirs)."""
+    if cls == "choice":
+        return Layout(1, 0, None, True) if opts.get("input_type") != "regression" else None
+    if cls in ("rnn_cell", "get_last_hidden_state"):
+        return Layout(2, 0, None, False)  # [B,F]
+    return _reshaping(cls, opts, sources) or common_layout(cls, opts, sources)
+
+
+def _reshaping(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None]) -> Layout | None:
+    """Classes that move or drop axes of their one source."""
+    src = sources[0] if len(sources) == 1 else None
+    if src is None or src.batch is None:
+        return None
+    if cls == "softmax_over_spatial" and not opts.get("axis") and src.time is not None and not src.sparse:
+        # the softmax axis goes last (``SoftmaxOverSpatialLayer``: copy_move_axis(time, -1))
+        batch = src.batch - (1 if src.time < src.batch else 0)
+        return Layout(src.ndim, batch, src.ndim - 1, False, src.tag)
+    if cls == "reduce" and not opts.get("keep_dims"):
+        axes = opts.get("axes", opts.get("axis"))
+        axes = axes if isinstance(axes, list) else [axes]
+        if len(axes) != 1:
+            return None
+        if axes[0] in _TIME and src.time is not None:
+            batch = src.batch - (1 if src.time < src.batch else 0)
+            return Layout(src.ndim - 1, batch, None, False)
+        return None
+    if cls == "merge_dims" and opts.get("axes") == "except_batch":
+        return Layout(2, 0, None, False)
+    if cls == "split_dims" and opts.get("axis") in ("F", "f") and not src.sparse:
+        dims = opts.get("dims")
+        return replace(src, ndim=src.ndim + len(dims) - 1) if isinstance(dims, list) else None
+    return None
+
+
+class RootLayouts:
+    """Layouts of layers outside any loop (what ``base:`` hands into a loop), remembered."""
+
+    def __init__(self, structure: Any):
+        self.s = structure
+        self._memo: dict[str, Layout | None] = {}
+
+    def of(self, node: str) -> Layout | None:
+        if node in self._memo:
+            return self._memo[node]
+        self._memo[node] = None  # a cycle: unsure
+        got = self._compute(node)
+        self._memo[node] = got
+        return got
+
+    def extern(self, key: str) -> Layout | None:
+        """Extern data are batch-major (``Data`` defaults), ``[B,T,F]`` for dense, ``[B,T]`` for labels."""
+        ext = (self.s.spec.extern_data or {}).get(key)
+        if isinstance(ext, dict) and isinstance(ext.get("dims"), list):
+            dims = ext["dims"]
+            kinds = [d.get("__dim__", {}).get("kind") if isinstance(d, dict) else None for d in dims]
+            if "batch" not in kinds:
+                return None
+            time = next((i for i, k in enumerate(kinds) if k == "spatial"), None)
+            if kinds.count("spatial") > 1:
+                return None
+            return Layout(len(dims), kinds.index("batch"), time, ext.get("sparse_dim") is not None,
+                          f"data:{key}" if time is not None else None)
+        if isinstance(ext, dict):
+            if ext.get("batch_dim_axis", 0) != 0 or ext.get("time_dim_axis", 1) not in (1, None):
+                return None
+            sparse = bool(ext.get("sparse"))
+            shape = ext.get("shape")
+            if not isinstance(shape, (list, tuple)):
+                shape = [None] if sparse else [None, ext.get("dim")]
+            time = 1 if shape and shape[0] is None and ext.get("time_dim_axis", 1) == 1 else None
+            if list(shape).count(None) > (1 if time else 0):
+                return None  # more dynamic axes than the time axis
+            return Layout(1 + len(shape), 0, time, sparse, f"data:{key}" if time else None)
+        num = (self.s.spec.num_outputs or {}).get(key)
+        tag = f"data:{key}"
+        if isinstance(num, (list, tuple)) and len(num) > 1 and isinstance(num[1], int):
+            return Layout(2, 0, 1, True, tag) if num[1] == 1 else Layout(1 + num[1], 0, 1, False, tag)
+        if isinstance(num, int):
+            return Layout(3, 0, 1, False, tag)
+        return None
+
+    def _compute(self, node: str) -> Layout | None:
+        s = self.s
+        data = s.nodes[node]
+        if data["node_kind"] == "data":
+            return self.extern(node[len("data:"):])
+        if data["node_kind"] != "layer" or data.get("unit") is not None:
+            return None
+        cls, opts = data["class"], data["options"]
+        sources = [src for src, option, form, _ in data.get("inputs", []) if option == "from" and form in ("from", "data")]
+        if cls == "rec":
+            if opts.get("out_type") or opts.get("axis") or not sources and not isinstance(opts.get("unit"), dict):
+                return None
+            if isinstance(opts.get("unit"), str):
+                # several sources are concatenated first (``concat_sources``)
+                src = common_layout("copy", {}, [self.of(x) for x in sources]) if sources else None
+                if src is None or src.tag is None:
+                    return None
+                return Layout(3, 1, 0, False, src.tag)  # an RNN over its input's time: [T,B,F]
+            inner = s.unit_output(node) if hasattr(s, "unit_output") else None
+            if inner is not None and not sources and s.nodes[inner]["class"] == "choice" \
+                    and s.nodes[inner]["options"].get("input_type") != "regression":
+                return Layout(2, 1, 0, True, f"rec:{node}")  # the chosen labels over its own time: [T,B]
+            return None
+        if cls in ("conv", "pool") and sources:
+            # several sources are concatenated first (``concat_sources``)
+            src = common_layout("copy", {}, [self.of(x) for x in sources])
+            if src is None or src.batch is None or src.time is None or src.sparse or src.ndim != 3:
+                return None
+            size = opts.get("pool_size") if cls == "pool" else None
+            strides = opts.get("strides", size if size is not None else 1)
+            strides = list(strides) if isinstance(strides, (list, tuple)) else [strides]
+            same = opts.get("padding", "valid") == "same" and all(x == 1 for x in strides)
+            return Layout(3, 0, 1, False, src.tag if same else f"{cls}:{node}")  # [B,T',F]
+        layouts = [self.of(src) for src in sources]
+        return _reshaping(cls, opts, layouts) or common_layout(cls, opts, layouts)
