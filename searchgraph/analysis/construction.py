@@ -355,7 +355,7 @@ class Construction:
                     and _choice_name(self.input_choice(src, form, node)) != _choice_name(own):
                 layout = as_batch_major(layout)
             sources.append(layout)
-        return frame_layout(data["class"], data["options"], sources)
+        return frame_layout(data["class"], data["options"], sources, self._roots.target(data["options"]))
 
     def template_error(self, node: str) -> bool:
         """Whether ``node``'s combine error is raised while making rec templates."""

@@ -93,10 +93,14 @@ def common_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | Non
     return common
 
 
-def frame_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None]) -> Layout | None:
+def frame_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None],
+                 target: Layout | None = None) -> Layout | None:
     """A loop layer's template layout from its inputs' (:func:`common_layout`, and the classes
-    whose output layout does not depend on theirs)."""
+    whose output layout does not depend on theirs); ``target``: the layout of the extern data a
+    ``choice`` names as its target (its frame is one label per hypothesis of labels ``[B,T]``)."""
     if cls == "choice":
+        if target is None or not target.sparse or (target.ndim, target.batch, target.time) != (2, 0, 1):
+            return None
         return Layout(1, 0, None, True) if opts.get("input_type") != "regression" else None
     if cls in ("rnn_cell", "get_last_hidden_state"):
         return Layout(2, 0, None, False)  # [B,F]
@@ -143,6 +147,13 @@ class RootLayouts:
         got = self._compute(node)
         self._memo[node] = got
         return got
+
+    def target(self, opts: dict[str, Any]) -> Layout | None:
+        """The layout of the extern data a layer's ``target`` option names (None for a layer target)."""
+        target = opts.get("target")
+        if not isinstance(target, str) or target.startswith("layer:"):
+            return None
+        return self.extern(target.removeprefix("data:"))
 
     def extern(self, key: str) -> Layout | None:
         """Extern data are batch-major (``Data`` defaults), ``[B,T,F]`` for dense, ``[B,T]`` for labels."""

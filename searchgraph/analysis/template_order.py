@@ -400,7 +400,7 @@ class _Unit:
                 sources.append(t.layout if t.initialized else DUMMY)
             else:
                 sources.append(None)
-        return frame_layout(data["class"], data["options"], sources)
+        return frame_layout(data["class"], data["options"], sources, self.roots.target(data["options"]))
 
     def _outer_layout(self, src: str, form: str, node: str) -> Layout | None:
         if form == "base":
