@@ -38,7 +38,8 @@ _TIME_AXES = ("t", "time", "T", "stag:time")
 #: on it or on other axes (``conv`` / ``pool`` make another time axis, ``split_dims`` splits features).
 _TIME_KEEPING = frozenset({"conv", "pool", "transposed_conv", "split_dims", "merge_dims", "window", "rec",
                            "batch_norm", "norm", "cast", "positional_encoding", "pad", "decide", "concat",
-                           "gating", "squeeze", "expand_dims", "elemwise_prod"})
+                           "gating", "squeeze", "expand_dims", "elemwise_prod", "postfix_in_time",
+                           "prefix_in_time"})
 _MISSING, _IN_PROGRESS = object(), object()
 
 

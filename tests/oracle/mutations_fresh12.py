@@ -54,7 +54,8 @@ def op_swap_sources(case: Case, rng: random.Random) -> Result:
     """A loop layer's sources in reverse order."""
     new, net = _copy(case)
     sites = [(r, k) for r in _recs(net) for k in _layers(net[r]["unit"])
-             if isinstance(net[r]["unit"][k].get("from"), list) and len(set(net[r]["unit"][k]["from"])) > 1]
+             if isinstance(net[r]["unit"][k].get("from"), list) and len(set(_sources(net[r]["unit"][k]))) > 1
+             and len(_sources(net[r]["unit"][k])) == len(net[r]["unit"][k]["from"])]
     if not sites:
         return None
     rec, name = rng.choice(sites)
