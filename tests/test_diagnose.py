@@ -60,6 +60,7 @@ EXPECTED_CODES = {
     "reject-masked-two-sources-in-loop": ("SG139", "output/aux"),
     "reject-decide-loop-output-without-batch": ("SG140", "decision"),
     "reject-time-major-accumulated-output": ("SG141", "output"),
+    "reject-end-over-input-without-max-seq-len": ("SG105", "output"),
     "reject-conv-on-unavailable-text": ("SG132", "embed_conv0"),
     "reject-dot-on-unavailable-in-loop": ("SG132", "output/aux_energy"),
 }

@@ -27,12 +27,16 @@ def prev_prev(c: Construction) -> dict[str, str]:
 
 
 @rule('SG105', 'loop length undefined in search',
-      "The loop {layer} has no input to iterate over, so in search its length comes from an 'end' layer "
-      "and is bounded by 'max_seq_len'.",
+      "In search the loop {layer} has no length known in advance (no input to iterate over, or an 'end' "
+      "layer that ends it before its input does): its length comes from an 'end' layer and must be "
+      "bounded by 'max_seq_len'.",
       "Add an 'end' layer (e.g. compare of the choice with the EOS label) and 'max_seq_len' (e.g. "
       "max_len_from('base:encoder') * 3) to {layer}.")
 def loop_length(c: Construction) -> dict[str, str]:
-    """A searching rec loop without input needs an ``end`` layer and ``max_seq_len``."""
+    """A searching rec loop without input needs an ``end`` layer and ``max_seq_len``; so does a loop over
+    an input that ends by an ``end`` layer (``_SubnetworkRecCell.get_output``: with ``end``, the input's
+    length is no bound; only extern data the loop reads, a target read anyway or ``max_seq_len`` are,
+    and the while-loop's ``cond`` asserts one is there)."""
     out = {}
     if not c.search:
         return out
@@ -42,12 +46,15 @@ def loop_length(c: Construction) -> dict[str, str]:
         if data["class"] != "rec" or not unit:
             continue
         opts = data["options"]
-        has_input = bool(opts.get("from", ["data"])) or c.known_length(node) or any(
+        declared = c.known_length(node) or any(
             c.nodes[n]["class"] == "rec_unstack" and c.nodes[n]["options"].get("declare_rec_time")
             and c.rec_of(n) == node for n in c.members(node))  # in a subnetwork of the unit too
-        if has_input:
-            continue
+        has_input = bool(opts.get("from", ["data"]))
         locals_ = {c.nodes[n]["local"] for n in unit}
+        if declared or (has_input and "end" not in locals_):
+            continue  # the length is known (a target read anyway), or the input's
+        if has_input and _reads_extern_data(c, node):
+            continue  # extern data read in the loop bound it (``used_data_keys``: max_seq_len from its length)
         if "end" not in locals_:
             # RecLayer.get_out_data_from_opts already needs the loop's length, which only 'end'
             # gives here; the rec cell's own check ("You need to have an 'end' layer in your rec
@@ -55,7 +62,9 @@ def loop_length(c: Construction) -> dict[str, str]:
             out[node] = ("AttributeError: 'NoneType' object has no attribute 'copy_template_set_ctx' "
                          "(the loop's time axis has no length: You need to have an 'end' layer in "
                          "your rec subnet.)")
-        elif opts.get("max_seq_len") is None:
+        elif opts.get("max_seq_len") is None and node not in c.unavailable and node not in c.unbuilt:
+            # asserted when the loop is built (its while-loop condition), not by its template: a loop
+            # RETURNN does not build (it reads data search has not) never gets there
             out[node] = f"AssertionError: <RecLayer {data['local']!r}>: specify max_seq_len"
     return out
 
@@ -422,3 +431,13 @@ def decide_without_batch(c: Construction) -> dict[str, Raised]:
         out[node] = Raised("AssertionError: DecideLayer.get_out_data_from_opts: copy_as_batch_major of "
                            f"{src}, which has no batch axis", names={"src": src, "why": why})
     return out
+
+
+def _reads_extern_data(c: Construction, rec: str) -> bool:
+    """Whether a layer of ``rec``'s loop reads extern data by name (not the loop's own input)."""
+    for node in c.members(rec):
+        for src, _, form in c.inputs(node):
+            if form == "data" and c.nodes[src]["node_kind"] == "data" \
+                    and c.edge(src, node).get("ref") not in ("data", "data:source"):
+                return True
+    return False
