@@ -160,11 +160,20 @@ class _Unit:
         self.prev_cache: dict[str, _Snap] = {}
         self.recent: Exception | None = None
         self.roots = RootLayouts(bp.s)
+        self._deps: dict[str, list[tuple[str, str, str]]] = {}
+        self._dep_names: dict[str, tuple[str, ...]] = {}
 
     # -- the layers' inputs, in the order transform_config_dict asks for them ------------------------
     def deps(self, node: str) -> list[tuple[str, str, str]]:
         """``(local name asked for, option, form)``, sources first (``explicit_search_sources`` before
-        them for a choice), targets last; a target data key as ``(key, "target", "data-target")``."""
+        them for a choice), targets last; a target data key as ``(key, "target", "data-target")``.
+        Remembered (the network does not change)."""
+        got = self._deps.get(node)
+        if got is None:
+            got = self._deps[node] = self._deps_of(node)
+        return got
+
+    def _deps_of(self, node: str) -> list[tuple[str, str, str]]:
         nodes = self.s.nodes
         data = nodes[node]
         if data["node_kind"] == "sub":  # "a/b": the layer a, then its sub-layer (get_sub_layer)
@@ -417,17 +426,20 @@ class _Unit:
     def _inputs_state(self, name: str) -> tuple[Any, ...]:
         """What a rebuild of ``name`` reads: each input template's version, whether it is unfinished
         (a sub-layer's through its layer's too), and which names are registered at all."""
-        node = self.by_local.get(name)
-        if node is None:
-            return ()
-        names = {asked.removeprefix("prev:")
-                 for asked, _, form in self.deps(node) if form != "outer"}
-        for dep in list(names):
-            dep_node = self.by_local.get(dep)
-            if dep_node is not None and self.s.nodes[dep_node]["node_kind"] == "sub":
-                names.add(self.s.nodes[next(iter(self.s.graph.predecessors(dep_node)))]["local"])
-        return (len(self.templates),) + tuple(
-            (d, self.version.get(d, 0), d in self.partially, d in self.templates) for d in sorted(names))
+        names = self._dep_names.get(name)
+        if names is None:
+            node = self.by_local.get(name)
+            if node is None:
+                return ()
+            found = {asked.removeprefix("prev:") for asked, _, form in self.deps(node) if form != "outer"}
+            for dep in list(found):
+                dep_node = self.by_local.get(dep)
+                if dep_node is not None and self.s.nodes[dep_node]["node_kind"] == "sub":
+                    found.add(self.s.nodes[next(iter(self.s.graph.predecessors(dep_node)))]["local"])
+            names = self._dep_names[name] = tuple(sorted(found))
+        version, partially, templates = self.version, self.partially, self.templates
+        return (len(templates),) + tuple(
+            (d, version.get(d, 0), d in partially, d in templates) for d in names)
 
     # -- the whole walk -----------------------------------------------------------------------------
     def construct(self, g: _Getter, name: str) -> None:
