@@ -31,10 +31,12 @@ CONFINED = {"tensorflow": {"tf"}, "rich": {"interfaces"}, "sphinx": {"interfaces
             "docutils": {"interfaces"}}
 #: ... with these modules as the documented exceptions: the RETURNN capture runs TensorFlow in its
 #: worker subprocess (``python -m searchgraph.search.returnn``), importing it only there; so do the
-#: RETURNN build (the oracle, ``returnn_build``) and ``--returnn``'s verification (``returnn_verify``).
+#: RETURNN build (the oracle, ``returnn_build``), ``--returnn``'s verification (``returnn_verify``) and
+#: the layout oracle's worker (``returnn_layouts``).
 CONFINED_EXCEPTIONS = {("tensorflow", "searchgraph.search.returnn"),
                        ("tensorflow", "searchgraph.search.returnn_build"),
-                       ("tensorflow", "searchgraph.search.returnn_verify")}
+                       ("tensorflow", "searchgraph.search.returnn_verify"),
+                       ("tensorflow", "searchgraph.search.returnn_layouts")}
 
 
 @dataclass(frozen=True)
