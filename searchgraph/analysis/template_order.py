@@ -162,6 +162,13 @@ class _Unit:
         self.roots = RootLayouts(bp.s)
         self._deps: dict[str, list[tuple[str, str, str]]] = {}
         self._dep_names: dict[str, tuple[str, ...]] = {}
+        # what the rebuild loop must look at again: names whose recorded input state may be stale
+        # (a dependency's or their own template state changed since), and an epoch for changes that
+        # make every record stale (a name registered or dropped)
+        self._readers_of: dict[str, set[str]] = {}
+        self._stale: set[str] = set()
+        self._all_epoch = 0
+        self._recorded_at: dict[str, int] = {}
 
     # -- the layers' inputs, in the order transform_config_dict asks for them ------------------------
     def deps(self, node: str) -> list[tuple[str, str, str]]:
@@ -232,8 +239,10 @@ class _Unit:
                 return name
         if t is None:
             t = self.templates[name] = _Template()
+            self._all_epoch += 1  # a new name: every recorded input state is stale
         if name not in self.partially:
             self.partially.append(name)
+            self._touch(name)
         if g.allow_uninitialized:
             g.add_uninitialized()
             return name
@@ -257,6 +266,7 @@ class _Unit:
         except _LayerNotFound as exc:
             if exc.name == name and not t.initialized:
                 self.templates.pop(name, None)
+                self._all_epoch += 1
                 if name in self.partially:
                     self.partially.remove(name)
             raise
@@ -339,8 +349,10 @@ class _Unit:
         t.initialized, t.beam, t.chosen, t.batch, t.layout = True, beam, chosen, batch, layout
         if _state(t) != before:
             self.version[name] = self.version.get(name, 0) + 1
+            self._touch(name)
         if name in self.partially and g.uninitialized == 0:
             self.partially.remove(name)
+            self._touch(name)
 
     def _asserts(self, node: str) -> None:
         """What a class asserts on its options while its template is made, failing every time."""
@@ -423,6 +435,36 @@ class _Unit:
                 return Layout(w.ndim - 1, 0, None, w.sparse)  # one frame of the loop's input
         return None
 
+    def _touch(self, name: str) -> None:
+        """``name``'s template state changed: its own and its readers' records may be stale."""
+        self._stale.add(name)
+        self._stale.update(self._readers_of.get(name, ()))
+
+    def _record(self, name: str, own: int) -> None:
+        """Remember what ``name`` was (re)built on (its version before, its inputs now)."""
+        state = self._inputs_state(name)
+        self.built_on[name] = (own, state)
+        for dep in self._dep_names.get(name, ()):
+            self._readers_of.setdefault(dep, set()).add(name)
+        self._recorded_at[name] = self._all_epoch
+        self._stale.discard(name)
+        if self.version.get(name, 0) != own:
+            self._stale.add(name)
+
+    def _unchanged(self, name: str) -> bool:
+        """Whether ``name`` was rebuilt on the same inputs before (then it gives the same template):
+        without a change since its record, at once; else by comparing the whole input state."""
+        recorded = self.built_on.get(name)
+        if recorded is None:
+            return False
+        if name not in self._stale and self._recorded_at.get(name) == self._all_epoch:
+            return True
+        if recorded == (self.version.get(name, 0), self._inputs_state(name)):
+            self._stale.discard(name)
+            self._recorded_at[name] = self._all_epoch
+            return True
+        return False
+
     def _inputs_state(self, name: str) -> tuple[Any, ...]:
         """What a rebuild of ``name`` reads: each input template's version, whether it is unfinished
         (a sub-layer's through its layer's too), and which names are registered at all."""
@@ -469,12 +511,12 @@ class _Unit:
             before = len(self.partially)
             changed = False
             for name in self.partially:  # the list shrinks while RETURNN iterates over it
-                own = self.version.get(name, 0)
-                if self.built_on.get(name) == (own, self._inputs_state(name)):
+                if self._unchanged(name):
                     continue  # rebuilt on the same inputs before: the same template again
+                own = self.version.get(name, 0)
                 old = _compare_key(self.templates[name])
                 self.construct(direct, name)
-                self.built_on[name] = (own, self._inputs_state(name))
+                self._record(name, own)
                 if _compare_key(self.templates.get(name, _Template())) != old:
                     changed = True
             if len(self.partially) < before:
