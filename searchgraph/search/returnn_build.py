@@ -593,33 +593,11 @@ def search_related_reason(exc: BaseException, extern_keys: set[str]) -> str | No
 # Building one case
 
 
-def case_config(case: dict[str, Any], dim_cache: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-    """A case's network (the corpus README's modifications, ``Dim`` objects) and its RETURNN
-    ``Config`` (extern data, ``num_outputs``, the case's own settings; its behavior version set).
-    Call it inside the graph the network is built in."""
-    from returnn.config import Config
-    from returnn.util.basic import BehaviorVersion
-
-    network = prepare_network(make_dims(copy.deepcopy(case["network"]), dim_cache))
-    settings: dict[str, Any] = {}
-    extern_data = prepare_extern_data(case.get("extern_data"), dim_cache)
-    if extern_data is not None:
-        settings["extern_data"] = extern_data
-    for key in ("num_outputs", "num_inputs"):
-        if case.get(key) is not None:
-            settings[key] = case[key]
-    settings.update(case.get("config") or {})
-    if settings.get("behavior_version") is not None:
-        BehaviorVersion.set(settings["behavior_version"])
-    config = Config()
-    config.update(settings)
-    return network, config
-
-
 def run_case(case: dict[str, Any]) -> dict[str, Any]:
     """Build one case in a fresh graph and return its result dict."""
     global _TRANSLATIONS
     import tensorflow as tf
+    from returnn.config import Config
     from returnn.tf.network import ExternData, TFNetwork
     from returnn.util.basic import BehaviorVersion
 
@@ -645,10 +623,21 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     start = time.time()
     try:
         with graph.as_default():
-            network, config = case_config(case, dim_cache)
+            network = prepare_network(make_dims(copy.deepcopy(case["network"]), dim_cache))
             result["unknown_classes"] = unknown_layer_classes(network)
-            extern_keys = set((config.typed_value("extern_data") or {}).keys()) | set(
-                (case.get("num_outputs") or {}).keys())
+            settings: dict[str, Any] = {}
+            extern_data = prepare_extern_data(case.get("extern_data"), dim_cache)
+            if extern_data is not None:
+                settings["extern_data"] = extern_data
+            for key in ("num_outputs", "num_inputs"):
+                if case.get(key) is not None:
+                    settings[key] = case[key]
+            settings.update(case.get("config") or {})
+            if settings.get("behavior_version") is not None:
+                BehaviorVersion.set(settings["behavior_version"])
+            config = Config()
+            config.update(settings)
+            extern_keys = set((extern_data or {}).keys()) | set((case.get("num_outputs") or {}).keys())
             start = time.time()
             ext = ExternData()
             ext.init_from_config(config, auto_create_placeholders=True)

@@ -12,6 +12,7 @@ layer, ``[batch_dim_axis, batch_ndim, time_dim_axis]``::
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from typing import Any
@@ -28,6 +29,7 @@ def _layout(data: Any) -> list[Any]:
 def collect_layouts(case: dict[str, Any]) -> dict[str, Any]:
     """Build ``case`` (search mode, CPU) and return its templates' and layers' layouts."""
     import tensorflow as tf
+    from returnn.config import Config
     from returnn.tf.layers import rec as rec_module
     from returnn.tf.network import ExternData, TFNetwork
     from returnn.util.basic import BehaviorVersion
@@ -47,7 +49,19 @@ def collect_layouts(case: dict[str, Any]) -> dict[str, Any]:
     dims: dict[str, Any] = {}
     try:
         with tf.Graph().as_default():
-            network, config = rb.case_config(case, dims)
+            network = rb.prepare_network(rb.make_dims(copy.deepcopy(case["network"]), dims))
+            settings: dict[str, Any] = {}
+            extern = rb.prepare_extern_data(case.get("extern_data"), dims)
+            if extern is not None:
+                settings["extern_data"] = extern
+            for key in ("num_outputs", "num_inputs"):
+                if case.get(key) is not None:
+                    settings[key] = case[key]
+            settings.update(case.get("config") or {})
+            if settings.get("behavior_version") is not None:
+                BehaviorVersion.set(settings["behavior_version"])
+            config = Config()
+            config.update(settings)
             net = None
             try:
                 ext = ExternData()
