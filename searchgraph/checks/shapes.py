@@ -48,7 +48,9 @@ def _keeps(cls: str, opts: dict[str, Any], kinds: frozenset[str]) -> bool:
     ``positional_encoding`` added to its input."""
     return cls in kinds or (cls == "positional_encoding" and bool(opts.get("add_to_input"))) or (
         # an eval without out_type takes its sources' common template (``CombineLayer``)
-        cls == "eval" and kinds is KEEP_AXES and not opts.get("out_type"))
+        cls == "eval" and kinds is KEEP_AXES and not opts.get("out_type")) or (
+        # a split of the feature axis: its parts keep every other axis (``SplitLayer``)
+        cls == "split" and kinds is KEEP_AXES and opts.get("axis", "F") in ("F", "f"))
 
 
 def _over_declared_dims(opts: dict[str, Any]) -> bool:
@@ -414,8 +416,22 @@ class Shapes:
         once, in RETURNN's ``input_layers_net``); remembered, a cycle gives None."""
         return self._remember(("outer", node, rec), None, lambda: self._outer_tag(node, rec, seen))
 
+    def _split_of(self, node: str) -> str | None:
+        """The ``split`` layer (of the feature axis) whose part ``node`` (``split/0``) is: a part keeps
+        every axis of the split layer but the feature axis (``SplitLayer``)."""
+        c = self.c
+        if c.nodes[node]["node_kind"] != "sub":
+            return None
+        parent = next(iter(c.graph.predecessors(node)), None)
+        if parent is None or c.nodes[parent]["class"] != "split" \
+                or not _keeps("split", c.nodes[parent]["options"], KEEP_AXES):
+            return None
+        return parent
+
     def _outer_tag(self, node: str, rec: str, seen: frozenset[str]) -> str | None:
         c = self.c
+        if self._split_of(node) is not None:
+            return self.outer_tag(self._split_of(node), rec, seen | {node})  # type: ignore[arg-type]
         data = c.nodes[node]
         if node in seen or data["node_kind"] != "layer" or data["unit"] != rec:
             return None
@@ -431,7 +447,7 @@ class Shapes:
                 ref = c.edge(src, node)["ref"]
                 tags.append(self.rec_tag(rec) if ref in ("data", "data:source") else
                             self.data_tag(src[len("data:"):]))
-            elif form in ("from", "prev") and c.placement(src) == "input":
+            elif form in ("from", "prev", "sub") and c.placement(src) == "input":
                 tags.append(self.outer_tag(src, rec, seen | {node}))
             else:
                 tags.append(None)
@@ -441,6 +457,9 @@ class Shapes:
         """Whether a loop layer moved out in front of the loop has some time axis (computed over all
         frames at once from ``base:`` layers and extern data read whole)."""
         c = self.c
+        parent = self._split_of(node)
+        if parent is not None:
+            return self.outer_has_time(parent, rec, seen | {node})
         data = c.nodes[node]
         if node in seen or data["node_kind"] != "layer" or data["unit"] != rec:
             return None
@@ -451,7 +470,7 @@ class Shapes:
         for src, form in srcs:
             if form == "base":
                 found.append(self.root_time(src))
-            elif form in ("from", "prev") and c.placement(src) == "input":
+            elif form in ("from", "prev", "sub") and c.placement(src) == "input":
                 found.append(self.outer_has_time(src, rec, seen | {node}))
             else:
                 found.append(None)
@@ -470,6 +489,9 @@ class Shapes:
         data = c.nodes[node]
         if node in seen:
             return False  # a prev: cycle adds nothing of its own
+        if data["node_kind"] == "sub":
+            parent = self._split_of(node)
+            return self.frame_time(parent, rec, seen | {node}) if parent is not None else None
         if data["node_kind"] != "layer" or c.rec_of(node) != rec:
             return None
         where = c.placement(node)
@@ -507,7 +529,7 @@ class Shapes:
                     one_frame_of_loop_input(c, node, rec, src):
                 return False  # the loop's own input: one frame
             return self.root_time(src)
-        if form in ("from", "prev"):
+        if form in ("from", "prev", "sub"):
             return self.frame_time(src, rec, seen)
         return None
 
