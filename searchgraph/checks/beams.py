@@ -514,3 +514,44 @@ def decide_on_raw_loop_scores(c: Construction) -> dict[str, str]:
                              f"body) as input to {node}'s ArgMax outside the loop")
                 break
     return out
+
+
+@rule('SG142', 'first accumulated output of a searching loop has no search choices',
+      "After the loop, RETURNN accumulates the loop's extra outputs before its own 'output'; the first, "
+      "{first}, depends on no choice of the loop (no beam in the frame), so its sequence lengths are tagged "
+      "as beamless, and backtracking {layer}'s 'output' along its choices (_opt_search_resolve) then asserts "
+      "that these lengths are on the 'end' layer's beam.",
+      "Let {first} depend on the loop's choice (or move it out of the loop: without 'is_output_layer', or "
+      "with optimize_move_layers_out), or end the loop at a known length.")
+def beamless_first_output(c: Construction) -> dict[str, Raised]:
+    """``_construct_output_layers_moved_out`` resolves the unit's output layers (sorted by name), then
+    what the layers moved out after the loop read, and only then the unit's ``output``. The first
+    resolved layer's ``get_loop_acc_layer`` tags the loop's length tensor with its own beam
+    (``set_tag_on_size_tensor``): None for a layer without search choices. With an ``end`` layer,
+    ``_opt_search_resolve`` of ``output`` asserts ``seq_len._RETURNN_dyn_size_beam`` is the end layer's
+    beam."""
+    out: dict[str, Raised] = {}
+    if not c.search:
+        return out
+    for rec in c.order:
+        if c.nodes[rec]["class"] != "rec" or c.latest(rec) is None or c.known_length(rec) \
+                or rec in c.unavailable or rec in c.unbuilt:
+            continue
+        unit = c.children(rec)
+        output = c.unit_output(rec)
+        end = next((n for n in unit if c.nodes[n]["local"] == "end"), None)
+        if output is None or end is None or end not in c.built or c.chosen(output) is None:
+            continue
+        in_loop = [n for n in unit if c.placement(n) == "loop" and n in c.built and n != output
+                   and c.nodes[n]["node_kind"] == "layer" and c.nodes[n]["options"].get("is_output_layer")]
+        if in_loop:
+            first = [min(in_loop, key=lambda n: c.nodes[n]["local"])]
+        else:  # what the layers moved out after the loop read of it, in their order
+            first = [s for v in c.order if c.rec_of(v) == rec and c.placement(v) == "output"
+                     for s, _, _ in c.inputs(v) if c.placement(s) == "loop" and c.rec_of(s) == rec]
+        if first and all(c.chosen(n) is None and c.beam(n) is None for n in first):
+            out[rec] = Raised(f"AssertionError: (_opt_search_resolve of {c.nodes[output]['local']}: the loop's "
+                              f"lengths were tagged without beam by {c.nodes[first[0]]['local']}, accumulated "
+                              "first; they must be on the end layer's beam)",
+                              names={"first": first[0]})
+    return out
