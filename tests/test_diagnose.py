@@ -63,6 +63,7 @@ EXPECTED_CODES = {
     "reject-end-over-input-without-max-seq-len": ("SG105", "output"),
     "reject-split-part-of-sequence-into-choice": ("SG118", "output/output"),
     "reject-beamless-loop-output-accumulated-first": ("SG142", "output"),
+    "reject-choice-on-decided-scores-in-loop": ("SG139", "output/label"),
     "reject-conv-on-unavailable-text": ("SG132", "embed_conv0"),
     "reject-dot-on-unavailable-in-loop": ("SG132", "output/aux_energy"),
 }

@@ -38,8 +38,9 @@ __all__ = ["FROM_INPUTS", "NEEDS_BATCH", "UnitTemplates", "simulatable", "simula
 #: batch axis gives one without batch axis)
 FROM_INPUTS = frozenset({"linear", "copy", "softmax", "activation", "combine", "dropout", "layer_norm",
                           "compare", "reinterpret_data", "reduce", "cast", "eval"})
-#: Classes whose ``get_out_data_from_opts`` asserts on an input without batch axis
-NEEDS_BATCH = frozenset({"gather", "self_attention"})
+#: Classes whose ``get_out_data_from_opts`` asserts on an input without batch axis (``decide``:
+#: ``copy_as_batch_major``)
+NEEDS_BATCH = frozenset({"gather", "self_attention", "decide"})
 
 
 class _DependencyLoop(Exception):
