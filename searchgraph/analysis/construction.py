@@ -45,6 +45,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
     unit_failures: dict[str, tuple[str, str]] = {}
     replayed = {}
     layouts: dict[str, Layout | None] = {}
+    roots = RootLayouts(s)
     if s.search:
         settled = beamless_outside_loops(s)
         # templates come first and see every unit layer in its loop (no placement yet): RETURNN
@@ -54,7 +55,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
         # the templates a unit ends with follow RETURNN's construction order, not the fixed point
         replayed: dict[str, frozenset[str]] = {}
         for rec in [n for n in s.order if s.nodes[n]["class"] == "rec" and simulatable(templates, n)]:
-            replay = simulate_unit(templates, rec)
+            replay = simulate_unit(templates, rec, roots)
             if replay.replayed:
                 replayed[rec] = frozenset(replay.batchless)
                 layouts.update(replay.layout)
@@ -76,7 +77,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
     real.run()
     real.freeze()
     return Construction(mode, s, placement, real, templates, template_errors, avail, unit_failures, replayed,
-                        layouts)
+                        layouts, roots)
 
 
 def _first_source_beam(s: Structure, templates: BeamPass, node: str) -> SearchBeam | None:
@@ -112,13 +113,13 @@ class Construction:
                  templates: BeamPass | None, template_errors: dict[str, str], avail: Availability,
                  unit_failures: dict[str, tuple[str, str]] | None = None,
                  replayed: dict[str, frozenset[str]] | None = None,
-                 layouts: dict[str, Layout | None] | None = None):
+                 layouts: dict[str, Layout | None] | None = None, roots: RootLayouts | None = None):
         s = self._s = structure
         self._unit_failures = unit_failures or {}
         self._replayed = replayed or {}
         self._layouts = layouts or {}
         self._loop_layouts: dict[str, Layout | None] = {}
-        self._roots: RootLayouts | None = None
+        self._roots = roots if roots is not None else RootLayouts(structure)
         self._where = placement.where
         self._wrapped = placement.wrapped_input
         self._real, self._templates = real, templates
@@ -316,6 +317,11 @@ class Construction:
         of RETURNN's template construction left it; None where unsure or the unit was not replayed."""
         return self._layouts.get(node)
 
+    def root_layout(self, node: str) -> Layout | None:
+        """The layout of a layer outside any loop, or of extern data (:class:`.layouts.RootLayouts`;
+        None when unsure)."""
+        return self._roots.of(node)
+
     def loop_layout(self, node: str) -> Layout | None:
         """The layout of a layer in the loop as the loop really builds it (None when unsure).
 
@@ -336,8 +342,6 @@ class Construction:
         if rec is None or self.placement(node) != "loop" or node not in self._layouts \
                 or data["node_kind"] != "layer" or data.get("unit") != rec:
             return None
-        if self._roots is None:
-            self._roots = RootLayouts(self._s)
         own = self.chosen(node)
         sources: list[Layout | None] = []
         for src, option, form in self.inputs(node):

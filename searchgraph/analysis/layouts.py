@@ -49,11 +49,6 @@ _DENSE_OUT = frozenset({"linear", "softmax", "gating"})
 _TIME = ("t", "T", "time", "stag:time")
 
 
-def _given_shape(opts: dict[str, Any]) -> bool:
-    out_type = opts.get("out_type")
-    return isinstance(out_type, dict) and any(k in out_type for k in ("shape", "dim_tags", "dims", "batch_dim_axis"))
-
-
 def as_batch_major(layout: Layout) -> Layout:
     """``Data.copy_as_batch_major``: the batch axis moved to the front."""
     if layout.batch in (None, 0):
@@ -71,9 +66,9 @@ def common_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | Non
     source has one."""
     if cls not in _COMMON or not sources or opts.get("out_type") or opts.get("in_dim") or opts.get("axis"):
         return None
-    if any(s is None for s in sources):
+    known = [s for s in sources if s is not None]
+    if len(known) < len(sources):
         return None
-    known: list[Layout] = [s for s in sources if s is not None]
     top = max(s.ndim for s in known)
     common = next(s for s in known if s.ndim == top)
     if any(s.time is not None and s.tag != common.tag for s in known):

@@ -147,7 +147,7 @@ class _Unit:
     """One rec unit's template construction: the templates, the partially finished ones (in
     RETURNN's order), the construction stack, the cached ``prev:`` copies and the latest exception."""
 
-    def __init__(self, bp: BeamPass, rec: str):
+    def __init__(self, bp: BeamPass, rec: str, roots: RootLayouts):
         self.bp, self.s, self.rec = bp, bp.s, rec
         nodes = bp.s.nodes
         self.by_local = {nodes[m]["local"]: m for m in bp.s.children.get(rec, ())}
@@ -160,7 +160,7 @@ class _Unit:
         self.stack: list[str] = []
         self.prev_cache: dict[str, _Snap] = {}
         self.recent: Exception | None = None
-        self.roots = RootLayouts(bp.s)
+        self.roots = roots
         self._deps: dict[str, list[tuple[str, str, str]]] = {}
         self._dep_names: dict[str, tuple[str, ...]] = {}
         # what the rebuild loop must look at again: names whose recorded input state may be stale
@@ -553,10 +553,11 @@ def simulatable(bp: BeamPass, rec: str) -> bool:
     return all(not s.children.get(m) and s.nodes[m]["node_kind"] in ("layer", "sub") for m in members)
 
 
-def simulate_unit(bp: BeamPass, rec: str) -> UnitTemplates:
+def simulate_unit(bp: BeamPass, rec: str, roots: RootLayouts | None = None) -> UnitTemplates:
     """Replay ``_construct_template`` for ``rec``'s unit on the template pass ``bp`` (its beams of
-    layers outside the unit are the inputs from outside)."""
-    unit = _Unit(bp, rec)
+    layers outside the unit are the inputs from outside; ``roots``: the layouts of layers outside
+    loops, shared by the units of one network)."""
+    unit = _Unit(bp, rec, roots if roots is not None else RootLayouts(bp.s))
     out = UnitTemplates()
     try:
         unit.run()

@@ -322,6 +322,13 @@ def _resolved_layers(c: Construction, rec: str) -> list[str]:
     return out
 
 
+def _first_reader_after_loop(c: Construction, node: str) -> str | None:
+    """The first layer moved out after the loop that reads the loop layer ``node``: what RETURNN is
+    building when it accumulates and backtracks ``node`` (``get_loop_acc_layer``), or None."""
+    movers = [v for v in c.users(node) if v in c.built and c.placement(v) == "output"]
+    return min(movers, key=c.order.index) if movers else None
+
+
 def _resolved_on_own_choices(c: Construction) -> Iterator[tuple[str, str, str]]:
     """``(rec, node, layer_choice)`` for each accumulated loop layer that ``_opt_search_resolve``
     resolves: its search choices belong to a choice of the rec unit itself (not a ``decide_keep_beam``'s
@@ -391,9 +398,7 @@ def output_chain_through_subnetwork_choice(c: Construction) -> dict[str, Raised]
         if inner is None:
             continue
         done.add(rec)
-        # a layer moved out after the loop that reads it is what RETURNN is building then
-        movers = [v for v in c.users(node) if v in c.built and c.placement(v) == "output"]
-        blame = min(movers, key=c.order.index) if movers else node
+        blame = _first_reader_after_loop(c, node) or node
         subnet = c.nodes[inner]["unit"]
         out[blame] = Raised("AssertionError: not yet implemented otherwise (_get_search_choice_seq: "
                             f"{node}'s choice chain runs through {inner}, a layer of {subnet})",
@@ -421,8 +426,8 @@ def time_major_resolved_output(c: Construction) -> dict[str, Raised]:
         layout = c.loop_layout(node)
         if layout is None or layout.batch in (0, None):
             continue
-        movers = [v for v in c.users(node) if v in c.built and c.placement(v) == "output"]
-        blame = rec if node == f"{rec}/output" or not movers else min(movers, key=c.order.index)
+        reader = _first_reader_after_loop(c, node)
+        blame = rec if node == f"{rec}/output" or reader is None else reader
         why = (f"its batch axis is axis {layout.batch} of {layout.ndim}, taken from an input over the "
                f"time axis {layout.tag} laid out time-major" if layout.tag else
                f"its batch axis is axis {layout.batch} of {layout.ndim}")

@@ -430,8 +430,9 @@ class Shapes:
 
     def _outer_tag(self, node: str, rec: str, seen: frozenset[str]) -> str | None:
         c = self.c
-        if self._split_of(node) is not None:
-            return self.outer_tag(self._split_of(node), rec, seen | {node})  # type: ignore[arg-type]
+        parent = self._split_of(node)
+        if parent is not None:
+            return self.outer_tag(parent, rec, seen | {node})
         data = c.nodes[node]
         if node in seen or data["node_kind"] != "layer" or data["unit"] != rec:
             return None

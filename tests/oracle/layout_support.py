@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from searchgraph.analysis import construct
-from searchgraph.analysis.layouts import RootLayouts
 from searchgraph.graph import build_layer_graph
 from searchgraph.loading import netspec_from_settings
 
@@ -45,12 +44,11 @@ def compare(cid: str, case: dict[str, Any], got: dict[str, Any]) -> tuple[int, l
     settings.update(case.get("config") or {})
     spec = netspec_from_settings(settings, cid)
     c = construct(spec, build_layer_graph(spec, strict=False), "search", False)
-    roots = RootLayouts(c._s)
     sure, wrong = 0, []
     checks = [(name, c.frame_layout, want, "template") for name, want in got["templates"].items()]
     for name, want in got["layers"].items():
         if name in c.nodes:
-            fn = c.loop_layout if c.rec_of(name) is not None else roots.of
+            fn = c.loop_layout if c.rec_of(name) is not None else c.root_layout
             checks.append((name, fn, want, "layer"))
     for name, fn, want, kind in checks:
         if name not in c.nodes:
