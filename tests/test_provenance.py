@@ -272,3 +272,44 @@ class TestDataNotAvailable:
         assert (rec.beam.name, rec.choice) == ("output/prev:choice", None)  # the template's beam
         assert all(lb.available for lb in analyze(regression_with_aux(False), eval_flag=True)
                    .layers.values())
+
+
+
+def _own_case(name: str) -> Any:
+    """An own oracle case (RETURNN-judged: ``tests/oracle/cases``), analysed."""
+    import json
+    from pathlib import Path
+
+    from tests.oracle.oracle import analyze_case
+
+    return analyze_case(json.loads((Path(__file__).parent / "oracle" / "cases" / f"{name}.json").read_text()))
+
+
+class TestNestedAndWrappedLayersInTheLoop:
+    """Layers of the unit inside a nested rec or a subnetwork, placed and resolved as RETURNN does
+    (the own oracle cases hold RETURNN's answers; these are what a fix must keep)."""
+
+    def test_nested_loop_over_the_encoder_moves_in_front_of_the_loop(self) -> None:
+        a = _own_case("nested-loop-over-encoder-in-decoder")
+        # the nested loop's own input frames are not the decoder's: both move in front of the loop
+        for name in ("output/inner_loop", "output/inner_loop_mean"):
+            assert a.layers[name].placement == "input" and a.layers[name].beam is None
+            # no search choice among their deps: the lookup falls back to the decoder's choice
+            assert a.layers[name].choice == "output/output"
+        # moved out of the nested loop, itself moved out of the decoder's: the fallback goes up twice
+        assert a.layers["output/inner_loop/output"].placement == "output"
+        assert a.layers["output/inner_loop/output"].choice == "output/output"
+        assert a.layers["output/inner_loop/h"].choice is None
+
+    def test_loop_input_read_through_a_subnetwork_path_stays_per_frame(self) -> None:
+        a = _own_case("rec-unstack-in-subnetwork-read-by-path")
+        assert a.layers["loop/rec_unstack/inner"].placement == "input"
+        assert a.layers["loop/log_prob"].placement == "loop" and a.layers["loop/log_prob"].choice is None
+
+    def test_inner_layer_with_search_choices_reads_the_frame_not_the_backtracked_output(self) -> None:
+        a = _own_case("src-beams-in-subnetwork-moved-out")
+        outer = a.layers["output/_choice1_src_beams"]
+        assert outer.placement == "output" and outer.beam.name == "output/choice2"  # backtracked
+        inner = a.layers["output/_choice1_src_beams/inner"]
+        assert inner.placement == "loop" and inner.beam.name == "output/choice1" and inner.beam.size == 3
+        assert a.layers["output/_choice1_src_beams_raw"].beam.size == 3

@@ -427,6 +427,21 @@ class Construction:
         return InputBeam(name, src, option, kind, self._real.input_beam(src, form, node), decided,
                          self._s.batched(src), self._real.input_choice(src, form, node))
 
+    def _fallback_choice(self, rec: str | None) -> str | None:
+        """The search choice ``get_search_choices`` falls back to for a layer moved out of ``rec``'s
+        loop that has none of its own: the rec layer's (``parent_layer.get_dep_layers()``), and where
+        that rec layer has none either and is itself moved out of an outer loop, that loop's, and so
+        on (``_get_all_search_choices`` stops at a network inside a loop, and at the root)."""
+        real, s = self._real, self._s
+        while rec is not None:
+            if rec in real.latest and real.chosen.get(rec) is not None:
+                return real.latest[rec].name
+            outer = s.rec_of(rec)
+            if outer is None or self._where.get(s.top_in_rec(rec, outer)) not in ("input", "output"):
+                return None
+            rec = outer
+        return None
+
     def result(self, failures: dict[str, Any]) -> Analysis:
         """The :class:`Analysis`: one :class:`LayerBeam` per layer RETURNN builds, with the error
         ``failures`` (layer -> an object with ``message``: :class:`searchgraph.checks.Failure`)
@@ -451,13 +466,10 @@ class Construction:
             if node in self._wrapped:
                 # the per-frame layer of an input-moved one: the input sequence's beam, if it has one
                 placement = "loop"
-            elif placement == "input" and choice is None:
-                # computed before the loop (the beam of what it reads, usually none); its search-choice
-                # lookup finds nothing among its deps and falls back to the rec layer's deps, i.e. the
-                # resolved output's choice
-                choice = latest[rec].name if rec in latest and real.chosen.get(rec) is not None else None
-            elif placement == "output" and choice is None and rec in latest and real.chosen.get(rec) is not None:
-                choice = latest[rec].name  # the same fallback, from the output-side net
+            elif placement in ("input", "output") and choice is None:
+                # computed before (after) the loop: its search-choice lookup finds nothing among its
+                # deps and falls back to the rec layer's deps, i.e. the resolved output's choice
+                choice = self._fallback_choice(rec)
             if node in self.unavailable:
                 choice = None  # a DataNotAvailableLayer: no dependencies, so no search choices
             error = failures[node].message if node in failures else None

@@ -153,7 +153,7 @@ class BeamPass:
         if src_rec is None:
             return AS_IS, src, None
         # templates are built before any layer is moved out of the loop
-        where = "loop" if self.template else self.placement.get(self.s.top_in_rec(src, src_rec), "loop")
+        where = "loop" if self.template else self.place_in(src, src_rec)
         if where == "input":
             # computed before the loop over whole sequences: the beam of what it reads outside the
             # loop (none over an encoder; a beamed sequence's, e.g. a loop over a decoder's output)
@@ -206,7 +206,14 @@ class BeamPass:
         """Whether ``node`` sees ``rec``'s loop from outside (not in it, or moved out after it)."""
         if rec not in self.s.recs_of(node):
             return node != rec
-        return not self.template and self.placement.get(self.s.top_in_rec(node, rec)) == "output"
+        return not self.template and self.place_in(node, rec) == "output"
+
+    def place_in(self, node: str, rec: str) -> str:
+        """Where ``node`` runs relative to ``rec``'s loop: its own placement where it is a layer of that
+        loop's cell (a subnetwork's inner layers are placed one by one), else its holder's."""
+        if self.s.rec_of(node) == rec and node in self.placement:
+            return self.placement[node]
+        return self.placement.get(self.s.top_in_rec(node, rec), "loop")
 
     # -- beams --------------------------------------------------------------------------------------
     def compute(self, node: str) -> tuple[SearchBeam | None, SearchBeam | None]:

@@ -252,7 +252,10 @@ def _reads_loop_input(s: Structure, node: str, rec: str, seen: set[str]) -> bool
         return True
     holder = nd[node]["unit"]
     inner = holder != rec and nd[holder]["class"] == "subnetwork"
+    nested = holder != rec and nd[holder]["class"] == "rec"
     for src, _, form, _ in nd[node].get("inputs", []):
+        if form == "data" and nested and s.users[src][node]["ref"] in ("data", "data:source"):
+            continue  # a nested loop's own input frames: the nested rec layer's sources say what they are
         if form == "data" and inner and s.users[src][node]["ref"] in ("data", "data:source"):
             # a subnetwork's own input: the loop's input frames only if the subnetwork reads them
             if src in s.loop_sources(rec) or _holder_reads_loop_input(s, holder, src):
@@ -265,7 +268,7 @@ def _reads_loop_input(s: Structure, node: str, rec: str, seen: set[str]) -> bool
                 and nd[node]["unit"] in s.children.get(rec, ()) \
                 and s.users[src][node]["ref"].count("base:") == 1:
             return True  # a subnetwork of the unit reads the unit's data (``base:data:KEY``)
-        if nd[src].get("unit") == rec and form != "prev" and _reads_loop_input(s, src, rec, seen):
+        if form != "prev" and src in s.built and s.rec_of(src) == rec and _reads_loop_input(s, src, rec, seen):
             return True
     # a subnetwork reads what its inner layers read (its own ``from`` only reaches them as ``data``)
     return any(_reads_loop_input(s, inner, rec, seen) for inner in s.children.get(node, ()))
