@@ -60,6 +60,8 @@ EXPECTED_CODES = {
     "reject-masked-two-sources-in-loop": ("SG139", "output/aux"),
     "reject-decide-loop-output-without-batch": ("SG140", "decision"),
     "reject-time-major-accumulated-output": ("SG141", "output"),
+    "reject-prev-of-time-major-layer-read-after-loop": ("SG141", "output/weight_feedback_last"),
+    "reject-time-major-output-over-conv-encoder": ("SG141", "output"),
     "reject-end-over-input-without-max-seq-len": ("SG105", "output"),
     "reject-split-part-of-sequence-into-choice": ("SG118", "output/output"),
     "reject-beamless-loop-output-accumulated-first": ("SG142", "output"),

@@ -19,7 +19,7 @@ from ..graph.layers import get_layer_class
 from ..loading.netspec import NetSpec
 from .availability import Availability, availability
 from .beams import SearchBeam
-from .layouts import Layout, RootLayouts, as_batch_major, frame_layout
+from .layouts import LAYOUT_OPTIONS, Layout, RootLayouts, as_batch_major, frame_layout
 from .model import Analysis, InputBeam, LayerBeam
 from .passes import BeamPass
 from .placement import Placement, place
@@ -54,16 +54,18 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
         templates.run()
         # the templates a unit ends with follow RETURNN's construction order, not the fixed point
         replayed: dict[str, frozenset[str]] = {}
+        prev_needed: dict[str, set[str]] = {}
         for rec in [n for n in s.order if s.nodes[n]["class"] == "rec" and simulatable(templates, n)]:
             replay = simulate_unit(templates, rec, roots)
             if replay.replayed:
                 replayed[rec] = frozenset(replay.batchless)
+                prev_needed[rec] = replay.prev_needed
                 layouts.update(replay.layout)
                 templates.beam.update(replay.beam)
                 templates.chosen.update(replay.chosen)
             if replay.error is not None and replay.error_layer is not None:
                 unit_failures[replay.error_layer] = (replay.error, replay.cause)
-        placement = place(s, functools.partial(_first_source_beam, s, templates))
+        placement = place(s, functools.partial(_first_source_beam, s, templates), prev_needed)
         real = BeamPass(s, placement, settled=settled, template_beams=templates.beam,
                         rec_outer=rec_output_templates(s, templates.beam, templates.chosen, frozenset(replayed)),
                         unavailable=frozenset(avail.unavailable))
@@ -344,8 +346,9 @@ class Construction:
             return None
         own = self.chosen(node)
         sources: list[Layout | None] = []
+        options: dict[str, Layout | None] = {}
         for src, option, form in self.inputs(node):
-            if option != "from":
+            if option != "from" and option not in LAYOUT_OPTIONS:
                 continue
             if form == "base":
                 layout = self._roots.of(src)
@@ -358,8 +361,11 @@ class Construction:
             if layout is not None and layout.batch is not None \
                     and _choice_name(self.input_choice(src, form, node)) != _choice_name(own):
                 layout = as_batch_major(layout)
-            sources.append(layout)
-        return frame_layout(data["class"], data["options"], sources, self._roots.target(data["options"]))
+            if option == "from":
+                sources.append(layout)
+            else:
+                options[option] = layout
+        return frame_layout(data["class"], data["options"], sources, self._roots.target(data["options"]), options)
 
     def template_error(self, node: str) -> bool:
         """Whether ``node``'s combine error is raised while making rec templates."""

@@ -17,7 +17,7 @@ template replay (:mod:`.template_order`) applies to a loop layer's inputs as the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -64,7 +64,10 @@ def common_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | Non
     in order), None when unsure. The first source with the most axes gives the layout
     (``Data.get_common_data``); a common template without batch axis gets one in front when another
     source has one."""
-    if cls not in _COMMON or not sources or opts.get("out_type") or opts.get("in_dim") or opts.get("axis"):
+    out_type = opts.get("out_type")
+    if cls not in _COMMON or not sources or opts.get("in_dim") or opts.get("axis"):
+        return None
+    if out_type and not _keeps_common_axes(cls, out_type):
         return None
     known = [s for s in sources if s is not None]
     if len(known) < len(sources):
@@ -78,28 +81,73 @@ def common_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | Non
             return None  # where the batch axis goes between other axes: not modelled
         common = Layout(1, 0, None, common.sparse)
     if cls in _DENSE_OUT:
-        if common.sparse:
-            return replace(common, ndim=common.ndim + 1, sparse=False)  # an embedding: [.., F]
+        if common.sparse or common.ndim == 0:
+            return replace(common, ndim=common.ndim + 1, sparse=False)  # an embedding (or a scalar's): [.., F]
         return replace(common, sparse=False)
     if cls == "compare":
         return replace(common, sparse=False)
+    if out_type:
+        shape = out_type.get("shape")
+        if shape is not None and len(shape) + 1 != common.ndim or out_type.get("sparse") is not None:
+            return None  # axes added or dropped, or the sparse flag set: where they go is not modelled
     if cls in ("combine", "eval") and len(known) > 1:
         return replace(common, sparse=False) if not all(s.sparse for s in known) else common
     return common
 
 
+def _keeps_common_axes(cls: str, out_type: Any) -> bool:
+    """Whether a ``combine`` / ``eval`` with this ``out_type`` is laid out like its sources' common
+    template: ``CombineLayer.get_out_data_from_opts`` starts from ``Data.get_common_data`` of the
+    sources and only updates it with a dict ``out_type`` (a ``shape`` drops the axis attributes, and
+    the template keeps the common layout, as RETURNN's own layouts on the corpus show); explicit axes
+    or a function are not modelled."""
+    if cls not in ("combine", "eval") or not isinstance(out_type, dict):
+        return False
+    return not any(k in out_type for k in ("batch_dim_axis", "time_dim_axis", "feature_dim_axis", "dims",
+                                           "dim_tags", "sparse_dim"))
+
+
+#: Options besides ``from`` whose layers' layouts a class's layout depends on (:func:`frame_layout`)
+LAYOUT_OPTIONS = frozenset({"weights", "base"})
+
+
 def frame_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None],
-                 target: Layout | None = None) -> Layout | None:
+                 target: Layout | None = None, options: Mapping[str, Layout | None] | None = None) -> Layout | None:
     """A loop layer's template layout from its inputs' (:func:`common_layout`, and the classes
     whose output layout does not depend on theirs); ``target``: the layout of the extern data a
-    ``choice`` names as its target (its frame is one label per hypothesis of labels ``[B,T]``)."""
+    ``choice`` names as its target (its frame is one label per hypothesis of labels ``[B,T]``);
+    ``options``: the layouts of the layers in :data:`LAYOUT_OPTIONS`."""
+    if cls == "generic_attention":
+        # ``GenericAttentionLayer`` (a ``DotLayer``): the weights reduce the base's time axis, and a
+        # dot puts the batch axis first: the base's other axes, batch-major
+        weights, base = (options or {}).get("weights"), (options or {}).get("base")
+        if weights is None or base is None or weights.batch is None or base.batch is None or base.time is None:
+            return None
+        return Layout(base.ndim - 1, 0, None, False)
     if cls == "choice":
         if target is None or not target.sparse or (target.ndim, target.batch, target.time) != (2, 0, 1):
             return None
         return Layout(1, 0, None, True) if opts.get("input_type") != "regression" else None
-    if cls in ("rnn_cell", "get_last_hidden_state"):
+    if cls == "rnn_cell" or cls == "rec" and isinstance(opts.get("unit"), str) and not opts.get("out_type") \
+            and not opts.get("axis"):
+        # ``RnnCellLayer.get_out_data_from_opts``: the sources' time axis (if any), then their batch
+        # axis (if any), then the cell's features: [B,F] in a loop, [F] over a dummy; a ``rec`` with a
+        # string unit in a loop is one step of its cell (``RecLayer`` over a frame without time axis),
+        # over a sequence it runs time-major
+        src = common_layout("copy", {}, sources) if sources else None
+        if src is None:
+            return Layout(2, 0, None, False)
+        dims = (src.time is not None) + (src.batch is not None)
+        return Layout(dims + 1, dims - 1 if src.batch is not None else None, 0 if src.time is not None else None,
+                      False, src.tag if src.time is not None else None)
+    if cls == "get_last_hidden_state":
         return Layout(2, 0, None, False)  # [B,F]
     return _reshaping(cls, opts, sources) or common_layout(cls, opts, sources)
+
+
+#: ``reinterpret_data`` options that change axes or the sparse flag (not modelled)
+_REINTERPRET_AXES = frozenset({"set_axes", "set_sparse", "set_sparse_dim", "set_dim_tags", "switch_axes",
+                               "size_base", "batch_dim_base", "increase_sparse_dim"})
 
 
 def _reshaping(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None]) -> Layout | None:
@@ -120,8 +168,21 @@ def _reshaping(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None])
             batch = src.batch - (1 if src.time < src.batch else 0)
             return Layout(src.ndim - 1, batch, None, False)
         return None
+    if cls == "reinterpret_data" and not set(opts) & _REINTERPRET_AXES:
+        # ``ReinterpretDataLayer``: ``copy_as_batch_major`` / ``copy_as_time_major`` when asked
+        if opts.get("enforce_batch_major"):
+            return as_batch_major(src)
+        if opts.get("enforce_time_major"):
+            if src.time is None:
+                return None
+            return src if (src.time, src.batch) == (0, 1) else (
+                Layout(src.ndim, 1, 0, src.sparse, src.tag) if {src.time, src.batch} == {0, 1} else None)
+        return src
     if cls == "merge_dims" and opts.get("axes") == "except_batch":
         return Layout(2, 0, None, False)
+    if cls == "merge_dims" and opts.get("axes") == "static" and src.time is not None \
+            and {src.batch, src.time} == {0, 1} and src.ndim >= 3 and not src.sparse:
+        return Layout(3, src.batch, src.time, False, src.tag)  # the static axes after them, merged
     if cls == "split_dims" and opts.get("axis") in ("F", "f") and not src.sparse:
         dims = opts.get("dims")
         return replace(src, ndim=src.ndim + len(dims) - 1) if isinstance(dims, list) else None
@@ -208,12 +269,15 @@ class RootLayouts:
         if cls in ("conv", "pool") and sources:
             # several sources are concatenated first (``concat_sources``)
             src = common_layout("copy", {}, [self.of(x) for x in sources])
-            if src is None or src.batch is None or src.time is None or src.sparse or src.ndim != 3:
+            if src is None or src.batch is None or src.time is None or src.sparse or src.ndim not in (3, 4):
                 return None
-            size = opts.get("pool_size") if cls == "pool" else None
-            strides = opts.get("strides", size if size is not None else 1)
+            size = opts.get("pool_size") if cls == "pool" else opts.get("filter_size")
+            if src.ndim == 4 and not (isinstance(size, (list, tuple)) and len(size) == 2):
+                return None  # a 2D conv / pool over [B,T,F,C]: its spatial axes are the input's
+            strides = opts.get("strides", opts.get("pool_size") if cls == "pool" else 1)
             strides = list(strides) if isinstance(strides, (list, tuple)) else [strides]
-            same = opts.get("padding", "valid") == "same" and all(x == 1 for x in strides)
-            return Layout(3, 0, 1, False, src.tag if same else f"{cls}:{node}")  # [B,T',F]
+            # the time axis keeps its size (and dim tag) with "same" padding and no stride over it
+            same = opts.get("padding", "valid") == "same" and strides[0] == 1 and not opts.get("dilation_rate")
+            return Layout(src.ndim, 0, 1, False, src.tag if same else f"{cls}:{node}")  # [B,T',(F',)C]
         layouts = [self.of(src) for src in sources]
         return _reshaping(cls, opts, layouts) or common_layout(cls, opts, layouts)

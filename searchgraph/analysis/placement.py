@@ -17,7 +17,7 @@ through the template pass (``first_source_beam``), which runs before any layer i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..graph.layers import get_layer_class
@@ -43,10 +43,12 @@ class Placement:
 FirstSourceBeam = Callable[[str], "SearchBeam | None"]
 
 
-def place(s: Structure, first_source_beam: FirstSourceBeam | None = None) -> Placement:
+def place(s: Structure, first_source_beam: FirstSourceBeam | None = None,
+          prev_needed: Mapping[str, set[str]] | None = None) -> Placement:
     """The placement of every constructed layer. ``first_source_beam``: a layer -> the template
     beam of its first ``from`` source (search mode; without it ``decide`` / ``decide_keep_beam``
-    count as searching whenever the network searches)."""
+    count as searching whenever the network searches). ``prev_needed``: rec -> the unit layers its
+    templates asked for as ``prev:``, where the template construction was replayed."""
     out = Placement()
     where = out.where
     nd = s.nodes
@@ -57,7 +59,7 @@ def place(s: Structure, first_source_beam: FirstSourceBeam | None = None) -> Pla
     for rec in [n for n in s.order if nd[n]["class"] == "rec"]:
         members = _flat_members(s, rec)
         if members:
-            _move_out(s, out, rec, members, first_source_beam)
+            _move_out(s, out, rec, members, first_source_beam, (prev_needed or {}).get(rec))
         for sub in s.children.get(rec, ()):
             # sub-layers of choices (`out_0`) are templates of their own that nothing in the
             # loop depends on (users depend on the choice): RETURNN builds them after the loop
@@ -106,7 +108,7 @@ def _flat_members(s: Structure, rec: str) -> list[str]:
 
 
 def _move_out(s: Structure, out: Placement, rec: str, members: list[str],
-              first_source_beam: FirstSourceBeam | None = None) -> None:
+              first_source_beam: FirstSourceBeam | None = None, prev_needed: set[str] | None = None) -> None:
     nd, where = s.nodes, out.where
     opts = nd[rec]["options"]
     move = opts.get("optimize_move_layers_out", s.spec.settings.get("optimize_move_layers_out"))
@@ -180,6 +182,16 @@ def _move_out(s: Structure, out: Placement, rec: str, members: list[str],
         take(moved, "input")
     for node in loop:
         where[node] = "loop"
+    # ``_construct`` also builds, in the loop, every layer a template asked for as ``prev:``
+    # (``prev_layers_needed``) that no needed output reaches, with what it reads
+    asked = sorted(prev_needed) if prev_needed is not None else \
+        _prev_needed(s, rec, members, deps, local, first_source_beam)
+    extra = [n for n in asked if where.get(n) == "unused"]
+    while extra:
+        node = extra.pop(0)
+        if where.get(node) == "unused":
+            where[node] = "loop"
+            extra.extend(sorted(d for d in deps[node] if where.get(d) == "unused"))
     # An input-moved layer over the loop's own input frames that the loop reads is unstacked
     # into a per-frame layer of the same name inside the loop (RETURNN's "input-moved-out"
     # wrapper); that one is what RETURNN lists, in the loop, with no beam and no choice.
@@ -187,6 +199,35 @@ def _move_out(s: Structure, out: Placement, rec: str, members: list[str],
     for node in over_input:
         if any(node in deps[o] for o in loop):
             out.wrapped_input.add(node)
+
+
+def _prev_needed(s: Structure, rec: str, members: list[str], deps: dict[str, set[str]], local: dict[str, str],
+                 first_source_beam: FirstSourceBeam | None) -> list[str]:
+    """RETURNN's ``prev_layers_needed``: the layers whose previous frame a template asked for while
+    the unit's templates were built (from ``output``, ``end`` and the output layers, through current
+    and previous frames), a searching choice without a beamed source asking for its own (PR #1213)."""
+    nd = s.nodes
+    flat = set(members)
+    start = [n for n in members if local[n] in ("output", "end") or nd[n]["options"].get("is_output_layer")
+             or nd[n]["options"].get("need_last")]
+    templated: list[str] = []
+    todo = list(start)
+    while todo:
+        node = todo.pop(0)
+        if node not in templated:
+            templated.append(node)
+            todo.extend(sorted(deps[node] - set(templated)))
+    out: list[str] = []
+    for node in templated:
+        for src, _, form, _ in nd[node].get("inputs", []):
+            while form == "prev" and src not in flat and nd.get(src, {}).get("unit") not in (None, rec):
+                src = nd[src]["unit"]
+            if form == "prev" and src in flat and src not in out:
+                out.append(src)
+        if s.is_search_choice(node) and first_source_beam is not None and first_source_beam(node) is None \
+                and node not in out:
+            out.append(node)
+    return out
 
 
 #: classes whose ``transform_config_dict`` collocates them with their sources by default

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .beams import CombineError, SearchBeam
-from .layouts import DUMMY, Layout, RootLayouts, frame_layout
+from .layouts import DUMMY, LAYOUT_OPTIONS, Layout, RootLayouts, frame_layout
 from .passes import BeamPass
 
 __all__ = ["FROM_INPUTS", "NEEDS_BATCH", "UnitTemplates", "simulatable", "simulate_unit"]
@@ -37,7 +37,7 @@ __all__ = ["FROM_INPUTS", "NEEDS_BATCH", "UnitTemplates", "simulatable", "simula
 #: Classes whose template takes its axes from its inputs' common template (a dummy input without
 #: batch axis gives one without batch axis)
 FROM_INPUTS = frozenset({"linear", "copy", "softmax", "activation", "combine", "dropout", "layer_norm",
-                          "compare", "reinterpret_data", "reduce", "cast", "eval"})
+                          "compare", "reinterpret_data", "reduce", "cast", "eval", "rnn_cell"})
 #: Classes whose ``get_out_data_from_opts`` asserts on an input without batch axis (``decide``:
 #: ``copy_as_batch_major``)
 NEEDS_BATCH = frozenset({"gather", "self_attention", "decide"})
@@ -117,6 +117,8 @@ class UnitTemplates:
     batchless: set[str] = field(default_factory=set)
     #: member -> its final template's layout (:mod:`.layouts`; None: unsure)
     layout: dict[str, Layout | None] = field(default_factory=dict)
+    #: members some template asked for as ``prev:`` (``prev_layers_needed``): built in the loop
+    prev_needed: set[str] = field(default_factory=set)
 
 
 class _Current(Mapping[str, Any]):
@@ -149,8 +151,9 @@ class _Unit:
 
     def __init__(self, bp: BeamPass, rec: str, roots: RootLayouts):
         self.bp, self.s, self.rec = bp, bp.s, rec
-        nodes = bp.s.nodes
-        self.by_local = {nodes[m]["local"]: m for m in bp.s.children.get(rec, ())}
+        # a subnetwork of the unit is flattened into the cell: its inner layers are templates of
+        # their own, by their path (``lm/output``), and the subnetwork depends on its inner output
+        self.by_local = {path: m for m, path in _flat_members(bp.s, rec)}
         self.local_of = {m: local for local, m in self.by_local.items()}
         #: template name -> how often its state changed (a rebuild on unchanged inputs is skipped)
         self.version: dict[str, int] = {}
@@ -160,6 +163,7 @@ class _Unit:
         self.stack: list[str] = []
         self.prev_cache: dict[str, _Snap] = {}
         self.recent: Exception | None = None
+        self.prev_asked: set[str] = set()
         self.roots = roots
         self._deps: dict[str, list[tuple[str, str, str]]] = {}
         self._dep_names: dict[str, tuple[str, ...]] = {}
@@ -205,9 +209,8 @@ class _Unit:
 
     def _ask(self, item: tuple[str, str, str]) -> tuple[str, str, str]:
         src, option, form = item
-        nodes = self.s.nodes
-        if src in nodes and nodes[src].get("unit") == self.rec:
-            local = nodes[src]["local"]
+        local = self.local_of.get(src)
+        if local is not None:
             return (f"prev:{local}" if form == "prev" else local), option, form
         return src, option, "outer"
 
@@ -217,6 +220,7 @@ class _Unit:
             return None
         if name.startswith("prev:"):
             sub = name[len("prev:"):]
+            self.prev_asked.add(sub)
             got = self.get(g, sub, "from", is_prev=True)
             t = self.templates.get(sub)
             if t is None:
@@ -377,9 +381,12 @@ class _Unit:
         cls, opts = data["class"], data["options"]
         if data["node_kind"] == "sub":
             return all(self.templates[v].batch for v in got.values() if isinstance(v, str) and v in self.templates)
+        if cls == "subnetwork":
+            inner = self._inner_output(node)
+            return inner.batch if inner is not None else True
         inputs = []
         for asked, value in got.items():
-            if asked == f"prev:{data['local']}":
+            if asked == f"prev:{self.local_of[node]}":
                 continue
             if isinstance(value, _Snap):
                 inputs.append(value.batch)
@@ -406,23 +413,38 @@ class _Unit:
         data = self.s.nodes[node]
         if data["node_kind"] != "layer":
             return None
+        if data["class"] == "subnetwork":
+            # its inner output's (``SubnetworkLayer.get_out_data_from_opts``) once built for real; the
+            # templates of layers reading a subnetwork are not modelled (RETURNN's own layouts: a
+            # language model's output read through its subnetwork can stay without batch axis)
+            return None
         sources: list[Layout | None] = []
+        options: dict[str, Layout | None] = {}
         for item in self.s.inputs(node):
-            if item[1] != "from":
+            if item[1] != "from" and item[1] not in LAYOUT_OPTIONS:
                 continue
             asked, _, form = self._ask(item)
             if form == "outer":
-                sources.append(self._outer_layout(item[0], item[2], node))
-                continue
-            value = got.get(asked)
-            if isinstance(value, _Snap):
-                sources.append(value.layout)
-            elif isinstance(value, str) and value in self.templates:
-                t = self.templates[value]
-                sources.append(t.layout if t.initialized else DUMMY)
+                layout = self._outer_layout(item[0], item[2], node)
             else:
-                sources.append(None)
-        return frame_layout(data["class"], data["options"], sources, self.roots.target(data["options"]))
+                value = got.get(asked)
+                if isinstance(value, _Snap):
+                    layout = value.layout
+                elif isinstance(value, str) and value in self.templates:
+                    t = self.templates[value]
+                    layout = t.layout if t.initialized else DUMMY
+                else:
+                    layout = None
+            if item[1] == "from":
+                sources.append(layout)
+            else:
+                options[item[1]] = layout
+        return frame_layout(data["class"], data["options"], sources, self.roots.target(data["options"]), options)
+
+    def _inner_output(self, node: str) -> _Template | None:
+        """A subnetwork's inner ``output`` template, once built."""
+        t = self.templates.get(self.local_of.get(f"{node}/output", ""))
+        return t if t is not None and t.initialized else None
 
     def _outer_layout(self, src: str, form: str, node: str) -> Layout | None:
         if form == "base":
@@ -478,7 +500,7 @@ class _Unit:
             for dep in list(found):
                 dep_node = self.by_local.get(dep)
                 if dep_node is not None and self.s.nodes[dep_node]["node_kind"] == "sub":
-                    found.add(self.s.nodes[next(iter(self.s.graph.predecessors(dep_node)))]["local"])
+                    found.add(self.local_of[next(iter(self.s.graph.predecessors(dep_node)))])
             names = self._dep_names[name] = tuple(sorted(found))
         version, partially, templates = self.version, self.partially, self.templates
         return (len(templates),) + tuple(
@@ -503,6 +525,8 @@ class _Unit:
             self.construct(top, "end")
         unit = self.s.nodes
         for local in sorted(self.by_local):
+            if unit[self.by_local[local]]["unit"] != self.rec:
+                continue  # a subnetwork's inner layer: built with it
             opts = unit[self.by_local[local]]["options"]
             if opts.get("is_output_layer") or opts.get("need_last"):
                 self.construct(top, local)
@@ -543,14 +567,33 @@ def _compare_key(t: _Template) -> tuple[Any, ...]:
     return t.initialized, (t.beam.name, t.beam.size) if t.beam is not None else None, t.batch, t.layout
 
 
+def _flat_members(s: Any, rec: str) -> list[tuple[str, str]]:
+    """(node, its template name in the cell) of ``rec``'s unit layers, a ``subnetwork``'s inner
+    layers included by their path (``lm/output``)."""
+    out: list[tuple[str, str]] = []
+    todo = [(m, s.nodes[m]["local"]) for m in s.children.get(rec, ())]
+    while todo:
+        node, path = todo.pop(0)
+        out.append((node, path))
+        if s.nodes[node]["class"] == "subnetwork":
+            todo.extend((m, f"{path}/{s.nodes[m]['local']}") for m in s.children.get(node, ()))
+    return out
+
+
 def simulatable(bp: BeamPass, rec: str) -> bool:
-    """Units the replay covers: a rec layer with a dict unit of plain layers and their sub-layers
-    (``a/b``), no nested unit or subnetwork."""
+    """Units the replay covers: a rec layer with a dict unit of plain layers, their sub-layers
+    (``a/b``) and subnetworks of such layers (flattened into the cell), no nested unit."""
     s = bp.s
     members = s.children.get(rec, ())
     if not members or s.unit_output(rec) is None:
         return False
-    return all(not s.children.get(m) and s.nodes[m]["node_kind"] in ("layer", "sub") for m in members)
+    for node, _ in _flat_members(s, rec):
+        if s.nodes[node]["node_kind"] not in ("layer", "sub"):
+            return False
+        if s.children.get(node) and not (s.nodes[node]["class"] == "subnetwork"
+                                          and f"{node}/output" in s.built):
+            return False
+    return True
 
 
 def simulate_unit(bp: BeamPass, rec: str, roots: RootLayouts | None = None) -> UnitTemplates:
@@ -585,6 +628,7 @@ def simulate_unit(bp: BeamPass, rec: str, roots: RootLayouts | None = None) -> U
             out.layout[node] = t.layout
             if not t.batch:
                 out.batchless.add(node)
+    out.prev_needed = {unit.by_local[n] for n in unit.prev_asked if n in unit.by_local}
     out.replayed = True
     return out
 

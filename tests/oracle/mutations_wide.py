@@ -58,6 +58,8 @@ from .mutations_fresh11 import FRESH11_OPERATORS, FRESH11_SEED
 from .mutations_fresh12 import FRESH12_OPERATORS, FRESH12_SEED
 from .mutations_fresh13 import FRESH13_OPERATORS, FRESH13_SEED
 from .mutations_fresh14 import FRESH14_OPERATORS, FRESH14_SEED
+from .mutations_fresh15 import FRESH15_OPERATORS, FRESH15_SEED
+from .mutations_fresh16 import FRESH16_OPERATORS, FRESH16_SEED
 from .oracle import KNOWN_GAPS, analyze_case, corpus_cases, disagreements
 
 #: The wide generator's seed and number of mutants per set (fixed before the model was changed).
@@ -359,14 +361,17 @@ SETS = {"dev": DEV_OPERATORS, "held-out": HELD_OUT_OPERATORS, "fresh": FRESH_OPE
         "fresh5": FRESH5_OPERATORS, "fresh6": FRESH6_OPERATORS, "fresh7": FRESH7_OPERATORS,
         "fresh8": FRESH8_OPERATORS, "fresh9": FRESH9_OPERATORS, "fresh10": FRESH10_OPERATORS,
         "fresh11": FRESH11_OPERATORS, "fresh12": FRESH12_OPERATORS,
-        "fresh13": FRESH13_OPERATORS, "fresh14": FRESH14_OPERATORS, "classic": OPERATORS}
+        "fresh13": FRESH13_OPERATORS, "fresh14": FRESH14_OPERATORS,
+        "fresh15": FRESH15_OPERATORS, "fresh16": FRESH16_OPERATORS,
+        "classic": OPERATORS}
 #: Each set's seed: the fresh set (``mutations_fresh.py``) has its own; ``classic`` is the first
 #: generator's operators (``mutations.OPERATORS``) with the wide seed, for other bases than its own.
 SEEDS = {"dev": WIDE_SEED, "held-out": WIDE_SEED, "fresh": FRESH_SEED, "fresh2": FRESH2_SEED,
          "fresh3": FRESH3_SEED, "fresh4": FRESH4_SEED, "fresh5": FRESH5_SEED, "fresh6": FRESH6_SEED,
          "fresh7": FRESH7_SEED, "fresh8": FRESH8_SEED, "fresh9": FRESH9_SEED,
          "fresh10": FRESH10_SEED, "fresh11": FRESH11_SEED, "fresh12": FRESH12_SEED,
-         "fresh13": FRESH13_SEED, "fresh14": FRESH14_SEED,
+         "fresh13": FRESH13_SEED, "fresh14": FRESH14_SEED, "fresh15": FRESH15_SEED,
+         "fresh16": FRESH16_SEED,
          "classic": WIDE_SEED}
 
 

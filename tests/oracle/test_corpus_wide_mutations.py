@@ -19,9 +19,9 @@ TARGET = 0.95
 N_MUTANTS = 80
 #: the recall each set reached on the real bases (raise as the model improves)
 RECALL_FLOOR = {"dev": 0.8, "held-out": 0.95, "classic": 0.95, "fresh": 0.93, "fresh2": 0.85, "fresh3": 0.93,
-                "fresh4": 0.9, "fresh5": 0.94, "fresh6": 0.92, "fresh7": 0.95, "fresh8": 0.95, "fresh9": 0.6,
+                "fresh4": 0.9, "fresh5": 0.94, "fresh6": 0.92, "fresh7": 0.95, "fresh8": 0.95, "fresh9": 0.8,
                 "fresh10": 0.95, "fresh11": 0.95, "fresh12": 0.95,
-                "fresh13": 0.95, "fresh14": 0.95}
+                "fresh13": 0.95, "fresh14": 0.95, "fresh15": 0.95}
 #: sets still held out: their reports show counts only
 HELD_OUT = ("fresh11",)
 
@@ -53,10 +53,11 @@ def test_real_precision_and_recall(real: tuple[str, list[Mutant], dict, list[Out
 
 
 #: opened sets: mutants whose per-layer fields are a known gap (strict: the test fails once they agree)
-#: fresh12-m072: a second choice read only by ``end`` of a loop of known length, in a unit with a
-#: subnetwork (not replayed): RETURNN builds the choice (its template asked for its own ``prev:``, PR #1213,
-#: which puts it into ``prev_layers_needed``), searchgraph leaves it unbuilt like the ``end`` layer
-KNOWN_PROVENANCE_GAPS: frozenset[str] = frozenset({"fresh12-m072-end-second-choice-curated_rexp-2022-scale-scalar-minwer"})
+#: fresh15-m069: the unit's ``output`` is a subnetwork copying the choice; RETURNN's rec layer keeps the
+#: choice's first template beam (no ``prev:`` dependency), which the template replay does not reproduce
+#: for a subnetwork as the unit output
+KNOWN_PROVENANCE_GAPS: frozenset[str] = frozenset({
+    "fresh15-m069-unit-output-subnet+output-reads-prev-curated_rexp-2019-ls-declstmindep-dotatt"})
 #: held-out sets: how many built mutants disagreed when the set was measured (counts only)
 HELD_OUT_PROVENANCE_GAPS = {"fresh11": 0}
 
