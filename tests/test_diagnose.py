@@ -64,6 +64,8 @@ EXPECTED_CODES = {
     "reject-time-major-output-over-conv-encoder": ("SG141", "output"),
     "reject-end-over-input-without-max-seq-len": ("SG105", "output"),
     "reject-split-part-of-sequence-into-choice": ("SG118", "output/output"),
+    "reject-concat-changes-choice-scores-dim": ("SG118", "output/choice"),
+    "reject-broadcast-features-into-choice": ("SG118", "output/output"),
     "reject-beamless-loop-output-accumulated-first": ("SG142", "output"),
     "reject-choice-on-decided-scores-in-loop": ("SG139", "output/label"),
     "reject-conv-on-unavailable-text": ("SG132", "embed_conv0"),

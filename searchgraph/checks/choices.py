@@ -223,6 +223,10 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
             # ChoiceLayer._get_scores: ``source.output.is_batch_major``
             why = (f"{src} has no batch axis: its template is computed only from the loop's own previous "
                    "frames, which start as a dummy without batch axis")
+        elif (wide := shapes.broadcast_axis(src)) is not None:
+            # ChoiceLayer: scores of one frame per hypothesis, (batch, dim)
+            why = (f"{src} has an extra axis: {wide} adds feature axes of different sizes element-wise, "
+                   "which RETURNN broadcasts against each other")
         elif rec is not None and c.placement(node) == "loop" and any(
                 shapes.read_time(s, f, node, rec) for s, f in srcs):
             bad = next(s for s, f in srcs if shapes.read_time(s, f, node, rec))

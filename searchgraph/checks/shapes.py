@@ -40,6 +40,9 @@ _TIME_KEEPING = frozenset({"conv", "pool", "transposed_conv", "split_dims", "mer
                            "batch_norm", "norm", "cast", "positional_encoding", "pad", "decide", "concat",
                            "gating", "squeeze", "expand_dims", "elemwise_prod", "postfix_in_time",
                            "prefix_in_time"})
+#: Classes whose output keeps every axis of their sources, element-wise (an extra axis stays)
+_BROADCAST_KEEPING = frozenset({"linear", "copy", "softmax", "activation", "combine", "dropout", "layer_norm",
+                                "compare", "reinterpret_data", "cast"})
 _MISSING, _IN_PROGRESS = object(), object()
 
 
@@ -204,6 +207,9 @@ class Shapes:
         srcs = c.sources(node)
         if cls in ("copy", "dropout") and srcs:
             return self.sparse(srcs[0][0], seen | {node})
+        if cls == "concat" and srcs:  # dense pieces make a dense whole
+            found = [self.sparse(src, seen | {node}) for src, _ in srcs]
+            return False if all(f is False for f in found) else None
         return None
 
     def has_feature_axis(self, node: str, seen: frozenset[str] = frozenset()) -> bool | None:
@@ -261,6 +267,14 @@ class Shapes:
             if "n_out" not in opts and "out_dim" not in opts and opts.get("target"):
                 return self.target_dim(node, seen)
             return None
+        if cls == "concat":
+            # ``ConcatLayer``: (source, axis) pairs; along the feature axis the dims add up
+            pairs = opts.get("from") if isinstance(opts.get("from"), list) else []
+            axes = [p[1] if isinstance(p, (list, tuple)) and len(p) == 2 else None for p in pairs]
+            if not srcs or len(axes) != len(srcs) or not all(a in ("F", "f") for a in axes):
+                return None
+            dims = [self.dim(src, seen | {node}) for src, _ in srcs]
+            return sum(d for d in dims if d is not None) if all(d is not None for d in dims) else None
         if (_keeps(cls, opts, KEEP_DIM) or cls == "decide") and srcs and "n_out" not in opts \
                 and "out_dim" not in opts:
             if cls in _CONCATS and len(srcs) > 1:
@@ -274,6 +288,30 @@ class Shapes:
         if cls == "reduce" and srcs and axes and all(_spatial_axis(a) for a in (
                 axes if isinstance(axes, (list, tuple)) else [axes])):  # over time: the feature dim stays
             return self.dim(srcs[0][0], seen | {node})
+        return None
+
+    def broadcast_axis(self, node: str, seen: frozenset[str] = frozenset()) -> str | None:
+        """The layer on ``node``'s path (through layers that keep their sources' axes) that combines
+        dense feature axes of different sizes element-wise: RETURNN cannot match them
+        (``Data.get_common_data``: two feature dim tags) and broadcasts them against each other, one
+        more axis from there on; None when there is none, or it is not certain."""
+        c = self.c
+        data = c.nodes[node]
+        if node in seen or data["node_kind"] != "layer":
+            return None
+        cls, opts = data["class"], data["options"]
+        srcs = c.sources(node)
+        inner = seen | {node}
+        if cls in ("combine", "eval") and len(srcs) > 1 and not opts.get("out_type"):
+            dims = [self.dim(src, inner) for src, _ in srcs]
+            if all(d is not None and d > 1 for d in dims) and len(set(dims)) > 1 \
+                    and all(self.sparse(src, inner) is False for src, _ in srcs):
+                return node
+        if _keeps(cls, opts, _BROADCAST_KEEPING):
+            for src, _ in srcs:
+                found = self.broadcast_axis(src, inner)
+                if found is not None:
+                    return found
         return None
 
     # -- time axes --------------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ N_MUTANTS = 80
 RECALL_FLOOR = {"dev": 0.8, "held-out": 0.95, "classic": 0.95, "fresh": 0.93, "fresh2": 0.85, "fresh3": 0.93,
                 "fresh4": 0.9, "fresh5": 0.94, "fresh6": 0.92, "fresh7": 0.95, "fresh8": 0.95, "fresh9": 0.8,
                 "fresh10": 0.95, "fresh11": 0.95, "fresh12": 0.95,
-                "fresh13": 0.95, "fresh14": 0.95, "fresh15": 0.95}
+                "fresh13": 0.95, "fresh14": 0.95, "fresh15": 0.95,
+                "fresh16": 0.95}
 #: sets still held out: their reports show counts only
 HELD_OUT = ("fresh11",)
 
