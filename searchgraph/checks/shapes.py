@@ -290,26 +290,28 @@ class Shapes:
             return self.dim(srcs[0][0], seen | {node})
         return None
 
-    def broadcast_axis(self, node: str, seen: frozenset[str] = frozenset()) -> str | None:
+    def broadcast_axis(self, node: str) -> str | None:
         """The layer on ``node``'s path (through layers that keep their sources' axes) that combines
         dense feature axes of different sizes element-wise: RETURNN cannot match them
         (``Data.get_common_data``: two feature dim tags) and broadcasts them against each other, one
         more axis from there on; None when there is none, or it is not certain."""
+        return self._remember(("broadcast", node), None, lambda: self._broadcast_axis(node))
+
+    def _broadcast_axis(self, node: str) -> str | None:
         c = self.c
         data = c.nodes[node]
-        if node in seen or data["node_kind"] != "layer":
+        if data["node_kind"] != "layer":
             return None
         cls, opts = data["class"], data["options"]
         srcs = c.sources(node)
-        inner = seen | {node}
         if cls in ("combine", "eval") and len(srcs) > 1 and not opts.get("out_type"):
-            dims = [self.dim(src, inner) for src, _ in srcs]
+            dims = [self.dim(src) for src, _ in srcs]
             if all(d is not None and d > 1 for d in dims) and len(set(dims)) > 1 \
-                    and all(self.sparse(src, inner) is False for src, _ in srcs):
+                    and all(self.sparse(src) is False for src, _ in srcs):
                 return node
         if _keeps(cls, opts, _BROADCAST_KEEPING):
             for src, _ in srcs:
-                found = self.broadcast_axis(src, inner)
+                found = self.broadcast_axis(src)
                 if found is not None:
                     return found
         return None
