@@ -125,13 +125,7 @@ def _move_out(s: Structure, out: Placement, rec: str, members: list[str],
               or nd[n]["options"].get("is_output_layer")
               or nd[n]["options"].get("need_last")
               or (s.eval_flag and nd[n]["options"].get("loss"))]
-    loop: list[str] = []
-    todo = list(needed)
-    while todo:  # the layers the needed outputs depend on, current or previous frame
-        node = todo.pop(0)
-        if node not in loop:
-            loop.append(node)
-            todo.extend(sorted(deps[node] - set(loop)))
+    loop = _closure(needed, deps)  # the layers the needed outputs depend on, current or previous frame
     for node in members:
         if node not in loop:
             where[node] = "unused"
@@ -201,6 +195,18 @@ def _move_out(s: Structure, out: Placement, rec: str, members: list[str],
             out.wrapped_input.add(node)
 
 
+def _closure(start: list[str], deps: dict[str, set[str]]) -> list[str]:
+    """``start`` and what it depends on (``deps``, current or previous frame), breadth first."""
+    out: list[str] = []
+    todo = list(start)
+    while todo:
+        node = todo.pop(0)
+        if node not in out:
+            out.append(node)
+            todo.extend(sorted(deps[node] - set(out)))
+    return out
+
+
 def _prev_needed(s: Structure, rec: str, members: list[str], deps: dict[str, set[str]], local: dict[str, str],
                  first_source_beam: FirstSourceBeam | None) -> list[str]:
     """RETURNN's ``prev_layers_needed``: the layers whose previous frame a template asked for while
@@ -210,15 +216,8 @@ def _prev_needed(s: Structure, rec: str, members: list[str], deps: dict[str, set
     flat = set(members)
     start = [n for n in members if local[n] in ("output", "end") or nd[n]["options"].get("is_output_layer")
              or nd[n]["options"].get("need_last")]
-    templated: list[str] = []
-    todo = list(start)
-    while todo:
-        node = todo.pop(0)
-        if node not in templated:
-            templated.append(node)
-            todo.extend(sorted(deps[node] - set(templated)))
     out: list[str] = []
-    for node in templated:
+    for node in _closure(start, deps):
         for src, _, form, _ in nd[node].get("inputs", []):
             while form == "prev" and src not in flat and nd.get(src, {}).get("unit") not in (None, rec):
                 src = nd[src]["unit"]
