@@ -31,6 +31,11 @@ from .templates import rec_output_template
 #: every class ``target`` (``_target_layers``): the templates combine the sources' beams
 #: (``Data.get_common_data`` in ``_base_get_out_data_from_opts``), a target layer only joins the
 #: real layer's inputs (``get_dep_layers``, ``translate_to_common_search_beam``)
+#: classes whose output takes its beam from an option layer's batch when their sources have none:
+#: ``ReinterpretDataLayer`` with ``size_base`` (``set_dynamic_size`` puts that layer's time dim tag, with
+#: its batch, into the copy of a beamless source), ``SliceNdLayer`` (its gather positions are the
+#: ``start`` template extended by a dim, ``copy_add_dim_by_tag``, which keeps only the batch)
+_BEAM_FROM_BATCH = {"reinterpret_data": "size_base", "slice_nd": "start"}
 _TEMPLATE_BLIND = {"slice_nd": ("size",), "masked_computation": ("mask",)}
 _TEMPLATE_BLIND_ALL = ("target",)
 
@@ -317,7 +322,26 @@ class BeamPass:
             chosen = (self._resolved_choices(node) if self._output_resolved(node)
                       else self._combine_choices(choices))
             return self._with_sources(self.rec_outer.get(node, self.latest.get(node)), sources), chosen
+        if self.search and not self.template and data["class"] in _BEAM_FROM_BATCH \
+                and all(b is None for b in sources):
+            by_batch = self._beam_from_batch(node, _BEAM_FROM_BATCH[data["class"]])
+            if by_batch is not None:
+                return by_batch, self._combine_choices(choices)
         return combine_beams(beams), self._combine_choices(choices)
+
+    def _beam_from_batch(self, node: str, option: str) -> SearchBeam | None:
+        """The beam of a layer whose output takes it from the batch of an option's layer (its sources
+        have none): RETURNN's ``BatchInfo`` keeps one ``SearchBeam`` object per beam name
+        (``_make_beam_dim``), the choice's as built for real, which can differ from the option layer's
+        own in its dependencies: a rec layer's output keeps its unit output's final template beam,
+        its batch the loop choice's real beam (measured on RETURNN: fresh15-m103, fresh18-m003)."""
+        got = [self.input_beam(src, form, node) for src, opt, form in self.s.inputs(node) if opt == option]
+        if len(got) != 1 or got[0] is None or got[0].is_prev_frame:
+            return None
+        owner_data = self.nd.get(got[0].name)
+        if owner_data is None or owner_data["class"] != "choice":
+            return None
+        return self.beam.get(got[0].name)
 
     def _common(self, beams: list[SearchBeam | None]) -> SearchBeam | None:
         """The beam of the inputs' common search choices as ``translate_to_common_search_beam``

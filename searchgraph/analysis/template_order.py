@@ -379,6 +379,8 @@ class _Unit:
     def _batch(self, node: str, got: dict[str, Any]) -> bool:
         data = self.s.nodes[node]
         cls, opts = data["class"], data["options"]
+        if data["node_kind"] == "step":  # ``:i`` (RecStepInfoLayer): a scalar, no batch axis
+            return False
         if data["node_kind"] == "sub":
             return all(self.templates[v].batch for v in got.values() if isinstance(v, str) and v in self.templates)
         if cls == "subnetwork":
@@ -582,13 +584,14 @@ def _flat_members(s: Any, rec: str) -> list[tuple[str, str]]:
 
 def simulatable(bp: BeamPass, rec: str) -> bool:
     """Units the replay covers: a rec layer with a dict unit of plain layers, their sub-layers
-    (``a/b``) and subnetworks of such layers (flattened into the cell), no nested unit."""
+    (``a/b``), the frame index ``:i`` and subnetworks of such layers (flattened into the cell), no
+    nested unit."""
     s = bp.s
     members = s.children.get(rec, ())
     if not members or s.unit_output(rec) is None:
         return False
     for node, _ in _flat_members(s, rec):
-        if s.nodes[node]["node_kind"] not in ("layer", "sub"):
+        if s.nodes[node]["node_kind"] not in ("layer", "sub", "step"):
             return False
         if s.children.get(node) and not (s.nodes[node]["class"] == "subnetwork"
                                           and f"{node}/output" in s.built):
