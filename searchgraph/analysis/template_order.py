@@ -231,7 +231,7 @@ class _Unit:
                 g.add_uninitialized()
                 return self.prev_copy(sub)
             g.add_uninitialized()
-            return _Snap(None, None, False, DUMMY)
+            return _Snap(t.beam, t.chosen, t.batch, t.layout)  # the dummy (or its initial_output's)
         t = self.templates.get(name)
         if t is not None:
             if g.allow_uninitialized:
@@ -251,6 +251,7 @@ class _Unit:
         if g.allow_uninitialized:
             g.add_uninitialized()
             return name
+        initial = self._initial_dummy(name, t) if not t.initialized and t.layout is DUMMY else None
         success = False
         try:
             default = _Getter(parent=g)
@@ -259,7 +260,7 @@ class _Unit:
                 success = True
             except Exception as exc:  # RETURNN collects every exception here
                 self.collect(exc)
-                if not t.initialized and not g.iterative:
+                if not t.initialized and not g.iterative and initial is None:
                     raise
             if not t.initialized and g.iterative:
                 shallow = _Getter(allow_uninitialized=True, parent=g)
@@ -267,7 +268,12 @@ class _Unit:
                     self.construct_layer(shallow, name)
                 except Exception as exc:
                     self.collect(exc)
-                    raise
+                    if initial is None:
+                        raise
+            if initial is not None and name in self.partially:
+                # the initial output is trusted: the template becomes a copy of it, with the beam
+                # the construction gave (``initial_output.beam = layer_.output.beam``)
+                t.initialized, t.layout, t.batch = True, initial[0], initial[1]
         except _LayerNotFound as exc:
             if exc.name == name and not t.initialized:
                 self.templates.pop(name, None)
@@ -278,6 +284,24 @@ class _Unit:
         if not success:
             g.add_uninitialized()
         return name
+
+    def _initial_dummy(self, name: str, t: _Template) -> tuple[Layout | None, bool] | None:
+        """A layer not built yet whose ``initial_output`` is a layer outside the unit (``base:X``):
+        before it is first constructed its dummy template becomes a copy of that layer's template
+        (``get_templated_layer.__call__``), with X's batch, layout and beam; its construction errors
+        then stop nothing. Returns X's layout and whether it has a batch axis, else None."""
+        node = self.by_local.get(name)
+        if node is None or not str(self.s.nodes[node]["options"].get("initial_output", "")).startswith("base:"):
+            return None
+        outer = [src for src, option, form, _ in self.s.nodes[node].get("inputs", [])
+                 if option == "initial_output" and form == "base"]
+        if len(outer) != 1 or self.s.rec_of(outer[0]) is not None:
+            return None
+        layout = self.roots.of(outer[0])
+        t.layout = layout
+        t.batch = layout is None or layout.batch is not None
+        t.beam, t.chosen = self.bp.beam.get(outer[0]), self.bp.chosen.get(outer[0])
+        return t.layout, t.batch
 
     def collect(self, exc: Exception) -> None:
         if isinstance(exc, _LayerNotFound):
@@ -379,8 +403,10 @@ class _Unit:
     def _batch(self, node: str, got: dict[str, Any]) -> bool:
         data = self.s.nodes[node]
         cls, opts = data["class"], data["options"]
-        if data["node_kind"] == "step":  # ``:i`` (RecStepInfoLayer): a scalar, no batch axis
-            return False
+        if data["node_kind"] == "step":
+            # ``:i`` (RecStepInfoLayer): a scalar without batch axis, but not a dummy: what reads it
+            # (a ``gather`` at the frame index) is built, so it counts as having one here
+            return True
         if data["node_kind"] == "sub":
             return all(self.templates[v].batch for v in got.values() if isinstance(v, str) and v in self.templates)
         if cls == "subnetwork":
