@@ -82,8 +82,19 @@ def _combine_two(a: SearchBeam | None, b: SearchBeam | None) -> SearchBeam | Non
     if b.is_prev_frame and not a.is_prev_frame:
         return a
     if a.is_prev_frame and b.is_prev_frame and a.next_frame and b.next_frame:
-        newer = _combine_two(a.next_frame, b.next_frame)
-        return a if newer == a.next_frame else b
+        # both previous frames: compare the frames they come from, then (``used_next_frame``) whether
+        # one previous frame is in the other's next frame's dependencies (``prev:out`` and ``prev:t``
+        # with ``t -> prev:out``: ``prev:out``)
+        ka, kb = a.next_frame.chain_key, b.next_frame.chain_key
+        if b.next_frame.name in ka:
+            return a
+        if a.next_frame.name in kb:
+            return b
+        if a.name in kb:
+            return a
+        if b.name in ka:
+            return b
+        raise CombineError(a, b)
     if a.name in b.chain_key:
         return b
     if b.name in a.chain_key:

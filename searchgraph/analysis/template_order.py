@@ -585,8 +585,15 @@ class _Unit:
 
 def _state(t: _Template) -> tuple[Any, ...]:
     """All a template hands on (beams by their whole chains)."""
-    return (t.initialized, t.beam.chain_key if t.beam is not None else None,
-            t.chosen.chain_key if t.chosen is not None else None, t.batch, t.layout)
+    return t.initialized, _beam_state(t.beam), _beam_state(t.chosen), t.batch, t.layout
+
+
+def _beam_state(beam: SearchBeam | None) -> tuple[Any, ...] | None:
+    """A beam's whole chain, a previous frame's with the chain of the frame it comes from (which a
+    later ``get_combined_beam`` of two previous frames compares)."""
+    if beam is None:
+        return None
+    return tuple((b.name, b.next_frame.chain_key if b.next_frame is not None else None) for b in beam.walk())
 
 
 def _compare_key(t: _Template) -> tuple[Any, ...]:
