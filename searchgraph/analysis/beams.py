@@ -72,7 +72,7 @@ class CombineError(Exception):
                          f"  2: {second} (deps: {second.chain[1:]})")
 
 
-def _combine_two(a: SearchBeam | None, b: SearchBeam | None) -> SearchBeam | None:
+def _combine_two(a: SearchBeam | None, b: SearchBeam | None, beams: bool) -> SearchBeam | None:
     if a is None or b is None:
         return a or b
     if a == b:
@@ -81,6 +81,9 @@ def _combine_two(a: SearchBeam | None, b: SearchBeam | None) -> SearchBeam | Non
         return b
     if b.is_prev_frame and not a.is_prev_frame:
         return a
+    if not beams and a.is_prev_frame and b.is_prev_frame and a.next_frame and b.next_frame:
+        newer = _combine_two(a.next_frame, b.next_frame, False)
+        return a if newer == a.next_frame else b
     if a.is_prev_frame and b.is_prev_frame and a.next_frame and b.next_frame:
         # both previous frames: compare the frames they come from, then (``used_next_frame``) whether
         # one previous frame is in the other's next frame's dependencies (``prev:out`` and ``prev:t``
@@ -114,5 +117,17 @@ def combine_beams(beams: list[SearchBeam | None]) -> SearchBeam | None:
     for beam in beams:
         if beam is None or beam is result:
             continue
-        result = beam if result is None else _combine_two(result, beam)
+        result = beam if result is None else _combine_two(result, beam, True)
+    return result
+
+
+def combine_choices(chains: list[SearchBeam | None]) -> SearchBeam | None:
+    """Search choices (chains of choice owners) ordered as ``SearchChoices.compare`` orders them:
+    as :func:`combine_beams`, but two previous frames compare only by the frames they come from (the
+    extra ``used_next_frame`` rule of ``get_combined_beam`` is for beams)."""
+    result: SearchBeam | None = None
+    for chain in chains:
+        if chain is None or chain is result:
+            continue
+        result = chain if result is None else _combine_two(result, chain, False)
     return result

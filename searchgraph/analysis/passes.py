@@ -21,7 +21,7 @@ import heapq
 from collections.abc import Mapping
 
 from ..graph.layers import get_layer_class
-from .beams import CombineError, SearchBeam, combine_beams
+from .beams import CombineError, SearchBeam, combine_beams, combine_choices
 from .choices import latest_choices, owner
 from .placement import Placement
 from .structure import Structure
@@ -277,19 +277,19 @@ class BeamPass:
                 # new beam depends on the translated first source's (``_create_search_beam``)
                 many = len(beams) > 1
                 return (SearchBeam(node, size, self._common(beams) if many else first),
-                        SearchBeam(node, size, combine_beams(choices) if many else first_choice))
+                        SearchBeam(node, size, combine_choices(choices) if many else first_choice))
             if self.search and regression:
                 # a regression "choice" keeps its translated input's beam, with choices of its own
                 # only when it searches (``ChoiceLayer.__init__``: ``search_flag``)
                 beam = combine_beams(beams)
                 if not self.s.is_search_choice(node):
                     return beam, self._combine_choices(choices)
-                return beam, SearchBeam(node, beam.size if beam else 1, combine_beams(choices))
+                return beam, SearchBeam(node, beam.size if beam else 1, combine_choices(choices))
             adds_scores = data["options"].get("add_to_beam_scores", True) is not False
             if self.search and first is not None and adds_scores:
                 # adds its scores to the beam without a beam of its own (search False with
                 # add_to_beam_scores): new search choices on the source's beam
-                return first, SearchBeam(node, first.size, combine_beams(choices))
+                return first, SearchBeam(node, first.size, combine_choices(choices))
             return first, first_choice
         if role in ("decide", "split_batch_beam"):
             return None, None
@@ -299,7 +299,7 @@ class BeamPass:
                         for src, opt, form, _ in data.get("inputs", []) if opt == "search_choices"]
             if selector and selector[0][0] is not None:
                 return selector[0]
-            return combine_beams(sources), combine_beams(choices)
+            return combine_beams(sources), combine_choices(choices)
         if role == "decide_keep_beam":
             # the beam depends on the source's beam, the search choices on the source's search
             # choices (``DecideKeepBeamLayer``: ``SearchChoices(owner=self, ...)`` with the source's
@@ -353,7 +353,7 @@ class BeamPass:
                 result = result or beam
             elif not any(not b.is_prev_frame and self.nd.get(b.name, {}).get("class") == "decide_keep_beam"
                          for b in (result, beam)):
-                result = combine_beams([result, beam])
+                result = combine_choices([result, beam])
         return result
 
     @staticmethod
@@ -417,10 +417,13 @@ class BeamPass:
         ``SearchChoices.compare``, which is 0 for those, so ``max`` keeps the earlier one (only a
         later ``get_search_choices`` of the layer raises)."""
         try:
-            return combine_beams(choices)
+            return combine_choices(choices)
         except CombineError:
             if self.template:
-                raise
+                # a template's search choices are not compared while it is built: they follow its
+                # beam (``get_combined_beam``, which also orders two previous frames by whether one
+                # is in the other's next frame's dependencies)
+                return combine_beams(choices)
         return self._common(choices)
 
     def run(self) -> None:
