@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from searchgraph.analysis.beams import CombineError, SearchBeam, combine_beams
+from searchgraph.analysis.beams import CombineError, SearchBeam, combine_beams, combine_choices
 
 PREV = SearchBeam("output/output", 12).copy_as_prev_frame()
 OUT = SearchBeam("output/output", 12, PREV)
@@ -56,3 +56,33 @@ class TestCombineBeams:
         b = SearchBeam("output/b", 3, SearchBeam("output/prev:b", 3))
         with pytest.raises(CombineError, match="Cannot combine beams"):
             combine_beams([a, b])
+
+    def test_two_previous_frames_by_the_frames_they_come_from(self) -> None:
+        c1 = SearchBeam("output/choice1", 3, SearchBeam("output/prev:choice2", 5))
+        c2 = SearchBeam("output/choice2", 5, c1)
+        p1, p2 = c1.copy_as_prev_frame(), c2.copy_as_prev_frame()
+        # choice2 depends on choice1: its previous frame is the newer one
+        assert combine_beams([p1, p2]) is p2
+        assert combine_beams([p2, p1]) is p2
+
+    def test_two_previous_frames_where_one_is_in_the_others_dependencies(self) -> None:
+        # get_combined_beam's used_next_frame rule: prev:choice1 is a dependency of choice2's frame
+        c1 = SearchBeam("output/choice1", 3)
+        c2 = SearchBeam("output/choice2", 5, SearchBeam("output/prev:choice1", 3))
+        p1, p2 = c1.copy_as_prev_frame(), c2.copy_as_prev_frame()
+        assert combine_beams([p1, p2]) is p1
+        assert combine_beams([p2, p1]) is p1
+
+
+class TestCombineChoices:
+    def test_like_beams_for_frames_that_depend_on_each_other(self) -> None:
+        c1 = SearchBeam("output/choice1", 3, PREV)
+        c2 = SearchBeam("output/choice2", 5, c1)
+        assert combine_choices([c1, None, c2]) is c2
+
+    def test_two_previous_frames_compare_only_by_their_frames(self) -> None:
+        # SearchChoices.compare has no used_next_frame rule: these cannot be ordered
+        c1 = SearchBeam("output/choice1", 3)
+        c2 = SearchBeam("output/choice2", 5, SearchBeam("output/prev:choice1", 3))
+        with pytest.raises(CombineError):
+            combine_choices([c1.copy_as_prev_frame(), c2.copy_as_prev_frame()])
