@@ -67,6 +67,8 @@ EXPECTED_CODES = {
     "reject-concat-changes-choice-scores-dim": ("SG118", "output/choice"),
     "reject-broadcast-features-into-choice": ("SG118", "output/output"),
     "reject-beamless-loop-output-accumulated-first": ("SG142", "output"),
+    "reject-end-by-encoder-length": ("SG143", "output"),
+    "reject-internal-select-search-sources": ("SG144", "output/s_selected"),
     "reject-choice-on-decided-scores-in-loop": ("SG139", "output/label"),
     "reject-conv-on-unavailable-text": ("SG132", "embed_conv0"),
     "reject-dot-on-unavailable-in-loop": ("SG132", "output/aux_energy"),

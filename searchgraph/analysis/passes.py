@@ -150,6 +150,11 @@ class BeamPass:
         ``BACKTRACKED`` (a loop layer read from outside ``rec``: on the loop's latest beam),
         ``PREV_FRAME`` (``prev:`` inside ``rec``), and ``node`` the layer whose beam it is."""
         data = self.nd[src]
+        if data["node_kind"] == "data":
+            # extern data a layer registered (``register_as_extern_data``): that layer's output
+            registered = [s for s, option, _ in self.s.inputs(src) if option == "from"]
+            if registered:
+                return self.how_received(registered[0], "from", consumer)
         if data["node_kind"] in ("data", "missing"):
             return NOTHING, src, None
         if data["node_kind"] == "sub":
@@ -434,8 +439,10 @@ class BeamPass:
         succ = s.users
         nd, order, beams, chosen_of, errors = self.nd, s.order, self.beam, self.chosen, self.error
         # what to recompute when a layer changes: its users, and a choice's own prev frame (PR #1213)
-        users = [[position[v] for v in succ[n] if v in position] + ([at] if nd[n]["class"] == "choice"
-                                                                    else []) for at, n in enumerate(order)]
+        # (extern data a layer registered passes that layer's beam on: its readers are the layer's too)
+        users = [[position[w] for v in succ[n] for w in ([v] if nd[v]["node_kind"] != "data" else succ[v])
+                  if w in position] + ([at] if nd[n]["class"] == "choice" else [])
+                 for at, n in enumerate(order)]
         pending = [position[n] for n in order if n not in self.settled]  # a heap of positions
         queued = set(pending)
         for _ in range(max(3, len(order))):

@@ -560,3 +560,33 @@ def beamless_first_output(c: Construction) -> dict[str, Raised]:
                               "first; they must be on the end layer's beam)",
                               names={"first": first[0]})
     return out
+
+
+@rule('SG143', "searching loop's end layer has no search choices",
+      "{layer}'s loop searches, and its 'end' layer depends on none of its choices ({why}). After the loop, "
+      "RETURNN backtracks {output} along the frame's choices (_opt_search_resolve) and translates the "
+      "loop's lengths, which the end layer defines per hypothesis, to the latest choice's beam; it asserts "
+      "the end layer has search choices ('assert end_layer_choice and end_layer_choice.search_choices').",
+      "Let 'end' depend on the frame's choice (e.g. compare the choice with the end-of-sequence label, or "
+      "combine the length condition with such a compare), or end the loop at a known length "
+      "('max_seq_len' without an 'end' layer, or the target's length).")
+def end_without_search_choices(c: Construction) -> dict[str, Raised]:
+    """``_opt_search_resolve`` of the first accumulated layer with search choices of the loop's own
+    net (the unit's output layers, what the layers moved out after the loop read, ``output``): with an
+    ``end`` layer, the loop's lengths are on the end layer's beam and get translated to the latest
+    choice's, so it asserts ``self.net.get_search_choices(src=end_layer)`` is not None."""
+    out: dict[str, Raised] = {}
+    if not c.search:
+        return out
+    for rec, node, _ in _resolved_on_own_choices(c):
+        if rec in out or c.known_length(rec) or rec in c.unavailable or rec in c.unbuilt:
+            continue
+        end = next((n for n in c.children(rec) if c.nodes[n]["local"] == "end"), None)
+        if end is None or end not in c.built or c.chosen(end) is not None:
+            continue
+        reads = [s for s, _, _ in c.inputs(end)]
+        why = (f"it reads only {', '.join(c.nodes[s]['local'] for s in reads)}" if reads
+               else "it reads no layer")
+        out[rec] = Raised(f"AssertionError: (_opt_search_resolve of {c.nodes[node]['local']}: the end layer "
+                          "has no search choices)", names={"output": c.nodes[node]["local"], "why": why})
+    return out

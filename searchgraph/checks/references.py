@@ -64,6 +64,32 @@ def missing_layer(c: Construction) -> dict[str, Raised]:
     return out
 
 
+#: classes RETURNN uses inside its construction but registers under no name a config can use (their
+#: ``layer_class`` is unset): ``get_layer_class`` raises for them
+INTERNAL_CLASSES = {"select_search_sources": "SelectSearchSourcesLayer (RETURNN inserts it to translate a "
+                                             "value into another beam)",
+                    "rec_step_info": "RecStepInfoLayer (the frame index, which a loop reads as ':i')"}
+
+
+@rule("SG144", "layer class only RETURNN itself can create",
+      "{layer} has class {cls!r}: that is {what}, which RETURNN creates itself and registers under no "
+      "class name, so a config cannot name it (get_layer_class: unknown layer class).",
+      "{hint}")
+def internal_class(c: Construction) -> dict[str, Raised]:
+    """A layer whose class is one of RETURNN's internal ones (:data:`INTERNAL_CLASSES`)."""
+    out: dict[str, Raised] = {}
+    for node, data in c.nodes.items():
+        cls = data["class"]
+        if data["node_kind"] == "layer" and cls in INTERNAL_CLASSES:
+            hint = ("Read ':i' for the frame index." if cls == "rec_step_info" else
+                    "Leave it out: RETURNN translates every input into the layer's common beam by itself; "
+                    "to keep a value on a choice's beam use 'decide_keep_beam', to read raw beam data "
+                    "'choice_get_src_beams' / 'choice_get_beam_scores'.")
+            out[node] = Raised(f"Exception: unknown layer class {cls!r}",
+                               names={"cls": cls, "what": INTERNAL_CLASSES[cls], "hint": hint})
+    return out
+
+
 #: classes that keep their first source's dim and get the dim RETURNN guesses from a ``target`` as
 #: ``n_out``, which ``LayerBase.__init__`` asserts (``linear`` and ``softmax`` take it as their
 #: ``out_dim`` instead; ``CopyLayer.get_out_data_from_opts`` overwrites its template's dim with it, so

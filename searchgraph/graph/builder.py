@@ -94,8 +94,10 @@ class _Builder:
         self.unknown: list[tuple[str, str, str, _Suggest]] = []
         self.root = _Scope(spec.network)
         self.data_keys = set(spec.data_keys())
-        self.registered = {d.get("register_as_extern_data") for d in spec.network.values()
-                           if isinstance(d, dict) and d.get("register_as_extern_data")}
+        #: extern data key -> the root layer registering its output under it (``register_as_extern_data``)
+        self.registered = {d["register_as_extern_data"]: k for k, d in spec.network.items()
+                           if isinstance(d, dict) and isinstance(d.get("register_as_extern_data"), str)
+                           and not str(k).startswith("#")}
 
     # -- nodes -------------------------------------------------------------------------------
     def add_scope(self, scope: _Scope) -> None:
@@ -145,6 +147,10 @@ class _Builder:
             self.g.add_node(name, node_kind="data", **{"class": "data"}, options={}, unit=None,
                             unit_kind=None, depth=0, local=name, only_on_search=False, extra=None,
                             known=True)
+            if key in self.registered and key not in self.data_keys:
+                # ``TFNetwork._create_layer`` puts the layer's output (its beam too) into the extern
+                # data under that key: ``data:KEY`` reads it, after the layer is built
+                self.ref(self.root, name, self.registered[key], "from", True)
         return name
 
     # -- references ----------------------------------------------------------------------------
