@@ -125,7 +125,12 @@ def _move_out(s: Structure, out: Placement, rec: str, members: list[str],
               or nd[n]["options"].get("is_output_layer")
               or nd[n]["options"].get("need_last")
               or (s.eval_flag and nd[n]["options"].get("loss"))]
-    loop = _closure(needed, deps)  # the layers the needed outputs depend on, current or previous frame
+    # the layers the needed outputs depend on, current or previous frame; ``visit`` skips a layer
+    # named ``data`` (taking it for the loop's input) and what only it reaches: RETURNN builds those
+    # in the loop, as dependencies, but never moves them out
+    named_data = {n for n in members if local[n] == "data"}
+    loop = _closure(needed, deps, skip=named_data)
+    hidden = [n for n in _closure(needed, deps) if n not in loop] if named_data else []
     for node in members:
         if node not in loop:
             where[node] = "unused"
@@ -174,7 +179,7 @@ def _move_out(s: Structure, out: Placement, rec: str, members: list[str],
         if moved is None:
             break
         take(moved, "input")
-    for node in loop:
+    for node in loop + hidden:
         where[node] = "loop"
     # ``_construct`` also builds, in the loop, every layer a template asked for as ``prev:``
     # (``prev_layers_needed``) that no needed output reaches, with what it reads
@@ -195,13 +200,14 @@ def _move_out(s: Structure, out: Placement, rec: str, members: list[str],
             out.wrapped_input.add(node)
 
 
-def _closure(start: list[str], deps: dict[str, set[str]]) -> list[str]:
-    """``start`` and what it depends on (``deps``, current or previous frame), breadth first."""
+def _closure(start: list[str], deps: dict[str, set[str]], skip: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """``start`` and what it depends on (``deps``, current or previous frame), breadth first, not
+    entering ``skip``."""
     out: list[str] = []
-    todo = list(start)
+    todo = [n for n in start if n not in skip]
     while todo:
         node = todo.pop(0)
-        if node not in out:
+        if node not in out and node not in skip:
             out.append(node)
             todo.extend(sorted(deps[node] - set(out)))
     return out

@@ -122,7 +122,13 @@ def n_out_from_target(c: Construction) -> dict[str, Raised]:
         declared_none = isinstance(ext, dict) and "dim" in ext and ext["dim"] is None and "dims" not in ext
         if want is not None and opts.get("loss") == "ctc":
             want += 1
-        if have is not None and (want is not None and want != have or want is None and declared_none):
+        if have is None and want is not None and shapes.sparse(node) is False \
+                and shapes.has_feature_axis(node) is False:
+            # neither labels nor a feature axis (labels cast to float): its dim is None
+            out[node] = Raised(f"AssertionError: (LayerBase.__init__: output dim None (no feature axis) != "
+                               f"n_out {want} guessed from target {target!r})",
+                               names={"want": want, "have": "none: no feature axis"})
+        elif have is not None and (want is not None and want != have or want is None and declared_none):
             out[node] = Raised(f"AssertionError: (LayerBase.__init__: output dim {have} != n_out {want} "
                                f"guessed from target {target!r})", names={"want": want, "have": have})
     return out

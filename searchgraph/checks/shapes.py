@@ -205,8 +205,15 @@ class Shapes:
         if cls in ("linear", "softmax", "self_attention", "combine", "activation", "layer_norm"):
             return False
         srcs = c.sources(node)
-        if cls in ("copy", "dropout") and srcs:
+        if cls in ("copy", "dropout", "decide") and srcs:
             return self.sparse(srcs[0][0], seen | {node})
+        if cls == "cast" and srcs:
+            # ``CastLayer``: labels cast to a float (or complex) type lose their sparse dim
+            if str(data["options"].get("dtype", "")).startswith(("float", "complex")):
+                return False
+            return self.sparse(srcs[0][0], seen | {node})
+        if cls == "rec" and f"{node}/output" in c.nodes:
+            return self.sparse(f"{node}/output", seen | {node})  # the unit output's template
         if cls == "concat" and srcs:  # dense pieces make a dense whole
             found = [self.sparse(src, seen | {node}) for src, _ in srcs]
             return False if all(f is False for f in found) else None
@@ -236,7 +243,9 @@ class Shapes:
         axis = opts.get("axis", opts.get("axes"))
         if cls in ("squeeze", "reduce") and (axis in ("F", "f") or axis == ["F"]):
             return False
-        if _keeps(cls, opts, KEEP_DIM) or cls in ("copy", "eval", "reinterpret_data"):
+        if cls == "rec" and f"{node}/output" in c.nodes:
+            return self.has_feature_axis(f"{node}/output", seen | {node})  # the unit output's template
+        if _keeps(cls, opts, KEEP_DIM) or cls in ("copy", "eval", "reinterpret_data", "cast", "decide"):
             found = [self.has_feature_axis(src, seen | {node}) for src, _ in c.sources(node)]
             return _or(found) if found else None
         return None
