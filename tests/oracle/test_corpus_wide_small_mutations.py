@@ -25,7 +25,7 @@ TARGET = 0.95
 N_MUTANTS = {name: 150 for name in ("dev", "held-out", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6",
                                     "fresh7", "fresh8", "fresh9", "fresh10", "fresh11", "fresh12", "fresh13",
                                     "fresh14", "fresh15", "fresh16")}
-N_MUTANTS.update({"fresh17": 100, "fresh18": 100, "fresh19": 100, "fresh20": 100, "fresh21": 100, "fresh22": 100})
+N_MUTANTS.update({"fresh17": 60, "fresh18": 60, "fresh19": 60, "fresh20": 60, "fresh21": 60, "fresh22": 60})
 RECALL_FLOOR = {"dev": 0.95, "held-out": 0.98, "fresh": 0.93, "fresh2": 0.95, "fresh3": 0.95, "fresh4": 0.9,
                 "fresh5": 0.98, "fresh6": 0.98, "fresh7": 0.95, "fresh8": 0.99, "fresh9": 0.95, "fresh10": 0.95,
                 "fresh11": 0.95, "fresh12": 0.99, "fresh13": 0.99, "fresh14": 0.99, "fresh15": 0.95, "fresh16": 0.95,
