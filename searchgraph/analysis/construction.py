@@ -441,7 +441,9 @@ class Construction:
         real, s = self._real, self._s
         while rec is not None:
             if rec in real.latest and real.chosen.get(rec) is not None:
-                return real.latest[rec].name
+                # the rec layer's own search choices (its owner: a regression choice's beam is its
+                # previous frame's, its choices its own)
+                return real.chosen[rec].name
             outer = s.rec_of(rec)
             if outer is None or self._where.get(s.top_in_rec(rec, outer)) not in ("input", "output"):
                 return None

@@ -285,7 +285,12 @@ class BeamPass:
                         SearchBeam(node, size, combine_choices(choices) if many else first_choice))
             if self.search and regression:
                 # a regression "choice" keeps its translated input's beam, with choices of its own
-                # only when it searches (``ChoiceLayer.__init__``: ``search_flag``)
+                # only when it searches (``ChoiceLayer.__init__``: ``search_flag``); a searching one in a
+                # loop without beamed sources also gets its own prev frame (PR #1213)
+                if not self.template and self.s.is_search_choice(node) and self.s.rec_of(node) \
+                        and all(b is None for b in sources):
+                    beams.insert(own_prev_at, self.input_beam(node, "prev", node))
+                    choices.insert(own_prev_at, self.input_choice(node, "prev", node))
                 beam = combine_beams(beams)
                 if not self.s.is_search_choice(node):
                     return beam, self._combine_choices(choices)

@@ -219,6 +219,10 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
             # safe_log -> check_base_op_type_and_replace: a split part after the first is not its
             # op's first output (``Split:i``)
             why = f"{src} is a later output of a split op, not a softmax whose log can be taken"
+        elif all(not c.batched(s) for s, _ in srcs):
+            # ChoiceLayer._get_scores: ``source.output.is_batch_major`` (a variable, a constant, the
+            # frame index: no batch axis at all)
+            why = f"{src} has no batch axis (computed only from variables, constants or the frame index)"
         elif rec is not None and c.placement(src) == "loop" and shapes.batchless(src):
             # ChoiceLayer._get_scores: ``source.output.is_batch_major``
             why = (f"{src} has no batch axis: its template is computed only from the loop's own previous "

@@ -210,7 +210,12 @@ def loop_output_without_length(c: Construction) -> dict[str, str]:
         reached = set(beam.chain_key)
         if not beam.is_prev_frame and beam.name in c.nodes and c.beam(beam.name) is not None:
             reached |= set(c.beam(beam.name).chain_key)
-        if end_beam is not None and end_beam.name not in reached:
+        # an end layer on a previous frame's choice: its sizes are also translated to this frame's beam of
+        # that choice (``_opt_search_resolve``: "logic from maybe_transform")
+        names = {end_beam.name} if end_beam is not None else set()
+        if end_beam is not None and end_beam.is_prev_frame and end_beam.next_frame is not None:
+            names.add(end_beam.next_frame.name)
+        if end_beam is not None and not names & reached:
             out[rec] = (f"AssertionError: Tensor{{'{c.nodes[rec]['local']}_output', ...}} sanity_check: "
                         f"dynamic dim Dim{{'dyn-time:{rec}'[B&Beam{{'{beam.name}'}}({beam.size})]}} value "
                         f"unknown (the loop's length is known on {end_beam.name}, its end layer's beam)")
