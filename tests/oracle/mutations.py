@@ -359,6 +359,19 @@ def _redirect(layers: dict[str, Any], readers: list[str], old: str, new: str) ->
         _map_refs(layers[k], lambda r: new if r == old else r)
 
 
+def _interpose(layers: dict[str, Any], readers: list[str], old: str, name: str, desc: dict[str, Any]) -> str:
+    """Add ``desc`` under a fresh ``name`` and let ``readers`` read it instead of ``old``."""
+    new = _fresh(layers, name)
+    layers[new] = desc
+    _redirect(layers, readers, old, new)
+    return new
+
+
+def _encoder_sites(net: dict[str, Any], rec: str, exclude: tuple[str, ...]) -> list[str]:
+    """Root layers ``rec`` reads (transitively), sorted, but those of the classes in ``exclude``."""
+    return [k for k in sorted(_root_ancestors(net, rec)) if net[k].get("class") not in exclude]
+
+
 # ----------------------------------------------------------------------------------------------------
 # Operators
 

@@ -20,14 +20,14 @@ from .mutations import (
     Case,
     Op,
     _copy,
+    _encoder_sites,
     _fresh,
     _head,
+    _interpose,
     _layers,
     _map_refs,
-    _readers,
+    _read_decoder,
     _recs,
-    _redirect,
-    _root_ancestors,
     _searching_recs,
     _sources,
     _unit_choices,
@@ -89,8 +89,7 @@ def op_size_from_decoder(case: Case, rng: random.Random) -> Result:
     new, net = _copy(case)
     sites = []
     for rec in _searching_recs(net):
-        before = _root_ancestors(net, rec)
-        sites += [(rec, k) for k in sorted(before) if net[k].get("class") not in ("rec", "choice", "decide", "data")]
+        sites += [(rec, k) for k in _encoder_sites(net, rec, ("rec", "choice", "decide", "data"))]
     if not sites:
         return None
     rec, enc = rng.choice(sites)
@@ -102,14 +101,12 @@ def op_size_from_decoder(case: Case, rng: random.Random) -> Result:
 def op_pad_decoder(case: Case, rng: random.Random) -> Result:
     """Root readers of a searching decoder read its output padded on the time axis."""
     new, net = _copy(case)
-    sites = [r for r in _searching_recs(net) if _readers(net, r)]
-    if not sites:
+    found = _read_decoder(net, rng)
+    if found is None:
         return None
-    rec = rng.choice(sites)
-    readers = _readers(net, rec)
-    padded = _fresh(net, f"{rec}_padded")
-    net[padded] = {"class": "pad", "axes": "T", "padding": [1, 1], "from": rec}
-    _redirect(net, readers, rec, padded)
+    rec, readers = found
+    padded = _interpose(net, readers, rec, f"{rec}_padded", {"class": "pad", "axes": "T", "padding": [1, 1],
+                                                             "from": rec})
     return new, f"{', '.join(readers)} read {padded}: {rec} padded by one frame on each side"
 
 

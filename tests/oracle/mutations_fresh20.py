@@ -20,11 +20,13 @@ from .mutations import (
     Case,
     Op,
     _copy,
+    _encoder_sites,
     _fresh,
+    _interpose,
     _layers,
+    _read_decoder,
     _readers,
     _redirect,
-    _root_ancestors,
     _searching_recs,
     _sources,
     _unit_choices,
@@ -44,8 +46,7 @@ def op_end_by_length(case: Case, rng: random.Random) -> Result:
     for rec in _searching_recs(net):
         if "end" not in net[rec]["unit"]:
             continue
-        sites += [(rec, k) for k in sorted(_root_ancestors(net, rec))
-                  if net[k].get("class") not in ("rec", "choice", "decide", "reduce", "data")]
+        sites += [(rec, k) for k in _encoder_sites(net, rec, ("rec", "choice", "decide", "reduce", "data"))]
     if not sites:
         return None
     rec, enc = rng.choice(sites)
@@ -70,14 +71,12 @@ def op_double_decide(case: Case, rng: random.Random) -> Result:
 def op_prefix_decoder(case: Case, rng: random.Random) -> Result:
     """Root readers of a searching decoder read its output with one frame prepended."""
     new, net = _copy(case)
-    sites = [r for r in _searching_recs(net) if _readers(net, r)]
-    if not sites:
+    found = _read_decoder(net, rng)
+    if found is None:
         return None
-    rec = rng.choice(sites)
-    readers = _readers(net, rec)
-    prefixed = _fresh(net, f"{rec}_prefixed")
-    net[prefixed] = {"class": "prefix_in_time", "from": rec, "prefix": 0, "repeat": 1}
-    _redirect(net, readers, rec, prefixed)
+    rec, readers = found
+    prefixed = _interpose(net, readers, rec, f"{rec}_prefixed",
+                          {"class": "prefix_in_time", "from": rec, "prefix": 0, "repeat": 1})
     return new, f"{', '.join(readers)} read {prefixed}: {rec} with one frame prepended"
 
 

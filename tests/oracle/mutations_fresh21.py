@@ -23,6 +23,7 @@ from .mutations import (
     Case,
     Op,
     _copy,
+    _encoder_sites,
     _fresh,
     _head,
     _layers,
@@ -30,7 +31,6 @@ from .mutations import (
     _readers,
     _recs,
     _redirect,
-    _root_ancestors,
     _searching_recs,
 )
 
@@ -117,8 +117,7 @@ def op_end_or_length(case: Case, rng: random.Random) -> Result:
     for rec in _searching_recs(net):
         if "end" not in net[rec]["unit"]:
             continue
-        sites += [(rec, k) for k in sorted(_root_ancestors(net, rec))
-                  if net[k].get("class") not in ("rec", "choice", "decide", "reduce", "data")]
+        sites += [(rec, k) for k in _encoder_sites(net, rec, ("rec", "choice", "decide", "reduce", "data"))]
     if not sites:
         return None
     rec, enc = rng.choice(sites)

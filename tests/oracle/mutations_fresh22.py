@@ -23,9 +23,10 @@ from .mutations import (
     Op,
     _copy,
     _fresh,
+    _interpose,
     _layers,
+    _read_decoder,
     _readers,
-    _redirect,
     _searching_recs,
     _unit_choices,
 )
@@ -90,14 +91,12 @@ def op_keep_beams(case: Case, rng: random.Random) -> Result:
 def op_time_major_decoder(case: Case, rng: random.Random) -> Result:
     """Root readers of a searching decoder read it time-major."""
     new, net = _copy(case)
-    sites = [r for r in _searching_recs(net) if _readers(net, r)]
-    if not sites:
+    found = _read_decoder(net, rng)
+    if found is None:
         return None
-    rec = rng.choice(sites)
-    readers = _readers(net, rec)
-    tm = _fresh(net, f"{rec}_time_major")
-    net[tm] = {"class": "reinterpret_data", "enforce_time_major": True, "from": rec}
-    _redirect(net, readers, rec, tm)
+    rec, readers = found
+    tm = _interpose(net, readers, rec, f"{rec}_time_major",
+                    {"class": "reinterpret_data", "enforce_time_major": True, "from": rec})
     return new, f"{', '.join(readers)} read {tm}: {rec} time-major"
 
 

@@ -21,8 +21,8 @@ from .mutations import (
     Case,
     Op,
     _copy,
+    _encoder_sites,
     _fresh,
-    _root_ancestors,
     _searching_recs,
     _sources,
     _unit_choices,
@@ -101,8 +101,8 @@ def op_choice_from_root(case: Case, rng: random.Random) -> Result:
     new, net = _copy(case)
     sites = []
     for rec, choice, dim in _choice_sites(case, net):
-        sites += [(rec, choice, dim, k) for k in sorted(_root_ancestors(net, rec))
-                  if net[k].get("class") not in ("rec", "choice", "decide", "reduce", "data", "length")]
+        sites += [(rec, choice, dim, k)
+                  for k in _encoder_sites(net, rec, ("rec", "choice", "decide", "reduce", "data", "length"))]
     if not sites:
         return None
     rec, choice, dim, enc = rng.choice(sites)
