@@ -337,7 +337,37 @@ class BeamPass:
             by_batch = self._beam_from_batch(node, _BEAM_FROM_BATCH[data["class"]])
             if by_batch is not None:
                 return by_batch, self._combine_choices(choices)
-        return combine_beams(beams), self._combine_choices(choices)
+        common, combined = self._combine_choices(choices), combine_beams(beams)
+        owner = self.beam.get(common.name) if common is not None and not common.is_prev_frame else None
+        if self.search and not self.template and owner is not None and len(beams) > 1 \
+                and combined is not None and combined.name == owner.name:
+            # (where the beams disagree with the choices RETURNN asserts first: the checks say so)
+            translated = self._translated(plan, own_prev_at, beams, owner)
+            if translated != beams:
+                combined = None
+                for beam in translated:  # ``get_combined_beam``: of two equal beams, the first
+                    if beam is not None and (combined is None or beam != combined):
+                        combined = beam if combined is None else combine_beams([combined, beam])
+        return combined, common
+
+    def _translated(self, plan: list, own_prev_at: int, beams: list[SearchBeam | None],
+                    owner: SearchBeam) -> list[SearchBeam | None]:
+        """The inputs' beams after ``translate_to_common_search_beam``: a beamless input (with a batch
+        axis) is re-selected (``SelectSearchSourcesLayer``) into ``owner``, the beam of the common search
+        choices' owner as built (``SearchChoices.get_beam_info``; a ``search: False`` choice's is its
+        source's), which can carry other dependencies than the beamed inputs' (a beamless encoder tiled
+        next to a loop's output takes the loop choice's real beam); ``Data.get_common_data`` then
+        combines them in order, the first of equal beams winning."""
+        srcs = [src for _, src, _, _ in plan]
+        if len(srcs) != len(beams):  # the layer's own previous frame was inserted
+            srcs.insert(own_prev_at, None)
+        out = list(beams)
+        for i, (beam, src) in enumerate(zip(beams, srcs)):
+            # only a beamless input is modelled here: a beamed one re-selected into the common beam
+            # has that beam's name already, and the checks judge it by the beam it brings
+            if beam is None and src is not None and self.s.batched(src):
+                out[i] = owner
+        return out
 
     def _beam_from_batch(self, node: str, option: str) -> SearchBeam | None:
         """The beam of a layer whose output takes it from the batch of an option's layer (its sources

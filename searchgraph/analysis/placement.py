@@ -314,6 +314,8 @@ def _reads_loop_input(s: Structure, node: str, rec: str, seen: set[str]) -> bool
                 and nd[node]["unit"] in s.children.get(rec, ()) \
                 and s.users[src][node]["ref"].count("base:") == 1:
             return True  # a subnetwork of the unit reads the unit's data (``base:data:KEY``)
+        if form != "prev" and nd[src]["node_kind"] == "sub":
+            src = s.parent(src)  # a sub-layer (``split/0``) reads what its layer reads
         if form != "prev" and src in s.built and s.rec_of(src) == rec and _reads_loop_input(s, src, rec, seen):
             return True
     # a subnetwork reads what its inner layers read (its own ``from`` only reaches them as ``data``)

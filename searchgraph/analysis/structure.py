@@ -154,14 +154,15 @@ class Structure:
         return next(iter(self.graph.predecessors(sub)))
 
     def spec_unit(self, node: str) -> Any:
-        """The raw ``unit`` dict of a rec layer as written in the network (``#`` keys included)."""
+        """The raw ``unit`` dict of a rec layer (or a ``masked_computation``'s inline unit) as written in
+        the network (``#`` keys included)."""
         path = node.split("/")
         net: Any = self.spec.network
         for i, part in enumerate(path):
             desc = net.get(part) if isinstance(net, dict) else None
             if not isinstance(desc, dict):
                 return None
-            net = desc.get("unit") if desc.get("class") == "rec" else desc.get("subnetwork")
+            net = desc.get("unit") if desc.get("class") in ("rec", "masked_computation") else desc.get("subnetwork")
             if i == len(path) - 1:
                 return net
         return None

@@ -25,8 +25,102 @@ from .shapes import Shapes
       "the other's scores).")
 def unrelated_choices(c: Construction) -> dict[str, Raised]:
     """``SearchBeam.get_combined_beam`` (templates) / ``SearchChoices.compare`` (the real layer) find
-    no order between two inputs' choices: reported with both choice chains."""
-    return {node: Raised(message, c.combine_traces(node)) for node, message in c.combine_errors().items()}
+    no order between two inputs' choices: reported with both choice chains. Also where two previous
+    frames' choices are compared in the loop while one of them is built for real and the other still
+    a template (:func:`_half_built_compares`)."""
+    out = {node: Raised(message, c.combine_traces(node)) for node, message in c.combine_errors().items()}
+    for node, (first, second) in _half_built_compares(c).items():
+        out.setdefault(node, Raised(
+            f"Exception: Cannot compare search choices\n <SearchChoices owner={second}> (a template: not yet "
+            f"built in this frame),\n <SearchChoices owner={first}> (built)\nwhich have traces through "
+            "different objects of the same choice", ((second,), (first,))))
+    return out
+
+
+def _half_built_compares(c: Construction) -> dict[str, tuple[str, str]]:
+    """``SearchChoices.compare`` of two previous frames' choices (``prev:a``, ``prev:b``) compares the
+    current frame's layers instead (``get_normalized_layer``): the real one where the frame has built it
+    already, else its template, and a template's choice trace runs through other templates. So when,
+    building a loop layer for real, exactly one of ``a`` and ``b`` is built, neither is found in the
+    other's trace and RETURNN raises "Cannot compare search choices". The frame is built as
+    ``_SubnetworkRecCell._construct`` does: ``sorted(needed_outputs)`` (``output``, the output layers,
+    ``end``, what moved-out layers read in the loop), then what is read as ``prev:``, each depth first
+    through its current-frame inputs. Returns layer -> (the built choice, the unbuilt one)."""
+    from ..analysis.passes import _kwarg_key
+
+    out: dict[str, tuple[str, str]] = {}
+    if not c.search:
+        return out
+    for rec in c.searching_loops():
+        _frame_clashes(c, rec, out, _kwarg_key)
+    return out
+
+
+def _frame_clashes(c: Construction, rec: str, out: dict[str, tuple[str, str]], kwarg_key: object) -> None:
+    """:func:`_half_built_compares` for one loop: build its frame in RETURNN's order."""
+    unit = [n for n in c.children(rec) if c.placement(n) == "loop"]
+    local = {n: c.nodes[n]["local"] for n in unit}
+    choices = {n for n in unit if c.nodes[n]["class"] == "choice"}
+    if len(choices) < 2:
+        return
+    moved_out = [n for n in c.children(rec) if c.placement(n) == "output"]
+    needed = {n for n in unit if local[n] in ("output", "end") or c.nodes[n]["options"].get("is_output_layer")
+              or c.nodes[n]["options"].get("need_last")}
+    needed |= {src for m in moved_out for src, _, form in c.inputs(m) if src in local and form != "prev"}
+    read_prev = {src for n in c.children(rec) for src, _, form in c.inputs(n) if form == "prev" and src in local}
+    built: set[str] = set()
+    stack: set[str] = set()
+
+    def deps(node: str) -> list[str]:
+        found = []
+        for src, _, form in c.inputs(node):
+            if form in ("prev", "base", "data"):
+                continue
+            if c.nodes[src]["node_kind"] == "sub":
+                src = next(iter(c.graph.predecessors(src)), src)
+            if src in local and src not in found:
+                found.append(src)
+        return found
+
+    def build(node: str) -> None:
+        if node in built or node in stack:
+            return
+        stack.add(node)
+        for dep in deps(node):
+            build(dep)
+        stack.discard(node)
+        if node not in choices:
+            clash = _compare_clash(c, node, choices, built, kwarg_key)
+            if clash is not None:
+                out.setdefault(node, clash)
+        built.add(node)
+
+    for node in sorted(needed, key=local.__getitem__) + sorted(read_prev - needed, key=local.__getitem__):
+        build(node)
+
+
+def _compare_clash(c: Construction, node: str, choices: set[str], built: set[str],
+                   kwarg_key: object) -> tuple[str, str] | None:
+    """The first pair of ``node``'s inputs' search choices that ``max(..., key=compare)`` compares as two
+    previous frames of different choices of which exactly one is built (see :func:`_half_built_compares`)."""
+    from ..analysis.beams import CombineError, combine_choices
+
+    inputs = sorted((i for i in c.translate_inputs(node) if i.choice is not None and i.batched),
+                    key=lambda i: kwarg_key(i.option))  # type: ignore[operator]
+    current = None
+    for item in inputs:
+        chosen = item.choice
+        if current is not None and current.is_prev_frame and chosen.is_prev_frame \
+                and current.next_frame is not None and chosen.next_frame is not None \
+                and current.next_frame.name != chosen.next_frame.name:
+            a, b = current.next_frame.name, chosen.next_frame.name
+            if a in choices and b in choices and (a in built) != (b in built):
+                return (a, b) if a in built else (b, a)
+        try:
+            current = chosen if current is None else combine_choices([current, chosen])
+        except CombineError:
+            return None
+    return None
 
 
 @rule('SG106', 'decided layer combined with a beamed one',

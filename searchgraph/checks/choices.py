@@ -173,11 +173,13 @@ def non_search_choice_without_beam(c: Construction) -> dict[str, str]:
       "'prob' a tensor it can take the log of; its output template is its target's, which must be labels; "
       "{layer}'s first source is sparse, has another dim, carries "
       "a whole sequence read into the loop, is a prev: value scored as 'prob', or has no batch axis (computed "
-      "only from the loop's own previous frames), or its target is dense.",
+      "only from the loop's own previous frames), or its target is dense; with several sources, one has "
+      "fewer labels than the beam it is pruned to first (source_beam_sizes, default the beam size).",
       'Feed {layer} a softmax / log-softmax over the target vocabulary computed in the frame (n_out = the '
       "target's dim); read sequences from outside the loop only through attention; to score a prev: "
       "value, make it log-probabilities and set input_type 'log_prob'; compute the scores from the frame's "
-      "state (which reads the previous choice or the encoder).")
+      "state (which reads the previous choice or the encoder); give source_beam_sizes no larger than each "
+      "source's vocabulary.")
 def choice_input_shape(c: Construction) -> dict[str, str]:
     """``ChoiceLayer.__init__`` in search: ``not source.output.sparse``, ``sources[0].output.dim ==
     output.dim`` (the target's dim) and ``sources[0].output.shape == (dim,)``."""
@@ -241,7 +243,24 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
                 why = f"{src} has feature dim {have}, the target {data['options']['target']!r} has {want}"
         if why:
             out[node] = f"AssertionError: (ChoiceLayer in search: {why})"
+        elif not regression and len(srcs) > 1 and (pruned := _pruned_source(shapes, data["options"], srcs)):
+            out[node] = pruned
     return out
+
+
+def _pruned_source(shapes: Shapes, opts: dict, srcs: list[tuple[str, str]]) -> str | None:
+    """``ChoiceLayer._prune_and_combine_sources``: with several sources each is pruned first with
+    ``tf.nn.top_k`` to its ``source_beam_sizes`` entry (default: the beam size), which needs at least
+    that many labels."""
+    sizes = opts.get("source_beam_sizes") or [opts.get("beam_size")] * len(srcs)
+    if not isinstance(sizes, list) or len(sizes) != len(srcs):
+        return None
+    for (src, _), k in zip(srcs, sizes):
+        dim = shapes.dim(src)
+        if isinstance(k, int) and dim is not None and dim < k:
+            return (f"ValueError: input must have last dimension >= k = {k} but is {dim} "
+                    f"(top_k pruning source {src} of several, ChoiceLayer._prune_and_combine_sources)")
+    return None
 
 
 def _later_split_part(c: Construction, node: str) -> bool:

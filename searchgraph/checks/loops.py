@@ -62,7 +62,9 @@ def loop_length(c: Construction) -> dict[str, str]:
             out[node] = ("AttributeError: 'NoneType' object has no attribute 'copy_template_set_ctx' "
                          "(the loop's time axis has no length: You need to have an 'end' layer in "
                          "your rec subnet.)")
-        elif opts.get("max_seq_len") is None and node not in c.unavailable and node not in c.unbuilt:
+        elif opts.get("max_seq_len") is None and not opts.get("max_seq_len_via") \
+                and node not in c.unavailable and node not in c.unbuilt:
+            # ``max_seq_len_via``: a (scalar) layer gives the bound instead (``RecLayer.__init__``)
             # asserted when the loop is built (its while-loop condition), not by its template: a loop
             # RETURNN does not build (it reads data search has not) never gets there
             out[node] = f"AssertionError: <RecLayer {data['local']!r}>: specify max_seq_len"
@@ -435,6 +437,34 @@ def decide_without_batch(c: Construction) -> dict[str, Raised]:
             continue
         out[node] = Raised("AssertionError: DecideLayer.get_out_data_from_opts: copy_as_batch_major of "
                            f"{src}, which has no batch axis", names={"src": src, "why": why})
+    return out
+
+
+@rule('SG145', 'length-normalised decide on a value without time axis',
+      "{layer} decides {src} with length_normalization, which divides each hypothesis' score by its "
+      "sequence length; {src} has no time axis, so there is no length (Tensor.get_sequence_lengths "
+      "asserts a time axis).",
+      "Set length_normalization: False on {layer} (one label per sequence has no length to normalise by).")
+def decide_length_norm_without_time(c: Construction) -> dict[str, Raised]:
+    """``DecideLayer.decide``: with ``length_normalization`` the beam scores are divided by
+    ``src.output.get_sequence_lengths()``, which asserts the source has a time axis; only a source
+    with a beam gets there (``DecideLayer.__init__``)."""
+    out: dict[str, Raised] = {}
+    if not c.search:
+        return out
+    shapes = c.derived(Shapes)
+    for node in c.order:
+        data = c.nodes[node]
+        if data["class"] != "decide" or not data["options"].get("length_normalization") \
+                or c.rec_of(node) is not None:
+            continue
+        sources = c.sources(node)
+        if not sources or node not in c.built:
+            continue
+        src = sources[0][0]
+        if c.beam(src) is not None and shapes.has_time(src) is False:
+            out[node] = Raised("AssertionError: (DecideLayer with length_normalization: "
+                               f"get_sequence_lengths of {src}, which has no time axis)", names={"src": src})
     return out
 
 

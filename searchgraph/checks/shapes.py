@@ -266,7 +266,16 @@ class Shapes:
         cls, opts = data["class"], data["options"]
         srcs = c.sources(node)
         if cls == "choice":
-            return self.target_dim(node) if opts.get("target") else None
+            if opts.get("target"):
+                return self.target_dim(node)
+            # without a target the labels index its scores (``ChoiceLayer.get_out_data_from_opts``:
+            # the sparse dim is its first source's feature dim)
+            return self.dim(srcs[0][0], seen | {node}) if srcs else None
+        if cls == "subnetwork" and f"{node}/output" in c.nodes:
+            return self.dim(f"{node}/output", seen | {node})  # ``SubnetworkLayer``: its output layer's
+        if cls == "masked_computation":
+            unit = c.spec_unit(node)  # ``MaskedComputationLayer``: its unit's template
+            return _inline_dim(unit, {}) if isinstance(unit, dict) else None
         given = opts.get("out_dim")
         given = given.get("__dim__", {}).get("dimension") if isinstance(given, dict) else opts.get("n_out")
         if isinstance(given, int) and not isinstance(given, bool) and cls != "subnetwork" \
@@ -438,8 +447,10 @@ class Shapes:
             return None
         cls, opts = data["class"], data["options"]
         srcs = [s for s, f in c.sources(node) if f in ("from", "data")]
-        if cls in ("get_last_hidden_state", "length"):
-            return False
+        if cls in ("get_last_hidden_state", "length", "choice_get_beam_scores", "choice_get_src_beams"):
+            return False  # one value per hypothesis (the beam layers' outputs have shape ())
+        if cls == "choice" and not opts.get("target"):
+            return False  # labels (batch,): ``ChoiceLayer.get_out_data_from_opts`` without a target
         if cls == "variable":
             return bool(opts.get("add_time_axis"))
         if cls == "reduce":
@@ -697,7 +708,28 @@ def _spatial_axis(axis: Any) -> bool:
     if not isinstance(axis, str):
         return False
     return axis in _TIME_AXES or axis.split(":")[0] in ("s", "spatial", "d", "dyn", "dynamic") \
-        or axis in ("spatial", "dyn", "dynamic", "spatial_except_time")
+        or axis in ("spatial", "dyn", "dynamic", "spatial_except_time") \
+        or (axis.startswith("stag:") and "time" in axis[5:])  # e.g. slice_nd's ``sliced-time:NAME``
+
+
+def _inline_dim(desc: dict[str, Any], layers: dict[str, Any], depth: int = 0) -> int | None:
+    """The feature dim of a layer given inline (a ``masked_computation``'s ``unit``), where it is
+    declared: its own ``n_out``, or through ``copy`` / a ``subnetwork``'s ``output`` to a layer of the
+    same inline network that declares one."""
+    if depth > 20 or not isinstance(desc, dict):
+        return None
+    n_out = desc.get("n_out")
+    if isinstance(n_out, int) and not isinstance(n_out, bool) and desc.get("class") != "subnetwork":
+        return n_out
+    if desc.get("class") == "subnetwork" and isinstance(desc.get("subnetwork"), dict):
+        inner = desc["subnetwork"]
+        return _inline_dim(inner.get("output"), inner, depth + 1)
+    if desc.get("class") in ("copy", "dropout", "activation", "layer_norm"):
+        src = desc.get("from")
+        src = src[0] if isinstance(src, list) and len(src) == 1 else src
+        if isinstance(src, str) and src in layers:
+            return _inline_dim(layers[src], layers, depth + 1)
+    return None
 
 
 def _dim_key(value: Any) -> str | None:
