@@ -38,6 +38,10 @@ from .templates import rec_output_template
 _BEAM_FROM_BATCH = {"reinterpret_data": "size_base", "slice_nd": "start"}
 _TEMPLATE_BLIND = {"slice_nd": ("size",), "masked_computation": ("mask",)}
 _TEMPLATE_BLIND_ALL = ("target",)
+#: Options whose layers ``get_search_choices`` does not follow (built lazily, not among the layer's
+#: dependencies): a ``cond``'s branches, a ``masked_computation``'s mask (``CondLayer.get_dep_layers``,
+#: ``MaskedComputationLayer``); a beam that only comes through them leaves the layer without search choices
+_CHOICES_BLIND = {"cond": ("true_layer", "false_layer"), "masked_computation": ("mask",)}
 
 __all__ = ["BeamPass"]
 
@@ -242,10 +246,12 @@ class BeamPass:
             # ``_target_layers``); it keeps the first of equally new search choices
             inputs = sorted((i for i in self.s.inputs(node) if i[1] not in blind),
                             key=lambda i: _kwarg_key(i[1]))
+            lazy = _CHOICES_BLIND.get(data["class"], ())
             static = self._static[node] = (get_layer_class(data["class"]).beam_role, [
                 (*self._how(src, form, node), opt == "from") for src, opt, form in inputs],
-                sum(1 for _, opt, _ in inputs if _kwarg_key(opt) <= "rec_previous_layer"))
-        role, plan, own_prev_at = static
+                sum(1 for _, opt, _ in inputs if _kwarg_key(opt) <= "rec_previous_layer"),
+                [opt.split(".")[0] in lazy for _, opt, _ in inputs] if lazy and not self.template else None)
+        role, plan, own_prev_at, blind = static
         beam_table, chosen_table = self.beam, self.chosen
         beams: list[SearchBeam | None] = []
         choices: list[SearchBeam | None] = []
@@ -262,6 +268,8 @@ class BeamPass:
             if is_from:
                 sources.append(beam)
                 source_choices.append(chosen)
+        if blind is not None:  # lazily built inputs give the beam but no search choices
+            choices = [None if lazy else ch for ch, lazy in zip(choices, blind)]
         first = sources[0] if sources else None
         if not self.template and self.s.has_rec_state(node) and self.placement.get(node) == "loop":
             # its previous frame comes in as ``rec_previous_layer``: one more input to translate

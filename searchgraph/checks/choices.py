@@ -173,7 +173,8 @@ def non_search_choice_without_beam(c: Construction) -> dict[str, str]:
       "'prob' a tensor it can take the log of; its output template is its target's, which must be labels; "
       "{layer}'s first source is sparse, has another dim, carries "
       "a whole sequence read into the loop, is a prev: value scored as 'prob', or has no batch axis (computed "
-      "only from the loop's own previous frames), or its target is dense; with several sources, one has "
+      "only from the loop's own previous frames), or its target is dense or a layer with a time axis read "
+      "whole into the loop (layer:base:X); with several sources, one has "
       "fewer labels than the beam it is pruned to first (source_beam_sizes, default the beam size).",
       'Feed {layer} a softmax / log-softmax over the target vocabulary computed in the frame (n_out = the '
       "target's dim); read sequences from outside the loop only through attention; to score a prev: "
@@ -205,6 +206,8 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
             # ChoiceLayer.get_out_data_from_opts copies the target's template: labels (batch,) do
             # not fit a dense target's (batch, dim) (``Tensor.raw_tensor``'s ndim assertion)
             why = f"the target {dense_target!r} is dense, its template has a feature axis the labels lack"
+        elif rec is not None and not regression and (whole := _whole_sequence_target(c, shapes, node, rec)):
+            why = whole
         elif any(shapes.sparse(s) is True for s, _ in srcs):
             bad = next(s for s, _ in srcs if shapes.sparse(s) is True)
             why = f"{bad} is sparse (labels, not scores)"
@@ -271,6 +274,20 @@ def _later_split_part(c: Construction, node: str) -> bool:
     parent = next(iter(c.graph.predecessors(node)), None)
     part = node.rsplit("/", 1)[-1]
     return parent is not None and c.nodes[parent]["class"] == "split" and part.isdigit() and int(part) > 0
+
+
+def _whole_sequence_target(c: Construction, shapes: Shapes, node: str, rec: str) -> str | None:
+    """A loop choice whose target is a layer outside the loop with a time axis (``layer:base:X``): the
+    rec layer gives the loop its target data one frame at a time, a target layer comes whole, and
+    ``ChoiceLayer.get_out_data_from_opts`` copies its template, time axis included (so do the scores'
+    layers that guess their dim from it): the labels of one frame do not fit it."""
+    layer, _ = shapes.target_of(node)
+    if layer is None or c.rec_of(layer) == rec or rec in c.recs_of(layer):
+        return None
+    if shapes.root_time(layer) is not True:
+        return None
+    return (f"its target is the layer {layer}, a whole sequence (time axis) read into the loop, whose "
+            "template the choice's output copies")
 
 
 def _dense_target(c: Construction, shapes: Shapes, node: str) -> str | None:

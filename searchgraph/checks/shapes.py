@@ -51,7 +51,7 @@ def _keeps(cls: str, opts: dict[str, Any], kinds: frozenset[str]) -> bool:
     ``positional_encoding`` added to its input."""
     return cls in kinds or (cls == "positional_encoding" and bool(opts.get("add_to_input"))) or (
         # an eval without out_type takes its sources' common template (``CombineLayer``)
-        cls == "eval" and kinds is KEEP_AXES and not opts.get("out_type")) or (
+        cls == "eval" and (kinds is KEEP_AXES or kinds is _BROADCAST_KEEPING) and not opts.get("out_type")) or (
         # a split of the feature axis: its parts keep every other axis (``SplitLayer``)
         cls == "split" and kinds is KEEP_AXES and opts.get("axis", "F") in ("F", "f"))
 

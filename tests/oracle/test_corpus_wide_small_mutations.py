@@ -4,8 +4,8 @@
 searchgraph must never crash, make no false alarm beyond the precision target, and agree on every
 per-layer field of every mutant RETURNN builds. Sets: ``dev`` (development operators), ``held-out``
 (the first held-out operators, opened for development in the second session), ``fresh``,
-``fresh2`` ... ``fresh10``, ``fresh12`` ... ``fresh25`` (the next held-out sets, each opened once
-measured: ``mutations_fresh.py`` ... ``mutations_fresh10.py``, ``mutations_fresh12.py`` ... ``mutations_fresh25.py``) and ``fresh11`` (held out:
+``fresh2`` ... ``fresh10``, ``fresh12`` ... ``fresh27`` (the next held-out sets, each opened once
+measured: ``mutations_fresh.py`` ... ``mutations_fresh10.py``, ``mutations_fresh12.py`` ... ``mutations_fresh27.py``) and ``fresh11`` (held out:
 ``mutations_fresh11.py``; its report prints counts only). The recall floors are what the model reached; the reports print every
 disagreement of the opened sets."""
 
@@ -22,16 +22,16 @@ pytestmark = pytest.mark.returnn
 TARGET = 0.95
 #: mutants per set: a seeded sample for CI's time (``bench/wide_mutation_report.py --n 300`` runs every set
 #: whole), and the recall each set reached; raise these as the model improves
-N_MUTANTS = {name: 150 for name in ("dev", "held-out", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6",
+N_MUTANTS = {name: 100 for name in ("dev", "held-out", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6",
                                     "fresh7", "fresh8", "fresh9", "fresh10", "fresh11", "fresh12", "fresh13",
                                     "fresh14", "fresh15", "fresh16")}
 N_MUTANTS.update({"fresh17": 60, "fresh18": 60, "fresh19": 60, "fresh20": 60, "fresh21": 60, "fresh22": 60, "fresh23": 60,
-                  "fresh24": 60, "fresh25": 60})
+                  "fresh24": 60, "fresh25": 60, "fresh26": 60, "fresh27": 60})
 RECALL_FLOOR = {"dev": 0.95, "held-out": 0.98, "fresh": 0.93, "fresh2": 0.95, "fresh3": 0.95, "fresh4": 0.9,
                 "fresh5": 0.98, "fresh6": 0.98, "fresh7": 0.95, "fresh8": 0.99, "fresh9": 0.95, "fresh10": 0.95,
                 "fresh11": 0.95, "fresh12": 0.99, "fresh13": 0.99, "fresh14": 0.99, "fresh15": 0.95, "fresh16": 0.95,
                 "fresh17": 0.99, "fresh18": 0.95, "fresh19": 0.99, "fresh20": 0.98, "fresh21": 0.95, "fresh22": 0.95, "fresh23": 0.95,
-                "fresh24": 0.95, "fresh25": 0.95}
+                "fresh24": 0.95, "fresh25": 0.95, "fresh26": 0.9, "fresh27": 0.9}
 #: sets still held out: their reports show counts only
 HELD_OUT = ("fresh11",)
 
@@ -67,7 +67,10 @@ HELD_OUT_PROVENANCE_GAPS = {"fresh11": 0}
 
 
 #: opened sets: mutants whose per-layer fields are a known gap (strict: the test fails once they agree)
-KNOWN_PROVENANCE_GAPS: frozenset[str] = frozenset()
+#: fresh26-m048: a ``length`` of a decoder whose own beam depends on its previous frame: RETURNN's length
+#: takes the beam of the time dim's size tensor (the batch's beam object, without that dependency)
+KNOWN_PROVENANCE_GAPS: frozenset[str] = frozenset({
+    "fresh26-m048-nbest-length-reward-returnn-test_reclayer_time_sync_target_diff"})
 
 
 def test_wide_provenance(wide: tuple[str, list[Mutant], dict, list[Outcome]]) -> None:
