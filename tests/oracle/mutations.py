@@ -376,6 +376,24 @@ def _encoder_sites(net: dict[str, Any], rec: str, exclude: tuple[str, ...]) -> l
 # Operators
 
 
+def _target_dim(case: Case, key: object) -> int | None:
+    """The vocabulary size of extern data ``key`` (``dim``, a ``sparse_dim``, or ``num_outputs``)."""
+    if not isinstance(key, str):
+        return None
+    ext = (case.get("extern_data") or {}).get(key)
+    if isinstance(ext, dict):
+        if isinstance(ext.get("dim"), int):
+            return ext["dim"]
+        sparse = ext.get("sparse_dim")
+        if isinstance(sparse, dict):
+            dim = sparse.get("__dim__", {}).get("dimension")
+            return dim if isinstance(dim, int) else None
+    num = (case.get("num_outputs") or {}).get(key)
+    if isinstance(num, list) and num and isinstance(num[0], int):
+        return num[0]
+    return num if isinstance(num, int) else None
+
+
 def op_rewire_in_loop(case: Case, rng: random.Random) -> tuple[Case, str] | None:
     """Replace one source of a loop layer by another layer of the frame, ``prev:X``, ``base:Y`` or
     ``data:KEY``."""

@@ -25,6 +25,7 @@ from .mutations import (
     _fresh,
     _searching_recs,
     _sources,
+    _target_dim,
     _unit_choices,
 )
 
@@ -33,24 +34,6 @@ FRESH23_SEED = 20261216
 N_FRESH23 = 80
 
 Result = "tuple[Case, str] | None"
-
-
-def _target_dim(case: Case, key: object) -> int | None:
-    """The vocabulary size of extern data ``key`` (``dim``, a ``sparse_dim``, or ``num_outputs``)."""
-    if not isinstance(key, str):
-        return None
-    ext = (case.get("extern_data") or {}).get(key)
-    if isinstance(ext, dict):
-        if isinstance(ext.get("dim"), int):
-            return ext["dim"]
-        sparse = ext.get("sparse_dim")
-        if isinstance(sparse, dict):
-            dim = sparse.get("__dim__", {}).get("dimension")
-            return dim if isinstance(dim, int) else None
-    num = (case.get("num_outputs") or {}).get(key)
-    if isinstance(num, list) and num and isinstance(num[0], int):
-        return num[0]
-    return num if isinstance(num, int) else None
 
 
 def _choice_sites(case: Case, net: dict) -> list[tuple[str, str, int]]:

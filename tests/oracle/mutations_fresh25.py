@@ -38,6 +38,7 @@ from .mutations import (
     _redirect,
     _searching_recs,
     _sources,
+    _target_dim,
     _unit_choices,
 )
 
@@ -49,24 +50,6 @@ Result = "tuple[Case, str] | None"
 
 #: Options of a layer dict that belong to training (a loss and what it reads).
 LOSS_KEYS = ("loss", "loss_opts", "loss_scale", "target", "is_output_layer", "initial_output")
-
-
-def _label_dim(case: Case, key: object) -> int | None:
-    """The vocabulary size of extern data ``key`` (``dim``, a ``sparse_dim``, or ``num_outputs``)."""
-    if not isinstance(key, str):
-        return None
-    ext = (case.get("extern_data") or {}).get(key)
-    if isinstance(ext, dict):
-        if isinstance(ext.get("dim"), int):
-            return ext["dim"]
-        sparse = ext.get("sparse_dim")
-        if isinstance(sparse, dict):
-            dim = sparse.get("__dim__", {}).get("dimension")
-            return dim if isinstance(dim, int) else None
-    num = (case.get("num_outputs") or {}).get(key)
-    if isinstance(num, list) and num and isinstance(num[0], int):
-        return num[0]
-    return num if isinstance(num, int) else None
 
 
 def _loop_choices(net: dict[str, Any]) -> list[tuple[str, str]]:
@@ -106,7 +89,7 @@ def op_factored_choice(case: Case, rng: random.Random) -> Result:
         desc = unit[choice]
         srcs = _sources(desc)
         if (len(srcs) == 1 and ":" not in srcs[0] and _head(srcs[0]) in unit
-                and isinstance(desc.get("target"), str) and _label_dim(case, desc["target"])):
+                and isinstance(desc.get("target"), str) and _target_dim(case, desc["target"])):
             sites.append((rec, choice))
     if not sites:
         return None
@@ -114,7 +97,7 @@ def op_factored_choice(case: Case, rng: random.Random) -> Result:
     unit = net[rec]["unit"]
     desc = unit[choice]
     scores, target = _sources(desc)[0], desc["target"]
-    dim = _label_dim(case, target)
+    dim = _target_dim(case, target)
     head_desc = unit.get(scores)
     if isinstance(head_desc, dict) and _sources(head_desc) and rng.random() < 0.6:
         second = _fresh(unit, f"{scores}_head2")
@@ -204,7 +187,7 @@ def op_end_label(case: Case, rng: random.Random) -> Result:
             continue
         for choice in _unit_choices(unit):
             if choice in _sources(end):
-                dim = _label_dim(case, unit[choice].get("target"))
+                dim = _target_dim(case, unit[choice].get("target"))
                 if dim:
                     sites.append((rec, choice, dim))
     if not sites:

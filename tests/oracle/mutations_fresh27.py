@@ -39,6 +39,7 @@ from .mutations import (
     _redirect,
     _searching_recs,
     _sources,
+    _target_dim,
     _unit_choices,
 )
 
@@ -50,24 +51,6 @@ Result = "tuple[Case, str] | None"
 
 #: float-valued loop layer classes a user would carry as a state
 _DENSE = ("linear", "activation", "rnn_cell", "combine", "generic_attention", "dot_attention")
-
-
-def _target_dim(case: Case, key: object) -> int | None:
-    """The vocabulary size of extern data ``key`` (``dim``, a ``sparse_dim``, or ``num_outputs``)."""
-    if not isinstance(key, str):
-        return None
-    ext = (case.get("extern_data") or {}).get(key)
-    if isinstance(ext, dict):
-        if isinstance(ext.get("dim"), int):
-            return ext["dim"]
-        sparse = ext.get("sparse_dim")
-        if isinstance(sparse, dict):
-            dim = sparse.get("__dim__", {}).get("dimension")
-            return dim if isinstance(dim, int) else None
-    num = (case.get("num_outputs") or {}).get(key)
-    if isinstance(num, list) and num and isinstance(num[0], int):
-        return num[0]
-    return num if isinstance(num, int) else None
 
 
 def _label_choices(unit: dict[str, Any]) -> list[str]:
