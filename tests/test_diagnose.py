@@ -73,6 +73,8 @@ EXPECTED_CODES = {
     "reject-two-score-sources-pruned-below-beam": ("SG118", "output/output"),
     "reject-choice-target-layer-whole-sequence": ("SG118", "output/output"),
     "reject-eval-broadcasts-choice-scores": ("SG118", "output/output"),
+    "reject-non-search-choice-scores-broadcast": ("SG118", "output/choice2"),
+    "reject-non-search-choice-scores-prev-prob": ("SG118", "output/choice2"),
     "reject-internal-select-search-sources": ("SG144", "output/s_selected"),
     "reject-choice-on-decided-scores-in-loop": ("SG139", "output/label"),
     "reject-conv-on-unavailable-text": ("SG132", "embed_conv0"),

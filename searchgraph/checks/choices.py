@@ -248,6 +248,41 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
             out[node] = f"AssertionError: (ChoiceLayer in search: {why})"
         elif not regression and len(srcs) > 1 and (pruned := _pruned_source(shapes, data["options"], srcs)):
             out[node] = pruned
+    out.update(_scores_added_to_beam(c, shapes))
+    return out
+
+
+def _scores_added_to_beam(c: Construction, shapes: Shapes) -> dict[str, str]:
+    """A ``search: False`` choice on a beamed source in a search network adds its scores to the beam
+    (``ChoiceLayer.__init__``, ``add_to_beam_scores``, default on in search): ``_get_scores`` asserts a
+    batch-major source and takes the log of a ``prob`` input, and in a loop ``filter_ended_scores``
+    sets the scores' shape to (batch * beam, dim), so they may carry no other axis."""
+    out = {}
+    for node in c.order:
+        data = c.nodes[node]
+        opts = data["options"]
+        if data["class"] != "choice" or c.is_search_choice(node) or opts.get("input_type") == "regression" \
+                or opts.get("add_to_beam_scores", True) is False or opts.get("scheduled_sampling"):
+            continue
+        srcs = [(s, f) for s, o, f in c.inputs(node) if o == "from"]
+        if len(srcs) != 1 or c.input_beam(srcs[0][0], srcs[0][1], node) is None:
+            continue  # several sources: RETURNN asserts one; none beamed: SG112's case
+        src, form = srcs[0]
+        rec = c.rec_of(node)
+        kind, why = "AssertionError", None
+        if rec is not None and c.placement(src) == "loop" and shapes.batchless(src):
+            why = f"{src} has no batch axis (_get_scores asserts batch-major scores)"
+        elif rec is not None and form == "prev" and opts.get("input_type", "prob") == "prob":
+            why = f"prev:{c.nodes[src]['local']} is a loop state, not a softmax whose log can be taken"
+        elif rec is not None and c.placement(node) == "loop" \
+                and (wide := shapes.broadcast_axis(src)) is not None:
+            kind, why = "ValueError", (f"{src} has an extra axis: {wide} adds feature axes of different sizes "
+                                       "element-wise, which RETURNN broadcasts against each other")
+        elif rec is not None and c.placement(node) == "loop" and shapes.read_time(src, form, node, rec):
+            kind, why = "ValueError", f"{src} has an extra time axis (a whole sequence read into the loop)"
+        if why:
+            out[node] = (f"{kind}: (ChoiceLayer with search False adds its scores to the beam, as "
+                         f"(batch * beam, dim) scores: {why})")
     return out
 
 

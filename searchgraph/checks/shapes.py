@@ -214,6 +214,12 @@ class Shapes:
             return self.sparse(srcs[0][0], seen | {node})
         if cls == "rec" and f"{node}/output" in c.nodes:
             return self.sparse(f"{node}/output", seen | {node})  # the unit output's template
+        if cls == "cond":
+            inline, src = self._cond_branch(node)
+            if inline is not None and inline.get("class") in ("linear", "softmax", "combine", "activation",
+                                                              "layer_norm"):
+                return False
+            return self.sparse(src, seen | {node}) if src is not None else None
         if cls == "concat" and srcs:  # dense pieces make a dense whole
             found = [self.sparse(src, seen | {node}) for src, _ in srcs]
             return False if all(f is False for f in found) else None
@@ -276,6 +282,8 @@ class Shapes:
         if cls == "masked_computation":
             unit = c.spec_unit(node)  # ``MaskedComputationLayer``: its unit's template
             return _inline_dim(unit, {}) if isinstance(unit, dict) else None
+        if cls == "cond":
+            return self._cond_dim(node, seen)
         given = opts.get("out_dim")
         given = given.get("__dim__", {}).get("dimension") if isinstance(given, dict) else opts.get("n_out")
         if isinstance(given, int) and not isinstance(given, bool) and cls != "subnetwork" \
@@ -307,6 +315,28 @@ class Shapes:
                 axes if isinstance(axes, (list, tuple)) else [axes])):  # over time: the feature dim stays
             return self.dim(srcs[0][0], seen | {node})
         return None
+
+    def _cond_branch(self, node: str) -> tuple[dict[str, Any] | None, str | None]:
+        """A ``cond``'s true branch, whose template is the layer's (``CondLayer.get_out_data_from_opts``):
+        (the inline layer dict or None, the layer it is or reads when it keeps that layer's axes and
+        dims: a layer named, or the one source of an inline ``copy`` / ``activation`` / ...)."""
+        true = self.c.nodes[node]["options"].get("true_layer")
+        inline = true if isinstance(true, dict) else None
+        if inline is not None:
+            if "n_out" in inline or "out_dim" in inline or not _keeps(str(inline.get("class")), inline, KEEP_DIM):
+                return inline, None
+            true = inline.get("from")
+            true = true[0] if isinstance(true, list) and len(true) == 1 else true
+        if not isinstance(true, str):
+            return inline, None
+        src = next((u for u, _, d in self.c.graph.in_edges(node, data=True) if d.get("ref") == true), None)
+        return inline, src
+
+    def _cond_dim(self, node: str, seen: frozenset[str]) -> int | None:
+        inline, src = self._cond_branch(node)
+        if src is not None:
+            return self.dim(src, seen | {node})
+        return _inline_dim(inline, {}) if inline is not None else None
 
     def broadcast_axis(self, node: str) -> str | None:
         """The layer on ``node``'s path (through layers that keep their sources' axes) that combines
