@@ -71,6 +71,9 @@ from .mutations_fresh24 import FRESH24_OPERATORS, FRESH24_SEED
 from .mutations_fresh25 import FRESH25_OPERATORS, FRESH25_SEED
 from .mutations_fresh26 import FRESH26_OPERATORS, FRESH26_SEED
 from .mutations_fresh27 import FRESH27_OPERATORS, FRESH27_SEED
+from .mutations_fresh28 import FRESH28_OPERATORS, FRESH28_SEED
+from .mutations_fresh29 import FRESH29_OPERATORS, FRESH29_SEED
+from .mutations_fresh30 import FRESH30_OPERATORS, FRESH30_SEED
 from .oracle import KNOWN_GAPS, analyze_case, corpus_cases, disagreements
 
 #: The wide generator's seed and number of mutants per set (fixed before the model was changed).
@@ -379,6 +382,7 @@ SETS = {"dev": DEV_OPERATORS, "held-out": HELD_OUT_OPERATORS, "fresh": FRESH_OPE
         "fresh21": FRESH21_OPERATORS, "fresh22": FRESH22_OPERATORS,
         "fresh23": FRESH23_OPERATORS, "fresh24": FRESH24_OPERATORS, "fresh25": FRESH25_OPERATORS,
         "fresh26": FRESH26_OPERATORS, "fresh27": FRESH27_OPERATORS,
+        "fresh28": FRESH28_OPERATORS, "fresh29": FRESH29_OPERATORS, "fresh30": FRESH30_OPERATORS,
         "classic": OPERATORS}
 #: Each set's seed: the fresh set (``mutations_fresh.py``) has its own; ``classic`` is the first
 #: generator's operators (``mutations.OPERATORS``) with the wide seed, for other bases than its own.
@@ -392,6 +396,7 @@ SEEDS = {"dev": WIDE_SEED, "held-out": WIDE_SEED, "fresh": FRESH_SEED, "fresh2":
          "fresh21": FRESH21_SEED, "fresh22": FRESH22_SEED,
          "fresh23": FRESH23_SEED, "fresh24": FRESH24_SEED, "fresh25": FRESH25_SEED,
          "fresh26": FRESH26_SEED, "fresh27": FRESH27_SEED,
+         "fresh28": FRESH28_SEED, "fresh29": FRESH29_SEED, "fresh30": FRESH30_SEED,
          "classic": WIDE_SEED}
 
 
