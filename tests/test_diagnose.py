@@ -75,6 +75,8 @@ EXPECTED_CODES = {
     "reject-eval-broadcasts-choice-scores": ("SG118", "output/output"),
     "reject-non-search-choice-scores-broadcast": ("SG118", "output/choice2"),
     "reject-non-search-choice-scores-prev-prob": ("SG118", "output/choice2"),
+    "reject-loop-state-reduced-over-batch": ("SG146", "output"),
+    "reject-decide-over-split-decoder-time": ("SG147", "out_windows_decided"),
     "reject-internal-select-search-sources": ("SG144", "output/s_selected"),
     "reject-choice-on-decided-scores-in-loop": ("SG139", "output/label"),
     "reject-conv-on-unavailable-text": ("SG132", "embed_conv0"),

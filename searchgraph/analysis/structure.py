@@ -241,6 +241,8 @@ class Structure:
                 if data["class"] in (":i", "variable", "constant") and not \
                         data["options"].get("add_batch_axis"):
                     result = False
+                elif data["class"] == "reduce" and _over_batch(data["options"]):
+                    result = False  # ``ReduceLayer`` over ``B``: the beam stays, the batch axis goes
                 elif data["node_kind"] == "sub":
                     result = self._batched.get(self.parent(name), True)
                 else:
@@ -259,3 +261,10 @@ class Structure:
                               and self.nodes[n]["node_kind"] != "sub" and get_layer_class(
                                   self.nodes[n]["class"]).beam_role in ("choice", "decide_keep_beam")]
         return self._choosers
+
+
+def _over_batch(opts: dict[str, Any]) -> bool:
+    """Whether a ``reduce`` layer's ``axes`` (or ``axis``) include the batch axis (``B``, ``batch``)."""
+    axes = opts.get("axes", opts.get("axis"))
+    axes = axes if isinstance(axes, (list, tuple)) else [axes]
+    return any(isinstance(a, str) and a.lower() in ("b", "batch") for a in axes)

@@ -468,6 +468,35 @@ def decide_length_norm_without_time(c: Construction) -> dict[str, Raised]:
     return out
 
 
+@rule('SG147', 'decide over a time axis split by split_dims',
+      "{layer} decides {src}, whose time axis {split} made by splitting a dynamic axis (split_dims with -1 next "
+      "to a size > 1): RETURNN's decide looks up the dim tag of each dynamic size it re-selects, and the "
+      "split's new axis has a size tensor no dim tag is registered for (\"no dim tag found for size\").",
+      "Decide before splitting: split_dims (and what follows it) over the decided value, not the beamed one.")
+def decide_over_split_time(c: Construction) -> dict[str, Raised]:
+    """``DecideLayer.decide``: ``Dim.get_tag_from_size_tensor(size)`` for each of the source's
+    ``size_placeholder`` entries must find a tag; ``SplitDimsLayer`` gives its new ``..._rem`` dim a
+    ``dyn_size_ext`` template whose size tensor is computed in ``__init__`` without registering it."""
+    out: dict[str, Raised] = {}
+    if not c.search:
+        return out
+    shapes = c.derived(Shapes)
+    for node in c.order:
+        data = c.nodes[node]
+        if data["class"] != "decide" or c.rec_of(node) is not None or node not in c.built:
+            continue
+        sources = c.sources(node)
+        if not sources or c.beam(sources[0][0]) is None:
+            continue
+        src = sources[0][0]
+        tag = shapes.root_tag(src)
+        if tag and tag.startswith("split:"):
+            split = tag[len("split:"):]
+            out[node] = Raised(f"AssertionError: (DecideLayer: no dim tag found for the size of {src}'s time "
+                               f"axis, made by {split})", names={"src": src, "split": f"comes from {split}"})
+    return out
+
+
 def _reads_extern_data(c: Construction, rec: str) -> bool:
     """Whether a layer of ``rec``'s loop reads extern data by name (not the loop's own input)."""
     for node in c.members(rec):
@@ -476,3 +505,34 @@ def _reads_extern_data(c: Construction, rec: str) -> bool:
                     and c.edge(src, node).get("ref") not in ("data", "data:source"):
                 return True
     return False
+
+
+@rule('SG146', "a state without batch axis on a previous frame's choices",
+      "{layer}'s loop carries a layer to the next frame (read as prev:) whose search choices are a previous "
+      "frame's choice and which has no batch axis (e.g. a reduce over 'B'): at the end of each frame RETURNN "
+      "re-selects such a state into the current choice's beam, and a value without batch axis cannot be "
+      "re-selected (`maybe_transform`'s assertion).",
+      "Keep the batch axis on values the loop carries (reduce over the features or time, not over 'B'), or "
+      "carry the value before the reduction and reduce after reading its prev:.")
+def batchless_carried_state(c: Construction) -> dict[str, str]:
+    """``_SubnetworkRecCell`` ``maybe_transform``: each layer the next frame reads as ``prev:`` (and
+    ``end``) whose search choices' owner is a ``prev:`` layer goes through
+    ``translate_to_this_search_beam`` of the current choice; ``SelectSearchSourcesLayer.select_if_needed``
+    hands back a layer without batch axis unchanged, and ``assert transformed_layer != layer`` fails."""
+    out: dict[str, str] = {}
+    if not c.search:
+        return out
+    for rec in c.searching_loops():
+        for node in sorted(c.members(rec)):
+            if c.placement(node) != "loop" or c.batched(node) or c.beam(node) is None:
+                continue
+            choices = c.chosen(node) or c.beam(node)
+            if choices is None or not choices.is_prev_frame:
+                continue
+            carried = any(d.get("kind") == "prev" for _, _, d in c.graph.out_edges(node, data=True))
+            if not carried:
+                continue
+            out.setdefault(rec, f"AssertionError: (maybe_transform: {node} is read as prev: next frame, its "
+                                f"search choices are {choices.name}, and it has no batch axis, so it cannot "
+                                "be re-selected into the current frame's beam)")
+    return out

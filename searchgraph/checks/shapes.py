@@ -419,13 +419,17 @@ class Shapes:
             inner = f"{node}/output"
             return self.root_tag(inner, seen | {node}) if inner in c.nodes else None
         if cls == "rec":
-            return self.rec_tag(node, seen | {node}) if isinstance(opts.get("unit"), dict) or srcs else None
+            # a loop with a unit (the node's options hold no ``unit``: the network's dict does)
+            unit = isinstance(opts.get("unit"), dict) or isinstance(c.spec_unit(node), dict)
+            return self.rec_tag(node, seen | {node}) if unit or srcs else None
         if cls == "reduce":
             axis = opts.get("axis", opts.get("axes"))
             axes = axis if isinstance(axis, list) else [axis]
             return "" if any(a in _TIME_AXES for a in axes) else None
         if cls == "get_last_hidden_state":
             return ""
+        if cls in ("split_dims", "merge_dims") and srcs and srcs[0][1] in ("from", "data"):
+            return self._reshaped_tag(node, cls, opts, self.root_tag(srcs[0][0], seen | {node}))
         if cls in ("conv", "pool", "transposed_conv") and srcs:
             return self._window_tag(node, cls, opts, [self.root_tag(s, seen | {node}) if f == "from" else None
                                                       for s, f in srcs])
@@ -434,6 +438,33 @@ class Shapes:
         if _keeps(cls, opts, KEEP_AXES) and srcs:
             return _same([self.root_tag(s, seen | {node}) if f in forms else None for s, f in srcs])
         return None
+
+    @staticmethod
+    def _reshaped_tag(node: str, cls: str, opts: dict[str, Any], tag: str | None) -> str | None:
+        """The time axis after ``split_dims`` / ``merge_dims`` of a layer with time axis ``tag``: kept when
+        other axes are reshaped; ``split:NODE`` when ``split_dims`` splits the time axis into a new
+        dynamic axis (``dims`` with one ``-1`` next to other dims of product > 1:
+        ``SplitDimsLayer.get_out_data_from_opts`` makes a ``..._split_dims<i>_rem`` dim); None if unsure."""
+        if not tag:
+            return tag
+        if cls == "merge_dims":
+            axes = opts.get("axes")
+            axes = axes if isinstance(axes, (list, tuple)) else [axes]
+            return tag if all(isinstance(a, str) and (a in ("F", "f") or a.startswith("static")) for a in axes) \
+                else None
+        axis, dims = opts.get("axis"), opts.get("dims")
+        if axis in ("F", "f"):
+            return tag
+        if axis not in _TIME_AXES or not isinstance(dims, (list, tuple)) \
+                or not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+            return None
+        rest = [d for d in dims if d != -1]
+        if len(rest) != len(dims) - 1 or any(d <= 0 for d in rest):
+            return None
+        product = 1
+        for d in rest:
+            product *= d
+        return tag if product == 1 else f"split:{node}"
 
     @staticmethod
     def _window_tag(node: str, cls: str, opts: dict[str, Any], tags: list[str | None]) -> str | None:
