@@ -302,6 +302,18 @@ class TestBuildGraphEdges:
             edge = g.edges[src, dst]
             assert (edge["kind"], edge["dep"]) == ("option:reuse_params", False)
 
+    def test_reuse_params_map_names_and_layer_output(self) -> None:
+        # ``ReuseParams.from_config_dict``: a map entry may be a layer name, or a dict whose
+        # ``layer_output`` is a layer taken as the parameter itself (built right away)
+        g = graph({"w": {"class": "variable", "shape": [5, 3]},
+                   "shared": {"class": "linear", "from": "data", "n_out": 3},
+                   "c": {"class": "linear", "from": "data", "n_out": 3,
+                         "reuse_params": {"map": {"W": {"layer_output": "w"}, "b": "shared"}}},
+                   "output": {"class": "copy", "from": "c"}})
+        for src in ("w", "shared"):
+            edge = g.edges[src, "c"]
+            assert (edge["kind"], edge["dep"]) == ("option:reuse_params", False)
+
     def test_target_layer_prefix(self) -> None:
         g = graph({"t": {"class": "linear", "from": "data"},
                    "output": {"class": "softmax", "from": "data", "target": "layer:t", "loss": "ce"}})

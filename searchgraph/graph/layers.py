@@ -300,10 +300,16 @@ def iter_option_refs(cls: LayerClass, desc: dict[str, Any]) -> Iterator[tuple[st
             yield "reuse_params", reuse["reuse_layer"], False
         mapping = reuse.get("map")
         if isinstance(mapping, dict):
+            # ``ReuseParams.from_config_dict``: a name shares that layer's parameter, a dict's
+            # ``reuse_layer`` too, and its ``layer_output`` takes a layer's output as the parameter
             for key in sorted(mapping, key=str):
                 entry = mapping[key]
-                if isinstance(entry, dict) and isinstance(entry.get("reuse_layer"), str):
-                    yield "reuse_params", entry["reuse_layer"], False
+                if isinstance(entry, str):
+                    yield "reuse_params", entry, False
+                elif isinstance(entry, dict):
+                    for opt in ("reuse_layer", "layer_output"):
+                        if isinstance(entry.get(opt), str):
+                            yield "reuse_params", entry[opt], False
     if "state" in desc and "state" not in {r.name for r in cls.refs}:
         for _, name in _names_in(desc["state"], "nested"):
             yield "state", name, False
