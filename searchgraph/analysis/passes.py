@@ -346,6 +346,12 @@ class BeamPass:
             if by_batch is not None:
                 return by_batch, self._combine_choices(choices)
         common, combined = self._combine_choices(choices), combine_beams(beams)
+        from_sources = combine_beams(sources)
+        if self.search and not self.template and from_sources is not None and from_sources == combined:
+            # the output template is made from the sources (``get_out_data_from_opts``); an option
+            # layer on the same beam (a ``masked_computation``'s mask, a ``repeat``'s repetitions) does
+            # not bring its own beam object (measured on RETURNN: fresh28-m038, fresh30-m015)
+            combined = from_sources
         owner = self.beam.get(common.name) if common is not None and not common.is_prev_frame else None
         if self.search and not self.template and owner is not None and len(beams) > 1 \
                 and combined is not None and combined.name == owner.name:
@@ -366,7 +372,10 @@ class BeamPass:
         source's), which can carry other dependencies than the beamed inputs' (a beamless encoder tiled
         next to a loop's output takes the loop choice's real beam); ``Data.get_common_data`` then
         combines them in order, the first of equal beams winning."""
-        srcs = [src for _, src, _, _ in plan]
+        # only the layer's sources (``from``) make its output template (``get_out_data_from_opts``:
+        # ``get_concat_sources_data_template``); an option layer re-selected too (a ``repeat``'s
+        # ``repetitions``) adds no beam of its own
+        srcs = [src if is_from else None for _, src, _, is_from in plan]
         if len(srcs) != len(beams):  # the layer's own previous frame was inserted
             srcs.insert(own_prev_at, None)
         out = list(beams)

@@ -1,6 +1,6 @@
 """``--returnn`` on the shared corpus (collected only where ``../shared/corpus`` exists).
 
-Every corpus case: the verification findings of RETURNN's answer (the oracle runner's, cached: the
+Every corpus case of the live sample (``SEARCHGRAPH_CORPUS_LIVE``): the verification findings of RETURNN's answer (the oracle runner's, cached: the
 corpus ``*.oracle.json`` files have no ``error_layer``) name RETURNN's exception (SG301: its type, on its
 layer) and list no static/RETURNN difference (SG302). The cases whose custom class this RETURNN does not
 know (``KNOWN_GAPS``' custom-class entries) pass too: the missing class is SG305 on its layer, an
@@ -17,11 +17,11 @@ import pytest
 
 from searchgraph.search.returnn_verify import verify_cases
 
-from .oracle import KNOWN_GAPS, corpus_cases, require_returnn, run_oracle
+from .oracle import KNOWN_GAPS, live_corpus_cases, require_returnn, run_oracle
 from .verify_support import as_answer, check_verdict, compare_worker, findings_against, sample
 
 pytestmark = pytest.mark.returnn
-_CORPUS = corpus_cases()
+_CORPUS = live_corpus_cases()  # RETURNN's answers come from the live sample's builds
 _RECORDED = {cid: oracle for cid, _, oracle in _CORPUS}
 #: The cases whose class RETURNN lacks: its rec template fails on a target lookup (a search error)
 #: where searchgraph only warns (SG204 / SG207); verification names the class (SG305) instead of SG302.
