@@ -358,8 +358,14 @@ class BeamPass:
             # (where the beams disagree with the choices RETURNN asserts first: the checks say so)
             translated = self._translated(plan, own_prev_at, beams, owner)
             if translated != beams:
+                # the sources make the output template, so they come first; ``get_combined_beam``:
+                # of two equal beams, the first
+                is_from = [f for _, _, _, f in plan]
+                if len(is_from) != len(beams):
+                    is_from.insert(own_prev_at, False)
                 combined = None
-                for beam in translated:  # ``get_combined_beam``: of two equal beams, the first
+                for beam in [b for b, f in zip(translated, is_from) if f] + \
+                        [b for b, f in zip(translated, is_from) if not f]:
                     if beam is not None and (combined is None or beam != combined):
                         combined = beam if combined is None else combine_beams([combined, beam])
         return combined, common
