@@ -428,6 +428,10 @@ class Shapes:
             return "" if any(a in _TIME_AXES for a in axes) else None
         if cls == "get_last_hidden_state":
             return ""
+        if cls == "repeat" and srcs and srcs[0][1] in ("from", "data") and opts.get("axis") in _TIME_AXES:
+            # ``RepeatLayer``: the repeated time axis is a new dim (``tag * repetitions``, ``repeated:``)
+            src_tag = self.root_tag(srcs[0][0], seen | {node})
+            return f"repeat:{node}" if src_tag else src_tag
         if cls in ("split_dims", "merge_dims") and srcs and srcs[0][1] in ("from", "data"):
             return self._reshaped_tag(node, cls, opts, self.root_tag(srcs[0][0], seen | {node}))
         if cls in ("conv", "pool", "transposed_conv") and srcs:
