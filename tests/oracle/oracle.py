@@ -301,7 +301,7 @@ def own_cases() -> list[tuple[str, dict[str, Any]]]:
 #: Corpus networks RETURNN builds live in one test run: a seeded sample, for CI's time (the recorded
 #: answers cover every network in ``test_corpus_provenance.py``); ``SEARCHGRAPH_CORPUS_LIVE``: a
 #: number, or ``all`` (the full check, reported separately).
-DEFAULT_CORPUS_LIVE = 40
+DEFAULT_CORPUS_LIVE = 30
 
 
 def live_corpus_cases() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:

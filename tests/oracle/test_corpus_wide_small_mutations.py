@@ -22,10 +22,10 @@ pytestmark = pytest.mark.returnn
 TARGET = 0.95
 #: mutants per set: a seeded sample for CI's time (``bench/wide_mutation_report.py --n 300`` runs every set
 #: whole), and the recall each set reached; raise these as the model improves
-N_MUTANTS = {name: 40 for name in ("dev", "held-out", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6",
+N_MUTANTS = {name: 30 for name in ("dev", "held-out", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6",
                                     "fresh7", "fresh8", "fresh9", "fresh10", "fresh11", "fresh12", "fresh13",
                                     "fresh14", "fresh15", "fresh16")}
-N_MUTANTS.update({name: 30 for name in ("fresh17", "fresh18", "fresh19", "fresh20", "fresh21", "fresh22", "fresh23",
+N_MUTANTS.update({name: 24 for name in ("fresh17", "fresh18", "fresh19", "fresh20", "fresh21", "fresh22", "fresh23",
                                           "fresh24", "fresh25", "fresh26", "fresh27", "fresh28", "fresh29", "fresh30")})
 RECALL_FLOOR = {"dev": 0.95, "held-out": 0.98, "fresh": 0.93, "fresh2": 0.95, "fresh3": 0.95, "fresh4": 0.9,
                 "fresh5": 0.98, "fresh6": 0.98, "fresh7": 0.95, "fresh8": 0.99, "fresh9": 0.95, "fresh10": 0.95,
