@@ -450,19 +450,9 @@ def decide_length_norm_without_time(c: Construction) -> dict[str, Raised]:
     ``src.output.get_sequence_lengths()``, which asserts the source has a time axis; only a source
     with a beam gets there (``DecideLayer.__init__``)."""
     out: dict[str, Raised] = {}
-    if not c.search:
-        return out
     shapes = c.derived(Shapes)
-    for node in c.order:
-        data = c.nodes[node]
-        if data["class"] != "decide" or not data["options"].get("length_normalization") \
-                or c.rec_of(node) is not None:
-            continue
-        sources = c.sources(node)
-        if not sources or node not in c.built:
-            continue
-        src = sources[0][0]
-        if c.beam(src) is not None and shapes.has_time(src) is False:
+    for node, src in _beamed_root_decides(c):
+        if c.nodes[node]["options"].get("length_normalization") and shapes.has_time(src) is False:
             out[node] = Raised("AssertionError: (DecideLayer with length_normalization: "
                                f"get_sequence_lengths of {src}, which has no time axis)", names={"src": src})
     return out
@@ -478,23 +468,27 @@ def decide_over_split_time(c: Construction) -> dict[str, Raised]:
     ``size_placeholder`` entries must find a tag; ``SplitDimsLayer`` gives its new ``..._rem`` dim a
     ``dyn_size_ext`` template whose size tensor is computed in ``__init__`` without registering it."""
     out: dict[str, Raised] = {}
-    if not c.search:
-        return out
     shapes = c.derived(Shapes)
-    for node in c.order:
-        data = c.nodes[node]
-        if data["class"] != "decide" or c.rec_of(node) is not None or node not in c.built:
-            continue
-        sources = c.sources(node)
-        if not sources or c.beam(sources[0][0]) is None:
-            continue
-        src = sources[0][0]
+    for node, src in _beamed_root_decides(c):
         tag = shapes.root_tag(src)
         if tag and tag.startswith("split:"):
             split = tag[len("split:"):]
             out[node] = Raised(f"AssertionError: (DecideLayer: no dim tag found for the size of {src}'s time "
                                f"axis, made by {split})", names={"src": src, "split": f"comes from {split}"})
     return out
+
+
+def _beamed_root_decides(c: Construction) -> Iterator[tuple[str, str]]:
+    """``(decide, source)`` of every ``decide`` outside the loops that search builds on a beamed source:
+    only those get to ``DecideLayer.decide`` (``DecideLayer.__init__``)."""
+    if not c.search:
+        return
+    for node in c.order:
+        if c.nodes[node]["class"] != "decide" or c.rec_of(node) is not None or node not in c.built:
+            continue
+        sources = c.sources(node)
+        if sources and c.beam(sources[0][0]) is not None:
+            yield node, sources[0][0]
 
 
 def _reads_extern_data(c: Construction, rec: str) -> bool:
