@@ -304,14 +304,19 @@ def own_cases() -> list[tuple[str, dict[str, Any]]]:
 DEFAULT_CORPUS_LIVE = 30
 
 
+def seeded_sample(items: list[Any], env: str, default: int, seed: int) -> list[Any]:
+    """A seeded sample of ``items`` (tuples led by their id) in id order: the environment variable
+    ``env`` says how many (a number, or ``all``), ``default`` when unset."""
+    want = os.environ.get(env, str(default))
+    if want == "all" or len(items) <= int(want):
+        return list(items)
+    return sorted(random.Random(seed).sample(items, int(want)), key=lambda item: item[0])
+
+
 def live_corpus_cases() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     """The corpus cases built live with RETURNN: a seeded sample (``SEARCHGRAPH_CORPUS_LIVE``)."""
-    cases = corpus_cases()
-    want = os.environ.get("SEARCHGRAPH_CORPUS_LIVE", str(DEFAULT_CORPUS_LIVE))
-    if want == "all" or len(cases) <= int(want):
-        return cases
-    chosen = set(random.Random(20261206).sample(sorted(cid for cid, _, _ in cases), int(want)))
-    return [item for item in cases if item[0] in chosen]
+    cases = sorted(corpus_cases(), key=lambda item: item[0])
+    return seeded_sample(cases, "SEARCHGRAPH_CORPUS_LIVE", DEFAULT_CORPUS_LIVE, 20261206)
 
 
 def all_cases() -> list[tuple[str, dict[str, Any]]]:

@@ -4,24 +4,18 @@ network, as reported in docs/findings.md). Our own cases: ``test_layout_oracle.p
 
 from __future__ import annotations
 
-import os
-import random
 from typing import Any
 
 import pytest
 
 from .layout_support import all_layouts, compare
-from .oracle import corpus_cases, require_returnn
+from .oracle import corpus_cases, require_returnn, seeded_sample
 
 pytestmark = pytest.mark.returnn
 
 
 def _chosen() -> list[tuple[str, dict[str, Any]]]:
-    corpus = [(cid, case) for cid, case, _ in corpus_cases()]
-    want = os.environ.get("SEARCHGRAPH_LAYOUT_SAMPLE", "6")
-    if want != "all" and len(corpus) > int(want):
-        corpus = sorted(random.Random(11).sample(corpus, int(want)), key=lambda item: item[0])
-    return corpus
+    return seeded_sample([(cid, case) for cid, case, _ in corpus_cases()], "SEARCHGRAPH_LAYOUT_SAMPLE", 6, 11)
 
 
 CASES = _chosen()

@@ -7,13 +7,11 @@ Shared by ``test_verify_oracle.py`` (our own cases) and ``test_corpus_verify.py`
 
 from __future__ import annotations
 
-import os
-import random
 from typing import Any
 
 from searchgraph.checks.verify import verify_findings
 
-from .oracle import analyze_case, returnn_version
+from .oracle import analyze_case, returnn_version, seeded_sample
 
 #: Cases per run of the worker tests (``SEARCHGRAPH_VERIFY_SAMPLE``: a number, or ``all``).
 DEFAULT_SAMPLE = 12
@@ -21,10 +19,7 @@ DEFAULT_SAMPLE = 12
 
 def sample(items: list[Any], seed: int = 15) -> list[Any]:
     """A seeded sample of ``items`` (``SEARCHGRAPH_VERIFY_SAMPLE`` cases, default 12; ``all``: all)."""
-    want = os.environ.get("SEARCHGRAPH_VERIFY_SAMPLE", str(DEFAULT_SAMPLE))
-    if want == "all" or len(items) <= int(want):
-        return list(items)
-    return sorted(random.Random(seed).sample(items, int(want)), key=lambda item: item[0])
+    return seeded_sample(items, "SEARCHGRAPH_VERIFY_SAMPLE", DEFAULT_SAMPLE, seed)
 
 
 def error_type(oracle: dict[str, Any]) -> str | None:
