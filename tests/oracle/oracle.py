@@ -189,7 +189,9 @@ def _run_groups(groups: list[list[dict[str, Any]]], timeout: float) -> dict[str,
                 cwd=str(ROOT),
             )
             procs.append((proc, group, out, log, log_f))
-        deadline = time.monotonic() + timeout
+        # a group's time grows with its cases (a cold clone builds the corpus' largest networks, ~1 min
+        # each, on a loaded machine): ``timeout`` plus a minute per case of the largest group
+        deadline = time.monotonic() + timeout + 60.0 * max(len(group) for group in groups)
         for proc, group, out, log, log_f in procs:
             try:
                 why = f"runner exited with status {proc.wait(timeout=max(1.0, deadline - time.monotonic()))}"
