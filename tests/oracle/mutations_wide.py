@@ -74,6 +74,9 @@ from .mutations_fresh27 import FRESH27_OPERATORS, FRESH27_SEED
 from .mutations_fresh28 import FRESH28_OPERATORS, FRESH28_SEED
 from .mutations_fresh29 import FRESH29_OPERATORS, FRESH29_SEED
 from .mutations_fresh30 import FRESH30_OPERATORS, FRESH30_SEED
+from .mutations_fresh31 import FRESH31_OPERATORS, FRESH31_SEED
+from .mutations_fresh32 import FRESH32_OPERATORS, FRESH32_SEED
+from .mutations_fresh33 import FRESH33_OPERATORS, FRESH33_SEED
 from .oracle import KNOWN_GAPS, analyze_case, corpus_cases, disagreements
 
 #: The wide generator's seed and number of mutants per set (fixed before the model was changed).
@@ -383,6 +386,7 @@ SETS = {"dev": DEV_OPERATORS, "held-out": HELD_OUT_OPERATORS, "fresh": FRESH_OPE
         "fresh23": FRESH23_OPERATORS, "fresh24": FRESH24_OPERATORS, "fresh25": FRESH25_OPERATORS,
         "fresh26": FRESH26_OPERATORS, "fresh27": FRESH27_OPERATORS,
         "fresh28": FRESH28_OPERATORS, "fresh29": FRESH29_OPERATORS, "fresh30": FRESH30_OPERATORS,
+        "fresh31": FRESH31_OPERATORS, "fresh32": FRESH32_OPERATORS, "fresh33": FRESH33_OPERATORS,
         "classic": OPERATORS}
 #: Each set's seed: the fresh set (``mutations_fresh.py``) has its own; ``classic`` is the first
 #: generator's operators (``mutations.OPERATORS``) with the wide seed, for other bases than its own.
@@ -397,6 +401,7 @@ SEEDS = {"dev": WIDE_SEED, "held-out": WIDE_SEED, "fresh": FRESH_SEED, "fresh2":
          "fresh23": FRESH23_SEED, "fresh24": FRESH24_SEED, "fresh25": FRESH25_SEED,
          "fresh26": FRESH26_SEED, "fresh27": FRESH27_SEED,
          "fresh28": FRESH28_SEED, "fresh29": FRESH29_SEED, "fresh30": FRESH30_SEED,
+         "fresh31": FRESH31_SEED, "fresh32": FRESH32_SEED, "fresh33": FRESH33_SEED,
          "classic": WIDE_SEED}
 
 
