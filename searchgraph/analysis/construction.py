@@ -55,11 +55,13 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
         # the templates a unit ends with follow RETURNN's construction order, not the fixed point
         replayed: dict[str, frozenset[str]] = {}
         prev_needed: dict[str, set[str]] = {}
+        stale: set[str] = set()  # replayed templates whose last construction raised
         for rec in [n for n in s.order if s.nodes[n]["class"] == "rec" and simulatable(templates, n)]:
             replay = simulate_unit(templates, rec, roots)
             if replay.replayed:
                 replayed[rec] = frozenset(replay.batchless)
                 prev_needed[rec] = replay.prev_needed
+                stale |= replay.failing
                 layouts.update(replay.layout)
                 templates.beam.update(replay.beam)
                 templates.chosen.update(replay.chosen)
@@ -71,7 +73,11 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
                         unavailable=frozenset(avail.unavailable))
         # rec units are first built as templates: a template error stops RETURNN before any
         # layer is moved out of the loop or translated
-        template_errors = {n: e for n, e in templates.error.items() if s.rec_of(n)}
+        # (where a unit's construction order was replayed to the end, a layer whose template was last
+        # built without an error has none: the fixed point's combination of unfinished templates is
+        # not RETURNN's; one whose last construction raised keeps an older template, and its error)
+        template_errors = {n: e for n, e in templates.error.items()
+                           if s.rec_of(n) and (s.rec_of(n) not in replayed or n in stale)}
         real.error_traces.update({n: t for n, t in templates.error_traces.items() if n in template_errors})
     else:
         placement = place(s)
@@ -168,6 +174,14 @@ class Construction:
     def is_search_choice(self, node: str) -> bool:
         """A ``choice`` layer that searches in this mode."""
         return self._s.is_search_choice(node)
+
+    def has_rec_state(self, node: str) -> bool:
+        """Whether a loop layer gets its own previous frame as ``rec_previous_layer``."""
+        return self._s.has_rec_state(node)
+
+    def masked_choice_size(self, node: str) -> int | None:
+        """The beam size of the searching choice a ``masked_computation`` has as its unit, else None."""
+        return self._s.masked_choice_size(node)
 
     def inputs(self, node: str) -> list[tuple[str, str, str]]:
         """``(source, option, form)`` of the inputs that carry beams and choices into ``node``
@@ -341,6 +355,8 @@ class Construction:
     def _loop_layout(self, node: str) -> Layout | None:
         rec = self.rec_of(node)
         data = self.nodes[node]
+        if data["node_kind"] == "step" and rec is not None:
+            return frame_layout(":i", {}, [])  # the frame index: a scalar
         if rec is None or self.placement(node) != "loop" or node not in self._layouts \
                 or data["node_kind"] != "layer" or data.get("unit") != rec:
             return None

@@ -21,7 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["DUMMY", "Layout", "RootLayouts", "as_batch_major", "common_layout", "frame_layout"]
+__all__ = ["DUMMY", "Layout", "RootLayouts", "as_batch_major", "common_layout", "frame_layout",
+           "names_missing_axis"]
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,14 @@ def frame_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None
             return None
         return Layout(base.ndim - 1, 0, None, False)
     if cls == "choice":
-        if target is None or not target.sparse or (target.ndim, target.batch, target.time) != (2, 0, 1):
+        # ``ChoiceLayer.get_out_data_from_opts``: the target's frame (labels, or a regression's dense
+        # frame)
+        if target is None or (target.ndim, target.batch, target.time) != ((2, 0, 1) if target.sparse else
+                                                                           (3, 0, 1)):
             return None
-        return Layout(1, 0, None, True) if opts.get("input_type") != "regression" else None
+        if target.sparse != (opts.get("input_type") != "regression"):
+            return None
+        return Layout(1, 0, None, True) if target.sparse else Layout(2, 0, None, False)
     if cls == "rnn_cell" or cls == "rec" and isinstance(opts.get("unit"), str) and not opts.get("out_type") \
             and not opts.get("axis"):
         # ``RnnCellLayer.get_out_data_from_opts``: the sources' time axis (if any), then their batch
@@ -142,6 +148,8 @@ def frame_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None
                       False, src.tag if src.time is not None else None)
     if cls == "get_last_hidden_state":
         return Layout(2, 0, None, False)  # [B,F]
+    if cls == ":i":
+        return Layout(0, None, None, False)  # the frame index: an int32 scalar (``construct_layer``'s ":i")
     return _reshaping(cls, opts, sources) or common_layout(cls, opts, sources)
 
 
@@ -178,6 +186,30 @@ def _reshaping(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None])
             return src if (src.time, src.batch) == (0, 1) else (
                 Layout(src.ndim, 1, 0, src.sparse, src.tag) if {src.time, src.batch} == {0, 1} else None)
         return src
+    over_batch = isinstance(opts.get("axis"), str) and opts["axis"].lower() in ("b", "batch")
+    if cls == "gather" and over_batch and isinstance(opts.get("position"), int):
+        # one entry of the batch axis: the axis goes (``GatherLayer``)
+        time = None if src.time is None else src.time - (1 if src.time > src.batch else 0)
+        return Layout(src.ndim - 1, None, time, src.sparse, src.tag if time is not None else None)
+    if cls == "slice" and over_batch:
+        end = opts.get("slice_end")
+        if isinstance(end, int) and end >= 0:
+            return src  # a new dim of the batch dim's kind: still the batch axis
+        return replace(src, batch=None)  # a dim derived from the batch dim, in its place
+    if cls == "swap_axes":
+        a, b = _axis_of(src, opts.get("axis1")), _axis_of(src, opts.get("axis2"))
+        if a is None or b is None or a == b:
+            return None
+        return _permuted(src, {a: b, b: a})
+    if cls == "transpose" and isinstance(opts.get("perm"), dict) and opts["perm"]:
+        # ``TransposeLayer.get_perm_int``: target axis -> source axis, the others in order
+        perm = {_axis_of(src, t): _axis_of(src, f) for t, f in opts["perm"].items()}
+        if None in perm or None in perm.values() or len(set(perm.values())) != len(perm):
+            return None
+        rest_t = [i for i in range(src.ndim) if i not in perm]
+        rest_s = [i for i in range(src.ndim) if i not in perm.values()]
+        perm.update(zip(rest_t, rest_s))
+        return _permuted(src, {source: target for target, source in perm.items()})
     if cls == "merge_dims" and opts.get("axes") == "except_batch":
         return Layout(2, 0, None, False)
     if cls == "merge_dims" and opts.get("axes") == "static" and src.time is not None \
@@ -187,6 +219,44 @@ def _reshaping(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None])
         dims = opts.get("dims")
         return replace(src, ndim=src.ndim + len(dims) - 1) if isinstance(dims, list) else None
     return None
+
+
+def names_missing_axis(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None]) -> bool:
+    """Whether a ``swap_axes`` / ``transpose`` names the batch axis of a template that has none (a
+    dummy's, met before it is built): ``get_axis_from_description`` raises, so the template is not
+    made this time (its construction is retried with the inputs built)."""
+    if cls not in ("swap_axes", "transpose") or len(sources) != 1 or sources[0] is None:
+        return False
+    if cls == "swap_axes":
+        named = [opts.get("axis1"), opts.get("axis2")]
+    else:
+        perm = opts.get("perm")
+        named = [*perm, *perm.values()] if isinstance(perm, dict) else []
+    return sources[0].batch is None and any(isinstance(a, str) and a.lower() in ("b", "batch") for a in named)
+
+
+def _axis_of(src: Layout, axis: Any) -> int | None:
+    """The axis a description names in ``src`` (``Data.get_axis_from_description``) for the batch, time
+    and feature axes (the feature axis: the last that is neither, ``Data`` without explicit
+    ``feature_dim_axis``); None when it names another or is not a name."""
+    if not isinstance(axis, str):
+        return None
+    if axis.lower() in ("b", "batch"):
+        return src.batch
+    if axis in _TIME:
+        return src.time
+    if axis in ("F", "f", "feature") and not src.sparse:
+        rest = [i for i in range(src.ndim) if i not in (src.batch, src.time)]
+        return rest[-1] if rest else None
+    return None
+
+
+def _permuted(src: Layout, moves: Mapping[int, int]) -> Layout:
+    """``src`` with each axis ``a`` moved to ``moves.get(a, a)`` (``Data.copy_transpose`` /
+    ``SwapAxesLayer``: the batch and time axes go with their dims)."""
+    def moved(axis: int | None) -> int | None:
+        return None if axis is None else moves.get(axis, axis)
+    return replace(src, batch=moved(src.batch), time=moved(src.time))
 
 
 class RootLayouts:

@@ -24,7 +24,7 @@ from ..graph.layers import get_layer_class
 from .beams import CombineError, SearchBeam, combine_beams, combine_choices
 from .choices import latest_choices, owner
 from .placement import Placement
-from .structure import Structure
+from .structure import Structure, drops_batch_axis
 from .templates import rec_output_template
 
 #: options whose layer's beam a class's template (``get_out_data_from_opts``) does not combine; for
@@ -107,6 +107,7 @@ class BeamPass:
         self.error: dict[str, str] = {}
         self.error_traces: dict[str, tuple[tuple[str, ...], ...]] = {}
         self._prev_cache: dict[int, tuple[SearchBeam, SearchBeam]] = {}
+        self._outer_deps: dict[str, list[tuple[str, str]]] = {}
         #: node -> (beam role, how each input arrives, where its ``rec_previous_layer`` goes among them)
         self._static: dict[str, tuple[str | None, list[tuple[int, str, str | None, bool]], int]] = {}
         self._how_cache: dict[tuple[str, str, str], tuple[int, str, str | None]] = {}
@@ -311,6 +312,16 @@ class BeamPass:
             return first, first_choice
         if role in ("decide", "split_batch_beam"):
             return None, None
+        if data["class"] == "length" and drops_batch_axis("length", data["options"]):
+            # ``LengthLayer.get_out_data_from_opts``: the size of the batch axis (or of a static one) is
+            # a scalar without beam; ``TFNetwork.get_search_choices`` still finds its inputs' choices
+            return None, self._combine_choices(choices)
+        masked_size = self.s.masked_choice_size(node) if role == "masked_computation" else None
+        if masked_size is not None:
+            # a searching choice as a masked_computation's unit: the layer's output is the unit's,
+            # on a beam of its own that depends on its (translated) source's; the layer is no
+            # ``BaseChoiceLayer``, so its search choices are still its inputs'
+            return SearchBeam(node, masked_size, combine_beams(sources)), self._combine_choices(choices)
         if role == "select_search_sources":
             # the source re-selected into the beam of the `search_choices` layer
             selector = [(self.input_beam(src, form, node), self.input_choice(src, form, node))
@@ -326,6 +337,10 @@ class BeamPass:
                 return None, None
             first_choice = source_choices[0] if sources else None
             return SearchBeam(node, first.size, first), SearchBeam(node, first.size, first_choice or first)
+        if role == "rec":
+            # ``RecLayer.get_out_data_from_opts`` combines the output template's beam with its sources',
+            # its ``initial_state`` layers' and the parent-net layers its unit reads (``get_parent_deps``)
+            sources = sources + self._rec_outer_deps(node)
         if role == "rec" and self.template:
             # another loop's templates read the rec layer built for real: its output template's beam
             own = rec_output_template(self.s, node, self.beam, self.chosen)
@@ -418,6 +433,22 @@ class BeamPass:
                          for b in (result, beam)):
                 result = combine_choices([result, beam])
         return result
+
+    def _rec_outer_deps(self, rec: str) -> list[SearchBeam | None]:
+        """The beams of a rec layer's dependencies besides its sources (``RecLayer.get_out_data_from_opts``'s
+        ``deps``): its ``initial_state`` layers and the layers of its own net that its unit's layers
+        read (``base:``, ``_SubnetworkRecCell.get_parent_deps``)."""
+        cached = self._outer_deps.get(rec)
+        if cached is None:
+            net = self.nd[rec]["unit"]
+            found: list[tuple[str, str]] = [(src, form) for src, opt, form in self.s.inputs(rec)
+                                            if opt.partition(".")[0] == "initial_state"]
+            for member in sorted(self.s.members(rec)):
+                for src, _, form in self.s.inputs(member) if self.nd[member]["node_kind"] == "layer" else ():
+                    if form == "base" and self.nd[src].get("unit") == net and (src, "from") not in found:
+                        found.append((src, "from"))
+            cached = self._outer_deps[rec] = found
+        return [self.input_beam(src, form, rec) for src, form in cached]
 
     @staticmethod
     def _with_sources(own: SearchBeam | None, sources: list[SearchBeam | None]) -> SearchBeam | None:

@@ -148,8 +148,16 @@ def _move_out(s: Structure, out: Placement, rec: str, members: list[str],
     by_local = {local[n]: n for n in members}
     colloc = {n: {by_local[x] for x in _collocate_with(s, n) if x in by_local} for n in members}
 
+    # ``_construct`` also builds, in the loop, every layer a template asked for as ``prev:``
+    # (``prev_layers_needed``) that no needed output reaches, with what it reads
+    asked = sorted(prev_needed) if prev_needed is not None else \
+        _prev_needed(s, rec, members, deps, local, first_source_beam)
+    # a masked_computation whose unit is a searching choice asked for its own previous frame (no
+    # other layer asks for it without reading it): the template depends on itself
+    self_dependent = {n for n in asked if s.masked_choice_size(n) is not None}
+
     def out_ok(n: str, collocated: frozenset[str] = frozenset()) -> bool:
-        if local[n] == "end" or is_choice(n) or n in deps[n]:
+        if local[n] == "end" or is_choice(n) or n in deps[n] or n in self_dependent:
             return False
         if users[n] - collocated - {n}:
             return False
@@ -159,7 +167,7 @@ def _move_out(s: Structure, out: Placement, rec: str, members: list[str],
                    if o not in collocated and (o in colloc[n] or n in colloc[o]))
 
     def in_ok(n: str) -> bool:
-        if local[n] in (":i", "end") or is_choice(n):
+        if local[n] in (":i", "end") or is_choice(n) or n in self_dependent:
             return False
         return not deps[n] & in_loop and not colloc[n] & in_loop
 
@@ -181,10 +189,6 @@ def _move_out(s: Structure, out: Placement, rec: str, members: list[str],
         take(moved, "input")
     for node in loop + hidden:
         where[node] = "loop"
-    # ``_construct`` also builds, in the loop, every layer a template asked for as ``prev:``
-    # (``prev_layers_needed``) that no needed output reaches, with what it reads
-    asked = sorted(prev_needed) if prev_needed is not None else \
-        _prev_needed(s, rec, members, deps, local, first_source_beam)
     extra = [n for n in asked if where.get(n) == "unused"]
     while extra:
         node = extra.pop(0)
@@ -229,8 +233,8 @@ def _prev_needed(s: Structure, rec: str, members: list[str], deps: dict[str, set
                 src = nd[src]["unit"]
             if form == "prev" and src in flat and src not in out:
                 out.append(src)
-        if s.is_search_choice(node) and first_source_beam is not None and first_source_beam(node) is None \
-                and node not in out:
+        if (s.is_search_choice(node) or s.masked_choice_size(node) is not None) \
+                and first_source_beam is not None and first_source_beam(node) is None and node not in out:
             out.append(node)
     return out
 
@@ -295,6 +299,10 @@ def _reads_loop_input(s: Structure, node: str, rec: str, seen: set[str]) -> bool
     seen.add(node)
     nd = s.nodes
     if nd[node]["class"] == "rec_unstack":  # frames of the loop's own time axis
+        return True
+    if nd[node]["class"] == "random":
+        # moved in front of the loop, it gets the loop's time axis in front of its shape
+        # (``RandomLayer.transform_config_dict``: a new value each frame)
         return True
     holder = nd[node]["unit"]
     inner = holder != rec and nd[holder]["class"] == "subnetwork"

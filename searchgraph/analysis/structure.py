@@ -201,6 +201,22 @@ class Structure:
         search = data["options"].get("search", None)
         return bool(search) if search is not None else self.search
 
+    def masked_choice_size(self, node: str) -> int | None:
+        """The beam size of a searching ``choice`` that is a ``masked_computation``'s inline unit, else
+        None. The unit is built as the masked layer itself (``MaskedComputationLayer._create_template``:
+        its ``get_out_data_from_opts`` with the layer's name, in an extra net): it makes a beam of its
+        own (``ChoiceLayer._create_search_beam``), but the masked layer is no ``BaseChoiceLayer``, so
+        no search choices own that beam."""
+        if self.nodes[node]["class"] != "masked_computation":
+            return None
+        unit = self.spec_unit(node)
+        if not isinstance(unit, dict) or unit.get("class") != "choice":
+            return None
+        search = unit.get("search", None)
+        if not (bool(search) if search is not None else self.search):
+            return None
+        return int(unit.get("beam_size", 1) or 1)
+
     def inputs(self, node: str) -> list[tuple[str, str, str]]:
         """``(source, option, form)`` of the layer's inputs that carry beams and choices (RETURNN's
         template and dep sets)."""
@@ -238,11 +254,12 @@ class Structure:
         if not self._batched:
             for name in self.order:  # construction order: inputs first (but a prev: input may come later)
                 data = self.nodes[name]
-                if data["class"] in (":i", "variable", "constant") and not \
-                        data["options"].get("add_batch_axis"):
-                    result = False
+                if data["class"] in (":i", "variable", "constant", "random", "rand_int"):
+                    result = _own_batch_axis(data["class"], data["options"])
                 elif data["class"] == "reduce" and _over_batch(data["options"]):
                     result = False  # ``ReduceLayer`` over ``B``: the beam stays, the batch axis goes
+                elif drops_batch_axis(data["class"], data["options"]):
+                    result = False
                 elif data["node_kind"] == "sub":
                     result = self._batched.get(self.parent(name), True)
                 else:
@@ -261,6 +278,45 @@ class Structure:
                               and self.nodes[n]["node_kind"] != "sub" and get_layer_class(
                                   self.nodes[n]["class"]).beam_role in ("choice", "decide_keep_beam")]
         return self._choosers
+
+
+def _own_batch_axis(cls: str, opts: dict[str, Any]) -> bool:
+    """Whether a layer that makes its value from nothing has a batch axis: a ``variable`` with
+    ``add_batch_axis``, a ``constant`` with ``with_batch_dim``, a ``random`` / ``rand_int`` whose
+    ``shape`` holds the batch dim; never the frame index ``:i``."""
+    if cls == "variable":
+        return bool(opts.get("add_batch_axis"))
+    if cls == "constant":
+        return bool(opts.get("with_batch_dim"))
+    if cls in ("random", "rand_int"):
+        shape = opts.get("shape")
+        return isinstance(shape, (list, tuple)) and any(_is_batch_dim(d) for d in shape)
+    return False
+
+
+def _is_batch_dim(dim: Any) -> bool:
+    """A dim of a layer's ``shape`` option (JSON: ``{"__dim__": {...}}``) that is the batch dim."""
+    spec = dim.get("__dim__", dim) if isinstance(dim, dict) else None
+    return isinstance(spec, dict) and (spec.get("kind") == "batch" or bool(spec.get("is_batch_dim")))
+
+
+def drops_batch_axis(cls: str, opts: dict[str, Any]) -> bool:
+    """Classes whose output replaces or drops the batch axis they are given as ``axis``: a ``slice``
+    of it (a new dim derived from it, ``SliceLayer.get_out_data_from_opts``), a ``gather`` of one
+    entry (an int ``position``: the axis goes), the ``length`` of it (the batch size, a scalar:
+    ``LengthLayer``), or the ``length`` of a static axis (a constant scalar)."""
+    axis = opts.get("axis", "T" if cls == "length" else None)
+    batch = isinstance(axis, str) and axis.lower() in ("b", "batch")
+    if cls == "slice":
+        # a non-negative ``slice_end`` makes a new dim of the batch dim's kind (still a batch axis);
+        # a start, a step or an end from the back derive a dim that is none
+        end = opts.get("slice_end")
+        return batch and not (isinstance(end, int) and end >= 0)
+    if cls == "gather" and isinstance(opts.get("position"), int):
+        return batch
+    if cls == "length":
+        return batch or axis in ("F", "f", "feature", "sparse_dim")
+    return False
 
 
 def _over_batch(opts: dict[str, Any]) -> bool:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .beams import CombineError, SearchBeam
-from .layouts import DUMMY, LAYOUT_OPTIONS, Layout, RootLayouts, frame_layout
+from .layouts import DUMMY, LAYOUT_OPTIONS, Layout, RootLayouts, frame_layout, names_missing_axis
 from .passes import BeamPass
 
 __all__ = ["FROM_INPUTS", "NEEDS_BATCH", "UnitTemplates", "simulatable", "simulate_unit"]
@@ -45,6 +45,11 @@ NEEDS_BATCH = frozenset({"gather", "self_attention", "decide"})
 
 class _DependencyLoop(Exception):
     """``NetworkConstructionDependencyLoopException``: a layer asked for while it is being built."""
+
+
+class _AxisMissing(Exception):
+    """``get_axis_from_description`` found no such axis in a template (a dummy input's): the template is
+    not made this time."""
 
 
 class _LayerNotFound(Exception):
@@ -119,6 +124,8 @@ class UnitTemplates:
     layout: dict[str, Layout | None] = field(default_factory=dict)
     #: members some template asked for as ``prev:`` (``prev_layers_needed``): built in the loop
     prev_needed: set[str] = field(default_factory=set)
+    #: members whose last construction in the replay raised (their template is older than their inputs)
+    failing: set[str] = field(default_factory=set)
 
 
 class _Current(Mapping[str, Any]):
@@ -164,6 +171,8 @@ class _Unit:
         self.prev_cache: dict[str, _Snap] = {}
         self.recent: Exception | None = None
         self.prev_asked: set[str] = set()
+        #: names whose latest construction raised (collected): their template is older than their inputs
+        self.failing: set[str] = set()
         self.roots = roots
         self._deps: dict[str, list[tuple[str, str, str]]] = {}
         self._dep_names: dict[str, tuple[str, ...]] = {}
@@ -258,8 +267,10 @@ class _Unit:
             try:
                 self.construct_layer(default, name)
                 success = True
+                self.failing.discard(name)
             except Exception as exc:  # RETURNN collects every exception here
                 self.collect(exc)
+                self.failing.add(name)
                 if not t.initialized and not g.iterative and initial is None:
                     raise
             if not t.initialized and g.iterative:
@@ -346,6 +357,12 @@ class _Unit:
             data = self.s.nodes[node]
             if data["class"] == "choice" and self.s.is_search_choice(node) and not any(
                     self._beam_of(v) is not None for k, v in got.items() if not k.startswith("prev:")):
+                got[f"prev:{name}"] = self.get(g, f"prev:{name}", "prev")  # PR #1213
+            elif self.s.masked_choice_size(node) is not None and not any(
+                    self._beam_of(got.get(asked)) is not None for asked, option, form in self.deps(node)
+                    if option == "from" and form != "prev"):
+                # a searching choice as a masked_computation's unit asks for the masked layer's own
+                # previous frame when the layer's ``from`` (the unit's ``data``) has no beam yet
                 got[f"prev:{name}"] = self.get(g, f"prev:{name}", "prev")  # PR #1213
         finally:
             self.stack.remove(name)
@@ -439,6 +456,8 @@ class _Unit:
         """The template's layout from its ``from`` inputs' as they are now (:func:`.layouts.frame_layout`):
         a dummy has no axis, ``base:`` layers have their own, the loop's input one frame of it."""
         data = self.s.nodes[node]
+        if data["node_kind"] == "step":
+            return frame_layout(":i", {}, [])  # the frame index: a scalar
         if data["node_kind"] != "layer":
             return None
         if data["class"] == "subnetwork":
@@ -467,6 +486,8 @@ class _Unit:
                 sources.append(layout)
             else:
                 options[item[1]] = layout
+        if names_missing_axis(data["class"], data["options"], sources):
+            raise _AxisMissing(node)
         return frame_layout(data["class"], data["options"], sources, self.roots.target(data["options"]), options)
 
     def _inner_output(self, node: str) -> _Template | None:
@@ -665,6 +686,7 @@ def simulate_unit(bp: BeamPass, rec: str, roots: RootLayouts | None = None) -> U
             if not t.batch:
                 out.batchless.add(node)
     out.prev_needed = {unit.by_local[n] for n in unit.prev_asked if n in unit.by_local}
+    out.failing = {unit.by_local[n] for n in unit.failing if n in unit.by_local}
     out.replayed = True
     return out
 

@@ -25,8 +25,36 @@ from .shapes import Shapes
       "the other's scores).")
 def unrelated_choices(c: Construction) -> dict[str, Raised]:
     """``SearchBeam.get_combined_beam`` (templates) / ``SearchChoices.compare`` (the real layer) find
-    no order between two inputs' choices: reported with both choice chains."""
-    return {node: Raised(message, c.combine_traces(node)) for node, message in c.combine_errors().items()}
+    no order between two inputs' choices: reported with both choice chains. A real layer that fails
+    first while its inputs are translated (SG148) is left to that rule."""
+    return {node: Raised(message, c.combine_traces(node)) for node, message in c.combine_errors().items()
+            if c.template_error(node) or _unowned_beam_input(c, node) is None}
+
+
+def _unowned_beam_input(c: Construction, node: str) -> tuple[str, str, str, str] | None:
+    """The first input ``translate_to_common_search_beam`` re-selects for ``node`` although it is on a
+    beam that no search choices own (one a ``masked_computation``'s searching unit choice made): its
+    search choices are the common ones, so ``select_if_needed`` asserts that it has their beam.
+    ``(input, its beam, its search choices, the masked layer)``, or None."""
+    if node in c.unbuilt or not c.search:
+        return None
+    inputs = [(src, form) for src, _, form in c.inputs(node)]
+    if c.has_rec_state(node) and c.placement(node) == "loop":
+        inputs.insert(0, (node, "prev"))  # ``rec_previous_layer``: one more layer in the kwargs
+    if c.translated_count(node) + len(inputs) - len(c.inputs(node)) < 2:
+        return None
+    common = c.chosen(node)
+    if common is None:
+        return None
+    for src, form in inputs:
+        beam, choice = c.input_beam(src, form, node), c.input_choice(src, form, node)
+        if beam is None or choice is None or choice.name != common.name:
+            continue
+        maker = owner(beam)
+        if maker in c.nodes and c.masked_choice_size(maker) is not None:
+            shown = f"prev:{c.nodes[node]['local']}" if src == node else src
+            return shown, f"SearchBeam(name={beam.name!r}, beam_size={beam.size})", choice.name, maker
+    return None
 
 
 @rule('SG106', 'decided layer combined with a beamed one',
@@ -301,9 +329,14 @@ def buggy_search_choices_resolution(c: Construction) -> dict[str, str]:
         if real is None or get_layer_class(data["class"]).beam_role != "generic":
             continue
         beam = c.beam(node)
-        if template is None or beam is None or beam.name != template.name or beam.size != template.size:
+        if beam is None and template is None:
+            continue  # a layer without beam finds no search choices (``LayerBase.get_search_choices``)
+        unowned = beam is not None and owner(beam) in c.nodes and c.masked_choice_size(owner(beam)) is not None
+        if template is None or beam is None or beam.name != template.name or beam.size != template.size \
+                or (unowned and real.size != beam.size):
+            # (the search choices' beam size too: a beam no search choices own, SG148's, has its own)
             out[node] = (f"Exception: {node} has buggy search choices resolution. layer beam {beam} vs "
-                         f"template beam {template}")
+                         f"template beam {template}, search choices {real.name}({real.size})")
     return out
 
 
@@ -589,4 +622,56 @@ def end_without_search_choices(c: Construction) -> dict[str, Raised]:
                else "it reads no layer")
         out[rec] = Raised(f"AssertionError: (_opt_search_resolve of {c.nodes[node]['local']}: the end layer "
                           "has no search choices)", names={"output": c.nodes[node]["local"], "why": why})
+    return out
+
+
+@rule('SG148', "input on a beam no search choices own",
+      "{layer} combines several inputs; {src} is on beam {beam}, which the searching choice that is the "
+      "unit of the masked_computation {maker} made. That layer is no choice layer, so no search choices "
+      "own the beam: {src}'s search choices are {choice}. Translating the inputs into their common search "
+      "choices, RETURNN asserts that an input on those choices has their beam.",
+      "Make the choice a layer of the rec unit itself and mask what reads it (a masked_computation over "
+      "the label's embedding), or give the masked_computation a unit that does not search.")
+def input_on_unowned_beam(c: Construction) -> dict[str, Raised]:
+    """``SelectSearchSourcesLayer.select_if_needed``: a ``masked_computation`` whose unit is a searching
+    ``choice`` gets that choice's output template, on a new beam
+    (``MaskedComputationLayer.get_out_data_from_opts``, ``ChoiceLayer._create_search_beam``), but is no
+    ``BaseChoiceLayer``: its search choices, and those of what reads it, are its inputs'. A layer with
+    several layer kwargs on those choices (the masked layer itself: its own previous frame comes in as
+    ``rec_previous_layer``) asserts ``layer.output.beam == search_choices.get_beam_info()``."""
+    out: dict[str, Raised] = {}
+    for node in c.order:
+        found = _unowned_beam_input(c, node)
+        if found is None:
+            continue
+        src, beam, choice, maker = found
+        out[node] = Raised(f"AssertionError: {beam} != the beam of its search choices {choice!r} "
+                           f"(select_if_needed, translating {src} for {node})",
+                           names={"src": src, "beam": beam, "choice": choice, "maker": maker})
+    return out
+
+
+@rule('SG149', "hdf_dump of a beamed layer",
+      "{layer} writes {src} to an HDF file, and {src} is on beam {beam}: HDFDumpLayer asks for the "
+      "sequence tags extended by that beam (get_seq_tags(beam=...)), and the sequence tags, which carry "
+      "no batch information, cannot be extended with a beam.",
+      "Dump the decided value (a 'decide' on {src} first), or dump it outside search.")
+def hdf_dump_of_beamed_layer(c: Construction) -> dict[str, Raised]:
+    """``HDFDumpLayer.__init__``: ``self.network.get_seq_tags(beam=data.beam)``, whose
+    ``copy_extend_with_beam`` of the ``seq_tag`` data asserts ``data.batch`` (measured on RETURNN:
+    the sequence tags have none when the network is built)."""
+    out: dict[str, Raised] = {}
+    if not c.search:
+        return out
+    for node in c.order:
+        if c.nodes[node]["class"] != "hdf_dump" or node in c.unbuilt:
+            continue
+        beam = c.beam(node)
+        srcs = c.sources(node)
+        if beam is None or not srcs:
+            continue
+        src = srcs[0][0]
+        out[node] = Raised(f"AssertionError: (HDFDumpLayer: get_seq_tags(beam={beam.name!r}): "
+                           "copy_extend_with_beam asserts data.batch)",
+                           names={"src": src, "beam": str(beam)})
     return out

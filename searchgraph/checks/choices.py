@@ -236,6 +236,8 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
             # ChoiceLayer: scores of one frame per hypothesis, (batch, dim)
             why = (f"{src} has an extra axis: {wide} adds feature axes of different sizes element-wise, "
                    "which RETURNN broadcasts against each other")
+        elif not regression and (moved := _batch_not_first(c, src, srcs[0][1], node)) is not None:
+            why = moved  # (a regression choice takes its source as it is, without ``_get_scores``)
         elif rec is not None and c.placement(node) == "loop" and any(
                 shapes.read_time(s, f, node, rec) for s, f in srcs):
             bad = next(s for s, f in srcs if shapes.read_time(s, f, node, rec))
@@ -272,6 +274,8 @@ def _scores_added_to_beam(c: Construction, shapes: Shapes) -> dict[str, str]:
         kind, why = "AssertionError", None
         if rec is not None and c.placement(src) == "loop" and shapes.batchless(src):
             why = f"{src} has no batch axis (_get_scores asserts batch-major scores)"
+        elif (moved := _batch_not_first(c, src, form, node)) is not None:
+            why = f"{moved} (_get_scores asserts batch-major scores)"
         elif rec is not None and form == "prev" and opts.get("input_type", "prob") == "prob":
             why = f"prev:{c.nodes[src]['local']} is a loop state, not a softmax whose log can be taken"
         elif rec is not None and c.placement(node) == "loop" \
@@ -284,6 +288,70 @@ def _scores_added_to_beam(c: Construction, shapes: Shapes) -> dict[str, str]:
             out[node] = (f"{kind}: (ChoiceLayer with search False adds its scores to the beam, as "
                          f"(batch * beam, dim) scores: {why})")
     return out
+
+
+def _batch_not_first(c: Construction, src: str, form: str, node: str) -> str | None:
+    """Why the choice's scores are not batch-major (``ChoiceLayer._get_scores``: ``assert
+    source.output.is_batch_major``): their template moves the batch axis away from the front (a
+    ``swap_axes`` / ``transpose`` of ``B`` with another axis); None when they are, or unsure."""
+    rec = c.rec_of(node)
+    if form == "prev":
+        layout = c.frame_layout(src)
+    elif rec is not None and c.rec_of(src) == rec and c.placement(src) == "loop":
+        layout = c.loop_layout(src)
+    elif c.rec_of(src) is None:
+        layout = c.root_layout(src)
+    else:
+        layout = None
+    if layout is None:
+        moved = _batch_moved_by(c, src)
+        if moved is not None:
+            return (f"{src} is not batch-major: {moved} moves the batch axis away from the front, and "
+                    f"{src} keeps its axes")
+        return None
+    if layout.batch in (None, 0):
+        return None
+    return (f"{src} is not batch-major: its batch axis is axis {layout.batch} of its template (a swap_axes "
+            "/ transpose of the batch axis, or a time-major template)")
+
+
+#: classes whose template is their one source's with the feature axis kept or replaced in place
+_AXES_KEPT = frozenset({"softmax", "activation", "copy", "dropout", "linear", "cast", "layer_norm", "eval",
+                        "combine", "scaled_grad", "print", "identity"})
+
+
+def _batch_moved_by(c: Construction, node: str) -> str | None:
+    """A ``swap_axes`` / ``transpose`` of the batch axis with another axis of a batched layer that
+    ``node`` is computed from through layers that keep their one source's axes (a softmax of it);
+    None when there is none, or when that is unsure."""
+    seen: set[str] = set()
+    while node not in seen:
+        seen.add(node)
+        data = c.nodes[node]
+        if data["node_kind"] != "layer":
+            return None
+        cls, opts = data["class"], data["options"]
+        srcs = c.sources(node)
+        if cls in ("swap_axes", "transpose"):
+            if len(srcs) != 1 or not c.batched(srcs[0][0]):
+                return None
+            if cls == "swap_axes":
+                pair = [opts.get("axis1"), opts.get("axis2")]
+                named = [a for a in pair if isinstance(a, str)]
+                batch = [a for a in named if a.lower() in ("b", "batch")]
+                return f"{node} (swap_axes {pair[0]}<->{pair[1]})" if len(named) == 2 and len(batch) == 1 \
+                    else None
+            perm = opts.get("perm")
+            if not isinstance(perm, dict):
+                return None
+            moved = [(t, f) for t, f in perm.items() if isinstance(t, str) and isinstance(f, str)
+                     and (t.lower() in ("b", "batch")) != (f.lower() in ("b", "batch"))]
+            return f"{node} (transpose {perm})" if moved else None
+        if cls not in _AXES_KEPT or len(srcs) != 1 or opts.get("out_type") or opts.get("axis") \
+                or len(c.inputs(node)) != 1 or srcs[0][1] == "prev":
+            return None
+        node = srcs[0][0]
+    return None
 
 
 def _pruned_source(shapes: Shapes, opts: dict, srcs: list[tuple[str, str]]) -> str | None:

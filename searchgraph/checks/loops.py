@@ -362,6 +362,13 @@ def initial_output_layer_mismatch(c: Construction) -> dict[str, Raised]:
             why = f"{local} has a time axis, one frame of {data['local']} has none"
             out[rec] = Raised(f"ValueError: copy_compatible_to: self {local} already has more dims than "
                               f"target data {data['local']}", names={"init": local, "why": why})
+        elif c.search and not c.batched(init) and c.template_beam(node) is not None:
+            # ``copy_compatible_to`` gives the value a broadcast batch axis of no batch, which
+            # ``copy_extend_with_beam`` cannot extend with the frame's beam (``BatchInfo``)
+            why = (f"{local} has no batch axis (a gather, slice or reduce over 'B', or only constants), and "
+                   f"{data['local']}'s frame is on a beam it must be tiled into")
+            out[rec] = Raised(f"AssertionError: (copy_extend_with_beam of initial_output {local} of "
+                              f"{data['local']}: {why})", names={"init": local, "why": why})
     return out
 
 
@@ -433,6 +440,9 @@ def decide_without_batch(c: Construction) -> dict[str, Raised]:
                    "frames, so its template keeps the dummy's missing batch axis")
         elif c.rec_of(src) is not None and c.rec_of(node) == c.rec_of(src) and shapes.batchless(src):
             why = "it is computed only from the loop's own previous frames (a template without batch axis)"
+        elif c.nodes[node]["class"] == "decide" and c.rec_of(src) is None and not c.batched(src):
+            why = ("it replaced or dropped the batch axis (a slice, gather, reduce or length over 'B'), or "
+                   "is computed only from variables, constants or the frame index")
         else:
             continue
         out[node] = Raised("AssertionError: DecideLayer.get_out_data_from_opts: copy_as_batch_major of "

@@ -44,6 +44,9 @@ _TIME_KEEPING = frozenset({"conv", "pool", "transposed_conv", "split_dims", "mer
 _BROADCAST_KEEPING = frozenset({"linear", "copy", "softmax", "activation", "combine", "dropout", "layer_norm",
                                 "compare", "reinterpret_data", "cast"})
 _MISSING, _IN_PROGRESS = object(), object()
+#: ``reinterpret_data`` options that may give its output another dim than its source's
+_REINTERPRET_DIMS = frozenset({"set_sparse", "set_sparse_dim", "set_dim_tags", "set_axes", "switch_axes",
+                               "size_base", "batch_dim_base"})
 
 
 def _keeps(cls: str, opts: dict[str, Any], kinds: frozenset[str]) -> bool:
@@ -293,6 +296,14 @@ class Shapes:
             if "n_out" not in opts and "out_dim" not in opts and opts.get("target"):
                 return self.target_dim(node, seen)
             return None
+        if cls == "reinterpret_data" and len(srcs) == 1 and not set(opts) & _REINTERPRET_DIMS:
+            # ``ReinterpretDataLayer``: the source's template, its labels' dim grown by
+            # ``increase_sparse_dim``
+            have = self.dim(srcs[0][0], seen | {node})
+            grow = opts.get("increase_sparse_dim")
+            if have is None or not grow:
+                return have
+            return have + grow if isinstance(grow, int) and self.sparse(srcs[0][0]) is True else None
         if cls == "concat":
             # ``ConcatLayer``: (source, axis) pairs; along the feature axis the dims add up
             pairs = opts.get("from") if isinstance(opts.get("from"), list) else []
