@@ -109,7 +109,7 @@ def _keeps_common_axes(cls: str, out_type: Any) -> bool:
 
 
 #: Options besides ``from`` whose layers' layouts a class's layout depends on (:func:`frame_layout`)
-LAYOUT_OPTIONS = frozenset({"weights", "base"})
+LAYOUT_OPTIONS = frozenset({"weights", "base"})  # (``generic_attention``, ``dot_attention``)
 
 
 def frame_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None],
@@ -118,6 +118,13 @@ def frame_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None
     whose output layout does not depend on theirs); ``target``: the layout of the extern data a
     ``choice`` names as its target (its frame is one label per hypothesis of labels ``[B,T]``);
     ``options``: the layouts of the layers in :data:`LAYOUT_OPTIONS`."""
+    if cls == "dot_attention":
+        # ``GlobalAttentionContextBaseLayer``: a dot of the (batch-major) weights with the base over its
+        # time axis: the base's other axes, batch-major
+        base = (options or {}).get("base")
+        if base is None or base.batch is None or base.time is None:
+            return None
+        return Layout(base.ndim - 1, 0, None, False)
     if cls == "generic_attention":
         # ``GenericAttentionLayer`` (a ``DotLayer``): the weights reduce the base's time axis, and a
         # dot puts the batch axis first: the base's other axes, batch-major
@@ -148,6 +155,8 @@ def frame_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None
                       False, src.tag if src.time is not None else None)
     if cls == "get_last_hidden_state":
         return Layout(2, 0, None, False)  # [B,F]
+    if cls in ("choice_get_beam_scores", "choice_get_src_beams"):
+        return Layout(1, 0, None, cls == "choice_get_src_beams")  # one value per hypothesis: [B]
     if cls == ":i":
         return Layout(0, None, None, False)  # the frame index: an int32 scalar (``construct_layer``'s ":i")
     return _reshaping(cls, opts, sources) or common_layout(cls, opts, sources)
@@ -186,6 +195,16 @@ def _reshaping(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None])
             return src if (src.time, src.batch) == (0, 1) else (
                 Layout(src.ndim, 1, 0, src.sparse, src.tag) if {src.time, src.batch} == {0, 1} else None)
         return src
+    if cls in ("decide_keep_beam", "reduce_out"):
+        # ``DecideKeepBeamLayer``: its source's template; ``ReduceOutLayer``: the feature dim divided
+        return src if cls == "decide_keep_beam" or not src.sparse else None
+    if cls == "squeeze" and opts.get("axis") in ("F", "f") and not src.sparse:
+        feature = _axis_of(src, "F")
+        if feature is None:
+            return None
+        def kept(axis: int | None) -> int | None:
+            return None if axis is None else axis - (1 if axis > feature else 0)
+        return Layout(src.ndim - 1, kept(src.batch), kept(src.time), False, src.tag)
     over_batch = isinstance(opts.get("axis"), str) and opts["axis"].lower() in ("b", "batch")
     if cls == "gather" and over_batch and isinstance(opts.get("position"), int):
         # one entry of the batch axis: the axis goes (``GatherLayer``)
