@@ -77,6 +77,9 @@ from .mutations_fresh30 import FRESH30_OPERATORS, FRESH30_SEED
 from .mutations_fresh31 import FRESH31_OPERATORS, FRESH31_SEED
 from .mutations_fresh32 import FRESH32_OPERATORS, FRESH32_SEED
 from .mutations_fresh33 import FRESH33_OPERATORS, FRESH33_SEED
+from .mutations_fresh34 import FRESH34_OPERATORS, FRESH34_SEED
+from .mutations_fresh35 import FRESH35_OPERATORS, FRESH35_SEED
+from .mutations_fresh36 import FRESH36_OPERATORS, FRESH36_SEED
 from .oracle import KNOWN_GAPS, analyze_case, corpus_cases, disagreements
 
 #: The wide generator's seed and number of mutants per set (fixed before the model was changed).
@@ -387,6 +390,7 @@ SETS = {"dev": DEV_OPERATORS, "held-out": HELD_OUT_OPERATORS, "fresh": FRESH_OPE
         "fresh26": FRESH26_OPERATORS, "fresh27": FRESH27_OPERATORS,
         "fresh28": FRESH28_OPERATORS, "fresh29": FRESH29_OPERATORS, "fresh30": FRESH30_OPERATORS,
         "fresh31": FRESH31_OPERATORS, "fresh32": FRESH32_OPERATORS, "fresh33": FRESH33_OPERATORS,
+        "fresh34": FRESH34_OPERATORS, "fresh35": FRESH35_OPERATORS, "fresh36": FRESH36_OPERATORS,
         "classic": OPERATORS}
 #: Each set's seed: the fresh set (``mutations_fresh.py``) has its own; ``classic`` is the first
 #: generator's operators (``mutations.OPERATORS``) with the wide seed, for other bases than its own.
@@ -402,6 +406,7 @@ SEEDS = {"dev": WIDE_SEED, "held-out": WIDE_SEED, "fresh": FRESH_SEED, "fresh2":
          "fresh26": FRESH26_SEED, "fresh27": FRESH27_SEED,
          "fresh28": FRESH28_SEED, "fresh29": FRESH29_SEED, "fresh30": FRESH30_SEED,
          "fresh31": FRESH31_SEED, "fresh32": FRESH32_SEED, "fresh33": FRESH33_SEED,
+         "fresh34": FRESH34_SEED, "fresh35": FRESH35_SEED, "fresh36": FRESH36_SEED,
          "classic": WIDE_SEED}
 
 
