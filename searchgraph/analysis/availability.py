@@ -85,11 +85,12 @@ class Availability:
     ----------
     unavailable : layers whose output template is not available for inference: RETURNN builds a
         ``DataNotAvailableLayer`` for each one it constructs.
-    origin : unavailable layer (or extern data node) -> the extern data key it lacks (``classes``).
+    origin : unavailable layer (or extern data node) -> the extern data key it lacks (``classes``); also
+        a ``length`` of a time axis that a rec layer without data makes (built for real, its value None).
     without_data : layer RETURNN builds for real on an input that has no data -> that input. Its class
         makes an output template of its own that is available, or (a rec layer with a unit) its unit's
         ``output`` is available, while an input is a ``DataNotAvailableLayer`` with a template only
-        (no placeholder): building it raises.
+        (no placeholder), or the ``length`` of a time axis such a rec layer makes: building it raises.
     """
 
     unavailable: frozenset[str] = frozenset()
@@ -184,9 +185,32 @@ def availability(spec: NetSpec, g: LayerGraph | nx.DiGraph, *, eval_flag: bool =
             no_data[node] = kind(node) != "copies" or any(lacks_data(src, seen | {node}) for src in made_from(node))
         return no_data[node]
 
+    def own_time_lacks_size(node: str, seen: frozenset[str] = frozenset()) -> bool:
+        """Whether an unavailable layer's time axis is one a rec layer without data makes (its loop
+        never runs, so that axis' sizes are None), following the templates it copies."""
+        if node not in sure or node in seen or nd[node]["node_kind"] == "data":
+            return False
+        if nd[node]["class"] == "rec" and unit_output(node):
+            return True
+        return kind(node) in ("carries", "copies", "first") and any(
+            own_time_lacks_size(src, seen | {node}) for src in made_from(node))
+
+    #: ``length`` layers (``fresh_sizes``: built for real) of such a time axis: their value is None
+    sizes_missing = {node for node, data in nd.items()
+                     if data["node_kind"] == "layer" and node not in unavailable and kind(node) == "fresh_sizes"
+                     and any(own_time_lacks_size(src) for src in made_from(node))}
+
     without: dict[str, str] = {}
+    keys: dict[str, str] = {}  # a length without value -> the data key its input lacks
     for node, data in nd.items():
         if node in unavailable or data["node_kind"] != "layer":
+            continue
+        missing = next((src for src in made_from(node) if src in sizes_missing), None)
+        if missing is not None and kind(node) not in ("fresh_sizes",) and len(made_from(node)) == 1:
+            # built for real on a length whose value is None (with other inputs, translating them
+            # into a common beam comes first, and fails first: the length has a beam, no choices)
+            without[node] = missing
+            keys[missing] = next(unavailable[s] for s in made_from(missing) if s in unavailable)
             continue
         if unit_output(node):  # built for real: a rec layer reads its whole input into the loop
             if data["class"] != "rec":
@@ -203,4 +227,5 @@ def availability(spec: NetSpec, g: LayerGraph | nx.DiGraph, *, eval_flag: bool =
         found = next((src for src in inputs if lacks_data(src)), None)
         if found is not None:
             without[node] = found
-    return Availability(frozenset(n for n in unavailable if nd[n]["node_kind"] != "data"), unavailable, without)
+    return Availability(frozenset(n for n in unavailable if nd[n]["node_kind"] != "data"), {**unavailable, **keys},
+                        without)

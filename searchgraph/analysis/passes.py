@@ -45,6 +45,14 @@ _CHOICES_BLIND = {"cond": ("true_layer", "false_layer"), "masked_computation": (
 
 __all__ = ["BeamPass"]
 
+_TIME_NAMES = ("T", "t", "time", "stag:time")
+
+
+def data_axis(opts: Mapping[str, object]) -> object:
+    """A ``length`` layer's ``axis`` (default: the time axis)."""
+    return opts.get("axis", "T")
+
+
 #: how a layer receives an input's beam (:meth:`BeamPass.how_received`)
 NOTHING, AS_IS, BACKTRACKED, PREV_FRAME = range(4)
 
@@ -316,6 +324,14 @@ class BeamPass:
             # ``LengthLayer.get_out_data_from_opts``: the size of the batch axis (or of a static one) is
             # a scalar without beam; ``TFNetwork.get_search_choices`` still finds its inputs' choices
             return None, self._combine_choices(choices)
+        if data["class"] == "length" and not self.template and first is not None and self._loop_beam_length(node, first):
+            # a time axis' lengths are its dyn size (``LengthLayer``: ``dim.dyn_size_ext``); a loop without
+            # an ``end`` layer has the lengths it was given (``_opt_search_resolve``: "not end_layer", the
+            # size tensor taken for the latest choice's batch), on the batch's beam object, which
+            # ``BatchInfo`` keeps from before the choice's dependencies were known (measured on
+            # RETURNN: fresh36's lengths of decoders over their input); with an ``end`` layer the lengths
+            # are resolved along the choices and carry the choice's real beam
+            return SearchBeam(first.name, first.size), self._combine_choices(choices)
         masked_size = self.s.masked_choice_size(node) if role == "masked_computation" else None
         if masked_size is not None:
             # a searching choice as a masked_computation's unit: the layer's output is the unit's,
@@ -433,6 +449,17 @@ class BeamPass:
                          for b in (result, beam)):
                 result = combine_choices([result, beam])
         return result
+
+    def _loop_beam_length(self, node: str, beam: SearchBeam) -> bool:
+        """Whether a ``length`` layer outside loops measures the time axis of a value on the beam of a
+        searching ``choice`` of a loop without ``end`` layer (its length known in advance)."""
+        if self.s.rec_of(node) is not None or data_axis(self.nd[node]["options"]) not in _TIME_NAMES \
+                or beam.is_prev_frame:
+            return False
+        made = self.nd.get(beam.name)
+        rec = self.s.rec_of(beam.name) if made is not None else None
+        return made is not None and made["class"] == "choice" and rec is not None \
+            and not any(self.nd[m]["local"] == "end" for m in self.s.children.get(rec, ()))
 
     def _rec_outer_deps(self, rec: str) -> list[SearchBeam | None]:
         """The beams of a rec layer's dependencies besides its sources (``RecLayer.get_out_data_from_opts``'s

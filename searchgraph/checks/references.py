@@ -149,6 +149,11 @@ _NO_DATA_MESSAGES = {
     "reduce": "AttributeError: 'NoneType' object has no attribute 'dtype'",
     "get_last_hidden_state": "AssertionError: (GetLastHiddenStateLayer: its source, a DataNotAvailableLayer, "
                              "has no last hidden state)",
+    "split_batch_beam": "AttributeError: 'NoneType' object has no attribute 'get_shape'",
+    "choice_get_beam_scores": "AssertionError: (ChoiceGetBeamScoresLayer: its source, a DataNotAvailableLayer, "
+                              "has no search choices)",
+    "choice_get_src_beams": "AssertionError: (ChoiceGetSrcBeamsLayer: its source, a DataNotAvailableLayer, "
+                            "has no search choices)",
 }
 #: classes that concatenate their sources first (``concat_sources``): with several sources, some with
 #: data, TensorFlow's concat fails on the one without

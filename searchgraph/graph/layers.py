@@ -187,7 +187,10 @@ _MEASURED_WITHOUT_DATA = {
     "copies": ("print",),
     "first": ("copy", "concat", "stack", "switch", "rec"),  # rec: with a string unit (a unit dict: its output)
     "fresh": ("conv", "pool", "transposed_conv", "dot", "reduce", "math_norm", "gating", "range_in_axis",
-              "stft", "get_last_hidden_state"),
+              "stft", "get_last_hidden_state",
+              # the beam readers make a fresh ``Data`` (``ChoiceGetBeamScoresLayer.get_out_data_from_opts``;
+              # RETURNN's answers to fresh36's mutants agree)
+              "choice_get_beam_scores", "choice_get_src_beams"),
     "fresh_sizes": ("length",),
 }
 for _value, _names in _MEASURED_WITHOUT_DATA.items():

@@ -69,10 +69,7 @@ HELD_OUT_PROVENANCE_GAPS = {"fresh11": 0}
 
 
 #: opened sets: mutants whose per-layer fields are a known gap (strict: the test fails once they agree)
-#: fresh26-m048: a ``length`` of a decoder whose own beam depends on its previous frame: RETURNN's length
-#: takes the beam of the time dim's size tensor (the batch's beam object, without that dependency)
-KNOWN_PROVENANCE_GAPS: frozenset[str] = frozenset({
-    "fresh26-m048-nbest-length-reward-returnn-test_reclayer_time_sync_target_diff"})
+KNOWN_PROVENANCE_GAPS: frozenset[str] = frozenset()
 
 
 def test_wide_provenance(wide: tuple[str, list[Mutant], dict, list[Outcome]]) -> None:
