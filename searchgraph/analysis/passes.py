@@ -48,7 +48,7 @@ __all__ = ["BeamPass"]
 _TIME_NAMES = ("T", "t", "time", "stag:time")
 
 
-def data_axis(opts: Mapping[str, object]) -> object:
+def _length_axis(opts: Mapping[str, object]) -> object:
     """A ``length`` layer's ``axis`` (default: the time axis)."""
     return opts.get("axis", "T")
 
@@ -453,7 +453,7 @@ class BeamPass:
     def _loop_beam_length(self, node: str, beam: SearchBeam) -> bool:
         """Whether a ``length`` layer outside loops measures the time axis of a value on the beam of a
         searching ``choice`` of a loop without ``end`` layer (its length known in advance)."""
-        if self.s.rec_of(node) is not None or data_axis(self.nd[node]["options"]) not in _TIME_NAMES \
+        if self.s.rec_of(node) is not None or _length_axis(self.nd[node]["options"]) not in _TIME_NAMES \
                 or beam.is_prev_frame:
             return False
         made = self.nd.get(beam.name)
