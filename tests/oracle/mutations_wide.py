@@ -80,6 +80,9 @@ from .mutations_fresh33 import FRESH33_OPERATORS, FRESH33_SEED
 from .mutations_fresh34 import FRESH34_OPERATORS, FRESH34_SEED
 from .mutations_fresh35 import FRESH35_OPERATORS, FRESH35_SEED
 from .mutations_fresh36 import FRESH36_OPERATORS, FRESH36_SEED
+from .mutations_fresh37 import FRESH37_OPERATORS, FRESH37_SEED
+from .mutations_fresh38 import FRESH38_OPERATORS, FRESH38_SEED
+from .mutations_fresh39 import FRESH39_OPERATORS, FRESH39_SEED
 from .oracle import KNOWN_GAPS, analyze_case, corpus_cases, disagreements
 
 #: The wide generator's seed and number of mutants per set (fixed before the model was changed).
@@ -391,6 +394,7 @@ SETS = {"dev": DEV_OPERATORS, "held-out": HELD_OUT_OPERATORS, "fresh": FRESH_OPE
         "fresh28": FRESH28_OPERATORS, "fresh29": FRESH29_OPERATORS, "fresh30": FRESH30_OPERATORS,
         "fresh31": FRESH31_OPERATORS, "fresh32": FRESH32_OPERATORS, "fresh33": FRESH33_OPERATORS,
         "fresh34": FRESH34_OPERATORS, "fresh35": FRESH35_OPERATORS, "fresh36": FRESH36_OPERATORS,
+        "fresh37": FRESH37_OPERATORS, "fresh38": FRESH38_OPERATORS, "fresh39": FRESH39_OPERATORS,
         "classic": OPERATORS}
 #: Each set's seed: the fresh set (``mutations_fresh.py``) has its own; ``classic`` is the first
 #: generator's operators (``mutations.OPERATORS``) with the wide seed, for other bases than its own.
@@ -407,6 +411,7 @@ SEEDS = {"dev": WIDE_SEED, "held-out": WIDE_SEED, "fresh": FRESH_SEED, "fresh2":
          "fresh28": FRESH28_SEED, "fresh29": FRESH29_SEED, "fresh30": FRESH30_SEED,
          "fresh31": FRESH31_SEED, "fresh32": FRESH32_SEED, "fresh33": FRESH33_SEED,
          "fresh34": FRESH34_SEED, "fresh35": FRESH35_SEED, "fresh36": FRESH36_SEED,
+         "fresh37": FRESH37_SEED, "fresh38": FRESH38_SEED, "fresh39": FRESH39_SEED,
          "classic": WIDE_SEED}
 
 
