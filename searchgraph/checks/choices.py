@@ -250,6 +250,8 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
             out[node] = f"AssertionError: (ChoiceLayer in search: {why})"
         elif not regression and len(srcs) > 1 and (pruned := _pruned_source(shapes, data["options"], srcs)):
             out[node] = pruned
+        elif rec is not None and not regression and (typed := _ended_scores_dtype(c, src, data["options"])) is not None:
+            out[node] = typed
     out.update(_scores_added_to_beam(c, shapes))
     return out
 
@@ -284,6 +286,9 @@ def _scores_added_to_beam(c: Construction, shapes: Shapes) -> dict[str, str]:
                                        "element-wise, which RETURNN broadcasts against each other")
         elif rec is not None and c.placement(node) == "loop" and shapes.read_time(src, form, node, rec):
             kind, why = "ValueError", f"{src} has an extra time axis (a whole sequence read into the loop)"
+        elif rec is not None and (typed := _ended_scores_dtype(c, src, opts)) is not None:
+            out[node] = typed
+            continue
         if why:
             out[node] = (f"{kind}: (ChoiceLayer with search False adds its scores to the beam, as "
                          f"(batch * beam, dim) scores: {why})")
@@ -352,6 +357,48 @@ def _batch_moved_by(c: Construction, node: str) -> str | None:
             return None
         node = srcs[0][0]
     return None
+
+
+#: classes whose output has their (first) source's dtype
+_DTYPE_KEPT = frozenset({"copy", "activation", "combine", "eval", "scaled_grad", "reinterpret_data", "dropout",
+                         "softmax_over_spatial", "print", "identity", "layer_norm"})
+
+
+def _float_dtype(c: Construction, node: str) -> str | None:
+    """The dtype of a layer's output where the network says it: a ``cast``'s ``dtype``, ``float32`` for
+    ``linear`` / ``softmax``, and through layers that keep their source's dtype; None when unsure."""
+    seen: set[str] = set()
+    while node not in seen:
+        seen.add(node)
+        data = c.nodes[node]
+        if data["node_kind"] != "layer":
+            return None
+        cls, opts = data["class"], data["options"]
+        if cls == "cast":
+            return opts.get("dtype") if isinstance(opts.get("dtype"), str) else None
+        if cls in ("linear", "softmax"):
+            return "float32"
+        srcs = c.sources(node)
+        if cls not in _DTYPE_KEPT or opts.get("out_type") or not srcs:
+            return None
+        node = srcs[0][0]
+    return None
+
+
+def _ended_scores_dtype(c: Construction, src: str, opts: dict) -> str | None:
+    """RETURNN's message when a loop choice's scores are not float32: ``filter_ended_scores`` (rec.py,
+    in a loop: the scores of ended hypotheses) selects between a float32 filter and the scores
+    (``where_bc``), which TensorFlow rejects for another float dtype. Scores taken as ``log_prob`` are
+    used as they are, ``logits`` through a ``log_softmax`` of their dtype; ``prob`` scores go through
+    ``safe_log``, which RETURNN's answers show keeps a cast layer's value out of the way (its log is
+    float32 there), and takes the log of any other value in its dtype (measured: fresh38)."""
+    if opts.get("input_type", "prob") not in ("log_prob", "logits") and c.nodes[src]["class"] == "cast":
+        return None
+    dtype = _float_dtype(c, src)
+    if dtype is None or dtype == "float32" or not dtype.startswith(("float", "bfloat")):
+        return None
+    return (f"TypeError: Input 'e' of 'SelectV2' Op has type {dtype} that does not match type float32 of "
+            f"argument 't'. (ChoiceLayer.__init__: filter_ended_scores of {src}'s {dtype} scores)")
 
 
 def _pruned_source(shapes: Shapes, opts: dict, srcs: list[tuple[str, str]]) -> str | None:
