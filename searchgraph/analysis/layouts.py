@@ -47,7 +47,13 @@ _COMMON = frozenset({"linear", "softmax", "copy", "activation", "combine", "drop
                      "eval", "cast", "gating", "elemwise_prod"})
 #: Of :data:`_COMMON`: a dense feature axis replaces (or is added to) the sources' one
 _DENSE_OUT = frozenset({"linear", "softmax", "gating"})
-_TIME = ("t", "T", "time", "stag:time")
+#: The names ``Data.get_axis_from_description`` reads as the time axis
+TIME_NAMES = ("t", "T", "time", "stag:time")
+
+
+def names_batch(axis: Any) -> bool:
+    """Whether an axis description names the batch axis (``B`` / ``batch``, any case)."""
+    return isinstance(axis, str) and axis.lower() in ("b", "batch")
 
 
 def as_batch_major(layout: Layout) -> Layout:
@@ -181,7 +187,7 @@ def _reshaping(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None])
         axes = axes if isinstance(axes, list) else [axes]
         if len(axes) != 1:
             return None
-        if axes[0] in _TIME and src.time is not None:
+        if axes[0] in TIME_NAMES and src.time is not None:
             batch = src.batch - (1 if src.time < src.batch else 0)
             return Layout(src.ndim - 1, batch, None, False)
         return None
@@ -205,7 +211,7 @@ def _reshaping(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None])
         def kept(axis: int | None) -> int | None:
             return None if axis is None else axis - (1 if axis > feature else 0)
         return Layout(src.ndim - 1, kept(src.batch), kept(src.time), False, src.tag)
-    over_batch = isinstance(opts.get("axis"), str) and opts["axis"].lower() in ("b", "batch")
+    over_batch = names_batch(opts.get("axis"))
     if cls == "gather" and over_batch and isinstance(opts.get("position"), int):
         # one entry of the batch axis: the axis goes (``GatherLayer``)
         time = None if src.time is None else src.time - (1 if src.time > src.batch else 0)
@@ -251,7 +257,7 @@ def names_missing_axis(cls: str, opts: dict[str, Any], sources: Sequence[Layout 
     else:
         perm = opts.get("perm")
         named = [*perm, *perm.values()] if isinstance(perm, dict) else []
-    return sources[0].batch is None and any(isinstance(a, str) and a.lower() in ("b", "batch") for a in named)
+    return sources[0].batch is None and any(names_batch(a) for a in named)
 
 
 def _axis_of(src: Layout, axis: Any) -> int | None:
@@ -260,9 +266,9 @@ def _axis_of(src: Layout, axis: Any) -> int | None:
     ``feature_dim_axis``); None when it names another or is not a name."""
     if not isinstance(axis, str):
         return None
-    if axis.lower() in ("b", "batch"):
+    if names_batch(axis):
         return src.batch
-    if axis in _TIME:
+    if axis in TIME_NAMES:
         return src.time
     if axis in ("F", "f", "feature") and not src.sparse:
         rest = [i for i in range(src.ndim) if i not in (src.batch, src.time)]

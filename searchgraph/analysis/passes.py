@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from ..graph.layers import get_layer_class
 from .beams import CombineError, SearchBeam, combine_beams, combine_choices
 from .choices import latest_choices, owner
+from .layouts import TIME_NAMES
 from .placement import Placement
 from .structure import Structure, drops_batch_axis
 from .templates import rec_output_template
@@ -44,8 +45,6 @@ _TEMPLATE_BLIND_ALL = ("target",)
 _CHOICES_BLIND = {"cond": ("true_layer", "false_layer"), "masked_computation": ("mask",)}
 
 __all__ = ["BeamPass"]
-
-_TIME_NAMES = ("T", "t", "time", "stag:time")
 
 
 def _length_axis(opts: Mapping[str, object]) -> object:
@@ -453,7 +452,7 @@ class BeamPass:
     def _loop_beam_length(self, node: str, beam: SearchBeam) -> bool:
         """Whether a ``length`` layer outside loops measures the time axis of a value on the beam of a
         searching ``choice`` of a loop without ``end`` layer (its length known in advance)."""
-        if self.s.rec_of(node) is not None or _length_axis(self.nd[node]["options"]) not in _TIME_NAMES \
+        if self.s.rec_of(node) is not None or _length_axis(self.nd[node]["options"]) not in TIME_NAMES \
                 or beam.is_prev_frame:
             return False
         made = self.nd.get(beam.name)

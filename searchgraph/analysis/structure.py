@@ -16,6 +16,7 @@ from ..graph.builder import constructed_layers
 from ..graph.layergraph import LayerGraph, node_table, successor_table
 from ..graph.layers import REC_STATE_CLASSES, get_layer_class
 from ..loading.netspec import NetSpec
+from .layouts import names_batch
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -306,7 +307,7 @@ def drops_batch_axis(cls: str, opts: dict[str, Any]) -> bool:
     entry (an int ``position``: the axis goes), the ``length`` of it (the batch size, a scalar:
     ``LengthLayer``), or the ``length`` of a static axis (a constant scalar)."""
     axis = opts.get("axis", "T" if cls == "length" else None)
-    batch = isinstance(axis, str) and axis.lower() in ("b", "batch")
+    batch = names_batch(axis)
     if cls == "slice":
         # a non-negative ``slice_end`` makes a new dim of the batch dim's kind (still a batch axis);
         # a start, a step or an end from the back derive a dim that is none
@@ -323,4 +324,4 @@ def _over_batch(opts: dict[str, Any]) -> bool:
     """Whether a ``reduce`` layer's ``axes`` (or ``axis``) include the batch axis (``B``, ``batch``)."""
     axes = opts.get("axes", opts.get("axis"))
     axes = axes if isinstance(axes, (list, tuple)) else [axes]
-    return any(isinstance(a, str) and a.lower() in ("b", "batch") for a in axes)
+    return any(names_batch(a) for a in axes)

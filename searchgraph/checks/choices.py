@@ -8,6 +8,7 @@ its scores must look like.
 from __future__ import annotations
 
 from ..analysis.construction import Construction
+from ..analysis.layouts import names_batch
 from .registry import rule
 from .shapes import Shapes
 
@@ -343,14 +344,14 @@ def _batch_moved_by(c: Construction, node: str) -> str | None:
             if cls == "swap_axes":
                 pair = [opts.get("axis1"), opts.get("axis2")]
                 named = [a for a in pair if isinstance(a, str)]
-                batch = [a for a in named if a.lower() in ("b", "batch")]
+                batch = [a for a in named if names_batch(a)]
                 return f"{node} (swap_axes {pair[0]}<->{pair[1]})" if len(named) == 2 and len(batch) == 1 \
                     else None
             perm = opts.get("perm")
             if not isinstance(perm, dict):
                 return None
             moved = [(t, f) for t, f in perm.items() if isinstance(t, str) and isinstance(f, str)
-                     and (t.lower() in ("b", "batch")) != (f.lower() in ("b", "batch"))]
+                     and names_batch(t) != names_batch(f)]
             return f"{node} (transpose {perm})" if moved else None
         if cls not in _AXES_KEPT or len(srcs) != 1 or opts.get("out_type") or opts.get("axis") \
                 or len(c.inputs(node)) != 1 or srcs[0][1] == "prev":

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..analysis.construction import Construction
+from ..analysis.layouts import TIME_NAMES
 from ..analysis.template_order import FROM_INPUTS, NEEDS_BATCH
 
 __all__ = ["KEEP_AXES", "KEEP_DIM", "Shapes", "one_frame_of_loop_input"]
@@ -33,7 +34,6 @@ _CONCATS = frozenset({"copy", "activation", "dropout", "layer_norm"})
 #: Classes that keep their first source's sparse (label) output unless given a shape of their own.
 _SPARSE_KEEPING = frozenset({"copy", "identity", "eval", "reinterpret_data", "gather", "slice",
                              "expand_dims", "squeeze", "postfix_in_time", "prefix_in_time"})
-_TIME_AXES = ("t", "time", "T", "stag:time")
 #: Classes whose output has a time axis when a source has one (besides :data:`KEEP_AXES`): they work
 #: on it or on other axes (``conv`` / ``pool`` make another time axis, ``split_dims`` splits features).
 _TIME_KEEPING = frozenset({"conv", "pool", "transposed_conv", "split_dims", "merge_dims", "window", "rec",
@@ -436,10 +436,10 @@ class Shapes:
         if cls == "reduce":
             axis = opts.get("axis", opts.get("axes"))
             axes = axis if isinstance(axis, list) else [axis]
-            return "" if any(a in _TIME_AXES for a in axes) else None
+            return "" if any(a in TIME_NAMES for a in axes) else None
         if cls == "get_last_hidden_state":
             return ""
-        if cls == "repeat" and srcs and srcs[0][1] in ("from", "data") and opts.get("axis") in _TIME_AXES:
+        if cls == "repeat" and srcs and srcs[0][1] in ("from", "data") and opts.get("axis") in TIME_NAMES:
             # ``RepeatLayer``: the repeated time axis is a new dim (``tag * repetitions``, ``repeated:``)
             src_tag = self.root_tag(srcs[0][0], seen | {node})
             return f"repeat:{node}" if src_tag else src_tag
@@ -470,7 +470,7 @@ class Shapes:
         axis, dims = opts.get("axis"), opts.get("dims")
         if axis in ("F", "f"):
             return tag
-        if axis not in _TIME_AXES or not isinstance(dims, (list, tuple)) \
+        if axis not in TIME_NAMES or not isinstance(dims, (list, tuple)) \
                 or not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
             return None
         rest = [d for d in dims if d != -1]
@@ -532,7 +532,7 @@ class Shapes:
         if cls == "reduce":
             axis = opts.get("axis", opts.get("axes"))
             axes = axis if isinstance(axis, list) else [axis]
-            if any(a in _TIME_AXES for a in axes):
+            if any(a in TIME_NAMES for a in axes):
                 return False
             return _or([self.has_time(s) for s in srcs]) if srcs and all(
                 isinstance(a, str) and a.upper() in ("F", "FEATURE", "STATIC") for a in axes) else None
@@ -783,7 +783,7 @@ def _spatial_axis(axis: Any) -> bool:
     (``T``, ``spatial:-1``, ``dyn:0``, ``stag:time``)."""
     if not isinstance(axis, str):
         return False
-    return axis in _TIME_AXES or axis.split(":")[0] in ("s", "spatial", "d", "dyn", "dynamic") \
+    return axis in TIME_NAMES or axis.split(":")[0] in ("s", "spatial", "d", "dyn", "dynamic") \
         or axis in ("spatial", "dyn", "dynamic", "spatial_except_time") \
         or (axis.startswith("stag:") and "time" in axis[5:])  # e.g. slice_nd's ``sliced-time:NAME``
 
