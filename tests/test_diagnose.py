@@ -84,6 +84,7 @@ EXPECTED_CODES = {
     "reject-split-lengths-of-decoder-without-data": ("SG132", "hyp_lens"),
     "reject-beam-scores-of-decoder-without-data": ("SG132", "hyp_scores"),
     "reject-half-precision-log-prob-scores": ("SG118", "output/output"),
+    "reject-prev-frames-of-two-choices-after-the-first-is-built": ("SG150", "output/mix"),
     "reject-internal-select-search-sources": ("SG144", "output/s_selected"),
     "reject-choice-on-decided-scores-in-loop": ("SG139", "output/label"),
     "reject-conv-on-unavailable-text": ("SG132", "embed_conv0"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-__all__ = ["CombineError", "SearchBeam", "combine_beams"]
+__all__ = ["CombineError", "CompareError", "SearchBeam", "combine_beams"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +70,18 @@ class CombineError(Exception):
         self.first, self.second = first, second
         super().__init__(f"Cannot combine beams:\n  1: {first} (deps: {first.chain[1:]})\n"
                          f"  2: {second} (deps: {second.chain[1:]})")
+
+
+class CompareError(CombineError):
+    """Two previous-frame search choices whose current frames RETURNN compares as the older one's real
+    layer and the newer one's template ("Cannot compare search choices", :mod:`.frame_order`)."""
+
+    def __init__(self, first: SearchBeam, second: SearchBeam):
+        super().__init__(first, second)
+        message = (f"Cannot compare search choices {first.name} and {second.name}: in this frame "
+                   f"{first.next_frame.name if first.next_frame else first.name} is built, "
+                   f"{second.next_frame.name if second.next_frame else second.name} is still a template")
+        self.args = (message,)
 
 
 def _combine_two(a: SearchBeam | None, b: SearchBeam | None, beams: bool) -> SearchBeam | None:

@@ -19,6 +19,7 @@ from ..graph.layers import get_layer_class
 from ..loading.netspec import NetSpec
 from .availability import Availability, availability
 from .beams import SearchBeam
+from .frame_order import frame_positions
 from .layouts import LAYOUT_OPTIONS, Layout, RootLayouts, as_batch_major, frame_layout
 from .model import Analysis, InputBeam, LayerBeam
 from .passes import BeamPass
@@ -70,7 +71,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
         placement = place(s, functools.partial(_first_source_beam, s, templates), prev_needed)
         real = BeamPass(s, placement, settled=settled, template_beams=templates.beam,
                         rec_outer=rec_output_templates(s, templates.beam, templates.chosen, frozenset(replayed)),
-                        unavailable=frozenset(avail.unavailable))
+                        unavailable=frozenset(avail.unavailable), frame_order=frame_positions(s, placement.where))
         # rec units are first built as templates: a template error stops RETURNN before any
         # layer is moved out of the loop or translated
         # (where a unit's construction order was replayed to the end, a layer whose template was last
@@ -83,6 +84,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
         placement = place(s)
         real = BeamPass(s, placement)
     real.run()
+    real.check_frame_order()
     real.freeze()
     return Construction(mode, s, placement, real, templates, template_errors, avail, unit_failures, replayed,
                         layouts, roots)
@@ -310,6 +312,12 @@ class Construction:
         """Layer -> RETURNN's message where beams cannot be combined or search choices compared (in
         the real construction, or in a rec unit's templates, which fail first)."""
         return {**self._real.error, **self._template_errors}
+
+    def frame_compare_errors(self) -> dict[str, tuple[str, str, str]]:
+        """Layer -> (older choice, newer choice, the layer that compared them first) whose previous
+        frames it compares while the older one is built in the frame and the newer one is still its
+        template (:mod:`.frame_order`)."""
+        return dict(self._real.frame_errors)
 
     def combine_traces(self, node: str) -> tuple[tuple[str, ...], ...]:
         """The two choice chains that could not be combined on ``node``."""

@@ -21,7 +21,7 @@ import heapq
 from collections.abc import Mapping
 
 from ..graph.layers import get_layer_class
-from .beams import CombineError, SearchBeam, combine_beams, combine_choices
+from .beams import CombineError, CompareError, SearchBeam, combine_beams, combine_choices
 from .choices import latest_choices, owner
 from .layouts import TIME_NAMES
 from .placement import Placement
@@ -88,12 +88,14 @@ class BeamPass:
                  settled: frozenset[str] | set[str] = frozenset(),
                  template_beams: dict[str, SearchBeam | None] | None = None,
                  rec_outer: dict[str, SearchBeam | None] | None = None,
-                 unavailable: frozenset[str] | set[str] = frozenset()):
+                 unavailable: frozenset[str] | set[str] = frozenset(),
+                 frame_order: Mapping[str, int] | None = None):
         """``settled``: layers whose beam is known to be None (no choice upstream, outside loops);
         ``template_beams``: the template pass's beams, which ``prev:`` values carry in the real pass;
         ``rec_outer``: each rec layer's own beam from its template (:mod:`.templates`);
         ``unavailable``: layers built as a ``DataNotAvailableLayer`` (no dependencies, no search
-        choices)."""
+        choices); ``frame_order``: loop layers -> their position in the loop's real construction of a
+        frame (:mod:`.frame_order`)."""
         self.s = structure
         self.nd = structure.nodes
         self.search = structure.search
@@ -106,6 +108,16 @@ class BeamPass:
         self.template_beams = template_beams
         self.rec_outer = rec_outer if rec_outer is not None else {}
         self.unavailable = unavailable
+        self.frame_order = frame_order or {}
+        #: loop layer -> its inputs' search choices in kwargs order, and where its own previous frame
+        #: goes among them (taken from the final table when replayed)
+        self._frame_choices: dict[str, tuple[list[SearchBeam | None], int | None]] = {}
+        self._prev_read = {src for node in self.frame_order for src, _, form in structure.inputs(node)
+                           if form == "prev"}
+        #: layer -> (the older choice, built; the newer one, still its template; the layer that first
+        #: compared them, fixing the template's chain) where :meth:`check_frame_order` found the two
+        #: previous frames not to compare
+        self.frame_errors: dict[str, tuple[str, str, str]] = {}
         self.beam: dict[str, SearchBeam | None] = {}
         self.chosen: dict[str, SearchBeam | None] = {}
         self.latest: dict[str, SearchBeam] = {}
@@ -283,6 +295,18 @@ class BeamPass:
             # its previous frame comes in as ``rec_previous_layer``: one more input to translate
             beams.insert(own_prev_at, self.input_beam(node, "prev", node))
             choices.insert(own_prev_at, self.input_choice(node, "prev", node))
+        if node in self.frame_order and not self.template:
+            # :meth:`check_frame_order` replays them; a layer whose previous frame is carried to the
+            # next frame gets it as ``rec_previous_layer`` whatever its class
+            # (``LayerBase.transform_config_dict``: ``prev:<name>`` among the cell's layers)
+            replayed = list(choices)
+            own = None
+            if self.s.has_rec_state(node) and self.placement.get(node) == "loop":
+                own = own_prev_at
+            elif node in self._prev_read:
+                replayed.insert(own_prev_at, None)
+                own = own_prev_at
+            self._frame_choices[node] = (replayed, own)
         if role == "choice":
             size = int(data["options"].get("beam_size", 1) or 1)
             first_choice = source_choices[0] if sources else None
@@ -399,6 +423,72 @@ class BeamPass:
                     if beam is not None and (combined is None or beam != combined):
                         combined = beam if combined is None else combine_beams([combined, beam])
         return combined, common
+
+    def check_frame_order(self) -> None:
+        """Replay each searching loop's real construction of a frame (:mod:`.frame_order`) with
+        ``translate_to_common_search_beam``'s comparisons: ``max`` by ``SearchChoices.compare`` over a
+        layer's inputs' search choices, in order. Two previous frames compare by their current frames'
+        choices, a real layer where it is built already, else its template; a template choice's chain
+        of source choices is fixed the first time it is compared (``src_layer`` is cached), with the
+        real layers built by then and the templates of the others. A newer choice's template whose
+        chain was fixed before the older choice was built then holds the older one's template, not the
+        real layer, and the two do not compare: RETURNN raises at the first such layer."""
+        recs: dict[str | None, list[str]] = {}
+        for node in sorted(self.frame_order, key=self.frame_order.__getitem__):
+            recs.setdefault(self.s.rec_of(node), []).append(node)
+        for nodes in recs.values():
+            built: set[str] = set()
+            # template choice -> what was built when its chain was fixed, and the layer that compared it
+            fixed: dict[str, tuple[frozenset[str], str]] = {}
+            for node in nodes:
+                if node in self.error:
+                    break
+                choices, own = self._frame_choices.get(node, ([], None))
+                if own is not None:
+                    choices = list(choices)
+                    choices[own] = self.prev_frame_of(node, self.s.rec_of(node), self.chosen)
+                failed = self._frame_compare(node, choices, built, fixed)
+                if failed is not None:
+                    new = failed.second.next_frame.name
+                    self.frame_errors[node] = (failed.first.next_frame.name, new, fixed[new][1])
+                    self.error[node] = self.combine_message(node, failed)
+                    self.error_traces[node] = (tuple(failed.first.chain), tuple(failed.second.chain))
+                    break
+                built.add(node)
+
+    def _frame_compare(self, node: str, choices: list[SearchBeam | None], built: set[str],
+                       fixed: dict[str, tuple[frozenset[str], str]]) -> CompareError | None:
+        def keeps_raw(name: str) -> bool:  # a real ``decide_keep_beam``'s choices compare equal to any
+            return self.nd.get(name, {}).get("class") == "decide_keep_beam"
+
+        best: SearchBeam | None = None
+        for chosen in choices:
+            if chosen is None or best is None or chosen is best:
+                best = best or chosen
+                continue
+            a, b = chosen, best
+            if any(not x.is_prev_frame and keeps_raw(x.name) for x in (a, b)):
+                continue  # ``compare`` is 0: ``max`` keeps the earlier one
+            if a.is_prev_frame and b.is_prev_frame and a != b and a.next_frame and b.next_frame:
+                for frame in (a.next_frame, b.next_frame):
+                    for name in frame.chain_key:  # the templates along the chain are fixed with it
+                        if name in self.frame_order and name not in built and name not in fixed:
+                            fixed[name] = (frozenset(built), node)
+                if any(keeps_raw(x.next_frame.name) and x.next_frame.name in built for x in (a, b)):
+                    continue  # compared as the current frames: one is a real decide_keep_beam
+                try:
+                    newer = combine_choices([a.next_frame, b.next_frame])
+                except CombineError:
+                    return None
+                old, new = (a, b) if newer == b.next_frame else (b, a)
+                o, n = old.next_frame.name, new.next_frame.name
+                if n not in built and o in built and n in fixed and o not in fixed[n][0]:
+                    return CompareError(old, new)
+            try:
+                best = combine_choices([best, chosen])
+            except CombineError:
+                return None
+        return None
 
     def _translated(self, plan: list, own_prev_at: int, beams: list[SearchBeam | None],
                     owner: SearchBeam) -> list[SearchBeam | None]:

@@ -26,9 +26,11 @@ from .shapes import Shapes
 def unrelated_choices(c: Construction) -> dict[str, Raised]:
     """``SearchBeam.get_combined_beam`` (templates) / ``SearchChoices.compare`` (the real layer) find
     no order between two inputs' choices: reported with both choice chains. A real layer that fails
-    first while its inputs are translated (SG148) is left to that rule."""
+    first while its inputs are translated (SG148), or that compares two previous frames in the middle of
+    a frame (SG150), is left to that rule."""
+    frame = c.frame_compare_errors()
     return {node: Raised(message, c.combine_traces(node)) for node, message in c.combine_errors().items()
-            if c.template_error(node) or _unowned_beam_input(c, node) is None}
+            if node not in frame and (c.template_error(node) or _unowned_beam_input(c, node) is None)}
 
 
 def _unowned_beam_input(c: Construction, node: str) -> tuple[str, str, str, str] | None:
@@ -674,4 +676,26 @@ def hdf_dump_of_beamed_layer(c: Construction) -> dict[str, Raised]:
         out[node] = Raised(f"AssertionError: (HDFDumpLayer: get_seq_tags(beam={beam.name!r}): "
                            "copy_extend_with_beam asserts data.batch)",
                            names={"src": src, "beam": str(beam)})
+    return out
+
+
+@rule('SG150', "previous frames of two choices compared mid-frame",
+      "{layer} reads values on the previous frames of two choices of its loop, {old} and {new} ({new} is "
+      "chosen from {old}). RETURNN compares two previous frames by the choices of the current frame: "
+      "when {layer} is built, {old} is already built for this frame but {new} is still its template, "
+      "whose chain of source choices was fixed while {old} was a template too ({first} compared them "
+      "earlier in the frame), so the real {old} is not on it.",
+      "Give {layer} inputs on one previous frame only (the newer choice's: e.g. read {old}'s value of "
+      "the current frame instead of its previous one, or a layer without state of its own instead of "
+      "an rnn_cell whose state is on {old}'s beam), or build {layer} before {old} in the frame.")
+def prev_frames_compared_mid_frame(c: Construction) -> dict[str, Raised]:
+    """``SearchChoices.compare`` of two previous frames (``translate_to_common_search_beam`` in
+    ``_create_layer``) compares their ``get_normalized_layer``: the real layer where the frame built it
+    already, else the template; a template's ``src_layer`` is computed once and cached
+    (:mod:`~searchgraph.analysis.frame_order`)."""
+    out: dict[str, Raised] = {}
+    messages = c.combine_errors()
+    for node, (old, new, first) in c.frame_compare_errors().items():
+        out[node] = Raised(messages.get(node, "Exception: Cannot compare search choices"), c.combine_traces(node),
+                           names={"old": c.nodes[old]["local"], "new": c.nodes[new]["local"], "first": first})
     return out
