@@ -153,6 +153,10 @@ class Construction:
         """The attributes of the edge ``src -> dst``."""
         return self._s.users[src][dst]
 
+    def parent(self, sub: str) -> str:
+        """The layer a sub-layer (``a/0``) belongs to."""
+        return self._s.parent(sub)
+
     def children(self, unit: str) -> list[str]:
         """The direct members of a unit layer (rec, subnetwork, a layer's sub-layers), in order."""
         return self._s.children.get(unit, [])
@@ -365,6 +369,13 @@ class Construction:
         data = self.nodes[node]
         if data["node_kind"] == "step" and rec is not None:
             return frame_layout(":i", {}, [])  # the frame index: a scalar
+        if data["node_kind"] == "sub" and rec is not None and self.placement(node) == "loop":
+            # a part of a feature ``split``: its parent's axes (``SplitLayer._make_split_layer``)
+            parent = self._s.parent(node)
+            popts = self.nodes[parent]["options"]
+            if self.nodes[parent]["class"] == "split" and popts.get("axis") in (None, "F", "f", "feature"):
+                return self.loop_layout(parent)
+            return None
         if rec is None or self.placement(node) != "loop" or node not in self._layouts \
                 or data["node_kind"] != "layer" or data.get("unit") != rec:
             return None
@@ -484,9 +495,19 @@ class Construction:
         for node in s.order:
             data = s.nodes[node]
             placement = where.get(node, "net")
-            if data["node_kind"] == "sub" and data["unit_kind"] == "rec" and placement != "loop" \
-                    and s.nodes[s.parent(node)]["class"] == "choice":
+            accumulated = False
+            if data["node_kind"] == "sub" and data["unit_kind"] == "rec" and placement == "loop":
+                # a sub-layer of a loop layer is a template of the cell of its own (``a/b``); it is
+                # accumulated after the loop, a layer of the output net, when a layer moved out reads it
+                # (``get_loop_acc_layer``) or when its template is an output layer (it has its parent's
+                # options, ``is_output_layer`` included: ``extra_output_layers``)
+                parent = s.parent(node)
+                accumulated = any(where.get(v) == "output" for v in s.users[node]) \
+                    or bool(s.nodes[parent]["options"].get("is_output_layer"))
+            if data["node_kind"] == "sub" and data["unit_kind"] == "rec" and placement != "loop":
                 pass  # a sub-layer moved out of the loop is a layer of its own there
+            elif accumulated:
+                placement = "output"
             elif data["node_kind"] not in ("layer", "step"):
                 continue
             if placement == "unused":  # a template only: RETURNN builds no layer for it
@@ -494,6 +515,8 @@ class Construction:
             beam = real.beam.get(node)
             rec = s.rec_of(node)
             chosen = real.chosen.get(node)
+            if accumulated and rec is not None:
+                beam, chosen = real.backtracked(node, rec)
             choice = chosen.name if chosen is not None else None
             if node in self._wrapped:
                 # the per-frame layer of an input-moved one: the input sequence's beam, if it has one

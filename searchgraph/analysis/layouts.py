@@ -165,6 +165,10 @@ def frame_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None
         return Layout(1, 0, None, cls == "choice_get_src_beams")  # one value per hypothesis: [B]
     if cls == ":i":
         return Layout(0, None, None, False)  # the frame index: an int32 scalar (``construct_layer``'s ":i")
+    if cls == "split" and opts.get("axis") in (None, "F", "f", "feature"):
+        # ``SplitLayer.get_out_data_from_opts``: its sources' concatenation; its parts (``a/0``) are that
+        # with a part of the feature axis
+        return common_layout("copy", {}, sources)
     return _reshaping(cls, opts, sources) or common_layout(cls, opts, sources)
 
 

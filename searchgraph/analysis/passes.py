@@ -573,6 +573,12 @@ class BeamPass:
         unit searches on its own cannot combine them)."""
         return combine_beams([own, *sources]) if any(b is not None for b in sources) else own
 
+    def backtracked(self, src: str, rec: str) -> tuple[SearchBeam | None, SearchBeam | None]:
+        """``src`` (a layer of ``rec``'s unit) as accumulated after the loop (``get_loop_acc_layer``):
+        its beam and search choices backtracked along its latest choice."""
+        return (self._receive(BACKTRACKED, src, rec, self.beam, self.latest),
+                self._receive(BACKTRACKED, src, rec, self.chosen, self.latest_chosen))
+
     def _own_latest(self, src: str, rec: str) -> str | None:
         """The latest choice ``_opt_search_resolve`` backtracks ``src`` along: walking its search
         choices back (``_get_search_choice_seq``) to the previous frame's ``prev:L``, ``L``; None when

@@ -458,6 +458,15 @@ class _Unit:
         data = self.s.nodes[node]
         if data["node_kind"] == "step":
             return frame_layout(":i", {}, [])  # the frame index: a scalar
+        if data["node_kind"] == "sub":
+            # a part of a feature ``split`` (``SplitLayer._make_split_layer``): its parent's axes
+            parent = self.s.parent(node)
+            pdata = self.s.nodes[parent]
+            value = got.get(self.local_of.get(parent, ""))
+            if pdata["class"] == "split" and pdata["options"].get("axis") in (None, "F", "f", "feature") \
+                    and isinstance(value, str) and value in self.templates:
+                return self.templates[value].layout
+            return None
         if data["node_kind"] != "layer":
             return None
         if data["class"] == "subnetwork":

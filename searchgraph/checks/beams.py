@@ -344,13 +344,15 @@ def buggy_search_choices_resolution(c: Construction) -> dict[str, str]:
 
 def _resolved_layers(c: Construction, rec: str) -> list[str]:
     """Loop layers whose per-frame values RETURNN accumulates and backtracks after the loop
-    (``get_loop_acc_layer``): ``output``, output layers, and what is read from outside the loop."""
+    (``get_loop_acc_layer``): ``output``, output layers, and what is read from outside the loop; a
+    sub-layer (``a/0``) is a template of its own, with its parent's options (``is_output_layer``)."""
     out = []
     for node in c.children(rec):
         data = c.nodes[node]
-        if c.placement(node) != "loop" or data["node_kind"] != "layer":
+        if c.placement(node) != "loop" or data["node_kind"] not in ("layer", "sub"):
             continue
-        if data["local"] == "output" or data["options"].get("is_output_layer") or any(
+        opts = c.nodes[c.parent(node)]["options"] if data["node_kind"] == "sub" else data["options"]
+        if data["local"] == "output" or opts.get("is_output_layer") or any(
                 c.outside(v, rec) or c.placement(v) == "output"
                 for v in c.users(node) if v in c.built):
             out.append(node)

@@ -124,21 +124,39 @@ def hash_keys_in_units(c: Construction) -> dict[str, str]:
       'are available there.',
       "Add 'is_output_layer': True to {layer}.")
 def loop_layer_read_from_outside(c: Construction) -> dict[str, str]:
-    """``rec/x`` from outside the loop exists only if x is moved out or an output layer."""
+    """``rec/x`` from outside the loop exists only if x is moved out, an output layer, or accumulated
+    for a layer moved out after the loop (``get_layer_from_outside`` looks in the output net, where
+    ``get_loop_acc_layer`` registers it)."""
     out = {}
     for node in c.order:
         rec = c.rec_of(node)
-        if rec is None or c.nodes[node]["unit"] != rec or c.placement(node) != "loop":
+        if rec is None or c.placement(node) != "loop" or not _flattened_into(c, node, rec):
             continue
-        if c.nodes[node]["options"].get("is_output_layer") or c.nodes[node]["local"] == "output":
+        if c.nodes[node]["options"].get("is_output_layer") or \
+                (c.nodes[node]["local"] == "output" and c.nodes[node]["unit"] == rec):
             continue
+        if any(c.placement(v) == "output" for v in c.users(node)):
+            continue  # a layer moved out after the loop reads it: accumulated in the output net
         readers = [v for v, d in c.users(node).items() if d["kind"] == "sub"
                    and rec not in c.recs_of(v) and v != rec and v in c.built and not _built_for(c, v, rec)]
         if readers:
-            out[node] = (f"Exception: Cannot get layer {c.nodes[node]['local']!r} from outside "
+            out[node] = (f"Exception: Cannot get layer {node[len(rec) + 1:]!r} from outside "
                          f"({readers[0]}), because it is only available inside the recurrent loop. "
                          "Add 'is_output_layer': True to the layer.")
     return out
+
+
+def _flattened_into(c: Construction, node: str, rec: str) -> bool:
+    """Whether ``node`` is a layer of ``rec``'s cell: of the unit itself, or of a ``subnetwork`` in it
+    (flattened into the cell, ``sub/a``), which is read from outside only as an output layer of its own
+    (``get_layer_from_outside`` finds ``sub/a`` in the cell's net, not in its output net, when only the
+    subnetwork is an output layer)."""
+    unit = c.nodes[node]["unit"]
+    while unit is not None and unit != rec:
+        if c.nodes[unit]["class"] != "subnetwork":
+            return False
+        unit = c.nodes[unit]["unit"]
+    return unit == rec
 
 
 def _built_for(c: Construction, reader: str, rec: str) -> bool:
