@@ -86,6 +86,9 @@ from .mutations_fresh39 import FRESH39_OPERATORS, FRESH39_SEED
 from .mutations_fresh40 import FRESH40_OPERATORS, FRESH40_SEED
 from .mutations_fresh41 import FRESH41_OPERATORS, FRESH41_SEED
 from .mutations_fresh42 import FRESH42_OPERATORS, FRESH42_SEED
+from .mutations_fresh43 import FRESH43_OPERATORS, FRESH43_SEED
+from .mutations_fresh44 import FRESH44_OPERATORS, FRESH44_SEED
+from .mutations_fresh45 import FRESH45_OPERATORS, FRESH45_SEED
 from .oracle import KNOWN_GAPS, analyze_case, corpus_cases, disagreements
 
 #: The wide generator's seed and number of mutants per set (fixed before the model was changed).
@@ -399,6 +402,7 @@ SETS = {"dev": DEV_OPERATORS, "held-out": HELD_OUT_OPERATORS, "fresh": FRESH_OPE
         "fresh34": FRESH34_OPERATORS, "fresh35": FRESH35_OPERATORS, "fresh36": FRESH36_OPERATORS,
         "fresh37": FRESH37_OPERATORS, "fresh38": FRESH38_OPERATORS, "fresh39": FRESH39_OPERATORS,
         "fresh40": FRESH40_OPERATORS, "fresh41": FRESH41_OPERATORS, "fresh42": FRESH42_OPERATORS,
+        "fresh43": FRESH43_OPERATORS, "fresh44": FRESH44_OPERATORS, "fresh45": FRESH45_OPERATORS,
         "classic": OPERATORS}
 #: Each set's seed: the fresh set (``mutations_fresh.py``) has its own; ``classic`` is the first
 #: generator's operators (``mutations.OPERATORS``) with the wide seed, for other bases than its own.
@@ -417,6 +421,7 @@ SEEDS = {"dev": WIDE_SEED, "held-out": WIDE_SEED, "fresh": FRESH_SEED, "fresh2":
          "fresh34": FRESH34_SEED, "fresh35": FRESH35_SEED, "fresh36": FRESH36_SEED,
          "fresh37": FRESH37_SEED, "fresh38": FRESH38_SEED, "fresh39": FRESH39_SEED,
          "fresh40": FRESH40_SEED, "fresh41": FRESH41_SEED, "fresh42": FRESH42_SEED,
+         "fresh43": FRESH43_SEED, "fresh44": FRESH44_SEED, "fresh45": FRESH45_SEED,
          "classic": WIDE_SEED}
 
 
