@@ -87,6 +87,7 @@ EXPECTED_CODES = {
     "reject-prev-frames-of-two-choices-after-the-first-is-built": ("SG150", "output/mix"),
     "reject-subnetwork-inner-layer-read-from-outside": ("SG115", "output/s_feat/proj"),
     "reject-time-major-split-part-read-after-loop": ("SG141", "output/weight_feedback_extra"),
+    "reject-searching-loop-over-static-axis": ("SG151", "output"),
     "reject-internal-select-search-sources": ("SG144", "output/s_selected"),
     "reject-choice-on-decided-scores-in-loop": ("SG139", "output/label"),
     "reject-conv-on-unavailable-text": ("SG132", "embed_conv0"),

@@ -303,6 +303,12 @@ class BeamPass:
             own = None
             if self.s.has_rec_state(node) and self.placement.get(node) == "loop":
                 own = own_prev_at
+            elif role in ("choice", "decide", "decide_keep_beam"):
+                # ``BaseChoiceLayer.transform_config_dict`` drops it again; a searching choice without
+                # beamed sources asks for it anew (PR #1213)
+                if self.s.is_search_choice(node) and all(b is None for b in sources):
+                    replayed.insert(own_prev_at, None)
+                    own = own_prev_at
             elif node in self._prev_read:
                 replayed.insert(own_prev_at, None)
                 own = own_prev_at
@@ -399,13 +405,18 @@ class BeamPass:
             by_batch = self._beam_from_batch(node, _BEAM_FROM_BATCH[data["class"]])
             if by_batch is not None:
                 return by_batch, self._combine_choices(choices)
-        common, combined = self._combine_choices(choices), combine_beams(beams)
+        common, combined = self._combine_choices(self._as_compared(choices)), combine_beams(beams)
         from_sources = combine_beams(sources)
         if self.search and not self.template and from_sources is not None and from_sources == combined:
             # the output template is made from the sources (``get_out_data_from_opts``); an option
             # layer on the same beam (a ``masked_computation``'s mask, a ``repeat``'s repetitions) does
             # not bring its own beam object (measured on RETURNN: fresh28-m038, fresh30-m015)
             combined = from_sources
+        if self.search and not self.template and len(beams) > 1 and common is not None and common.is_prev_frame \
+                and combined is not None and combined.name != common.name:
+            # every input is translated into the common previous frame's beam (``translate_to_this_search_beam``:
+            # ``SelectSearchSourcesLayer`` into ``get_beam_info()``), whatever the template beams say
+            combined = next((b for b in beams if b is not None and b.name == common.name), combined)
         owner = self.beam.get(common.name) if common is not None and not common.is_prev_frame else None
         if self.search and not self.template and owner is not None and len(beams) > 1 \
                 and combined is not None and combined.name == owner.name:
@@ -586,6 +597,12 @@ class BeamPass:
         chosen = self.chosen.get(src)
         if chosen is None or self.template:
             return None
+        if chosen.is_prev_frame:
+            # on a previous frame's choice prev:X: ``_opt_search_resolve`` takes X of this frame and walks
+            # its chain back to the previous frame (``get_choice_seq``)
+            current = self.chosen.get(owner(chosen))
+            if current is not None and not current.is_prev_frame and self.nd.get(current.name, {}).get("unit") == rec:
+                chosen = current
         for beam in chosen.walk():
             if beam.is_prev_frame:
                 name = owner(beam)
@@ -625,6 +642,23 @@ class BeamPass:
             return False
         inner = self.s.unit_output(rec)
         return inner is not None and self.nd[rec]["class"] == "rec" and self.template_beams.get(inner) is None
+
+    def _as_compared(self, choices: list[SearchBeam | None]) -> list[SearchBeam | None]:
+        """The real layer compares two previous frames' search choices by the current frame's choices
+        (``SearchChoices.compare``: ``get_normalized_layer``), whose chain of source choices follows
+        their dependencies (``src_layer``), not the template beam the ``prev:`` layer was copied from:
+        each previous frame gets its choice's chain as the loop builds it."""
+        if self.template:
+            return choices
+        out: list[SearchBeam | None] = []
+        for chosen in choices:
+            if chosen is not None and chosen.is_prev_frame and chosen.next_frame is not None:
+                current = self.chosen.get(chosen.next_frame.name)
+                if current is not None and current.name == chosen.next_frame.name \
+                        and current.chain_key != chosen.next_frame.chain_key:
+                    chosen = SearchBeam(chosen.name, chosen.size, chosen.dependency, current)
+            out.append(chosen)
+        return out
 
     def _combine_choices(self, choices: list[SearchBeam | None]) -> SearchBeam | None:
         """The inputs' search choices combined (``TFNetwork.get_search_choices``). Where they cannot

@@ -701,3 +701,34 @@ def prev_frames_compared_mid_frame(c: Construction) -> dict[str, Raised]:
         out[node] = Raised(messages.get(node, "Exception: Cannot compare search choices"), c.combine_traces(node),
                            names={"old": c.nodes[old]["local"], "new": c.nodes[new]["local"], "first": first})
     return out
+
+
+@rule('SG151', "searching loop over a static axis",
+      "{layer} backtracks {output}, an accumulated output of the loop, along the frame's search choices "
+      "(_opt_search_resolve). The loop ends by its 'end' layer, so the lengths of the hypotheses are resolved "
+      "along the choices and set as the loop's time dim's dynamic size; but the loop runs over the axis "
+      "{axis}, a static dim ({size} frames) that has no dynamic size, and RETURNN asserts "
+      "'time_dim_tag.dyn_size_ext is not None'.",
+      "Let the searching loop run over a dynamic axis: drop the rec layer's 'axis' (its own new time dim), "
+      "or give a dim without a static size.")
+def static_axis_of_searching_loop(c: Construction) -> dict[str, Raised]:
+    """``_SubnetworkRecCell._opt_search_resolve`` with an ``end`` layer (``if end_layer:``) resolves the
+    sequence lengths along the choices and asserts ``time_dim_tag.dyn_size_ext is not None`` for the
+    loop's time dim (the rec layer's ``axis``), which a static dim (``Dim(dimension=N)``) has not."""
+    out: dict[str, Raised] = {}
+    for rec, node, _ in _resolved_on_own_choices(c):
+        if rec in out or c.known_length(rec):
+            continue
+        axis = c.nodes[rec]["options"].get("axis")
+        spec = axis.get("__dim__") if isinstance(axis, dict) else None
+        if not isinstance(spec, dict) or not isinstance(spec.get("dimension"), int):
+            continue
+        if not any(c.nodes[m]["local"] == "end" for m in c.children(rec)):
+            continue
+        reader = _first_reader_after_loop(c, node)
+        blame = rec if node == f"{rec}/output" or reader is None else reader
+        name = spec.get("description") or "?"
+        out[blame] = Raised(f"AssertionError: (_opt_search_resolve of {c.nodes[node]['local']}: the loop's time dim "
+                            f"{name!r} is static: assert time_dim_tag.dyn_size_ext is not None)",
+                            names={"output": node, "axis": repr(name), "size": str(spec["dimension"])})
+    return out
