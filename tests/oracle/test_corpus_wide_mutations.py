@@ -17,13 +17,13 @@ pytestmark = pytest.mark.returnn
 
 TARGET = 0.95
 #: a seeded sample per set for CI's time (``bench/wide_mutation_report.py --bases corpus --n 120`` runs more)
-N_MUTANTS = 3
+N_MUTANTS = 2
 #: the sets added later take a smaller sample (CI's time)
-N_MUTANTS_OF = {name: 2 for name in ("fresh17", "fresh18", "fresh19", "fresh20", "fresh21", "fresh22", "fresh23",
+N_MUTANTS_OF = {name: 1 for name in ("fresh17", "fresh18", "fresh19", "fresh20", "fresh21", "fresh22", "fresh23",
                                      "fresh24", "fresh25", "fresh26", "fresh27", "fresh28", "fresh29", "fresh30",
                                      "fresh31", "fresh32", "fresh33", "fresh34", "fresh35", "fresh36",
                                      "fresh37", "fresh38", "fresh39")}
-N_MUTANTS_OF.update({name: 3 for name in ("fresh40", "fresh41", "fresh42", "fresh43", "fresh44", "fresh45")})
+N_MUTANTS_OF.update({name: 2 for name in ("fresh40", "fresh41", "fresh42", "fresh43", "fresh44", "fresh45")})
 #: the recall each set reached on the real bases (raise as the model improves)
 RECALL_FLOOR = {"dev": 0.8, "held-out": 0.95, "classic": 0.95, "fresh": 0.93, "fresh2": 0.85, "fresh3": 0.93,
                 "fresh4": 0.9, "fresh5": 0.94, "fresh6": 0.92, "fresh7": 0.95, "fresh8": 0.95, "fresh9": 0.8,
