@@ -73,12 +73,9 @@ def _unit_order(s: Structure, rec: str, members: list[str], where: Mapping[str, 
 
 
 def _deps(s: Structure, node: str) -> list[str]:
-    """The current-frame inputs in the order ``transform_config_dict`` asks for them."""
-    ins = [(src, opt) for src, opt, form in s.inputs(node) if form != "prev"]
+    """The current-frame inputs in the order ``transform_config_dict`` asks for them (``layer:``
+    targets last)."""
     if s.nodes[node]["node_kind"] == "sub":
         return [s.parent(node)]
-    first = [src for src, opt in ins if opt.startswith("explicit_search_source")] \
-        if s.nodes[node]["class"] == "choice" else []
-    return first + [src for src, opt in ins if opt == "from"] \
-        + [src for src, opt in ins if opt not in ("from", "target") and src not in first] \
-        + [src for src, opt in ins if opt == "target"]
+    ordered = s.asked_inputs(node) + [i for i in s.inputs(node) if i[1] == "target"]
+    return [src for src, _, form in ordered if form != "prev"]

@@ -218,6 +218,16 @@ class Structure:
             return None
         return int(unit.get("beam_size", 1) or 1)
 
+    def asked_inputs(self, node: str) -> list[tuple[str, str, str]]:
+        """:meth:`inputs` but ``target`` in the order ``transform_config_dict`` asks for them: a
+        ``choice``'s ``explicit_search_sources`` first, then ``from``, then the other layer options
+        (targets, asked for last, are the caller's: a data key or a ``layer:`` target)."""
+        ins = self.inputs(node)
+        first = [i for i in ins if i[1].startswith("explicit_search_source")] \
+            if self.nodes[node]["class"] == "choice" else []
+        return first + [i for i in ins if i[1] == "from"] \
+            + [i for i in ins if i not in first and i[1] not in ("from", "target")]
+
     def inputs(self, node: str) -> list[tuple[str, str, str]]:
         """``(source, option, form)`` of the layer's inputs that carry beams and choices (RETURNN's
         template and dep sets)."""

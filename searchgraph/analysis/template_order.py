@@ -201,12 +201,8 @@ class _Unit:
             parent = next(iter(self.s.graph.predecessors(node)))
             return [self._ask((parent, "from", "from"))]
         opts = data["options"]
-        out: list[tuple[str, str, str]] = []
         ins = self.s.inputs(node)
-        first = [i for i in ins if i[1].startswith("explicit_search_source")] if data["class"] == "choice" else []
-        out += [self._ask(i) for i in first]
-        out += [self._ask(i) for i in ins if i[1] == "from"]
-        out += [self._ask(i) for i in ins if i not in first and i[1] not in ("from", "target")]
+        out = [self._ask(i) for i in self.s.asked_inputs(node)]
         targets = opts.get("target")
         for t in targets if isinstance(targets, list) else [targets]:
             if isinstance(t, str) and t and t != "none":
