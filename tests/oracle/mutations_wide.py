@@ -89,6 +89,9 @@ from .mutations_fresh42 import FRESH42_OPERATORS, FRESH42_SEED
 from .mutations_fresh43 import FRESH43_OPERATORS, FRESH43_SEED
 from .mutations_fresh44 import FRESH44_OPERATORS, FRESH44_SEED
 from .mutations_fresh45 import FRESH45_OPERATORS, FRESH45_SEED
+from .mutations_fresh46 import FRESH46_OPERATORS, FRESH46_SEED
+from .mutations_fresh47 import FRESH47_OPERATORS, FRESH47_SEED
+from .mutations_fresh48 import FRESH48_OPERATORS, FRESH48_SEED
 from .oracle import KNOWN_GAPS, analyze_case, corpus_cases, disagreements
 
 #: The wide generator's seed and number of mutants per set (fixed before the model was changed).
@@ -403,6 +406,7 @@ SETS = {"dev": DEV_OPERATORS, "held-out": HELD_OUT_OPERATORS, "fresh": FRESH_OPE
         "fresh37": FRESH37_OPERATORS, "fresh38": FRESH38_OPERATORS, "fresh39": FRESH39_OPERATORS,
         "fresh40": FRESH40_OPERATORS, "fresh41": FRESH41_OPERATORS, "fresh42": FRESH42_OPERATORS,
         "fresh43": FRESH43_OPERATORS, "fresh44": FRESH44_OPERATORS, "fresh45": FRESH45_OPERATORS,
+        "fresh46": FRESH46_OPERATORS, "fresh47": FRESH47_OPERATORS, "fresh48": FRESH48_OPERATORS,
         "classic": OPERATORS}
 #: Each set's seed: the fresh set (``mutations_fresh.py``) has its own; ``classic`` is the first
 #: generator's operators (``mutations.OPERATORS``) with the wide seed, for other bases than its own.
@@ -422,6 +426,7 @@ SEEDS = {"dev": WIDE_SEED, "held-out": WIDE_SEED, "fresh": FRESH_SEED, "fresh2":
          "fresh37": FRESH37_SEED, "fresh38": FRESH38_SEED, "fresh39": FRESH39_SEED,
          "fresh40": FRESH40_SEED, "fresh41": FRESH41_SEED, "fresh42": FRESH42_SEED,
          "fresh43": FRESH43_SEED, "fresh44": FRESH44_SEED, "fresh45": FRESH45_SEED,
+         "fresh46": FRESH46_SEED, "fresh47": FRESH47_SEED, "fresh48": FRESH48_SEED,
          "classic": WIDE_SEED}
 
 
