@@ -147,6 +147,8 @@ PROBES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("gather", "gather", {"from": U, "position": "pos", "axis": "F"}, {"pos": {
         "class": "constant", "value": 1, "with_batch_dim": True}}),
     ("gather:position", "gather", {"from": A, "position": US, "axis": "T"}, {}),
+    ("edit_distance:a,b", "edit_distance", {"a": AS, "b": US}, {}),
+    ("edit_distance:b,a", "edit_distance", {"a": US, "b": AS}, {}),
     ("time_chunking", "time_chunking", {"from": U, "chunk_size": 5, "chunk_step": 3}, {}),
     ("length", "length", {"from": U}, {}),
     ("range_in_axis", "range_in_axis", {"from": U, "axis": "T"}, {}),

@@ -52,6 +52,11 @@ _NOT_TEMPLATE = frozenset({
     "output_dim_via_time_from", "chunking_layer", "staircase_seq_len_source", "masked_from",
     "mask", "init_by_layer", "extra"})
 
+#: A ``first`` class whose template is copied from another option than ``from``: ``edit_distance``'s
+#: ``Data.get_common_data`` of ``a`` and ``b`` without their time axes keeps ``a``'s on equal ranks
+#: (``EditDistanceLayer.get_out_data_from_opts``; probed: ``a`` unavailable carries, ``b`` does not).
+_TEMPLATE_OPTION = {"edit_distance": ("a",)}
+
 
 def extern_available(spec: NetSpec) -> dict[str, bool]:
     """Extern data key -> ``available_for_inference`` as RETURNN sets it up from the config.
@@ -166,12 +171,15 @@ def availability(spec: NetSpec, g: LayerGraph | nx.DiGraph, *, eval_flag: bool =
 
     def template_source(node: str) -> str | None:
         """The source a ``first`` class copies its template from when ranks are equal."""
+        first = _TEMPLATE_OPTION.get(nd[node]["class"], ("from", "true_from"))
         return next((src for src, option, form, _ in nd[node].get("inputs", [])
-                     if option in ("from", "true_from") and form != "prev"), None)
+                     if option in first and form != "prev"), None)
 
     # unavailable: a ``first`` class is taken to carry every source's flag (which source it copies
     # depends on ranks we do not know); sure: unavailable whichever source it copies
-    unavailable = closure(lambda src, user: kind(user) not in ("fresh", "fresh_sizes") and src in made_from(user))
+    # (a class whose template option is known, ``_TEMPLATE_OPTION``, copies that one's flag only)
+    unavailable = closure(lambda src, user: kind(user) not in ("fresh", "fresh_sizes") and src in made_from(user)
+                          and (nd[user]["class"] not in _TEMPLATE_OPTION or src == template_source(user)))
     sure = closure(lambda src, user: src in made_from(user) and (
         kind(user) in ("carries", "copies") or kind(user) == "first" and src == template_source(user)))
     no_data: dict[str, bool] = {}

@@ -258,7 +258,44 @@ class Construction:
         output net the search choices are attached to the accumulated layers only after every
         moved-out layer is built (the last loop of ``_construct_output_layers_moved_out``), so
         ``get_search_choices`` of such an input finds none while the moved-out layers are built."""
-        return self.built_in_output_net(src, form, consumer) and self.input_beam(src, form, consumer) is not None
+        if not self.built_in_output_net(src, form, consumer) or self.input_beam(src, form, consumer) is None:
+            return False
+        rec = self.rec_of(consumer)
+        return not self._output_net_finds_choices(src, form, rec) and not self._rec_deps_have_choices(rec)
+
+    def _output_net_finds_choices(self, src: str, form: str, rec: str, seen: frozenset[str] = frozenset()) -> bool:
+        """Whether ``get_search_choices`` of ``src`` in ``rec``'s output net finds a layer with search
+        choices along its dependencies: an accumulated loop layer and a ``prev:`` frame have none
+        (``WrappedInternalLayer``\\ s without sources); a layer moved out before or after the loop has its
+        inputs', where ``data:source`` (a ``SourceLayer`` on a beam adds the beam's choice owner as its
+        source) and ``base:`` layers bring the outer network's."""
+        if form == "prev" or src in seen or self._where.get(self._s.top_in_rec(src, rec)) not in ("input", "output"):
+            return False
+        for inner, _, inner_form in self.inputs(src):
+            if inner_form in ("data", "base") or rec not in self.recs_of(inner):
+                if self.input_choice(inner, inner_form, src) is not None:
+                    return True
+            elif self._output_net_finds_choices(inner, inner_form, rec, seen | {src}):
+                return True
+        return False
+
+    def _rec_deps_have_choices(self, rec: str) -> bool:
+        """``_get_all_search_choices``' fallback for a layer of the output net that finds none of its own
+        (the net is not inside the loop): the rec layer's ``get_dep_layers()``, its sources, initial
+        states, ``max_seq_len_via`` and the outer layers its unit reads (``get_parent_deps``)."""
+        net = self._s.nodes[rec].get("unit")
+        for src, option, form in self.inputs(rec):
+            if option.partition(".")[0] in ("from", "initial_state", "max_seq_len_via") \
+                    and self.input_choice(src, form, rec) is not None:
+                return True
+        for member in self.members(rec):
+            if self._s.nodes[member]["node_kind"] != "layer":
+                continue
+            for src, _, form in self.inputs(member):
+                if form == "base" and self._s.nodes[src].get("unit") == net \
+                        and self.input_choice(src, "from", rec) is not None:
+                    return True
+        return False
 
     # -- beams and search choices (the real construction) --------------------------------------------
     def beam(self, node: str) -> SearchBeam | None:
@@ -269,6 +306,12 @@ class Construction:
         """The layer's search choices, a chain of choice owners (``get_search_choices``, plus the
         choices that make no beam of their own), or None."""
         return self._real.chosen.get(node)
+
+    def own_choice(self, node: str) -> SearchBeam | None:
+        """The layer's own ``get_search_choices()``: its inputs' common search choices where they were
+        translated into a common beam, an option layer that is no dependency included; else
+        :meth:`chosen`."""
+        return self._real.own_chosen.get(node, self._real.chosen.get(node))
 
     def beams(self) -> Iterable[SearchBeam | None]:
         """Every layer's beam (None for the beamless ones)."""

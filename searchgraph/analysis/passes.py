@@ -37,12 +37,18 @@ from .templates import rec_output_template
 #: its batch, into the copy of a beamless source), ``SliceNdLayer`` (its gather positions are the
 #: ``start`` template extended by a dim, ``copy_add_dim_by_tag``, which keeps only the batch)
 _BEAM_FROM_BATCH = {"reinterpret_data": "size_base", "slice_nd": "start"}
-_TEMPLATE_BLIND = {"slice_nd": ("size",), "masked_computation": ("mask",)}
+#: A ``positional_encoding``'s ``offset`` is not in its template either (``get_out_data_from_opts`` takes
+#: the sources only), nor among its dependencies (no ``get_dep_layers`` of its own): its beam reaches
+#: the real layer through ``translate_to_common_search_beam`` alone (fresh48's mutants)
+_TEMPLATE_BLIND = {"slice_nd": ("size",), "masked_computation": ("mask",), "positional_encoding": ("offset",)}
 _TEMPLATE_BLIND_ALL = ("target",)
 #: Options whose layers ``get_search_choices`` does not follow (built lazily, not among the layer's
 #: dependencies): a ``cond``'s branches, a ``masked_computation``'s mask (``CondLayer.get_dep_layers``,
 #: ``MaskedComputationLayer``); a beam that only comes through them leaves the layer without search choices
-_CHOICES_BLIND = {"cond": ("true_layer", "false_layer"), "masked_computation": ("mask",)}
+_CHOICES_BLIND = {"cond": ("true_layer", "false_layer"), "masked_computation": ("mask",),
+                  "positional_encoding": ("offset",)}
+#: of those, the classes whose option layer is in the layer's kwargs (a ``cond``'s branches are layer dicts)
+_TRANSLATED_BLIND = ("positional_encoding",)
 
 __all__ = ["BeamPass"]
 
@@ -120,6 +126,11 @@ class BeamPass:
         self.frame_errors: dict[str, tuple[str, str, str]] = {}
         self.beam: dict[str, SearchBeam | None] = {}
         self.chosen: dict[str, SearchBeam | None] = {}
+        #: a layer's own ``get_search_choices()`` where it differs from the walk over its dependencies
+        #: (``chosen``, ``TFNetwork.get_search_choices``): a layer whose inputs were translated into a
+        #: common beam keeps their common search choices (``_src_common_search_choices``), an option layer
+        #: that is no dependency (:data:`_CHOICES_BLIND`) included
+        self.own_chosen: dict[str, SearchBeam | None] = {}
         self.latest: dict[str, SearchBeam] = {}
         self.latest_chosen: dict[str, SearchBeam] = {}
         self._choice_state: dict[str, list[tuple[str, tuple[str, ...], tuple[str, ...]]]] = {}
@@ -154,7 +165,10 @@ class BeamPass:
     def input_choice(self, src: str, form: str, consumer: str) -> SearchBeam | None:
         """Like :meth:`input_beam`, for the search choices (they differ from the beam only after a
         choice that adds scores without creating a beam: ``search: False``, regression)."""
-        return self._received(src, form, consumer, self.chosen, self.latest_chosen)
+        how, node, rec = self._how(src, form, consumer)
+        if how == AS_IS and node in self.own_chosen:
+            return self.own_chosen[node]  # ``get_search_choices()`` of the input layer itself
+        return self._receive(how, node, rec, self.chosen, self.latest_chosen)
 
     def _received(self, src: str, form: str, consumer: str, table: dict[str, SearchBeam | None],
                   latest: dict[str, SearchBeam]) -> SearchBeam | None:
@@ -288,7 +302,17 @@ class BeamPass:
             if is_from:
                 sources.append(beam)
                 source_choices.append(chosen)
+        translated = choices  # what ``translate_to_common_search_beam`` compares: every layer in the kwargs
         if blind is not None:  # lazily built inputs give the beam but no search choices
+            if data["class"] not in _TRANSLATED_BLIND:
+                translated = [None if lazy else ch for ch, lazy in zip(choices, blind)]
+            if len(plan) > 1 and any(ch is not None for ch, lazy in zip(choices, blind) if lazy) \
+                    and data["class"] in _TRANSLATED_BLIND:
+                # but they are in the layer's kwargs: translated with the others, the layer keeps the common
+                # search choices of all as its own (``translate_to_common_search_beam``)
+                self.own_chosen[node] = self._combine_choices(self._as_compared(choices))
+            else:
+                self.own_chosen.pop(node, None)
             choices = [None if lazy else ch for ch, lazy in zip(choices, blind)]
         first = sources[0] if sources else None
         if not self.template and self.s.has_rec_state(node) and self.placement.get(node) == "loop":
@@ -299,7 +323,7 @@ class BeamPass:
             # :meth:`check_frame_order` replays them; a layer whose previous frame is carried to the
             # next frame gets it as ``rec_previous_layer`` whatever its class
             # (``LayerBase.transform_config_dict``: ``prev:<name>`` among the cell's layers)
-            replayed = list(choices)
+            replayed = list(translated)
             own = None
             if self.s.has_rec_state(node) and self.placement.get(node) == "loop":
                 own = own_prev_at

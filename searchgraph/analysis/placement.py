@@ -305,6 +305,8 @@ def _reads_loop_input(s: Structure, node: str, rec: str, seen: set[str]) -> bool
         # (``RandomLayer.transform_config_dict``: a new value each frame)
         return True
     holder = nd[node]["unit"]
+    if nd[node]["class"] == "generic_attention" and _attends_over_loop_input(s, node, rec):
+        return False  # it sums over its ``base``'s time axis, here the loop's own: no frames left
     inner = holder != rec and nd[holder]["class"] == "subnetwork"
     nested = holder != rec and nd[holder]["class"] == "rec"
     for src, _, form, _ in nd[node].get("inputs", []):
@@ -322,12 +324,19 @@ def _reads_loop_input(s: Structure, node: str, rec: str, seen: set[str]) -> bool
                 and nd[node]["unit"] in s.children.get(rec, ()) \
                 and s.users[src][node]["ref"].count("base:") == 1:
             return True  # a subnetwork of the unit reads the unit's data (``base:data:KEY``)
-        if form != "prev" and nd[src]["node_kind"] == "sub":
+        # (a ``prev:`` frame too: the input net shifts an input-moved layer along the loop's time axis)
+        if nd[src]["node_kind"] == "sub":
             src = s.parent(src)  # a sub-layer (``split/0``) reads what its layer reads
-        if form != "prev" and src in s.built and s.rec_of(src) == rec and _reads_loop_input(s, src, rec, seen):
+        if src in s.built and s.rec_of(src) == rec and _reads_loop_input(s, src, rec, seen):
             return True
     # a subnetwork reads what its inner layers read (its own ``from`` only reaches them as ``data``)
     return any(_reads_loop_input(s, inner, rec, seen) for inner in s.children.get(node, ()))
+
+
+def _attends_over_loop_input(s: Structure, node: str, rec: str) -> bool:
+    """Whether an attention's ``base`` is (``base:``) a layer the loop iterates over (its ``from``)."""
+    loop_from = {src for src, option, _, _ in s.nodes[rec].get("inputs", []) if option == "from"}
+    return any(option == "base" and src in loop_from for src, option, _, _ in s.nodes[node].get("inputs", []))
 
 
 def _holder_reads_loop_input(s: Structure, holder: str, src: str) -> bool:

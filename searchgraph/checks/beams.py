@@ -327,7 +327,7 @@ def buggy_search_choices_resolution(c: Construction) -> dict[str, str]:
         if rec is None or data["node_kind"] != "layer" or c.placement(node) != "loop" \
                 or c.is_search_choice(node) or data["class"] in ("rec", "subnetwork"):
             continue
-        real, template = c.chosen(node), c.template_beam(node)
+        real, template = c.own_choice(node), c.template_beam(node)
         if real is None or get_layer_class(data["class"]).beam_role != "generic":
             continue
         beam = c.beam(node)

@@ -358,7 +358,9 @@ def initial_output_layer_mismatch(c: Construction) -> dict[str, Raised]:
     """``LayerBase.get_rec_initial_output`` with a layer: ``v.output.copy_compatible_to(output)``,
     which asserts the same sparsity (``AssertionError``) and raises a ``ValueError`` for a value with
     more axes than the template (a whole sequence for one frame); on the rec layer, while it sets up
-    its loop, for the layers whose initial value it makes (:func:`_initial_value_made`)."""
+    its loop, for the layers whose initial value it makes (:func:`_initial_value_made`). A layer of the
+    same unit is its template, whose beam ``copy_extend_with_beam`` must find the frame's own, and which
+    holds no value (``v.placeholder`` is None)."""
     out: dict[str, Raised] = {}
     shapes = c.derived(Shapes)
     for node, rec, data in _initial_values(c):
@@ -366,7 +368,24 @@ def initial_output_layer_mismatch(c: Construction) -> dict[str, Raised]:
         if rec in out or not isinstance(initial, str) or initial in _INITIAL_KEYWORDS:
             continue
         init = next((s for s, opt, _, _ in data.get("inputs", []) if opt == "initial_output"), None)
-        if init is None or c.nodes[init]["node_kind"] != "layer" or c.rec_of(init) is not None:
+        if init is None or c.nodes[init]["node_kind"] != "layer":
+            continue
+        if c.rec_of(init) == rec and c.search and c.has_templates:
+            # a layer of the same unit: the rec cell's template of it, already on a beam of the frame
+            # (``copy_extend_with_beam`` asserts it is the template's own)
+            mine, theirs = c.template_beam(node), c.template_beam(init)
+            local = c.nodes[init]["local"]
+            if mine is not None and theirs is not None and mine.name != theirs.name:
+                why = (f"the template of {local} is on beam {theirs.name}, the frame of {data['local']} on "
+                       f"{mine.name}")
+                out[rec] = Raised(f"AssertionError: incompatible beam ({theirs} vs {mine}) (initial_output "
+                                  f"{local} of {data['local']})", names={"init": local, "why": why})
+            else:  # the template has no value: its placeholder is None
+                why = f"{local} is a layer of the same unit, whose template holds no value before the loop runs"
+                out[rec] = Raised(f"ValueError: None values not supported. (initial_output {local} of "
+                                  f"{data['local']}: a template)", names={"init": local, "why": why})
+            continue
+        if c.rec_of(init) is not None:
             continue
         choice = data["class"] == "choice" and data["options"].get("input_type") != "regression"
         mine, theirs = (True if choice else shapes.sparse(node)), shapes.sparse(init)

@@ -185,7 +185,8 @@ for _name in ["concat", "dropout", "activation", "batch_norm", "layer_norm", "no
 # classes not listed carry it. Measured: scripts/probe_availability.py (RETURNN 1.20261022, TF 2.21).
 _MEASURED_WITHOUT_DATA = {
     "copies": ("print",),
-    "first": ("copy", "concat", "stack", "switch", "rec"),  # rec: with a string unit (a unit dict: its output)
+    "first": ("copy", "concat", "stack", "switch", "rec",  # rec: with a string unit (a unit dict: its output)
+              "edit_distance"),  # its ``a`` (both lose their time axis: equal ranks)
     "fresh": ("conv", "pool", "transposed_conv", "dot", "reduce", "math_norm", "gating", "range_in_axis",
               "stft", "get_last_hidden_state",
               # the beam readers make a fresh ``Data`` (``ChoiceGetBeamScoresLayer.get_out_data_from_opts``;

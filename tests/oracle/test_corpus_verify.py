@@ -5,7 +5,7 @@ corpus ``*.oracle.json`` files have no ``error_layer``) name RETURNN's exception
 layer) and list no static/RETURNN difference (SG302). The cases whose custom class this RETURNN does not
 know (``KNOWN_GAPS``' custom-class entries) pass too: the missing class is SG305 on its layer, an
 environment fact that explains RETURNN's error, not an SG302. A seeded
-sample (``SEARCHGRAPH_VERIFY_SAMPLE``, default 12; ``all``) goes through the package's verification
+sample (``SEARCHGRAPH_VERIFY_SAMPLE``, default 8; ``all``) goes through the package's verification
 worker (build and one search run): its construction must equal the oracle runner's.
 """
 

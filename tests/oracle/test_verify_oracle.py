@@ -2,7 +2,7 @@
 
 Every case: the verification findings of RETURNN's recorded answer (the oracle, cached) list RETURNN's
 exception as SG301 on RETURNN's layer with RETURNN's type, and no static/RETURNN difference (SG302).
-A seeded sample (``SEARCHGRAPH_VERIFY_SAMPLE``, default 12; ``all``) goes through the package's
+A seeded sample (``SEARCHGRAPH_VERIFY_SAMPLE``, default 8; ``all``) goes through the package's
 verification worker itself (build and one search run): its construction must equal the oracle's.
 """
 

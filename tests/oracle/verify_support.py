@@ -14,11 +14,11 @@ from searchgraph.checks.verify import verify_findings
 from .oracle import analyze_case, returnn_version, seeded_sample
 
 #: Cases per run of the worker tests (``SEARCHGRAPH_VERIFY_SAMPLE``: a number, or ``all``).
-DEFAULT_SAMPLE = 12
+DEFAULT_SAMPLE = 8
 
 
 def sample(items: list[Any], seed: int = 15) -> list[Any]:
-    """A seeded sample of ``items`` (``SEARCHGRAPH_VERIFY_SAMPLE`` cases, default 12; ``all``: all)."""
+    """A seeded sample of ``items`` (``SEARCHGRAPH_VERIFY_SAMPLE`` cases, default 8; ``all``: all)."""
     return seeded_sample(items, "SEARCHGRAPH_VERIFY_SAMPLE", DEFAULT_SAMPLE, seed)
 
 
