@@ -202,7 +202,9 @@ for _value, _names in _MEASURED_WITHOUT_DATA.items():
 #: ``get_rec_initial_extra_outputs`` there): RETURNN gives such a layer its previous frame
 #: (``prev:NAME``) as ``rec_previous_layer``, one more input its translation takes into account.
 REC_STATE_CLASSES = frozenset({"window", "cumsum", "rnn_cell", "self_attention", "masked_computation",
-                               "unmask", "cum_concat"})
+                               "unmask", "cum_concat",
+                               # a position counter (``PositionalEncodingLayer``), the LM state (``KenLmStateLayer``)
+                               "positional_encoding", "kenlm"})
 
 _BUILTIN = frozenset(_TABLE)
 _USER: dict[str, LayerClass] = {}
