@@ -95,6 +95,9 @@ EXPECTED_CODES = {
     "reject-choice-on-decided-scores-in-loop": ("SG139", "output/label"),
     "reject-conv-on-unavailable-text": ("SG132", "embed_conv0"),
     "reject-dot-on-unavailable-in-loop": ("SG132", "output/aux_energy"),
+    "reject-decide-over-labels-resized-by-a-fraction": ("SG152", "decision"),
+    "reject-end-by-frame-index-with-extra-deps-on-the-choice": ("SG153", "output/output"),
+    "reject-constant-end-with-extra-deps-without-length-normalization": ("SG153", "output/output"),
 }
 
 

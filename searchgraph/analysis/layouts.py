@@ -163,6 +163,10 @@ def frame_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None
         return Layout(2, 0, None, False)  # [B,F]
     if cls in ("choice_get_beam_scores", "choice_get_src_beams"):
         return Layout(1, 0, None, cls == "choice_get_src_beams")  # one value per hypothesis: [B]
+    if cls == "range_in_axis" and not opts.get("keep_dims"):
+        # ``RangeInAxisLayer.get_out_data_from_opts``: ``Data(dim_tags=[dim])``, the named axis only (no
+        # batch axis, whatever its sources have)
+        return Layout(1, None, None, bool(opts.get("sparse")))
     if cls == ":i":
         return Layout(0, None, None, False)  # the frame index: an int32 scalar (``construct_layer``'s ":i")
     if cls == "split" and opts.get("axis") in (None, "F", "f", "feature"):

@@ -433,7 +433,8 @@ class _Unit:
                 inputs.append(value.batch)
             elif isinstance(value, str) and value in self.templates:
                 inputs.append(self.templates[value].batch)
-        if cls in NEEDS_BATCH:
+        # ``ReinterpretDataLayer``: ``enforce_batch_major`` is a ``copy_as_batch_major`` too
+        if cls in NEEDS_BATCH or (cls == "reinterpret_data" and opts.get("enforce_batch_major")):
             if not all(inputs):
                 raise _TemplateFailure(node, (
                     f"AssertionError: the template of {node} cannot be built: an input of it is computed "

@@ -13,9 +13,10 @@ from itertools import takewhile
 
 from ..analysis.choices import frame_choices, owner
 from ..analysis.construction import Construction
+from ..analysis.layouts import TIME_NAMES
 from ..graph.layers import get_layer_class
 from .registry import Raised, rule
-from .shapes import Shapes
+from .shapes import KEEP_AXES, Shapes, _keeps
 
 
 @rule("SG101", "search choices cannot be compared",
@@ -461,13 +462,18 @@ def time_major_resolved_output(c: Construction) -> dict[str, Raised]:
         if rec in out:
             continue
         layout = c.loop_layout(node)
-        if layout is None or layout.batch in (0, None):
+        if layout is None or layout.batch == 0 or (layout.batch is None and layout.ndim == 0):
             continue
         reader = _first_reader_after_loop(c, node)
         blame = rec if node == f"{rec}/output" or reader is None else reader
-        why = (f"its batch axis is axis {layout.batch} of {layout.ndim}, taken from an input over the "
-               f"time axis {layout.tag} laid out time-major" if layout.tag else
-               f"its batch axis is axis {layout.batch} of {layout.ndim}")
+        if layout.batch is None:
+            why = (f"its template has no batch axis at all ({c.nodes[node]['class']}: {layout.ndim} axis, "
+                   "none of them the batch), though it carries the beam")
+        elif layout.tag:
+            why = (f"its batch axis is axis {layout.batch} of {layout.ndim}, taken from an input over the "
+                   f"time axis {layout.tag} laid out time-major")
+        else:
+            why = f"its batch axis is axis {layout.batch} of {layout.ndim}"
         out[blame] = Raised(f"AssertionError: (_opt_search_resolve: transform of {c.nodes[node]['local']}: "
                             f"assert layer.output.batch_dim_axis == 0; it is {layout.batch})",
                             names={"output": node, "why": why})
@@ -629,6 +635,56 @@ def end_without_search_choices(c: Construction) -> dict[str, Raised]:
     return out
 
 
+@rule('SG153', "searching loop's end layer has no batch axis",
+      "{layer} is a choice of a searching loop whose 'end' layer, {end}, has no batch axis ({why}) but carries "
+      "the search choices ({choices}) through its other dependencies. Each frame the choice takes the previous "
+      "frame's end flags of every hypothesis (get_prev_end_flag, translated to its beam) to keep ended "
+      "hypotheses' scores ({use}); the flag of {end} is one scalar, not one per hypothesis, and TensorFlow "
+      "rejects its shape.",
+      "Give 'end' one flag per hypothesis: compare the frame's choice with the end-of-sequence label (and "
+      "combine a length condition with it, e.g. 'logical_or' with a compare of ':i'), instead of a value "
+      "computed only from ':i', constants or scalars.")
+def end_without_batch_axis(c: Construction) -> dict[str, Raised]:
+    """``ChoiceLayer.__init__`` in search reads ``get_rec_step_info().get_prev_end_flag(...)``: with a
+    ``prev:end`` layer that has search choices it is that layer's value translated into the choice's beam,
+    reshaped to ``(batch, beam)`` for ``length_normalization`` (a scalar: "Dimension size must be evenly
+    divisible by beam") and compared with the scores in ``filter_ended_scores`` ("Shapes must be equal
+    rank"). A ``copy``'s ``extra_deps`` give their beam, not their batch axis (``CopyLayer``)."""
+    out: dict[str, Raised] = {}
+    if not c.search:
+        return out
+    for rec in c.order:
+        if c.nodes[rec]["class"] != "rec" or rec in c.unavailable or rec in c.unbuilt:
+            continue
+        unit = c.children(rec)
+        end = next((n for n in unit if c.nodes[n]["local"] == "end"), None)
+        if end is None or end not in c.built or c.placement(end) != "loop" or c.chosen(end) is None:
+            continue
+        data = c.nodes[end]
+        srcs = [s for s, option, _ in c.inputs(end) if option == "from"]
+        if data["class"] not in ("copy", "compare", "combine", "cast", "activation", "reinterpret_data") \
+                or not srcs or any(c.batched(s) for s in srcs):
+            continue
+        choice = next((n for n in c.order if n in unit and c.is_search_choice(n) and c.placement(n) == "loop"),
+                      None)
+        if choice is None:
+            continue
+        opts = c.nodes[choice]["options"]
+        beam = opts.get("beam_size")
+        if opts.get("length_normalization", True):
+            message = (f"ValueError: Dimension size must be evenly divisible by {beam} but is 1 ({choice}: "
+                       f"length_normalization reshapes the previous end flag of {end}, a scalar, to (batch, beam))")
+            use = "and to normalise their lengths (length_normalization)"
+        else:
+            message = (f"ValueError: Shapes must be equal rank, but are 0 and 1 ({choice}: filter_ended_scores "
+                       f"with the previous end flag of {end}, a scalar)")
+            use = "filter_ended_scores"
+        reads = ", ".join(srcs)
+        out[choice] = Raised(message, names={"end": end, "choices": c.chosen(end).name, "use": use,
+                                             "why": f"it is computed from {reads} only"})
+    return out
+
+
 @rule('SG148', "input on a beam no search choices own",
       "{layer} combines several inputs; {src} is on beam {beam}, which the searching choice that is the "
       "unit of the masked_computation {maker} made. That layer is no choice layer, so no search choices "
@@ -732,3 +788,58 @@ def static_axis_of_searching_loop(c: Construction) -> dict[str, Raised]:
                             f"{name!r} is static: assert time_dim_tag.dyn_size_ext is not None)",
                             names={"output": node, "axis": repr(name), "size": str(spec["dimension"])})
     return out
+
+
+@rule('SG152', "decide over a resized beamed axis",
+      "{layer} decides {src}, which carries the beam and an axis {resize} resized by a factor that is no "
+      "integer (or with 'fill_dropout'): ResizeLayer made that axis a new dim with no batch of its own and "
+      "gave it a copy of the beamed sizes. DecideLayer drops the beam (data.beam = None), the dim is then "
+      "adopted for the batch without beam (Dim.get_for_batch_ctx) and its beamed sizes do not fit it: "
+      "RETURNN asserts 'batch.beam == self.beam'.",
+      "Decide before resizing (resize the decided value), or resize by an integer factor (a dim derived "
+      "from the beamed one, which RETURNN can carry to the decided batch).")
+def decide_over_resized_beam(c: Construction) -> dict[str, Raised]:
+    """``DecideLayer.get_out_data_from_opts`` sets ``data.beam = None``; ``_adapt_batch_consistent_dim_tags``
+    then calls ``get_for_batch_ctx`` on each dim. A ``resize`` with a non-integer factor or ``fill_dropout``
+    (``ResizeLayer.get_out_data_from_opts``) makes its axis a new ``Dim`` without batch whose
+    ``dyn_size_ext`` is a copy of the source's sizes, beamed where the source is: adopting that dim for
+    the beamless batch sets the beamed sizes' batch and asserts ``batch.beam == self.beam``."""
+    out: dict[str, Raised] = {}
+    for node in c.order:
+        data = c.nodes[node]
+        if data["node_kind"] != "layer" or data["class"] != "decide" or c.rec_of(node) is not None:
+            continue
+        srcs = [s for s, option, form in c.inputs(node) if option == "from" and form in ("from", "data")]
+        if len(srcs) != 1 or c.beam(srcs[0]) is None:
+            continue
+        resize = _resized_beamed_axis(c, srcs[0], frozenset())
+        if resize is not None:
+            out[node] = Raised(f"AssertionError: ({node}: DecideLayer sets beam None over {srcs[0]}, whose axis "
+                               f"from {resize} is a new dim holding the beamed sizes: assert batch.beam == "
+                               "self.beam)", names={"src": srcs[0], "resize": resize})
+    return out
+
+
+def _resized_beamed_axis(c: Construction, node: str, seen: frozenset[str]) -> str | None:
+    """The ``resize`` whose new dim (non-integer factor or ``fill_dropout``, on a beamed input with a
+    dynamic axis) ``node`` still has: followed back through classes that keep their sources' axes."""
+    data = c.nodes[node]
+    if node in seen or data["node_kind"] != "layer" or c.rec_of(node) is not None:
+        return None
+    cls, opts = data["class"], data["options"]
+    srcs = [s for s, option, form in c.inputs(node) if option == "from" and form in ("from", "data")]
+    if cls == "resize":
+        factor = opts.get("factor")
+        new_dim = opts.get("fill_dropout") or (isinstance(factor, float) and not isinstance(factor, bool))
+        axis = opts.get("axis")
+        if new_dim and axis in TIME_NAMES and c.beam(node) is not None and len(srcs) == 1 \
+                and c.derived(Shapes).root_tag(srcs[0]):
+            return node
+        return None
+    if not _keeps(cls, opts, KEEP_AXES) or not srcs or c.beam(node) is None:
+        return None
+    for src in srcs:
+        found = _resized_beamed_axis(c, src, seen | {node})
+        if found is not None:
+            return found
+    return None

@@ -149,7 +149,7 @@ def warning_checks(*, opt_in: bool = False) -> list[tuple[str, str, str, Warning
 #: errors RETURNN raises while making output templates (transform_config_dict, get_out_data_from_opts,
 #: the rec unit's template construction): they come before it decides a layer is a
 #: DataNotAvailableLayer, so they happen in never-built parts of the network too
-_TEMPLATE_TIME = frozenset({"SG102", "SG105", "SG113", "SG117", "SG139", "SG144"})
+_TEMPLATE_TIME = frozenset({"SG102", "SG105", "SG113", "SG117", "SG139", "SG144", "SG152"})
 #: rules on what ``TFNetwork._create_layer_layer_desc`` does (translating the inputs into a common
 #: beam) before ``_create_layer`` looks at the output template's availability: they fire on layers
 #: that then become DataNotAvailableLayers too (not in loops that are never built)

@@ -59,6 +59,23 @@ def _keeps(cls: str, opts: dict[str, Any], kinds: frozenset[str]) -> bool:
         cls == "split" and kinds is KEEP_AXES and opts.get("axis", "F") in ("F", "f"))
 
 
+def _keeps_time(cls: str, opts: dict[str, Any]) -> bool:
+    """Classes that keep their sources' axes but change the dtype, add a feature axis or stack them
+    (a ``cast``, an ``expand_dims`` of ``F``, a ``stack``): a frame value stays without time axis, a
+    sequence keeps it."""
+    return cls in ("cast", "stack") or (cls == "expand_dims" and opts.get("axis") in ("F", "f", "feature"))
+
+
+def _reduces_other_axes(opts: dict[str, Any]) -> bool:
+    """A ``reduce`` surely over axes that are no time axis: the feature axis, static axes, or the new
+    axis of a ``stack`` (``stag:NAME:stack``)."""
+    axes = opts.get("axes", opts.get("axis"))
+    axes = axes if isinstance(axes, list) else [axes]
+    return bool(axes) and all(isinstance(a, str) and (
+        a.upper() in ("F", "FEATURE", "STATIC") or a.startswith("static:")
+        or (a.startswith("stag:") and a.endswith(":stack"))) for a in axes)
+
+
 def _over_declared_dims(opts: dict[str, Any]) -> bool:
     """A ``reduce`` over dims given as declarations (``__dim__``, e.g. a ``cum_concat`` axis) only."""
     axes = opts.get("axes", opts.get("axis"))
@@ -448,6 +465,13 @@ class Shapes:
         if cls in ("conv", "pool", "transposed_conv") and srcs:
             return self._window_tag(node, cls, opts, [self.root_tag(s, seen | {node}) if f == "from" else None
                                                       for s, f in srcs])
+        if cls == "reinterpret_data" and srcs and srcs[0][1] in ("from", "data"):
+            declared = _declared_time(opts)
+            if declared is not None:
+                # ``set_dim_tags`` gives the time axis another dim (``ReinterpretDataLayer``; it
+                # needs one to set)
+                src_tag = self.root_tag(srcs[0][0], seen | {node})
+                return src_tag if src_tag == "" else f"dim:{declared}"
         # inside a root subnetwork, ``base:X`` is the root's X
         forms = ("from", "data", "base") if data["unit_kind"] == "subnet" else ("from", "data")
         if _keeps(cls, opts, KEEP_AXES) and srcs:
@@ -646,12 +670,40 @@ class Shapes:
             return None
         srcs = c.sources(node)
         cls, opts = data["class"], data["options"]
+        if cls == "reduce" and _over_declared_dims(opts) and len(srcs) == 1 \
+                and self._read_tag(srcs[0][0], srcs[0][1], rec, seen | {node}) in _declared_keys(opts):
+            return False  # the reduction of an outer layer's time axis, a dim declared as its time
         if cls == "cum_concat" or (cls == "reduce" and _over_declared_dims(opts)):
             # a history axis of the loop's own, or its reduction: the other axes stay
             return self.read_time(srcs[0][0], srcs[0][1], node, rec, seen | {node}) if srcs else None
-        if not _keeps(cls, opts, KEEP_AXES) or not srcs:
+        if cls == "choice":
+            return False  # this frame's labels (or a regression's frame): ``ChoiceLayer`` has no time axis
+        if cls == "reduce" and len(srcs) == 1 and _reduces_other_axes(opts):
+            return self.read_time(srcs[0][0], srcs[0][1], node, rec, seen | {node})
+        if not (_keeps(cls, opts, KEEP_AXES) or _keeps_time(cls, opts)) or not srcs:
             return None
         return _or([self.read_time(src, form, node, rec, seen | {node}) for src, form in srcs])
+
+    def _read_tag(self, src: str, form: str, rec: str, seen: frozenset[str]) -> str | None:
+        """The time axis a loop layer gets ``src`` with (``form`` as in :meth:`read_time`): an outer
+        layer's (``base:``), kept through the frame by classes that keep their sources' axes; "" for
+        none, None when unsure."""
+        c = self.c
+        if form == "base":
+            return self.root_tag(src)
+        if form not in ("from", "prev") or src in seen or c.nodes[src]["node_kind"] != "layer" \
+                or c.rec_of(src) != rec or c.placement(src) != "loop":
+            return None
+        if self.frame_time(src, rec) is False:
+            return ""
+        data = c.nodes[src]
+        srcs = c.sources(src)
+        if not _keeps(data["class"], data["options"], KEEP_AXES) or not srcs:
+            return None
+        tags = [self._read_tag(s, f, rec, seen | {src}) for s, f in srcs]
+        if any(t is None for t in tags):
+            return None
+        return _same([t for t in tags if t]) or ""
 
     def read_time(self, src: str, form: str, node: str, rec: str,
                   seen: frozenset[str] = frozenset()) -> bool | None:
@@ -806,6 +858,22 @@ def _inline_dim(desc: dict[str, Any], layers: dict[str, Any], depth: int = 0) ->
         if isinstance(src, str) and src in layers:
             return _inline_dim(layers[src], layers, depth + 1)
     return None
+
+
+def _declared_time(opts: dict[str, Any]) -> str | None:
+    """The key (:func:`_dim_key`) of the dim a ``reinterpret_data``'s ``set_dim_tags`` declares for the
+    time axis, None for none."""
+    tags = opts.get("set_dim_tags")
+    if not isinstance(tags, dict):
+        return None
+    return next((_dim_key(v) for k, v in tags.items() if k in TIME_NAMES and _dim_key(v)), None)
+
+
+def _declared_keys(opts: dict[str, Any]) -> set[str]:
+    """``dim:KEY`` for each dim a ``reduce`` names by declaration (``{"__dim__": ...}``)."""
+    axes = opts.get("axes", opts.get("axis"))
+    axes = axes if isinstance(axes, list) else [axes]
+    return {f"dim:{k}" for k in map(_dim_key, axes) if k}
 
 
 def _dim_key(value: Any) -> str | None:
