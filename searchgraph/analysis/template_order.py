@@ -433,8 +433,10 @@ class _Unit:
                 inputs.append(value.batch)
             elif isinstance(value, str) and value in self.templates:
                 inputs.append(self.templates[value].batch)
-        # ``ReinterpretDataLayer``: ``enforce_batch_major`` is a ``copy_as_batch_major`` too
-        if cls in NEEDS_BATCH or (cls == "reinterpret_data" and opts.get("enforce_batch_major")):
+        # ``ReinterpretDataLayer``: ``enforce_batch_major`` is a ``copy_as_batch_major`` too, and so is a
+        # ``choice`` without target (``ChoiceLayer.get_out_data_from_opts``: its first source's labels)
+        if cls in NEEDS_BATCH or (cls == "reinterpret_data" and opts.get("enforce_batch_major")) \
+                or (cls == "choice" and not opts.get("target") and self._first_source_batchless(node, got)):
             if not all(inputs):
                 raise _TemplateFailure(node, (
                     f"AssertionError: the template of {node} cannot be built: an input of it is computed "
@@ -448,6 +450,16 @@ class _Unit:
             outer = any(form == "outer" for _, _, form in (self._ask(i) for i in self.s.inputs(node)))
             return outer or any(inputs) or not self.s.inputs(node)
         return True
+
+    def _first_source_batchless(self, node: str, got: dict[str, Any]) -> bool:
+        """Whether the first ``from`` input of ``node`` is a template of the unit without batch axis."""
+        first = next((self._ask(i) for i in self.s.inputs(node) if i[1] == "from"), None)
+        if first is None or first[2] == "outer":
+            return False
+        value = got.get(first[0])
+        if isinstance(value, _Snap):
+            return not value.batch
+        return isinstance(value, str) and value in self.templates and not self.templates[value].batch
 
     def _layout(self, node: str, got: dict[str, Any]) -> Layout | None:
         """The template's layout from its ``from`` inputs' as they are now (:func:`.layouts.frame_layout`):
