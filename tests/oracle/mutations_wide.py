@@ -95,6 +95,9 @@ from .mutations_fresh48 import FRESH48_OPERATORS, FRESH48_SEED
 from .mutations_fresh49 import FRESH49_OPERATORS, FRESH49_SEED
 from .mutations_fresh50 import FRESH50_OPERATORS, FRESH50_SEED
 from .mutations_fresh51 import FRESH51_OPERATORS, FRESH51_SEED
+from .mutations_fresh52 import FRESH52_OPERATORS, FRESH52_SEED
+from .mutations_fresh53 import FRESH53_OPERATORS, FRESH53_SEED
+from .mutations_fresh54 import FRESH54_OPERATORS, FRESH54_SEED
 from .oracle import KNOWN_GAPS, analyze_case, corpus_cases, disagreements
 
 #: The wide generator's seed and number of mutants per set (fixed before the model was changed).
@@ -411,6 +414,7 @@ SETS = {"dev": DEV_OPERATORS, "held-out": HELD_OUT_OPERATORS, "fresh": FRESH_OPE
         "fresh43": FRESH43_OPERATORS, "fresh44": FRESH44_OPERATORS, "fresh45": FRESH45_OPERATORS,
         "fresh46": FRESH46_OPERATORS, "fresh47": FRESH47_OPERATORS, "fresh48": FRESH48_OPERATORS,
         "fresh49": FRESH49_OPERATORS, "fresh50": FRESH50_OPERATORS, "fresh51": FRESH51_OPERATORS,
+        "fresh52": FRESH52_OPERATORS, "fresh53": FRESH53_OPERATORS, "fresh54": FRESH54_OPERATORS,
         "classic": OPERATORS}
 #: Each set's seed: the fresh set (``mutations_fresh.py``) has its own; ``classic`` is the first
 #: generator's operators (``mutations.OPERATORS``) with the wide seed, for other bases than its own.
@@ -432,6 +436,7 @@ SEEDS = {"dev": WIDE_SEED, "held-out": WIDE_SEED, "fresh": FRESH_SEED, "fresh2":
          "fresh43": FRESH43_SEED, "fresh44": FRESH44_SEED, "fresh45": FRESH45_SEED,
          "fresh46": FRESH46_SEED, "fresh47": FRESH47_SEED, "fresh48": FRESH48_SEED,
          "fresh49": FRESH49_SEED, "fresh50": FRESH50_SEED, "fresh51": FRESH51_SEED,
+         "fresh52": FRESH52_SEED, "fresh53": FRESH53_SEED, "fresh54": FRESH54_SEED,
          "classic": WIDE_SEED}
 
 
