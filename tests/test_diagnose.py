@@ -98,6 +98,8 @@ EXPECTED_CODES = {
     "reject-decide-over-labels-resized-by-a-fraction": ("SG152", "decision"),
     "reject-end-by-frame-index-with-extra-deps-on-the-choice": ("SG153", "output/output"),
     "reject-constant-end-with-extra-deps-without-length-normalization": ("SG153", "output/output"),
+    "reject-previous-history-length-on-previous-choice": ("SG154", "output"),
+    "reject-choice-out-dim-of-another-vocabulary": ("SG155", "output/output"),
 }
 
 

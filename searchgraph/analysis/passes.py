@@ -58,6 +58,22 @@ def _length_axis(opts: Mapping[str, object]) -> object:
     return opts.get("axis", "T")
 
 
+def _frame_part(beam: SearchBeam) -> SearchBeam:
+    """``beam`` with its dependency chain cut before the first previous-frame link."""
+    frame = beam.walk()
+    frame = frame[:next((i for i, b in enumerate(frame) if b.is_prev_frame), len(frame))]
+    out: SearchBeam | None = None
+    for b in reversed(frame):
+        out = SearchBeam(b.name, b.size, out)
+    return out if out is not None else beam
+
+
+def _dynamic_dim(axis: object) -> bool:
+    """An axis given as a declared dim without a static size (``{"__dim__": {"dimension": None, ...}}``)."""
+    spec = axis.get("__dim__") if isinstance(axis, dict) else None
+    return isinstance(spec, dict) and spec.get("dimension") is None
+
+
 #: how a layer receives an input's beam (:meth:`BeamPass.how_received`)
 NOTHING, AS_IS, BACKTRACKED, PREV_FRAME = range(4)
 
@@ -377,6 +393,13 @@ class BeamPass:
             # ``LengthLayer.get_out_data_from_opts``: the size of the batch axis (or of a static one) is
             # a scalar without beam; ``TFNetwork.get_search_choices`` still finds its inputs' choices
             return None, self._combine_choices(choices)
+        if data["class"] == "length" and not self.template and first is not None \
+                and (self._history_length(node) or self._extern_dim_length(node, first)):
+            # the size of a declared dim (``dim.dyn_size_ext``) made for a beamed batch from a beamless one
+            # (extern data's dim: ``Dim.get_for_batch_ctx`` extends the base size with the batch's beam),
+            # or made while the unit's templates were built (a ``cum_concat`` history dim of the frame):
+            # its beam is this frame's part of the chain, without the link to the previous frame
+            return _frame_part(first), self._combine_choices(choices)
         if data["class"] == "length" and not self.template and first is not None and self._loop_beam_length(node, first):
             # a time axis' lengths are its dyn size (``LengthLayer``: ``dim.dyn_size_ext``); a loop without
             # an ``end`` layer has the lengths it was given (``_opt_search_resolve``: "not end_layer", the
@@ -577,13 +600,38 @@ class BeamPass:
     def _loop_beam_length(self, node: str, beam: SearchBeam) -> bool:
         """Whether a ``length`` layer outside loops measures the time axis of a value on the beam of a
         searching ``choice`` of a loop without ``end`` layer (its length known in advance)."""
-        if self.s.rec_of(node) is not None or _length_axis(self.nd[node]["options"]) not in TIME_NAMES \
-                or beam.is_prev_frame:
+        axis = _length_axis(self.nd[node]["options"])
+        if self.s.rec_of(node) is not None or beam.is_prev_frame or not (
+                axis in TIME_NAMES or _dynamic_dim(axis)):  # the time axis, or a dim declared for it
             return False
         made = self.nd.get(beam.name)
         rec = self.s.rec_of(beam.name) if made is not None else None
-        return made is not None and made["class"] == "choice" and rec is not None \
-            and not any(self.nd[m]["local"] == "end" for m in self.s.children.get(rec, ()))
+        if made is None or made["class"] != "choice" or rec is None:
+            return False
+        return not any(self.nd[m]["local"] == "end" for m in self.s.children.get(rec, ()))
+
+    def _history_length(self, node: str) -> bool:
+        """A ``length`` in a loop along the ``out_spatial_dim`` of the ``cum_concat`` it reads
+        (``CumConcatLayer.get_out_data_from_opts`` gives the dim its size while the unit's templates are
+        built)."""
+        if self.s.rec_of(node) is None:
+            return False
+        axis = _length_axis(self.nd[node]["options"])
+        srcs = [src for src, opt, form in self.s.inputs(node) if opt == "from" and form == "from"]
+        return len(srcs) == 1 and self.nd[srcs[0]]["class"] == "cum_concat" and _dynamic_dim(axis) \
+            and self.nd[srcs[0]]["options"].get("out_spatial_dim") == axis
+
+    def _extern_dim_length(self, node: str, beam: SearchBeam) -> bool:
+        """A ``length`` outside loops along a dim declared in ``extern_data`` (a target's time dim) of a
+        value on a loop choice's beam: ``LengthLayer.fixup_dim`` looks the dim up for the value's batch."""
+        axis = _length_axis(self.nd[node]["options"])
+        if self.s.rec_of(node) is not None or beam.is_prev_frame or not _dynamic_dim(axis):
+            return False
+        made = self.nd.get(beam.name)
+        if made is None or made["class"] != "choice" or self.s.rec_of(beam.name) is None:
+            return False
+        extern = getattr(self.s.spec, "extern_data", None) or {}
+        return any(isinstance(v, dict) and axis in (v.get("dims") or ()) for v in extern.values())
 
     def _rec_outer_deps(self, rec: str) -> list[SearchBeam | None]:
         """The beams of a rec layer's dependencies besides its sources (``RecLayer.get_out_data_from_opts``'s

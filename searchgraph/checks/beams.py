@@ -16,7 +16,7 @@ from ..analysis.construction import Construction
 from ..analysis.layouts import TIME_NAMES
 from ..graph.layers import get_layer_class
 from .registry import Raised, rule
-from .shapes import KEEP_AXES, Shapes, _keeps
+from .shapes import KEEP_AXES, Shapes, _dim_key, _keeps
 
 
 @rule("SG101", "search choices cannot be compared",
@@ -683,6 +683,69 @@ def end_without_batch_axis(c: Construction) -> dict[str, Raised]:
         out[choice] = Raised(message, names={"end": end, "choices": c.chosen(end).name, "use": use,
                                              "why": f"it is computed from {reads} only"})
     return out
+
+
+@rule('SG154', "previous frame of a value without batch axis on the previous choice",
+      "{layer}'s loop passes {src} on to the next frame (something reads prev:{local}). Its value has no batch "
+      "axis ({why}), and its search choices are the previous frame's ({choices}): it does not depend on this "
+      "frame's choice. Before the next frame RETURNN translates such a value to this frame's choice "
+      "(maybe_transform), which leaves a value without batch axis as it is, and asserts the translation made a "
+      "new layer ('assert transformed_layer != layer').",
+      "Let {src} depend on this frame's choice, or give it a batch axis (e.g. compute it per hypothesis from a "
+      "layer with one), or do not read prev:{local}.")
+def prev_frame_without_batch_on_prev_choice(c: Construction) -> dict[str, Raised]:
+    """``_SubnetworkRecCell._while_loop``'s ``body``: ``maybe_transform`` of each layer whose previous
+    frame is needed (``_initial_outputs``) with search choices owned by a ``prev:`` layer translates it
+    with the current frame's choice (``translate_to_this_search_beam``); ``select_if_needed`` returns a
+    layer without batch axis as it is (``batch_dim_axis is None``), and ``maybe_transform`` asserts
+    ``transformed_layer != layer``. A ``length`` along a ``cum_concat`` history dim of the frame has no
+    batch axis (the dim's size in the loop is the frame index plus one)."""
+    out: dict[str, Raised] = {}
+    if not c.search:
+        return out
+    shapes = c.derived(Shapes)
+    prev_read = {src for node in c.order if c.rec_of(node) is not None
+                 for src, _, form in c.inputs(node) if form == "prev"}
+    for node in c.order:
+        rec = c.rec_of(node)
+        if rec is None or rec in out or node not in prev_read or c.placement(node) != "loop" \
+                or c.latest(rec) is None:
+            continue
+        chosen = c.chosen(node)
+        if chosen is None or not chosen.name.rsplit("/", 1)[-1].startswith("prev:"):
+            continue
+        why = _frame_value_without_batch(c, shapes, node, rec, frozenset())
+        if why is None:
+            continue
+        out[rec] = Raised(f"AssertionError: (maybe_transform of {c.nodes[node]['local']} for the next frame: on the "
+                          f"previous choice {chosen.name} without batch axis: assert transformed_layer != layer)",
+                          names={"src": node, "local": c.nodes[node]["local"], "why": why,
+                                 "choices": chosen.name})
+    return out
+
+
+def _frame_value_without_batch(c: Construction, shapes: Shapes, node: str, rec: str,
+                               seen: frozenset[str]) -> str | None:
+    """Why ``node``'s value in ``rec``'s frame surely has no batch axis (a ``length`` along a
+    ``cum_concat`` dim of the frame, or a ``cast`` / ``eval`` / ``activation`` / ``copy`` of such values
+    only), else None."""
+    data = c.nodes[node]
+    if node in seen or data["node_kind"] != "layer" or c.rec_of(node) != rec or c.placement(node) != "loop":
+        return None
+    cls, opts = data["class"], data["options"]
+    srcs = [(s, f) for s, option, f in c.inputs(node) if option == "from"]
+    if cls == "length":
+        key = _dim_key(opts.get("axis"))
+        if key is not None and len(srcs) == 1 and srcs[0][1] == "from" \
+                and "cum_concat:" + key in (shapes.loop_dims(srcs[0][0], rec) or ()):
+            return f"the length of {srcs[0][0]} along its cum_concat history dim, whose size in the frame is a scalar"
+        return None
+    if cls in ("cast", "activation", "copy") or (cls == "eval" and not opts.get("out_type")):
+        whys = [_frame_value_without_batch(c, shapes, s, rec, seen | {node}) if f == "from" else None
+                for s, f in srcs]
+        if srcs and all(whys):
+            return whys[0]
+    return None
 
 
 @rule('SG148', "input on a beam no search choices own",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..analysis.construction import Construction
 from ..analysis.layouts import names_batch
-from .registry import rule
+from .registry import Raised, rule
 from .shapes import Shapes
 
 
@@ -450,3 +450,47 @@ def _dense_target(c: Construction, shapes: Shapes, node: str) -> str | None:
     layer, ext = shapes.target_of(node)
     dense = shapes.sparse(layer) is False if layer is not None else ext is not None and not ext["sparse"]
     return target if dense else None
+
+
+@rule('SG155', "choice's out_dim is not its labels' dim",
+      "{layer} declares out_dim {declared}, but a choice's labels are always over {have} ({why}); "
+      "LayerBase.__init__ asserts that a declared out_dim is a dim of the output ('out_dim handling not "
+      "implemented correctly for this layer').",
+      "Drop the choice's out_dim, or declare it as {have} (the same declaration).")
+def choice_out_dim(c: Construction) -> dict[str, Raised]:
+    """``ChoiceLayer.get_out_data_from_opts`` takes no ``out_dim``: with a target the labels are the target's
+    (its ``sparse_dim``), without one the first source's feature dim; ``LayerBase.__init__`` asserts
+    ``out_dim in self.output.dim_tags_set_implicit``. A dim declared in JSON is one object per declaration
+    (the same dict), so another declaration, even of the same size, is another dim."""
+    out: dict[str, Raised] = {}
+    extern = c.spec.extern_data or {}
+    for node in c.order:
+        data = c.nodes[node]
+        declared = data["options"].get("out_dim") if data["class"] == "choice" else None
+        if not isinstance(declared, dict) or "__dim__" not in declared:
+            continue
+        target = data["options"].get("target")
+        target = target[0] if isinstance(target, list) and target else target
+        if isinstance(target, str) and target and not target.startswith("layer:"):
+            ext = extern.get(target.removeprefix("data:"))
+            if not isinstance(ext, dict):
+                continue
+            have = ext.get("sparse_dim")
+            why = f"those of its target {target!r}"
+        elif not target:
+            sources = [s for s, option, form in c.inputs(node) if option == "from" and form in ("from", "data")]
+            if not sources or c.nodes[sources[0]]["class"] not in ("linear", "softmax"):
+                continue
+            have = c.nodes[sources[0]]["options"].get("out_dim")
+            why = f"the feature dim of its scores {sources[0]}"
+        else:
+            continue
+        if have == declared:
+            continue
+        name = declared["__dim__"].get("description", "?")
+        have_name = have["__dim__"].get("description", "?") if isinstance(have, dict) and "__dim__" in have \
+            else "a dim RETURNN made itself"
+        out[node] = Raised(f"AssertionError: ({node}: out_dim {name!r} is not in the output's dims, whose labels "
+                           f"are over {have_name!r}: out_dim handling not implemented correctly for this layer)",
+                           names={"declared": repr(name), "have": repr(have_name), "why": why})
+    return out

@@ -179,6 +179,8 @@ def computes_without_data(c: Construction) -> dict[str, Raised]:
             continue
         src, key = c.without_data[node]
         cls = c.nodes[node]["class"]
+        if cls == "range_in_axis" and isinstance(c.nodes[node]["options"].get("axis"), dict):
+            continue  # ``RangeInAxisLayer`` over a declared dim: its size (``get_dim_value``), not the input's data
         sources = [s for s, form in c.sources(node) if form != "prev"]
         with_data = [s not in c.unavailable for s in sources]
         if cls in _CONCAT_SOURCES and len(sources) > 1 and any(with_data):

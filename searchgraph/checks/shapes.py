@@ -336,6 +336,9 @@ class Shapes:
                 dims = [self.dim(src, seen | {node}) for src, _ in srcs]
                 return sum(d for d in dims if d is not None) if all(d is not None for d in dims) else None
             return self.dim(srcs[0][0], seen | {node})
+        if cls == "eval" and len(srcs) == 1 and not opts.get("out_type") and "n_out" not in opts \
+                and "out_dim" not in opts:
+            return self.dim(srcs[0][0], seen | {node})  # ``EvalLayer`` (a ``CombineLayer``): its source's template
         if cls == "rec" and f"{node}/output" in c.nodes and "n_out" not in opts and "out_dim" not in opts:
             return self.dim(f"{node}/output", seen | {node})  # the unit output's template
         axes = opts.get("axes", opts.get("axis"))
