@@ -174,6 +174,7 @@ class _Unit:
         #: names whose latest construction raised (collected): their template is older than their inputs
         self.failing: set[str] = set()
         self.roots = roots
+        self._bound_cache: frozenset[str] | None = None
         self._deps: dict[str, list[tuple[str, str, str]]] = {}
         self._dep_names: dict[str, tuple[str, ...]] = {}
         # what the rebuild loop must look at again: names whose recorded input state may be stale
@@ -385,6 +386,9 @@ class _Unit:
         bp.prev_snapshots = snaps
         try:
             beam, chosen = bp.compute(node)
+        except CombineError as exc:
+            exc.node = node  # type: ignore[attr-defined]
+            raise
         finally:
             bp.beam, bp.chosen, bp.prev_snapshots = saved
         before = _state(t)
@@ -400,6 +404,14 @@ class _Unit:
         """What a class asserts on its options while its template is made, failing every time."""
         data = self.s.nodes[node]
         opts = data["options"]
+        unbound = self._unbound_axis(data["class"], opts)
+        if unbound is not None:
+            # ``Data.get_axis_from_description`` of a ``Dim`` no template has: a dim declared only where
+            # it is read as an axis, never made by a layer or extern data
+            raise _TemplateFailure(node, (
+                f"Exception: {node}: axis {unbound!r} not found in the input (a dim declared only as an axis, "
+                "which no layer or extern data has)"),
+                f"{node} names the axis {unbound!r}, a dim no layer or extern data has")
         if data["class"] == "masked_computation":
             sources = opts.get("from", [])
             sources = sources if isinstance(sources, (list, tuple)) else [sources]
@@ -412,6 +424,25 @@ class _Unit:
                     f"AssertionError: {node} is a masked_computation with {len(sources)} sources; its unit "
                     "reads 'data', which must be its one source (MaskedComputationLayer._create_template)"),
                     f"{node} is a masked_computation with {len(sources)} sources whose unit reads 'data' (one source)")
+
+    def _unbound_axis(self, cls: str, opts: dict[str, Any]) -> str | None:
+        """The description of a declared dim that a layer reads as an axis but that no layer or extern
+        data declares anywhere else (see :func:`_bound_dims`), else None."""
+        if cls == "rec":
+            return None  # its ``axis`` is the loop's own time dim: it makes it
+        for key in _AXIS_OPTIONS:
+            values = opts.get(key)
+            for value in values if isinstance(values, (list, tuple)) else [values]:
+                spec = value.get("__dim__") if isinstance(value, dict) else None
+                if isinstance(spec, dict) and spec.get("dimension") is None \
+                        and _dim_json(spec) not in self._bound():
+                    return str(spec.get("description", "?"))
+        return None
+
+    def _bound(self) -> frozenset[str]:
+        if self._bound_cache is None:
+            self._bound_cache = _bound_dims(self.s.spec)
+        return self._bound_cache
 
     def _batch(self, node: str, got: dict[str, Any]) -> bool:
         data = self.s.nodes[node]
@@ -692,8 +723,17 @@ def simulate_unit(bp: BeamPass, rec: str, roots: RootLayouts | None = None) -> U
     except _TemplateFailure as exc:
         out.error, out.error_layer, out.cause = exc.message, exc.node, exc.cause
         return out
-    except CombineError:
-        return out  # the template pass reports it
+    except CombineError as exc:
+        node = getattr(exc, "node", None)
+        if node is None or not unit.failing:
+            return out  # the template pass reports it
+        # ``ConstructCtx.fail``: a layer's template never got built, and the most recent exception the
+        # rebuild collected, a beam combination, is what RETURNN raises
+        out.error, out.error_layer = f"Exception: {exc}", node
+        out.cause = (f"the templates of {', '.join(sorted(unit.by_local[n] for n in unit.failing if n in unit.by_local))} "
+                     "never got built, and the last failure of the rebuild, the one RETURNN raises, was a beam "
+                     f"combination in {node}")
+        return out
     except Exception:  # noqa: BLE001 - e.g. a dependency loop that never resolves (SG126 says it)
         return out  # the pass's fixed point stands
     for local, t in unit.templates.items():
@@ -707,6 +747,39 @@ def simulate_unit(bp: BeamPass, rec: str, roots: RootLayouts | None = None) -> U
     out.failing = {unit.by_local[n] for n in unit.failing if n in unit.by_local}
     out.replayed = True
     return out
+
+
+#: options a layer reads an existing axis by (a declared dim there makes no dim)
+_AXIS_OPTIONS = ("axis", "axes", "red1", "red2", "reduce", "var1", "var2", "in_dim")
+
+
+def _dim_json(spec: Mapping[str, Any]) -> str:
+    import json
+    return json.dumps(spec, sort_keys=True, default=str)
+
+
+def _bound_dims(spec: Any) -> frozenset[str]:
+    """Every declared dim (``{"__dim__": ...}``) of extern data and of the network's layer options other
+    than those reading an axis (:data:`_AXIS_OPTIONS`; a rec layer's ``axis`` makes its loop's dim)."""
+    found: set[str] = set()
+
+    def walk(value: Any, reading: bool) -> None:
+        if isinstance(value, dict):
+            inner = value.get("__dim__")
+            if isinstance(inner, dict):
+                if not reading:
+                    found.add(_dim_json(inner))
+                return
+            layer = value.get("class")
+            for k, v in value.items():
+                walk(v, reading or (isinstance(layer, str) and layer != "rec" and k in _AXIS_OPTIONS))
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v, reading)
+
+    walk(getattr(spec, "extern_data", None) or {}, False)
+    walk(getattr(spec, "network", None) or {}, False)
+    return frozenset(found)
 
 
 def _targets(bp: BeamPass, node: str, key: str) -> bool:
