@@ -100,6 +100,9 @@ EXPECTED_CODES = {
     "reject-constant-end-with-extra-deps-without-length-normalization": ("SG153", "output/output"),
     "reject-previous-history-length-on-previous-choice": ("SG154", "output"),
     "reject-choice-out-dim-of-another-vocabulary": ("SG155", "output/output"),
+    "reject-reference-comparison-moved-out-after-the-loop": ("SG108", "output/output_correct"),
+    "reject-choice-over-scores-without-data": ("SG132", "output/output"),
+    "reject-teacher-forcing-switch-on-the-train-flag": ("SG133", "output/s"),
 }
 
 

@@ -58,6 +58,11 @@ _NOT_TEMPLATE = frozenset({
 _TEMPLATE_OPTION = {"edit_distance": ("a",)}
 
 
+#: classes whose template is made fresh from their state's and sources' axes (``RnnCellLayer``): their
+#: ``prev:`` inputs do not hand on "not available for inference"
+_FRESH_STATE = frozenset({"rnn_cell"})
+
+
 def extern_available(spec: NetSpec) -> dict[str, bool]:
     """Extern data key -> ``available_for_inference`` as RETURNN sets it up from the config.
 
@@ -139,7 +144,11 @@ def availability(spec: NetSpec, g: LayerGraph | nx.DiGraph, *, eval_flag: bool =
             return [p for p, _, d in g.in_edges(node, data=True) if d["option"] == "unit"]
         return []
 
-    def made_from(node: str) -> list[str]:
+    def made_from(node: str, with_prev: bool = True) -> list[str]:
+        """The layers whose templates ``node``'s template is made from; a ``prev:`` input is its
+        layer's template copied as the previous frame (``copy_as_prev_time_frame``, the flag kept), but
+        it has a value (the loop's state), so ``with_prev=False`` leaves it out where data is asked for.
+        ``rnn_cell`` makes a fresh template (``RnnCellLayer``), so its ``prev:`` inputs do not count."""
         data = nd[node]
         if data["node_kind"] == "sub":  # a sub-layer is part of its parent's output
             return list(g.predecessors(node))
@@ -148,8 +157,9 @@ def availability(spec: NetSpec, g: LayerGraph | nx.DiGraph, *, eval_flag: bool =
         inner = unit_output(node)
         if inner:
             return inner  # the output template is the unit's ``output``
+        prev_ok = with_prev and data["class"] not in _FRESH_STATE
         return [src for src, option, form, _ in data.get("inputs", [])
-                if form != "prev" and option.split(".")[0] not in _NOT_TEMPLATE]
+                if (form != "prev" or prev_ok) and option.split(".")[0] not in _NOT_TEMPLATE]
 
     def kind(node: str) -> str:
         """``without_data`` of the node's class; sub-layers and units follow their parent / output."""
@@ -224,12 +234,19 @@ def availability(spec: NetSpec, g: LayerGraph | nx.DiGraph, *, eval_flag: bool =
             if data["class"] != "rec":
                 continue
             inputs = [src for src, option, form, _ in data.get("inputs", []) if option == "from" and form != "prev"]
+        elif data["class"] == "choice":
+            # a choice's output is always available (its search replaces the data): a searching choice is
+            # built for real, and takes the log of its scores (``ChoiceLayer._get_scores``: ``safe_log``)
+            if data["options"].get("search", True) is False:
+                continue
+            inputs = [src for src, option, form, _ in data.get("inputs", [])
+                      if option == "from" and form != "prev"][:1]
         elif get_layer_class(data["class"]).without_data == "fresh":
             # in a rec unit, ``data:source`` is the loop's own frame of the rec layer's input, not
             # that input (the rec layer reads it: see above)
             sliced = {src for src, _, form, _ in data.get("inputs", [])
                       if form == "data" and data["unit_kind"] == "rec" and nd[src]["node_kind"] != "data"}
-            inputs = [src for src in made_from(node) if src not in sliced]
+            inputs = [src for src in made_from(node, with_prev=False) if src not in sliced]
         else:
             continue
         found = next((src for src in inputs if lacks_data(src)), None)

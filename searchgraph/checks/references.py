@@ -187,6 +187,9 @@ def computes_without_data(c: Construction) -> dict[str, Raised]:
             types = ", ".join("float32" if ok else "<NOT CONVERTIBLE TO TENSOR>" for ok in with_data)
             message = (f"TypeError: Tensors in list passed to 'values' of 'ConcatV2' Op have types [{types}] "
                        "that don't all match.")
+        elif cls == "choice" and c.nodes[node]["options"].get("input_type", "prob") == "prob":
+            # ``ChoiceLayer._get_scores``: ``safe_log`` of the scores' placeholder, None here
+            message = "AssertionError: (ChoiceLayer._get_scores: safe_log of its scores, None: assert isinstance(x, tf.Tensor))"
         elif cls == "reduce" and c.rec_of(node):
             message = "ValueError: Tried to convert 'input' to a tensor and failed. Error: None values not supported."
         else:

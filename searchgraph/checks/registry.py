@@ -153,7 +153,7 @@ _TEMPLATE_TIME = frozenset({"SG102", "SG105", "SG113", "SG117", "SG139", "SG144"
 #: rules on what ``TFNetwork._create_layer_layer_desc`` does (translating the inputs into a common
 #: beam) before ``_create_layer`` looks at the output template's availability: they fire on layers
 #: that then become DataNotAvailableLayers too (not in loops that are never built)
-_BEFORE_AVAILABILITY = frozenset({"SG133"})
+_BEFORE_AVAILABILITY = frozenset({"SG108", "SG133", "SG137"})
 
 
 def raised_by_templates(failure: Failure, *, template_error: bool = False) -> bool:

@@ -4,8 +4,8 @@
 searchgraph must never crash, make no false alarm beyond the precision target, and agree on every
 per-layer field of every mutant RETURNN builds. Sets: ``dev`` (development operators), ``held-out``
 (the first held-out operators, opened for development in the second session), ``fresh``,
-``fresh2`` ... ``fresh10``, ``fresh12`` ... ``fresh54`` (the next held-out sets, each opened once
-measured: ``mutations_fresh.py`` ... ``mutations_fresh10.py``, ``mutations_fresh12.py`` ... ``mutations_fresh54.py``) and ``fresh11`` (held out:
+``fresh2`` ... ``fresh10``, ``fresh12`` ... ``fresh57`` (the next held-out sets, each opened once
+measured: ``mutations_fresh.py`` ... ``mutations_fresh10.py``, ``mutations_fresh12.py`` ... ``mutations_fresh57.py``) and ``fresh11`` (held out:
 ``mutations_fresh11.py``; its report prints counts only). The recall floors are what the model reached; the reports print every
 disagreement of the opened sets."""
 
@@ -30,7 +30,8 @@ N_MUTANTS = {name: 8 for name in ("dev", "held-out", "fresh", "fresh2", "fresh3"
                                    "fresh28", "fresh29", "fresh30", "fresh31", "fresh32", "fresh33", "fresh34",
                                    "fresh35", "fresh36", "fresh37", "fresh38", "fresh39", "fresh40", "fresh41",
                                    "fresh42", "fresh43", "fresh44", "fresh45", "fresh46", "fresh47", "fresh48",
-                                   "fresh49", "fresh50", "fresh51", "fresh52", "fresh53", "fresh54")}
+                                   "fresh49", "fresh50", "fresh51", "fresh52", "fresh53", "fresh54",
+                                   "fresh55", "fresh56", "fresh57")}
 RECALL_FLOOR = {"dev": 0.95, "held-out": 0.98, "fresh": 0.93, "fresh2": 0.95, "fresh3": 0.95, "fresh4": 0.9,
                 "fresh5": 0.98, "fresh6": 0.98, "fresh7": 0.95, "fresh8": 0.99, "fresh9": 0.95, "fresh10": 0.95,
                 "fresh11": 0.95, "fresh12": 0.99, "fresh13": 0.99, "fresh14": 0.99, "fresh15": 0.95, "fresh16": 0.95,
@@ -41,7 +42,8 @@ RECALL_FLOOR = {"dev": 0.95, "held-out": 0.98, "fresh": 0.93, "fresh2": 0.95, "f
                 "fresh39": 0.95, "fresh40": 0.95, "fresh41": 0.9, "fresh42": 0.95, "fresh43": 0.0,
                 "fresh44": 0.9, "fresh45": 0.95, "fresh46": 0.95, "fresh47": 0.95, "fresh48": 0.95,
                 "fresh49": 0.95, "fresh50": 0.95, "fresh51": 0.95,
-                "fresh52": 0.95, "fresh53": 0.95, "fresh54": 0.95}
+                "fresh52": 0.95, "fresh53": 0.95, "fresh54": 0.95,
+                "fresh55": 0.95, "fresh56": 0.95, "fresh57": 0.95}
 #: sets still held out: their reports show counts only
 HELD_OUT = ("fresh11",)
 
