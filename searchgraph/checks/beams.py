@@ -16,7 +16,7 @@ from ..analysis.construction import Construction
 from ..analysis.layouts import TIME_NAMES
 from ..graph.layers import get_layer_class
 from .registry import Raised, rule
-from .shapes import KEEP_AXES, Shapes, _dim_key, _keeps
+from .shapes import KEEP_AXES, Shapes, dim_key, keeps_axes
 
 
 @rule("SG101", "search choices cannot be compared",
@@ -735,7 +735,7 @@ def _frame_value_without_batch(c: Construction, shapes: Shapes, node: str, rec: 
     cls, opts = data["class"], data["options"]
     srcs = [(s, f) for s, option, f in c.inputs(node) if option == "from"]
     if cls == "length":
-        key = _dim_key(opts.get("axis"))
+        key = dim_key(opts.get("axis"))
         if key is not None and len(srcs) == 1 and srcs[0][1] == "from" \
                 and "cum_concat:" + key in (shapes.loop_dims(srcs[0][0], rec) or ()):
             return f"the length of {srcs[0][0]} along its cum_concat history dim, whose size in the frame is a scalar"
@@ -899,7 +899,7 @@ def _resized_beamed_axis(c: Construction, node: str, seen: frozenset[str]) -> st
                 and c.derived(Shapes).root_tag(srcs[0]):
             return node
         return None
-    if not _keeps(cls, opts, KEEP_AXES) or not srcs or c.beam(node) is None:
+    if not keeps_axes(cls, opts, KEEP_AXES) or not srcs or c.beam(node) is None:
         return None
     for src in srcs:
         found = _resized_beamed_axis(c, src, seen | {node})

@@ -18,7 +18,7 @@ from ..analysis.construction import Construction
 from ..analysis.layouts import TIME_NAMES
 from ..analysis.template_order import FROM_INPUTS, NEEDS_BATCH
 
-__all__ = ["KEEP_AXES", "KEEP_DIM", "Shapes", "one_frame_of_loop_input"]
+__all__ = ["KEEP_AXES", "KEEP_DIM", "Shapes", "dim_key", "keeps_axes", "one_frame_of_loop_input"]
 
 #: Classes whose output keeps every axis of their sources (RETURNN's ``get_out_data_from_opts``
 #: copies the source template and at most replaces the feature dim).
@@ -49,7 +49,7 @@ _REINTERPRET_DIMS = frozenset({"set_sparse", "set_sparse_dim", "set_dim_tags", "
                                "size_base", "batch_dim_base"})
 
 
-def _keeps(cls: str, opts: dict[str, Any], kinds: frozenset[str]) -> bool:
+def keeps_axes(cls: str, opts: dict[str, Any], kinds: frozenset[str]) -> bool:
     """Whether a layer of class ``cls`` keeps its first source's axes (or dim): ``kinds``, and a
     ``positional_encoding`` added to its input."""
     return cls in kinds or (cls == "positional_encoding" and bool(opts.get("add_to_input"))) or (
@@ -271,7 +271,7 @@ class Shapes:
             return False
         if cls == "rec" and f"{node}/output" in c.nodes:
             return self.has_feature_axis(f"{node}/output", seen | {node})  # the unit output's template
-        if _keeps(cls, opts, KEEP_DIM) or cls in ("copy", "eval", "reinterpret_data", "cast", "decide"):
+        if keeps_axes(cls, opts, KEEP_DIM) or cls in ("copy", "eval", "reinterpret_data", "cast", "decide"):
             found = [self.has_feature_axis(src, seen | {node}) for src, _ in c.sources(node)]
             return _or(found) if found else None
         return None
@@ -329,7 +329,7 @@ class Shapes:
                 return None
             dims = [self.dim(src, seen | {node}) for src, _ in srcs]
             return sum(d for d in dims if d is not None) if all(d is not None for d in dims) else None
-        if (_keeps(cls, opts, KEEP_DIM) or cls == "decide") and srcs and "n_out" not in opts \
+        if (keeps_axes(cls, opts, KEEP_DIM) or cls == "decide") and srcs and "n_out" not in opts \
                 and "out_dim" not in opts:
             if cls in _CONCATS and len(srcs) > 1:
                 # several sources are concatenated along the feature axis first (``concat_sources``)
@@ -354,7 +354,7 @@ class Shapes:
         true = self.c.nodes[node]["options"].get("true_layer")
         inline = true if isinstance(true, dict) else None
         if inline is not None:
-            if "n_out" in inline or "out_dim" in inline or not _keeps(str(inline.get("class")), inline, KEEP_DIM):
+            if "n_out" in inline or "out_dim" in inline or not keeps_axes(str(inline.get("class")), inline, KEEP_DIM):
                 return inline, None
             true = inline.get("from")
             true = true[0] if isinstance(true, list) and len(true) == 1 else true
@@ -388,7 +388,7 @@ class Shapes:
             if all(d is not None and d > 1 for d in dims) and len(set(dims)) > 1 \
                     and all(self.sparse(src) is False for src, _ in srcs):
                 return node
-        if _keeps(cls, opts, _BROADCAST_KEEPING):
+        if keeps_axes(cls, opts, _BROADCAST_KEEPING):
             for src, _ in srcs:
                 found = self.broadcast_axis(src)
                 if found is not None:
@@ -477,7 +477,7 @@ class Shapes:
                 return src_tag if src_tag == "" else f"dim:{declared}"
         # inside a root subnetwork, ``base:X`` is the root's X
         forms = ("from", "data", "base") if data["unit_kind"] == "subnet" else ("from", "data")
-        if _keeps(cls, opts, KEEP_AXES) and srcs:
+        if keeps_axes(cls, opts, KEEP_AXES) and srcs:
             return _same([self.root_tag(s, seen | {node}) if f in forms else None for s, f in srcs])
         return None
 
@@ -570,7 +570,7 @@ class Shapes:
             return True  # a loop of its own: its output has the loop's time axis
         if cls == "merge_dims" and opts.get("axes") not in ("static", "F", "f"):
             return None
-        if (cls in _TIME_KEEPING or _keeps(cls, opts, KEEP_AXES)) and srcs:
+        if (cls in _TIME_KEEPING or keeps_axes(cls, opts, KEEP_AXES)) and srcs:
             return _or([self.has_time(s) for s in srcs])
         return None
 
@@ -587,7 +587,7 @@ class Shapes:
             return None
         parent = next(iter(c.graph.predecessors(node)), None)
         if parent is None or c.nodes[parent]["class"] != "split" \
-                or not _keeps("split", c.nodes[parent]["options"], KEEP_AXES):
+                or not keeps_axes("split", c.nodes[parent]["options"], KEEP_AXES):
             return None
         return parent
 
@@ -600,7 +600,7 @@ class Shapes:
         if node in seen or data["node_kind"] != "layer" or data["unit"] != rec:
             return None
         srcs = c.sources(node)
-        if not _keeps(data["class"], data["options"], KEEP_AXES) or not srcs:
+        if not keeps_axes(data["class"], data["options"], KEEP_AXES) or not srcs:
             return None
         tags: list[str | None] = []
         for src, form in srcs:
@@ -628,7 +628,7 @@ class Shapes:
         if node in seen or data["node_kind"] != "layer" or data["unit"] != rec:
             return None
         srcs = c.sources(node)
-        if not (_keeps(data["class"], data["options"], KEEP_AXES) or data["class"] in _TIME_KEEPING) or not srcs:
+        if not (keeps_axes(data["class"], data["options"], KEEP_AXES) or data["class"] in _TIME_KEEPING) or not srcs:
             return None
         found: list[bool | None] = []
         for src, form in srcs:
@@ -683,7 +683,7 @@ class Shapes:
             return False  # this frame's labels (or a regression's frame): ``ChoiceLayer`` has no time axis
         if cls == "reduce" and len(srcs) == 1 and _reduces_other_axes(opts):
             return self.read_time(srcs[0][0], srcs[0][1], node, rec, seen | {node})
-        if not (_keeps(cls, opts, KEEP_AXES) or _keeps_time(cls, opts)) or not srcs:
+        if not (keeps_axes(cls, opts, KEEP_AXES) or _keeps_time(cls, opts)) or not srcs:
             return None
         return _or([self.read_time(src, form, node, rec, seen | {node}) for src, form in srcs])
 
@@ -701,7 +701,7 @@ class Shapes:
             return ""
         data = c.nodes[src]
         srcs = c.sources(src)
-        if not _keeps(data["class"], data["options"], KEEP_AXES) or not srcs:
+        if not keeps_axes(data["class"], data["options"], KEEP_AXES) or not srcs:
             return None
         tags = [self._read_tag(s, f, rec, seen | {src}) for s, f in srcs]
         if any(t is None for t in tags):
@@ -756,7 +756,7 @@ class Shapes:
                 return None
             found |= got
         if cls == "cum_concat":
-            dim = _dim_key(opts.get("out_spatial_dim"))
+            dim = dim_key(opts.get("out_spatial_dim"))
             return None if dim is None else frozenset(found | {"cum_concat:" + dim})
         if cls == "slice_nd" and not isinstance(opts.get("size"), (int, dict)):
             return frozenset(found | {"slice_nd:" + node})  # SliceNdLayer: a new dynamic axis
@@ -766,7 +766,7 @@ class Shapes:
             reduced = [opts.get(k) for k in ("reduce", "red1", "red2") if k in opts]
         elif cls == "reduce":
             reduced = [opts.get("axis", opts.get("axes"))]
-        elif _keeps(cls, opts, KEEP_AXES):
+        elif keeps_axes(cls, opts, KEEP_AXES):
             reduced = []
         else:
             return None
@@ -774,7 +774,7 @@ class Shapes:
             for axis in red if isinstance(red, (list, tuple)) else [red]:
                 if isinstance(axis, str) and axis.upper() == "F":
                     continue  # the feature axis: no dim of the loop's own
-                key = _dim_key(axis)
+                key = dim_key(axis)
                 if key is None:
                     return None
                 found.discard("cum_concat:" + key)
@@ -864,22 +864,22 @@ def _inline_dim(desc: dict[str, Any], layers: dict[str, Any], depth: int = 0) ->
 
 
 def _declared_time(opts: dict[str, Any]) -> str | None:
-    """The key (:func:`_dim_key`) of the dim a ``reinterpret_data``'s ``set_dim_tags`` declares for the
+    """The key (:func:`dim_key`) of the dim a ``reinterpret_data``'s ``set_dim_tags`` declares for the
     time axis, None for none."""
     tags = opts.get("set_dim_tags")
     if not isinstance(tags, dict):
         return None
-    return next((_dim_key(v) for k, v in tags.items() if k in TIME_NAMES and _dim_key(v)), None)
+    return next((dim_key(v) for k, v in tags.items() if k in TIME_NAMES and dim_key(v)), None)
 
 
 def _declared_keys(opts: dict[str, Any]) -> set[str]:
     """``dim:KEY`` for each dim a ``reduce`` names by declaration (``{"__dim__": ...}``)."""
     axes = opts.get("axes", opts.get("axis"))
     axes = axes if isinstance(axes, list) else [axes]
-    return {f"dim:{k}" for k in map(_dim_key, axes) if k}
+    return {f"dim:{k}" for k in map(dim_key, axes) if k}
 
 
-def _dim_key(value: Any) -> str | None:
+def dim_key(value: Any) -> str | None:
     """A dim declared by ``{"__dim__": ...}`` as a comparable key, None for anything else."""
     if isinstance(value, dict) and "__dim__" in value:
         return json.dumps(value["__dim__"], sort_keys=True)
