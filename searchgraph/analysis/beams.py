@@ -52,6 +52,20 @@ class SearchBeam:
         """:attr:`chain` as a tuple, computed once (beams are immutable)."""
         return tuple(beam.name for beam in self.walk())
 
+    def frame_walk(self) -> list[SearchBeam]:
+        """:meth:`walk` up to the first previous-frame beam (excluded): the part of the chain chosen in
+        this frame."""
+        chain = self.walk()
+        return chain[:next((i for i, b in enumerate(chain) if b.is_prev_frame), len(chain))]
+
+    def frame_part(self) -> SearchBeam:
+        """This beam with its chain cut before the first previous-frame link (the frame's own choices;
+        a previous-frame beam is its own frame part)."""
+        out: SearchBeam | None = None
+        for b in reversed(self.frame_walk()):
+            out = SearchBeam(b.name, b.size, out, b.next_frame)
+        return out if out is not None else self
+
     def copy_as_prev_frame(self) -> SearchBeam:
         """The beam of this choice one frame earlier: ``a/b`` -> ``a/prev:b``, no dependency."""
         if self.is_prev_frame:

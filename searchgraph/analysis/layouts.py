@@ -17,12 +17,48 @@ template replay (:mod:`.template_order`) applies to a loop layer's inputs as the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["DUMMY", "Layout", "RootLayouts", "as_batch_major", "common_layout", "frame_layout",
-           "names_missing_axis"]
+__all__ = ["AXIS_OPTIONS", "DUMMY", "Layout", "RootLayouts", "as_batch_major", "common_layout", "dim_key",
+           "frame_layout", "made_dims", "names_missing_axis"]
+
+#: options a layer reads an existing axis by (a declared dim there makes no dim)
+AXIS_OPTIONS = ("axis", "axes", "red1", "red2", "reduce", "var1", "var2", "in_dim")
+
+
+def dim_key(value: Any) -> str | None:
+    """A dim declared by ``{"__dim__": ...}`` as a comparable key, None for anything else."""
+    if isinstance(value, dict) and "__dim__" in value:
+        return json.dumps(value["__dim__"], sort_keys=True, default=str)
+    return None
+
+
+def made_dims(spec: Any) -> frozenset[str]:
+    """The keys (:func:`dim_key`) of every dim declared in the extern data and in the network's layer
+    options other than those reading an existing axis (:data:`AXIS_OPTIONS`; a rec layer's ``axis``
+    makes its loop's dim): the dims something makes, which a layer can then read as an axis."""
+    found: set[str] = set()
+
+    def walk(value: Any, reading: bool) -> None:
+        if isinstance(value, dict):
+            key = dim_key(value)
+            if key is not None:
+                if not reading:
+                    found.add(key)
+                return
+            layer = value.get("class")
+            for k, v in value.items():
+                walk(v, reading or (isinstance(layer, str) and layer != "rec" and k in AXIS_OPTIONS))
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v, reading)
+
+    walk(getattr(spec, "extern_data", None) or {}, False)
+    walk(getattr(spec, "network", None) or {}, False)
+    return frozenset(found)
 
 
 @dataclass(frozen=True)

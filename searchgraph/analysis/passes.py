@@ -58,16 +58,6 @@ def _length_axis(opts: Mapping[str, object]) -> object:
     return opts.get("axis", "T")
 
 
-def _frame_part(beam: SearchBeam) -> SearchBeam:
-    """``beam`` with its dependency chain cut before the first previous-frame link."""
-    frame = beam.walk()
-    frame = frame[:next((i for i, b in enumerate(frame) if b.is_prev_frame), len(frame))]
-    out: SearchBeam | None = None
-    for b in reversed(frame):
-        out = SearchBeam(b.name, b.size, out)
-    return out if out is not None else beam
-
-
 def _dynamic_dim(axis: object) -> bool:
     """An axis given as a declared dim without a static size (``{"__dim__": {"dimension": None, ...}}``)."""
     spec = axis.get("__dim__") if isinstance(axis, dict) else None
@@ -399,7 +389,7 @@ class BeamPass:
             # (extern data's dim: ``Dim.get_for_batch_ctx`` extends the base size with the batch's beam),
             # or made while the unit's templates were built (a ``cum_concat`` history dim of the frame):
             # its beam is this frame's part of the chain, without the link to the previous frame
-            return _frame_part(first), self._combine_choices(choices)
+            return first.frame_part(), self._combine_choices(choices)
         if data["class"] == "length" and not self.template and first is not None and self._loop_beam_length(node, first):
             # a time axis' lengths are its dyn size (``LengthLayer``: ``dim.dyn_size_ext``); a loop without
             # an ``end`` layer has the lengths it was given (``_opt_search_resolve``: "not end_layer", the

@@ -10,13 +10,14 @@ and the template's sources), batch axes, and whether a loop's length is known be
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ..graph.builder import constructed_layers
 from ..graph.layergraph import LayerGraph, node_table, successor_table
 from ..graph.layers import REC_STATE_CLASSES, get_layer_class
 from ..loading.netspec import NetSpec
-from .layouts import names_batch
+from .layouts import made_dims, names_batch
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -93,6 +94,12 @@ class Structure:
         self._inputs: dict[str, list[tuple[str, str, str]]] = {}
         self._batched: dict[str, bool] = {}
         self._choosers: list[tuple[str, str | None]] | None = None
+
+    @cached_property
+    def made_dims(self) -> frozenset[str]:
+        """The declared dims something in the network makes (:func:`~.layouts.made_dims`), once per
+        network."""
+        return made_dims(self.spec)
 
     # -- loops and units ------------------------------------------------------------------------------
     def rec_of(self, node: str) -> str | None:

@@ -29,7 +29,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .beams import CombineError, SearchBeam
-from .layouts import DUMMY, LAYOUT_OPTIONS, Layout, RootLayouts, frame_layout, names_missing_axis
+from .layouts import (
+    AXIS_OPTIONS,
+    DUMMY,
+    LAYOUT_OPTIONS,
+    Layout,
+    RootLayouts,
+    dim_key,
+    frame_layout,
+    names_missing_axis,
+)
 from .passes import BeamPass
 
 __all__ = ["FROM_INPUTS", "NEEDS_BATCH", "UnitTemplates", "simulatable", "simulate_unit"]
@@ -174,7 +183,6 @@ class _Unit:
         #: names whose latest construction raised (collected): their template is older than their inputs
         self.failing: set[str] = set()
         self.roots = roots
-        self._bound_cache: frozenset[str] | None = None
         self._deps: dict[str, list[tuple[str, str, str]]] = {}
         self._dep_names: dict[str, tuple[str, ...]] = {}
         # what the rebuild loop must look at again: names whose recorded input state may be stale
@@ -427,22 +435,17 @@ class _Unit:
 
     def _unbound_axis(self, cls: str, opts: dict[str, Any]) -> str | None:
         """The description of a declared dim that a layer reads as an axis but that no layer or extern
-        data declares anywhere else (see :func:`_bound_dims`), else None."""
+        data declares anywhere else (:attr:`.structure.Structure.made_dims`), else None."""
         if cls == "rec":
             return None  # its ``axis`` is the loop's own time dim: it makes it
-        for key in _AXIS_OPTIONS:
+        for key in AXIS_OPTIONS:
             values = opts.get(key)
             for value in values if isinstance(values, (list, tuple)) else [values]:
                 spec = value.get("__dim__") if isinstance(value, dict) else None
                 if isinstance(spec, dict) and spec.get("dimension") is None \
-                        and _dim_json(spec) not in self._bound():
+                        and dim_key(value) not in self.s.made_dims:
                     return str(spec.get("description", "?"))
         return None
-
-    def _bound(self) -> frozenset[str]:
-        if self._bound_cache is None:
-            self._bound_cache = _bound_dims(self.s.spec)
-        return self._bound_cache
 
     def _batch(self, node: str, got: dict[str, Any]) -> bool:
         data = self.s.nodes[node]
@@ -747,39 +750,6 @@ def simulate_unit(bp: BeamPass, rec: str, roots: RootLayouts | None = None) -> U
     out.failing = {unit.by_local[n] for n in unit.failing if n in unit.by_local}
     out.replayed = True
     return out
-
-
-#: options a layer reads an existing axis by (a declared dim there makes no dim)
-_AXIS_OPTIONS = ("axis", "axes", "red1", "red2", "reduce", "var1", "var2", "in_dim")
-
-
-def _dim_json(spec: Mapping[str, Any]) -> str:
-    import json
-    return json.dumps(spec, sort_keys=True, default=str)
-
-
-def _bound_dims(spec: Any) -> frozenset[str]:
-    """Every declared dim (``{"__dim__": ...}``) of extern data and of the network's layer options other
-    than those reading an axis (:data:`_AXIS_OPTIONS`; a rec layer's ``axis`` makes its loop's dim)."""
-    found: set[str] = set()
-
-    def walk(value: Any, reading: bool) -> None:
-        if isinstance(value, dict):
-            inner = value.get("__dim__")
-            if isinstance(inner, dict):
-                if not reading:
-                    found.add(_dim_json(inner))
-                return
-            layer = value.get("class")
-            for k, v in value.items():
-                walk(v, reading or (isinstance(layer, str) and layer != "rec" and k in _AXIS_OPTIONS))
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                walk(v, reading)
-
-    walk(getattr(spec, "extern_data", None) or {}, False)
-    walk(getattr(spec, "network", None) or {}, False)
-    return frozenset(found)
 
 
 def _targets(bp: BeamPass, node: str, key: str) -> bool:

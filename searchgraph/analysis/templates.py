@@ -71,8 +71,7 @@ def rec_output_template(s: Structure, rec: str, beam: Mapping[str, SearchBeam | 
     template = beam.get(inner)
     if template is None:
         return None
-    frame = template.walk()
-    frame = frame[:next((i for i, b in enumerate(frame) if b.is_prev_frame), len(frame))]
+    frame = template.frame_walk()
     choices = chosen.get(inner)
     # ``ChoiceLayer`` templates only: a ``decide_keep_beam`` template keeps its source's beam
     # as dependency (``DecideKeepBeamLayer.get_out_data_from_opts``), prev: link included

@@ -13,10 +13,10 @@ from itertools import takewhile
 
 from ..analysis.choices import frame_choices, owner
 from ..analysis.construction import Construction
-from ..analysis.layouts import TIME_NAMES
+from ..analysis.layouts import TIME_NAMES, dim_key
 from ..graph.layers import get_layer_class
 from .registry import Raised, rule
-from .shapes import KEEP_AXES, Shapes, dim_key, keeps_axes
+from .shapes import KEEP_AXES, Shapes, keeps_axes
 
 
 @rule("SG101", "search choices cannot be compared",

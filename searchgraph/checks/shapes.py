@@ -10,15 +10,14 @@ remembers what it worked out: the model walks every path through residual connec
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from ..analysis.construction import Construction
-from ..analysis.layouts import TIME_NAMES
+from ..analysis.layouts import TIME_NAMES, dim_key
 from ..analysis.template_order import FROM_INPUTS, NEEDS_BATCH
 
-__all__ = ["KEEP_AXES", "KEEP_DIM", "Shapes", "dim_key", "keeps_axes", "one_frame_of_loop_input"]
+__all__ = ["KEEP_AXES", "KEEP_DIM", "Shapes", "keeps_axes", "one_frame_of_loop_input"]
 
 #: Classes whose output keeps every axis of their sources (RETURNN's ``get_out_data_from_opts``
 #: copies the source template and at most replaces the feature dim).
@@ -879,8 +878,3 @@ def _declared_keys(opts: dict[str, Any]) -> set[str]:
     return {f"dim:{k}" for k in map(dim_key, axes) if k}
 
 
-def dim_key(value: Any) -> str | None:
-    """A dim declared by ``{"__dim__": ...}`` as a comparable key, None for anything else."""
-    if isinstance(value, dict) and "__dim__" in value:
-        return json.dumps(value["__dim__"], sort_keys=True)
-    return None
