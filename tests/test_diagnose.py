@@ -103,6 +103,10 @@ EXPECTED_CODES = {
     "reject-reference-comparison-moved-out-after-the-loop": ("SG108", "output/output_correct"),
     "reject-choice-over-scores-without-data": ("SG132", "output/output"),
     "reject-teacher-forcing-switch-on-the-train-flag": ("SG133", "output/s"),
+    "reject-need-last-on-the-state-before-the-choice": ("SG156", "output"),
+    "reject-need-last-in-a-loop-over-its-input": ("SG156", "output"),
+    "reject-decide-over-the-last-frame-of-the-choice": ("SG157", "label_last_decided"),
+    "reject-last-frame-of-a-layer-without-need-last": ("SG158", "s_last"),
 }
 
 

@@ -53,6 +53,11 @@ _TRANSLATED_BLIND = ("positional_encoding",)
 __all__ = ["BeamPass"]
 
 
+#: classes whose output is a range over a dim they make: no batch axis, no beam (a ``range_in_axis`` over an
+#: existing dim keeps the beam its size carries: measured on RETURNN, fresh24)
+_BATCHLESS_RANGE = ("range_from_length",)
+
+
 def _length_axis(opts: Mapping[str, object]) -> object:
     """A ``length`` layer's ``axis`` (default: the time axis)."""
     return opts.get("axis", "T")
@@ -379,6 +384,24 @@ class BeamPass:
             return first, first_choice
         if role in ("decide", "split_batch_beam"):
             return None, None
+        if data["class"] == "rec_last_output":
+            # ``RecLastOutputLayer.get_out_data_from_opts``: the sub-layer's template as the rec layer's
+            # cell keeps it (``layer_data_templates``); no sources, and its ``rec_layer`` is no dependency:
+            # no search choices, whatever beam that template has
+            return self._last_frame_template(node), None
+        if data["class"] == "get_rec_accumulated" and not self.template:
+            # ``GetRecAccumulatedOutputLayer.get_out_data_from_opts``: the output of the sub-layer as the
+            # rec layer's output net has it (moved out after the loop, or accumulated over the frames and
+            # resolved as a root reader of ``REC/sub`` gets it); search choices through its source, the rec
+            # layer
+            inner = self._accumulated_layer(node, sources)
+            if inner is not None:
+                how, src, rec = self._how(inner, "from", node)
+                return self._receive(how, src, rec, self.beam, self.latest), self._combine_choices(choices)
+        if data["class"] in _BATCHLESS_RANGE:
+            # ``RangeFromLengthLayer``: a fresh ``Data`` over a new dim (its size the source), no batch axis
+            # and no beam; ``TFNetwork.get_search_choices`` still finds its inputs' choices
+            return None, self._combine_choices(choices)
         if data["class"] == "length" and drops_batch_axis("length", data["options"]):
             # ``LengthLayer.get_out_data_from_opts``: the size of the batch axis (or of a static one) is
             # a scalar without beam; ``TFNetwork.get_search_choices`` still finds its inputs' choices
@@ -559,6 +582,27 @@ class BeamPass:
             if beam is None and src is not None and self.s.batched(src):
                 out[i] = owner
         return out
+
+    def _last_frame_template(self, node: str) -> SearchBeam | None:
+        """A ``rec_last_output``'s beam: the template of its ``sub_layer_name`` in its ``rec_layer``'s unit
+        (the template pass's, which the real rec layer's cell keeps)."""
+        rec = next((src for src, opt, _ in self.s.inputs(node) if opt == "rec_layer"), None)
+        sub = self.nd[node]["options"].get("sub_layer_name")
+        if rec is None or not isinstance(sub, str):
+            return None
+        inner = f"{rec}/{sub}"
+        table = self.beam if self.template or self.template_beams is None else self.template_beams
+        return table.get(inner)
+
+    def _accumulated_layer(self, node: str, sources: list[SearchBeam | None]) -> str | None:
+        """A ``get_rec_accumulated``'s ``sub_layer`` of its one source's unit, where the rec layer's output
+        net has it: moved out after the loop, or accumulated from the loop (else None)."""
+        recs = [src for src, opt, _ in self.s.inputs(node) if opt == "from"]
+        sub = self.nd[node]["options"].get("sub_layer")
+        if len(recs) != 1 or len(sources) != 1 or not isinstance(sub, str):
+            return None
+        inner = f"{recs[0]}/{sub}"
+        return inner if inner in self.nd and self.placement.get(inner) in ("loop", "output") else None
 
     def _beam_from_batch(self, node: str, option: str) -> SearchBeam | None:
         """The beam of a layer whose output takes it from the batch of an option's layer (its sources

@@ -577,3 +577,81 @@ def batchless_carried_state(c: Construction) -> dict[str, str]:
                                 f"search choices are {choices.name}, and it has no batch axis, so it cannot "
                                 "be re-selected into the current frame's beam)")
     return out
+
+
+@rule('SG156', "need_last on a layer whose choices cannot take the end flag",
+      "{layer}'s loop keeps {src} for its last frame (need_last). At the end of each frame RETURNN keeps an "
+      "ended hypothesis' last value by selecting between {src} and its previous frame by the end flag "
+      "({end}), translated first into {src}'s search choices ({choices}): {why}.",
+      "Set need_last on a layer that depends on the frame's choice (the choice itself or what is computed "
+      "from it), or read the layer after the loop without need_last (a rec sub-layer 'REC/{local}' "
+      "marked is_output_layer).")
+def need_last_end_flag(c: Construction) -> dict[str, Raised]:
+    """``_SubnetworkRecCell._while_loop``'s ``body``, "Handle need_last": for each layer kept in the loop
+    with ``need_last`` and search choices, ``choices.translate_to_this_search_beam([prev_layer,
+    rel_end_layer])``; the relative end flag is ``end`` (``prev:end`` with ``include_eos``), or, when the
+    loop's length is known, an ``InternalLayer`` of the loop's lengths, on the loop's beam without search
+    choices. ``SelectSearchSourcesLayer`` asserts a common search base (the end flag's choices among the
+    layer's chain) and that an input without search choices has no beam."""
+    out: dict[str, Raised] = {}
+    if not c.search:
+        return out
+    for node in c.order:
+        rec = c.rec_of(node)
+        data = c.nodes[node]
+        if rec is None or rec in out or data.get("unit") != rec or not data["options"].get("need_last") \
+                or c.placement(node) != "loop" or c.latest(rec) is None:
+            continue
+        chosen = c.chosen(node)
+        if chosen is None:
+            continue
+        names = {"src": node, "local": data["local"], "choices": chosen.name}
+        end = f"{rec}/end"
+        if c.known_length(rec) or end not in c.built:  # no ``end``: the loop runs over its input's length
+            out[rec] = Raised(f"AssertionError: (\"no src <InternalLayer {rec}/'rel_end_layer'> search choices "
+                              "but beam?\")",
+                              names={**names, "end": "the loop's lengths, which carry the loop's beam",
+                                     "why": "that flag has a beam but no search choices"})
+            continue
+        if c.placement(end) != "loop":
+            continue
+        eos = bool(c.nodes[rec]["options"].get("include_eos"))
+        end_choice = c.input_choice(end, "prev", node) if eos else c.chosen(end)
+        end_name = f"{rec}/prev:end" if eos else end
+        if end_choice is None or end_choice.name == chosen.name \
+                or end_choice.name in {b.name for b in chosen.walk()}:
+            continue
+        out[rec] = Raised(f"AssertionError: <SelectSearchSourcesLayer {end_name!r} <SearchChoices owner="
+                          f"{chosen.name.rsplit('/', 1)[-1]!r}>>: No common search base: from layer {end_name} "
+                          f"search choices {end_choice.name}, to layer {node} search choices {chosen.name}",
+                          names={**names, "end": end_name,
+                                 "why": f"its search choices {end_choice.name} are newer than {chosen.name}, "
+                                        "so there is no common search base"})
+    return out
+
+
+#: classes whose output template can carry a beam while the layer has no dependencies (so no search
+#: choices): ``RecLastOutputLayer`` (the sub-layer's template, ``from`` empty, ``rec_layer`` no dependency).
+#: Other layers without search choices on a beam (a ``cond`` whose branches bring it) are looked up
+#: otherwise by ``DecideLayer`` (measured on RETURNN: fresh26's train-flag conds build)
+_BEAM_WITHOUT_DEPENDENCIES = frozenset({"rec_last_output"})
+
+
+@rule('SG157', 'decide on a beam without search choices',
+      "{layer} decides {src}, which is on beam {beam} but has no search choices ({why}): DecideLayer "
+      "selects the best hypothesis by the search choices' scores and asserts it found them.",
+      "Decide the rec layer (or a sub-layer 'REC/x' of it marked is_output_layer), whose search choices "
+      "are the loop's, instead of {src}.")
+def decide_without_search_choices(c: Construction) -> dict[str, Raised]:
+    """``DecideLayer.__init__``: a source with a beam goes to ``decide``, which returns no search choices
+    when ``src.get_search_choices()`` finds none (a ``rec_last_output`` has the sub-layer's template,
+    beam included, but no dependencies), and ``assert self.search_choices`` fails."""
+    out: dict[str, Raised] = {}
+    for node, src in _beamed_root_decides(c):
+        if c.chosen(src) is not None or c.nodes[src]["class"] not in _BEAM_WITHOUT_DEPENDENCIES:
+            continue
+        why = "a rec_last_output takes its sub-layer's template, beam included, and has no dependencies"
+        out[node] = Raised("AssertionError: (DecideLayer: no search choices for the beamed source: "
+                           "assert self.search_choices)",
+                           names={"src": src, "beam": str(c.beam(src)), "why": why})
+    return out

@@ -201,3 +201,29 @@ def computes_without_data(c: Construction) -> dict[str, Raised]:
             how = f"{cls} makes an output template of its own, which does not keep that flag"
         out[node] = Raised(message, names={"input": src, "key": key, "how": how})
     return out
+
+
+@rule("SG158", "last frame of a sub-layer without need_last",
+      "{layer} reads the last frame of {sub} (rec_last_output), but {sub} does not set need_last, so the rec "
+      "layer keeps no last frame of it ({why}).",
+      "Set 'need_last': True on {sub}, or read the whole sequence as the rec sub-layer 'REC/{sublocal}' "
+      "(marked is_output_layer).")
+def last_frame_without_need_last(c: Construction) -> dict[str, Raised]:
+    """``RecLastOutputLayer.__init__``: ``cell.get_layer_last_frame(sub_layer_name)`` looks the name up in
+    the cell's ``_last_frames``, which hold the layers with ``need_last`` only (``KeyError``); a name that
+    is no layer of the unit already fails the template (``layer_data_templates[sub_layer_name]``)."""
+    out: dict[str, Raised] = {}
+    for node in c.order:
+        data = c.nodes[node]
+        if data["class"] != "rec_last_output":
+            continue
+        sub = data["options"].get("sub_layer_name")
+        rec = next((s for s, opt, _ in c.inputs(node) if opt == "rec_layer"), None)
+        if not isinstance(sub, str) or rec is None or c.nodes[rec]["class"] != "rec":
+            continue
+        inner = f"{rec}/{sub}"
+        if inner in c.nodes and c.nodes[inner]["options"].get("need_last"):
+            continue
+        why = "it is no layer of the unit" if inner not in c.nodes else "need_last is not set"
+        out[node] = Raised(f"KeyError: {sub!r}", names={"sub": inner, "sublocal": sub, "why": why})
+    return out

@@ -47,7 +47,8 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .mutations import (
     Case,
@@ -170,7 +171,7 @@ def op_hoist_invariant(case: Case, rng: random.Random) -> Result:
         name = _fresh(net, k)
         desc = unit[k]
         _map_refs(desc, lambda ref: src if ref in ("data:source", "data") else
-                  ref[len("base:"):] if ref.startswith("base:") else ref)
+                  ref.removeprefix("base:"))
         desc.pop("initial_output", None)
         net[name] = desc
         net[rec]["from"] = name
@@ -217,7 +218,7 @@ def op_hoist_invariant(case: Case, rng: random.Random) -> Result:
         net[names[k]] = desc
 
     def inward(ref: str) -> str:
-        plain = ref[len("prev:"):] if ref.startswith("prev:") else ref
+        plain = ref.removeprefix("prev:")
         h, rest = _split(plain)
         return f"base:{names[h]}{rest}" if h in names and ":" not in plain else ref
 
@@ -396,7 +397,7 @@ def op_dup_scopes(case: Case, rng: random.Random) -> Result:
     def outward(ref: str) -> str:
         if ref.startswith("base:"):
             return ref[len("base:"):]
-        plain = ref[len("prev:"):] if ref.startswith("prev:") else ref
+        plain = ref.removeprefix("prev:")
         h, rest = _split(plain)
         if ":" in plain or h not in unit:
             return ref
@@ -431,7 +432,7 @@ def op_post_loop_move(case: Case, rng: random.Random) -> Result:
                     ":" not in r or r.startswith("data:") for r in refs):
                 if all(r == rec or not r.startswith(f"{rec}/") or r.split("/", 1)[1] in unit for r in refs):
                     ins.append((rec, k))
-        read_in_frame = {_split(r[len("prev:"):] if r.startswith("prev:") else r)[0]
+        read_in_frame = {_split(r.removeprefix("prev:"))[0]
                          for d in unit.values() if isinstance(d, dict) for r in _deps(d)}
         for k in _layers(unit):
             desc = unit[k]
@@ -467,7 +468,7 @@ def op_post_loop_move(case: Case, rng: random.Random) -> Result:
         if marked:
             desc["is_output_layer"] = True
         unit[name] = desc
-        bits = [f"marked is_output_layer" if marked else "not marked an output"]
+        bits = ["marked is_output_layer" if marked else "not marked an output"]
         if readers:
             if rng.random() < CARELESS:
                 bits.append(f"its root readers ({', '.join(readers)}) still read the bare name {r_name!r}")
@@ -490,7 +491,7 @@ def op_post_loop_move(case: Case, rng: random.Random) -> Result:
     def outward(ref: str) -> str:
         if ref.startswith("base:"):
             return ref[len("base:"):]
-        plain = ref[len("prev:"):] if ref.startswith("prev:") else ref
+        plain = ref.removeprefix("prev:")
         h, rest = _split(plain)
         if ":" in plain or h not in unit:
             return ref
