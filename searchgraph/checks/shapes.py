@@ -680,6 +680,18 @@ class Shapes:
             return self.read_time(srcs[0][0], srcs[0][1], node, rec, seen | {node}) if srcs else None
         if cls == "choice":
             return False  # this frame's labels (or a regression's frame): ``ChoiceLayer`` has no time axis
+        if cls == "gather":
+            # ``GatherLayer.get_out_data_from_opts``: the source's axes with the gathered one replaced by the
+            # position's axes: an extra time axis of the position stays (the source's may be the one gathered)
+            position = [(src, form) for src, option, form in c.inputs(node) if option == "position"]
+            if any(self.read_time(src, form, node, rec, seen | {node}) for src, form in position):
+                return True
+        if cls == "switch":
+            # ``SwitchLayer.get_out_data_from_opts``: the common template of both branches and the condition
+            branches = [(src, form) for src, option, form in c.inputs(node)
+                        if option in ("true_from", "false_from", "condition")]
+            return _or([self.read_time(src, form, node, rec, seen | {node}) for src, form in branches]) \
+                if branches else None
         if cls == "reduce" and len(srcs) == 1 and _reduces_other_axes(opts):
             return self.read_time(srcs[0][0], srcs[0][1], node, rec, seen | {node})
         if not (keeps_axes(cls, opts, KEEP_AXES) or _keeps_time(cls, opts)) or not srcs:
