@@ -7,7 +7,7 @@ broke (or that the thread named as the trigger), made on our bases with the fail
 workaround the thread gives (none a variant of an earlier operator; no rule was written for any of them):
 
 * ``masked-encoder``: a ``masked_computation`` inside the decoder loop whose mask depends on the previous
-  label (a ``compare`` of ``prev:CHOICE`` ``not_equal`` label 0 or the last label) but whose input does
+  label (a ``compare`` of ``prev:CHOICE``, for a choice with an ``initial_output`` ``not_equal`` label 0 or the last label) but whose input does
   not (rwth-i6/returnn#755, "has buggy search choices resolution"): the unit a ``copy`` of an encoder layer
   (``base:X``, its time axis kept), read through an ``unmask`` or directly, then averaged over the encoder
   frames (``reduce`` mean over ``T``); or the unit itself a ``reduce`` mean over ``T`` of ``base:X``, read
@@ -42,6 +42,7 @@ workaround the thread gives (none a variant of an earlier operator; no rule was 
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -71,11 +72,21 @@ N_FRESH61 = 80
 Result = "tuple[Case, str] | None"
 
 #: Root layer classes that keep the encoder's time axis (what ``base:X`` with frames can be).
-FRAME_CLASSES = ("linear", "rec", "copy", "conv", "softmax", "layer_norm", "dropout", "activation",
+FRAME_CLASSES = ("linear", "rec", "copy", "softmax", "layer_norm", "dropout", "activation",
                  "batch_norm", "combine", "eval", "source")
 #: Loop layer classes whose output carries an encoder axis or a window (not a plain dense frame).
 NOT_DENSE = ("softmax_over_spatial", "dot", "window", "cum_concat", "slice_nd", "conv", "gather",
              "generic_attention_weights", "range_in_axis", "masked_computation", "unmask")
+
+
+def _decoders(net: dict[str, Any]) -> list[str]:
+    """Searching rec layers without a twin of the same name in another scope (``extra.search:NAME`` next
+    to ``NAME``, whose parameters the two share)."""
+    def bare(name: str) -> str:
+        return name.split(":", 1)[1] if name.startswith("extra.") and ":" in name else name
+
+    names = [bare(k) for k in _layers(net)]
+    return [r for r in _searching_recs(net) if names.count(bare(r)) == 1]
 
 
 def _data_target(desc: dict[str, Any]) -> str | None:
@@ -87,16 +98,27 @@ def _data_target(desc: dict[str, Any]) -> str | None:
 
 
 def _label_choices(unit: dict[str, Any]) -> list[str]:
-    """Choices of a loop unit that choose labels of a data key (not a regression)."""
+    """Choices of a loop unit that choose labels of a data key (not a regression) and have an
+    ``initial_output`` (so that ``prev:`` of them may be read)."""
     return [c for c in _unit_choices(unit) if unit[c].get("input_type") != "regression"
-            and _data_target(unit[c]) is not None]
+            and _data_target(unit[c]) is not None and "initial_output" in unit[c]]
+
+
+def _shares_params(unit: dict[str, Any], name: str) -> bool:
+    """Whether loop layer ``name`` shares its parameters with another layer (either way)."""
+    if unit[name].get("reuse_params"):
+        return True
+    return any(name in json.dumps(unit[k].get("reuse_params")) for k in _layers(unit) if k != name)
 
 
 def _dense_site(unit: dict[str, Any], name: str) -> bool:
     """Whether loop layer ``name`` is a dense ``linear`` / ``softmax`` of the frame (no ``base:`` /
-    ``data:`` source, no source with an encoder axis) that can take one more feature source."""
+    ``data:`` source, no source with an encoder axis, no shared parameters) that can take one more
+    feature source."""
     desc = unit.get(name)
     if not isinstance(desc, dict) or desc.get("class") not in ("linear", "softmax"):
+        return False
+    if _shares_params(unit, name):
         return False
     if not isinstance(desc.get("n_out"), int) and not isinstance(desc.get("target"), str):
         return False
@@ -143,7 +165,7 @@ def op_masked_encoder(case: Case, rng: random.Random) -> Result:
     it (#755), or its workarounds."""
     new, net = _copy(case)
     sites = []
-    for rec in _searching_recs(net):
+    for rec in _decoders(net):
         unit = net[rec]["unit"]
         encs = _frame_encoders(net, rec)
         for c in _label_choices(unit):
@@ -219,7 +241,7 @@ def op_label_vs_frames(case: Case, rng: random.Random) -> Result:
     per-sequence root scalar (the fix)."""
     new, net = _copy(case)
     sites = []
-    for rec in _searching_recs(net):
+    for rec in _decoders(net):
         unit = net[rec]["unit"]
         encs = _frame_encoders(net, rec)
         if not encs:
@@ -279,7 +301,7 @@ def op_window_merge(case: Case, rng: random.Random) -> Result:
     """The label embedding read through a window over its last frames merged into the features (#491)."""
     new, net = _copy(case)
     sites = []
-    for rec in _searching_recs(net):
+    for rec in _decoders(net):
         unit = net[rec]["unit"]
         for c in _label_choices(unit):
             for k in _layers(unit):
@@ -292,9 +314,9 @@ def op_window_merge(case: Case, rng: random.Random) -> Result:
                     ref = f"prev:{k}"
                 else:
                     continue
-                readers = [r for r in _readers(unit, k, ref)
-                           if unit[r].get("class") in ("linear", "softmax", "rnn_cell")
-                           or (unit[r].get("class") == "rec" and isinstance(unit[r].get("unit"), str))]
+                readers = [r for r in _readers(unit, k, ref) if not _shares_params(unit, r)
+                           and (unit[r].get("class") in ("linear", "softmax", "rnn_cell")
+                                or (unit[r].get("class") == "rec" and isinstance(unit[r].get("unit"), str)))]
                 if readers:
                     sites.append((rec, c, k, ref, readers))
     if not sites:
@@ -326,7 +348,7 @@ def op_mask_by_decision(case: Case, rng: random.Random) -> Result:
     or run over the decision itself (the workaround)."""
     new, net = _copy(case)
     sites = []
-    for rec in _searching_recs(net):
+    for rec in _decoders(net):
         out = net[rec]["unit"].get("output")
         if not isinstance(out, dict) or out.get("class") != "choice" or _data_target(out) is None:
             continue
