@@ -107,6 +107,7 @@ EXPECTED_CODES = {
     "reject-need-last-in-a-loop-over-its-input": ("SG156", "output"),
     "reject-decide-over-the-last-frame-of-the-choice": ("SG157", "label_last_decided"),
     "reject-last-frame-of-a-layer-without-need-last": ("SG158", "s_last"),
+    "reject-regression-decoder-combined-with-its-decision": ("SG159", "post_output"),
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import takewhile
 
+from ..analysis.beams import SearchBeam
 from ..analysis.choices import frame_choices, owner
 from ..analysis.construction import Construction
 from ..analysis.layouts import TIME_NAMES, dim_key
@@ -39,25 +40,33 @@ def _unowned_beam_input(c: Construction, node: str) -> tuple[str, str, str, str]
     beam that no search choices own (one a ``masked_computation``'s searching unit choice made): its
     search choices are the common ones, so ``select_if_needed`` asserts that it has their beam.
     ``(input, its beam, its search choices, the masked layer)``, or None."""
-    if node in c.unbuilt or not c.search:
-        return None
-    inputs = [(src, form) for src, _, form in c.inputs(node)]
-    if c.has_rec_state(node) and c.placement(node) == "loop":
-        inputs.insert(0, (node, "prev"))  # ``rec_previous_layer``: one more layer in the kwargs
-    if c.translated_count(node) + len(inputs) - len(c.inputs(node)) < 2:
-        return None
-    common = c.chosen(node)
-    if common is None:
-        return None
-    for src, form in inputs:
-        beam, choice = c.input_beam(src, form, node), c.input_choice(src, form, node)
-        if beam is None or choice is None or choice.name != common.name:
-            continue
+    for src, beam, choice in _on_common_choices(c, node):
         maker = owner(beam)
         if maker in c.nodes and c.masked_choice_size(maker) is not None:
             shown = f"prev:{c.nodes[node]['local']}" if src == node else src
             return shown, f"SearchBeam(name={beam.name!r}, beam_size={beam.size})", choice.name, maker
     return None
+
+
+def _on_common_choices(c: Construction, node: str) -> Iterator[tuple[str, SearchBeam, SearchBeam]]:
+    """``(input, its beam, its search choices)`` of each beamed input of ``node`` that
+    ``translate_to_common_search_beam`` re-selects (two layers or more in the kwargs) and that is on the
+    common search choices already: ``SelectSearchSourcesLayer.select_if_needed`` asserts that such an input
+    has the beam of those choices (``search_choices.get_beam_info()``)."""
+    if node in c.unbuilt or not c.search:
+        return
+    inputs = [(src, form) for src, _, form in c.inputs(node)]
+    if c.has_rec_state(node) and c.placement(node) == "loop":
+        inputs.insert(0, (node, "prev"))  # ``rec_previous_layer``: one more layer in the kwargs
+    if c.translated_count(node) + len(inputs) - len(c.inputs(node)) < 2:
+        return
+    common = c.chosen(node)
+    if common is None:
+        return
+    for src, form in inputs:
+        beam, choice = c.input_beam(src, form, node), c.input_choice(src, form, node)
+        if beam is not None and choice is not None and choice.name == common.name:
+            yield src, beam, choice
 
 
 @rule('SG106', 'decided layer combined with a beamed one',
@@ -906,3 +915,34 @@ def _resized_beamed_axis(c: Construction, node: str, seen: frozenset[str]) -> st
         if found is not None:
             return found
     return None
+
+
+@rule('SG159', "input on a regression choice's search choices with another beam",
+      "{layer} combines several inputs; {src} is on beam {beam} and on the search choices of the regression "
+      "choice {choice}, whose own output is on its source's beam {own} (a regression choice chooses nothing: "
+      "ChoiceLayer copies its source's output). Translating the inputs into their common search choices, "
+      "RETURNN asserts that an input on those choices has their beam.",
+      "Decide the loop's output before combining it (a 'decide' on {src}), or combine it with nothing else "
+      "(one input).")
+def input_off_regression_beam(c: Construction) -> dict[str, Raised]:
+    """``SelectSearchSourcesLayer.select_if_needed``: an input whose search choices are the common ones must
+    have their beam (``search_choices.get_beam_info()``, the owner's output beam). A regression ``choice``
+    (``input_type: regression``) keeps its source's output and beam (``ChoiceLayer.__init__``:
+    ``copy_compatible_to``), so its search choices' beam is the previous frame's, while the rec layer's
+    output (its template) is on the choice's own beam: combining the rec layer with another layer asserts."""
+    out: dict[str, Raised] = {}
+    for node in c.order:
+        for src, beam, choice in _on_common_choices(c, node):
+            chooser = choice.name
+            if choice.is_prev_frame or chooser not in c.nodes or c.nodes[chooser]["class"] != "choice" \
+                    or c.nodes[chooser]["options"].get("input_type") != "regression":
+                continue
+            own = c.beam(chooser)
+            if own is None or own.name == beam.name:
+                continue
+            shown = f"prev:{c.nodes[node]['local']}" if src == node else src
+            out[node] = Raised(f"AssertionError: SearchBeam(name={beam.name!r}, beam_size={beam.size}) != "
+                               f"SearchBeam(name={own.name!r}, beam_size={own.size})",
+                               names={"src": shown, "beam": beam.name, "choice": chooser, "own": own.name})
+            break
+    return out
