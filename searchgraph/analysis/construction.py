@@ -169,6 +169,10 @@ class Construction:
         """The ``output`` layer of a rec or subnetwork layer's unit, or None."""
         return self._s.unit_output(rec)
 
+    def accessed_sub_layer(self, node: str) -> str | None:
+        """The rec sub-layer a ``rec_last_output`` / ``get_rec_accumulated`` reads (``REC/sub``), or None."""
+        return self._s.accessed_sub_layer(node)
+
     def rec_of(self, node: str) -> str | None:
         """The innermost rec layer whose loop holds ``node``, or None."""
         return self._s.rec_of(node)

@@ -394,7 +394,7 @@ class BeamPass:
             # rec layer's output net has it (moved out after the loop, or accumulated over the frames and
             # resolved as a root reader of ``REC/sub`` gets it); search choices through its source, the rec
             # layer
-            inner = self._accumulated_layer(node, sources)
+            inner = self._accumulated_layer(node)
             if inner is not None:
                 how, src, rec = self._how(inner, "from", node)
                 return self._receive(how, src, rec, self.beam, self.latest), self._combine_choices(choices)
@@ -584,24 +584,16 @@ class BeamPass:
         return out
 
     def _last_frame_template(self, node: str) -> SearchBeam | None:
-        """A ``rec_last_output``'s beam: the template of its ``sub_layer_name`` in its ``rec_layer``'s unit
-        (the template pass's, which the real rec layer's cell keeps)."""
-        rec = next((src for src, opt, _ in self.s.inputs(node) if opt == "rec_layer"), None)
-        sub = self.nd[node]["options"].get("sub_layer_name")
-        if rec is None or not isinstance(sub, str):
-            return None
-        inner = f"{rec}/{sub}"
+        """A ``rec_last_output``'s beam: the template of its sub-layer (the template pass's, which the real
+        rec layer's cell keeps)."""
+        inner = self.s.accessed_sub_layer(node)
         table = self.beam if self.template or self.template_beams is None else self.template_beams
-        return table.get(inner)
+        return table.get(inner) if inner is not None else None
 
-    def _accumulated_layer(self, node: str, sources: list[SearchBeam | None]) -> str | None:
-        """A ``get_rec_accumulated``'s ``sub_layer`` of its one source's unit, where the rec layer's output
-        net has it: moved out after the loop, or accumulated from the loop (else None)."""
-        recs = [src for src, opt, _ in self.s.inputs(node) if opt == "from"]
-        sub = self.nd[node]["options"].get("sub_layer")
-        if len(recs) != 1 or len(sources) != 1 or not isinstance(sub, str):
-            return None
-        inner = f"{recs[0]}/{sub}"
+    def _accumulated_layer(self, node: str) -> str | None:
+        """A ``get_rec_accumulated``'s sub-layer where the rec layer's output net has it: moved out after
+        the loop, or accumulated from the loop (else None)."""
+        inner = self.s.accessed_sub_layer(node)
         return inner if inner in self.nd and self.placement.get(inner) in ("loop", "output") else None
 
     def _beam_from_batch(self, node: str, option: str) -> SearchBeam | None:

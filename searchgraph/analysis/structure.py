@@ -157,6 +157,19 @@ class Structure:
         """The ``output`` layer of a rec (or subnetwork) layer's unit, if it has one."""
         return next((m for m in self.children.get(rec, ()) if self.nodes[m]["local"] == "output"), None)
 
+    def accessed_sub_layer(self, node: str) -> str | None:
+        """The rec sub-layer (``REC/sub``, named whether or not the unit has it) that a ``rec_last_output``
+        (``sub_layer_name`` of its ``rec_layer``) or a ``get_rec_accumulated`` (``sub_layer`` of its one
+        source) reads, or None for any other layer."""
+        data = self.nodes[node]
+        option, name = {"rec_last_output": ("rec_layer", "sub_layer_name"),
+                        "get_rec_accumulated": ("from", "sub_layer")}.get(data["class"], (None, None))
+        if option is None:
+            return None
+        recs = [src for src, opt, _ in self.inputs(node) if opt == option]
+        sub = data["options"].get(name)
+        return f"{recs[0]}/{sub}" if len(recs) == 1 and isinstance(sub, str) else None
+
     def parent(self, sub: str) -> str:
         """The layer a sub-layer (``a/0``-style node) belongs to."""
         return next(iter(self.graph.predecessors(sub)))

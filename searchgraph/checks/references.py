@@ -217,13 +217,12 @@ def last_frame_without_need_last(c: Construction) -> dict[str, Raised]:
         data = c.nodes[node]
         if data["class"] != "rec_last_output":
             continue
-        sub = data["options"].get("sub_layer_name")
-        rec = next((s for s, opt, _ in c.inputs(node) if opt == "rec_layer"), None)
-        if not isinstance(sub, str) or rec is None or c.nodes[rec]["class"] != "rec":
+        inner = c.accessed_sub_layer(node)
+        if inner is None or c.nodes[inner.rsplit("/", 1)[0]]["class"] != "rec":
             continue
-        inner = f"{rec}/{sub}"
         if inner in c.nodes and c.nodes[inner]["options"].get("need_last"):
             continue
+        sub = inner.rsplit("/", 1)[1]
         why = "it is no layer of the unit" if inner not in c.nodes else "need_last is not set"
         out[node] = Raised(f"KeyError: {sub!r}", names={"sub": inner, "sublocal": sub, "why": why})
     return out
