@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from ..graph.layers import get_layer_class
 from .beams import CombineError, CompareError, SearchBeam, combine_beams, combine_choices
 from .choices import latest_choices, owner
-from .layouts import TIME_NAMES
+from .layouts import TIME_NAMES, RootLayouts
 from .placement import Placement
 from .structure import Structure, drops_batch_axis
 from .templates import rec_output_template
@@ -56,6 +56,8 @@ __all__ = ["BeamPass"]
 #: classes whose output is a range over a dim they make: no batch axis, no beam (a ``range_in_axis`` over an
 #: existing dim keeps the beam its size carries: measured on RETURNN, fresh24)
 _BATCHLESS_RANGE = ("range_from_length",)
+#: Classes whose template is their sources' common data (``Data.get_common_data``)
+_COMMON_DATA = ("combine", "compare", "eval")
 
 
 def _length_axis(opts: Mapping[str, object]) -> object:
@@ -146,6 +148,8 @@ class BeamPass:
         self.latest_chosen: dict[str, SearchBeam] = {}
         self._choice_state: dict[str, list[tuple[str, tuple[str, ...], tuple[str, ...]]]] = {}
         self.error: dict[str, str] = {}
+        #: root layers' layouts, made when first asked (:meth:`_root_rank`)
+        self._layouts: RootLayouts | None = None
         self.error_traces: dict[str, tuple[tuple[str, ...], ...]] = {}
         self._prev_cache: dict[int, tuple[SearchBeam, SearchBeam]] = {}
         self._outer_deps: dict[str, list[tuple[str, str]]] = {}
@@ -467,6 +471,12 @@ class BeamPass:
                 return by_batch, self._combine_choices(choices)
         common, combined = self._combine_choices(self._as_compared(choices)), combine_beams(beams)
         from_sources = combine_beams(sources)
+        if self.search and not self.template and from_sources is not None and self._batchless_lead(node):
+            # ``Data.get_common_data``: the first source with the most axes has no batch axis, so the
+            # batch axis is added from another source's batch (``copy_add_batch_dim``) and with it the
+            # beam object ``BatchInfo`` keeps for the name (``Data.beam``'s setter keeps the first object of
+            # a name): this frame's part of the chain (measured on RETURNN: fresh58's position masks)
+            return from_sources.frame_part(), common
         if self.search and not self.template and from_sources is not None and from_sources == combined:
             # the output template is made from the sources (``get_out_data_from_opts``); an option
             # layer on the same beam (a ``masked_computation``'s mask, a ``repeat``'s repetitions) does
@@ -609,6 +619,33 @@ class BeamPass:
         if owner_data is None or owner_data["class"] != "choice":
             return None
         return self.beam.get(got[0].name)
+
+    def _batchless_lead(self, node: str) -> bool:
+        """Whether a root layer whose template is its sources' common data (``combine``, ``compare``,
+        ``eval``: ``Data.get_common_data``) takes its axes from a source without batch axis: the first
+        source with the most axes has none (a ``range_from_length`` beside lengths)."""
+        if self.nd[node]["class"] not in _COMMON_DATA or self.s.rec_of(node) is not None:
+            return False
+        ranks = [self._root_rank(src) for src, opt, _ in self.s.inputs(node) if opt == "from"]
+        if len(ranks) < 2 or any(r is None for r in ranks):
+            return False
+        top = max(r[0] for r in ranks if r is not None)
+        return not next(batched for ndim, batched in (r for r in ranks if r is not None) if ndim == top)
+
+    def _root_rank(self, src: str) -> tuple[int, bool] | None:
+        """``(batch_ndim, has a batch axis)`` of a root layer's output where known."""
+        data = self.nd.get(src)
+        if data is None:
+            return None
+        cls, opts = data["class"], data["options"]
+        if cls in _BATCHLESS_RANGE:
+            return 1, False  # the new dim only
+        if cls == "length":
+            return (0, False) if drops_batch_axis(cls, opts) else (1, self.s.batched(src))
+        if self._layouts is None:
+            self._layouts = RootLayouts(self.s)
+        got = self._layouts.of(src)
+        return (got.ndim, got.batch is not None) if got is not None else None
 
     def _common(self, beams: list[SearchBeam | None]) -> SearchBeam | None:
         """The beam of the inputs' common search choices as ``translate_to_common_search_beam``
