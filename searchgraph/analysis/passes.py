@@ -425,6 +425,12 @@ class BeamPass:
             # RETURNN: fresh36's lengths of decoders over their input); with an ``end`` layer the lengths
             # are resolved along the choices and carry the choice's real beam
             return SearchBeam(first.name, first.size), self._combine_choices(choices)
+        if data["class"] == "length" and not self.template and first is not None and self._end_length(node, first):
+            # a searching loop's sequence lengths (its time dim's ``dyn_size_ext``) are resolved along the
+            # choices when the loop ends (``_opt_search_resolve`` with an ``end`` layer): on the choice's real
+            # beam, whichever beam object the rec layer's output keeps (measured on RETURNN: fresh58-m072,
+            # a unit output that copies the choice)
+            return self.beam.get(first.name) or first, self._combine_choices(choices)
         masked_size = self.s.masked_choice_size(node) if role == "masked_computation" else None
         if masked_size is not None:
             # a searching choice as a masked_computation's unit: the layer's output is the unit's,
@@ -672,6 +678,20 @@ class BeamPass:
         if made is None or made["class"] != "choice" or rec is None:
             return False
         return not any(self.nd[m]["local"] == "end" for m in self.s.children.get(rec, ()))
+
+    def _end_length(self, node: str, beam: SearchBeam) -> bool:
+        """Whether a root ``length`` layer measures the time axis of a rec layer whose loop has an ``end``
+        layer and whose beam is one of its own searching choices."""
+        axis = _length_axis(self.nd[node]["options"])
+        srcs = [src for src, opt, form in self.s.inputs(node) if opt == "from" and form == "from"]
+        if self.s.rec_of(node) is not None or beam.is_prev_frame or len(srcs) != 1 or not (
+                axis in TIME_NAMES or _dynamic_dim(axis)):
+            return False
+        rec = srcs[0]
+        made = self.nd.get(beam.name)
+        if self.nd[rec]["class"] != "rec" or made is None or made["class"] != "choice" or self.s.rec_of(beam.name) != rec:
+            return False
+        return any(self.nd[m]["local"] == "end" for m in self.s.children.get(rec, ()))
 
     def _history_length(self, node: str) -> bool:
         """A ``length`` in a loop along the ``out_spatial_dim`` of the ``cum_concat`` it reads
