@@ -427,10 +427,12 @@ class BeamPass:
             return SearchBeam(first.name, first.size), self._combine_choices(choices)
         if data["class"] == "length" and not self.template and first is not None and self._end_length(node, first):
             # a searching loop's sequence lengths (its time dim's ``dyn_size_ext``) are resolved along the
-            # choices when the loop ends (``_opt_search_resolve`` with an ``end`` layer): on the choice's real
-            # beam, whichever beam object the rec layer's output keeps (measured on RETURNN: fresh58-m072,
-            # a unit output that copies the choice)
-            return self.beam.get(first.name) or first, self._combine_choices(choices)
+            # choices when the loop ends (``_opt_search_resolve`` with an ``end`` layer), on the beam object
+            # the batch keeps for the choice's name: its template's (``Data.beam``'s setter keeps the first
+            # object of a name), whichever the rec layer's output has (measured on RETURNN: fresh58-m072, a
+            # unit output that copies the choice; fresh58-m056, two chained choices)
+            table = self.template_beams or {}
+            return table.get(first.name) or first, self._combine_choices(choices)
         masked_size = self.s.masked_choice_size(node) if role == "masked_computation" else None
         if masked_size is not None:
             # a searching choice as a masked_computation's unit: the layer's output is the unit's,
