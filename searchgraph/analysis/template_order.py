@@ -480,7 +480,7 @@ class _Unit:
             return True
         if cls == "choice":
             return bool(opts.get("target")) or any(inputs)
-        if cls in FROM_INPUTS and not (cls == "eval" and opts.get("out_type")):
+        if cls in FROM_INPUTS and not (cls == "eval" and _own_axes(opts.get("out_type"))):
             outer = any(form == "outer" for _, _, form in (self._ask(i) for i in self.s.inputs(node)))
             return outer or any(inputs) or not self.s.inputs(node)
         return True
@@ -755,3 +755,14 @@ def simulate_unit(bp: BeamPass, rec: str, roots: RootLayouts | None = None) -> U
 def _targets(bp: BeamPass, node: str, key: str) -> bool:
     target = bp.s.nodes[node]["options"].get("target")
     return key in (target if isinstance(target, list) else [target])
+
+
+def _own_axes(out_type: Any) -> bool:
+    """Whether an ``eval`` layer's ``out_type`` sets the template's axes itself: a ``shape`` / ``dims`` /
+    ``dim_tags`` or an explicit ``batch_dim_axis``, or a function; else ``EvalLayer`` keeps its sources'
+    common axes (``get_common_data(...).get_kwargs()`` updated by ``out_type``), batch axis included."""
+    if not out_type:
+        return False
+    if not isinstance(out_type, dict):
+        return True
+    return any(key in out_type for key in ("shape", "dims", "dim_tags", "batch_dim_axis"))
