@@ -56,6 +56,8 @@ __all__ = ["BeamPass"]
 #: classes whose output is a range over a dim they make: no batch axis, no beam (a ``range_in_axis`` over an
 #: existing dim keeps the beam its size carries: measured on RETURNN, fresh24)
 _BATCHLESS_RANGE = ("range_from_length",)
+#: Classes whose template is a new ``Data`` on their input's batch, without its beam
+_BEAM_OF_BATCH = ("gating",)
 #: Classes whose template is their sources' common data (``Data.get_common_data``)
 _COMMON_DATA = ("combine", "compare", "eval")
 
@@ -479,11 +481,13 @@ class BeamPass:
                 return by_batch, self._combine_choices(choices)
         common, combined = self._combine_choices(self._as_compared(choices)), combine_beams(beams)
         from_sources = combine_beams(sources)
-        if self.search and not self.template and from_sources is not None and self._batchless_lead(node):
-            # ``Data.get_common_data``: the first source with the most axes has no batch axis, so the
-            # batch axis is added from another source's batch (``copy_add_batch_dim``) and with it the
-            # beam object ``BatchInfo`` keeps for the name (``Data.beam``'s setter keeps the first object of
-            # a name): this frame's part of the chain (measured on RETURNN: fresh58's position masks)
+        if self.search and not self.template and from_sources is not None and (
+                data["class"] in _BEAM_OF_BATCH or self._batchless_lead(node)):
+            # the output template takes its beam from its batch (``Data(batch=...)`` without ``beam``:
+            # ``GatingLayer``; ``Data.get_common_data`` where the first source with the most axes has no
+            # batch axis, so the batch axis is added from another source's batch, ``copy_add_batch_dim``):
+            # the beam object ``BatchInfo`` keeps for the name (``_make_beam_dim``: the first one made),
+            # this frame's part of the chain (measured on RETURNN: fresh58's position masks, fresh66's gates)
             return from_sources.frame_part(), common
         if self.search and not self.template and from_sources is not None and from_sources == combined:
             # the output template is made from the sources (``get_out_data_from_opts``); an option
