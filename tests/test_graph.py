@@ -233,6 +233,23 @@ class TestBuildGraphReferences:
             "output": {"class": "linear", "from": "data:classes"}}}}, extern_data=EXTERN)
         assert preds(g, "output/output") == {"data:classes"}
 
+    def test_data_data_in_subnetwork_is_its_from(self) -> None:
+        g = graph({"a": {"class": "linear", "from": "data"}, "b": {"class": "linear", "from": "data"},
+                   "output": {"class": "subnetwork", "from": ["a", "b"], "subnetwork": {
+                       "output": {"class": "linear", "from": "data:data"}}}})
+        assert preds(g, "output/output") == {"a", "b"}
+
+    @pytest.mark.parametrize(("ref", "expected"), [
+        ("data:0", {"a"}), ("data:1", {"b"}), ("data:b", {"b"}), ("data", {"a"}), ("data:data", {"a"}),
+        ("data:classes", {"data:classes"})])
+    def test_subnetwork_without_concat_sources_names_each_source(self, ref: str, expected: set[str]) -> None:
+        # RETURNN's Subnetwork.get_data: data:I / data:NAME pick one source, data the first; other keys
+        # are the parent's extern data
+        g = graph({"a": {"class": "linear", "from": "data"}, "b": {"class": "linear", "from": "data"},
+                   "output": {"class": "subnetwork", "from": ["a", "b"], "concat_sources": False, "subnetwork": {
+                       "output": {"class": "linear", "from": ref}}}}, extern_data=EXTERN)
+        assert preds(g, "output/output") == expected
+
 
 # ---------------------------------------------------------------------------------------------------
 class TestBuildGraphEdges:

@@ -60,6 +60,20 @@ class _Scope:
         return False
 
 
+def _subnet_inputs(scope: _Scope, key: str, concat: bool) -> list[str] | None:
+    """What ``data:KEY`` (``data`` is ``data:data``) reads inside a subnetwork (RETURNN's
+    ``Subnetwork.get_data`` with the layer's ``concat_sources``): with concatenated sources, ``data`` is
+    all of them; else ``data:NAME`` / ``data:I`` is that one and ``data`` the first. None: the parent's
+    extern data."""
+    sources = scope.owner_sources
+    if concat:
+        return list(sources) if key == "data" and sources else None
+    for i, arg in enumerate(sources):
+        if key in (arg, str(i)) or (key == "data" and i == 0):
+            return [arg]
+    return None
+
+
 @dataclass(frozen=True)
 class _Suggest:
     """Close matches for an unknown name, computed only when an error is raised (difflib is slow),
@@ -194,9 +208,11 @@ class _Builder:
             if scope.kind == "rec" and key == "source":
                 self._link_owner_sources(scope, consumer, ref)
                 return None
-            if scope.kind == "subnet" and ref == "data":
-                self._link_owner_sources(scope, consumer, ref)
-                return None
+            if scope.kind == "subnet":
+                picked = _subnet_inputs(scope, key, self._concat_sources(scope))
+                if picked is not None:
+                    self._link_owner_sources(scope, consumer, ref, picked)
+                    return None
             return self.data_node(key), "data"
         if ref == ":i":
             if scope.kind != "rec":
@@ -248,9 +264,15 @@ class _Builder:
         self.unknown.append((consumer, ref, "no such layer", _Suggest(scope, head)))
         return None
 
-    def _link_owner_sources(self, scope: _Scope, consumer: str, ref: str) -> None:
-        """``data`` / ``data:source`` inside a unit: the unit layer's own ``from``."""
-        for src in scope.owner_sources:
+    def _concat_sources(self, scope: _Scope) -> bool:
+        """A subnetwork's ``concat_sources`` option (default True)."""
+        owner = self.nodes.get(scope.owner) if scope.owner else None
+        return bool((owner or {}).get("options", {}).get("concat_sources", True))
+
+    def _link_owner_sources(self, scope: _Scope, consumer: str, ref: str,
+                            only: list[str] | None = None) -> None:
+        """``data`` / ``data:source`` inside a unit: the unit layer's own ``from`` (``only``: those)."""
+        for src in scope.owner_sources if only is None else only:
             found = self.resolve(scope.parent, src, consumer) if scope.parent else None
             if found:
                 form = "prev" if found[1] == "prev" else "data"
