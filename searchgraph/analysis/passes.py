@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping
+from typing import Any
 
 from ..graph.layers import get_layer_class
 from .beams import CombineError, CompareError, SearchBeam, combine_beams, combine_choices
@@ -108,11 +109,13 @@ class BeamPass:
     def __init__(self, structure: Structure, placement: Placement, *, template: bool = False,
                  settled: frozenset[str] | set[str] = frozenset(),
                  template_beams: dict[str, SearchBeam | None] | None = None,
+                 template_chosen: dict[str, SearchBeam | None] | None = None,
                  rec_outer: dict[str, SearchBeam | None] | None = None,
                  unavailable: frozenset[str] | set[str] = frozenset(),
                  frame_order: Mapping[str, int] | None = None):
         """``settled``: layers whose beam is known to be None (no choice upstream, outside loops);
         ``template_beams``: the template pass's beams, which ``prev:`` values carry in the real pass;
+        ``template_chosen``: its search choices (a layer's own previous frame has its template's);
         ``rec_outer``: each rec layer's own beam from its template (:mod:`.templates`);
         ``unavailable``: layers built as a ``DataNotAvailableLayer`` (no dependencies, no search
         choices); ``frame_order``: loop layers -> their position in the loop's real construction of a
@@ -127,6 +130,7 @@ class BeamPass:
         self.wrapped_input = placement.wrapped_input
         self.settled = settled
         self.template_beams = template_beams
+        self.template_chosen = template_chosen
         self.rec_outer = rec_outer if rec_outer is not None else {}
         self.unavailable = unavailable
         self.frame_order = frame_order or {}
@@ -156,7 +160,7 @@ class BeamPass:
         self._prev_cache: dict[int, tuple[SearchBeam, SearchBeam]] = {}
         self._outer_deps: dict[str, list[tuple[str, str]]] = {}
         #: node -> (beam role, how each input arrives, where its ``rec_previous_layer`` goes among them)
-        self._static: dict[str, tuple[str | None, list[tuple[int, str, str | None, bool]], int]] = {}
+        self._static: dict[str, tuple[Any, ...]] = {}
         self._how_cache: dict[tuple[str, str, str], tuple[int, str, str | None]] = {}
         #: input beams once the beams are final (the checks ask for them again and again)
         self._final_beams: dict[tuple[str, str, str], SearchBeam | None] | None = None
@@ -185,6 +189,12 @@ class BeamPass:
         how, node, rec = self._how(src, form, consumer)
         if how == AS_IS and node in self.own_chosen:
             return self.own_chosen[node]  # ``get_search_choices()`` of the input layer itself
+        if how == PREV_FRAME and node == consumer and self.template_chosen is not None \
+                and self.template_chosen.get(node) is not None:
+            # a layer's own previous frame (``rec_previous_layer``): ``_TemplateLayer.get_search_choices``
+            # takes the current frame's layer, which is not built yet, so its template's choices (which
+            # follow every dependency, a masked_computation's mask too: fresh65's masked encodings)
+            return self.prev_frame_of(node, rec, self.template_chosen)
         return self._receive(how, node, rec, self.chosen, self.latest_chosen)
 
     def _received(self, src: str, form: str, consumer: str, table: dict[str, SearchBeam | None],
@@ -291,7 +301,10 @@ class BeamPass:
         if static is None:  # placements are fixed: so is how each input arrives
             # a template does not see every input's beam: ``SliceNdLayer.get_out_data_from_opts``
             # puts a ``size`` layer only into the new dim's size (``dyn_size_ext``), not the beam
-            blind = _TEMPLATE_BLIND.get(data["class"], ()) + _TEMPLATE_BLIND_ALL if self.template else ()
+            blind = _TEMPLATE_BLIND_ALL if self.template else ()
+            # ... but the template's search choices follow every layer it asked for
+            # (``_TemplateLayer.get_dep_layers``: its ``cur_frame_dependencies``)
+            unseen = _TEMPLATE_BLIND.get(data["class"], ()) if self.template else ()
             # in the order ``translate_to_common_search_beam`` meets them: ``nest.flatten`` of the
             # layer's kwargs, sorted by key (``from`` is ``sources`` there, targets
             # ``_target_layers``); it keeps the first of equally new search choices
@@ -301,19 +314,22 @@ class BeamPass:
             static = self._static[node] = (get_layer_class(data["class"]).beam_role, [
                 (*self._how(src, form, node), opt == "from") for src, opt, form in inputs],
                 sum(1 for _, opt, _ in inputs if _kwarg_key(opt) <= "rec_previous_layer"),
-                [opt.split(".")[0] in lazy for _, opt, _ in inputs] if lazy and not self.template else None)
-        role, plan, own_prev_at, blind = static
+                [opt.split(".")[0] in lazy for _, opt, _ in inputs] if lazy and not self.template else None,
+                [opt in unseen for _, opt, _ in inputs] if unseen else None)
+        role, plan, own_prev_at, blind, beam_unseen = static
         beam_table, chosen_table = self.beam, self.chosen
         beams: list[SearchBeam | None] = []
         choices: list[SearchBeam | None] = []
         sources = []
         source_choices = []
-        for how, src, rec, is_from in plan:
+        for at, (how, src, rec, is_from) in enumerate(plan):
             if how == AS_IS:
                 beam, chosen = beam_table.get(src), chosen_table.get(src)
             else:
                 beam = self._receive(how, src, rec, beam_table, self.latest)
                 chosen = self._receive(how, src, rec, chosen_table, self.latest_chosen)
+            if beam_unseen is not None and beam_unseen[at]:
+                beam = None  # not in the output template's beam
             beams.append(beam)
             choices.append(chosen)
             if is_from:

@@ -946,3 +946,48 @@ def input_off_regression_beam(c: Construction) -> dict[str, Raised]:
                                names={"src": shown, "beam": beam.name, "choice": chooser, "own": own.name})
             break
     return out
+
+
+@rule('SG160', "input on the common search choices with another beam",
+      "{layer} combines several inputs; {src} is on beam {beam} but its search choices are {choice}'s, whose "
+      "beam is {own}: RETURNN finds a layer's search choices along all its dependencies (an option layer such "
+      "as a masked_computation's mask too), while its beam comes from its sources only. Translating the inputs "
+      "into their common search choices ({choice}), RETURNN asserts that an input on those choices has their "
+      "beam (SelectSearchSourcesLayer.select_if_needed).",
+      "Let {src}'s sources reach {choice} too (read the later choice's value, or compute the mask from the "
+      "same beam as the masked input), or keep {src} out of layers that also read {choice}'s beam.")
+def input_off_common_beam(c: Construction) -> dict[str, Raised]:
+    """``SelectSearchSourcesLayer.select_if_needed``: an input whose search choices are the common ones
+    must have their beam (``search_choices.get_beam_info()``: the owner's output, on the previous frame for
+    a ``prev:`` owner). The general case; an input on a previous frame of its current-frame choices (SG134),
+    on a beam no search choices own (SG148) and on a regression choice's choices (SG159) say why in their
+    own words."""
+    out: dict[str, Raised] = {}
+    for node in c.order:
+        for src, beam, choice in _on_common_choices(c, node):
+            own = _beam_info(c, choice)
+            if own is None or own.name == beam.name or (beam.is_prev_frame and not choice.is_prev_frame):
+                continue
+            maker = owner(beam)
+            chooser = owner(choice)
+            if (maker in c.nodes and c.masked_choice_size(maker) is not None) or (
+                    chooser in c.nodes and c.nodes[chooser]["options"].get("input_type") == "regression"):
+                continue
+            shown = f"prev:{c.nodes[node]['local']}" if src == node else src
+            out[node] = Raised(f"AssertionError: SearchBeam(name={beam.name!r}, beam_size={beam.size}) != "
+                               f"SearchBeam(name={own.name!r}, beam_size={own.size})",
+                               names={"src": shown, "beam": beam.name, "choice": choice.name, "own": own.name})
+            break
+    return out
+
+
+def _beam_info(c: Construction, choice: SearchBeam) -> SearchBeam | None:
+    """``SearchChoices.get_beam_info()``: the beam of the search choices' owner (a ``prev:`` owner's is
+    its current frame's as the previous frame)."""
+    maker = owner(choice)
+    if maker not in c.nodes:
+        return None
+    got = c.beam(maker)
+    if got is None:
+        return None
+    return got.copy_as_prev_frame() if choice.is_prev_frame else got
