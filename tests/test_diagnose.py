@@ -108,6 +108,7 @@ EXPECTED_CODES = {
     "reject-decide-over-the-last-frame-of-the-choice": ("SG157", "label_last_decided"),
     "reject-last-frame-of-a-layer-without-need-last": ("SG158", "s_last"),
     "reject-regression-decoder-combined-with-its-decision": ("SG159", "post_output"),
+    "reject-masked-state-of-the-first-choice-masked-by-the-second": ("SG160", "output/held"),
 }
 
 

@@ -189,13 +189,22 @@ class BeamPass:
         how, node, rec = self._how(src, form, consumer)
         if how == AS_IS and node in self.own_chosen:
             return self.own_chosen[node]  # ``get_search_choices()`` of the input layer itself
-        if how == PREV_FRAME and node == consumer and self.template_chosen is not None \
-                and self.template_chosen.get(node) is not None:
-            # a layer's own previous frame (``rec_previous_layer``): ``_TemplateLayer.get_search_choices``
-            # takes the current frame's layer, which is not built yet, so its template's choices (which
-            # follow every dependency, a masked_computation's mask too: fresh65's masked encodings)
-            return self.prev_frame_of(node, rec, self.template_chosen)
-        return self._receive(how, node, rec, self.chosen, self.latest_chosen)
+        got = self._receive(how, node, rec, self.chosen, self.latest_chosen)
+        if how == PREV_FRAME and node == consumer:
+            templated = self._own_prev_template_choice(node, rec)
+            if templated is not None and (got is None or templated.name != got.name):
+                return templated
+        return got
+
+    def _own_prev_template_choice(self, node: str, rec: str | None) -> SearchBeam | None:
+        """A layer's own previous frame (``rec_previous_layer``) as ``_TemplateLayer.get_search_choices``
+        sees it: from the current frame's layer, not built yet, so its template's search choices (which
+        follow every dependency, a masked_computation's mask too: fresh65's masked encodings). Only
+        where they can differ from the real layer's: a class whose real search choices skip an option
+        layer (:data:`_CHOICES_BLIND`); elsewhere the real table's entry stands for them."""
+        if self.template_chosen is None or rec is None or self.nd[node]["class"] not in _CHOICES_BLIND:
+            return None
+        return self.prev_frame_of(node, rec, self.template_chosen)
 
     def _received(self, src: str, form: str, consumer: str, table: dict[str, SearchBeam | None],
                   latest: dict[str, SearchBeam]) -> SearchBeam | None:
