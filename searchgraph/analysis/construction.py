@@ -568,11 +568,13 @@ class Construction:
             if node in self._wrapped:
                 # the per-frame layer of an input-moved one: the input sequence's beam, if it has one
                 placement = "loop"
-            elif placement in ("input", "output") and choice is None:
+            elif placement in ("input", "output") and (choice is None or node in self.unavailable):
                 # computed before (after) the loop: its search-choice lookup finds nothing among its
-                # deps and falls back to the rec layer's deps, i.e. the resolved output's choice
+                # deps and falls back to the rec layer's deps, i.e. the resolved output's choice (a
+                # DataNotAvailableLayer there too: the fallback is the net's, measured on fresh69's
+                # moved-out reference copies)
                 choice = self._fallback_choice(rec)
-            if node in self.unavailable:
+            elif node in self.unavailable:
                 choice = None  # a DataNotAvailableLayer: no dependencies, so no search choices
             error = failures[node].message if node in failures else None
             out[node] = LayerBeam(node, data["class"], placement, beam, choice,
