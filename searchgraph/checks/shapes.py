@@ -599,22 +599,27 @@ class Shapes:
         if node in seen or data["node_kind"] != "layer" or data["unit"] != rec:
             return None
         srcs = c.sources(node)
+        if data["class"] == "gather" and data["options"].get("axis") in TIME_NAMES:
+            # ``GatherLayer``: the position's axes replace the gathered time axis, so a position over a
+            # time axis gives the output that one (a position without one: unsure)
+            position = [(src, form) for src, option, form in c.inputs(node) if option == "position"]
+            got = self._input_outer_tag(position[0][0], position[0][1], node, rec, seen) if len(position) == 1 else None
+            return got or None
         if not keeps_axes(data["class"], data["options"], KEEP_AXES) or not srcs:
             return None
-        tags: list[str | None] = []
-        for src, form in srcs:
-            sdata = c.nodes[src]
-            if form == "base":
-                tags.append(self.root_tag(src))
-            elif form == "data" and sdata["node_kind"] == "data":
-                ref = c.edge(src, node)["ref"]
-                tags.append(self.rec_tag(rec) if ref in ("data", "data:source") else
-                            self.data_tag(src[len("data:"):]))
-            elif form in ("from", "prev", "sub") and c.placement(src) == "input":
-                tags.append(self.outer_tag(src, rec, seen | {node}))
-            else:
-                tags.append(None)
-        return _same(tags)
+        return _same([self._input_outer_tag(src, form, node, rec, seen) for src, form in srcs])
+
+    def _input_outer_tag(self, src: str, form: str, node: str, rec: str, seen: frozenset[str]) -> str | None:
+        """The time axis of one input of a layer moved out in front of ``rec``'s loop."""
+        c = self.c
+        if form == "base":
+            return self.root_tag(src)
+        if form == "data" and c.nodes[src]["node_kind"] == "data":
+            ref = c.edge(src, node)["ref"]
+            return self.rec_tag(rec) if ref in ("data", "data:source") else self.data_tag(src[len("data:"):])
+        if form in ("from", "prev", "sub") and c.placement(src) == "input":
+            return self.outer_tag(src, rec, seen | {node})
+        return None
 
     def outer_has_time(self, node: str, rec: str, seen: frozenset[str] = frozenset()) -> bool | None:
         """Whether a loop layer moved out in front of the loop has some time axis (computed over all
