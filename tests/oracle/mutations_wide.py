@@ -111,6 +111,7 @@ from .mutations_fresh64 import FRESH64_OPERATORS, FRESH64_SEED
 from .mutations_fresh65 import FRESH65_OPERATORS, FRESH65_SEED
 from .mutations_fresh66 import FRESH66_OPERATORS, FRESH66_SEED
 from .mutations_fresh67 import FRESH67_OPERATORS, FRESH67_SEED
+from .mutations_fresh68 import FRESH68_OPERATORS, FRESH68_SEED
 from .mutations_fresh69 import FRESH69_OPERATORS, FRESH69_SEED
 from .oracle import KNOWN_GAPS, analyze_case, corpus_cases, disagreements
 
@@ -430,7 +431,7 @@ SETS = {"dev": DEV_OPERATORS, "held-out": HELD_OUT_OPERATORS, "fresh": FRESH_OPE
         "fresh49": FRESH49_OPERATORS, "fresh50": FRESH50_OPERATORS, "fresh51": FRESH51_OPERATORS,
         "fresh52": FRESH52_OPERATORS, "fresh53": FRESH53_OPERATORS, "fresh54": FRESH54_OPERATORS,
         "fresh55": FRESH55_OPERATORS, "fresh56": FRESH56_OPERATORS, "fresh57": FRESH57_OPERATORS,
-        "fresh58": FRESH58_OPERATORS, "fresh59": FRESH59_OPERATORS, "fresh60": FRESH60_OPERATORS, "fresh61": FRESH61_OPERATORS, "fresh62": FRESH62_OPERATORS, "fresh63": FRESH63_OPERATORS, "fresh64": FRESH64_OPERATORS, "fresh65": FRESH65_OPERATORS, "fresh66": FRESH66_OPERATORS, "fresh67": FRESH67_OPERATORS, "fresh69": FRESH69_OPERATORS,
+        "fresh58": FRESH58_OPERATORS, "fresh59": FRESH59_OPERATORS, "fresh60": FRESH60_OPERATORS, "fresh61": FRESH61_OPERATORS, "fresh62": FRESH62_OPERATORS, "fresh63": FRESH63_OPERATORS, "fresh64": FRESH64_OPERATORS, "fresh65": FRESH65_OPERATORS, "fresh66": FRESH66_OPERATORS, "fresh67": FRESH67_OPERATORS, "fresh68": FRESH68_OPERATORS, "fresh69": FRESH69_OPERATORS,
         "classic": OPERATORS}
 #: Each set's seed: the fresh set (``mutations_fresh.py``) has its own; ``classic`` is the first
 #: generator's operators (``mutations.OPERATORS``) with the wide seed, for other bases than its own.
@@ -454,7 +455,7 @@ SEEDS = {"dev": WIDE_SEED, "held-out": WIDE_SEED, "fresh": FRESH_SEED, "fresh2":
          "fresh49": FRESH49_SEED, "fresh50": FRESH50_SEED, "fresh51": FRESH51_SEED,
          "fresh52": FRESH52_SEED, "fresh53": FRESH53_SEED, "fresh54": FRESH54_SEED,
          "fresh55": FRESH55_SEED, "fresh56": FRESH56_SEED, "fresh57": FRESH57_SEED,
-         "fresh58": FRESH58_SEED, "fresh59": FRESH59_SEED, "fresh60": FRESH60_SEED, "fresh61": FRESH61_SEED, "fresh62": FRESH62_SEED, "fresh63": FRESH63_SEED, "fresh64": FRESH64_SEED, "fresh65": FRESH65_SEED, "fresh66": FRESH66_SEED, "fresh67": FRESH67_SEED, "fresh69": FRESH69_SEED,
+         "fresh58": FRESH58_SEED, "fresh59": FRESH59_SEED, "fresh60": FRESH60_SEED, "fresh61": FRESH61_SEED, "fresh62": FRESH62_SEED, "fresh63": FRESH63_SEED, "fresh64": FRESH64_SEED, "fresh65": FRESH65_SEED, "fresh66": FRESH66_SEED, "fresh67": FRESH67_SEED, "fresh68": FRESH68_SEED, "fresh69": FRESH69_SEED,
          "classic": WIDE_SEED}
 
 
