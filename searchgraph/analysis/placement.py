@@ -321,9 +321,10 @@ def _reads_loop_input(s: Structure, node: str, rec: str, seen: set[str]) -> bool
                                or src in s.loop_sources(rec)):
             return True
         if form == "base" and src in s.loop_sources(rec) and nd[node]["unit_kind"] == "subnet" \
-                and nd[node]["unit"] in s.children.get(rec, ()) \
-                and s.users[src][node]["ref"].count("base:") == 1:
-            return True  # a subnetwork of the unit reads the unit's data (``base:data:KEY``)
+                and s.users[src][node]["ref"].count("base:") == _subnet_depth(s, node, rec):
+            # a subnetwork of the unit reads the unit's data (``base:data:KEY``; from a subnetwork
+            # nested in one, ``base:base:data:KEY``)
+            return True
         # (a ``prev:`` frame too: the input net shifts an input-moved layer along the loop's time axis)
         if nd[src]["node_kind"] == "sub":
             src = s.parent(src)  # a sub-layer (``split/0``) reads what its layer reads
@@ -331,6 +332,17 @@ def _reads_loop_input(s: Structure, node: str, rec: str, seen: set[str]) -> bool
             return True
     # a subnetwork reads what its inner layers read (its own ``from`` only reaches them as ``data``)
     return any(_reads_loop_input(s, inner, rec, seen) for inner in s.children.get(node, ()))
+
+
+def _subnet_depth(s: Structure, node: str, rec: str) -> int:
+    """How many ``subnetwork`` levels lie between ``node`` and ``rec``'s unit (0: none, or not only
+    subnetworks)."""
+    nd, depth, holder = s.nodes, 0, s.nodes[node]["unit"]
+    while holder is not None and holder != rec:
+        if nd[holder]["class"] != "subnetwork":
+            return 0
+        depth, holder = depth + 1, nd[holder]["unit"]
+    return depth if holder == rec else 0
 
 
 def _attends_over_loop_input(s: Structure, node: str, rec: str) -> bool:
