@@ -450,7 +450,7 @@ class BeamPass:
             # size tensor taken for the latest choice's batch), on the batch's beam object, which
             # ``BatchInfo`` keeps from before the choice's dependencies were known (measured on
             # RETURNN: fresh36's lengths of decoders over their input); with an ``end`` layer the lengths
-            # are resolved along the choices and carry the choice's real beam
+            # are resolved along the choices (below: ``_end_length``)
             return SearchBeam(first.name, first.size), self._combine_choices(choices)
         if data["class"] == "length" and not self.template and first is not None and self._end_length(node, first):
             # a searching loop's sequence lengths (its time dim's ``dyn_size_ext``) are resolved along the
