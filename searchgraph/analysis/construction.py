@@ -479,6 +479,8 @@ class Construction:
             if (s.search and not search) or option.startswith(("reuse_params", "max_seq_len")) or \
                     kind_src == "missing" or (src not in s.built and kind_src == "layer"):
                 continue
+            if data["class"] == "subnetwork" and option == "from":
+                continue  # ``SubnetworkLayer.transform_config_dict`` empties ``from``: the inner layers read them
             if form == "data" and s.users[src][node]["ref"] == "data:source":
                 rec = s.rec_of(node)
                 name = f"{rec}/data:source"

@@ -289,8 +289,8 @@ class Structure:
                     result = _own_batch_axis(data["class"], data["options"])
                 elif data["class"] == "reduce" and _over_batch(data["options"]):
                     result = False  # ``ReduceLayer`` over ``B``: the beam stays, the batch axis goes
-                elif drops_batch_axis(data["class"], data["options"]):
-                    result = False
+                elif drops_batch_axis(data["class"], data["options"]) or data["class"] == "range_from_length":
+                    result = False  # (``RangeFromLengthLayer``: only the new dim its source sizes)
                 elif data["node_kind"] == "sub":
                     result = self._batched.get(self.parent(name), True)
                 else:
