@@ -664,10 +664,11 @@ class BeamPass:
         if self.nd[node]["class"] not in _COMMON_DATA or self.s.rec_of(node) is not None:
             return False
         ranks = [self._root_rank(src) for src, opt, _ in self.s.inputs(node) if opt == "from"]
-        if len(ranks) < 2 or any(r is None for r in ranks):
+        known = [r for r in ranks if r is not None]
+        if len(ranks) < 2 or len(known) < len(ranks):
             return False
-        top = max(r[0] for r in ranks if r is not None)
-        return not next(batched for ndim, batched in (r for r in ranks if r is not None) if ndim == top)
+        top = max(ndim for ndim, _ in known)
+        return not next(batched for ndim, batched in known if ndim == top)
 
     def _root_rank(self, src: str) -> tuple[int, bool] | None:
         """``(batch_ndim, has a batch axis)`` of a root layer's output where known."""

@@ -43,8 +43,7 @@ def _unowned_beam_input(c: Construction, node: str) -> tuple[str, str, str, str]
     for src, beam, choice in _on_common_choices(c, node):
         maker = owner(beam)
         if maker in c.nodes and c.masked_choice_size(maker) is not None:
-            shown = f"prev:{c.nodes[node]['local']}" if src == node else src
-            return shown, f"SearchBeam(name={beam.name!r}, beam_size={beam.size})", choice.name, maker
+            return _shown(c, node, src), f"SearchBeam(name={beam.name!r}, beam_size={beam.size})", choice.name, maker
     return None
 
 
@@ -67,6 +66,19 @@ def _on_common_choices(c: Construction, node: str) -> Iterator[tuple[str, Search
         beam, choice = c.input_beam(src, form, node), c.input_choice(src, form, node)
         if beam is not None and choice is not None and choice.name == common.name:
             yield src, beam, choice
+
+
+def _shown(c: Construction, node: str, src: str) -> str:
+    """An input as the layer reads it: its own previous frame (``rec_previous_layer``) as ``prev:NAME``."""
+    return f"prev:{c.nodes[node]['local']}" if src == node else src
+
+
+def _beam_mismatch(c: Construction, node: str, src: str, beam: SearchBeam, own: SearchBeam,
+                   choice: str) -> Raised:
+    """``select_if_needed``'s assertion: an input on the common search choices but not on their beam."""
+    return Raised(f"AssertionError: SearchBeam(name={beam.name!r}, beam_size={beam.size}) != "
+                  f"SearchBeam(name={own.name!r}, beam_size={own.size})",
+                  names={"src": _shown(c, node, src), "beam": beam.name, "choice": choice, "own": own.name})
 
 
 @rule('SG106', 'decided layer combined with a beamed one',
@@ -940,10 +952,7 @@ def input_off_regression_beam(c: Construction) -> dict[str, Raised]:
             own = c.beam(chooser)
             if own is None or own.name == beam.name:
                 continue
-            shown = f"prev:{c.nodes[node]['local']}" if src == node else src
-            out[node] = Raised(f"AssertionError: SearchBeam(name={beam.name!r}, beam_size={beam.size}) != "
-                               f"SearchBeam(name={own.name!r}, beam_size={own.size})",
-                               names={"src": shown, "beam": beam.name, "choice": chooser, "own": own.name})
+            out[node] = _beam_mismatch(c, node, src, beam, own, chooser)
             break
     return out
 
@@ -973,10 +982,7 @@ def input_off_common_beam(c: Construction) -> dict[str, Raised]:
             if (maker in c.nodes and c.masked_choice_size(maker) is not None) or (
                     chooser in c.nodes and c.nodes[chooser]["options"].get("input_type") == "regression"):
                 continue
-            shown = f"prev:{c.nodes[node]['local']}" if src == node else src
-            out[node] = Raised(f"AssertionError: SearchBeam(name={beam.name!r}, beam_size={beam.size}) != "
-                               f"SearchBeam(name={own.name!r}, beam_size={own.size})",
-                               names={"src": shown, "beam": beam.name, "choice": choice.name, "own": own.name})
+            out[node] = _beam_mismatch(c, node, src, beam, own, choice.name)
             break
     return out
 
