@@ -285,8 +285,10 @@ class Structure:
         if not self._batched:
             for name in self.order:  # construction order: inputs first (but a prev: input may come later)
                 data = self.nodes[name]
-                if data["class"] in (":i", "variable", "constant", "random", "rand_int"):
+                if data["class"] in (":i", "variable", "constant", "random", "rand_int", "range"):
                     result = _own_batch_axis(data["class"], data["options"])
+                elif data["class"] == "range_in_axis" and not _names_batch_dim(data["options"].get("axis")):
+                    result = False  # ``RangeInAxisLayer``: its axis only (a time axis keeps the beam its size carries)
                 elif data["class"] == "reduce" and _over_batch(data["options"]):
                     result = False  # ``ReduceLayer`` over ``B``: the beam stays, the batch axis goes
                 elif drops_batch_axis(data["class"], data["options"]) or data["class"] == "range_from_length":
@@ -314,7 +316,7 @@ class Structure:
 def _own_batch_axis(cls: str, opts: dict[str, Any]) -> bool:
     """Whether a layer that makes its value from nothing has a batch axis: a ``variable`` with
     ``add_batch_axis``, a ``constant`` with ``with_batch_dim``, a ``random`` / ``rand_int`` whose
-    ``shape`` holds the batch dim; never the frame index ``:i``."""
+    ``shape`` holds the batch dim; never the frame index ``:i`` nor a ``range``."""
     if cls == "variable":
         return bool(opts.get("add_batch_axis"))
     if cls == "constant":
@@ -323,6 +325,11 @@ def _own_batch_axis(cls: str, opts: dict[str, Any]) -> bool:
         shape = opts.get("shape")
         return isinstance(shape, (list, tuple)) and any(_is_batch_dim(d) for d in shape)
     return False
+
+
+def _names_batch_dim(axis: Any) -> bool:
+    """Whether an ``axis`` option (a description or a dim) is the batch axis."""
+    return names_batch(axis) or _is_batch_dim(axis)
 
 
 def _is_batch_dim(dim: Any) -> bool:

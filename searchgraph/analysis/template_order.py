@@ -579,7 +579,7 @@ class _Unit:
         """Whether ``name`` was rebuilt on the same inputs before (then it gives the same template):
         without a change since its record, at once; else by comparing the whole input state."""
         recorded = self.built_on.get(name)
-        if recorded is None:
+        if recorded is None or self._retries_inputs(name):
             return False
         if name not in self._stale and self._recorded_at.get(name) == self._all_epoch:
             return True
@@ -588,6 +588,15 @@ class _Unit:
             self._recorded_at[name] = self._all_epoch
             return True
         return False
+
+    def _retries_inputs(self, name: str) -> bool:
+        """Whether a rebuild of ``name`` tries again to construct an input without a finished template
+        (one whose construction raised, or not met yet): that try reads the input's own inputs, which
+        ``name``'s record does not cover, and can succeed now (its nested constructions then come in
+        RETURNN's order)."""
+        templates = self.templates
+        self._inputs_state(name)  # fills the names
+        return any(d not in templates or not templates[d].initialized for d in self._dep_names.get(name, ()))
 
     def _inputs_state(self, name: str) -> tuple[Any, ...]:
         """What a rebuild of ``name`` reads: each input template's version, whether it is unfinished
@@ -625,9 +634,13 @@ class _Unit:
         if "end" in self.by_local:
             self.construct(top, "end")
         unit = self.s.nodes
-        for local in sorted(self.by_local):
-            if unit[self.by_local[local]]["unit"] != self.rec:
-                continue  # a subnetwork's inner layer: built with it
+        own = [local for local in sorted(self.by_local)  # a subnetwork's inner layer: built with it
+               if unit[self.by_local[local]]["unit"] == self.rec]
+        if self.s.eval_flag:  # losses are collected (``eval_flag``): their layers come next
+            for local in own:
+                if unit[self.by_local[local]]["options"].get("loss"):
+                    self.construct(top, local)
+        for local in own:
             opts = unit[self.by_local[local]]["options"]
             if opts.get("is_output_layer") or opts.get("need_last"):
                 self.construct(top, local)
