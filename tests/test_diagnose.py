@@ -109,6 +109,7 @@ EXPECTED_CODES = {
     "reject-last-frame-of-a-layer-without-need-last": ("SG158", "s_last"),
     "reject-regression-decoder-combined-with-its-decision": ("SG159", "post_output"),
     "reject-masked-state-of-the-first-choice-masked-by-the-second": ("SG160", "output/held"),
+    "reject-choice-starting-from-the-whole-target-sequence": ("SG131", "output"),
 }
 
 

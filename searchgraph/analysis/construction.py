@@ -511,6 +511,13 @@ class Construction:
         if form == "prev":
             head, _, _ = src.rpartition(local)
             name = f"{head}prev:{local}"
+        elif src_data["node_kind"] == "data" and name == "data:data":
+            # the extern data layer is named as it is asked for: ``data`` (also via ``base:data``) or
+            # ``data:data`` (``TFNetwork.construct_layer`` of either name)
+            ref = str(self._s.users[src].get(node, {}).get("ref", ""))
+            while ref.startswith("base:"):
+                ref = ref[len("base:"):]
+            name = "data" if ref == "data" else name
         decided = get_layer_class(src_data["class"]).beam_role in ("decide", "split_batch_beam")
         kind = form if form in ("prev", "base", "sub", "data") else (
             "from" if option == "from" else f"option:{option}")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 __all__ = ["AXIS_OPTIONS", "DUMMY", "Layout", "RootLayouts", "as_batch_major", "common_layout", "dim_key",
-           "frame_layout", "made_dims", "names_missing_axis"]
+           "frame_layout", "lacks_time_axis", "made_dims", "names_missing_axis"]
 
 #: options a layer reads an existing axis by (a declared dim there makes no dim)
 AXIS_OPTIONS = ("axis", "axes", "red1", "red2", "reduce", "var1", "var2", "in_dim")
@@ -302,6 +302,21 @@ def names_missing_axis(cls: str, opts: dict[str, Any], sources: Sequence[Layout 
         perm = opts.get("perm")
         named = [*perm, *perm.values()] if isinstance(perm, dict) else []
     return sources[0].batch is None and any(names_batch(a) for a in named)
+
+
+def lacks_time_axis(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None],
+                    options: Mapping[str, Layout | None]) -> bool:
+    """Whether a layer that works over the time axis gets a template computed only from dummies (no
+    batch and no time axis: a scalar, or a feature vector made of one): ``SoftmaxOverSpatialLayer``
+    (its ``axis``, by default the time axis, is not found) and ``GenericAttentionLayer`` (its weights
+    have no axis to reduce the base's time axis with). The template is not made this time."""
+    def bare(layout: Layout | None) -> bool:
+        return layout is not None and layout.batch is None and layout.time is None
+    if cls == "softmax_over_spatial" and (opts.get("axis") is None or opts.get("axis") in TIME_NAMES):
+        return len(sources) == 1 and bare(sources[0])
+    if cls == "generic_attention":
+        return bare(options.get("weights"))
+    return False
 
 
 def _axis_of(src: Layout, axis: Any) -> int | None:

@@ -660,7 +660,13 @@ class BeamPass:
     def _batchless_lead(self, node: str) -> bool:
         """Whether a root layer whose template is its sources' common data (``combine``, ``compare``,
         ``eval``: ``Data.get_common_data``) takes its axes from a source without batch axis: the first
-        source with the most axes has none (a ``range_from_length`` beside lengths)."""
+        source with the most axes has none (a ``range_from_length`` beside lengths); or a ``scatter_nd``
+        whose ``position`` has no batch axis while its updates have one (``ScatterNdLayer._get_axes``: the
+        template is the position's, the updates' batch axis added by ``copy_add_dim_by_tag``)."""
+        if self.nd[node]["class"] == "scatter_nd":
+            position = [src for src, opt, _ in self.s.inputs(node) if opt == "position"]
+            return len(position) == 1 and not self.s.batched(position[0]) and any(
+                self.s.batched(src) for src, opt, _ in self.s.inputs(node) if opt == "from")
         if self.nd[node]["class"] not in _COMMON_DATA or self.s.rec_of(node) is not None:
             return False
         ranks = [self._root_rank(src) for src, opt, _ in self.s.inputs(node) if opt == "from"]

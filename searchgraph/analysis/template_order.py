@@ -37,6 +37,8 @@ from .layouts import (
     RootLayouts,
     dim_key,
     frame_layout,
+    lacks_time_axis,
+    names_batch,
     names_missing_axis,
 )
 from .passes import BeamPass
@@ -478,12 +480,46 @@ class _Unit:
                     f"{node} ({cls}) needs a batch axis on its inputs, and one of them is computed only from the "
                     "loop's own previous frames, which start as a dummy without batch axis")
             return True
+        if cls == "dot":
+            return self._dot_batch(node, got)
         if cls == "choice":
             return bool(opts.get("target")) or any(inputs)
-        if cls in FROM_INPUTS and not (cls == "eval" and _own_axes(opts.get("out_type"))):
+        cell = cls == "rec" and isinstance(opts.get("unit"), str)  # a cell per frame (``lstm``): like ``rnn_cell``
+        if (cls in FROM_INPUTS or cell) and not (cls == "eval" and _own_axes(opts.get("out_type"))):
             outer = any(form == "outer" for _, _, form in (self._ask(i) for i in self.s.inputs(node)))
             return outer or any(inputs) or not self.s.inputs(node)
         return True
+
+    def _dot_batch(self, node: str, got: dict[str, Any]) -> bool:
+        """A ``dot``'s batch axis: its sources' (``DotLayer.get_out_data_from_opts``), where the axes that
+        are neither reduced nor varied must match in count: one source with a batch axis and one without
+        (a dummy's descendant) fails, unless the axes options name the batch axis."""
+        opts = self.s.nodes[node]["options"]
+        named = [opts.get(k) for k in ("reduce", "red1", "red2", "var1", "var2")]
+        flags: list[bool | None] = []
+        for item in self.s.inputs(node):
+            if item[1] != "from":
+                continue
+            asked, _, form = self._ask(item)
+            if form == "outer":
+                layout = self._outer_layout(item[0], item[2], node)
+                flags.append(None if layout is None else layout.batch is not None)
+                continue
+            value = got.get(asked)
+            if isinstance(value, _Snap):
+                flags.append(value.batch)
+            elif isinstance(value, str) and value in self.templates:
+                flags.append(self.templates[value].batch)
+            else:
+                flags.append(None)
+        if len(flags) == 2 and None not in flags and flags[0] != flags[1] and not any(
+                names_batch(a) for v in named for a in (v if isinstance(v, (list, tuple)) else [v])):
+            raise _TemplateFailure(node, (
+                f"AssertionError: {node}: the axes of its two sources that are neither reduced nor varied "
+                "differ in count (one has a batch axis, the other, computed only from the loop's own previous "
+                "frames, none: DotLayer.get_out_data_from_opts)"),
+                f"{node} (dot) has one source with a batch axis and one without")
+        return any(f is not False for f in flags) or not flags
 
     def _first_source_batchless(self, node: str, got: dict[str, Any]) -> bool:
         """Whether the first ``from`` input of ``node`` is a template of the unit without batch axis."""
@@ -538,7 +574,8 @@ class _Unit:
                 sources.append(layout)
             else:
                 options[item[1]] = layout
-        if names_missing_axis(data["class"], data["options"], sources):
+        if names_missing_axis(data["class"], data["options"], sources) \
+                or lacks_time_axis(data["class"], data["options"], sources, options):
             raise _AxisMissing(node)
         return frame_layout(data["class"], data["options"], sources, self.roots.target(data["options"]), options)
 

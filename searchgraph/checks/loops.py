@@ -368,8 +368,8 @@ def initial_output_layer_mismatch(c: Construction) -> dict[str, Raised]:
         if rec in out or not isinstance(initial, str) or initial in _INITIAL_KEYWORDS:
             continue
         init = next((s for s, opt, _, _ in data.get("inputs", []) if opt == "initial_output"), None)
-        if init is None or c.nodes[init]["node_kind"] != "layer":
-            continue
+        if init is None or c.nodes[init]["node_kind"] not in ("layer", "data"):
+            continue  # (extern data too: ``base:data:classes``, a whole sequence)
         if c.rec_of(init) == rec and c.search and c.has_templates:
             # a layer of the same unit: the rec cell's template of it, already on a beam of the frame
             # (``copy_extend_with_beam`` asserts it is the template's own)
