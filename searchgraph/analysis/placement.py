@@ -198,9 +198,11 @@ def _move_out(s: Structure, out: Placement, rec: str, members: list[str],
     # An input-moved layer over the loop's own input frames that the loop reads is unstacked
     # into a per-frame layer of the same name inside the loop (RETURNN's "input-moved-out"
     # wrapper); that one is what RETURNN lists, in the loop, with no beam and no choice.
+    # (read at the current frame: a ``prev:`` read takes the shifted sequence, ``prev:NAME``, and makes
+    # no layer of that name in the loop)
     over_input = {n for n in members if where.get(n) == "input" and _reads_loop_input(s, n, rec, set())}
     for node in over_input:
-        if any(node in deps[o] for o in loop):
+        if any(node in deps[o] and _reads_current(s, node, o) for o in loop):
             out.wrapped_input.add(node)
 
 
@@ -215,6 +217,15 @@ def _closure(start: list[str], deps: dict[str, set[str]], skip: set[str] | froze
             out.append(node)
             todo.extend(sorted(deps[node] - set(out)))
     return out
+
+
+def _reads_current(s: Structure, node: str, reader: str) -> bool:
+    """Whether ``reader`` reads ``node``'s current frame (not only ``prev:node``); unsure counts as yes."""
+    edge = s.users.get(node, {}).get(reader)
+    if edge is None:
+        return True
+    kinds = edge.get("kinds") or {edge.get("kind")}
+    return any(kind != "prev" for kind in kinds)
 
 
 def _prev_needed(s: Structure, rec: str, members: list[str], deps: dict[str, set[str]], local: dict[str, str],
