@@ -110,6 +110,8 @@ EXPECTED_CODES = {
     "reject-regression-decoder-combined-with-its-decision": ("SG159", "post_output"),
     "reject-masked-state-of-the-first-choice-masked-by-the-second": ("SG160", "output/held"),
     "reject-choice-starting-from-the-whole-target-sequence": ("SG131", "output"),
+    "reject-scores-with-an-axis-from-a-previous-expand-dims": ("SG118", "output/output"),
+    "reject-hard-attention-cell-reading-two-choices-previous-frames": ("SG101", "output/s"),
 }
 
 

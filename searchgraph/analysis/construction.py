@@ -56,6 +56,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
         # the templates a unit ends with follow RETURNN's construction order, not the fixed point
         replayed: dict[str, frozenset[str]] = {}
         prev_needed: dict[str, set[str]] = {}
+        kept: dict[str, SearchBeam] = {}  # beam name -> its first object (``BatchInfo``), units in order
         stale: set[str] = set()  # replayed templates whose last construction raised
         for rec in [n for n in s.order if s.nodes[n]["class"] == "rec" and simulatable(templates, n)]:
             replay = simulate_unit(templates, rec, roots)
@@ -66,12 +67,15 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
                 layouts.update(replay.layout)
                 templates.beam.update(replay.beam)
                 templates.chosen.update(replay.chosen)
+                for name, beam in replay.kept.items():
+                    kept.setdefault(name, beam)
             if replay.error is not None and replay.error_layer is not None:
                 unit_failures[replay.error_layer] = (replay.error, replay.cause)
         placement = place(s, functools.partial(_first_source_beam, s, templates), prev_needed)
         real = BeamPass(s, placement, settled=settled, template_beams=templates.beam, template_chosen=templates.chosen,
                         rec_outer=rec_output_templates(s, templates.beam, templates.chosen, frozenset(replayed)),
-                        unavailable=frozenset(avail.unavailable), frame_order=frame_positions(s, placement.where))
+                        unavailable=frozenset(avail.unavailable), frame_order=frame_positions(s, placement.where),
+                        kept_beams=kept)
         # rec units are first built as templates: a template error stops RETURNN before any
         # layer is moved out of the loop or translated
         # (where a unit's construction order was replayed to the end, a layer whose template was last

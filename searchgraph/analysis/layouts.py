@@ -205,6 +205,11 @@ def frame_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None
         return Layout(1, None, None, bool(opts.get("sparse")))
     if cls == ":i":
         return Layout(0, None, None, False)  # the frame index: an int32 scalar (``construct_layer``'s ":i")
+    if cls == "concat" and sources and all(src is not None for src in sources) \
+            and len({(src.ndim, src.batch, src.time, src.tag) for src in sources if src is not None}) == 1:
+        # ``ConcatLayer`` along the feature axis of alike sources: their layout, dense
+        first = sources[0]
+        return replace(first, sparse=False) if first is not None else None
     if cls == "split" and opts.get("axis") in (None, "F", "f", "feature"):
         # ``SplitLayer.get_out_data_from_opts``: its sources' concatenation; its parts (``a/0``) are that
         # with a part of the feature axis
@@ -226,6 +231,13 @@ def _reshaping(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None])
         # the softmax axis goes last (``SoftmaxOverSpatialLayer``: copy_move_axis(time, -1))
         batch = src.batch - (1 if src.time < src.batch else 0)
         return Layout(src.ndim, batch, src.ndim - 1, False, src.tag)
+    if cls == "expand_dims" and str(opts.get("axis", "")).lower() in ("spatial", "time", "t"):
+        # ``ExpandDimsLayer._get_axis``: a new spatial axis in front of the feature axis (labels: last),
+        # the time axis where there was none
+        at = src.ndim if src.sparse else src.ndim - 1
+        time = _shifted(src.time, at) if src.time is not None else at
+        tag = src.tag if src.time is not None else f"expand_dims:{_dim_description(opts.get('dim'))}"
+        return Layout(src.ndim + 1, _shifted(src.batch, at), time, src.sparse, tag)
     if cls == "reduce" and not opts.get("keep_dims"):
         axes = opts.get("axes", opts.get("axis"))
         axes = axes if isinstance(axes, list) else [axes]
@@ -304,6 +316,17 @@ def names_missing_axis(cls: str, opts: dict[str, Any], sources: Sequence[Layout 
     return sources[0].batch is None and any(names_batch(a) for a in named)
 
 
+def _shifted(axis: int | None, at: int) -> int | None:
+    """An axis index after a new axis is inserted at ``at``."""
+    return axis if axis is None or axis < at else axis + 1
+
+
+def _dim_description(dim: Any) -> str:
+    """A ``dim`` option's name (a declared dim's description, else its value)."""
+    spec = dim.get("__dim__", dim) if isinstance(dim, dict) else None
+    return str(spec.get("description")) if isinstance(spec, dict) else str(dim)
+
+
 def lacks_time_axis(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None],
                     options: Mapping[str, Layout | None]) -> bool:
     """Whether a layer that works over the time axis gets a template computed only from dummies (no
@@ -312,8 +335,11 @@ def lacks_time_axis(cls: str, opts: dict[str, Any], sources: Sequence[Layout | N
     have no axis to reduce the base's time axis with). The template is not made this time."""
     def bare(layout: Layout | None) -> bool:
         return layout is not None and layout.batch is None and layout.time is None
-    if cls == "softmax_over_spatial" and (opts.get("axis") is None or opts.get("axis") in TIME_NAMES):
-        return len(sources) == 1 and bare(sources[0])
+    if cls == "softmax_over_spatial" and len(sources) == 1 and bare(sources[0]):
+        # the time axis (by default) or any spatial axis (``stag:...``) of a template that has at most
+        # a feature axis
+        axis = opts.get("axis")
+        return axis is None or axis in TIME_NAMES or (isinstance(axis, str) and sources[0].ndim <= 1)
     if cls == "generic_attention":
         return bare(options.get("weights"))
     return False

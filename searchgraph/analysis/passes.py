@@ -112,14 +112,16 @@ class BeamPass:
                  template_chosen: dict[str, SearchBeam | None] | None = None,
                  rec_outer: dict[str, SearchBeam | None] | None = None,
                  unavailable: frozenset[str] | set[str] = frozenset(),
-                 frame_order: Mapping[str, int] | None = None):
+                 frame_order: Mapping[str, int] | None = None,
+                 kept_beams: Mapping[str, SearchBeam] | None = None):
         """``settled``: layers whose beam is known to be None (no choice upstream, outside loops);
         ``template_beams``: the template pass's beams, which ``prev:`` values carry in the real pass;
         ``template_chosen``: its search choices (a layer's own previous frame has its template's);
         ``rec_outer``: each rec layer's own beam from its template (:mod:`.templates`);
         ``unavailable``: layers built as a ``DataNotAvailableLayer`` (no dependencies, no search
         choices); ``frame_order``: loop layers -> their position in the loop's real construction of a
-        frame (:mod:`.frame_order`)."""
+        frame (:mod:`.frame_order`); ``kept_beams``: beam name -> the first ``SearchBeam`` object made
+        under it while the templates were built, which every batch of that name keeps (``BatchInfo``)."""
         self.s = structure
         self.nd = structure.nodes
         self.search = structure.search
@@ -134,6 +136,7 @@ class BeamPass:
         self.rec_outer = rec_outer if rec_outer is not None else {}
         self.unavailable = unavailable
         self.frame_order = frame_order or {}
+        self.kept_beams = kept_beams or {}
         #: loop layer -> its inputs' search choices in kwargs order, and where its own previous frame
         #: goes among them (taken from the final table when replayed)
         self._frame_choices: dict[str, tuple[list[SearchBeam | None], int | None]] = {}
@@ -481,6 +484,13 @@ class BeamPass:
                 return None, None
             first_choice = source_choices[0] if sources else None
             return SearchBeam(node, first.size, first), SearchBeam(node, first.size, first_choice or first)
+        if role == "rec" and self.search and not self.template and self.kept_beams and len(sources) > 1:
+            # ``RecLayer.transform_config_dict`` makes its sources' template before they are translated
+            # into a common beam (``get_concat_sources_data_template``): ``BatchInfo.get_common_batch_info``
+            # combines the beams their batches keep, the first object of each name, made while the
+            # templates were built, with the dependencies known then (measured on RETURNN: fresh73-m068,
+            # a cell reading the previous frames of two choices whose first objects have none)
+            combine_beams([self.kept_beams.get(b.name, b) if b is not None else None for b in sources])
         if role == "rec":
             # ``RecLayer.get_out_data_from_opts`` combines the output template's beam with its sources',
             # its ``initial_state`` layers' and the parent-net layers its unit reads (``get_parent_deps``)

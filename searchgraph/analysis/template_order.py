@@ -135,6 +135,8 @@ class UnitTemplates:
     layout: dict[str, Layout | None] = field(default_factory=dict)
     #: members some template asked for as ``prev:`` (``prev_layers_needed``): built in the loop
     prev_needed: set[str] = field(default_factory=set)
+    #: beam name -> the first ``SearchBeam`` object made under it (what every batch of the name keeps)
+    kept: dict[str, SearchBeam] = field(default_factory=dict)
     #: members whose last construction in the replay raised (their template is older than their inputs)
     failing: set[str] = field(default_factory=set)
 
@@ -194,6 +196,14 @@ class _Unit:
         self._stale: set[str] = set()
         self._all_epoch = 0
         self._recorded_at: dict[str, int] = {}
+        #: beam name -> the first ``SearchBeam`` made under it (``BatchInfo`` keeps that object per name)
+        self.kept: dict[str, SearchBeam] = {}
+
+    def _keep(self, beam: SearchBeam | None) -> None:
+        """Register ``beam`` and its chain where their names are new (``BatchInfo._make_beam_dim``: the
+        first object of a name is the one every batch of that name keeps)."""
+        for b in beam.walk() if beam is not None else ():
+            self.kept.setdefault(b.name, b)
 
     # -- the layers' inputs, in the order transform_config_dict asks for them ------------------------
     def deps(self, node: str) -> list[tuple[str, str, str]]:
@@ -337,8 +347,10 @@ class _Unit:
         node = self.by_local[name]
         beams = ChainMap({node: t.beam}, self.bp.beam)
         chosen = ChainMap({node: t.chosen}, self.bp.chosen)
-        return _Snap(self.bp.prev_frame_of(node, self.rec, beams),
+        snap = _Snap(self.bp.prev_frame_of(node, self.rec, beams),
                      self.bp.prev_frame_of(node, self.rec, chosen), t.batch, t.layout)
+        self._keep(snap.beam)
+        return snap
 
     # -- construct_layer / add_templated_layer -------------------------------------------------------
     def construct_layer(self, g: _Getter, name: str) -> None:
@@ -403,6 +415,7 @@ class _Unit:
             bp.beam, bp.chosen, bp.prev_snapshots = saved
         before = _state(t)
         t.initialized, t.beam, t.chosen, t.batch, t.layout = True, beam, chosen, batch, layout
+        self._keep(beam)
         if _state(t) != before:
             self.version[name] = self.version.get(name, 0) + 1
             self._touch(name)
@@ -797,6 +810,7 @@ def simulate_unit(bp: BeamPass, rec: str, roots: RootLayouts | None = None) -> U
             if not t.batch:
                 out.batchless.add(node)
     out.prev_needed = {unit.by_local[n] for n in unit.prev_asked if n in unit.by_local}
+    out.kept = dict(unit.kept)
     out.failing = {unit.by_local[n] for n in unit.failing if n in unit.by_local}
     out.replayed = True
     return out

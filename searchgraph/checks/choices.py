@@ -243,6 +243,11 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
                 shapes.read_time(s, f, node, rec) for s, f in srcs):
             bad = next(s for s, f in srcs if shapes.read_time(s, f, node, rec))
             why = f"{bad} has an extra time axis (a whole sequence read into the loop)"
+        elif rec is not None and not regression and c.rec_of(src) == rec \
+                and (extra := _frame_axes_at_least(c, src, rec)) > 2:
+            # ChoiceLayer: ``sources[0].output.shape == (dim,)``: a frame of scores per hypothesis
+            why = (f"{src} has {extra - 2} more axis in the frame than (batch, dim): a source of it keeps an "
+                   "axis it added (an expand_dims, a concat of such values)")
         else:
             want, have = shapes.target_dim(node), shapes.dim(src)
             if data["options"].get("target") and want is not None and have is not None and want != have:
@@ -255,6 +260,34 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
             out[node] = typed
     out.update(_scores_added_to_beam(c, shapes))
     return out
+
+
+#: classes whose template has every axis of its sources (``get_concat_sources_data_template`` /
+#: ``Data.get_common_data``): at least as many as the source with the most
+_UNION_AXES = frozenset({"linear", "softmax", "activation", "copy", "dropout", "layer_norm", "combine", "cast",
+                         "concat"})
+
+
+def _frame_axes_at_least(c: Construction, node: str, rec: str, seen: frozenset[str] = frozenset()) -> int:
+    """A lower bound of the number of axes (batch included) of a loop layer's frame: as the loop builds
+    it where that is known (:meth:`Construction.loop_layout`), else the most of its sources' for classes that keep every axis of their
+    sources (a ``concat`` joins along one axis: as many as each); a layer outside the loop counts
+    whole; 0 where nothing is known."""
+    if node in seen:
+        return 0
+    if c.rec_of(node) is None:  # a layer outside the loop, read whole (``base:``; its caller checks)
+        root = c.root_layout(node)
+        return root.ndim if root is not None else 0
+    if c.rec_of(node) != rec or c.placement(node) != "loop":
+        return 0
+    layout = c.loop_layout(node)  # as the loop really builds it (a template can keep stale axes)
+    if layout is not None:
+        return layout.ndim
+    data = c.nodes[node]
+    if data["node_kind"] != "layer" or data["class"] not in _UNION_AXES or data["options"].get("out_type"):
+        return 0
+    return max((_frame_axes_at_least(c, src, rec, seen | {node}) for src, form in c.sources(node)
+                if form != "data" and (form == "base" or c.rec_of(src) == rec)), default=0)
 
 
 def _scores_added_to_beam(c: Construction, shapes: Shapes) -> dict[str, str]:

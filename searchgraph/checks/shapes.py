@@ -221,9 +221,16 @@ class Shapes:
         cls = data["class"]
         if cls == "choice":
             return data["options"].get("input_type") != "regression"
-        if cls in ("linear", "softmax", "self_attention", "combine", "activation", "layer_norm"):
+        if cls in ("linear", "softmax", "self_attention", "activation", "layer_norm"):
             return False
         srcs = c.sources(node)
+        if cls == "combine":
+            # ``CombineLayer``: its sources' common data (``Data.get_common_data``), labels stay labels
+            # (a ``mul`` of labels is sparse); a dense source makes it dense where it leads
+            if data["options"].get("out_type") or data["options"].get("n_out") or not srcs:
+                return None if any(self.sparse(src, seen | {node}) for src, _ in srcs) else False
+            found = [self.sparse(src, seen | {node}) for src, _ in srcs]
+            return True if all(f is True for f in found) else False if all(f is False for f in found) else None
         if cls in ("copy", "dropout", "decide") and srcs:
             return self.sparse(srcs[0][0], seen | {node})
         if cls == "cast" and srcs:
