@@ -205,6 +205,9 @@ def frame_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None
         return Layout(1, None, None, bool(opts.get("sparse")))
     if cls == ":i":
         return Layout(0, None, None, False)  # the frame index: an int32 scalar (``construct_layer``'s ":i")
+    if cls == "dot" and len(sources) == 2 and all(src is not None and src.batch is None and src.time is None
+                                                  and src.ndim <= 1 for src in sources):
+        return Layout(0, None, None, False)  # two feature vectors (dummies' descendants) reduced: a scalar
     if cls == "concat" and sources and all(src is not None for src in sources) \
             and len({(src.ndim, src.batch, src.time, src.tag) for src in sources if src is not None}) == 1:
         # ``ConcatLayer`` along the feature axis of alike sources: their layout, dense
@@ -332,17 +335,30 @@ def lacks_time_axis(cls: str, opts: dict[str, Any], sources: Sequence[Layout | N
     """Whether a layer that works over the time axis gets a template computed only from dummies (no
     batch and no time axis: a scalar, or a feature vector made of one): ``SoftmaxOverSpatialLayer``
     (its ``axis``, by default the time axis, is not found) and ``GenericAttentionLayer`` (its weights
-    have no axis to reduce the base's time axis with). The template is not made this time."""
+    have no axis to reduce the base's time axis with), a ``dot`` reducing a time or spatial axis. The
+    template is not made this time."""
     def bare(layout: Layout | None) -> bool:
         return layout is not None and layout.batch is None and layout.time is None
     if cls == "softmax_over_spatial" and len(sources) == 1 and bare(sources[0]):
         # the time axis (by default) or any spatial axis (``stag:...``) of a template that has at most
         # a feature axis
         axis = opts.get("axis")
-        return axis is None or axis in TIME_NAMES or (isinstance(axis, str) and sources[0].ndim <= 1)
+        return axis is None or axis in TIME_NAMES or (_spatial(axis) and sources[0].ndim <= 1)
     if cls == "generic_attention":
         return bare(options.get("weights"))
+    if cls == "dot":
+        # ``DotLayer``: a reduce axis that is a time or spatial dim is not found in such a source
+        reduced = [opts.get(key) for key in ("reduce", "red1", "red2")]
+        return any(_spatial(axis) for axis in reduced) and any(bare(src) for src in sources)
     return False
+
+
+def _spatial(axis: Any) -> bool:
+    """Whether an axis option names a time or spatial axis (not the feature axis)."""
+    if isinstance(axis, dict):
+        spec = axis.get("__dim__", axis)
+        return isinstance(spec, dict) and spec.get("kind") == "spatial"
+    return isinstance(axis, str) and (axis in TIME_NAMES or axis.startswith("stag:"))
 
 
 def _axis_of(src: Layout, axis: Any) -> int | None:

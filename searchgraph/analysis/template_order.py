@@ -49,9 +49,16 @@ __all__ = ["FROM_INPUTS", "NEEDS_BATCH", "UnitTemplates", "simulatable", "simula
 #: batch axis gives one without batch axis)
 FROM_INPUTS = frozenset({"linear", "copy", "softmax", "activation", "combine", "dropout", "layer_norm",
                           "compare", "reinterpret_data", "reduce", "cast", "eval", "rnn_cell"})
+#: More classes whose template is made from their inputs' (``get_concat_sources_data_template``,
+#: ``Data.get_common_data``, a copy of the source with an axis added, moved, split or merged): no batch
+#: axis where no input has one (a dummy's descendant)
+BATCH_FROM_INPUTS = frozenset({"positional_encoding", "split_dims", "merge_dims", "expand_dims", "squeeze",
+                               "softmax_over_spatial", "norm", "math_norm", "elemwise_prod", "shift_axis",
+                               "swap_axes", "transpose", "concat", "scaled_grad", "identity", "print", "switch",
+                               "pad", "window", "cumsum"})
 #: Classes whose ``get_out_data_from_opts`` asserts on an input without batch axis (``decide``:
-#: ``copy_as_batch_major``)
-NEEDS_BATCH = frozenset({"gather", "self_attention", "decide"})
+#: ``copy_as_batch_major``, as ``cum_concat`` in a loop does)
+NEEDS_BATCH = frozenset({"gather", "self_attention", "decide", "cum_concat"})
 
 
 class _DependencyLoop(Exception):
@@ -484,6 +491,11 @@ class _Unit:
                 inputs.append(self.templates[value].batch)
         # ``ReinterpretDataLayer``: ``enforce_batch_major`` is a ``copy_as_batch_major`` too, and so is a
         # ``choice`` without target (``ChoiceLayer.get_out_data_from_opts``: its first source's labels)
+        # (a ``gather`` along the feature axis needs no batch axis: ``GatherLayer.get_out_data_from_opts``
+        # takes the common axes of input and position, the batch axis from the position)
+        feature_gather = cls == "gather" and opts.get("axis") in ("F", "f", "feature")
+        if feature_gather:
+            return any(inputs)
         if cls in NEEDS_BATCH or (cls == "reinterpret_data" and opts.get("enforce_batch_major")) \
                 or (cls == "choice" and not opts.get("target") and self._first_source_batchless(node, got)):
             if not all(inputs):
@@ -498,7 +510,8 @@ class _Unit:
         if cls == "choice":
             return bool(opts.get("target")) or any(inputs)
         cell = cls == "rec" and isinstance(opts.get("unit"), str)  # a cell per frame (``lstm``): like ``rnn_cell``
-        if (cls in FROM_INPUTS or cell) and not (cls == "eval" and _own_axes(opts.get("out_type"))):
+        if (cls in FROM_INPUTS or cls in BATCH_FROM_INPUTS or cell) \
+                and not (cls == "eval" and _own_axes(opts.get("out_type"))) and not _names_batch_axis(opts):
             outer = any(form == "outer" for _, _, form in (self._ask(i) for i in self.s.inputs(node)))
             return outer or any(inputs) or not self.s.inputs(node)
         return True
@@ -506,7 +519,8 @@ class _Unit:
     def _dot_batch(self, node: str, got: dict[str, Any]) -> bool:
         """A ``dot``'s batch axis: its sources' (``DotLayer.get_out_data_from_opts``), where the axes that
         are neither reduced nor varied must match in count: one source with a batch axis and one without
-        (a dummy's descendant) fails, unless the axes options name the batch axis."""
+        (a dummy's descendant) fails with explicit ``var1`` / ``var2``, unless the axes options name the batch
+        axis (``auto`` var axes take the axes the other source lacks, the batch axis too)."""
         opts = self.s.nodes[node]["options"]
         named = [opts.get(k) for k in ("reduce", "red1", "red2", "var1", "var2")]
         flags: list[bool | None] = []
@@ -525,7 +539,8 @@ class _Unit:
                 flags.append(self.templates[value].batch)
             else:
                 flags.append(None)
-        if len(flags) == 2 and None not in flags and flags[0] != flags[1] and not any(
+        explicit = all(k in opts and opts[k] != "auto" for k in ("var1", "var2"))  # ("auto": the unshared axes)
+        if explicit and len(flags) == 2 and None not in flags and flags[0] != flags[1] and not any(
                 names_batch(a) for v in named for a in (v if isinstance(v, (list, tuple)) else [v])):
             raise _TemplateFailure(node, (
                 f"AssertionError: {node}: the axes of its two sources that are neither reduced nor varied "
@@ -706,7 +721,7 @@ class _Unit:
                 old = _compare_key(self.templates[name])
                 self.construct(direct, name)
                 self._record(name, own)
-                if _compare_key(self.templates.get(name, _Template())) != old:
+                if _key_changed(old, _compare_key(self.templates.get(name, _Template()))):
                     changed = True
             if len(self.partially) < before:
                 continue
@@ -736,6 +751,15 @@ def _compare_key(t: _Template) -> tuple[Any, ...]:
     """What ``Data.get_compare_key`` sees of a template: a beam compares by name and size only
     (``SearchBeam.__eq__``), so a new dependency chain alone is no change."""
     return t.initialized, (t.beam.name, t.beam.size) if t.beam is not None else None, t.batch, t.layout
+
+
+def _key_changed(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
+    """Whether a rebuilt template differs from before as ``get_compare_key`` sees it; a layout the
+    model does not know (None) on either side is no difference (RETURNN's dims did not necessarily
+    change where the model lost track of them)."""
+    if old[:-1] != new[:-1]:
+        return True
+    return old[-1] is not None and new[-1] is not None and old[-1] != new[-1]
 
 
 def _flat_members(s: Any, rec: str) -> list[tuple[str, str]]:
@@ -814,6 +838,17 @@ def simulate_unit(bp: BeamPass, rec: str, roots: RootLayouts | None = None) -> U
     out.failing = {unit.by_local[n] for n in unit.failing if n in unit.by_local}
     out.replayed = True
     return out
+
+
+def _names_batch_axis(opts: dict[str, Any]) -> bool:
+    """Whether a layer's axis options name the batch axis (it may move, merge or drop it)."""
+    for key in ("axis", "axes", "axis1", "axis2", "perm"):
+        value = opts.get(key)
+        values = [*value, *value.values()] if isinstance(value, dict) else \
+            value if isinstance(value, (list, tuple)) else [value]
+        if any(names_batch(v) for v in values):
+            return True
+    return False
 
 
 def _targets(bp: BeamPass, node: str, key: str) -> bool:
