@@ -112,6 +112,7 @@ EXPECTED_CODES = {
     "reject-choice-starting-from-the-whole-target-sequence": ("SG131", "output"),
     "reject-scores-with-an-axis-from-a-previous-expand-dims": ("SG118", "output/output"),
     "reject-hard-attention-cell-reading-two-choices-previous-frames": ("SG101", "output/s"),
+    "reject-nested-loop-ending-on-the-outer-previous-choice": ("SG161", "output/segment"),
 }
 
 

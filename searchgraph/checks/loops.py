@@ -655,3 +655,45 @@ def decide_without_search_choices(c: Construction) -> dict[str, Raised]:
                            "assert self.search_choices)",
                            names={"src": src, "beam": str(c.beam(src)), "why": why})
     return out
+
+
+@rule('SG161', "a nested loop's end flag on the outer loop's previous choice",
+      "{layer} is a loop inside another loop's frame. Its end flag {src} is on the search choices of the "
+      "outer loop's previous frame ({choices}), which it reads from outside. At the end of each inner frame "
+      "RETURNN re-selects the end flag into the current frame of that choice, which it looks up among the "
+      "inner loop's own layers by name ({local}): it is not there.",
+      "Let the inner loop carry only values of its own frame: read the outer state once, outside what it "
+      "carries (e.g. into a layer the inner loop does not read as prev:), or decide the outer value first; "
+      "or run the inner loop as a rec of its own after the outer loop, over its decided output.")
+def nested_loop_outer_choice(c: Construction) -> dict[str, Raised]:
+    """``_SubnetworkRecCell._while_loop``'s ``body`` (``maybe_transform``) in a loop inside another loop's
+    frame: the ``end`` flag (first of what the frame end transforms) whose search choices' owner is a
+    ``prev:`` layer is translated into the current frame of that owner, looked up as
+    ``self.net.layers[name]`` in the inner loop's own net: an owner of the outer loop is not there
+    (``KeyError``). (The carried ``prev:`` values are transformed after the frame's outputs exist; their
+    lookups are not modelled.)"""
+    out: dict[str, Raised] = {}
+    if not c.search:
+        return out
+    for rec in c.order:
+        if c.nodes[rec]["class"] != "rec" or c.rec_of(rec) is None or c.placement(rec) != "loop":
+            continue
+        members = c.members(rec)
+        for node in sorted(members):
+            if c.rec_of(node) != rec or c.placement(node) != "loop":
+                continue
+            # the end flag (``seq_len_info``: a loop with an ``end`` layer), transformed before anything
+            # else of the frame (the carried ``prev:`` values come later, when the frame's layers exist)
+            carried = c.nodes[node]["local"] == "end" and not c.known_length(rec)
+            choices = c.chosen(node)
+            if not carried or choices is None or not choices.is_prev_frame:
+                continue
+            owner = choices.name.replace("prev:", "", 1)
+            if owner in members:
+                continue
+            local = owner.rsplit("/", 1)[-1]
+            out[rec] = Raised(f"KeyError: '{local}' (maybe_transform in the inner loop {rec}: {node} is carried "
+                              f"on {choices.name}, whose current frame {owner} is not a layer of the inner loop)",
+                              names={"src": node, "choices": choices.name, "local": local})
+            break
+    return out
