@@ -16,7 +16,7 @@ which needs ``"initial"``; choices default to label 0), a tensor from outside th
 (``"base:enc"``, given when the search is run) and the frame index (``":i"``).
 
 :func:`compile_step` maps the step graph onto a RETURNN network dict (``fn`` nodes become
-``combine`` layers, outside inputs root layers, the ``end`` node reads ``prev:end`` as RETURNN
+``eval`` layers, outside inputs root layers, the ``end`` node reads ``prev:end`` as RETURNN
 does implicitly), analyses it with :func:`searchgraph.analyze` and
 :func:`searchgraph.analysis.plan.plan_network`, and returns a :class:`StepProgram`: the evaluation order,
 the translation plan of every node's inputs, the choices of a frame in order with their base beams,
@@ -204,7 +204,7 @@ def _check_node(name: str, node: Any, inputs: Sequence[str], step: Mapping[str, 
 def to_net_dict(step: Mapping[str, Mapping[str, Any]], inputs: Sequence[str] = ()) -> dict[str, Any]:
     """The RETURNN network dict a step graph stands for (only the structure: no values).
 
-    ``fn`` nodes become ``combine`` layers over their inputs, choices ``choice`` layers, outside
+    ``fn`` nodes become ``eval`` layers over their inputs (opaque functions), choices ``choice`` layers, outside
     inputs root ``copy`` layers of ``data``, and the ``end`` node also reads ``prev:end`` (RETURNN
     ORs the end flag with the previous one). Without a node ``output``, one copying the last
     choice is added (a rec unit needs it).
@@ -219,7 +219,9 @@ def to_net_dict(step: Mapping[str, Mapping[str, Any]], inputs: Sequence[str] = (
         else:
             if name == "end" and "prev:end" not in refs:
                 refs = refs + ["prev:end"]
-            unit[name] = {"class": "combine", "kind": "add", "from": refs, "is_output_layer": True}
+            # an opaque function of its inputs (``eval``): its output is whatever the function makes, not
+            # labels because a choice is among its inputs
+            unit[name] = {"class": "eval", "eval": "source(0)", "from": refs, "is_output_layer": True}
             if "initial" in node or name == "end":
                 unit[name]["initial_output"] = 0
     if "output" not in unit:
