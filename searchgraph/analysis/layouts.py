@@ -239,7 +239,7 @@ def _reshaping(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None])
         # the time axis where there was none
         at = src.ndim if src.sparse else src.ndim - 1
         time = _shifted(src.time, at) if src.time is not None else at
-        tag = src.tag if src.time is not None else f"expand_dims:{_dim_description(opts.get('dim'))}"
+        tag = src.tag if src.time is not None else f"expand_dims:{dim_key(opts.get('dim')) or opts.get('dim')}"
         return Layout(src.ndim + 1, _shifted(src.batch, at), time, src.sparse, tag)
     if cls == "reduce" and not opts.get("keep_dims"):
         axes = opts.get("axes", opts.get("axis"))
@@ -322,12 +322,6 @@ def names_missing_axis(cls: str, opts: dict[str, Any], sources: Sequence[Layout 
 def _shifted(axis: int | None, at: int) -> int | None:
     """An axis index after a new axis is inserted at ``at``."""
     return axis if axis is None or axis < at else axis + 1
-
-
-def _dim_description(dim: Any) -> str:
-    """A ``dim`` option's name (a declared dim's description, else its value)."""
-    spec = dim.get("__dim__", dim) if isinstance(dim, dict) else None
-    return str(spec.get("description")) if isinstance(spec, dict) else str(dim)
 
 
 def lacks_time_axis(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None],

@@ -522,7 +522,6 @@ class _Unit:
         (a dummy's descendant) fails with explicit ``var1`` / ``var2``, unless the axes options name the batch
         axis (``auto`` var axes take the axes the other source lacks, the batch axis too)."""
         opts = self.s.nodes[node]["options"]
-        named = [opts.get(k) for k in ("reduce", "red1", "red2", "var1", "var2")]
         flags: list[bool | None] = []
         for item in self.s.inputs(node):
             if item[1] != "from":
@@ -540,8 +539,8 @@ class _Unit:
             else:
                 flags.append(None)
         explicit = all(k in opts and opts[k] != "auto" for k in ("var1", "var2"))  # ("auto": the unshared axes)
-        if explicit and len(flags) == 2 and None not in flags and flags[0] != flags[1] and not any(
-                names_batch(a) for v in named for a in (v if isinstance(v, (list, tuple)) else [v])):
+        if explicit and len(flags) == 2 and None not in flags and flags[0] != flags[1] \
+                and not _names_batch_axis(opts, ("reduce", "red1", "red2", "var1", "var2")):
             raise _TemplateFailure(node, (
                 f"AssertionError: {node}: the axes of its two sources that are neither reduced nor varied "
                 "differ in count (one has a batch axis, the other, computed only from the loop's own previous "
@@ -840,9 +839,10 @@ def simulate_unit(bp: BeamPass, rec: str, roots: RootLayouts | None = None) -> U
     return out
 
 
-def _names_batch_axis(opts: dict[str, Any]) -> bool:
-    """Whether a layer's axis options name the batch axis (it may move, merge or drop it)."""
-    for key in ("axis", "axes", "axis1", "axis2", "perm"):
+def _names_batch_axis(opts: dict[str, Any],
+                      keys: tuple[str, ...] = ("axis", "axes", "axis1", "axis2", "perm")) -> bool:
+    """Whether a layer's axis options (``keys``) name the batch axis (it may move, merge or drop it)."""
+    for key in keys:
         value = opts.get(key)
         values = [*value, *value.values()] if isinstance(value, dict) else \
             value if isinstance(value, (list, tuple)) else [value]
