@@ -113,6 +113,8 @@ EXPECTED_CODES = {
     "reject-scores-with-an-axis-from-a-previous-expand-dims": ("SG118", "output/output"),
     "reject-hard-attention-cell-reading-two-choices-previous-frames": ("SG101", "output/s"),
     "reject-nested-loop-ending-on-the-outer-previous-choice": ("SG161", "output/segment"),
+    "reject-root-reads-a-history-over-the-loop-input-projection": ("SG125", "output"),
+    "reject-printed-scores-with-a-positional-encoding-over-attention-energies": ("SG118", "output/output"),
 }
 
 

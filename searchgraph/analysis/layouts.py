@@ -213,6 +213,12 @@ def frame_layout(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None
         # ``ConcatLayer`` along the feature axis of alike sources: their layout, dense
         first = sources[0]
         return replace(first, sparse=False) if first is not None else None
+    if cls == "print" and len(sources) == 1:
+        return sources[0]  # ``PrintLayer.get_out_data_from_opts``: a copy of its one source's template
+    if cls == "positional_encoding" and len(sources) == 1 and not opts.get("out_type") and not opts.get("out_dim"):
+        # ``PositionalEncodingLayer``: with ``add_to_input`` its source's template, else (``LayerBase``)
+        # the source's with a dense feature axis of ``n_out``, like a ``linear``
+        return sources[0] if opts.get("add_to_input") else common_layout("linear", {}, sources)
     if cls == "split" and opts.get("axis") in (None, "F", "f", "feature"):
         # ``SplitLayer.get_out_data_from_opts``: its sources' concatenation; its parts (``a/0``) are that
         # with a part of the feature axis

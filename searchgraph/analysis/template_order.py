@@ -404,6 +404,8 @@ class _Unit:
     def add_templated(self, g: _Getter, name: str, node: str, got: dict[str, Any]) -> None:
         t = self.templates[name]
         self._asserts(node)
+        if self.s.nodes[node]["class"] == "dot":
+            self._dot_beams(node, got)
         batch = self._batch(node, got)
         layout = self._layout(node, got)
         snaps = {self.by_local[asked[len("prev:"):]]: (value.beam, value.chosen)
@@ -547,6 +549,33 @@ class _Unit:
                 "frames, none: DotLayer.get_out_data_from_opts)"),
                 f"{node} (dot) has one source with a batch axis and one without")
         return any(f is not False for f in flags) or not flags
+
+    def _dot_beams(self, node: str, got: dict[str, Any]) -> None:
+        """``DotLayer.get_out_data_from_opts`` asserts its two sources' templates have the same beam (by
+        name) where both have one: in the template construction nothing translates them into a common
+        beam first, so a ``dot`` over two inputs on different beams fails there (its template stays as
+        it was; the real layer translates its inputs and is built)."""
+        names: list[str | None] = []
+        for item in self.s.inputs(node):
+            if item[1] != "from":
+                continue
+            asked, _, form = self._ask(item)
+            if form == "outer":
+                beam = self.bp.beam.get(item[0])
+            else:
+                value = got.get(asked)
+                if isinstance(value, _Snap):
+                    beam = value.beam
+                elif isinstance(value, str) and value in self.templates:
+                    beam = self.templates[value].beam
+                else:
+                    return
+            names.append(beam.name if beam is not None else None)
+        if len(names) == 2 and None not in names and names[0] != names[1]:
+            raise _TemplateFailure(node, (
+                f"AssertionError: {node}: its two sources' templates have different beams ({names[0]}, "
+                f"{names[1]}): DotLayer.get_out_data_from_opts asserts the same beam"),
+                f"{node} (dot) reads templates on two different beams ({names[0]}, {names[1]})")
 
     def _first_source_batchless(self, node: str, got: dict[str, Any]) -> bool:
         """Whether the first ``from`` input of ``node`` is a template of the unit without batch axis."""

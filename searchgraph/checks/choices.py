@@ -246,8 +246,12 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
         elif rec is not None and not regression and c.rec_of(src) == rec \
                 and (extra := _frame_axes_at_least(c, src, rec)) > 2:
             # ChoiceLayer: ``sources[0].output.shape == (dim,)``: a frame of scores per hypothesis
-            why = (f"{src} has {extra - 2} more axis in the frame than (batch, dim): a source of it keeps an "
-                   "axis it added (an expand_dims, a concat of such values)")
+            layout = c.loop_layout(src)
+            whence = (f"its time axis {layout.tag!r} comes from an input over a whole sequence (a base: layer, "
+                      "or a loop state kept over one)" if layout is not None and layout.time is not None
+                      and layout.tag else
+                      "a source of it keeps an axis it added (an expand_dims, a concat of such values)")
+            why = f"{src} has {extra - 2} more axis in the frame than (batch, dim): {whence}"
         else:
             want, have = shapes.target_dim(node), shapes.dim(src)
             if data["options"].get("target") and want is not None and have is not None and want != have:

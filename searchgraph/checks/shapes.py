@@ -771,8 +771,9 @@ class Shapes:
             return frozenset()  # labels or flags per hypothesis: [B]
         found: set[str] = set()
         for src, form in c.sources(node):
-            if form in ("base", "data"):
-                continue  # from outside the loop: no dim of this loop's frame
+            if form in ("base", "data") or (form == "from" and c.nodes[src]["node_kind"] == "layer"
+                                            and c.rec_of(src) == rec and c.placement(src) == "input"):
+                continue  # from outside the loop (or moved before it, read per frame): no dim of the frame
             got = self.loop_dims(src, rec) if form == "from" else \
                 (frozenset() if self.loop_dims(src, rec) == frozenset() else None)
             if got is None:

@@ -43,8 +43,17 @@ RECALL_FLOOR = {"dev": 0.8, "held-out": 0.95, "classic": 0.95, "fresh": 0.93, "f
 HELD_OUT = ("fresh11",)
 
 
+@pytest.fixture(scope="module")
+def prefetched() -> None:
+    """RETURNN's answers for every set's sample in one batch (two runner processes for the whole
+    module, not one per set: on a cold clone each runner start imports TensorFlow and RETURNN)."""
+    require_returnn()
+    run_oracle([case for which in sorted(RECALL_FLOOR)
+                for _, case, _ in generate_wide(real_base_cases(), which, N_MUTANTS)])
+
+
 @pytest.fixture(scope="module", params=sorted(RECALL_FLOOR))
-def real(request: pytest.FixtureRequest) -> tuple[str, list[Mutant], dict, list[Outcome]]:
+def real(request: pytest.FixtureRequest, prefetched: None) -> tuple[str, list[Mutant], dict, list[Outcome]]:
     require_returnn()
     which = request.param
     mutants = generate_wide(real_base_cases(), which, N_MUTANTS)

@@ -53,8 +53,17 @@ RECALL_FLOOR = {"dev": 0.95, "held-out": 0.98, "fresh": 0.93, "fresh2": 0.95, "f
 HELD_OUT = ("fresh11",)
 
 
+@pytest.fixture(scope="module")
+def prefetched() -> None:
+    """RETURNN's answers for every set's sample in one batch (two runner processes for the whole
+    module, not two per set: on a cold clone each runner start imports TensorFlow and RETURNN)."""
+    require_returnn()
+    run_oracle([case for which in N_MUTANTS for _, case, _ in generate_wide(wide_base_cases(), which,
+                                                                          N_MUTANTS[which])])
+
+
 @pytest.fixture(scope="module", params=list(N_MUTANTS))
-def wide(request: pytest.FixtureRequest) -> tuple[str, list[Mutant], dict, list[Outcome]]:
+def wide(request: pytest.FixtureRequest, prefetched: None) -> tuple[str, list[Mutant], dict, list[Outcome]]:
     require_returnn()
     which = request.param
     mutants = generate_wide(wide_base_cases(), which, N_MUTANTS[which])
