@@ -444,6 +444,15 @@ class _Unit:
                 f"Exception: {node}: axis {unbound!r} not found in the input (a dim declared only as an axis, "
                 "which no layer or extern data has)"),
                 f"{node} names the axis {unbound!r}, a dim no layer or extern data has")
+        if data["class"] == "rec_unstack" and not opts.get("axis") and self._new_time_dim():
+            # ``RecUnstackLayer.get_out_data_from_opts``: without ``axis``, the loop's own time dim, which
+            # its source cannot have where the loop makes a new one (``RecLayer.transform_source_and_axis``)
+            rec = self.s.nodes[self.rec]["local"]
+            raise _TemplateFailure(node, (
+                f"Exception: {node}: get_axis_from_description(dyn-time:{rec}) not found: the loop's time "
+                "axis is a new one (its length comes from its 'end' layer), which the unstacked source "
+                "does not have"),
+                f"{node} unstacks along the loop's time axis, a new one its source does not have")
         if data["class"] == "masked_computation":
             sources = opts.get("from", [])
             sources = sources if isinstance(sources, (list, tuple)) else [sources]
@@ -456,6 +465,18 @@ class _Unit:
                     f"AssertionError: {node} is a masked_computation with {len(sources)} sources; its unit "
                     "reads 'data', which must be its one source (MaskedComputationLayer._create_template)"),
                     f"{node} is a masked_computation with {len(sources)} sources whose unit reads 'data' (one source)")
+
+    def _new_time_dim(self) -> bool:
+        """Whether the loop iterates over a time dim of its own (``RecLayer.transform_source_and_axis``:
+        ``dyn-time:<rec>``): no ``axis`` or ``size_target`` names one, and its length comes from an
+        ``end`` layer or it has no input (in training, with losses, the target's time dim instead)."""
+        opts = self.s.nodes[self.rec]["options"]
+        if opts.get("axis") or opts.get("size_target"):
+            return False
+        if not self.s.search and opts.get("target") and self.s.eval_flag:
+            return False
+        ends = any(self.s.nodes[n]["local"] == "end" for n in self.s.children.get(self.rec, ()))
+        return ends or not opts.get("from", ["data"])
 
     def _unbound_axis(self, cls: str, opts: dict[str, Any]) -> str | None:
         """The description of a declared dim that a layer reads as an axis but that no layer or extern

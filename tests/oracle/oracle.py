@@ -217,6 +217,17 @@ def _run_groups(groups: list[list[dict[str, Any]]], timeout: float) -> dict[str,
     return results
 
 
+def default_jobs() -> int:
+    """Parallel RETURNN runners: one per core, at most 4, and at most one per 2 GiB of free memory
+    (a runner holds TensorFlow, RETURNN and a network's graph); 2 on a two-core machine."""
+    cores = os.cpu_count() or 1
+    try:
+        free_gib = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
+    except (ValueError, OSError, AttributeError):
+        free_gib = 4.0
+    return max(1, min(4, cores, int(free_gib // 2)))
+
+
 def run_oracle(
     cases: list[dict[str, Any]],
     *,
@@ -227,7 +238,7 @@ def run_oracle(
     """Build every case with RETURNN (search mode, CPU) in subprocesses; id -> result.
 
     Cases need an ``id``. Cached results are reused; the rest run in up to ``jobs`` parallel
-    subprocesses (default: 2, or 1 for a handful of cases), each with ``timeout`` seconds. Cases that
+    subprocesses (default: ``default_jobs()``, or 1 for a handful of cases), each with ``timeout`` seconds. Cases that
     follow a crashing case in the same subprocess are retried in a new one. Crashed / timed-out cases
     get ``ok: False`` and ``runner_crash: True`` and are not cached.
     """
@@ -244,7 +255,7 @@ def run_oracle(
         else:
             pending.append(case)
     if jobs is None:
-        jobs = int(os.environ.get("SEARCHGRAPH_ORACLE_JOBS", "0")) or min(2, os.cpu_count() or 1)
+        jobs = int(os.environ.get("SEARCHGRAPH_ORACLE_JOBS", "0")) or default_jobs()
     while pending:
         n_jobs = jobs if len(pending) >= 4 else 1
         got = _run_groups(split_cases(pending, n_jobs), timeout)

@@ -27,7 +27,7 @@ from searchgraph.search.returnn import CaptureError, ReturnnFinal, capture_searc
 from searchgraph.search.trace import SearchTrace
 from tests.conftest import need
 
-from .oracle import CACHE_DIR, ROOT, require_returnn
+from .oracle import CACHE_DIR, ROOT, default_jobs, require_returnn
 
 pytestmark = pytest.mark.returnn
 
@@ -62,9 +62,9 @@ def _capture(cid: str) -> tuple[SearchTrace, ReturnnFinal]:
 
 @pytest.fixture(scope="module")
 def captures() -> dict[str, tuple[SearchTrace, ReturnnFinal] | BaseException]:
-    """Every capture (or the exception it raised), run at most two at a time."""
+    """Every capture (or the exception it raised), run a few at a time (``default_jobs``)."""
     require_returnn()
-    jobs = int(os.environ.get("SEARCHGRAPH_ORACLE_JOBS", "0")) or min(2, os.cpu_count() or 1)
+    jobs = int(os.environ.get("SEARCHGRAPH_ORACLE_JOBS", "0")) or default_jobs()
 
     def run(cid: str) -> tuple[SearchTrace, ReturnnFinal] | BaseException:
         try:
