@@ -443,8 +443,9 @@ def end_flag_shape(c: Construction) -> dict[str, Raised]:
       "template (no batch axis, no beam) for a layer not built yet and rebuilding the unfinished ones "
       "after; here {cause}.",
       "Let the loop's state depend on something with a batch axis each frame (a choice on its target, the "
-      "loop's input, an encoder read through 'base:'), and give each layer options its class accepts; "
-      "then the templates build and no target name is left behind.")
+      "loop's input, an encoder read through 'base:'), and give each layer options its class accepts (a "
+      "'rec_unstack' in a loop that ends by its own 'end' layer names the axis it unstacks and sets "
+      "'declare_rec_time'); then the templates build and no target name is left behind.")
 def unit_templates_fail(c: Construction) -> dict[str, Raised]:
     """``_SubnetworkRecCell._construct_template`` replayed in its order
     (:mod:`searchgraph.analysis.template_order`): ``LayerNotFound`` of a target registered by the
