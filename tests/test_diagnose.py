@@ -117,6 +117,7 @@ EXPECTED_CODES = {
     "reject-printed-scores-with-a-positional-encoding-over-attention-energies": ("SG118", "output/output"),
     "reject-unstacked-encoder-frames-in-a-loop-that-ends-by-itself": ("SG139", "output/frame"),
     "reject-choice-on-unstacked-input-frames-of-a-loop-with-its-own-end": ("SG139", "output/output"),
+    "reject-hand-written-lstm-state-between-two-choices": ("SG162", "output/s_input"),
 }
 
 

@@ -58,6 +58,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
         prev_needed: dict[str, set[str]] = {}
         kept: dict[str, SearchBeam] = {}  # beam name -> its first object (``BatchInfo``), units in order
         stale: set[str] = set()  # replayed templates whose last construction raised
+        template_deps: dict[str, tuple[list[str], list[str], list[str]]] = {}  # (:mod:`.choice_deps`)
         for rec in [n for n in s.order if s.nodes[n]["class"] == "rec" and simulatable(templates, n)]:
             replay = simulate_unit(templates, rec, roots)
             if replay.replayed:
@@ -69,13 +70,14 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
                 templates.chosen.update(replay.chosen)
                 for name, beam in replay.kept.items():
                     kept.setdefault(name, beam)
+                template_deps.update(replay.dependencies)
             if replay.error is not None and replay.error_layer is not None:
                 unit_failures[replay.error_layer] = (replay.error, replay.cause)
         placement = place(s, functools.partial(_first_source_beam, s, templates), prev_needed)
         real = BeamPass(s, placement, settled=settled, template_beams=templates.beam, template_chosen=templates.chosen,
                         rec_outer=rec_output_templates(s, templates.beam, templates.chosen, frozenset(replayed)),
                         unavailable=frozenset(avail.unavailable), frame_order=frame_positions(s, placement.where),
-                        kept_beams=kept)
+                        kept_beams=kept, template_deps=template_deps)
         # rec units are first built as templates: a template error stops RETURNN before any
         # layer is moved out of the loop or translated
         # (where a unit's construction order was replayed to the end, a layer whose template was last
@@ -373,6 +375,17 @@ class Construction:
         frames it compares while the older one is built in the frame and the newer one is still its
         template (:mod:`.frame_order`)."""
         return dict(self._real.frame_errors)
+
+    def frame_position(self, node: str) -> int | None:
+        """Where ``node`` comes in its searching loop's real construction of a frame
+        (:mod:`.frame_order`), or None (outside such a loop)."""
+        return self._real.frame_order.get(node)
+
+    def template_choice_order_errors(self) -> dict[str, tuple[str, str, str, str, str]]:
+        """Layer -> (the template whose search choices RETURNN looks up while building the layer, as
+        ``base`` (a choice's source choice) or ``src`` (a ``prev:`` input's own), how that lookup fails:
+        ``compare`` / ``mapping`` / ``unique``, and the two layers it names) (:mod:`.choice_deps`)."""
+        return dict(self._real.choice_order_errors)
 
     def combine_traces(self, node: str) -> tuple[tuple[str, ...], ...]:
         """The two choice chains that could not be combined on ``node``."""

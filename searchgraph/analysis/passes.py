@@ -23,6 +23,7 @@ from typing import Any
 
 from ..graph.layers import get_layer_class
 from .beams import CombineError, CompareError, SearchBeam, combine_beams, combine_choices
+from .choice_deps import TemplateDeps, incomparable_choices
 from .choices import latest_choices, owner
 from .layouts import TIME_NAMES, RootLayouts
 from .placement import Placement
@@ -113,7 +114,8 @@ class BeamPass:
                  rec_outer: dict[str, SearchBeam | None] | None = None,
                  unavailable: frozenset[str] | set[str] = frozenset(),
                  frame_order: Mapping[str, int] | None = None,
-                 kept_beams: Mapping[str, SearchBeam] | None = None):
+                 kept_beams: Mapping[str, SearchBeam] | None = None,
+                 template_deps: TemplateDeps | None = None):
         """``settled``: layers whose beam is known to be None (no choice upstream, outside loops);
         ``template_beams``: the template pass's beams, which ``prev:`` values carry in the real pass;
         ``template_chosen``: its search choices (a layer's own previous frame has its template's);
@@ -121,7 +123,9 @@ class BeamPass:
         ``unavailable``: layers built as a ``DataNotAvailableLayer`` (no dependencies, no search
         choices); ``frame_order``: loop layers -> their position in the loop's real construction of a
         frame (:mod:`.frame_order`); ``kept_beams``: beam name -> the first ``SearchBeam`` object made
-        under it while the templates were built, which every batch of that name keeps (``BatchInfo``)."""
+        under it while the templates were built, which every batch of that name keeps (``BatchInfo``);
+        ``template_deps``: each replayed unit layer's template dependencies in the order asked for
+        (:mod:`.choice_deps`)."""
         self.s = structure
         self.nd = structure.nodes
         self.search = structure.search
@@ -137,6 +141,11 @@ class BeamPass:
         self.unavailable = unavailable
         self.frame_order = frame_order or {}
         self.kept_beams = kept_beams or {}
+        self.template_deps = template_deps or {}
+        #: layer -> (the template whose search choices RETURNN looked up while the layer was built, how:
+        #: ``base`` (a choice's source choice, ``src_layer``) or ``src`` (a layer's own, ``get_search_choices``
+        #: of a ``prev:`` input), how that lookup failed, and the two layers it names) (:mod:`.choice_deps`)
+        self.choice_order_errors: dict[str, tuple[str, str, str, str, str]] = {}
         #: loop layer -> its inputs' search choices in kwargs order, and where its own previous frame
         #: goes among them (taken from the final table when replayed)
         self._frame_choices: dict[str, tuple[list[SearchBeam | None], int | None]] = {}
@@ -575,7 +584,13 @@ class BeamPass:
                 if own is not None:
                     choices = list(choices)
                     choices[own] = self.prev_frame_of(node, self.s.rec_of(node), self.chosen)
+                looked_up = self._prev_input_lookup(node, built)
+                if looked_up is not None:
+                    self.choice_order_errors[node] = looked_up
+                    break
                 failed = self._frame_compare(node, choices, built, fixed)
+                if node in self.choice_order_errors:
+                    break
                 if failed is not None:
                     new = failed.second.next_frame.name
                     self.frame_errors[node] = (failed.first.next_frame.name, new, fixed[new][1])
@@ -602,6 +617,10 @@ class BeamPass:
                     for name in frame.chain_key:  # the templates along the chain are fixed with it
                         if name in self.frame_order and name not in built and name not in fixed:
                             fixed[name] = (frozenset(built), node)
+                            bad = self._template_source_choice(name, built)
+                            if bad is not None:
+                                self.choice_order_errors[node] = (name, "base", *bad)
+                                return None
                 if any(keeps_raw(x.next_frame.name) and x.next_frame.name in built for x in (a, b)):
                     continue  # compared as the current frames: one is a real decide_keep_beam
                 try:
@@ -617,6 +636,52 @@ class BeamPass:
             except CombineError:
                 return None
         return None
+
+    def _prev_input_lookup(self, node: str, built: set[str]) -> tuple[str, str, str, str, str] | None:
+        """``translate_to_common_search_beam`` of ``node`` (two layers or more in its kwargs) first asks each
+        beamed input for its search choices: a ``prev:`` input of a layer not built yet in the frame, and no
+        choice itself, looks them up on its current frame's template (``_TemplateLayer.get_search_choices``:
+        ``get_search_choices(src=<template>)``, :mod:`.choice_deps`). The first that raises, else None."""
+        # the kwargs' layers in ``nest.flatten`` order: by option name (``from`` is ``sources``; a layer's
+        # own previous frame is ``rec_previous_layer``)
+        ins = [("sources" if option == "from" else option, src, form) for src, option, form in self.s.inputs(node)]
+        if self.s.has_rec_state(node):
+            ins.append(("rec_previous_layer", node, "prev"))
+        if len(ins) < 2:
+            return None
+        rec = self.s.rec_of(node)
+        beams = self.template_beams or {}
+        for _, src, form in sorted(ins, key=lambda item: item[0]):
+            if form != "prev" or src in built or self.s.rec_of(src) != rec or beams.get(src) is None \
+                    or self._has_own_choices(src):
+                continue
+            bad = self._template_source_choice(src, built)
+            if bad is not None:
+                return (src, "src", *bad)
+        return None
+
+    def _has_own_choices(self, node: str) -> bool:
+        """A layer with search choices of its own (a searching ``choice``, a ``decide_keep_beam``)."""
+        return (self.nd[node]["class"] == "choice" and self.s.is_search_choice(node)) \
+            or self.nd[node]["class"] == "decide_keep_beam"
+
+    def _template_source_choice(self, choice: str, built: set[str]) -> tuple[str, str, str] | None:
+        """Where ``get_search_choices`` from the template of ``choice`` (a choice's source choice, or a
+        layer's own) raises (:func:`.choice_deps.incomparable_choices`): how, and the two layers it
+        names."""
+        rec = self.s.rec_of(choice)
+        if choice not in self.template_deps or rec is None:
+            return None
+
+        def real_inputs(node: str) -> list[tuple[str, bool]]:
+            ins = sorted(self.s.inputs(node), key=lambda item: item[1] != "from")
+            return [(src, form == "prev") for src, _, form in ins
+                    if self.s.rec_of(src) == rec and self.nd[src]["node_kind"] == "layer"]
+
+        # a sub-layer's template (``a/0``, ``_TemplateLayer.get_sub_layer``) records its dependencies in a
+        # way not modelled: such a walk is left unjudged
+        return incomparable_choices(choice, self.template_deps, built, real_inputs, self._has_own_choices,
+                                    unsure=lambda node: self.nd[node]["node_kind"] != "layer")
 
     def _translated(self, plan: list, own_prev_at: int, beams: list[SearchBeam | None],
                     owner: SearchBeam) -> list[SearchBeam | None]:

@@ -146,6 +146,9 @@ class UnitTemplates:
     kept: dict[str, SearchBeam] = field(default_factory=dict)
     #: members whose last construction in the replay raised (their template is older than their inputs)
     failing: set[str] = field(default_factory=set)
+    #: member -> the members it asked for (all, in the frame, as ``prev:``), in the order first asked
+    #: (``_TemplateLayer.dependencies``; :mod:`.choice_deps`)
+    dependencies: dict[str, tuple[list[str], list[str], list[str]]] = field(default_factory=dict)
 
 
 class _Current(Mapping[str, Any]):
@@ -205,6 +208,8 @@ class _Unit:
         self._recorded_at: dict[str, int] = {}
         #: beam name -> the first ``SearchBeam`` made under it (``BatchInfo`` keeps that object per name)
         self.kept: dict[str, SearchBeam] = {}
+        #: template name -> its dependencies as asked for (all, in the frame, as ``prev:``), first times
+        self.dependencies: dict[str, tuple[list[str], list[str], list[str]]] = {}
 
     def _keep(self, beam: SearchBeam | None) -> None:
         """Register ``beam`` and its chain where their names are new (``BatchInfo._make_beam_dim``: the
@@ -251,6 +256,8 @@ class _Unit:
     def get(self, g: _Getter, name: str, form: str, is_prev: bool = False) -> Any:
         if form == "outer":
             return None
+        if self.stack and not name.startswith("prev:") and name in self.by_local:
+            self._add_dependency(self.stack[-1], name, is_prev)
         if name.startswith("prev:"):
             sub = name[len("prev:"):]
             self.prev_asked.add(sub)
@@ -319,6 +326,16 @@ class _Unit:
         if not success:
             g.add_uninitialized()
         return name
+
+    def _add_dependency(self, user: str, name: str, is_prev: bool) -> None:
+        """``_TemplateLayer.add_dependency``: ``user`` asked for ``name`` (as ``prev:``), first times kept
+        in order (:mod:`.choice_deps` walks them)."""
+        every, cur, prev = self.dependencies.setdefault(user, ([], [], []))
+        if name not in every:
+            every.append(name)
+        part = prev if is_prev else cur
+        if name not in part:
+            part.append(name)
 
     def _initial_dummy(self, name: str, t: _Template) -> tuple[Layout | None, bool] | None:
         """A layer not built yet whose ``initial_output`` is a layer outside the unit (``base:X``):
@@ -885,6 +902,9 @@ def simulate_unit(bp: BeamPass, rec: str, roots: RootLayouts | None = None) -> U
     out.prev_needed = {unit.by_local[n] for n in unit.prev_asked if n in unit.by_local}
     out.kept = dict(unit.kept)
     out.failing = {unit.by_local[n] for n in unit.failing if n in unit.by_local}
+    out.dependencies = {unit.by_local[user]: tuple([unit.by_local[n] for n in part]  # type: ignore[misc]
+                                                   for part in parts)
+                        for user, parts in unit.dependencies.items() if user in unit.by_local}
     out.replayed = True
     return out
 

@@ -821,6 +821,43 @@ def hdf_dump_of_beamed_layer(c: Construction) -> dict[str, Raised]:
     return out
 
 
+@rule('SG162', "a template choice's source choices cannot be ordered",
+      "{layer} reads values of choices' previous frames; to translate them into one beam RETURNN looks up "
+      "{what} {choice} (still a template in the frame), walking the dependencies its template "
+      "recorded (get_search_choices, each layer's answer remembered). Through a cycle of prev: templates "
+      "(a loop state written with its own previous frame) one layer's answer is remembered before it is "
+      "complete, and the walk ends with {first} and {second}: {how}.",
+      "Keep the state's recurrence inside a cell layer ('rnn_cell', or 'rec' with a unit such as "
+      "'nativelstm2') instead of writing it with prev: references to the state itself, so that no cycle of "
+      "prev: templates hides how {first} and {second} depend on each other.")
+def template_choice_unordered(c: Construction) -> dict[str, Raised]:
+    """``SearchChoices.src_layer`` of a choice still a template (``get_search_choices(base_search_choice=
+    ...)``, computed once while ``translate_to_common_search_beam`` compares a layer's inputs' search
+    choices): ``_get_all_search_choices`` over the templates' recorded dependencies, then ``compare_layer``
+    over the choices found (:mod:`~searchgraph.analysis.choice_deps`)."""
+    out: dict[str, Raised] = {}
+    for node, (choice, role, kind, first, second) in c.template_choice_order_errors().items():
+        looked_up = (f"src=None base_search_choice=<template {choice}>" if role == "base" else
+                     f"src=<template {choice}> base_search_choice=None")
+        if kind == "compare":
+            message = (f"Exception: get_search_choices {looked_up}: "
+                       f"Search choices cannot be compared ({first} vs {second})")
+        elif kind == "mapping":
+            message = (f"AssertionError: No cur -> prev mapping for some layers (get_search_choices of the "
+                       f"template {choice}: the choices of {second} have no prev: layers among those of {first})")
+        else:
+            message = (f"AssertionError: (get_search_choices of the template {choice}: {first} and {second} "
+                       "normalize to the same layer)")
+        how = {"compare": "neither is on the other's chain of choices ('Search choices cannot be compared')",
+               "mapping": f"the choices found for {second} are of the frame, and {first}'s have no prev: layers "
+                          "for them ('No cur -> prev mapping for some layers')"}.get(
+            kind, "two layers that stand for the same one")
+        what = "the choice that comes before" if role == "base" else "the search choices of"
+        out[node] = Raised(message, names={"choice": choice, "first": first, "second": second, "how": how,
+                                           "what": what})
+    return out
+
+
 @rule('SG150', "previous frames of two choices compared mid-frame",
       "{layer} reads values on the previous frames of two choices of its loop, {old} and {new} ({new} is "
       "chosen from {old}). RETURNN compares two previous frames by the choices of the current frame: "

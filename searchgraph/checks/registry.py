@@ -156,6 +156,10 @@ _TEMPLATE_TIME = frozenset({"SG102", "SG105", "SG113", "SG117", "SG139", "SG144"
 _BEFORE_AVAILABILITY = frozenset({"SG108", "SG133", "SG137"})
 
 
+#: rules on a lookup made while a loop's frame is built for real, in the frame's order
+_FRAME_LOOKUP = frozenset({"SG162"})
+
+
 def raised_by_templates(failure: Failure, *, template_error: bool = False) -> bool:
     """Whether RETURNN raises ``failure`` already while making output templates (``template_error``:
     an SG101 found by the template pass)."""
@@ -188,4 +192,18 @@ def predict_failures(c: Construction) -> dict[str, Failure]:
                         or raised_by_templates(f, template_error=c.template_error(layer))]
         if failures:
             out[layer] = failures[0]
+    # RETURNN builds a searching loop's templates first, then its frame in order
+    # (:mod:`~searchgraph.analysis.frame_order`), and stops at the first layer that raises: a source-choice
+    # lookup that fails only later in the frame, or in a unit whose templates fail, is never met
+    for layer, failure in list(out.items()):
+        at = c.frame_position(layer)
+        if failure.code not in _FRAME_LOOKUP or at is None:
+            continue
+        for other, f in out.items():
+            if other == layer or c.rec_of(other) != c.rec_of(layer):
+                continue
+            pos = c.frame_position(other)
+            if raised_by_templates(f, template_error=c.template_error(other)) or (pos is not None and pos < at):
+                del out[layer]
+                break
     return out

@@ -1,0 +1,153 @@
+"""How RETURNN finds the search choice a template choice comes from, over the templates' recorded
+dependencies (``TFNetwork.get_search_choices(base_search_choice=...)``).
+
+A choice's ``SearchChoices.src_layer`` is computed once, the first time ``SearchChoices.compare`` asks
+for its chain (``get_src_choices_seq``). For a choice still a template in the frame being built, RETURNN
+walks the template's dependencies (``_TemplateLayer.get_dep_layers``): those it asked for in the
+current frame, where built for real already the real layer, then those it asked for as ``prev:``, as
+previous-frame templates, whose dependencies are in turn the previous frames of all their template's.
+``_get_all_search_choices`` walks them depth first and remembers each layer's choices; a layer met
+again while it is still being walked (a cycle through ``prev:`` templates) counts with what it has so
+far, and that partial answer stays remembered. The choices found are sorted by their traces (each one's
+choices, transitively, from the same memo); two that are in neither one's trace do not compare and
+RETURNN raises ("Search choices cannot be compared").
+
+The walk depends on the order in which each template first asked for each input, over all its
+constructions; :mod:`.template_order` records it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import cmp_to_key
+
+__all__ = ["TemplateDeps", "incomparable_choices"]
+
+#: node -> (all dependencies, those asked in the current frame, those asked as ``prev:``), each in the
+#: order first asked (``_TemplateLayer.dependencies`` / ``cur_frame_dependencies`` /
+#: ``prev_frame_dependencies``)
+TemplateDeps = Mapping[str, tuple[Sequence[str], Sequence[str], Sequence[str]]]
+
+_Layer = tuple[str, str]  # ("T", node): template of the frame; ("P", node): previous frame; ("R", node): real
+
+
+class _Unsure(Exception):
+    """The walk met a layer whose dependencies are not modelled."""
+
+
+class _Incomparable(Exception):
+    """``kind``: ``compare`` (``compare_layer``: "Search choices cannot be compared"), ``mapping`` (a previous
+    frame's choices without their ``prev:`` layers: "No cur -> prev mapping for some layers") or
+    ``unique`` (two layers normalized to the same one)."""
+
+    def __init__(self, kind: str, first: _Layer, second: _Layer):
+        super().__init__()
+        self.kind, self.first, self.second = kind, first, second
+
+
+def incomparable_choices(base: str, deps: TemplateDeps, built: frozenset[str] | set[str],
+                         real_inputs: Callable[[str], Sequence[tuple[str, bool]]],
+                         has_choices: Callable[[str], bool],
+                         unsure: Callable[[str], bool] = lambda node: False) -> tuple[str, str, str] | None:
+    """Where ``get_search_choices(base_search_choice=<template of base>)`` raises: the kind (see
+    :class:`_Incomparable`) and the two layers, as RETURNN names them (``output/t0``,
+    ``output/prev:output``); None where it finds an order.
+    ``built``: the unit's layers built for real so far in the frame; ``real_inputs``: a built layer's
+    inputs as (node, read as ``prev:``), sources first; ``has_choices``: whether a layer of the unit has
+    search choices of its own (a searching ``choice``); ``unsure``: layers whose recorded dependencies
+    the model does not know as RETURNN has them (a walk through one answers None)."""
+    memo: dict[_Layer, list[_Layer]] = {}
+    to_layer: dict[_Layer, _Layer] = {}
+
+    def norm(layer: _Layer) -> _Layer:
+        node = layer[1]
+        return ("R", node) if node in built else ("T", node)
+
+    def dep_layers(layer: _Layer) -> list[_Layer]:
+        kind, node = layer
+        if unsure(node):
+            raise _Unsure
+        if kind == "T" and node in built:
+            kind = "R"
+        if kind == "R":
+            return [("P", n) if prev else norm(("T", n)) for n, prev in real_inputs(node)]
+        every, cur, prev = deps.get(node, ((), (), ()))
+        if kind == "T":
+            return [norm(("T", n)) for n in cur] + [("P", n) for n in prev]
+        return [("P", n) for n in every]
+
+    def walk(src: _Layer | None = None, base: _Layer | None = None) -> list[_Layer]:
+        if src is not None:
+            normalized = norm(src)
+            if normalized != src and to_layer.setdefault(normalized, src) != src:
+                raise _Incomparable("unique", src, to_layer[normalized])  # RETURNN asserts one prev: layer each
+            if has_choices(src[1]):
+                return [src]
+            base = src
+        assert base is not None
+        if base in memo:
+            return memo[base]
+        memo[base] = []
+        layers: list[_Layer] = []
+        for dep in dep_layers(base):
+            for layer in walk(src=dep):
+                if layer not in memo[base]:
+                    memo[base].append(layer)
+                if layer not in layers:
+                    layers.append(layer)
+        if not layers:
+            return []
+        normalized = norm(base)
+        if normalized != base:
+            cur = walk(base=normalized)
+            if cur == layers:
+                return layers
+            if any(norm(layer) == layer for layer in cur):
+                cur = [layer for layer in cur if norm(layer) == layer]
+                if not all(layer in to_layer for layer in cur):
+                    raise _Incomparable("mapping", base, normalized)  # "No cur -> prev mapping for some layers"
+                layers = [to_layer[layer] for layer in cur]
+                memo[base] = layers
+        return layers
+
+    def trace(layer: _Layer, seen: list[_Layer]) -> list[_Layer]:
+        if layer in seen:
+            return seen
+        seen.append(layer)
+        if layer not in memo:
+            walk(base=layer)
+        for dep in memo[layer]:
+            trace(dep, seen)
+        return seen
+
+    def compare(l1: _Layer, l2: _Layer) -> int:
+        n1, n2 = norm(l1), norm(l2)
+        if l1 != n1 and l2 != n2:
+            l1, l2 = n1, n2
+        if l1 == l2:
+            return 0
+        t1, t2 = trace(l1, []), trace(l2, [])
+        if l1 in t2 and l2 not in t1:
+            return -1
+        if l2 in t1 and l1 not in t2:
+            return 1
+        raise _Incomparable("compare", l1, l2)
+
+    start: _Layer = norm(("T", base))
+    try:
+        found = [layer for layer in walk(base=start) if layer != start]
+        if found:
+            sorted(found, key=cmp_to_key(compare))
+    except _Incomparable as exc:
+        return exc.kind, _name(exc.first), _name(exc.second)
+    except (RecursionError, _Unsure):
+        return None
+    return None
+
+
+def _name(layer: _Layer) -> str:
+    kind, node = layer
+    if kind != "P":
+        return node
+    head, _, tail = node.rpartition("/")
+    return f"{head}/prev:{tail}" if head else f"prev:{tail}"
