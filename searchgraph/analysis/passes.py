@@ -665,12 +665,12 @@ class BeamPass:
         return (self.nd[node]["class"] == "choice" and self.s.is_search_choice(node)) \
             or self.nd[node]["class"] == "decide_keep_beam"
 
-    def _template_source_choice(self, choice: str, built: set[str]) -> tuple[str, str, str] | None:
-        """Where ``get_search_choices`` from the template of ``choice`` (a choice's source choice, or a
+    def _template_source_choice(self, template: str, built: set[str]) -> tuple[str, str, str] | None:
+        """Where ``get_search_choices`` from the template of ``template`` (a choice's source choice, or a
         layer's own) raises (:func:`.choice_deps.incomparable_choices`): how, and the two layers it
         names."""
-        rec = self.s.rec_of(choice)
-        if choice not in self.template_deps or rec is None:
+        rec = self.s.rec_of(template)
+        if template not in self.template_deps or rec is None:
             return None
 
         def real_inputs(node: str) -> list[tuple[str, bool]]:
@@ -680,7 +680,7 @@ class BeamPass:
 
         # a sub-layer's template (``a/0``, ``_TemplateLayer.get_sub_layer``) records its dependencies in a
         # way not modelled: such a walk is left unjudged
-        return incomparable_choices(choice, self.template_deps, built, real_inputs, self._has_own_choices,
+        return incomparable_choices(template, self.template_deps, built, real_inputs, self._has_own_choices,
                                     unsure=lambda node: self.nd[node]["node_kind"] != "layer")
 
     def _translated(self, plan: list, own_prev_at: int, beams: list[SearchBeam | None],
