@@ -272,26 +272,39 @@ _UNION_AXES = frozenset({"linear", "softmax", "activation", "copy", "dropout", "
                          "concat"})
 
 
-def _frame_axes_at_least(c: Construction, node: str, rec: str, seen: frozenset[str] = frozenset()) -> int:
+def _frame_axes_at_least(c: Construction, node: str, rec: str) -> int:
     """A lower bound of the number of axes (batch included) of a loop layer's frame: as the loop builds
-    it where that is known (:meth:`Construction.loop_layout`), else the most of its sources' for classes that keep every axis of their
-    sources (a ``concat`` joins along one axis: as many as each); a layer outside the loop counts
-    whole; 0 where nothing is known."""
-    if node in seen:
-        return 0
+    it where that is known (:meth:`Construction.loop_layout`), else the most of its sources' for classes
+    that keep every axis of their sources (a ``concat`` joins along one axis: as many as each); a layer
+    outside the loop counts whole; 0 where nothing is known. The most over every layer that ends such a
+    walk back from ``node`` (one walk over the reachable layers, each met once)."""
+    best, seen, todo = 0, {node}, [node]
+    while todo:
+        at = todo.pop()
+        value, sources = _frame_axes_here(c, at, rec)
+        best = max(best, value)
+        for src in sources:
+            if src not in seen:
+                seen.add(src)
+                todo.append(src)
+    return best
+
+
+def _frame_axes_here(c: Construction, node: str, rec: str) -> tuple[int, list[str]]:
+    """``node``'s own count of frame axes where it ends the walk of :func:`_frame_axes_at_least`, else 0
+    and the sources the walk goes on to."""
     if c.rec_of(node) is None:  # a layer outside the loop, read whole (``base:``; its caller checks)
         root = c.root_layout(node)
-        return root.ndim if root is not None else 0
+        return (root.ndim if root is not None else 0), []
     if c.rec_of(node) != rec or c.placement(node) != "loop":
-        return 0
+        return 0, []
     layout = c.loop_layout(node)  # as the loop really builds it (a template can keep stale axes)
     if layout is not None:
-        return layout.ndim
+        return layout.ndim, []
     data = c.nodes[node]
     if data["node_kind"] != "layer" or data["class"] not in _UNION_AXES or data["options"].get("out_type"):
-        return 0
-    return max((_frame_axes_at_least(c, src, rec, seen | {node}) for src, form in c.sources(node)
-                if form != "data" and (form == "base" or c.rec_of(src) == rec)), default=0)
+        return 0, []
+    return 0, [src for src, form in c.sources(node) if form != "data" and (form == "base" or c.rec_of(src) == rec)]
 
 
 def _scores_added_to_beam(c: Construction, shapes: Shapes) -> dict[str, str]:
