@@ -118,6 +118,7 @@ EXPECTED_CODES = {
     "reject-unstacked-encoder-frames-in-a-loop-that-ends-by-itself": ("SG139", "output/frame"),
     "reject-choice-on-unstacked-input-frames-of-a-loop-with-its-own-end": ("SG139", "output/output"),
     "reject-hand-written-lstm-state-between-two-choices": ("SG162", "output/s_input"),
+    "reject-cell-state-from-unbuilt-previous-templates-of-two-choices": ("SG101", "output"),
 }
 
 

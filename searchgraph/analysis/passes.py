@@ -637,6 +637,40 @@ class BeamPass:
                 return None
         return None
 
+    def check_initial_states(self, live: Mapping[str, set[str]]) -> None:
+        """``_SubnetworkRecCell.get_init_loop_vars``: before the loop runs, each cell layer of the frame
+        (``rnn_cell``, a ``rec`` with a cell unit) makes its initial state from its template's sources
+        (``RnnCellLayer.get_rec_initial_state``: ``get_concat_sources_data_template``), whose batches keep
+        the first beam object of each name (:attr:`kept_beams`). A source the template asked for as
+        ``prev:`` while it was still unbuilt is held as its current frame's template (``live``), on the
+        current frame's beam; two such beams without a common chain: "Cannot combine beams", raised for
+        the rec layer."""
+        if not self.search or self.template:
+            return
+        for node in self.s.order:
+            data = self.nd[node]
+            rec = self.s.rec_of(node)
+            cell = data["class"] == "rnn_cell" or (data["class"] == "rec" and isinstance(data["options"].get("unit"), str))
+            if not cell or rec is None or self.placement.get(node) != "loop" or not live.get(node) \
+                    or rec in self.error:
+                continue
+            beams: list[SearchBeam | None] = []
+            for src, option, form in self.s.inputs(node):
+                if option != "from":
+                    continue
+                if form == "prev" and src in live[node]:
+                    beam = (self.template_beams or {}).get(src)
+                else:
+                    beam = self.input_beam(src, form, node)
+                beams.append(self.kept_beams.get(beam.name, beam) if beam is not None else None)
+            if sum(b is not None for b in beams) < 2:
+                continue
+            try:
+                combine_beams(beams)
+            except CombineError as exc:
+                self.error[rec] = self.combine_message(rec, exc)
+                self.error_traces[rec] = (tuple(exc.first.chain), tuple(exc.second.chain))
+
     def _prev_input_lookup(self, node: str, built: set[str]) -> tuple[str, str, str, str, str] | None:
         """``translate_to_common_search_beam`` of ``node`` (two layers or more in its kwargs) first asks each
         beamed input for its search choices: a ``prev:`` input of a layer not built yet in the frame, and no

@@ -55,10 +55,10 @@ FROM_INPUTS = frozenset({"linear", "copy", "softmax", "activation", "combine", "
 BATCH_FROM_INPUTS = frozenset({"positional_encoding", "split_dims", "merge_dims", "expand_dims", "squeeze",
                                "softmax_over_spatial", "norm", "math_norm", "elemwise_prod", "shift_axis",
                                "swap_axes", "transpose", "concat", "scaled_grad", "identity", "print", "switch",
-                               "pad", "window", "cumsum"})
+                               "pad", "cumsum"})
 #: Classes whose ``get_out_data_from_opts`` asserts on an input without batch axis (``decide``:
 #: ``copy_as_batch_major``, as ``cum_concat`` in a loop does)
-NEEDS_BATCH = frozenset({"gather", "self_attention", "decide", "cum_concat"})
+NEEDS_BATCH = frozenset({"gather", "self_attention", "decide", "cum_concat", "window"})
 
 
 class _DependencyLoop(Exception):
@@ -149,6 +149,9 @@ class UnitTemplates:
     #: member -> the members it asked for (all, in the frame, as ``prev:``), in the order first asked
     #: (``_TemplateLayer.dependencies``; :mod:`.choice_deps`)
     dependencies: dict[str, tuple[list[str], list[str], list[str]]] = field(default_factory=dict)
+    #: member -> the members its final template's kwargs hold as their current frame's templates where it
+    #: asked for their previous frame (they were unbuilt then): ``get_init_loop_vars`` reads those
+    live_sources: dict[str, set[str]] = field(default_factory=dict)
 
 
 class _Current(Mapping[str, Any]):
@@ -210,6 +213,10 @@ class _Unit:
         self.kept: dict[str, SearchBeam] = {}
         #: template name -> its dependencies as asked for (all, in the frame, as ``prev:``), first times
         self.dependencies: dict[str, tuple[list[str], list[str], list[str]]] = {}
+        #: template name -> the ``prev:`` inputs its construction got as unbuilt templates (live objects in
+        #: its kwargs): in the construction under way, and in the last one that reached its class
+        self._live_now: dict[str, set[str]] = {}
+        self.live_sources: dict[str, set[str]] = {}
 
     def _keep(self, beam: SearchBeam | None) -> None:
         """Register ``beam`` and its chain where their names are new (``BatchInfo._make_beam_dim``: the
@@ -263,6 +270,10 @@ class _Unit:
             self.prev_asked.add(sub)
             got = self.get(g, sub, "from", is_prev=True)
             t = self.templates.get(sub)
+            if self.stack and (t is None or not t.initialized):
+                # RETURNN hands out the unbuilt template itself: the asking layer's kwargs keep that
+                # object, which is the current frame's template once built (``get_init_loop_vars``)
+                self._live_now.setdefault(self.stack[-1], set()).add(sub)
             if t is None:
                 return got
             if t.initialized:
@@ -384,6 +395,7 @@ class _Unit:
         if name in self.stack:
             raise _DependencyLoop(name)
         self.stack.append(name)
+        self._live_now[name] = set()
         got: dict[str, Any] = {}
         try:
             for asked, _, form in self.deps(node):
@@ -439,6 +451,9 @@ class _Unit:
             raise
         finally:
             bp.beam, bp.chosen, bp.prev_snapshots = saved
+        # the kwargs now hold this construction's inputs (a cell ``rec``'s beam combination above raises in
+        # ``transform_config_dict``, before they are kept)
+        self.live_sources[name] = set(self._live_now.get(name, ()))
         before = _state(t)
         t.initialized, t.beam, t.chosen, t.batch, t.layout = True, beam, chosen, batch, layout
         self._keep(beam)
@@ -536,7 +551,10 @@ class _Unit:
         feature_gather = cls == "gather" and opts.get("axis") in ("F", "f", "feature")
         if feature_gather:
             return any(inputs)
+        # (``MergeDimsLayer`` with ``axes="except_batch"`` removes the batch dim from the input's dims:
+        # ``ValueError`` on a dummy without one)
         if cls in NEEDS_BATCH or (cls == "reinterpret_data" and opts.get("enforce_batch_major")) \
+                or (cls == "merge_dims" and opts.get("axes") == "except_batch") \
                 or (cls == "choice" and not opts.get("target") and self._first_source_batchless(node, got)):
             if not all(inputs):
                 raise _TemplateFailure(node, (
@@ -902,6 +920,8 @@ def simulate_unit(bp: BeamPass, rec: str, roots: RootLayouts | None = None) -> U
     out.prev_needed = {unit.by_local[n] for n in unit.prev_asked if n in unit.by_local}
     out.kept = dict(unit.kept)
     out.failing = {unit.by_local[n] for n in unit.failing if n in unit.by_local}
+    out.live_sources = {unit.by_local[user]: {unit.by_local[n] for n in live if n in unit.by_local}
+                        for user, live in unit.live_sources.items() if user in unit.by_local and live}
     out.dependencies = {unit.by_local[user]: tuple([unit.by_local[n] for n in part]  # type: ignore[misc]
                                                    for part in parts)
                         for user, parts in unit.dependencies.items() if user in unit.by_local}
