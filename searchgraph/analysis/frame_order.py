@@ -29,7 +29,7 @@ def frame_positions(s: Structure, where: Mapping[str, str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for rec in [n for n in s.order if s.nodes[n]["class"] == "rec"]:
         members = [m for m in s.children.get(rec, ()) if where.get(m) == "loop"]
-        if sum(1 for m in members if s.is_search_choice(m) or s.nodes[m]["class"] == "decide_keep_beam") < 2:
+        if sum(1 for m in members if s.owns_search_choices(m)) < 2:
             continue  # one owner of search choices: nothing to compare across frames
         out.update(_unit_order(s, rec, members, where))
     return out

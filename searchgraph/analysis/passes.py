@@ -687,17 +687,12 @@ class BeamPass:
         beams = self.template_beams or {}
         for _, src, form in sorted(ins, key=lambda item: item[0]):
             if form != "prev" or src in built or self.s.rec_of(src) != rec or beams.get(src) is None \
-                    or self._has_own_choices(src):
+                    or self.s.owns_search_choices(src):
                 continue
             bad = self._template_source_choice(src, built)
             if bad is not None:
                 return (src, "src", *bad)
         return None
-
-    def _has_own_choices(self, node: str) -> bool:
-        """A layer with search choices of its own (a searching ``choice``, a ``decide_keep_beam``)."""
-        return (self.nd[node]["class"] == "choice" and self.s.is_search_choice(node)) \
-            or self.nd[node]["class"] == "decide_keep_beam"
 
     def _template_source_choice(self, template: str, built: set[str]) -> tuple[str, str, str] | None:
         """Where ``get_search_choices`` from the template of ``template`` (a choice's source choice, or a
@@ -714,7 +709,7 @@ class BeamPass:
 
         # a sub-layer's template (``a/0``, ``_TemplateLayer.get_sub_layer``) records its dependencies in a
         # way not modelled: such a walk is left unjudged
-        return incomparable_choices(template, self.template_deps, built, real_inputs, self._has_own_choices,
+        return incomparable_choices(template, self.template_deps, built, real_inputs, self.s.owns_search_choices,
                                     unsure=lambda node: self.nd[node]["node_kind"] != "layer")
 
     def _translated(self, plan: list, own_prev_at: int, beams: list[SearchBeam | None],

@@ -222,6 +222,11 @@ class Structure:
         search = data["options"].get("search", None)
         return bool(search) if search is not None else self.search
 
+    def owns_search_choices(self, node: str) -> bool:
+        """A layer with search choices of its own: a searching ``choice``, or a ``decide_keep_beam``
+        (its raw ones)."""
+        return self.is_search_choice(node) or self.nodes[node]["class"] == "decide_keep_beam"
+
     def masked_choice_size(self, node: str) -> int | None:
         """The beam size of a searching ``choice`` that is a ``masked_computation``'s inline unit, else
         None. The unit is built as the masked layer itself (``MaskedComputationLayer._create_template``:

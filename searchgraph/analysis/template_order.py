@@ -61,6 +61,10 @@ BATCH_FROM_INPUTS = frozenset({"positional_encoding", "split_dims", "merge_dims"
 NEEDS_BATCH = frozenset({"gather", "self_attention", "decide", "cum_concat", "window"})
 
 
+#: what a template construction got for an input outside the unit (``base:``, extern data)
+_OUTER = object()
+
+
 class _DependencyLoop(Exception):
     """``NetworkConstructionDependencyLoopException``: a layer asked for while it is being built."""
 
@@ -581,21 +585,12 @@ class _Unit:
         axis (``auto`` var axes take the axes the other source lacks, the batch axis too)."""
         opts = self.s.nodes[node]["options"]
         flags: list[bool | None] = []
-        for item in self.s.inputs(node):
-            if item[1] != "from":
-                continue
-            asked, _, form = self._ask(item)
-            if form == "outer":
+        for item, value in self._from_values(node, got):
+            if value is _OUTER:
                 layout = self._outer_layout(item[0], item[2], node)
                 flags.append(None if layout is None else layout.batch is not None)
-                continue
-            value = got.get(asked)
-            if isinstance(value, _Snap):
-                flags.append(value.batch)
-            elif isinstance(value, str) and value in self.templates:
-                flags.append(self.templates[value].batch)
             else:
-                flags.append(None)
+                flags.append(None if value is None else value.batch)
         explicit = all(k in opts and opts[k] != "auto" for k in ("var1", "var2"))  # ("auto": the unshared axes)
         if explicit and len(flags) == 2 and None not in flags and flags[0] != flags[1] \
                 and not _names_batch_axis(opts, ("reduce", "red1", "red2", "var1", "var2")):
@@ -612,20 +607,10 @@ class _Unit:
         beam first, so a ``dot`` over two inputs on different beams fails there (its template stays as
         it was; the real layer translates its inputs and is built)."""
         names: list[str | None] = []
-        for item in self.s.inputs(node):
-            if item[1] != "from":
-                continue
-            asked, _, form = self._ask(item)
-            if form == "outer":
-                beam = self.bp.beam.get(item[0])
-            else:
-                value = got.get(asked)
-                if isinstance(value, _Snap):
-                    beam = value.beam
-                elif isinstance(value, str) and value in self.templates:
-                    beam = self.templates[value].beam
-                else:
-                    return
+        for item, value in self._from_values(node, got):
+            if value is None:
+                return
+            beam = self.bp.beam.get(item[0]) if value is _OUTER else value.beam
             names.append(beam.name if beam is not None else None)
         if len(names) == 2 and None not in names and names[0] != names[1]:
             raise _TemplateFailure(node, (
@@ -633,15 +618,31 @@ class _Unit:
                 f"{names[1]}): DotLayer.get_out_data_from_opts asserts the same beam"),
                 f"{node} (dot) reads templates on two different beams ({names[0]}, {names[1]})")
 
+    def _from_values(self, node: str, got: dict[str, Any]) -> list[tuple[tuple[str, str, str], Any]]:
+        """``(input, what this construction got for it)`` for each ``from`` input of ``node``: a previous
+        frame's :class:`_Snap`, a unit template (:class:`_Template`), :data:`_OUTER` for a layer outside the
+        unit, None where nothing was got."""
+        out: list[tuple[tuple[str, str, str], Any]] = []
+        for item in self.s.inputs(node):
+            if item[1] != "from":
+                continue
+            asked, _, form = self._ask(item)
+            value = got.get(asked)
+            if form == "outer":
+                out.append((item, _OUTER))
+            elif isinstance(value, _Snap):
+                out.append((item, value))
+            elif isinstance(value, str) and value in self.templates:
+                out.append((item, self.templates[value]))
+            else:
+                out.append((item, None))
+        return out
+
     def _first_source_batchless(self, node: str, got: dict[str, Any]) -> bool:
         """Whether the first ``from`` input of ``node`` is a template of the unit without batch axis."""
-        first = next((self._ask(i) for i in self.s.inputs(node) if i[1] == "from"), None)
-        if first is None or first[2] == "outer":
-            return False
-        value = got.get(first[0])
-        if isinstance(value, _Snap):
-            return not value.batch
-        return isinstance(value, str) and value in self.templates and not self.templates[value].batch
+        values = self._from_values(node, got)
+        value = values[0][1] if values else None
+        return value is not None and value is not _OUTER and not value.batch
 
     def _layout(self, node: str, got: dict[str, Any]) -> Layout | None:
         """The template's layout from its ``from`` inputs' as they are now (:func:`.layouts.frame_layout`):
