@@ -104,7 +104,7 @@ def _encoder(net: dict[str, Any], rec: str) -> str:
                     name = s[len("base:"):].split("/", 1)[0]
                     if name in net and isinstance(net[name], dict) and net[name].get("class") != "rec":
                         found.append(name)
-    return sorted(found)[0] if found else "data"
+    return min(found) if found else "data"
 
 
 # ----------------------------------------------------------------------------------------------------
