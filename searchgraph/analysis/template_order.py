@@ -182,6 +182,27 @@ class _Current(Mapping[str, Any]):
         return len({*self.unit.local_of, *self.outside})
 
 
+class _OrderedNames(list):
+    """RETURNN's list of partially built layers: a list (it is iterated while it shrinks, as
+    RETURNN's is) with a set beside it for the membership tests the replay asks all the time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._members: set[str] = set()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._members
+
+    def append(self, name: str) -> None:
+        super().append(name)
+        self._members.add(name)
+
+    def remove(self, name: str) -> None:
+        super().remove(name)
+        if not list.__contains__(self, name):
+            self._members.discard(name)
+
+
 class _Unit:
     """One rec unit's template construction: the templates, the partially finished ones (in
     RETURNN's order), the construction stack, the cached ``prev:`` copies and the latest exception."""
@@ -196,7 +217,7 @@ class _Unit:
         self.version: dict[str, int] = {}
         self.built_on: dict[str, tuple[Any, ...]] = {}
         self.templates: dict[str, _Template] = {}
-        self.partially: list[str] = []
+        self.partially = _OrderedNames()
         self.stack: list[str] = []
         self.prev_cache: dict[str, _Snap] = {}
         self.recent: Exception | None = None
@@ -745,12 +766,10 @@ class _Unit:
         ``name``'s record does not cover, and can succeed now (its nested constructions then come in
         RETURNN's order)."""
         templates = self.templates
-        self._inputs_state(name)  # fills the names
-        return any(d not in templates or not templates[d].initialized for d in self._dep_names.get(name, ()))
+        return any(d not in templates or not templates[d].initialized for d in self._input_names(name))
 
-    def _inputs_state(self, name: str) -> tuple[Any, ...]:
-        """What a rebuild of ``name`` reads: each input template's version, whether it is unfinished
-        (a sub-layer's through its layer's too), and which names are registered at all."""
+    def _input_names(self, name: str) -> tuple[str, ...]:
+        """The cell's names a rebuild of ``name`` reads (a sub-layer's layer too), computed once."""
         names = self._dep_names.get(name)
         if names is None:
             node = self.by_local.get(name)
@@ -762,6 +781,14 @@ class _Unit:
                 if dep_node is not None and self.s.nodes[dep_node]["node_kind"] == "sub":
                     found.add(self.local_of[next(iter(self.s.graph.predecessors(dep_node)))])
             names = self._dep_names[name] = tuple(sorted(found))
+        return names
+
+    def _inputs_state(self, name: str) -> tuple[Any, ...]:
+        """What a rebuild of ``name`` reads: each input template's version, whether it is unfinished
+        (a sub-layer's through its layer's too), and which names are registered at all."""
+        if self.by_local.get(name) is None and name not in self._dep_names:
+            return ()
+        names = self._input_names(name)
         version, partially, templates = self.version, self.partially, self.templates
         return (len(templates),) + tuple(
             (d, version.get(d, 0), d in partially, d in templates) for d in names)
