@@ -114,6 +114,7 @@ EXPECTED_CODES = {
     "reject-hard-attention-cell-reading-two-choices-previous-frames": ("SG101", "output/s"),
     "reject-nested-loop-ending-on-the-outer-previous-choice": ("SG161", "output/segment"),
     "reject-root-reads-a-history-over-the-loop-input-projection": ("SG125", "output"),
+    "reject-root-reads-a-split-part-that-no-loop-layer-reads": ("SG115", "output/embed_split/1"),
     "reject-printed-scores-with-a-positional-encoding-over-attention-energies": ("SG118", "output/output"),
     "reject-unstacked-encoder-frames-in-a-loop-that-ends-by-itself": ("SG139", "output/frame"),
     "reject-choice-on-unstacked-input-frames-of-a-loop-with-its-own-end": ("SG139", "output/output"),

@@ -59,7 +59,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
         kept: dict[str, SearchBeam] = {}  # beam name -> its first object (``BatchInfo``), units in order
         stale: set[str] = set()  # replayed templates whose last construction raised
         template_deps: dict[str, tuple[list[str], list[str], list[str]]] = {}  # (:mod:`.choice_deps`)
-        live_sources: dict[str, set[str]] = {}  # a template's prev: inputs held as current templates
+        cell_sources: dict[str, list[tuple[str, Any]]] = {}  # a cell template's inputs as its kwargs hold them
         for rec in [n for n in s.order if s.nodes[n]["class"] == "rec" and simulatable(templates, n)]:
             replay = simulate_unit(templates, rec, roots)
             if replay.replayed:
@@ -72,7 +72,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
                 for name, beam in replay.kept.items():
                     kept.setdefault(name, beam)
                 template_deps.update(replay.dependencies)
-                live_sources.update(replay.live_sources)
+                cell_sources.update(replay.cell_sources)
             if replay.error is not None and replay.error_layer is not None:
                 unit_failures[replay.error_layer] = (replay.error, replay.cause)
         placement = place(s, functools.partial(_first_source_beam, s, templates), prev_needed)
@@ -93,7 +93,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
         real = BeamPass(s, placement)
     real.run()
     if s.search:
-        real.check_initial_states(live_sources)
+        real.check_initial_states(cell_sources)
     real.check_frame_order()
     real.freeze()
     return Construction(mode, s, placement, real, templates, template_errors, avail, unit_failures, replayed,

@@ -405,7 +405,12 @@ class BeamPass:
                 # real construction translates all layer kwargs into their common beam first; the
                 # new beam depends on the translated first source's (``_create_search_beam``)
                 many = len(beams) > 1
-                return (SearchBeam(node, size, self._common(beams) if many else first),
+                dependency = self._common(beams) if many else first
+                if many and first is not None and self._keeps_raw(first_choice):
+                    # ``select_if_needed`` returns a layer on a ``decide_keep_beam``'s own search choices
+                    # (``keep_raw``) as it is: the first source keeps its beam
+                    dependency = first
+                return (SearchBeam(node, size, dependency),
                         SearchBeam(node, size, combine_choices(choices) if many else first_choice))
             if self.search and regression:
                 # a regression "choice" keeps its translated input's beam, with choices of its own
@@ -637,31 +642,30 @@ class BeamPass:
                 return None
         return None
 
-    def check_initial_states(self, live: Mapping[str, set[str]]) -> None:
+    def check_initial_states(self, held: Mapping[str, list[tuple[str, Any]]]) -> None:
         """``_SubnetworkRecCell.get_init_loop_vars``: before the loop runs, each cell layer of the frame
         (``rnn_cell``, a ``rec`` with a cell unit) makes its initial state from its template's sources
         (``RnnCellLayer.get_rec_initial_state``: ``get_concat_sources_data_template``), whose batches keep
-        the first beam object of each name (:attr:`kept_beams`). A source the template asked for as
-        ``prev:`` while it was still unbuilt is held as its current frame's template (``live``), on the
-        current frame's beam; two such beams without a common chain: "Cannot combine beams", raised for
-        the rec layer."""
+        the first beam object of each name (:attr:`kept_beams`). ``held``: each cell template's sources as
+        its kwargs hold them (:attr:`.template_order.UnitTemplates.cell_sources`): a previous frame's copy
+        as it was made, on that frame's beam (its chain cut at the frame, the next frame's kept), a template
+        of the unit as it ends (one asked for as ``prev:`` while still unbuilt is held as that current
+        template too), a layer outside the loop as it is. Two beams without a common chain: "Cannot combine
+        beams", raised for the rec layer."""
         if not self.search or self.template:
             return
         for node in self.s.order:
-            data = self.nd[node]
             rec = self.s.rec_of(node)
-            cell = data["class"] == "rnn_cell" or (data["class"] == "rec" and isinstance(data["options"].get("unit"), str))
-            if not cell or rec is None or self.placement.get(node) != "loop" or not live.get(node) \
-                    or rec in self.error:
+            if node not in held or rec is None or self.placement.get(node) != "loop" or rec in self.error:
                 continue
             beams: list[SearchBeam | None] = []
-            for src, option, form in self.s.inputs(node):
-                if option != "from":
-                    continue
-                if form == "prev" and src in live[node]:
-                    beam = (self.template_beams or {}).get(src)
+            for kind, what in held[node]:
+                if kind == "prev":
+                    beam = what
+                elif kind == "cur":
+                    beam = (self.template_beams or {}).get(what)
                 else:
-                    beam = self.input_beam(src, form, node)
+                    beam = self.input_beam(what[0], what[1], node)
                 beams.append(self.kept_beams.get(beam.name, beam) if beam is not None else None)
             if sum(b is not None for b in beams) < 2:
                 continue
@@ -687,7 +691,7 @@ class BeamPass:
         beams = self.template_beams or {}
         for _, src, form in sorted(ins, key=lambda item: item[0]):
             if form != "prev" or src in built or self.s.rec_of(src) != rec or beams.get(src) is None \
-                    or self.s.owns_search_choices(src):
+                    or self._has_search_choices(src, built):
                 continue
             bad = self._template_source_choice(src, built)
             if bad is not None:
@@ -709,8 +713,24 @@ class BeamPass:
 
         # a sub-layer's template (``a/0``, ``_TemplateLayer.get_sub_layer``) records its dependencies in a
         # way not modelled: such a walk is left unjudged
-        return incomparable_choices(template, self.template_deps, built, real_inputs, self.s.owns_search_choices,
+        return incomparable_choices(template, self.template_deps, built, real_inputs,
+                                    lambda node: self._has_search_choices(node, built),
                                     unsure=lambda node: self.nd[node]["node_kind"] != "layer")
+
+    def _has_search_choices(self, node: str, built: set[str]) -> bool:
+        """Whether ``node`` (its real layer where built, else its template) has search choices: a
+        ``decide_keep_beam`` only over a source with search choices (``DecideKeepBeamLayer.__init__``; its
+        template over a beamed one: ``cls_get_search_beam_size``)."""
+        if not self.s.owns_search_choices(node):
+            return False
+        if self.nd[node]["class"] != "decide_keep_beam":
+            return True
+        src = next((s for s, option, _ in self.s.inputs(node) if option == "from"), None)
+        if src is None:
+            return False
+        if node in built or self.s.rec_of(src) != self.s.rec_of(node):
+            return self.chosen.get(src) is not None
+        return (self.template_beams or {}).get(src) is not None
 
     def _translated(self, plan: list, own_prev_at: int, beams: list[SearchBeam | None],
                     owner: SearchBeam) -> list[SearchBeam | None]:
@@ -795,6 +815,11 @@ class BeamPass:
         got = self._layouts.of(src)
         return (got.ndim, got.batch is not None) if got is not None else None
 
+    def _keeps_raw(self, chosen: SearchBeam | None) -> bool:
+        """Whether search choices are a real ``decide_keep_beam``'s own (``SearchChoices.keep_raw``)."""
+        return chosen is not None and not chosen.is_prev_frame \
+            and self.nd.get(chosen.name, {}).get("class") == "decide_keep_beam"
+
     def _common(self, beams: list[SearchBeam | None]) -> SearchBeam | None:
         """The beam of the inputs' common search choices as ``translate_to_common_search_beam``
         picks them: ``max`` by ``SearchChoices.compare``, which is 0 against a ``decide_keep_beam``'s
@@ -803,8 +828,7 @@ class BeamPass:
         for beam in beams:
             if beam is None or result is None:
                 result = result or beam
-            elif not any(not b.is_prev_frame and self.nd.get(b.name, {}).get("class") == "decide_keep_beam"
-                         for b in (result, beam)):
+            elif not any(self._keeps_raw(b) for b in (result, beam)):
                 result = combine_choices([result, beam])
         return result
 

@@ -55,7 +55,12 @@ FROM_INPUTS = frozenset({"linear", "copy", "softmax", "activation", "combine", "
 BATCH_FROM_INPUTS = frozenset({"positional_encoding", "split_dims", "merge_dims", "expand_dims", "squeeze",
                                "softmax_over_spatial", "norm", "math_norm", "elemwise_prod", "shift_axis",
                                "swap_axes", "transpose", "concat", "scaled_grad", "identity", "print", "switch",
-                               "pad", "cumsum"})
+                               "pad", "cumsum", "reduce_out", "gating", "slice", "split"})
+#: Classes whose template has the dtype of their (first) input's
+_DTYPE_FROM_INPUT = frozenset({"copy", "reinterpret_data", "combine", "eval", "squeeze", "expand_dims", "reduce",
+                               "slice", "shift_axis", "pad", "merge_dims", "split_dims", "identity",
+                               "scaled_grad", "print", "swap_axes", "transpose", "concat", "cumsum", "dropout",
+                               "activation"})
 #: Classes whose ``get_out_data_from_opts`` asserts on an input without batch axis (``decide``:
 #: ``copy_as_batch_major``, as ``cum_concat`` in a loop does)
 NEEDS_BATCH = frozenset({"gather", "self_attention", "decide", "cum_concat", "window"})
@@ -100,6 +105,9 @@ class _Template:
     chosen: SearchBeam | None = None
     batch: bool = False
     layout: Layout | None = DUMMY
+    #: whether its values have the dummy's dtype (``float32``): an unbuilt template, or one that takes
+    #: its dtype from such an input (a ``copy`` / ``reinterpret_data`` / ``eval`` ... of it)
+    float_dummy: bool = True
 
 
 @dataclass
@@ -109,6 +117,7 @@ class _Snap:
     chosen: SearchBeam | None
     batch: bool
     layout: Layout | None = DUMMY
+    float_dummy: bool = False
 
 
 @dataclass
@@ -156,6 +165,11 @@ class UnitTemplates:
     #: member -> the members its final template's kwargs hold as their current frame's templates where it
     #: asked for their previous frame (they were unbuilt then): ``get_init_loop_vars`` reads those
     live_sources: dict[str, set[str]] = field(default_factory=dict)
+    #: cell member (``rnn_cell``, a ``rec`` with a cell unit) -> its ``from`` inputs as its final template's
+    #: kwargs hold them: ``("prev", beam)`` a previous frame's copy as made then, ``("cur", member)`` a
+    #: template of the unit (its final beam: the kwargs keep the object), ``("outer", node)`` a layer
+    #: outside the unit (``get_init_loop_vars`` makes the cell's initial state from them)
+    cell_sources: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
 
 
 class _Current(Mapping[str, Any]):
@@ -242,6 +256,7 @@ class _Unit:
         #: its kwargs): in the construction under way, and in the last one that reached its class
         self._live_now: dict[str, set[str]] = {}
         self.live_sources: dict[str, set[str]] = {}
+        self.cell_sources: dict[str, list[tuple[str, Any]]] = {}
 
     def _keep(self, beam: SearchBeam | None) -> None:
         """Register ``beam`` and its chain where their names are new (``BatchInfo._make_beam_dim``: the
@@ -307,7 +322,8 @@ class _Unit:
                 g.add_uninitialized()
                 return self.prev_copy(sub)
             g.add_uninitialized()
-            return _Snap(t.beam, t.chosen, t.batch, t.layout)  # the dummy (or its initial_output's)
+            # the dummy (or its initial_output's)
+            return _Snap(t.beam, t.chosen, t.batch, t.layout, t.float_dummy)
         t = self.templates.get(name)
         if t is not None:
             if g.allow_uninitialized:
@@ -388,6 +404,7 @@ class _Unit:
         layout = self.roots.of(outer[0])
         t.layout = layout
         t.batch = layout is None or layout.batch is not None
+        t.float_dummy = False  # X's own dtype
         t.beam, t.chosen = self.bp.beam.get(outer[0]), self.bp.chosen.get(outer[0])
         return t.layout, t.batch
 
@@ -408,7 +425,7 @@ class _Unit:
         beams = ChainMap({node: t.beam}, self.bp.beam)
         chosen = ChainMap({node: t.chosen}, self.bp.chosen)
         snap = _Snap(self.bp.prev_frame_of(node, self.rec, beams),
-                     self.bp.prev_frame_of(node, self.rec, chosen), t.batch, t.layout)
+                     self.bp.prev_frame_of(node, self.rec, chosen), t.batch, t.layout, t.float_dummy)
         self._keep(snap.beam)
         return snap
 
@@ -458,6 +475,8 @@ class _Unit:
     def add_templated(self, g: _Getter, name: str, node: str, got: dict[str, Any]) -> None:
         t = self.templates[name]
         self._asserts(node)
+        self._position_dtype(node, got)
+        float_dummy = self._float_dummy(node, got)
         if self.s.nodes[node]["class"] == "dot":
             self._dot_beams(node, got)
         batch = self._batch(node, got)
@@ -479,8 +498,13 @@ class _Unit:
         # the kwargs now hold this construction's inputs (a cell ``rec``'s beam combination above raises in
         # ``transform_config_dict``, before they are kept)
         self.live_sources[name] = set(self._live_now.get(name, ()))
+        opts = self.s.nodes[node]["options"]
+        if self.s.nodes[node]["class"] == "rnn_cell" or (self.s.nodes[node]["class"] == "rec"
+                                                         and isinstance(opts.get("unit"), str)):
+            self.cell_sources[name] = self._held_sources(node, got, self.live_sources[name])
         before = _state(t)
         t.initialized, t.beam, t.chosen, t.batch, t.layout = True, beam, chosen, batch, layout
+        t.float_dummy = float_dummy
         self._keep(beam)
         if _state(t) != before:
             self.version[name] = self.version.get(name, 0) + 1
@@ -522,6 +546,46 @@ class _Unit:
                     f"AssertionError: {node} is a masked_computation with {len(sources)} sources; its unit "
                     "reads 'data', which must be its one source (MaskedComputationLayer._create_template)"),
                     f"{node} is a masked_computation with {len(sources)} sources whose unit reads 'data' (one source)")
+
+    def _position_dtype(self, node: str, got: dict[str, Any]) -> None:
+        """``GatherLayer.get_out_data_from_opts`` (``slice_nd`` through it, its ``start`` the positions)
+        asserts integer positions: a template still carrying the dummy's ``float32`` fails."""
+        cls = self.s.nodes[node]["class"]
+        option = {"gather": "position", "slice_nd": "start"}.get(cls)
+        if option is None:
+            return
+        values = self._from_values(node, got, option)
+        if values and values[0][1] is not None and values[0][1] is not _OUTER and values[0][1].float_dummy:
+            raise _TemplateFailure(node, (
+                f"AssertionError: {node}: position_data.dtype in ['int32', 'int64'] (its {option} is a "
+                "template still made from a dummy, float32)"),
+                f"{node} ({cls}) takes integer positions, and its {option} is still made from a dummy template")
+
+    def _float_dummy(self, node: str, got: dict[str, Any]) -> bool:
+        """Whether ``node``'s template gets the dummy's dtype: its class takes the dtype of its (first)
+        input, and that is a dummy's."""
+        data = self.s.nodes[node]
+        cls, opts = data["class"], data["options"]
+        if data["node_kind"] != "layer" or cls not in _DTYPE_FROM_INPUT:
+            return False
+        if cls == "eval" and isinstance(opts.get("out_type"), dict) and opts["out_type"].get("dtype"):
+            return False
+        if cls == "reduce" and str(opts.get("mode", "")).startswith("arg"):
+            return False
+        values = [(item, value) for item, value in self._from_values(node, got) if value is not None]
+        if not values:
+            return False
+
+        def rank(item: tuple[str, str, str], value: Any) -> int:
+            if value is _OUTER:
+                layout = self.roots.of(item[0])
+                return layout.ndim if layout is not None else 1
+            return value.layout.ndim if value.layout is not None else int(value.batch)
+
+        # ``Data.get_common_data``: the first of the inputs with the most axes (a dummy has none)
+        most = max(rank(item, value) for item, value in values)
+        first = next(value for item, value in values if rank(item, value) == most)
+        return first is not _OUTER and first.float_dummy
 
     def _new_time_dim(self) -> bool:
         """Whether the loop iterates over a time dim of its own (``RecLayer.transform_source_and_axis``:
@@ -639,13 +703,14 @@ class _Unit:
                 f"{names[1]}): DotLayer.get_out_data_from_opts asserts the same beam"),
                 f"{node} (dot) reads templates on two different beams ({names[0]}, {names[1]})")
 
-    def _from_values(self, node: str, got: dict[str, Any]) -> list[tuple[tuple[str, str, str], Any]]:
-        """``(input, what this construction got for it)`` for each ``from`` input of ``node``: a previous
-        frame's :class:`_Snap`, a unit template (:class:`_Template`), :data:`_OUTER` for a layer outside the
-        unit, None where nothing was got."""
+    def _from_values(self, node: str, got: dict[str, Any],
+                     option: str = "from") -> list[tuple[tuple[str, str, str], Any]]:
+        """``(input, what this construction got for it)`` for each ``from`` (or ``option``) input of
+        ``node``: a previous frame's :class:`_Snap`, a unit template (:class:`_Template`), :data:`_OUTER` for
+        a layer outside the unit, None where nothing was got."""
         out: list[tuple[tuple[str, str, str], Any]] = []
         for item in self.s.inputs(node):
-            if item[1] != "from":
+            if item[1] != option:
                 continue
             asked, _, form = self._ask(item)
             value = got.get(asked)
@@ -657,6 +722,21 @@ class _Unit:
                 out.append((item, self.templates[value]))
             else:
                 out.append((item, None))
+        return out
+
+    def _held_sources(self, node: str, got: dict[str, Any], live: set[str]) -> list[tuple[str, Any]]:
+        """``node``'s ``from`` inputs as its kwargs hold them after this construction (see
+        :attr:`UnitTemplates.cell_sources`)."""
+        out: list[tuple[str, Any]] = []
+        for item, value in self._from_values(node, got):
+            src, form = item[0], item[2]
+            local = self.local_of.get(src)
+            if value is _OUTER or value is None and form == "outer":
+                out.append(("outer", (src, form)))
+            elif isinstance(value, _Snap) and local not in live:
+                out.append(("prev", value.beam))
+            elif local is not None:
+                out.append(("cur", src))
         return out
 
     def _first_source_batchless(self, node: str, got: dict[str, Any]) -> bool:
@@ -848,7 +928,7 @@ class _Unit:
 
 def _state(t: _Template) -> tuple[Any, ...]:
     """All a template hands on (beams by their whole chains)."""
-    return t.initialized, _beam_state(t.beam), _beam_state(t.chosen), t.batch, t.layout
+    return t.initialized, _beam_state(t.beam), _beam_state(t.chosen), t.batch, t.float_dummy, t.layout
 
 
 def _beam_state(beam: SearchBeam | None) -> tuple[Any, ...] | None:
@@ -862,7 +942,8 @@ def _beam_state(beam: SearchBeam | None) -> tuple[Any, ...] | None:
 def _compare_key(t: _Template) -> tuple[Any, ...]:
     """What ``Data.get_compare_key`` sees of a template: a beam compares by name and size only
     (``SearchBeam.__eq__``), so a new dependency chain alone is no change."""
-    return t.initialized, (t.beam.name, t.beam.size) if t.beam is not None else None, t.batch, t.layout
+    return (t.initialized, (t.beam.name, t.beam.size) if t.beam is not None else None, t.batch, t.float_dummy,
+            t.layout)
 
 
 def _key_changed(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
@@ -950,6 +1031,7 @@ def simulate_unit(bp: BeamPass, rec: str, roots: RootLayouts | None = None) -> U
     out.failing = {unit.by_local[n] for n in unit.failing if n in unit.by_local}
     out.live_sources = {unit.by_local[user]: {unit.by_local[n] for n in live if n in unit.by_local}
                         for user, live in unit.live_sources.items() if user in unit.by_local and live}
+    out.cell_sources = {unit.by_local[user]: held for user, held in unit.cell_sources.items() if user in unit.by_local}
     out.dependencies = {unit.by_local[user]: tuple([unit.by_local[n] for n in part]  # type: ignore[misc]
                                                    for part in parts)
                         for user, parts in unit.dependencies.items() if user in unit.by_local}

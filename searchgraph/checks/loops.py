@@ -121,12 +121,16 @@ def hash_keys_in_units(c: Construction) -> dict[str, str]:
 
 @rule('SG115', 'loop layer read from outside',
       '{layer} stays inside the loop and is read from outside; only moved-out layers and output layers '
-      'are available there.',
-      "Add 'is_output_layer': True to {layer}.")
+      '(and the sub-layers a/b of an output layer a that the loop reads) are available there.',
+      "Add 'is_output_layer': True to {layer}; for a sub-layer a/b, to a, with a layer of the loop "
+      "reading a/b (or read a loop 'copy' of a/b marked 'is_output_layer').")
 def loop_layer_read_from_outside(c: Construction) -> dict[str, str]:
     """``rec/x`` from outside the loop exists only if x is moved out, an output layer, or accumulated
     for a layer moved out after the loop (``get_layer_from_outside`` looks in the output net, where
-    ``get_loop_acc_layer`` registers it)."""
+    ``get_loop_acc_layer`` registers it). A sub-layer ``a/b`` is a template of the cell only when a
+    layer of the loop asks for it (``_TemplateLayer.get_sub_layer``, with its parent's
+    ``is_output_layer``: then accumulated too); otherwise no net of the cell has it, and the lookup
+    finds nothing (``LayerNotFound``)."""
     out = {}
     for node in c.order:
         rec = c.rec_of(node)
@@ -139,10 +143,20 @@ def loop_layer_read_from_outside(c: Construction) -> dict[str, str]:
             continue  # a layer moved out after the loop reads it: accumulated in the output net
         readers = [v for v, d in c.users(node).items() if d["kind"] == "sub"
                    and rec not in c.recs_of(v) and v != rec and v in c.built and not _built_for(c, v, rec)]
-        if readers:
-            out[node] = (f"Exception: Cannot get layer {node[len(rec) + 1:]!r} from outside "
-                         f"({readers[0]}), because it is only available inside the recurrent loop. "
-                         "Add 'is_output_layer': True to the layer.")
+        if not readers:
+            continue
+        local = node[len(rec) + 1:]
+        if c.nodes[node]["node_kind"] == "sub" and c.nodes[c.parent(node)]["unit"] == rec:
+            templated = any(rec in c.recs_of(v) and v in c.built for v in c.users(node))
+            if not templated:
+                out[node] = (f"LayerNotFound: sub-layer {local!r} not found in <RecLayer {rec!r}>: no layer "
+                             f"of the loop reads it, so the cell has no template of it for {readers[0]}")
+                continue
+            if c.nodes[c.parent(node)]["options"].get("is_output_layer"):
+                continue  # its template is an output layer too: accumulated in the output net
+        out[node] = (f"Exception: Cannot get layer {local!r} from outside "
+                     f"({readers[0]}), because it is only available inside the recurrent loop. "
+                     "Add 'is_output_layer': True to the layer.")
     return out
 
 

@@ -108,10 +108,14 @@ class _Builder:
         self.unknown: list[tuple[str, str, str, _Suggest]] = []
         self.root = _Scope(spec.network)
         self.data_keys = set(spec.data_keys())
-        #: extern data key -> the root layer registering its output under it (``register_as_extern_data``)
-        self.registered = {d["register_as_extern_data"]: k for k, d in spec.network.items()
+        #: extern data key -> the root layer registering its output under it (``register_as_extern_data``):
+        #: ``construct_from_dict`` builds every registering layer first, in sorted name order, and each
+        #: one (a ``DataNotAvailableLayer`` too) overwrites the key, so the last name wins (search
+        #: mode: ``only_on_eval`` layers are left out)
+        self.registered = {d["register_as_extern_data"]: k
+                           for k, d in sorted(spec.network.items(), key=lambda kv: str(kv[0]))
                            if isinstance(d, dict) and isinstance(d.get("register_as_extern_data"), str)
-                           and not str(k).startswith("#")}
+                           and not str(k).startswith("#") and not d.get("only_on_eval")}
 
     # -- nodes -------------------------------------------------------------------------------
     def add_scope(self, scope: _Scope) -> None:
