@@ -115,6 +115,7 @@ EXPECTED_CODES = {
     "reject-nested-loop-ending-on-the-outer-previous-choice": ("SG161", "output/segment"),
     "reject-root-reads-a-history-over-the-loop-input-projection": ("SG125", "output"),
     "reject-root-reads-a-split-part-that-no-loop-layer-reads": ("SG115", "output/embed_split/1"),
+    "reject-cell-state-over-the-previous-attention-of-a-later-position-choice": ("SG101", "output"),
     "reject-printed-scores-with-a-positional-encoding-over-attention-energies": ("SG118", "output/output"),
     "reject-unstacked-encoder-frames-in-a-loop-that-ends-by-itself": ("SG139", "output/frame"),
     "reject-choice-on-unstacked-input-frames-of-a-loop-with-its-own-end": ("SG139", "output/output"),
