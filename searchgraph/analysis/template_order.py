@@ -232,6 +232,10 @@ class _Unit:
         self.built_on: dict[str, tuple[Any, ...]] = {}
         self.templates: dict[str, _Template] = {}
         self.partially = _OrderedNames()
+        #: templates not finished (met, never built): while there are none, a rebuild retries an input
+        #: only where it names one not met yet (:meth:`_retries_inputs`)
+        self._n_unfinished = 0
+        self._inputs_met: dict[str, tuple[int, bool]] = {}
         self.stack: list[str] = []
         self.prev_cache: dict[str, _Snap] = {}
         self.recent: Exception | None = None
@@ -336,6 +340,7 @@ class _Unit:
                 return name
         if t is None:
             t = self.templates[name] = _Template()
+            self._n_unfinished += 1
             self._all_epoch += 1  # a new name: every recorded input state is stale
         if name not in self.partially:
             self.partially.append(name)
@@ -367,10 +372,12 @@ class _Unit:
             if initial is not None and name in self.partially:
                 # the initial output is trusted: the template becomes a copy of it, with the beam
                 # the construction gave (``initial_output.beam = layer_.output.beam``)
+                self._n_unfinished -= not t.initialized
                 t.initialized, t.layout, t.batch = True, initial[0], initial[1]
         except _LayerNotFound as exc:
             if exc.name == name and not t.initialized:
-                self.templates.pop(name, None)
+                if self.templates.pop(name, None) is not None:
+                    self._n_unfinished -= 1
                 self._all_epoch += 1
                 if name in self.partially:
                     self.partially.remove(name)
@@ -503,6 +510,7 @@ class _Unit:
                                                          and isinstance(opts.get("unit"), str)):
             self.cell_sources[name] = self._held_sources(node, got, self.live_sources[name])
         before = _state(t)
+        self._n_unfinished -= not t.initialized
         t.initialized, t.beam, t.chosen, t.batch, t.layout = True, beam, chosen, batch, layout
         t.float_dummy = float_dummy
         self._keep(beam)
@@ -846,7 +854,13 @@ class _Unit:
         ``name``'s record does not cover, and can succeed now (its nested constructions then come in
         RETURNN's order)."""
         templates = self.templates
-        return any(d not in templates or not templates[d].initialized for d in self._input_names(name))
+        if self._n_unfinished:
+            return any(d not in templates or not templates[d].initialized for d in self._input_names(name))
+        # every template is finished: only a name not met yet is tried again (names change with the epoch)
+        cached = self._inputs_met.get(name)
+        if cached is None or cached[0] != self._all_epoch:
+            cached = self._inputs_met[name] = (self._all_epoch, all(d in templates for d in self._input_names(name)))
+        return not cached[1]
 
     def _input_names(self, name: str) -> tuple[str, ...]:
         """The cell's names a rebuild of ``name`` reads (a sub-layer's layer too), computed once."""
