@@ -162,9 +162,6 @@ class UnitTemplates:
     #: member -> the members it asked for (all, in the frame, as ``prev:``), in the order first asked
     #: (``_TemplateLayer.dependencies``; :mod:`.choice_deps`)
     dependencies: dict[str, tuple[list[str], list[str], list[str]]] = field(default_factory=dict)
-    #: member -> the members its final template's kwargs hold as their current frame's templates where it
-    #: asked for their previous frame (they were unbuilt then): ``get_init_loop_vars`` reads those
-    live_sources: dict[str, set[str]] = field(default_factory=dict)
     #: cell member (``rnn_cell``, a ``rec`` with a cell unit) -> its ``from`` inputs as its final template's
     #: kwargs hold them: ``("prev", beam)`` a previous frame's copy as made then, ``("cur", member)`` a
     #: template of the unit (its final beam: the kwargs keep the object), ``("outer", node)`` a layer
@@ -259,7 +256,6 @@ class _Unit:
         #: template name -> the ``prev:`` inputs its construction got as unbuilt templates (live objects in
         #: its kwargs): in the construction under way, and in the last one that reached its class
         self._live_now: dict[str, set[str]] = {}
-        self.live_sources: dict[str, set[str]] = {}
         self.cell_sources: dict[str, list[tuple[str, Any]]] = {}
 
     def _keep(self, beam: SearchBeam | None) -> None:
@@ -504,11 +500,8 @@ class _Unit:
             bp.beam, bp.chosen, bp.prev_snapshots = saved
         # the kwargs now hold this construction's inputs (a cell ``rec``'s beam combination above raises in
         # ``transform_config_dict``, before they are kept)
-        self.live_sources[name] = set(self._live_now.get(name, ()))
-        opts = self.s.nodes[node]["options"]
-        if self.s.nodes[node]["class"] == "rnn_cell" or (self.s.nodes[node]["class"] == "rec"
-                                                         and isinstance(opts.get("unit"), str)):
-            self.cell_sources[name] = self._held_sources(node, got, self.live_sources[name])
+        if _is_cell(self.s.nodes[node]["class"], self.s.nodes[node]["options"]):
+            self.cell_sources[name] = self._held_sources(node, got, self._live_now.get(name, set()))
         before = _state(t)
         self._n_unfinished -= not t.initialized
         t.initialized, t.beam, t.chosen, t.batch, t.layout = True, beam, chosen, batch, layout
@@ -563,7 +556,8 @@ class _Unit:
         if option is None:
             return
         values = self._from_values(node, got, option)
-        if values and values[0][1] is not None and values[0][1] is not _OUTER and values[0][1].float_dummy:
+        position = values[0][1] if values else None
+        if position is not None and position is not _OUTER and position.float_dummy:
             raise _TemplateFailure(node, (
                 f"AssertionError: {node}: position_data.dtype in ['int32', 'int64'] (its {option} is a "
                 "template still made from a dummy, float32)"),
@@ -664,7 +658,7 @@ class _Unit:
             return self._dot_batch(node, got)
         if cls == "choice":
             return bool(opts.get("target")) or any(inputs)
-        cell = cls == "rec" and isinstance(opts.get("unit"), str)  # a cell per frame (``lstm``): like ``rnn_cell``
+        cell = _is_cell(cls, opts)  # a cell per frame (``lstm``), as ``rnn_cell``
         if (cls in FROM_INPUTS or cls in BATCH_FROM_INPUTS or cell) \
                 and not (cls == "eval" and _own_axes(opts.get("out_type"))) and not _names_batch_axis(opts):
             outer = any(form == "outer" for _, _, form in (self._ask(i) for i in self.s.inputs(node)))
@@ -739,7 +733,7 @@ class _Unit:
         for item, value in self._from_values(node, got):
             src, form = item[0], item[2]
             local = self.local_of.get(src)
-            if value is _OUTER or value is None and form == "outer":
+            if value is _OUTER:
                 out.append(("outer", (src, form)))
             elif isinstance(value, _Snap) and local not in live:
                 out.append(("prev", value.beam))
@@ -940,6 +934,11 @@ class _Unit:
                 raise self.recent or Exception("Failed to construct Rec subnet template")
 
 
+def _is_cell(cls: str, opts: dict[str, Any]) -> bool:
+    """A cell layer of the frame: ``rnn_cell``, or a ``rec`` with a cell unit (``unit: "lstm"``)."""
+    return cls == "rnn_cell" or (cls == "rec" and isinstance(opts.get("unit"), str))
+
+
 def _state(t: _Template) -> tuple[Any, ...]:
     """All a template hands on (beams by their whole chains)."""
     return t.initialized, _beam_state(t.beam), _beam_state(t.chosen), t.batch, t.float_dummy, t.layout
@@ -1043,8 +1042,6 @@ def simulate_unit(bp: BeamPass, rec: str, roots: RootLayouts | None = None) -> U
     out.prev_needed = {unit.by_local[n] for n in unit.prev_asked if n in unit.by_local}
     out.kept = dict(unit.kept)
     out.failing = {unit.by_local[n] for n in unit.failing if n in unit.by_local}
-    out.live_sources = {unit.by_local[user]: {unit.by_local[n] for n in live if n in unit.by_local}
-                        for user, live in unit.live_sources.items() if user in unit.by_local and live}
     out.cell_sources = {unit.by_local[user]: held for user, held in unit.cell_sources.items() if user in unit.by_local}
     out.dependencies = {unit.by_local[user]: tuple([unit.by_local[n] for n in part]  # type: ignore[misc]
                                                    for part in parts)
