@@ -109,6 +109,8 @@ EXPECTED_CODES = {
     "reject-last-frame-of-a-layer-without-need-last": ("SG158", "s_last"),
     "reject-regression-decoder-combined-with-its-decision": ("SG159", "post_output"),
     "reject-masked-state-of-the-first-choice-masked-by-the-second": ("SG160", "output/held"),
+    "reject-self-attention-state-over-a-decide-keep-beam-copy": ("SG160", "output/output_prob"),
+    "reject-lstm-cell-over-a-decide-keep-beam-copy": ("SG160", "output/output_prob"),
     "reject-choice-starting-from-the-whole-target-sequence": ("SG131", "output"),
     "reject-scores-with-an-axis-from-a-previous-expand-dims": ("SG118", "output/output"),
     "reject-hard-attention-cell-reading-two-choices-previous-frames": ("SG101", "output/s"),

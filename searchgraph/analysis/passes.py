@@ -162,6 +162,9 @@ class BeamPass:
         #: common beam keeps their common search choices (``_src_common_search_choices``), an option layer
         #: that is no dependency (:data:`_CHOICES_BLIND`) included
         self.own_chosen: dict[str, SearchBeam | None] = {}
+        #: the layers whose own search choices are another input's than their dependencies' newest, because
+        #: ``max`` kept an earlier one next to a ``decide_keep_beam``'s own choices (``keep_raw``)
+        self._kept_own: set[str] = set()
         self.latest: dict[str, SearchBeam] = {}
         self.latest_chosen: dict[str, SearchBeam] = {}
         self._choice_state: dict[str, list[tuple[str, tuple[str, ...], tuple[str, ...]]]] = {}
@@ -341,14 +344,19 @@ class BeamPass:
         beam_table, chosen_table = self.beam, self.chosen
         beams: list[SearchBeam | None] = []
         choices: list[SearchBeam | None] = []
+        owns: list[SearchBeam | None] = []  # each input's ``get_search_choices()`` (its own, where it keeps one)
+        kept_in = False
         sources = []
         source_choices = []
         for at, (how, src, rec, is_from) in enumerate(plan):
             if how == AS_IS:
                 beam, chosen = beam_table.get(src), chosen_table.get(src)
+                kept_in = kept_in or src in self._kept_own
+                owns.append(self.own_chosen[src] if src in self._kept_own else chosen)
             else:
                 beam = self._receive(how, src, rec, beam_table, self.latest)
                 chosen = self._receive(how, src, rec, chosen_table, self.latest_chosen)
+                owns.append(chosen)
             if beam_unseen is not None and beam_unseen[at]:
                 beam = None  # not in the output template's beam
             beams.append(beam)
@@ -368,6 +376,7 @@ class BeamPass:
             else:
                 self.own_chosen.pop(node, None)
             choices = [None if lazy else ch for ch, lazy in zip(choices, blind)]
+            owns = [None if lazy else ch for ch, lazy in zip(owns, blind)]
         first = sources[0] if sources else None
         if not self.template and self.s.has_rec_state(node) and self.placement.get(node) == "loop":
             # its previous frame comes in as ``rec_previous_layer``: one more input to translate
@@ -529,6 +538,33 @@ class BeamPass:
             if by_batch is not None:
                 return by_batch, self._combine_choices(choices)
         common, combined = self._combine_choices(self._as_compared(choices)), combine_beams(beams)
+        if len(owns) != len(choices):  # the layer's own previous frame was inserted
+            owns.insert(own_prev_at, choices[own_prev_at])
+        raw_kept = self.search and not self.template and len(choices) > 1 and (
+            kept_in or any(map(self._keeps_raw, owns)))
+        if raw_kept:
+            # the layer keeps ``translate_to_common_search_beam``'s pick as its own search choices
+            # (``_src_common_search_choices``): the ``max`` by ``SearchChoices.compare``, which is 0 against a
+            # ``decide_keep_beam``'s own choices (``keep_raw``), so the earlier input's choices stay, in kwargs
+            # order (a layer's own previous frame, ``rec_previous_layer``, before its ``sources``)
+            # (``TFNetwork.get_search_choices`` of the layer, what other layers find through it, still walks
+            # its dependencies)
+            compared = list(owns)
+            if self.s.has_rec_state(node) and self.placement.get(node) == "loop" and compared[own_prev_at] is None \
+                    and self.template_chosen is not None:
+                # the previous frame's ``_TemplateLayer.get_search_choices``: the current frame's template's
+                # choices (this layer is not built yet), as their owner's previous frame
+                compared[own_prev_at] = self.prev_frame_of(node, self.s.rec_of(node), self.template_chosen)
+            kept = self._common(self._as_compared(compared))
+            if _differs(kept, common):
+                self.own_chosen[node] = kept
+                self._kept_own.add(node)
+            elif node in self._kept_own:
+                self._kept_own.discard(node)
+                self.own_chosen.pop(node, None)
+        elif node in self._kept_own:
+            self._kept_own.discard(node)
+            self.own_chosen.pop(node, None)
         from_sources = combine_beams(sources)
         if self.search and not self.template and from_sources is not None and (
                 data["class"] in _BEAM_OF_BATCH or self._batchless_lead(node)):
@@ -1004,6 +1040,7 @@ class BeamPass:
         position = {n: i for i, n in enumerate(s.order)}
         succ = s.users
         nd, order, beams, chosen_of, errors = self.nd, s.order, self.beam, self.chosen, self.error
+        own_of = self.own_chosen
         # what to recompute when a layer changes: its users, and a choice's own prev frame (PR #1213)
         # (extern data a layer registered passes that layer's beam on: its readers are the layer's too)
         users = [[position[w] for v in succ[n] for w in ([v] if nd[v]["node_kind"] != "data" else succ[v])
@@ -1017,6 +1054,7 @@ class BeamPass:
                 at = heapq.heappop(pending)
                 queued.discard(at)
                 node = order[at]
+                own_before = own_of.get(node)
                 try:
                     beam, chosen = self.compute(node)
                     if node in errors:
@@ -1024,7 +1062,8 @@ class BeamPass:
                 except CombineError as exc:
                     beam, chosen, errors[node] = None, None, self.combine_message(node, exc)
                     self.error_traces[node] = (tuple(exc.first.chain), tuple(exc.second.chain))
-                changed = _differs(beams.get(node), beam) or _differs(chosen_of.get(node), chosen)
+                changed = _differs(beams.get(node), beam) or _differs(chosen_of.get(node), chosen) \
+                    or _differs(own_before, own_of.get(node))
                 beams[node] = beam
                 chosen_of[node] = chosen
                 if not changed:

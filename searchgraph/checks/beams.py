@@ -59,7 +59,7 @@ def _on_common_choices(c: Construction, node: str) -> Iterator[tuple[str, Search
         inputs.insert(0, (node, "prev"))  # ``rec_previous_layer``: one more layer in the kwargs
     if c.translated_count(node) + len(inputs) - len(c.inputs(node)) < 2:
         return
-    common = c.chosen(node)
+    common = c.own_choice(node)  # ``_src_common_search_choices``: what the translation picked
     if common is None:
         return
     for src, form in inputs:
