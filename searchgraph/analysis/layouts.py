@@ -231,6 +231,17 @@ _REINTERPRET_AXES = frozenset({"set_axes", "set_sparse", "set_sparse_dim", "set_
                                "size_base", "batch_dim_base", "increase_sparse_dim"})
 
 
+def _without_feature(src: Layout) -> Layout | None:
+    """A dense layout with its feature axis removed (``squeeze``, a ``reduce`` over ``F``)."""
+    feature = _axis_of(src, "F")
+    if feature is None:
+        return None
+
+    def kept(axis: int | None) -> int | None:
+        return None if axis is None else axis - (1 if axis > feature else 0)
+    return Layout(src.ndim - 1, kept(src.batch), kept(src.time), False, src.tag)
+
+
 def _reshaping(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None]) -> Layout | None:
     """Classes that move or drop axes of their one source."""
     src = sources[0] if len(sources) == 1 else None
@@ -255,7 +266,11 @@ def _reshaping(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None])
         if axes[0] in TIME_NAMES and src.time is not None:
             batch = src.batch - (1 if src.time < src.batch else 0)
             return Layout(src.ndim - 1, batch, None, False)
+        if axes[0] in ("F", "f") and not src.sparse:
+            return _without_feature(src)  # over the feature axis: it goes
         return None
+    if cls == "slice" and opts.get("axis") in ("F", "f") and not src.sparse:
+        return src  # ``SliceLayer`` along the feature axis: a new feature dim in its place
     if cls == "reinterpret_data" and not set(opts) & _REINTERPRET_AXES:
         # ``ReinterpretDataLayer``: ``copy_as_batch_major`` / ``copy_as_time_major`` when asked
         if opts.get("enforce_batch_major"):
@@ -270,12 +285,7 @@ def _reshaping(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None])
         # ``DecideKeepBeamLayer``: its source's template; ``ReduceOutLayer``: the feature dim divided
         return src if cls == "decide_keep_beam" or not src.sparse else None
     if cls == "squeeze" and opts.get("axis") in ("F", "f") and not src.sparse:
-        feature = _axis_of(src, "F")
-        if feature is None:
-            return None
-        def kept(axis: int | None) -> int | None:
-            return None if axis is None else axis - (1 if axis > feature else 0)
-        return Layout(src.ndim - 1, kept(src.batch), kept(src.time), False, src.tag)
+        return _without_feature(src)
     over_batch = names_batch(opts.get("axis"))
     if cls == "gather" and over_batch and isinstance(opts.get("position"), int):
         # one entry of the batch axis: the axis goes (``GatherLayer``)

@@ -60,6 +60,9 @@ __all__ = ["BeamPass"]
 _BATCHLESS_RANGE = ("range_from_length",)
 #: Classes whose template is a new ``Data`` on their input's batch, without its beam
 _BEAM_OF_BATCH = ("gating",)
+#: Classes whose template combines an option layer's beam first (``GatherNdLayer.get_out_data_from_opts``:
+#: ``get_combined_beam(position, input)``, the first of two equal beams kept)
+_BEAM_FROM_OPTION_FIRST = ("gather_nd",)
 #: Classes whose template is their sources' common data (``Data.get_common_data``)
 _COMMON_DATA = ("combine", "compare", "eval")
 
@@ -574,7 +577,8 @@ class BeamPass:
             # the beam object ``BatchInfo`` keeps for the name (``_make_beam_dim``: the first one made),
             # this frame's part of the chain (measured on RETURNN: fresh58's position masks, fresh66's gates)
             return from_sources.frame_part(), common
-        if self.search and not self.template and from_sources is not None and from_sources == combined:
+        if self.search and not self.template and from_sources is not None and from_sources == combined \
+                and data["class"] not in _BEAM_FROM_OPTION_FIRST:
             # the output template is made from the sources (``get_out_data_from_opts``); an option
             # layer on the same beam (a ``masked_computation``'s mask, a ``repeat``'s repetitions) does
             # not bring its own beam object (measured on RETURNN: fresh28-m038, fresh30-m015)

@@ -269,7 +269,7 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
 #: classes whose template has every axis of its sources (``get_concat_sources_data_template`` /
 #: ``Data.get_common_data``): at least as many as the source with the most
 _UNION_AXES = frozenset({"linear", "softmax", "activation", "copy", "dropout", "layer_norm", "combine", "cast",
-                         "concat"})
+                         "concat", "eval"})
 
 
 def _frame_axes_at_least(c: Construction, node: str, rec: str) -> int:

@@ -48,6 +48,18 @@ _REINTERPRET_DIMS = frozenset({"set_sparse", "set_sparse_dim", "set_dim_tags", "
                                "size_base", "batch_dim_base"})
 
 
+def _over_feature(cls: str, opts: dict[str, Any]) -> bool:
+    """A ``slice`` of the feature axis, or a ``reduce`` over it alone (not keeping it): the other axes
+    stay as they are."""
+    if cls == "slice":
+        return opts.get("axis") in ("F", "f", "feature")
+    if cls == "reduce" and not opts.get("keep_dims"):
+        axis = opts.get("axis", opts.get("axes"))
+        axes = axis if isinstance(axis, list) else [axis]
+        return bool(axes) and all(a in ("F", "f", "feature") for a in axes)
+    return False
+
+
 def keeps_axes(cls: str, opts: dict[str, Any], kinds: frozenset[str]) -> bool:
     """Whether a layer of class ``cls`` keeps its first source's axes (or dim): ``kinds``, and a
     ``positional_encoding`` added to its input."""
@@ -231,7 +243,27 @@ class Shapes:
                 return None if any(self.sparse(src, seen | {node}) for src, _ in srcs) else False
             found = [self.sparse(src, seen | {node}) for src, _ in srcs]
             return True if all(f is True for f in found) else False if all(f is False for f in found) else None
+        if cls == "compare":
+            # ``CompareLayer.get_out_data_from_opts``: bool flags, the sparse dim dropped (an ``out_type`` may
+            # say otherwise)
+            out_type = data["options"].get("out_type")
+            return bool(out_type.get("sparse")) if isinstance(out_type, dict) and "sparse" in out_type else False
+        if cls == "constant":
+            # ``ConstantLayer.get_out_data_from_opts``: labels only with a ``sparse_dim``
+            return data["options"].get("sparse_dim") is not None
+        if cls == "reinterpret_data":
+            # ``ReinterpretDataLayer.get_out_data_from_opts``: ``set_sparse`` sets it, ``set_sparse_dim`` and
+            # ``increase_sparse_dim`` assume labels; else its source's
+            opts = data["options"]
+            if isinstance(opts.get("set_sparse"), bool):
+                return opts["set_sparse"]
+            if opts.get("set_sparse_dim") is not None or opts.get("increase_sparse_dim"):
+                return True
+            return self.sparse(srcs[0][0], seen | {node}) if srcs else None
         if cls in ("copy", "dropout", "decide") and srcs:
+            return self.sparse(srcs[0][0], seen | {node})
+        if cls in ("eval", "gather", "slice", "expand_dims", "squeeze") and srcs and not data["options"].get("out_type"):
+            # the source's template with an axis taken, cut or added: labels stay labels
             return self.sparse(srcs[0][0], seen | {node})
         if cls == "cast" and srcs:
             # ``CastLayer``: labels cast to a float (or complex) type lose their sparse dim
@@ -272,6 +304,17 @@ class Shapes:
             return True
         if cls == "reduce" and opts.get("mode", "").lower().startswith("arg"):
             return False
+        if cls == "gather" and opts.get("axis") in ("F", "f", "feature"):
+            return False  # ``GatherLayer``: one position of the feature axis taken
+        if cls == "constant":
+            # ``ConstantLayer``: a scalar, or the given ``shape`` (its last axis the feature axis)
+            shape = opts.get("shape")
+            return bool(shape) if shape is None or isinstance(shape, (list, tuple)) else None
+        if cls == "switch":
+            # ``SwitchLayer``: the common data of its branches (a number is a scalar)
+            found = [self.has_feature_axis(b, seen | {node}) for b, option, _ in c.inputs(node)
+                     if option in ("true_from", "false_from")]
+            return _or(found) if found else None
         axis = opts.get("axis", opts.get("axes"))
         if cls in ("squeeze", "reduce") and (axis in ("F", "f") or axis == ["F"]):
             return False
@@ -315,6 +358,9 @@ class Shapes:
         if isinstance(given, int) and not isinstance(given, bool) and cls != "subnetwork" \
                 and not (cls == "rec" and f"{node}/output" in c.nodes):
             return given  # a layer's own n_out / out_dim is its output's feature (or sparse) dim
+        if cls == "compare" and srcs and not opts.get("out_type") \
+                and all(self.sparse(src, seen | {node}) is True for src, _ in srcs):
+            return None  # ``CompareLayer.get_out_data_from_opts`` drops the labels' sparse dim: flags, no dim
         if cls in ("linear", "softmax", "self_attention"):
             if "n_out" not in opts and "out_dim" not in opts and opts.get("target"):
                 return self.target_dim(node, seen)
@@ -335,13 +381,42 @@ class Shapes:
                 return None
             dims = [self.dim(src, seen | {node}) for src, _ in srcs]
             return sum(d for d in dims if d is not None) if all(d is not None for d in dims) else None
+        if cls == "gather" and srcs and _spatial_axis(opts.get("axis")):
+            # ``GatherLayer``: one position of a time (spatial) axis taken, the feature axis stays
+            return self.dim(srcs[0][0], seen | {node})
+        if cls == "slice" and len(srcs) == 1 and opts.get("axis") in ("F", "f", "feature"):
+            # ``SliceLayer`` along the feature axis: the dim of ``range(dim)[start:end:step]``
+            have = self.dim(srcs[0][0], seen | {node})
+            bounds = [opts.get(k) for k in ("slice_start", "slice_end", "slice_step")]
+            if have is None or not all(b is None or (isinstance(b, int) and not isinstance(b, bool)) for b in bounds):
+                return None
+            return len(range(have)[slice(*bounds)])
+        if cls == "expand_dims" and len(srcs) == 1 and opts.get("axis") in ("F", "f", "feature") \
+                and self.has_feature_axis(srcs[0][0], seen | {node}) is False and self.sparse(srcs[0][0]) is False:
+            # ``ExpandDimsLayer``: a new feature axis of ``dim`` (1) on a value without one
+            dim = opts.get("dim", 1)
+            return dim if isinstance(dim, int) and not isinstance(dim, bool) else None
+        if cls == "switch":
+            # ``SwitchLayer``: the common data of ``true_from`` and ``false_from`` (a number broadcasts)
+            branches = [s for s, option, _ in c.inputs(node) if option in ("true_from", "false_from")]
+            dims = {self.dim(b, seen | {node}) for b in branches}
+            return dims.pop() if len(dims) == 1 and branches else None
         if (keeps_axes(cls, opts, KEEP_DIM) or cls == "decide") and srcs and "n_out" not in opts \
                 and "out_dim" not in opts:
             if cls in _CONCATS and len(srcs) > 1:
                 # several sources are concatenated along the feature axis first (``concat_sources``)
                 dims = [self.dim(src, seen | {node}) for src, _ in srcs]
                 return sum(d for d in dims if d is not None) if all(d is not None for d in dims) else None
-            return self.dim(srcs[0][0], seen | {node})
+            first = self.dim(srcs[0][0], seen | {node})
+            if first is None and cls in ("combine", "compare") and len(srcs) > 1 \
+                    and self.has_feature_axis(srcs[0][0], seen | {node}) is False:
+                # ``Data.get_common_data`` element-wise: the feature axis of the sources that have one
+                # (a scalar per hypothesis broadcasts), where they agree
+                rest = [(self.has_feature_axis(src, seen | {node}), self.dim(src, seen | {node})) for src, _ in srcs[1:]]
+                dims = {d for f, d in rest if f is not False}
+                if all(f is not None for f, _ in rest) and len(dims) == 1 and None not in dims:
+                    return dims.pop()
+            return first
         if cls == "eval" and len(srcs) == 1 and not opts.get("out_type") and "n_out" not in opts \
                 and "out_dim" not in opts:
             return self.dim(srcs[0][0], seen | {node})  # ``EvalLayer`` (a ``CombineLayer``): its source's template
@@ -459,6 +534,8 @@ class Shapes:
             # a loop with a unit (the node's options hold no ``unit``: the network's dict does)
             unit = isinstance(opts.get("unit"), dict) or isinstance(c.spec_unit(node), dict)
             return self.rec_tag(node, seen | {node}) if unit or srcs else None
+        if _over_feature(cls, opts) and len(srcs) == 1 and srcs[0][1] in ("from", "data"):
+            return self.root_tag(srcs[0][0], seen | {node})  # the feature axis cut or reduced: time stays
         if cls == "reduce":
             axis = opts.get("axis", opts.get("axes"))
             axes = axis if isinstance(axis, list) else [axis]
@@ -572,6 +649,8 @@ class Shapes:
         if cls == "subnetwork":
             inner = f"{node}/output"
             return self.root_time(inner) if inner in c.nodes else None
+        if cls == "slice" and _over_feature(cls, opts) and srcs:
+            return _or([self.has_time(s) for s in srcs])
         if cls == "rec" and not srcs and f"{node}/output" in c.nodes:
             return True  # a loop of its own: its output has the loop's time axis
         if cls == "merge_dims" and opts.get("axes") not in ("static", "F", "f"):

@@ -347,6 +347,10 @@ class _Builder:
             self.ref(scope, path, src, "from", True)
         for option, name, dep in iter_option_refs(cls, desc):
             self.ref(scope, path, name, option, dep)
+        if desc["class"] == "loss" and "target_" not in desc and desc.get("loss_") not in _LOSSES_WITHOUT_TARGET:
+            # ``LossLayer.transform_config_dict``: the loss class's default target, the extern data's
+            # default target (``Loss.get_default_target``), read as a dependency of the layer
+            self.ref(scope, path, f"data:{self.spec.default_target}", "target_", True)
         for target in _as_list(desc.get("target")):
             if isinstance(target, str) and not target.startswith("layer:"):
                 if target in scope.layers and _is_layer_key(target, scope.layers[target]):
@@ -426,6 +430,10 @@ class _Builder:
             scope, local, desc = self._pending.popleft()
             self.link_layer(scope, local, desc)
         return self.g
+
+
+#: Loss classes without a target (``Loss.need_target`` False): a ``loss`` layer of them reads no default one
+_LOSSES_WITHOUT_TARGET = frozenset({"mean_l1", "sprint", "fast_bw", "via_layer", "as_is", "search_score"})
 
 
 def build_graph(spec: NetSpec, *, strict: bool = True) -> nx.DiGraph:

@@ -131,7 +131,7 @@ _add("cond", _r("condition", "layer_dict"), _r("true_layer", "layer_dict"),
      _r("false_layer", "layer_dict"), default_from=_NO_FROM, beam_role="cond")
 _add("top_k", _r("k", dep=False))
 _add("search_sorted", _r("sorted_sequence"), _r("values"), default_from=_NO_FROM)
-_add("loss", _r("target_", dep=False))
+_add("loss", _r("target_", "loss_target"))
 _add("forced_align", _r("align_target", dep=False))
 _add("sparse_softmax_cross_entropy_with_logits", _r("logits"), _r("targets"), default_from=_NO_FROM)
 _add("ctc_loss", _r("logits"), _r("targets"), default_from=_NO_FROM)
@@ -262,6 +262,10 @@ def _names_in(value: Any, shape: str) -> Iterator[tuple[str, str]]:
         return
     if isinstance(value, str):
         if shape in ("nested",) and value in INITIAL_OUTPUT_KEYWORDS:
+            return
+        if shape == "loss_target":
+            # ``LossLayer.transform_config_dict``: ``layer:X`` is the layer X, anything else extern data
+            yield "", value[len("layer:"):] if value.startswith("layer:") else f"data:{value}"
             return
         yield "", value
     elif isinstance(value, (list, tuple)):
