@@ -115,6 +115,7 @@ EXPECTED_CODES = {
     "reject-decide-with-target-over-end-flags": ("SG130", "decision"),
     "reject-choice-over-scores-with-an-appended-blank": ("SG118", "output/output"),
     "reject-choice-over-ctc-scores-of-the-whole-encoder": ("SG118", "output/output"),
+    "reject-choice-over-scaled-scores-with-an-appended-blank": ("SG118", "output/output"),
     "reject-choice-starting-from-the-whole-target-sequence": ("SG131", "output"),
     "reject-scores-with-an-axis-from-a-previous-expand-dims": ("SG118", "output/output"),
     "reject-hard-attention-cell-reading-two-choices-previous-frames": ("SG101", "output/s"),

@@ -306,6 +306,8 @@ class Shapes:
             return False
         if cls == "gather" and opts.get("axis") in ("F", "f", "feature"):
             return False  # ``GatherLayer``: one position of the feature axis taken
+        if cls == "variable" and isinstance(opts.get("shape"), (list, tuple)):
+            return bool(opts["shape"])  # ``VariableLayer``: its ``shape``, the last axis the feature axis
         if cls == "constant":
             # ``ConstantLayer``: a scalar, or the given ``shape`` (its last axis the feature axis)
             shape = opts.get("shape")
@@ -408,18 +410,18 @@ class Shapes:
                 dims = [self.dim(src, seen | {node}) for src, _ in srcs]
                 return sum(d for d in dims if d is not None) if all(d is not None for d in dims) else None
             first = self.dim(srcs[0][0], seen | {node})
-            if first is None and cls in ("combine", "compare") and len(srcs) > 1 \
-                    and self.has_feature_axis(srcs[0][0], seen | {node}) is False:
-                # ``Data.get_common_data`` element-wise: the feature axis of the sources that have one
-                # (a scalar per hypothesis broadcasts), where they agree
-                rest = [(self.has_feature_axis(src, seen | {node}), self.dim(src, seen | {node})) for src, _ in srcs[1:]]
-                dims = {d for f, d in rest if f is not False}
-                if all(f is not None for f, _ in rest) and len(dims) == 1 and None not in dims:
-                    return dims.pop()
+            if first is None and cls in ("combine", "compare") and len(srcs) > 1:
+                return self._common_feature_dim(node, srcs, seen)
             return first
         if cls == "eval" and len(srcs) == 1 and not opts.get("out_type") and "n_out" not in opts \
                 and "out_dim" not in opts:
             return self.dim(srcs[0][0], seen | {node})  # ``EvalLayer`` (a ``CombineLayer``): its source's template
+        if cls == "eval" and len(srcs) > 1 and not opts.get("out_type") and "n_out" not in opts \
+                and "out_dim" not in opts:
+            return self._common_feature_dim(node, srcs, seen)
+        if cls == "variable" and isinstance(opts.get("shape"), (list, tuple)) and opts["shape"]:
+            last = opts["shape"][-1]  # ``VariableLayer``: its ``shape``, the last axis the feature axis
+            return last if isinstance(last, int) and not isinstance(last, bool) else None
         if cls == "rec" and f"{node}/output" in c.nodes and "n_out" not in opts and "out_dim" not in opts:
             return self.dim(f"{node}/output", seen | {node})  # the unit output's template
         axes = opts.get("axes", opts.get("axis"))
@@ -427,6 +429,24 @@ class Shapes:
                 axes if isinstance(axes, (list, tuple)) else [axes])):  # over time: the feature dim stays
             return self.dim(srcs[0][0], seen | {node})
         return None
+
+    def _common_feature_dim(self, node: str, srcs: list[tuple[str, str]], seen: frozenset[str]) -> int | None:
+        """``Data.get_common_data`` of element-wise sources (``CombineLayer``, ``EvalLayer``, ``CompareLayer``):
+        the feature dim of the sources that have a feature axis, where they agree (a scalar per hypothesis,
+        or a static axis of dim 1, broadcasts); None when unsure."""
+        found = []
+        for src, _ in srcs:
+            f, d = self.has_feature_axis(src, seen | {node}), self.dim(src, seen | {node})
+            if f is None and d is not None and self.sparse(src, seen | {node}) is False:
+                f = True  # a dense value with a known dim has a feature axis of it
+            found.append((f, d))
+        if any(f is None for f, _ in found):
+            return None
+        dims = {d for f, d in found if f}
+        if None in dims:
+            return None
+        wide = dims - {1}
+        return wide.pop() if len(wide) == 1 else (1 if dims == {1} else None)
 
     def _cond_branch(self, node: str) -> tuple[dict[str, Any] | None, str | None]:
         """A ``cond``'s true branch, whose template is the layer's (``CondLayer.get_out_data_from_opts``):
