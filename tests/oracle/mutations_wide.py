@@ -133,6 +133,10 @@ from .mutations_fresh86 import FRESH86_OPERATORS, FRESH86_SEED
 from .mutations_fresh87 import FRESH87_OPERATORS, FRESH87_SEED
 from .mutations_fresh88 import FRESH88_OPERATORS, FRESH88_SEED
 from .mutations_fresh89 import FRESH89_OPERATORS, FRESH89_SEED
+from .mutations_fresh90 import FRESH90_OPERATORS, FRESH90_SEED
+from .mutations_fresh91 import FRESH91_OPERATORS, FRESH91_SEED
+from .mutations_fresh92 import FRESH92_OPERATORS, FRESH92_SEED
+from .mutations_fresh93 import FRESH93_OPERATORS, FRESH93_SEED
 from .oracle import KNOWN_GAPS, analyze_case, corpus_cases, disagreements
 
 #: The wide generator's seed and number of mutants per set (fixed before the model was changed).
@@ -451,7 +455,7 @@ SETS = {"dev": DEV_OPERATORS, "held-out": HELD_OUT_OPERATORS, "fresh": FRESH_OPE
         "fresh49": FRESH49_OPERATORS, "fresh50": FRESH50_OPERATORS, "fresh51": FRESH51_OPERATORS,
         "fresh52": FRESH52_OPERATORS, "fresh53": FRESH53_OPERATORS, "fresh54": FRESH54_OPERATORS,
         "fresh55": FRESH55_OPERATORS, "fresh56": FRESH56_OPERATORS, "fresh57": FRESH57_OPERATORS,
-        "fresh58": FRESH58_OPERATORS, "fresh59": FRESH59_OPERATORS, "fresh60": FRESH60_OPERATORS, "fresh61": FRESH61_OPERATORS, "fresh62": FRESH62_OPERATORS, "fresh63": FRESH63_OPERATORS, "fresh64": FRESH64_OPERATORS, "fresh65": FRESH65_OPERATORS, "fresh66": FRESH66_OPERATORS, "fresh67": FRESH67_OPERATORS, "fresh68": FRESH68_OPERATORS, "fresh69": FRESH69_OPERATORS, "fresh70": FRESH70_OPERATORS, "fresh71": FRESH71_OPERATORS, "fresh72": FRESH72_OPERATORS, "fresh73": FRESH73_OPERATORS, "fresh74": FRESH74_OPERATORS, "fresh75": FRESH75_OPERATORS, "fresh76": FRESH76_OPERATORS, "fresh77": FRESH77_OPERATORS, "fresh78": FRESH78_OPERATORS, "fresh79": FRESH79_OPERATORS, "fresh80": FRESH80_OPERATORS, "fresh81": FRESH81_OPERATORS, "fresh82": FRESH82_OPERATORS, "fresh83": FRESH83_OPERATORS, "fresh84": FRESH84_OPERATORS, "fresh85": FRESH85_OPERATORS, "fresh86": FRESH86_OPERATORS, "fresh87": FRESH87_OPERATORS, "fresh88": FRESH88_OPERATORS, "fresh89": FRESH89_OPERATORS,
+        "fresh58": FRESH58_OPERATORS, "fresh59": FRESH59_OPERATORS, "fresh60": FRESH60_OPERATORS, "fresh61": FRESH61_OPERATORS, "fresh62": FRESH62_OPERATORS, "fresh63": FRESH63_OPERATORS, "fresh64": FRESH64_OPERATORS, "fresh65": FRESH65_OPERATORS, "fresh66": FRESH66_OPERATORS, "fresh67": FRESH67_OPERATORS, "fresh68": FRESH68_OPERATORS, "fresh69": FRESH69_OPERATORS, "fresh70": FRESH70_OPERATORS, "fresh71": FRESH71_OPERATORS, "fresh72": FRESH72_OPERATORS, "fresh73": FRESH73_OPERATORS, "fresh74": FRESH74_OPERATORS, "fresh75": FRESH75_OPERATORS, "fresh76": FRESH76_OPERATORS, "fresh77": FRESH77_OPERATORS, "fresh78": FRESH78_OPERATORS, "fresh79": FRESH79_OPERATORS, "fresh80": FRESH80_OPERATORS, "fresh81": FRESH81_OPERATORS, "fresh82": FRESH82_OPERATORS, "fresh83": FRESH83_OPERATORS, "fresh84": FRESH84_OPERATORS, "fresh85": FRESH85_OPERATORS, "fresh86": FRESH86_OPERATORS, "fresh87": FRESH87_OPERATORS, "fresh88": FRESH88_OPERATORS, "fresh89": FRESH89_OPERATORS, "fresh90": FRESH90_OPERATORS, "fresh91": FRESH91_OPERATORS, "fresh92": FRESH92_OPERATORS, "fresh93": FRESH93_OPERATORS,
         "classic": OPERATORS}
 #: Each set's seed: the fresh set (``mutations_fresh.py``) has its own; ``classic`` is the first
 #: generator's operators (``mutations.OPERATORS``) with the wide seed, for other bases than its own.
@@ -475,7 +479,7 @@ SEEDS = {"dev": WIDE_SEED, "held-out": WIDE_SEED, "fresh": FRESH_SEED, "fresh2":
          "fresh49": FRESH49_SEED, "fresh50": FRESH50_SEED, "fresh51": FRESH51_SEED,
          "fresh52": FRESH52_SEED, "fresh53": FRESH53_SEED, "fresh54": FRESH54_SEED,
          "fresh55": FRESH55_SEED, "fresh56": FRESH56_SEED, "fresh57": FRESH57_SEED,
-         "fresh58": FRESH58_SEED, "fresh59": FRESH59_SEED, "fresh60": FRESH60_SEED, "fresh61": FRESH61_SEED, "fresh62": FRESH62_SEED, "fresh63": FRESH63_SEED, "fresh64": FRESH64_SEED, "fresh65": FRESH65_SEED, "fresh66": FRESH66_SEED, "fresh67": FRESH67_SEED, "fresh68": FRESH68_SEED, "fresh69": FRESH69_SEED, "fresh70": FRESH70_SEED, "fresh71": FRESH71_SEED, "fresh72": FRESH72_SEED, "fresh73": FRESH73_SEED, "fresh74": FRESH74_SEED, "fresh75": FRESH75_SEED, "fresh76": FRESH76_SEED, "fresh77": FRESH77_SEED, "fresh78": FRESH78_SEED, "fresh79": FRESH79_SEED, "fresh80": FRESH80_SEED, "fresh81": FRESH81_SEED, "fresh82": FRESH82_SEED, "fresh83": FRESH83_SEED, "fresh84": FRESH84_SEED, "fresh85": FRESH85_SEED, "fresh86": FRESH86_SEED, "fresh87": FRESH87_SEED, "fresh88": FRESH88_SEED, "fresh89": FRESH89_SEED,
+         "fresh58": FRESH58_SEED, "fresh59": FRESH59_SEED, "fresh60": FRESH60_SEED, "fresh61": FRESH61_SEED, "fresh62": FRESH62_SEED, "fresh63": FRESH63_SEED, "fresh64": FRESH64_SEED, "fresh65": FRESH65_SEED, "fresh66": FRESH66_SEED, "fresh67": FRESH67_SEED, "fresh68": FRESH68_SEED, "fresh69": FRESH69_SEED, "fresh70": FRESH70_SEED, "fresh71": FRESH71_SEED, "fresh72": FRESH72_SEED, "fresh73": FRESH73_SEED, "fresh74": FRESH74_SEED, "fresh75": FRESH75_SEED, "fresh76": FRESH76_SEED, "fresh77": FRESH77_SEED, "fresh78": FRESH78_SEED, "fresh79": FRESH79_SEED, "fresh80": FRESH80_SEED, "fresh81": FRESH81_SEED, "fresh82": FRESH82_SEED, "fresh83": FRESH83_SEED, "fresh84": FRESH84_SEED, "fresh85": FRESH85_SEED, "fresh86": FRESH86_SEED, "fresh87": FRESH87_SEED, "fresh88": FRESH88_SEED, "fresh89": FRESH89_SEED, "fresh90": FRESH90_SEED, "fresh91": FRESH91_SEED, "fresh92": FRESH92_SEED, "fresh93": FRESH93_SEED,
          "classic": WIDE_SEED}
 
 
