@@ -262,8 +262,10 @@ class Shapes:
             return self.sparse(srcs[0][0], seen | {node}) if srcs else None
         if cls in ("copy", "dropout", "decide") and srcs:
             return self.sparse(srcs[0][0], seen | {node})
-        if cls in ("eval", "gather", "slice", "expand_dims", "squeeze") and srcs and not data["options"].get("out_type"):
-            # the source's template with an axis taken, cut or added: labels stay labels
+        if cls in ("gather", "slice", "expand_dims", "squeeze") and srcs and not data["options"].get("out_type") \
+                or cls == "eval" and len(srcs) == 1 and not data["options"].get("out_type"):
+            # the source's template with an axis taken, cut or added (an ``eval`` of one source: its template):
+            # labels stay labels
             return self.sparse(srcs[0][0], seen | {node})
         if cls == "cast" and srcs:
             # ``CastLayer``: labels cast to a float (or complex) type lose their sparse dim

@@ -219,9 +219,10 @@ def to_net_dict(step: Mapping[str, Mapping[str, Any]], inputs: Sequence[str] = (
         else:
             if name == "end" and "prev:end" not in refs:
                 refs = refs + ["prev:end"]
-            # an opaque function of its inputs (``eval``): its output is whatever the function makes, not
-            # labels because a choice is among its inputs
-            unit[name] = {"class": "eval", "eval": "source(0)", "from": refs, "is_output_layer": True}
+            # an opaque function of its inputs (``eval``): its output is whatever the function makes (scores,
+            # flags, a state: dense), not labels because a choice is among its inputs
+            unit[name] = {"class": "eval", "eval": "source(0)", "from": refs, "is_output_layer": True,
+                          "out_type": {"sparse": False}}
             if "initial" in node or name == "end":
                 unit[name]["initial_output"] = 0
     if "output" not in unit:
