@@ -250,8 +250,14 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
             whence = (f"its time axis {layout.tag!r} comes from an input over a whole sequence (a base: layer, "
                       "or a loop state kept over one)" if layout is not None and layout.time is not None
                       and layout.tag else
-                      "a source of it keeps an axis it added (an expand_dims, a concat of such values)")
+                      "a source of it keeps an axis it added (an expand_dims, a window over the previous frames, a "
+                      "concat of such values)")
             why = f"{src} has {extra - 2} more axis in the frame than (batch, dim): {whence}"
+        elif shapes.has_feature_axis(src) is False and len(srcs) == 1 and rec is not None \
+                and shapes.frame_time(src, rec) is False and shapes.loop_dims(src, rec) == frozenset():
+            # ChoiceLayer: ``sources[0].output.shape == (dim,)``: labels, a flag or a value per hypothesis
+            # (an argmax, a gather along F) are no scores over the labels
+            why = f"{src} has no feature axis (one value per hypothesis), not scores over the labels"
         else:
             want, have = shapes.target_dim(node), shapes.dim(src)
             if data["options"].get("target") and want is not None and have is not None and want != have:
@@ -302,6 +308,11 @@ def _frame_axes_here(c: Construction, node: str, rec: str) -> tuple[int, list[st
     if layout is not None:
         return layout.ndim, []
     data = c.nodes[node]
+    if data["node_kind"] == "layer" and data["class"] == "window" and not data["options"].get("out_type"):
+        # ``WindowLayer`` in the loop: the window of the previous frames is a new axis of the frame, in front
+        # of its source's (batch, feature)
+        srcs = [src for src, form in c.sources(node) if form != "data" and (form == "base" or c.rec_of(src) == rec)]
+        return 3, srcs
     if data["node_kind"] != "layer" or data["class"] not in _UNION_AXES or data["options"].get("out_type"):
         return 0, []
     return 0, [src for src, form in c.sources(node) if form != "data" and (form == "base" or c.rec_of(src) == rec)]
@@ -403,11 +414,17 @@ def _batch_moved_by(c: Construction, node: str) -> str | None:
             moved = [(t, f) for t, f in perm.items() if isinstance(t, str) and isinstance(f, str)
                      and names_batch(t) != names_batch(f)]
             return f"{node} (transpose {perm})" if moved else None
-        if cls not in _AXES_KEPT or len(srcs) != 1 or opts.get("out_type") or opts.get("axis") \
-                or len(c.inputs(node)) != 1 or srcs[0][1] == "prev":
+        other_axis = cls in _OTHER_AXIS_OPS and isinstance(opts.get("axis"), str) and not names_batch(opts["axis"])
+        if (cls not in _AXES_KEPT or opts.get("axis")) and not other_axis or len(srcs) != 1 \
+                or opts.get("out_type") or len(c.inputs(node)) != 1 or srcs[0][1] == "prev":
             return None
         node = srcs[0][0]
     return None
+
+
+#: classes that work on one named axis of their source and leave the others where they are (a batch axis
+#: moved away from the front stays there)
+_OTHER_AXIS_OPS = frozenset({"slice", "pad", "reduce", "expand_dims", "squeeze", "split_dims", "softmax_over_spatial"})
 
 
 #: classes whose output has their (first) source's dtype

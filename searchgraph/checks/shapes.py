@@ -43,6 +43,10 @@ _TIME_KEEPING = frozenset({"conv", "pool", "transposed_conv", "split_dims", "mer
 _BROADCAST_KEEPING = frozenset({"linear", "copy", "softmax", "activation", "combine", "dropout", "layer_norm",
                                 "compare", "reinterpret_data", "cast"})
 _MISSING, _IN_PROGRESS = object(), object()
+#: Classes that may add an axis to their source's (:meth:`Shapes._adds_axes_upstream`)
+_AXES_ADDING = frozenset({"split_dims", "expand_dims", "window", "split", "merge_dims", "unflatten_nd", "dot",
+                          "cum_concat", "stack", "swap_axes", "transpose", "repeat", "range_in_axis", "conv", "pool",
+                          "gather_nd", "slice_nd", "scatter_nd"})
 #: ``reinterpret_data`` options that may give its output another dim than its source's
 _REINTERPRET_DIMS = frozenset({"set_sparse", "set_sparse_dim", "set_dim_tags", "set_axes", "switch_axes",
                                "size_base", "batch_dim_base"})
@@ -307,7 +311,9 @@ class Shapes:
         if cls == "reduce" and opts.get("mode", "").lower().startswith("arg"):
             return False
         if cls == "gather" and opts.get("axis") in ("F", "f", "feature"):
-            return False  # ``GatherLayer``: one position of the feature axis taken
+            # ``GatherLayer``: one position of the feature axis taken; what is left has a feature axis only
+            # where a source added axes (a split or expanded feature axis, a window)
+            return None if self._adds_axes_upstream(node) else False
         if cls == "variable" and isinstance(opts.get("shape"), (list, tuple)):
             return bool(opts["shape"])  # ``VariableLayer``: its ``shape``, the last axis the feature axis
         if cls == "constant":
@@ -388,6 +394,16 @@ class Shapes:
         if cls == "gather" and srcs and _spatial_axis(opts.get("axis")):
             # ``GatherLayer``: one position of a time (spatial) axis taken, the feature axis stays
             return self.dim(srcs[0][0], seen | {node})
+        pad_axes = opts.get("axes")
+        pad_axes = pad_axes if isinstance(pad_axes, (list, tuple)) else [pad_axes]
+        padding = opts.get("padding")
+        if isinstance(padding, (list, tuple)) and len(padding) == 1 and isinstance(padding[0], (list, tuple)):
+            padding = padding[0]
+        if cls == "pad" and len(srcs) == 1 and len(pad_axes) == 1 and pad_axes[0] in ("F", "f", "feature") \
+                and isinstance(padding, (list, tuple)) and len(padding) == 2 \
+                and all(isinstance(p, int) and not isinstance(p, bool) for p in padding):
+            have = self.dim(srcs[0][0], seen | {node})  # ``PadLayer`` along the feature axis: it grows
+            return None if have is None else have + sum(padding)
         if cls == "slice" and len(srcs) == 1 and opts.get("axis") in ("F", "f", "feature"):
             # ``SliceLayer`` along the feature axis: the dim of ``range(dim)[start:end:step]``
             have = self.dim(srcs[0][0], seen | {node})
@@ -431,6 +447,26 @@ class Shapes:
                 axes if isinstance(axes, (list, tuple)) else [axes])):  # over time: the feature dim stays
             return self.dim(srcs[0][0], seen | {node})
         return None
+
+    def _adds_axes_upstream(self, node: str) -> bool:
+        """Whether a layer that ``node`` is computed from (its ``from`` inputs, transitively, ``prev:`` frames
+        included) may add an axis to a frame or sequence: then what is left of it after an axis is taken is
+        unsure."""
+        c = self.c
+        todo, seen = [node], {node}
+        unit = c.rec_of(node)
+        while todo:
+            at = todo.pop()
+            for src, form in c.sources(at):
+                # (within the layer's own loop or root: what a loop reads through ``base:`` is one frame or a
+                # whole sequence, which the time-axis checks judge)
+                if src in seen or c.nodes[src]["node_kind"] != "layer" or form == "base" or c.rec_of(src) != unit:
+                    continue
+                seen.add(src)
+                if c.nodes[src]["class"] in _AXES_ADDING or c.nodes[src]["options"].get("out_type"):
+                    return True
+                todo.append(src)
+        return False
 
     def _common_feature_dim(self, node: str, srcs: list[tuple[str, str]], seen: frozenset[str]) -> int | None:
         """``Data.get_common_data`` of element-wise sources (``CombineLayer``, ``EvalLayer``, ``CompareLayer``):
@@ -799,6 +835,11 @@ class Shapes:
             position = [(src, form) for src, option, form in c.inputs(node) if option == "position"]
             if any(self.read_time(src, form, node, rec, seen | {node}) for src, form in position):
                 return True
+            if opts.get("axis") in ("F", "f", "feature") and len(srcs) == 1 and all(
+                    self.read_time(src, form, node, rec, seen | {node}) is False for src, form in position):
+                # one entry of the feature axis taken at a frame value (or a constant index): the source's other
+                # axes stay
+                return self.read_time(srcs[0][0], srcs[0][1], node, rec, seen | {node})
         if cls == "switch":
             # ``SwitchLayer.get_out_data_from_opts``: the common template of both branches and the condition
             branches = [(src, form) for src, option, form in c.inputs(node)
