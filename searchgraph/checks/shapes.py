@@ -465,7 +465,8 @@ class Shapes:
                 seen.add(src)
                 if c.nodes[src]["class"] in _AXES_ADDING or c.nodes[src]["options"].get("out_type"):
                     return True
-                todo.append(src)
+                if c.nodes[src]["class"] != "choice":  # labels per hypothesis: whatever made its scores
+                    todo.append(src)
         return False
 
     def _common_feature_dim(self, node: str, srcs: list[tuple[str, str]], seen: frozenset[str]) -> int | None:
