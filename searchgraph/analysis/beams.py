@@ -102,7 +102,9 @@ def _combine_two(a: SearchBeam | None, b: SearchBeam | None, beams: bool) -> Sea
     if a is None or b is None:
         return a or b
     if a == b:
-        return a if a.dependency is not None or b.dependency is None else b
+        # ``get_combined_beam`` of equal beams keeps the first (the second only where the first's dependency
+        # is ``NotSpecified``, which no beam of a choice's making has)
+        return a
     if a.is_prev_frame and not b.is_prev_frame:
         return b
     if b.is_prev_frame and not a.is_prev_frame:
