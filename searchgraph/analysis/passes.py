@@ -559,13 +559,11 @@ class BeamPass:
                 # choices (this layer is not built yet), as their owner's previous frame
                 compared[own_prev_at] = self.prev_frame_of(node, self.s.rec_of(node), self.template_chosen)
             kept = self._common(self._as_compared(compared))
-            if _differs(kept, common):
+            raw_kept = _differs(kept, common)
+            if raw_kept:
                 self.own_chosen[node] = kept
                 self._kept_own.add(node)
-            elif node in self._kept_own:
-                self._kept_own.discard(node)
-                self.own_chosen.pop(node, None)
-        elif node in self._kept_own:
+        if not raw_kept and node in self._kept_own:
             self._kept_own.discard(node)
             self.own_chosen.pop(node, None)
         from_sources = combine_beams(sources)
