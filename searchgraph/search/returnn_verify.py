@@ -198,7 +198,7 @@ def _instrument(scopes: dict[str, str], custom: dict[str, Any], mismatches: list
     import numpy as np
     import tensorflow as tf
     from returnn.tf.network import TFNetwork
-    from returnn.tf.util.data import SearchBeam
+    from returnn.tf.util.data import Dim, SearchBeam
 
     original = TFNetwork._create_layer
     seen: set[str] = set()
@@ -231,7 +231,10 @@ def _instrument(scopes: dict[str, str], custom: dict[str, Any], mismatches: list
             custom.setdefault(full, {})["note"] = f"{type(exc).__name__}: {str(exc)[:200]}"
         out = layer.output
         x = out.placeholder
-        if isinstance(x, tf.Tensor) and out.have_batch_axis():
+        # a tensor that is a dim's size (a ``length`` layer's output) stays the same object: RETURNN finds the
+        # dim by its size tensor (``Dim.get_tag_from_size_tensor``), and a layer that makes a dim from it
+        # (``range_from_length``) would meet a size it does not know
+        if isinstance(x, tf.Tensor) and out.have_batch_axis() and Dim.get_tag_from_size_tensor(x) is None:
             try:
                 declared = out.get_batch_dim()
                 beam = repr(out.beam.name if out.beam else None)
