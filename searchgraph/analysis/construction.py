@@ -79,6 +79,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
         real = BeamPass(s, placement, settled=settled, template_beams=templates.beam, template_chosen=templates.chosen,
                         rec_outer=rec_output_templates(s, templates.beam, templates.chosen, frozenset(replayed)),
                         unavailable=frozenset(avail.unavailable), frame_order=frame_positions(s, placement.where),
+                        build_order=frame_positions(s, placement.where, every=True),
                         kept_beams=kept, template_deps=template_deps)
         # rec units are first built as templates: a template error stops RETURNN before any
         # layer is moved out of the loop or translated
@@ -502,6 +503,8 @@ class Construction:
                 continue
             if data["class"] == "subnetwork" and option == "from":
                 continue  # ``SubnetworkLayer.transform_config_dict`` empties ``from``: the inner layers read them
+            if data["class"] == "cond" and option in ("true_layer", "false_layer"):
+                continue  # a ``subnetwork`` branch's layers live in an extra template net, which is not translated
             if form == "data" and s.users[src][node]["ref"] == "data:source":
                 rec = s.rec_of(node)
                 name = f"{rec}/data:source"
@@ -610,7 +613,8 @@ class Construction:
             out[node] = LayerBeam(node, data["class"], placement, beam, choice,
                                   beam.chain if beam is not None else [], error, data.get("unit"),
                                   functools.partial(self.translate_inputs, node),
-                                  chosen=chosen, available=node not in self.unavailable)
+                                  chosen=chosen, available=node not in self.unavailable,
+                                  own=real.own_chosen.get(node) if not accumulated else None)
         length_known = frozenset(n for n in s.order if s.nodes[n]["class"] == "rec" and s.known_length(n))
         return Analysis(self.spec, self.graph, self.mode, out,
                         {rec: beam.name for rec, beam in latest.items()},

@@ -23,13 +23,14 @@ from .structure import Structure
 __all__ = ["frame_positions"]
 
 
-def frame_positions(s: Structure, where: Mapping[str, str]) -> dict[str, int]:
+def frame_positions(s: Structure, where: Mapping[str, str], every: bool = False) -> dict[str, int]:
     """Node -> its position in its searching loop's real construction of one frame (loop layers of
-    every unit whose layers are built in the loop)."""
+    every unit whose layers are built in the loop; without ``every``, only of units with two owners of
+    search choices, whose choices of two frames can meet)."""
     out: dict[str, int] = {}
     for rec in [n for n in s.order if s.nodes[n]["class"] == "rec"]:
         members = [m for m in s.children.get(rec, ()) if where.get(m) == "loop"]
-        if sum(1 for m in members if s.owns_search_choices(m)) < 2:
+        if not every and sum(1 for m in members if s.owns_search_choices(m)) < 2:
             continue  # one owner of search choices: nothing to compare across frames
         out.update(_unit_order(s, rec, members, where))
     return out

@@ -66,6 +66,8 @@ class LayerBeam:
     chosen : the search choices behind ``choice``: a chain of choice owners (see InputBeam.choice).
     available : False where RETURNN builds a ``DataNotAvailableLayer`` (its output needs data that
         inference lacks): no search choices; a rec layer's loop is then never built.
+    own : the layer's own ``get_search_choices()`` where it differs from ``chosen`` (the common search
+        choices its translated inputs gave it, ``_src_common_search_choices``: a ``cond``'s), else None.
     """
 
     name: str
@@ -80,6 +82,7 @@ class LayerBeam:
         default_factory=list, repr=False, compare=False)
     chosen: SearchBeam | None = field(default=None, repr=False, compare=False)
     available: bool = True
+    own: SearchBeam | None = field(default=None, repr=False, compare=False)
 
     @property
     def inputs(self) -> list[InputBeam]:

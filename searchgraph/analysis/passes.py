@@ -47,10 +47,23 @@ _TEMPLATE_BLIND_ALL = ("target",)
 #: Options whose layers ``get_search_choices`` does not follow (built lazily, not among the layer's
 #: dependencies): a ``cond``'s branches, a ``masked_computation``'s mask (``CondLayer.get_dep_layers``,
 #: ``MaskedComputationLayer``); a beam that only comes through them leaves the layer without search choices
-_CHOICES_BLIND = {"cond": ("true_layer", "false_layer"), "masked_computation": ("mask",),
+_CHOICES_BLIND = {"cond": ("condition", "true_layer", "false_layer"), "masked_computation": ("mask",),
                   "positional_encoding": ("offset",)}
-#: of those, the classes whose option layer is in the layer's kwargs (a ``cond``'s branches are layer dicts)
-_TRANSLATED_BLIND = ("positional_encoding",)
+#: of those, the option layers that are in the layer's kwargs all the same, so that
+#: ``translate_to_common_search_beam`` compares them and the layer keeps their common search choices as its
+#: own (``_src_common_search_choices``): a ``positional_encoding``'s ``offset``, a ``cond``'s ``condition``
+#: (its branches are layer dicts whose layers live in an extra template net, which the translation skips:
+#: ``is_extra_internal_template_construction``)
+_TRANSLATED_BLIND = {"positional_encoding": ("offset",), "cond": ("condition",), "masked_computation": ("mask",)}
+#: a ``cond``'s branches given as layer dicts of another class than ``subnetwork`` have their own options'
+#: layers (``true_layer.from``) resolved by the cond's ``get_layer``, real layers in its kwargs
+_INLINE_BRANCHES = ("true_layer", "false_layer")
+
+
+def _in_kwargs(cls: str, option: str) -> bool:
+    """Whether a layer that is no dependency (:data:`_CHOICES_BLIND`) is translated all the same."""
+    head, dot, _ = option.partition(".")
+    return head in _TRANSLATED_BLIND.get(cls, ()) or (cls == "cond" and head in _INLINE_BRANCHES and bool(dot))
 
 __all__ = ["BeamPass"]
 
@@ -117,6 +130,7 @@ class BeamPass:
                  rec_outer: dict[str, SearchBeam | None] | None = None,
                  unavailable: frozenset[str] | set[str] = frozenset(),
                  frame_order: Mapping[str, int] | None = None,
+                 build_order: Mapping[str, int] | None = None,
                  kept_beams: Mapping[str, SearchBeam] | None = None,
                  template_deps: TemplateDeps | None = None):
         """``settled``: layers whose beam is known to be None (no choice upstream, outside loops);
@@ -125,7 +139,8 @@ class BeamPass:
         ``rec_outer``: each rec layer's own beam from its template (:mod:`.templates`);
         ``unavailable``: layers built as a ``DataNotAvailableLayer`` (no dependencies, no search
         choices); ``frame_order``: loop layers -> their position in the loop's real construction of a
-        frame (:mod:`.frame_order`); ``kept_beams``: beam name -> the first ``SearchBeam`` object made
+        frame (:mod:`.frame_order`), for the loops whose choices of two frames can meet; ``build_order``: the
+        same for every loop; ``kept_beams``: beam name -> the first ``SearchBeam`` object made
         under it while the templates were built, which every batch of that name keeps (``BatchInfo``);
         ``template_deps``: each replayed unit layer's template dependencies in the order asked for
         (:mod:`.choice_deps`)."""
@@ -143,6 +158,7 @@ class BeamPass:
         self.rec_outer = rec_outer if rec_outer is not None else {}
         self.unavailable = unavailable
         self.frame_order = frame_order or {}
+        self.build_order = build_order or {}
         self.kept_beams = kept_beams or {}
         self.template_deps = template_deps or {}
         #: layer -> (the template whose search choices RETURNN looked up while the layer was built, how:
@@ -152,7 +168,7 @@ class BeamPass:
         #: loop layer -> its inputs' search choices in kwargs order, and where its own previous frame
         #: goes among them (taken from the final table when replayed)
         self._frame_choices: dict[str, tuple[list[SearchBeam | None], int | None]] = {}
-        self._prev_read = {src for node in self.frame_order for src, _, form in structure.inputs(node)
+        self._prev_read = {src for node in self.build_order for src, _, form in structure.inputs(node)
                            if form == "prev"}
         #: layer -> (the older choice, built; the newer one, still its template; the layer that first
         #: compared them, fixing the template's chain) where :meth:`check_frame_order` found the two
@@ -212,7 +228,49 @@ class BeamPass:
             templated = self._own_prev_template_choice(node, rec)
             if templated is not None and (got is None or templated.name != got.name):
                 return templated
+        elif how == PREV_FRAME and got is None and self._built_later(node, consumer):
+            # ``_TemplateLayer.get_search_choices`` of ``prev:X`` asks the current frame's ``X``: not built
+            # yet, its template, which finds search choices the real layer may not (through an option layer
+            # that is no dependency there, :data:`_CHOICES_BLIND`)
+            templated = self._prev_template_choice(node, rec)
+            if templated is not None:
+                return templated
         return got
+
+    def _built_later(self, node: str, consumer: str) -> bool:
+        """Whether ``node`` is built after ``consumer`` in their loop's real construction of a frame."""
+        at, by = self.build_order.get(node), self.build_order.get(consumer)
+        return at is not None and by is not None and at > by
+
+    def _cond_own_choices(self, node: str, translated: list[SearchBeam | None], blind: list[str | None]) -> None:
+        """A ``cond``'s own ``get_search_choices()``: it has no dependencies (``from: []``; its condition and
+        branches are made by the layer itself), so only ``translate_to_common_search_beam`` gives it search
+        choices, those of the layers in its kwargs that are not in an extra template net: the ``condition``,
+        the layers an inline branch's options name (a ``subnetwork`` branch's layers are built in the extra
+        net) and, where the loop carries the cond's previous frame (``prev:cond`` among the cell's layers), its
+        ``rec_previous_layer`` (``LayerBase.transform_config_dict``), whose ``get_search_choices`` asks the
+        cond's template (:meth:`_own_prev_template_choice`). Without any, a beam from its branches comes
+        without search choices."""
+        compared = [ch for ch, lazy in zip(translated, blind) if lazy and _in_kwargs("cond", lazy)]
+        if self.placement.get(node) == "loop" and (self.s.has_rec_state(node) or node in self._prev_read):
+            compared.append(self.input_choice(node, "prev", node))
+        self.own_chosen[node] = self._combine_choices(self._as_compared(compared))
+
+    def _cond_beam(self, node: str, beams: list[SearchBeam | None],
+                   branches: list[tuple[str, str, str]]) -> SearchBeam | None:
+        """A ``cond``'s beam: ``CondLayer.get_out_data_from_opts`` takes the ``true_layer``'s output template
+        only; in the real construction, an inline true branch's layers were translated with the cond's
+        other kwargs into their common search choices first (``select_if_needed`` puts a beamless one on
+        that beam), a ``subnetwork`` branch's output is built in an extra template net, untranslated."""
+        true = [b for b, (head, _, _) in zip(beams, branches) if head == "true_layer"]
+        own = self.own_chosen.get(node) if not self.template else None
+        inline = any(head == "true_layer" and dot for head, dot, _ in branches)
+        if own is not None and inline:
+            found = next((b for b in beams if b is not None and b.name == own.name), None) or (
+                self.beam.get(own.name) if not own.is_prev_frame else None)
+            if found is not None:
+                return found
+        return combine_beams(true)
 
     def _own_prev_template_choice(self, node: str, rec: str | None) -> SearchBeam | None:
         """A layer's own previous frame (``rec_previous_layer``) as ``_TemplateLayer.get_search_choices``
@@ -220,7 +278,13 @@ class BeamPass:
         follow every dependency, a masked_computation's mask too: fresh65's masked encodings). Only
         where they can differ from the real layer's: a class whose real search choices skip an option
         layer (:data:`_CHOICES_BLIND`); elsewhere the real table's entry stands for them."""
-        if self.template_chosen is None or rec is None or self.nd[node]["class"] not in _CHOICES_BLIND:
+        if self.nd[node]["class"] not in _CHOICES_BLIND:
+            return None
+        return self._prev_template_choice(node, rec)
+
+    def _prev_template_choice(self, node: str, rec: str | None) -> SearchBeam | None:
+        """``node``'s template's search choices, as its previous frame's (``prev:node``)."""
+        if self.template_chosen is None or rec is None:
             return None
         return self.prev_frame_of(node, rec, self.template_chosen)
 
@@ -291,7 +355,7 @@ class BeamPass:
             return latest.get(rec, beam)
         if table is self.beam and self.template_beams is not None:
             beam = self.template_beams.get(src, beam)  # prev: layers are templates
-        if table is self.chosen and beam is not None and not beam.is_prev_frame and \
+        if (table is self.chosen or table is self.template_chosen) and beam is not None and not beam.is_prev_frame and \
                 self.nd.get(beam.name, {}).get("unit", rec) != rec:
             # ``_TemplateLayer.get_search_choices`` of a prev: layer: choices owned by a layer of
             # another net (a choice inside a subnetwork of the unit) are returned as they are, on
@@ -341,9 +405,11 @@ class BeamPass:
             static = self._static[node] = (get_layer_class(data["class"]).beam_role, [
                 (*self._how(src, form, node), opt == "from") for src, opt, form in inputs],
                 sum(1 for _, opt, _ in inputs if _kwarg_key(opt) <= "rec_previous_layer"),
-                [opt.split(".")[0] in lazy for _, opt, _ in inputs] if lazy and not self.template else None,
-                [opt in unseen for _, opt, _ in inputs] if unseen else None)
-        role, plan, own_prev_at, blind, beam_unseen = static
+                [opt if opt.split(".")[0] in lazy else None for _, opt, _ in inputs]
+                if lazy and not self.template else None,
+                [opt in unseen for _, opt, _ in inputs] if unseen else None,
+                [opt.partition(".") for _, opt, _ in inputs] if data["class"] == "cond" else None)
+        role, plan, own_prev_at, blind, beam_unseen, branches = static
         beam_table, chosen_table = self.beam, self.chosen
         beams: list[SearchBeam | None] = []
         choices: list[SearchBeam | None] = []
@@ -360,6 +426,12 @@ class BeamPass:
                 beam = self._receive(how, src, rec, beam_table, self.latest)
                 chosen = self._receive(how, src, rec, chosen_table, self.latest_chosen)
                 owns.append(chosen)
+                if how == PREV_FRAME and self.template_chosen is not None and not self.template:
+                    # the walk (``TFNetwork.get_search_choices``) goes on through a previous frame's
+                    # dependencies, ``_TemplateLayer.get_dep_layers``: the template's logical ones (every
+                    # layer it asked for, an option layer that is no dependency of the real layer too) as
+                    # their previous frames
+                    chosen = self.prev_frame_of(src, rec, self.template_chosen)
             if beam_unseen is not None and beam_unseen[at]:
                 beam = None  # not in the output template's beam
             beams.append(beam)
@@ -369,10 +441,10 @@ class BeamPass:
                 source_choices.append(chosen)
         translated = choices  # what ``translate_to_common_search_beam`` compares: every layer in the kwargs
         if blind is not None:  # lazily built inputs give the beam but no search choices
-            if data["class"] not in _TRANSLATED_BLIND:
-                translated = [None if lazy else ch for ch, lazy in zip(choices, blind)]
+            translated = [None if lazy and not _in_kwargs(data["class"], lazy) else ch
+                          for ch, lazy in zip(choices, blind)]
             if len(plan) > 1 and any(ch is not None for ch, lazy in zip(choices, blind) if lazy) \
-                    and data["class"] in _TRANSLATED_BLIND:
+                    and data["class"] in ("positional_encoding", "masked_computation"):
                 # but they are in the layer's kwargs: translated with the others, the layer keeps the common
                 # search choices of all as its own (``translate_to_common_search_beam``)
                 self.own_chosen[node] = self._combine_choices(self._as_compared(choices))
@@ -385,6 +457,10 @@ class BeamPass:
             # its previous frame comes in as ``rec_previous_layer``: one more input to translate
             beams.insert(own_prev_at, self.input_beam(node, "prev", node))
             choices.insert(own_prev_at, self.input_choice(node, "prev", node))
+        if branches is not None:
+            if blind is not None:
+                self._cond_own_choices(node, translated, blind)
+            return self._cond_beam(node, beams, branches), self._combine_choices(choices)
         if node in self.frame_order and not self.template:
             # :meth:`check_frame_order` replays them; a layer whose previous frame is carried to the
             # next frame gets it as ``rec_previous_layer`` whatever its class
@@ -543,9 +619,10 @@ class BeamPass:
         common, combined = self._combine_choices(self._as_compared(choices)), combine_beams(beams)
         if len(owns) != len(choices):  # the layer's own previous frame was inserted
             owns.insert(own_prev_at, choices[own_prev_at])
-        raw_kept = self.search and not self.template and len(choices) > 1 and (
+        keep_raw_near = self.search and not self.template and len(choices) > 1 and (
             kept_in or any(map(self._keeps_raw, owns)))
-        if raw_kept:
+        picked_other = False
+        if keep_raw_near:
             # the layer keeps ``translate_to_common_search_beam``'s pick as its own search choices
             # (``_src_common_search_choices``): the ``max`` by ``SearchChoices.compare``, which is 0 against a
             # ``decide_keep_beam``'s own choices (``keep_raw``), so the earlier input's choices stay, in kwargs
@@ -559,11 +636,11 @@ class BeamPass:
                 # choices (this layer is not built yet), as their owner's previous frame
                 compared[own_prev_at] = self.prev_frame_of(node, self.s.rec_of(node), self.template_chosen)
             kept = self._common(self._as_compared(compared))
-            raw_kept = _differs(kept, common)
-            if raw_kept:
+            picked_other = _differs(kept, common)
+            if picked_other:
                 self.own_chosen[node] = kept
                 self._kept_own.add(node)
-        if not raw_kept and node in self._kept_own:
+        if not picked_other and node in self._kept_own:
             self._kept_own.discard(node)
             self.own_chosen.pop(node, None)
         from_sources = combine_beams(sources)

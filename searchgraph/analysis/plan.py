@@ -267,7 +267,8 @@ def plan_network(analysis: Analysis) -> NetworkPlan:
     have their own, current choices."""
     plan = NetworkPlan({name: plan_for(analysis, name) for name in analysis.layers})
     for name, lb in analysis.layers.items():
-        choices = _choices(lb.beam, lb.chosen)
+        # (``maybe_transform`` asks the layer's own ``get_search_choices()``)
+        choices = _choices(lb.beam, lb.own or lb.chosen)
         if lb.placement != "loop" or choices is None or not choices.is_prev_frame \
                 or name in analysis.unbuilt or not _carried(analysis, name):
             continue

@@ -290,7 +290,9 @@ class Structure:
         if not self._batched:
             for name in self.order:  # construction order: inputs first (but a prev: input may come later)
                 data = self.nodes[name]
-                if data["class"] in (":i", "variable", "constant", "random", "rand_int", "range"):
+                if data["class"] == "train_flag":
+                    result = False  # ``TrainFlagLayer``: one bool scalar
+                elif data["class"] in (":i", "variable", "constant", "random", "rand_int", "range"):
                     result = _own_batch_axis(data["class"], data["options"])
                 elif data["class"] == "range_in_axis" and not _names_batch_dim(data["options"].get("axis")):
                     result = False  # ``RangeInAxisLayer``: its axis only (a time axis keeps the beam its size carries)

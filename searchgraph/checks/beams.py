@@ -232,6 +232,40 @@ def beamed_input_without_choices(c: Construction) -> dict[str, Raised]:
     return out
 
 
+@rule('SG164', "previous frame with a beam but no search choices",
+      "{layer} is translated into a common beam with {src} among its inputs (its previous frame, "
+      "{why}); {src} has beam {beam}, but the current frame's layer, where RETURNN looks up a previous "
+      "frame's search choices, has none: nothing it depends on has search choices (its beam comes only "
+      "through a layer that keeps its inputs out of its dependencies, a 'cond's branches).",
+      "Feed the layer behind {src} a layer on this frame's beam through 'from' (e.g. the choice, or a "
+      "layer computed from it), outside the cond.")
+def previous_frame_without_choices(c: Construction) -> dict[str, Raised]:
+    """``_TemplateLayer.get_search_choices`` of a previous frame (``prev:X``): the search choices of the
+    current frame's ``X`` (the real layer where it is built, else its template), as their previous
+    frame; without any it asserts ``not self.output.beam`` ("beam ... but no search choices; deps").
+    ``translate_to_common_search_beam`` asks it of every beamed layer in a layer's kwargs, the layer's
+    own previous frame (``rec_previous_layer``) among them."""
+    out: dict[str, Raised] = {}
+    if not c.search:
+        return out
+    for node in c.order:
+        if node in c.unbuilt or c.rec_of(node) is None or c.placement(node) != "loop":
+            continue
+        ins = c.translate_inputs(node)
+        if len(ins) < 2:
+            continue
+        for inp in ins:
+            if inp.kind != "prev" or inp.beam is None or inp.choice is not None or inp.decided:
+                continue
+            why = ("its rec_previous_layer: the loop carries it to the next frame"
+                   if inp.option == "rec_previous_layer" else f"read as {inp.name!r}")
+            out[node] = Raised(f"AssertionError: <_TemplateLayer {inp.name!r}>: beam {inp.beam} but no "
+                               f"search choices; deps (from layer desc {node!r})",
+                               names={"src": inp.name, "beam": str(inp.beam), "why": why})
+            break
+    return out
+
+
 @rule('SG134', "input on its choice's previous-frame beam",
       "{layer} combines several inputs; {src} is on beam {beam}, the previous frame of its own search "
       "choice {choice} ({why}). Translating the inputs into their common search choices, RETURNN asserts "
@@ -303,32 +337,6 @@ def foreign_beam_in_loop(c: Construction) -> dict[str, str]:
     return out
 
 
-@rule('SG114', 'beam only through a lazily built branch',
-      "{layer}'s beam comes only through its cond branches or masked_computation mask, which RETURNN's "
-      "search-choice lookup does not follow ('has buggy search choices resolution').",
-      "Also feed {layer} a layer on the same beam through 'from', or compute the branch outside the "
-      'cond/mask.')
-def beam_only_through_lazy_branch(c: Construction) -> dict[str, str]:
-    """``cond`` branches and a ``masked_computation``'s mask are not among the layer's dependencies
-    for the search choices, so a beam that only comes through them is found by the template but not
-    by ``get_search_choices``: "has buggy search choices resolution"."""
-    out = {}
-    for node in c.order:
-        data = c.nodes[node]
-        if c.rec_of(node) is None or data["class"] not in ("cond", "masked_computation"):
-            continue
-        lazy = ("true_layer", "false_layer") if data["class"] == "cond" else ("mask",)
-        ins = c.inputs(node)
-        via_lazy = [s for s, o, f in ins if o.split(".")[0] in lazy and c.input_beam(s, f, node)]
-        direct = [s for s, o, f in ins if o.split(".")[0] not in lazy + ("condition",)
-                  and c.input_beam(s, f, node)]
-        if via_lazy and not direct:
-            out[node] = (f"AssertionError: {node} has buggy search choices resolution: its beam "
-                         f"comes only through {via_lazy[0]} ({'/'.join(lazy)}), which the search "
-                         "choice lookup does not follow")
-    return out
-
-
 @rule('SG127', "loop layer's beam differs from its template's",
       "{layer} is built in the loop with search choices from its inputs, but its template (which "
       "decides the loop's shapes) saw another beam: the class's template ignores an input that carries "
@@ -350,7 +358,7 @@ def buggy_search_choices_resolution(c: Construction) -> dict[str, str]:
                 or c.is_search_choice(node) or data["class"] in ("rec", "subnetwork"):
             continue
         real, template = c.own_choice(node), c.template_beam(node)
-        if real is None or get_layer_class(data["class"]).beam_role != "generic":
+        if real is None or get_layer_class(data["class"]).beam_role not in ("generic", "cond", "masked_computation"):
             continue
         beam = c.beam(node)
         if beam is None and template is None:

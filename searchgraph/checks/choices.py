@@ -112,6 +112,48 @@ def choice_outside_loop(c: Construction) -> dict[str, str]:
     return out
 
 
+@rule('SG163', 'choice finds no earlier search choice',
+      "{layer} searches in a loop on scores that carry a beam, but none of its dependencies leads to a "
+      'search choice: the beam reaches its scores only through a layer that keeps its inputs out of its '
+      "dependencies (a 'cond' whose branches read the previous frame), so the choice has no previous "
+      'beam scores to extend.',
+      "Feed the scores (or {layer} itself, via 'explicit_search_sources') a layer of the previous frame "
+      "through 'from', e.g. the embedding of 'prev:output', outside the cond.")
+def choice_without_source_choices(c: Construction) -> dict[str, str]:
+    """``ChoiceLayer.__init__`` in search: ``self.search_choices.src_layer`` (and, for a ``search: False``
+    choice that adds its scores to the beam, ``get_search_choices(base_search_choice=self)``) is
+    ``TFNetwork.get_search_choices(base_search_choice=self)``, the walk over ``get_dep_layers``, which
+    must find the previous choice ("Not implemented yet. In rec-layer, we would always have our
+    prev-frame as one previous search choice"). Its own previous frame joins the dependencies only when
+    no source has a beam (PR #1213); a beam that comes through a layer's options only (a ``cond``'s
+    branches, :data:`searchgraph.analysis.passes._CHOICES_BLIND`) gives scores with a beam and a walk
+    that finds nothing."""
+    out: dict[str, str] = {}
+    if not c.search:
+        return out
+    for node in c.order:
+        data = c.nodes[node]
+        if data["class"] != "choice" or node in c.unbuilt or data["options"].get("input_type") == "regression":
+            continue
+        srcs = c.sources(node)
+        chosen = c.chosen(node)
+        if chosen is None or chosen.dependency is not None or not srcs:
+            continue
+        if c.is_search_choice(node):
+            if c.rec_of(node) is None or c.placement(node) != "loop" or \
+                    all(c.input_beam(s, f, node) is None for s, f in srcs):
+                continue  # outside a loop: SG111's; no beamed source: its own previous frame is one (PR #1213)
+            deps = ", ".join(s for s, _ in srcs)
+            out[node] = ("AssertionError: Not implemented yet. In rec-layer, we would always have our "
+                         f"prev-frame as one previous search choice. Our deps: [{deps}]")
+        elif data["options"].get("add_to_beam_scores", True) is not False and \
+                c.input_beam(*srcs[0], node) is not None:
+            # ``search: False`` adding its scores to the beam: ``get_search_choices(base_search_choice=self)``
+            # is None, and its ``.search_choices`` fails
+            out[node] = "AttributeError: 'NoneType' object has no attribute 'search_choices'"
+    return out
+
+
 @rule('SG124', "choice not on its loop's previous frame",
       "{layer} searches in a loop that ends by its 'end' layer, but its input's search choices do not come "
       "from this loop's previous frame (e.g. only another decoder's beam): with length normalisation the "
@@ -414,9 +456,14 @@ def _batch_moved_by(c: Construction, node: str) -> str | None:
             moved = [(t, f) for t, f in perm.items() if isinstance(t, str) and isinstance(f, str)
                      and names_batch(t) != names_batch(f)]
             return f"{node} (transpose {perm})" if moved else None
-        other_axis = cls in _OTHER_AXIS_OPS and isinstance(opts.get("axis"), str) and not names_batch(opts["axis"])
-        if (cls not in _AXES_KEPT or opts.get("axis")) and not other_axis or len(srcs) != 1 \
-                or opts.get("out_type") or len(c.inputs(node)) != 1 or srcs[0][1] == "prev":
+        # the layers walked through: one that keeps its source's axes (without an ``axis``), or one that
+        # works on one named axis other than the batch axis
+        keeps_all = cls in _AXES_KEPT and not opts.get("axis")
+        on_other_axis = cls in _OTHER_AXIS_OPS and isinstance(opts.get("axis"), str) \
+            and not names_batch(opts["axis"])
+        if not (keeps_all or on_other_axis):
+            return None
+        if len(srcs) != 1 or opts.get("out_type") or len(c.inputs(node)) != 1 or srcs[0][1] == "prev":
             return None
         node = srcs[0][0]
     return None

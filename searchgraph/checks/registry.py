@@ -158,6 +158,9 @@ _BEFORE_AVAILABILITY = frozenset({"SG108", "SG133", "SG137"})
 
 #: rules on a lookup made while a loop's frame is built for real, in the frame's order
 _FRAME_LOOKUP = frozenset({"SG162"})
+#: checks RETURNN makes on a layer once it is built (``_SubnetworkRecCell._construct``'s template check
+#: after ``construct_layer`` returned): an error raised while building the layer comes first
+_AFTER_BUILD = frozenset({"SG127"})
 
 
 def raised_by_templates(failure: Failure, *, template_error: bool = False) -> bool:
@@ -191,7 +194,8 @@ def predict_failures(c: Construction) -> dict[str, Failure]:
                         if (layer not in c.unbuilt and f.code in _BEFORE_AVAILABILITY)
                         or raised_by_templates(f, template_error=c.template_error(layer))]
         if failures:
-            out[layer] = failures[0]
+            # a check made on the built layer comes after every error raised while building it
+            out[layer] = min(failures, key=lambda f: f.code in _AFTER_BUILD)
     # RETURNN builds a searching loop's templates first, then its frame in order
     # (:mod:`~searchgraph.analysis.frame_order`), and stops at the first layer that raises: a source-choice
     # lookup that fails only later in the frame, or in a unit whose templates fail, is never met

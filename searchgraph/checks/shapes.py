@@ -120,6 +120,20 @@ def one_frame_of_loop_input(c: Construction, reader: str, rec: str, data_node: s
     return c.placement(reader) == "input" and data_node in c.loop_sources(rec)
 
 
+
+def _feature_padding(opts: dict[str, Any]) -> int | None:
+    """How much a ``pad`` layer grows the feature axis (``axes`` ``F``, ``padding`` ``(left, right)`` or
+    ``[(left, right)]``), or None where it pads another axis or the options are not plain."""
+    axes = opts.get("axes")
+    axes = axes if isinstance(axes, (list, tuple)) else [axes]
+    padding = opts.get("padding")
+    if isinstance(padding, (list, tuple)) and len(padding) == 1 and isinstance(padding[0], (list, tuple)):
+        padding = padding[0]
+    if len(axes) == 1 and axes[0] in ("F", "f", "feature") and isinstance(padding, (list, tuple)) \
+            and len(padding) == 2 and all(isinstance(p, int) and not isinstance(p, bool) for p in padding):
+        return sum(padding)
+    return None
+
 class Shapes:
     """Sparsity, feature dims and time axes of a construction's layers, as far as the network says."""
 
@@ -394,16 +408,11 @@ class Shapes:
         if cls == "gather" and srcs and _spatial_axis(opts.get("axis")):
             # ``GatherLayer``: one position of a time (spatial) axis taken, the feature axis stays
             return self.dim(srcs[0][0], seen | {node})
-        pad_axes = opts.get("axes")
-        pad_axes = pad_axes if isinstance(pad_axes, (list, tuple)) else [pad_axes]
-        padding = opts.get("padding")
-        if isinstance(padding, (list, tuple)) and len(padding) == 1 and isinstance(padding[0], (list, tuple)):
-            padding = padding[0]
-        if cls == "pad" and len(srcs) == 1 and len(pad_axes) == 1 and pad_axes[0] in ("F", "f", "feature") \
-                and isinstance(padding, (list, tuple)) and len(padding) == 2 \
-                and all(isinstance(p, int) and not isinstance(p, bool) for p in padding):
-            have = self.dim(srcs[0][0], seen | {node})  # ``PadLayer`` along the feature axis: it grows
-            return None if have is None else have + sum(padding)
+        if cls == "pad" and len(srcs) == 1:
+            grown = _feature_padding(opts)
+            if grown is not None:
+                have = self.dim(srcs[0][0], seen | {node})  # ``PadLayer`` along the feature axis: it grows
+                return None if have is None else have + grown
         if cls == "slice" and len(srcs) == 1 and opts.get("axis") in ("F", "f", "feature"):
             # ``SliceLayer`` along the feature axis: the dim of ``range(dim)[start:end:step]``
             have = self.dim(srcs[0][0], seen | {node})
