@@ -258,7 +258,14 @@ def _reshaping(cls: str, opts: dict[str, Any], sources: Sequence[Layout | None])
         time = _shifted(src.time, at) if src.time is not None else at
         tag = src.tag if src.time is not None else f"expand_dims:{dim_key(opts.get('dim')) or opts.get('dim')}"
         return Layout(src.ndim + 1, _shifted(src.batch, at), time, src.sparse, tag)
-    if cls == "reduce" and not opts.get("keep_dims"):
+    if cls == "reduce" and opts.get("keep_dims"):
+        # ``ReduceLayer`` with ``keep_dims``: the reduced time axis stays as a static axis of size 1
+        axes = opts.get("axes", opts.get("axis"))
+        axes = axes if isinstance(axes, list) else [axes]
+        if len(axes) == 1 and axes[0] in TIME_NAMES and src.time is not None and not src.sparse:
+            return Layout(src.ndim, src.batch, None, False)
+        return None
+    if cls == "reduce":
         axes = opts.get("axes", opts.get("axis"))
         axes = axes if isinstance(axes, list) else [axes]
         if len(axes) != 1:

@@ -75,12 +75,17 @@ def _cheating_error(c: Construction, node: str) -> str | None:
                 "(cheating reads the choice's target, and it has none)")
     chosen = c.chosen(node)
     chain = chosen.walk() if chosen is not None else []
+    # the default case (no source beam index of its own: ``beam_search`` assumes ``beam_in - 1``), which
+    # ``keep_beams`` breaks: its inner ``beam_search`` over one entry per hypothesis makes that index a
+    # Python int, and then asks for its ``shape``
+    default = ("AttributeError: 'int' object has no attribute 'shape' (beam_search with keep_beams and "
+               "cheating)") if opts.get("keep_beams") else None
     if len(chain) < 2 or chain[1].is_prev_frame or chain[1].name == node:
-        return None
+        return default
     other = chain[1].name
     data = c.nodes.get(other)
     if data is None or data["class"] != "choice" or data["options"].get("cheating"):
-        return None
+        return default
     scope, _, local = node.rpartition("/")
     own_prev = f"{scope}/prev:{local}" if scope else f"prev:{local}"
     if len(chain) < 3 or chain[2].name != own_prev:
@@ -586,9 +591,12 @@ def choice_out_dim(c: Construction) -> dict[str, Raised]:
         target = data["options"].get("target")
         target = target[0] if isinstance(target, list) and target else target
         if isinstance(target, str) and target and not target.startswith("layer:"):
-            ext = extern.get(target.removeprefix("data:"))
+            key = target.removeprefix("data:")
+            ext = extern.get(key)
             if not isinstance(ext, dict):
-                continue
+                if key not in (getattr(c.spec, "num_outputs", None) or {}):
+                    continue
+                ext = {}  # ``num_outputs``: RETURNN makes the target's sparse dim itself
             have = ext.get("sparse_dim")
             why = f"those of its target {target!r}"
         elif not target:

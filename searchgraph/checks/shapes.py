@@ -987,9 +987,11 @@ class Shapes:
             data = c.nodes[node]
             cls, opts = data["class"], data["options"]
             initial = opts.get("initial_output")
+            if cls in _MADE_FROM_NOTHING and not c.inputs(node):
+                return c.batched(node)  # a variable, a constant: a batch axis only where it makes one
             return cls not in FROM_INPUTS or (cls == "eval" and bool(opts.get("out_type"))) \
                 or (isinstance(initial, str) and initial.startswith("base:")) or not c.inputs(node) \
-                or any(src not in inside for src, _, _ in c.inputs(node))
+                or any(src not in inside and c.batched(src) for src, _, _ in c.inputs(node))
 
         def gets_batch(node: str) -> bool:
             loop_inputs = [src for src, _, _ in c.inputs(node) if src in inside and src != node]
@@ -1007,6 +1009,10 @@ class Shapes:
                     batched.add(node)
                     changed = True
         return frozenset(inside - batched)
+
+
+#: classes that make their value from nothing (their batch axis is their own: ``Structure.batched``)
+_MADE_FROM_NOTHING = frozenset({":i", "variable", "constant", "random", "rand_int", "range"})
 
 
 def _spatial_axis(axis: Any) -> bool:
