@@ -44,16 +44,17 @@ _BEAM_FROM_BATCH = {"reinterpret_data": "size_base", "slice_nd": "start"}
 #: the real layer through ``translate_to_common_search_beam`` alone (fresh48's mutants)
 _TEMPLATE_BLIND = {"slice_nd": ("size",), "masked_computation": ("mask",), "positional_encoding": ("offset",)}
 _TEMPLATE_BLIND_ALL = ("target",)
-#: Options whose layers ``get_search_choices`` does not follow (built lazily, not among the layer's
-#: dependencies): a ``cond``'s branches, a ``masked_computation``'s mask (``CondLayer.get_dep_layers``,
-#: ``MaskedComputationLayer``); a beam that only comes through them leaves the layer without search choices
+#: Options whose layers ``get_search_choices`` does not follow (not among the layer's dependencies,
+#: ``get_dep_layers``): a ``cond``'s condition and branches (``CondLayer`` has ``from: []`` and no
+#: ``get_dep_layers`` of its own), a ``masked_computation``'s mask; a beam that only comes through them
+#: gives the walk over dependencies no search choices
 _CHOICES_BLIND = {"cond": ("condition", "true_layer", "false_layer"), "masked_computation": ("mask",),
                   "positional_encoding": ("offset",)}
 #: of those, the option layers that are in the layer's kwargs all the same, so that
 #: ``translate_to_common_search_beam`` compares them and the layer keeps their common search choices as its
-#: own (``_src_common_search_choices``): a ``positional_encoding``'s ``offset``, a ``cond``'s ``condition``
-#: (its branches are layer dicts whose layers live in an extra template net, which the translation skips:
-#: ``is_extra_internal_template_construction``)
+#: own (``_src_common_search_choices``): a ``positional_encoding``'s ``offset``, a ``masked_computation``'s
+#: ``mask``, a ``cond``'s ``condition`` (its branches are layer dicts; a ``subnetwork`` branch's layers live in
+#: an extra template net, which the translation skips: ``is_extra_internal_template_construction``)
 _TRANSLATED_BLIND = {"positional_encoding": ("offset",), "cond": ("condition",), "masked_computation": ("mask",)}
 #: a ``cond``'s branches given as layer dicts of another class than ``subnetwork`` have their own options'
 #: layers (``true_layer.from``) resolved by the cond's ``get_layer``, real layers in its kwargs
