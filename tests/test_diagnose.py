@@ -36,6 +36,7 @@ EXPECTED_CODES = {
     "reject-cheating-choice-keeping-its-beams": ("SG103", "output/output"),
     "reject-choice-over-a-state-reading-a-kept-dim-mean": ("SG118", "output/label"),
     "reject-choice-out-dim-beside-num-outputs": ("SG155", "output/output"),
+    "reject-choice-over-a-state-of-variables-and-constants": ("SG118", "output/output"),
     "reject-rec-sublayer-not-output": ("SG115", "output/s"),
     "reject-rec-output-on-prev-beam": ("SG123", "output"),
     "reject-target-data-in-loop": ("SG116", "output/output"),

@@ -64,6 +64,8 @@ _DTYPE_FROM_INPUT = frozenset({"copy", "reinterpret_data", "combine", "eval", "s
 #: Classes whose ``get_out_data_from_opts`` asserts on an input without batch axis (``decide``:
 #: ``copy_as_batch_major``, as ``cum_concat`` in a loop does)
 NEEDS_BATCH = frozenset({"gather", "self_attention", "decide", "cum_concat", "window"})
+#: classes that make their value from nothing: a batch axis only where they make one (``Structure.batched``)
+_MADE_FROM_NOTHING = frozenset({"variable", "constant", "random", "rand_int", "range"})
 
 
 #: what a template construction got for an input outside the unit (``base:``, extern data)
@@ -627,14 +629,21 @@ class _Unit:
         if cls == "subnetwork":
             inner = self._inner_output(node)
             return inner.batch if inner is not None else True
+        if cls in _MADE_FROM_NOTHING and not self.s.inputs(node):
+            return self.s.batched(node)  # a variable, a constant: a batch axis only where it makes one
         inputs = []
+        not_dummy = []  # (a variable or a constant has no batch axis, but is no dummy's descendant either)
         for asked, value in got.items():
             if asked == f"prev:{self.local_of[node]}":
                 continue
             if isinstance(value, _Snap):
                 inputs.append(value.batch)
+                not_dummy.append(value.batch)
             elif isinstance(value, str) and value in self.templates:
                 inputs.append(self.templates[value].batch)
+                made = self.by_local.get(value)
+                not_dummy.append(self.templates[value].batch or (
+                    made is not None and self.s.nodes[made]["class"] in _MADE_FROM_NOTHING))
         # ``ReinterpretDataLayer``: ``enforce_batch_major`` is a ``copy_as_batch_major`` too, and so is a
         # ``choice`` without target (``ChoiceLayer.get_out_data_from_opts``: its first source's labels)
         # (a ``gather`` along the feature axis needs no batch axis: ``GatherLayer.get_out_data_from_opts``
@@ -647,7 +656,7 @@ class _Unit:
         if cls in NEEDS_BATCH or (cls == "reinterpret_data" and opts.get("enforce_batch_major")) \
                 or (cls == "merge_dims" and opts.get("axes") == "except_batch") \
                 or (cls == "choice" and not opts.get("target") and self._first_source_batchless(node, got)):
-            if not all(inputs):
+            if not all(not_dummy):
                 raise _TemplateFailure(node, (
                     f"AssertionError: the template of {node} cannot be built: an input of it is computed "
                     "only from the loop's own previous frames, which start as a template without batch axis"),
@@ -661,7 +670,9 @@ class _Unit:
         cell = _is_cell(cls, opts)  # a cell per frame (``lstm``), as ``rnn_cell``
         if (cls in FROM_INPUTS or cls in BATCH_FROM_INPUTS or cell) \
                 and not (cls == "eval" and _own_axes(opts.get("out_type"))) and not _names_batch_axis(opts):
-            outer = any(form == "outer" for _, _, form in (self._ask(i) for i in self.s.inputs(node)))
+            # (a layer outside the unit without batch axis, a root constant, adds none)
+            outer = any(form == "outer" and self.s.batched(i[0]) for i, (_, _, form) in
+                        ((i, self._ask(i)) for i in self.s.inputs(node)))
             return outer or any(inputs) or not self.s.inputs(node)
         return True
 
@@ -677,7 +688,9 @@ class _Unit:
                 layout = self._outer_layout(item[0], item[2], node)
                 flags.append(None if layout is None else layout.batch is not None)
             else:
-                flags.append(None if value is None else value.batch)
+                # (a variable is no dummy's descendant: a dot with weights is how projections are written)
+                flags.append(None if value is None else (
+                    value.batch or self.s.nodes[item[0]]["class"] in _MADE_FROM_NOTHING))
         explicit = all(k in opts and opts[k] != "auto" for k in ("var1", "var2"))  # ("auto": the unshared axes)
         if explicit and len(flags) == 2 and None not in flags and flags[0] != flags[1] \
                 and not _names_batch_axis(opts, ("reduce", "red1", "red2", "var1", "var2")):

@@ -279,7 +279,7 @@ def choice_input_shape(c: Construction) -> dict[str, str]:
         elif rec is not None and c.placement(src) == "loop" and shapes.batchless(src):
             # ChoiceLayer._get_scores: ``source.output.is_batch_major``
             why = (f"{src} has no batch axis: its template is computed only from the loop's own previous "
-                   "frames, which start as a dummy without batch axis")
+                   "frames, which start as a dummy without batch axis (and from variables or constants)")
         elif (wide := shapes.broadcast_axis(src)) is not None:
             # ChoiceLayer: scores of one frame per hypothesis, (batch, dim)
             why = (f"{src} has an extra axis: {wide} adds feature axes of different sizes element-wise, "
