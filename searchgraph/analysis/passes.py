@@ -635,7 +635,7 @@ class BeamPass:
                     and self.template_chosen is not None:
                 # the previous frame's ``_TemplateLayer.get_search_choices``: the current frame's template's
                 # choices (this layer is not built yet), as their owner's previous frame
-                compared[own_prev_at] = self.prev_frame_of(node, self.s.rec_of(node), self.template_chosen)
+                compared[own_prev_at] = self._prev_template_choice(node, self.s.rec_of(node))
             kept = self._common(self._as_compared(compared))
             picked_other = _differs(kept, common)
             if picked_other:

@@ -22,7 +22,7 @@ from .layouts import made_dims, names_batch
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["MODES", "Structure", "construction_order"]
+__all__ = ["MADE_FROM_NOTHING", "MODES", "Structure", "construction_order"]
 
 MODES = ("search", "train")
 
@@ -60,6 +60,9 @@ def construction_order(g: LayerGraph | nx.DiGraph) -> list[str]:
             ready.append(stuck)
     return order
 
+
+#: classes that make their value from nothing: a batch axis only where they make one (:meth:`Structure.batched`)
+MADE_FROM_NOTHING = frozenset({":i", "variable", "constant", "random", "rand_int", "range"})
 
 class Structure:
     """The constructed layers of a network in one mode, their order, loops and beam-carrying inputs.
@@ -292,7 +295,7 @@ class Structure:
                 data = self.nodes[name]
                 if data["class"] == "train_flag":
                     result = False  # ``TrainFlagLayer``: one bool scalar
-                elif data["class"] in (":i", "variable", "constant", "random", "rand_int", "range"):
+                elif data["class"] in MADE_FROM_NOTHING:
                     result = _own_batch_axis(data["class"], data["options"])
                 elif data["class"] == "range_in_axis" and not _names_batch_dim(data["options"].get("axis")):
                     result = False  # ``RangeInAxisLayer``: its axis only (a time axis keeps the beam its size carries)

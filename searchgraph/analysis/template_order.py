@@ -42,6 +42,7 @@ from .layouts import (
     names_missing_axis,
 )
 from .passes import BeamPass
+from .structure import MADE_FROM_NOTHING
 
 __all__ = ["FROM_INPUTS", "NEEDS_BATCH", "UnitTemplates", "simulatable", "simulate_unit"]
 
@@ -64,8 +65,6 @@ _DTYPE_FROM_INPUT = frozenset({"copy", "reinterpret_data", "combine", "eval", "s
 #: Classes whose ``get_out_data_from_opts`` asserts on an input without batch axis (``decide``:
 #: ``copy_as_batch_major``, as ``cum_concat`` in a loop does)
 NEEDS_BATCH = frozenset({"gather", "self_attention", "decide", "cum_concat", "window"})
-#: classes that make their value from nothing: a batch axis only where they make one (``Structure.batched``)
-_MADE_FROM_NOTHING = frozenset({"variable", "constant", "random", "rand_int", "range"})
 
 
 #: what a template construction got for an input outside the unit (``base:``, extern data)
@@ -629,7 +628,7 @@ class _Unit:
         if cls == "subnetwork":
             inner = self._inner_output(node)
             return inner.batch if inner is not None else True
-        if cls in _MADE_FROM_NOTHING and not self.s.inputs(node):
+        if cls in MADE_FROM_NOTHING and not self.s.inputs(node):
             return self.s.batched(node)  # a variable, a constant: a batch axis only where it makes one
         inputs = []
         not_dummy = []  # (a variable or a constant has no batch axis, but is no dummy's descendant either)
@@ -643,7 +642,7 @@ class _Unit:
                 inputs.append(self.templates[value].batch)
                 made = self.by_local.get(value)
                 not_dummy.append(self.templates[value].batch or (
-                    made is not None and self.s.nodes[made]["class"] in _MADE_FROM_NOTHING))
+                    made is not None and self.s.nodes[made]["class"] in MADE_FROM_NOTHING))
         # ``ReinterpretDataLayer``: ``enforce_batch_major`` is a ``copy_as_batch_major`` too, and so is a
         # ``choice`` without target (``ChoiceLayer.get_out_data_from_opts``: its first source's labels)
         # (a ``gather`` along the feature axis needs no batch axis: ``GatherLayer.get_out_data_from_opts``
@@ -690,7 +689,7 @@ class _Unit:
             else:
                 # (a variable is no dummy's descendant: a dot with weights is how projections are written)
                 flags.append(None if value is None else (
-                    value.batch or self.s.nodes[item[0]]["class"] in _MADE_FROM_NOTHING))
+                    value.batch or self.s.nodes[item[0]]["class"] in MADE_FROM_NOTHING))
         explicit = all(k in opts and opts[k] != "auto" for k in ("var1", "var2"))  # ("auto": the unshared axes)
         if explicit and len(flags) == 2 and None not in flags and flags[0] != flags[1] \
                 and not _names_batch_axis(opts, ("reduce", "red1", "red2", "var1", "var2")):

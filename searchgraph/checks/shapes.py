@@ -15,6 +15,7 @@ from typing import Any
 
 from ..analysis.construction import Construction
 from ..analysis.layouts import TIME_NAMES, dim_key
+from ..analysis.structure import MADE_FROM_NOTHING
 from ..analysis.template_order import FROM_INPUTS, NEEDS_BATCH
 
 __all__ = ["KEEP_AXES", "KEEP_DIM", "Shapes", "keeps_axes", "one_frame_of_loop_input"]
@@ -120,7 +121,6 @@ def one_frame_of_loop_input(c: Construction, reader: str, rec: str, data_node: s
     return c.placement(reader) == "input" and data_node in c.loop_sources(rec)
 
 
-
 def _feature_padding(opts: dict[str, Any]) -> int | None:
     """How much a ``pad`` layer grows the feature axis (``axes`` ``F``, ``padding`` ``(left, right)`` or
     ``[(left, right)]``), or None where it pads another axis or the options are not plain."""
@@ -133,6 +133,7 @@ def _feature_padding(opts: dict[str, Any]) -> int | None:
             and len(padding) == 2 and all(isinstance(p, int) and not isinstance(p, bool) for p in padding):
         return sum(padding)
     return None
+
 
 class Shapes:
     """Sparsity, feature dims and time axes of a construction's layers, as far as the network says."""
@@ -987,7 +988,7 @@ class Shapes:
             data = c.nodes[node]
             cls, opts = data["class"], data["options"]
             initial = opts.get("initial_output")
-            if cls in _MADE_FROM_NOTHING and not c.inputs(node):
+            if cls in MADE_FROM_NOTHING and not c.inputs(node):
                 return c.batched(node)  # a variable, a constant: a batch axis only where it makes one
             return cls not in FROM_INPUTS or (cls == "eval" and bool(opts.get("out_type"))) \
                 or (isinstance(initial, str) and initial.startswith("base:")) or not c.inputs(node) \
@@ -1009,10 +1010,6 @@ class Shapes:
                     batched.add(node)
                     changed = True
         return frozenset(inside - batched)
-
-
-#: classes that make their value from nothing (their batch axis is their own: ``Structure.batched``)
-_MADE_FROM_NOTHING = frozenset({":i", "variable", "constant", "random", "rand_int", "range"})
 
 
 def _spatial_axis(axis: Any) -> bool:
