@@ -24,7 +24,18 @@ from tests.oracle.oracle import run_oracle
 CLASSES = {"copy": {}, "dropout": {"dropout": 0.1}, "activation": {"activation": "relu"},
            "combine": {"kind": "add"}, "layer_norm": {}, "compare": {"value": 0, "kind": "greater"},
            "softmax_over_spatial": {}, "eval": {"eval": "source(0)"}, "reduce": {"mode": "max", "axis": "T"},
-           "decide": {}}
+           "decide": {}, "split_batch_beam": {}, "decide_keep_beam": {}, "reinterpret_data": {},
+           "cumsum": {"axis": "T"}, "window": {"window_size": 3}, "scaled_grad": {"scale": 1.0},
+           "shift_axis": {"axis": "T", "amount": 1}, "postfix_in_time": {}, "prefix_in_time": {},
+           "batch_norm": {}, "seq_len_mask": {"axis": "T", "mask_value": 0.0}, "print": {},
+           "expand_dims": {"axis": "spatial"}, "time_chunking": {"chunk_size": 2, "chunk_step": 2},
+           "slice": {"axis": "T", "slice_start": 1},
+           "pool": {"mode": "max", "pool_size": [2], "padding": "same"},
+           "split_dims": {"axis": "T", "dims": [-1, 1]},
+           "switch": {"condition": "positive", "true_from": "encoder", "false_from": "encoder"}}
+
+#: classes that read the searched labels (dim 7, with the loop's beam) and get the dim-5 data as target
+ON_LABELS = {"decide", "split_batch_beam", "decide_keep_beam"}
 
 
 def main() -> int:
@@ -33,10 +44,11 @@ def main() -> int:
     cases = []
     for cls, opts in CLASSES.items():
         case = copy.deepcopy(base)
-        # decide reads the searched labels (dim 7) and gets the dim-5 data as target
-        layer = {"class": cls, "from": "output" if cls == "decide" else "encoder",
-                 "target": "data" if cls == "decide" else "classes", **opts, "is_output_layer": True}
+        layer = {"class": cls, "from": [] if cls == "switch" else "output" if cls in ON_LABELS else "encoder",
+                 "target": "data" if cls in ON_LABELS else "classes", **opts, "is_output_layer": True}
         case["network"]["x"] = layer
+        case["network"]["positive"] = {"class": "compare", "from": "encoder", "value": 0.0, "kind": "greater",
+                                       "n_out": 6}
         case["id"] = f"probe-n_out-{cls}"
         cases.append(case)
     results = run_oracle(cases)

@@ -16,11 +16,13 @@ from .shapes import Shapes
 @rule('SG103', 'choice layer misconfigured',
       "{layer} is a choice whose options RETURNN rejects in search mode (missing 'from' or 'target', "
       'search: False without a target, search: False with length normalisation, or a regression choice '
-      'with a beam size other than 1, several sources or cheating; cheating with several sources, '
+      'with a beam size other than 1, several sources or cheating; prob_scale 0 without random sampling; '
+      'cheating with several sources, '
       'without a target, or on another non-cheating choice not chosen from its own previous frame).',
       "Give the choice 'from' and 'target' explicitly (target: None to search without one); with search: "
       'False also set length_normalization: False; a regression choice takes one source and beam_size 1; '
-      'cheating needs one source and the target it adds to the beam.')
+      'cheating needs one source and the target it adds to the beam; to ignore the scores give '
+      'prob_scale a small non-zero value.')
 def choice_options(c: Construction) -> dict[str, str]:
     """What ``ChoiceLayer`` asserts about its options in search (``transform_config_dict``,
     ``get_out_data_from_opts``, the regression branch of ``__init__``)."""
@@ -54,11 +56,34 @@ def choice_options(c: Construction) -> dict[str, str]:
                    and first.size != 1 else None)
             if why:
                 out[node] = f"AssertionError: (ChoiceLayer with input_type 'regression' in search: {why})"
+        elif c.is_search_choice(node) and _zero_score_scale(opts):
+            out[node] = _zero_score_scale(opts)
         elif opts.get("cheating") and c.is_search_choice(node):
             why = _cheating_error(c, node)
             if why:
                 out[node] = why
     return out
+
+
+def _zero(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
+
+
+def _zero_score_scale(opts: dict) -> str | None:
+    """The score combination of a searching choice (``ChoiceLayer.__init__``): ``optional_add`` of
+    ``optional_mul(scores_in, prob_scale)``, ``optional_mul(scores_base, base_beam_score_scale)`` and the
+    random sample term. ``optional_mul`` returns a literal 0 for a zero factor, so with ``prob_scale: 0``
+    (and no random sampling) only the beam scores (batch, beam, 1) are left, and ``set_shape`` to the
+    scores' dim fails; with both scales 0 the sum is the int 0, which has no ``set_shape``. A
+    ``custom_score_combine`` and the regression branch do not take this path."""
+    if opts.get("input_type") == "regression" or opts.get("custom_score_combine") \
+            or not _zero(opts.get("prob_scale", 1.0)) or not _zero(opts.get("random_sample_scale", 0.0)):
+        return None
+    if _zero(opts.get("base_beam_score_scale", 1.0)):
+        return ("AttributeError: 'int' object has no attribute 'set_shape' (prob_scale and "
+                "base_beam_score_scale are both 0, so the combined scores are the number 0)")
+    return ("ValueError: Dimension 2 in both shapes must be equal, but are 1 and the scores' dim "
+            "(prob_scale 0 drops the scores: the combined scores are only the beam scores, (batch, beam, 1))")
 
 
 def _cheating_error(c: Construction, node: str) -> str | None:

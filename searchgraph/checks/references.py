@@ -93,9 +93,13 @@ def internal_class(c: Construction) -> dict[str, Raised]:
 #: classes that keep their first source's dim and get the dim RETURNN guesses from a ``target`` as
 #: ``n_out``, which ``LayerBase.__init__`` asserts (``linear`` and ``softmax`` take it as their
 #: ``out_dim`` instead; ``CopyLayer.get_out_data_from_opts`` overwrites its template's dim with it, so
-#: ``copy`` and ``dropout`` build, checked against RETURNN: ``scripts/probe_n_out.py``)
+#: ``copy`` and ``dropout`` build, and so do ``scaled_grad`` and ``batch_norm``; checked against RETURNN:
+#: ``scripts/probe_n_out.py``)
 _N_OUT_FROM_TARGET = frozenset({"activation", "combine", "layer_norm", "compare", "softmax_over_spatial",
-                                "decide", "reduce", "eval"})
+                                "decide", "reduce", "eval", "split_batch_beam", "decide_keep_beam",
+                                "reinterpret_data", "cumsum", "window", "shift_axis", "postfix_in_time",
+                                "prefix_in_time", "seq_len_mask", "print", "expand_dims", "time_chunking",
+                                "slice", "pool", "split_dims", "switch"})
 
 
 @rule("SG130", "n_out guessed from the target does not fit the layer",

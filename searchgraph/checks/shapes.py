@@ -48,9 +48,24 @@ _MISSING, _IN_PROGRESS = object(), object()
 _AXES_ADDING = frozenset({"split_dims", "expand_dims", "window", "split", "merge_dims", "unflatten_nd", "dot",
                           "cum_concat", "stack", "swap_axes", "transpose", "repeat", "range_in_axis", "conv", "pool",
                           "gather_nd", "slice_nd", "scatter_nd"})
+#: Classes that work on other axes than the feature axis (time, spatial, the beam) or on none: one
+#: source, whose feature dim stays (``get_out_data_from_opts`` copies its template and changes other
+#: axes), unless an ``axis`` / ``axes`` option names the feature axis
+_FEATURE_KEEPING = frozenset({"split_batch_beam", "decide_keep_beam", "cumsum", "window", "shift_axis",
+                              "postfix_in_time", "prefix_in_time", "seq_len_mask", "print", "time_chunking",
+                              "pool", "split_dims", "expand_dims", "slice"})
 #: ``reinterpret_data`` options that may give its output another dim than its source's
 _REINTERPRET_DIMS = frozenset({"set_sparse", "set_sparse_dim", "set_dim_tags", "set_axes", "switch_axes",
                                "size_base", "batch_dim_base"})
+
+
+def _names_feature(axis: Any) -> bool:
+    """Whether an ``axis`` / ``axes`` option may name the feature axis (any form other than a time or
+    spatial one counts, to be sure)."""
+    if axis is None:
+        return False
+    axes = axis if isinstance(axis, (list, tuple)) else [axis]
+    return not all(isinstance(a, str) and _spatial_axis(a) for a in axes)
 
 
 def _over_feature(cls: str, opts: dict[str, Any]) -> bool:
@@ -426,6 +441,9 @@ class Shapes:
             # ``ExpandDimsLayer``: a new feature axis of ``dim`` (1) on a value without one
             dim = opts.get("dim", 1)
             return dim if isinstance(dim, int) and not isinstance(dim, bool) else None
+        if cls in _FEATURE_KEEPING and len(srcs) == 1 and "n_out" not in opts and "out_dim" not in opts \
+                and not any(_names_feature(opts.get(k)) for k in ("axis", "axes")):
+            return self.dim(srcs[0][0], seen | {node})
         if cls == "switch":
             # ``SwitchLayer``: the common data of ``true_from`` and ``false_from`` (a number broadcasts)
             branches = [s for s, option, _ in c.inputs(node) if option in ("true_from", "false_from")]
