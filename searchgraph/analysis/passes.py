@@ -111,6 +111,22 @@ def _differs(old: SearchBeam | None, new: SearchBeam | None) -> bool:
     return old.name != new.name or old.size != new.size or old.chain_key != new.chain_key
 
 
+def _src_choices_seq(chosen: SearchBeam, final: Mapping[str, SearchBeam | None]) -> set[str]:
+    """The names on ``get_src_choices_seq`` of a frame's search choices: its chain, and past a previous
+    frame's choice that frame's own chain (a previous frame's template resolves its search choices on
+    the current frame, ``_TemplateLayer.get_search_choices``; ``final``: each layer's search choices
+    as the frame ends), each as its ``prev:`` layer."""
+    names = set(chosen.chain_key)
+    for beam in chosen.walk():
+        if beam.is_prev_frame and beam.next_frame is not None:
+            frame = final.get(beam.next_frame.name) or beam.next_frame
+            for name in frame.chain_key:
+                scope, _, local = name.rpartition("/")
+                if not local.startswith("prev:"):
+                    names.add(f"{scope}/prev:{local}" if scope else f"prev:{local}")
+    return names
+
+
 class BeamPass:
     """The beams of one construction pass.
 
@@ -712,6 +728,13 @@ class BeamPass:
                 failed = self._frame_compare(node, choices, built, fixed)
                 if node in self.choice_order_errors:
                     break
+                if isinstance(failed, tuple):  # a previous frame off the current choice's sequence
+                    cur, prev = failed
+                    self.error[node] = (f"Exception: Cannot compare search choices\n <SearchChoices "
+                                        f"owner={cur.name}>,\n <SearchChoices owner={prev.name}>\nwhich have "
+                                        f"traces: {cur.chain} vs {prev.chain}")
+                    self.error_traces[node] = (tuple(cur.chain), tuple(prev.chain))
+                    break
                 if failed is not None:
                     new = failed.second.next_frame.name
                     self.frame_errors[node] = (failed.first.next_frame.name, new, fixed[new][1])
@@ -721,7 +744,8 @@ class BeamPass:
                 built.add(node)
 
     def _frame_compare(self, node: str, choices: list[SearchBeam | None], built: set[str],
-                       fixed: dict[str, tuple[frozenset[str], str]]) -> CompareError | None:
+                       fixed: dict[str, tuple[frozenset[str], str]]
+                       ) -> CompareError | tuple[SearchBeam, SearchBeam] | None:
         def keeps_raw(name: str) -> bool:  # a real ``decide_keep_beam``'s choices compare equal to any
             return self.nd.get(name, {}).get("class") == "decide_keep_beam"
 
@@ -733,6 +757,14 @@ class BeamPass:
             a, b = chosen, best
             if any(not x.is_prev_frame and keeps_raw(x.name) for x in (a, b)):
                 continue  # ``compare`` is 0: ``max`` keeps the earlier one
+            if a.is_prev_frame != b.is_prev_frame:
+                # ``SearchChoices.compare`` of a current frame's choices and a previous frame's: the
+                # previous one must be on the current one's sequence of source choices
+                # (``get_src_choices_seq``), as the choice it was chosen from or one before it
+                cur, prev = (b, a) if a.is_prev_frame else (a, b)
+                if prev.name not in _src_choices_seq(cur, self.chosen) and not keeps_raw(
+                        prev.next_frame.name if prev.next_frame else prev.name):
+                    return cur, prev
             if a.is_prev_frame and b.is_prev_frame and a != b and a.next_frame and b.next_frame:
                 for frame in (a.next_frame, b.next_frame):
                     for name in frame.chain_key:  # the templates along the chain are fixed with it
