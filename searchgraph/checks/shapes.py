@@ -267,8 +267,8 @@ class Shapes:
         cls = data["class"]
         if cls == "choice":
             return data["options"].get("input_type") != "regression"
-        if cls in ("linear", "softmax", "self_attention", "activation", "layer_norm"):
-            return False
+        if cls in ("linear", "softmax", "self_attention", "activation", "layer_norm", "variable"):
+            return False  # (``VariableLayer``: a dense tensor of its ``shape`` and ``dtype``)
         srcs = c.sources(node)
         if cls == "combine":
             # ``CombineLayer``: its sources' common data (``Data.get_common_data``), labels stay labels
