@@ -56,8 +56,8 @@ def choice_options(c: Construction) -> dict[str, str]:
                    and first.size != 1 else None)
             if why:
                 out[node] = f"AssertionError: (ChoiceLayer with input_type 'regression' in search: {why})"
-        elif c.is_search_choice(node) and _zero_score_scale(opts):
-            out[node] = _zero_score_scale(opts)
+        elif c.is_search_choice(node) and (zero := _zero_score_scale(opts)):
+            out[node] = zero
         elif opts.get("cheating") and c.is_search_choice(node):
             why = _cheating_error(c, node)
             if why:
@@ -66,6 +66,7 @@ def choice_options(c: Construction) -> dict[str, str]:
 
 
 def _zero(value: object) -> bool:
+    """A number option that is zero (``optional_mul`` / ``optional_add`` test ``v == 0`` on numbers)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
 
 
