@@ -141,7 +141,10 @@ def loop_layer_read_from_outside(c: Construction) -> dict[str, str]:
             continue
         if any(c.placement(v) == "output" for v in c.users(node)):
             continue  # a layer moved out after the loop reads it: accumulated in the output net
-        readers = [v for v, d in c.users(node).items() if d["kind"] == "sub"
+        # ``rec/x`` from outside, or ``base:rec/x`` from another loop's unit (any option: a
+        # ``reuse_params`` too, whose ``optional_get_layer`` lets only a dependency loop or a
+        # ``LayerNotFound`` pass)
+        readers = [v for v, d in c.users(node).items() if {"sub", "base"} & set(d.get("kinds", [d["kind"]]))
                    and rec not in c.recs_of(v) and v != rec and v in c.built and not _built_for(c, v, rec)]
         if not readers:
             continue

@@ -533,6 +533,8 @@ def _find_cycle(g: nx.DiGraph, only: set[str] | None = None,
             for nxt, data in it:
                 if data["kind"] == "prev" and all(k == "prev" for k in data.get("kinds", ())):
                     continue  # only the previous frame (a `target` beside a prev: is this frame's)
+                if _lazy_reuse(g, node, nxt, data):
+                    continue
                 if state.get(nxt) == 1:
                     return path[path.index(nxt):]
                 if nxt not in state:
@@ -545,6 +547,21 @@ def _find_cycle(g: nx.DiGraph, only: set[str] | None = None,
                 stack.pop()
                 path.pop()
     return None
+
+
+def _lazy_reuse(g: nx.DiGraph, src: str, dst: str, data: dict[str, Any]) -> bool:
+    """An edge that only shares parameters (``reuse_params``: the layer, or a ``map`` entry's layer),
+    which ``ReuseParams.from_config_dict`` asks for with ``optional_get_layer``: a dependency loop (or
+    a layer not found) there gives a ``LazyLayerResolver`` instead, so it closes no cycle. A ``map``
+    entry's ``layer_output`` is asked for right away."""
+    if any(k != "option:reuse_params" for k in data.get("kinds", [data["kind"]])):
+        return False
+    reuse = (g.nodes[dst].get("options") or {}).get("reuse_params")
+    mapping = reuse.get("map") if isinstance(reuse, dict) else None
+    ref = data.get("ref")
+    return not (isinstance(mapping, dict) and any(
+        isinstance(entry, dict) and entry.get("layer_output") in (ref, src.rpartition("/")[2])
+        for entry in mapping.values()))
 
 
 def _is_root(name: str, opts: dict[str, Any], *, search: bool, eval_flag: bool) -> bool:

@@ -82,6 +82,11 @@ PLAN_GAPS: dict[str, str] = {
         "(prev_s_copy), not when it is the prev: template itself (prev:s); searchgraph keeps both "
         "(keep_raw holds only for the current frame's SearchChoices, copy_as_prev_time_frame makes "
         "fresh ones)"),
+    "tied-softmax-reusing-the-embedding-of-its-own-choice": (
+        "reuse_params naming a layer built later in the frame (a dependency loop): RETURNN's "
+        "ReuseParams.LazyLayerResolver builds that layer a second time on dummy inputs "
+        "(create_dummy_layer) to make its parameters, and that throwaway layer tiles the frame's label "
+        "into it; searchgraph's plan lists only the real layer's translations"),
 }
 
 
