@@ -7,7 +7,7 @@ loop reads is moved out after the loop (``output``), and a layer that reads noth
 moved out in front of it (``input``); ``end``, ``:i`` and the templates with search choices stay.
 A template has search choices (``_TemplateLayer._has_search_choices``) when its class is a
 ``BaseChoiceLayer`` and ``cls_get_search_beam_size`` gives a size: a ``choice`` always in search mode
-(``add_to_beam_scores`` follows the search flag), ``split_batch_beam`` always, ``decide`` and
+(``add_to_beam_scores`` follows the search flag, unless it is set False on a non-searching one), ``split_batch_beam`` always, ``decide`` and
 ``decide_keep_beam`` when their first source's template has a beam. Layers nothing needs are
 templates only (``unused``). A layer moved in front over the loop's own input frames is unstacked into
 a per-frame layer in the loop (``get_input_moved_out``'s wrapper): :attr:`Placement.wrapped_input`.
@@ -86,6 +86,10 @@ def has_search_choices(s: Structure, node: str, first_source_beam: FirstSourceBe
         return True
     if not s.search:
         return False
+    if role == "choice" and s.nodes[node]["class"] == "choice":
+        # ``BaseChoiceLayer.cls_get_search_beam_size``: None without search and without scores added
+        # to the beam (``add_to_beam_scores``, by default ``search or network.search_flag``)
+        return s.nodes[node]["options"].get("add_to_beam_scores", True) is not False
     if role in ("choice", "split_batch_beam"):
         return True
     if role in _CHOICE_IF_SOURCE_BEAM:
@@ -310,6 +314,10 @@ def _reads_loop_input(s: Structure, node: str, rec: str, seen: set[str]) -> bool
     seen.add(node)
     nd = s.nodes
     if nd[node]["class"] == "rec_unstack":  # frames of the loop's own time axis
+        return True
+    if nd[node]["class"] == "choice" and "from" not in {opt for _, opt, _ in s.inputs(node)}:
+        # a choice that only gives its target (no search, no scores added to the beam: its ``from``
+        # emptied): moved in front of the loop, the target's whole sequence, over the loop's time axis
         return True
     if nd[node]["class"] == "random":
         # moved in front of the loop, it gets the loop's time axis in front of its shape

@@ -275,10 +275,15 @@ class Structure:
             return [(inner, "output", "from")]
         dep_opts = {r.name for r in cls.refs if r.dep} | {"from", "target", "condition", "true_layer",
                                                           "false_layer", "unit"}
-        if cls.beam_role == "choice" and not self.is_search_choice(node) and not self.search \
-                and not data["options"].get("add_to_beam_scores") \
-                and not data["options"].get("scheduled_sampling"):
-            dep_opts.discard("from")  # RETURNN drops the scores: the output is the target
+        opts = data["options"]
+        searching = opts.get("search", self.search)
+        if cls.beam_role == "choice" and data["class"] == "choice" and not searching \
+                and not opts.get("add_to_beam_scores", searching or self.search) \
+                and not opts.get("scheduled_sampling"):
+            # ``ChoiceLayer.transform_config_dict``: no search and no scores added to the beam
+            # (``add_to_beam_scores``, by default ``search or network.search_flag``): ``from`` is
+            # emptied, the output is the target
+            dep_opts.discard("from")
         out = []
         for src, option, form, search in data.get("inputs", []):
             if src not in self.built and self.nodes[src]["node_kind"] == "layer":
