@@ -360,7 +360,9 @@ class Shapes:
             return False
         if cls == "rec" and f"{node}/output" in c.nodes:
             return self.has_feature_axis(f"{node}/output", seen | {node})  # the unit output's template
-        if keeps_axes(cls, opts, KEEP_DIM) or cls in ("copy", "eval", "reinterpret_data", "cast", "decide"):
+        if keeps_axes(cls, opts, KEEP_DIM) or cls in ("copy", "eval", "reinterpret_data", "cast", "decide", "pad") \
+                or (cls in _FEATURE_KEEPING and len(c.sources(node)) == 1
+                    and not any(_names_feature(opts.get(k)) for k in ("axis", "axes"))):
             found = [self.has_feature_axis(src, seen | {node}) for src, _ in c.sources(node)]
             return _or(found) if found else None
         return None
@@ -444,6 +446,10 @@ class Shapes:
         if cls in _FEATURE_KEEPING and len(srcs) == 1 and "n_out" not in opts and "out_dim" not in opts \
                 and not any(_names_feature(opts.get(k)) for k in ("axis", "axes")):
             return self.dim(srcs[0][0], seen | {node})
+        if cls == "generic_attention":
+            # ``GenericAttentionLayer``: the weights sum over the base's time axis; its feature dim stays
+            base = [src for src, option, _ in c.inputs(node) if option == "base"]
+            return self.dim(base[0], seen | {node}) if len(base) == 1 else None
         if cls == "switch":
             # ``SwitchLayer``: the common data of ``true_from`` and ``false_from`` (a number broadcasts)
             branches = [s for s, option, _ in c.inputs(node) if option in ("true_from", "false_from")]
