@@ -21,14 +21,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from functools import cmp_to_key
 
-__all__ = ["TemplateDeps", "incomparable_choices"]
+__all__ = ["OUTER", "TemplateDeps", "incomparable_choices"]
+
+#: The prefix of a template dependency outside the unit (``template_order`` records them so)
+OUTER = "outer:"
 
 #: node -> (all dependencies, those asked in the current frame, those asked as ``prev:``), each in the
 #: order first asked (``_TemplateLayer.dependencies`` / ``cur_frame_dependencies`` /
 #: ``prev_frame_dependencies``)
 TemplateDeps = Mapping[str, tuple[Sequence[str], Sequence[str], Sequence[str]]]
 
-_Layer = tuple[str, str]  # ("T", node): template of the frame; ("P", node): previous frame; ("R", node): real
+_Layer = tuple[str, str]  # ("T", node): template of the frame; ("P", node): previous frame; ("R", node): real;
+# ("O", node): a layer outside the unit
 
 
 class _Unsure(Exception):
@@ -48,23 +52,36 @@ class _Incomparable(Exception):
 def incomparable_choices(base: str, deps: TemplateDeps, built: frozenset[str] | set[str],
                          real_inputs: Callable[[str], Sequence[tuple[str, bool]]],
                          has_choices: Callable[[str], bool],
-                         unsure: Callable[[str], bool] = lambda node: False) -> tuple[str, str, str] | None:
+                         unsure: Callable[[str], bool] = lambda node: False,
+                         outer_choices: Callable[[str], bool] = lambda node: False) -> tuple[str, str, str] | None:
     """Where ``get_search_choices(base_search_choice=<template of base>)`` raises: the kind (see
     :class:`_Incomparable`) and the two layers, as RETURNN names them (``output/t0``,
     ``output/prev:output``); None where it finds an order.
     ``built``: the unit's layers built for real so far in the frame; ``real_inputs``: a built layer's
     inputs as (node, read as ``prev:``), sources first; ``has_choices``: whether a layer of the unit has
     search choices of its own (a searching ``choice``); ``unsure``: layers whose recorded dependencies
-    the model does not know as RETURNN has them (a walk through one answers None)."""
+    the model does not know as RETURNN has them (a walk through one answers None); ``outer_choices``:
+    whether a layer outside the unit that a template asked for (``outer:NAME`` among its dependencies,
+    kept as it is in a previous frame's too) leads to search choices: those of another net, which no
+    ``prev:`` layer of the frame stands for."""
     memo: dict[_Layer, list[_Layer]] = {}
     to_layer: dict[_Layer, _Layer] = {}
 
     def norm(layer: _Layer) -> _Layer:
-        node = layer[1]
+        kind, node = layer
+        if kind == "O":
+            return layer  # outside the unit: its own normalized layer
         return ("R", node) if node in built else ("T", node)
+
+    def frame(name: str, prev: bool) -> _Layer:
+        if name.startswith(OUTER):
+            return ("O", name[len(OUTER):])
+        return ("P", name) if prev else norm(("T", name))
 
     def dep_layers(layer: _Layer) -> list[_Layer]:
         kind, node = layer
+        if kind == "O":
+            return []  # (its own net's search choices: not walked)
         if unsure(node):
             raise _Unsure
         if kind == "T" and node in built:
@@ -73,15 +90,15 @@ def incomparable_choices(base: str, deps: TemplateDeps, built: frozenset[str] | 
             return [("P", n) if prev else norm(("T", n)) for n, prev in real_inputs(node)]
         every, cur, prev = deps.get(node, ((), (), ()))
         if kind == "T":
-            return [norm(("T", n)) for n in cur] + [("P", n) for n in prev]
-        return [("P", n) for n in every]
+            return [frame(n, False) for n in cur] + [frame(n, True) for n in prev]
+        return [frame(n, True) for n in every]
 
     def walk(src: _Layer | None = None, base: _Layer | None = None) -> list[_Layer]:
         if src is not None:
             normalized = norm(src)
             if normalized != src and to_layer.setdefault(normalized, src) != src:
                 raise _Incomparable("unique", src, to_layer[normalized])  # RETURNN asserts one prev: layer each
-            if has_choices(src[1]):
+            if outer_choices(src[1]) if src[0] == "O" else has_choices(src[1]):
                 return [src]
             base = src
         assert base is not None
@@ -147,7 +164,7 @@ def incomparable_choices(base: str, deps: TemplateDeps, built: frozenset[str] | 
 
 def _name(layer: _Layer) -> str:
     kind, node = layer
-    if kind != "P":
+    if kind != "P":  # (an outer layer: its own name)
         return node
     head, _, tail = node.rpartition("/")
     return f"{head}/prev:{tail}" if head else f"prev:{tail}"

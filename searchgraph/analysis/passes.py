@@ -863,7 +863,8 @@ class BeamPass:
         # way not modelled: such a walk is left unjudged
         return incomparable_choices(template, self.template_deps, built, real_inputs,
                                     lambda node: self._has_search_choices(node, built),
-                                    unsure=lambda node: self.nd[node]["node_kind"] != "layer")
+                                    unsure=lambda node: self.nd[node]["node_kind"] != "layer",
+                                    outer_choices=lambda node: self.chosen.get(node) is not None)
 
     def _has_search_choices(self, node: str, built: set[str]) -> bool:
         """Whether ``node`` (its real layer where built, else its template) has search choices: a

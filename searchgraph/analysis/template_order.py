@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .beams import CombineError, SearchBeam
+from .choice_deps import OUTER
 from .layouts import (
     AXIS_OPTIONS,
     DUMMY,
@@ -284,6 +285,10 @@ class _Unit:
         opts = data["options"]
         ins = self.s.inputs(node)
         out = [self._ask(i) for i in self.s.asked_inputs(node)]
+        # ``reuse_params`` asks for its layers too (``ReuseParams.from_config_dict``): no dependency of the
+        # layer, but of its template
+        out += [self._ask((src, option, form)) for src, option, form, _ in data.get("inputs", [])
+                if option == "reuse_params" and (src, option, form) not in ins]
         targets = opts.get("target")
         for t in targets if isinstance(targets, list) else [targets]:
             if isinstance(t, str) and t and t != "none":
@@ -303,6 +308,10 @@ class _Unit:
     # -- get_layer ---------------------------------------------------------------------------------
     def get(self, g: _Getter, name: str, form: str, is_prev: bool = False) -> Any:
         if form == "outer":
+            # a layer outside the unit (``base:X``): recorded among the asking template's dependencies as
+            # it is (``get_templated_layer.__call__``: ``add_dependency`` of the parent's layer)
+            if self.stack:
+                self._add_dependency(self.stack[-1], OUTER + name, False)
             return None
         if self.stack and not name.startswith("prev:") and name in self.by_local:
             self._add_dependency(self.stack[-1], name, is_prev)
@@ -444,7 +453,15 @@ class _Unit:
         self._live_now[name] = set()
         got: dict[str, Any] = {}
         try:
-            for asked, _, form in self.deps(node):
+            for asked, option, form in self.deps(node):
+                if option == "reuse_params":
+                    # asked for (and so a dependency of the template), not part of its output;
+                    # ``optional_get_layer`` lets a dependency loop or a missing layer pass
+                    try:
+                        self.get(g, asked, form)
+                    except (_DependencyLoop, _LayerNotFound):
+                        pass
+                    continue
                 if form == "data-target":
                     if asked in self.by_local:  # the target names a layer of the unit
                         got[asked] = self.get(g, asked, "from")
@@ -1055,7 +1072,7 @@ def simulate_unit(bp: BeamPass, rec: str, roots: RootLayouts | None = None) -> U
     out.kept = dict(unit.kept)
     out.failing = {unit.by_local[n] for n in unit.failing if n in unit.by_local}
     out.cell_sources = {unit.by_local[user]: held for user, held in unit.cell_sources.items() if user in unit.by_local}
-    out.dependencies = {unit.by_local[user]: tuple([unit.by_local[n] for n in part]  # type: ignore[misc]
+    out.dependencies = {unit.by_local[user]: tuple([unit.by_local.get(n, n) for n in part]  # type: ignore[misc]
                                                    for part in parts)
                         for user, parts in unit.dependencies.items() if user in unit.by_local}
     out.replayed = True
