@@ -9,9 +9,9 @@ A template has search choices (``_TemplateLayer._has_search_choices``) when its 
 ``BaseChoiceLayer`` and ``cls_get_search_beam_size`` gives a size: a ``choice`` in search mode unless it
 neither searches nor adds its scores to the beam (``add_to_beam_scores`` follows the search flag unless
 set), ``split_batch_beam`` always, ``decide`` and ``decide_keep_beam`` when their first source's
-template has a beam. Layers nothing needs are
-templates only (``unused``). A layer moved in front over the loop's own input frames is unstacked into
-a per-frame layer in the loop (``get_input_moved_out``'s wrapper): :attr:`Placement.wrapped_input`.
+template has a beam. Layers nothing needs are templates only (``unused``). A layer moved in front over
+the loop's own input frames is unstacked into a per-frame layer in the loop (``get_input_moved_out``'s
+wrapper): :attr:`Placement.wrapped_input`.
 ``optimize_move_layers_out: False`` keeps every layer in the loop. Placements depend on beams only
 through the template pass (``first_source_beam``), which runs before any layer is moved.
 """
