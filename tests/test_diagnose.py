@@ -42,6 +42,7 @@ EXPECTED_CODES = {
     "reject-rec-output-on-prev-beam": ("SG123", "output"),
     "reject-target-data-in-loop": ("SG116", "output/output"),
     "reject-independent-choices-meet-downstream": ("SG101", "output/both"),
+    "reject-hard-attention-decoder-with-scheduled-sampling-on-the-frame-index": ("SG162", "output/s"),
     "reject-second-decoder-sharing-params-of-output-layers-of-the-first": ("SG162", "output_shared/lin1b"),
     "reject-pointer-generator-extended-vocabulary-over-the-old-target": ("SG118", "output/output"),
     "reject-second-decoder-reusing-params-of-loop-layers-not-marked-as-output": ("SG115", "output/embed"),

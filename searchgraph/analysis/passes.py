@@ -860,10 +860,10 @@ class BeamPass:
                     if self.s.rec_of(src) == rec and self.nd[src]["node_kind"] == "layer"]
 
         # a sub-layer's template (``a/0``, ``_TemplateLayer.get_sub_layer``) records its dependencies in a
-        # way not modelled: such a walk is left unjudged
+        # way not modelled: such a walk is left unjudged (the frame index ``:i`` depends on nothing)
         return incomparable_choices(template, self.template_deps, built, real_inputs,
                                     lambda node: self._has_search_choices(node, built),
-                                    unsure=lambda node: self.nd[node]["node_kind"] != "layer",
+                                    unsure=lambda node: self.nd[node]["node_kind"] not in ("layer", "step"),
                                     outer_choices=lambda node: self.chosen.get(node) is not None)
 
     def _has_search_choices(self, node: str, built: set[str]) -> bool:
