@@ -196,6 +196,10 @@ class Construction:
         """A ``choice`` layer that searches in this mode."""
         return self._s.is_search_choice(node)
 
+    def adds_to_beam_scores(self, node: str) -> bool:
+        """A ``choice`` whose scores go into the beam scores (:meth:`.Structure.adds_to_beam_scores`)."""
+        return self._s.adds_to_beam_scores(node)
+
     def has_rec_state(self, node: str) -> bool:
         """Whether a loop layer gets its own previous frame as ``rec_previous_layer``."""
         return self._s.has_rec_state(node)

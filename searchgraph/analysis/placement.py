@@ -87,10 +87,10 @@ def has_search_choices(s: Structure, node: str, first_source_beam: FirstSourceBe
         return True
     if not s.search:
         return False
-    if role == "choice" and s.nodes[node]["class"] == "choice":
+    if s.nodes[node]["class"] == "choice":
         # ``BaseChoiceLayer.cls_get_search_beam_size``: None without search and without scores added
-        # to the beam (``add_to_beam_scores``, by default ``search or network.search_flag``)
-        return s.nodes[node]["options"].get("add_to_beam_scores", True) is not False
+        # to the beam
+        return s.adds_to_beam_scores(node)
     if role in ("choice", "split_batch_beam"):
         return True
     if role in _CHOICE_IF_SOURCE_BEAM:

@@ -225,6 +225,15 @@ class Structure:
         search = data["options"].get("search", None)
         return bool(search) if search is not None else self.search
 
+    def adds_to_beam_scores(self, node: str) -> bool:
+        """A ``choice`` whose scores go into the beam scores: ``add_to_beam_scores``, by default ``search or
+        network.search_flag`` (``ChoiceLayer``; ``BaseChoiceLayer.cls_get_search_beam_size`` gives no beam
+        size when it neither searches nor adds them)."""
+        data = self.nodes[node]
+        if data["class"] != "choice":
+            return False
+        return bool(data["options"].get("add_to_beam_scores", self.is_search_choice(node) or self.search))
+
     def owns_search_choices(self, node: str) -> bool:
         """A layer with search choices of its own: a searching ``choice``, or a ``decide_keep_beam``
         (its raw ones)."""
@@ -275,14 +284,10 @@ class Structure:
             return [(inner, "output", "from")]
         dep_opts = {r.name for r in cls.refs if r.dep} | {"from", "target", "condition", "true_layer",
                                                           "false_layer", "unit"}
-        opts = data["options"]
-        searching = opts.get("search", self.search)
-        if cls.beam_role == "choice" and data["class"] == "choice" and not searching \
-                and not opts.get("add_to_beam_scores", searching or self.search) \
-                and not opts.get("scheduled_sampling"):
-            # ``ChoiceLayer.transform_config_dict``: no search and no scores added to the beam
-            # (``add_to_beam_scores``, by default ``search or network.search_flag``): ``from`` is
-            # emptied, the output is the target
+        if data["class"] == "choice" and not self.is_search_choice(node) and not self.adds_to_beam_scores(node) \
+                and not data["options"].get("scheduled_sampling"):
+            # ``ChoiceLayer.transform_config_dict``: no search and no scores added to the beam: ``from``
+            # is emptied, the output is the target
             dep_opts.discard("from")
         out = []
         for src, option, form, search in data.get("inputs", []):

@@ -40,7 +40,7 @@ def choice_options(c: Construction) -> dict[str, str]:
             # ChoiceLayer.get_out_data_from_opts: without a target the output comes from the search
             out[node] = f"AssertionError: ChoiceLayer {data['local']!r}: no target given, must do search"
         elif opts.get("search") is False and c.search and c.beam(node) is not None \
-                and opts.get("add_to_beam_scores", True) and opts.get("length_normalization", True):
+                and c.adds_to_beam_scores(node) and opts.get("length_normalization", True):
             out[node] = ("AssertionError: a choice with search=False in a search network adds its "
                          "scores to the beam (add_to_beam_scores), which requires "
                          "length_normalization=False")
@@ -230,8 +230,8 @@ def non_search_choice_without_beam(c: Construction) -> dict[str, str]:
         if data["class"] != "choice" or c.rec_of(node) is None or not c.search \
                 or c.is_search_choice(node) or data["options"].get("input_type") == "regression":
             continue
-        if data["options"].get("add_to_beam_scores", True) is False and not data["options"].get("scheduled_sampling"):
-            continue  # ``transform_config_dict`` empties its ``from``: the target alone, moved out of the loop
+        if not any(o == "from" for _, o, _ in c.inputs(node)):
+            continue  # ``transform_config_dict`` emptied its ``from``: the target alone, moved out of the loop
         first = next((c.input_beam(s, f, node) for s, o, f in c.inputs(node) if o == "from"), None)
         size = int(data["options"].get("beam_size", 1) or 1)
         target = data["options"].get("target")

@@ -59,6 +59,12 @@ _REINTERPRET_DIMS = frozenset({"set_sparse", "set_sparse_dim", "set_dim_tags", "
                                "size_base", "batch_dim_base"})
 
 
+def _keeps_feature(cls: str, opts: dict[str, Any], n_sources: int) -> bool:
+    """A :data:`_FEATURE_KEEPING` layer on one source whose ``axis`` / ``axes`` surely is no feature axis."""
+    return cls in _FEATURE_KEEPING and n_sources == 1 \
+        and not any(_names_feature(opts.get(k)) for k in ("axis", "axes"))
+
+
 def _names_feature(axis: Any) -> bool:
     """Whether an ``axis`` / ``axes`` option may name the feature axis (any form other than a time or
     spatial one counts, to be sure)."""
@@ -361,8 +367,7 @@ class Shapes:
         if cls == "rec" and f"{node}/output" in c.nodes:
             return self.has_feature_axis(f"{node}/output", seen | {node})  # the unit output's template
         if keeps_axes(cls, opts, KEEP_DIM) or cls in ("copy", "eval", "reinterpret_data", "cast", "decide", "pad") \
-                or (cls in _FEATURE_KEEPING and len(c.sources(node)) == 1
-                    and not any(_names_feature(opts.get(k)) for k in ("axis", "axes"))):
+                or _keeps_feature(cls, opts, len(c.sources(node))):
             found = [self.has_feature_axis(src, seen | {node}) for src, _ in c.sources(node)]
             return _or(found) if found else None
         return None
@@ -443,8 +448,7 @@ class Shapes:
             # ``ExpandDimsLayer``: a new feature axis of ``dim`` (1) on a value without one
             dim = opts.get("dim", 1)
             return dim if isinstance(dim, int) and not isinstance(dim, bool) else None
-        if cls in _FEATURE_KEEPING and len(srcs) == 1 and "n_out" not in opts and "out_dim" not in opts \
-                and not any(_names_feature(opts.get(k)) for k in ("axis", "axes")):
+        if _keeps_feature(cls, opts, len(srcs)) and "n_out" not in opts and "out_dim" not in opts:
             return self.dim(srcs[0][0], seen | {node})
         if cls == "generic_attention":
             # ``GenericAttentionLayer``: the weights sum over the base's time axis; its feature dim stays
