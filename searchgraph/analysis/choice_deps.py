@@ -32,7 +32,8 @@ OUTER = "outer:"
 TemplateDeps = Mapping[str, tuple[Sequence[str], Sequence[str], Sequence[str]]]
 
 _Layer = tuple[str, str]  # ("T", node): template of the frame; ("P", node): previous frame; ("R", node): real;
-# ("O", node): a layer outside the unit
+# ("O", node): a layer outside the unit; ("W", key): a ``SelectSearchSourcesLayer`` a real layer's input was
+# re-selected into (its dependencies in ``wrapped``)
 
 
 class _Unsure(Exception):
@@ -50,7 +51,7 @@ class _Incomparable(Exception):
 
 
 def incomparable_choices(base: str, deps: TemplateDeps, built: frozenset[str] | set[str],
-                         real_inputs: Callable[[str], Sequence[tuple[str, bool]]],
+                         real_inputs: Callable[[str], Sequence[tuple[str, bool, tuple[str, bool] | None]]],
                          has_choices: Callable[[str], bool],
                          unsure: Callable[[str], bool] = lambda node: False,
                          outer_choices: Callable[[str], bool] = lambda node: False) -> tuple[str, str, str] | None:
@@ -58,7 +59,9 @@ def incomparable_choices(base: str, deps: TemplateDeps, built: frozenset[str] | 
     :class:`_Incomparable`) and the two layers, as RETURNN names them (``output/t0``,
     ``output/prev:output``); None where it finds an order.
     ``built``: the unit's layers built for real so far in the frame; ``real_inputs``: a built layer's
-    inputs as (node, read as ``prev:``), sources first; ``has_choices``: whether a layer of the unit has
+    inputs as (node, read as ``prev:``, owner), sources first, where owner (node, a previous frame) is the
+    owner of the common search choices an input was re-selected into (a ``SelectSearchSourcesLayer``
+    that depends on the input and on that owner), else None; ``has_choices``: whether a layer of the unit has
     search choices of its own (a searching ``choice``); ``unsure``: layers whose recorded dependencies
     the model does not know as RETURNN has them (a walk through one answers None); ``outer_choices``:
     whether a layer outside the unit that a template asked for (``outer:NAME`` among its dependencies,
@@ -66,11 +69,12 @@ def incomparable_choices(base: str, deps: TemplateDeps, built: frozenset[str] | 
     ``prev:`` layer of the frame stands for."""
     memo: dict[_Layer, list[_Layer]] = {}
     to_layer: dict[_Layer, _Layer] = {}
+    wrapped: dict[str, list[_Layer]] = {}
 
     def norm(layer: _Layer) -> _Layer:
         kind, node = layer
-        if kind == "O":
-            return layer  # outside the unit: its own normalized layer
+        if kind in ("O", "W"):
+            return layer  # outside the unit, or a wrapper: its own normalized layer
         return ("R", node) if node in built else ("T", node)
 
     def frame(name: str, prev: bool) -> _Layer:
@@ -82,12 +86,22 @@ def incomparable_choices(base: str, deps: TemplateDeps, built: frozenset[str] | 
         kind, node = layer
         if kind == "O":
             return []  # (its own net's search choices: not walked)
+        if kind == "W":
+            return wrapped[node]
         if unsure(node):
             raise _Unsure
         if kind == "T" and node in built:
             kind = "R"
         if kind == "R":
-            return [("P", n) if prev else norm(("T", n)) for n, prev in real_inputs(node)]
+            out = []
+            for n, prev, owner in real_inputs(node):
+                layer = ("P", n) if prev else norm(("T", n))
+                if owner is not None:
+                    key = f"{node}>{n}>{int(prev)}"
+                    wrapped[key] = [layer, ("P", owner[0]) if owner[1] else norm(("T", owner[0]))]
+                    layer = ("W", key)
+                out.append(layer)
+            return out
         every, cur, prev = deps.get(node, ((), (), ()))
         if kind == "T":
             return [frame(n, False) for n in cur] + [frame(n, True) for n in prev]
@@ -98,7 +112,7 @@ def incomparable_choices(base: str, deps: TemplateDeps, built: frozenset[str] | 
             normalized = norm(src)
             if normalized != src and to_layer.setdefault(normalized, src) != src:
                 raise _Incomparable("unique", src, to_layer[normalized])  # RETURNN asserts one prev: layer each
-            if outer_choices(src[1]) if src[0] == "O" else has_choices(src[1]):
+            if src[0] != "W" and (outer_choices(src[1]) if src[0] == "O" else has_choices(src[1])):
                 return [src]
             base = src
         assert base is not None

@@ -76,10 +76,12 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
             if replay.error is not None and replay.error_layer is not None:
                 unit_failures[replay.error_layer] = (replay.error, replay.cause)
         placement = place(s, functools.partial(_first_source_beam, s, templates), prev_needed)
+        askers: dict[str, str] = {}
         real = BeamPass(s, placement, settled=settled, template_beams=templates.beam, template_chosen=templates.chosen,
                         rec_outer=rec_output_templates(s, templates.beam, templates.chosen, frozenset(replayed)),
                         unavailable=frozenset(avail.unavailable), frame_order=frame_positions(s, placement.where),
-                        build_order=frame_positions(s, placement.where, every=True),
+                        build_order=frame_positions(s, placement.where, every=True, askers=askers),
+                        frame_askers=askers,
                         kept_beams=kept, template_deps=template_deps)
         # rec units are first built as templates: a template error stops RETURNN before any
         # layer is moved out of the loop or translated

@@ -23,20 +23,25 @@ from .structure import Structure
 __all__ = ["frame_positions"]
 
 
-def frame_positions(s: Structure, where: Mapping[str, str], every: bool = False) -> dict[str, int]:
+def frame_positions(s: Structure, where: Mapping[str, str], every: bool = False,
+                    askers: dict[str, str] | None = None) -> dict[str, int]:
     """Node -> its position in its searching loop's real construction of one frame (loop layers of
     every unit whose layers are built in the loop; without ``every``, only of units with two owners of
-    search choices, whose choices of two frames can meet)."""
+    search choices, whose choices of two frames can meet). ``askers``, where given, gets each node's
+    layer under construction when it was built: the layer whose ``transform_config_dict`` first asked
+    for it, or the rec layer for a needed output (what RETURNN names when a check right after the
+    node's construction raises)."""
     out: dict[str, int] = {}
     for rec in [n for n in s.order if s.nodes[n]["class"] == "rec"]:
         members = [m for m in s.children.get(rec, ()) if where.get(m) == "loop"]
         if not every and sum(1 for m in members if s.owns_search_choices(m)) < 2:
             continue  # one owner of search choices: nothing to compare across frames
-        out.update(_unit_order(s, rec, members, where))
+        out.update(_unit_order(s, rec, members, where, askers if askers is not None else {}))
     return out
 
 
-def _unit_order(s: Structure, rec: str, members: list[str], where: Mapping[str, str]) -> dict[str, int]:
+def _unit_order(s: Structure, rec: str, members: list[str], where: Mapping[str, str],
+                askers: dict[str, str]) -> dict[str, int]:
     nd = s.nodes
     in_loop = set(members)
     local = {m: nd[m]["local"] for m in members}
@@ -52,24 +57,25 @@ def _unit_order(s: Structure, rec: str, members: list[str], where: Mapping[str, 
     order: dict[str, int] = {}
     visiting: set[str] = set()
 
-    def visit(node: str) -> None:
+    def visit(node: str, asker: str) -> None:
         if node in order or node in visiting:
             return
         visiting.add(node)
+        askers[node] = asker
         for src in _deps(s, node):
             if src in in_loop:
-                visit(src)
+                visit(src, node)
         visiting.discard(node)
         order[node] = len(order)
 
     for node in sorted(needed, key=lambda m: local[m]):
-        visit(node)
+        visit(node, rec)
     # then ``prev_layers_needed``: the layers whose previous frame is read (some only so), sorted
     prev_read = {src for m in members for src, _, form in s.inputs(m) if form == "prev" and src in in_loop}
     for node in sorted(prev_read, key=lambda m: local[m]):
-        visit(node)
+        visit(node, rec)
     for node in sorted((m for m in members if m not in order), key=lambda m: local[m]):
-        visit(node)
+        visit(node, rec)
     return order
 
 

@@ -148,6 +148,7 @@ class BeamPass:
                  unavailable: frozenset[str] | set[str] = frozenset(),
                  frame_order: Mapping[str, int] | None = None,
                  build_order: Mapping[str, int] | None = None,
+                 frame_askers: Mapping[str, str] | None = None,
                  kept_beams: Mapping[str, SearchBeam] | None = None,
                  template_deps: TemplateDeps | None = None):
         """``settled``: layers whose beam is known to be None (no choice upstream, outside loops);
@@ -157,7 +158,8 @@ class BeamPass:
         ``unavailable``: layers built as a ``DataNotAvailableLayer`` (no dependencies, no search
         choices); ``frame_order``: loop layers -> their position in the loop's real construction of a
         frame (:mod:`.frame_order`), for the loops whose choices of two frames can meet; ``build_order``: the
-        same for every loop; ``kept_beams``: beam name -> the first ``SearchBeam`` object made
+        same for every loop; ``frame_askers``: loop layer -> the layer under construction when it was
+        built (the rec layer for a needed output); ``kept_beams``: beam name -> the first ``SearchBeam`` object made
         under it while the templates were built, which every batch of that name keeps (``BatchInfo``);
         ``template_deps``: each replayed unit layer's template dependencies in the order asked for
         (:mod:`.choice_deps`)."""
@@ -176,15 +178,22 @@ class BeamPass:
         self.unavailable = unavailable
         self.frame_order = frame_order or {}
         self.build_order = build_order or {}
+        self.frame_askers = frame_askers or {}
         self.kept_beams = kept_beams or {}
         self.template_deps = template_deps or {}
         #: layer -> (the template whose search choices RETURNN looked up while the layer was built, how:
-        #: ``base`` (a choice's source choice, ``src_layer``) or ``src`` (a layer's own, ``get_search_choices``
-        #: of a ``prev:`` input), how that lookup failed, and the two layers it names) (:mod:`.choice_deps`)
+        #: ``base`` (a choice's source choice, ``src_layer``), ``src`` (a layer's own, ``get_search_choices``
+        #: of a ``prev:`` input) or ``built`` (a layer just built, asked for its own search choices: the
+        #: layer is then the one being built when it was asked for), how that lookup failed, and the two
+        #: layers it names) (:mod:`.choice_deps`)
         self.choice_order_errors: dict[str, tuple[str, str, str, str, str]] = {}
         #: loop layer -> its inputs' search choices in kwargs order, and where its own previous frame
         #: goes among them (taken from the final table when replayed)
         self._frame_choices: dict[str, tuple[list[SearchBeam | None], int | None]] = {}
+        #: loop layer -> its inputs (node, read as ``prev:``) that ``translate_to_common_search_beam``
+        #: re-selected from other search choices into the common ones, with the owner of those
+        #: (node, a previous frame): a ``SelectSearchSourcesLayer`` that depends on both
+        self._selected: dict[str, dict[tuple[str, bool], tuple[str, bool]]] = {}
         self._prev_read = {src for node in self.build_order for src, _, form in structure.inputs(node)
                            if form == "prev"}
         #: layer -> (the older choice, built; the newer one, still its template; the layer that first
@@ -636,6 +645,8 @@ class BeamPass:
         common, combined = self._combine_choices(self._as_compared(choices)), combine_beams(beams)
         if len(owns) != len(choices):  # the layer's own previous frame was inserted
             owns.insert(own_prev_at, choices[own_prev_at])
+        if self.search and not self.template and node in self.build_order:
+            self._record_selected(node, plan, own_prev_at, beams, owns, common)
         keep_raw_near = self.search and not self.template and len(choices) > 1 and (
             kept_in or any(map(self._keeps_raw, owns)))
         picked_other = False
@@ -706,9 +717,13 @@ class BeamPass:
         of source choices is fixed the first time it is compared (``src_layer`` is cached), with the
         real layers built by then and the templates of the others. A newer choice's template whose
         chain was fixed before the older choice was built then holds the older one's template, not the
-        real layer, and the two do not compare: RETURNN raises at the first such layer."""
+        real layer, and the two do not compare: RETURNN raises at the first such layer. In every searching
+        loop (not only those with two owners of choices), each layer is then asked for its own search
+        choices right after it is built (:meth:`_built_lookup`), and a ``prev:`` input's lookup while
+        translating (:meth:`_prev_input_lookup`) is replayed too."""
         recs: dict[str | None, list[str]] = {}
-        for node in sorted(self.frame_order, key=self.frame_order.__getitem__):
+        order = self.build_order if self.search and not self.template else self.frame_order
+        for node in sorted(order, key=order.__getitem__):
             recs.setdefault(self.s.rec_of(node), []).append(node)
         for nodes in recs.values():
             built: set[str] = set()
@@ -742,6 +757,10 @@ class BeamPass:
                     self.error_traces[node] = (tuple(failed.first.chain), tuple(failed.second.chain))
                     break
                 built.add(node)
+                looked_up = self._built_lookup(node, built)
+                if looked_up is not None:
+                    self.choice_order_errors[self.frame_askers.get(node, node)] = (node, "built", *looked_up)
+                    break
 
     def _frame_compare(self, node: str, choices: list[SearchBeam | None], built: set[str],
                        fixed: dict[str, tuple[frozenset[str], str]]
@@ -846,6 +865,39 @@ class BeamPass:
                 return (src, "src", *bad)
         return None
 
+    def _record_selected(self, node: str, plan: list, own_prev_at: int, beams: list[SearchBeam | None],
+                         owns: list[SearchBeam | None], common: SearchBeam | None) -> None:
+        """Which inputs of ``node`` ``translate_to_common_search_beam`` re-selects (``select_if_needed``:
+        two layers or more in the kwargs, one beamed; an input with search choices other than the common
+        ones, not a ``decide_keep_beam``'s own) into the common search choices: in the frame those inputs
+        are ``SelectSearchSourcesLayer``s, whose dependencies are the input and the common choices' owner
+        (``used_search_choices_beams``), what the walks over the real layer's dependencies meet."""
+        inputs = [(src, how == PREV_FRAME) for how, src, _, _ in plan]
+        if len(inputs) != len(owns):  # the layer's own previous frame was inserted
+            inputs.insert(own_prev_at, (node, True))
+        if len(inputs) < 2 or all(b is None for b in beams) or common is None:
+            self._selected.pop(node, None)
+            return
+        owner = (common.next_frame.name, True) if common.is_prev_frame and common.next_frame else (common.name, False)
+        self._selected[node] = {key: owner for key, own in zip(inputs, owns)
+                                if own is not None and own.name != common.name and not self._keeps_raw(own)}
+
+    def _built_lookup(self, node: str, built: set[str]) -> tuple[str, str, str] | None:
+        """``_SubnetworkRecCell._construct``'s ``get_layer`` asks each layer right after building it for its
+        search choices (the check for a "buggy search choices resolution"). A layer without choices of its
+        own and without ``translate_to_common_search_beam``'s pick (``_src_common_search_choices``: set only
+        where its kwargs hold two layers or more, one of them beamed), but with a beam, walks its
+        dependencies for them (``get_search_choices(src=<layer>)``, :mod:`.choice_deps`): where that raises,
+        how and the two layers it names, else None."""
+        if self._has_search_choices(node, built) or self.beam.get(node) is None:
+            return None
+        ins = [(src, form) for src, _, form in self.s.inputs(node)]
+        if self.s.has_rec_state(node):
+            ins.append((node, "prev"))
+        if len(ins) >= 2 and any(self.input_beam(src, form, node) is not None for src, form in ins):
+            return None
+        return self._template_source_choice(node, built)
+
     def _template_source_choice(self, template: str, built: set[str]) -> tuple[str, str, str] | None:
         """Where ``get_search_choices`` from the template of ``template`` (a choice's source choice, or a
         layer's own) raises (:func:`.choice_deps.incomparable_choices`): how, and the two layers it
@@ -854,9 +906,10 @@ class BeamPass:
         if template not in self.template_deps or rec is None:
             return None
 
-        def real_inputs(node: str) -> list[tuple[str, bool]]:
+        def real_inputs(node: str) -> list[tuple[str, bool, tuple[str, bool] | None]]:
             ins = sorted(self.s.inputs(node), key=lambda item: item[1] != "from")
-            return [(src, form == "prev") for src, _, form in ins
+            selected = self._selected.get(node, {})
+            return [(src, form == "prev", selected.get((src, form == "prev"))) for src, _, form in ins
                     if self.s.rec_of(src) == rec and self.nd[src]["node_kind"] == "layer"]
 
         # a sub-layer's template (``a/0``, ``_TemplateLayer.get_sub_layer``) records its dependencies in a
@@ -870,6 +923,13 @@ class BeamPass:
         """Whether ``node`` (its real layer where built, else its template) has search choices: a
         ``decide_keep_beam`` only over a source with search choices (``DecideKeepBeamLayer.__init__``; its
         template over a beamed one: ``cls_get_search_beam_size``)."""
+        if self.search and not self.s.is_search_choice(node) and self.s.adds_to_beam_scores(node):
+            # a ``choice`` that adds its scores to the beam without searching: its template has search
+            # choices (``cls_get_search_beam_size``), the real layer where its source is beamed and it is
+            # no regression (``ChoiceLayer.__init__``)
+            if node not in built:
+                return True
+            return self.beam.get(node) is not None and self.nd[node]["options"].get("input_type") != "regression"
         if not self.s.owns_search_choices(node):
             return False
         if self.nd[node]["class"] != "decide_keep_beam":

@@ -845,6 +845,8 @@ def template_choice_unordered(c: Construction) -> dict[str, Raised]:
     over the choices found (:mod:`~searchgraph.analysis.choice_deps`)."""
     out: dict[str, Raised] = {}
     for node, (choice, role, kind, first, second) in c.template_choice_order_errors().items():
+        if role == "built":
+            continue  # (SG165)
         looked_up = (f"src=None base_search_choice=<template {choice}>" if role == "base" else
                      f"src=<template {choice}> base_search_choice=None")
         if kind == "compare":
@@ -863,6 +865,43 @@ def template_choice_unordered(c: Construction) -> dict[str, Raised]:
         what = "the choice that comes before" if role == "base" else "the search choices of"
         out[node] = Raised(message, names={"choice": choice, "first": first, "second": second, "how": how,
                                            "what": what})
+    return out
+
+
+@rule('SG165', "a built layer's search choices cannot be ordered",
+      "Right after building {built} in the loop's frame (while {layer} is built), RETURNN asks it for its "
+      "search choices, a check for a 'buggy search choices resolution' (_SubnetworkRecCell._construct, "
+      "get_layer). {built} has a beam but no choices of its own, and its inputs were not translated into "
+      "one beam (fewer than two layers in its options, or none of them beamed), so it walks its dependencies for them "
+      "(get_search_choices(src=...)): through a prev: input to that layer's current template, whose recorded "
+      "dependencies lead back to layers still being walked (their answers, not complete yet, are remembered), "
+      "and it ends with {first} and {second}: {how}.",
+      "Feed back the choice itself (or a layer on it only), not a layer that reads the frame's own output "
+      "distribution or other layers of the frame being built; or keep such a switch's second branch out of "
+      "the previous frame that {built} reads.")
+def built_layer_choices_unordered(c: Construction) -> dict[str, Raised]:
+    """``_SubnetworkRecCell._construct``'s ``get_layer`` calls ``layer.get_search_choices()`` on each layer
+    it built; a layer without ``search_choices`` and ``_src_common_search_choices`` but with a beam walks
+    its dependencies (``TFNetwork.get_search_choices(src=layer)``: the real layers' translated inputs, the
+    ``prev:`` templates and their current templates), and ``compare_layer`` or the cur -> prev mapping
+    raises (:mod:`~searchgraph.analysis.choice_deps`)."""
+    out: dict[str, Raised] = {}
+    for node, (built, role, kind, first, second) in c.template_choice_order_errors().items():
+        if role != "built":
+            continue
+        if kind == "compare":
+            message = (f"Exception: get_search_choices src=<{built}> base_search_choice=None sources=None: "
+                       f"Search choices cannot be compared ({first} vs {second})")
+            how = "neither is on the other's chain of choices ('Search choices cannot be compared')"
+        elif kind == "mapping":
+            message = (f"AssertionError: No cur -> prev mapping for some layers (get_search_choices of {built}: "
+                       f"the choices of {second} have no prev: layers among those of {first})")
+            how = (f"the choices found for {second} are of the frame, and {first}'s have no prev: layers for "
+                   "them ('No cur -> prev mapping for some layers')")
+        else:
+            message = f"AssertionError: (get_search_choices of {built}: {first} and {second} normalize to the same layer)"
+            how = "two layers that stand for the same one"
+        out[node] = Raised(message, names={"built": built, "first": first, "second": second, "how": how})
     return out
 
 
