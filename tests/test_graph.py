@@ -95,6 +95,20 @@ class TestBuildGraphReferences:
         assert kind(g, "output/s", "output/s") == "prev"  # prev:s on s itself: a self-loop
         assert g.edges["output/s", "output/s"]["ref"] == "prev:s"
 
+    def test_masked_computation_unit_option_read_from_the_holders_network(self) -> None:
+        # the unit's inner gather reads its position as ``base:pos`` (a layer option, not a source)
+        net = {"pos": {"class": "reinterpret_data", "from": "data:classes", "set_sparse": False},
+               "mask": {"class": "compare", "from": "data:classes", "kind": "not_equal", "value": 0},
+               "mc": {"class": "masked_computation", "from": [], "mask": "mask", "unit": {
+                   "class": "subnetwork", "from": [], "subnetwork": {
+                       "g": {"class": "gather", "from": "base:data:data", "axis": "T",
+                             "position": "base:pos"},
+                       "output": {"class": "copy", "from": "g"}}}},
+               "output": {"class": "copy", "from": "mc"}}
+        g = graph(net, extern_data=EXTERN)
+        assert "pos" in preds(g, "mc")
+        assert "data:data" in preds(g, "mc")
+
     def test_base_from_rec(self) -> None:
         g = graph(DECODER)
         assert kind(g, "encoder", "output/s") == "base"

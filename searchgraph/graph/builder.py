@@ -415,6 +415,12 @@ class _Builder:
                     for src in _as_list(inner_desc.get("from", [])):
                         if isinstance(src, str) and src.startswith("base:"):
                             self.ref(scope, path, src[len("base:"):], option, True)
+                    if isinstance(inner_desc.get("class"), str):
+                        # the inner layers' own layer options (a ``gather``'s ``position``) read from the
+                        # holder's network the same way (``base:``)
+                        for _, name, dep in iter_option_refs(get_layer_class(inner_desc["class"]), inner_desc):
+                            if name.startswith("base:"):
+                                self.ref(scope, path, name[len("base:"):], option, dep)
 
     def _default_from(self, cls: Any, scope: _Scope) -> list[str]:
         if cls.name == "positional_encoding" and scope.kind == "rec":
