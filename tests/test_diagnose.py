@@ -46,6 +46,8 @@ EXPECTED_CODES = {
     "reject-second-decoder-sharing-params-of-output-layers-of-the-first": ("SG165", "output_shared/lin1b"),
     "reject-second-decoder-sharing-a-tied-embedding-with-the-first": ("SG162", "output_shared/s"),
     "reject-hard-attention-decoder-with-scheduled-sampling-by-a-train-flag-coin": ("SG165", "output/output_prob"),
+    "reject-joint-choice-with-a-beam-size-per-source-too-many": ("SG118", "output/output"),
+    "reject-cheating-choice-chosen-from-a-cheating-choice-of-the-frame": ("SG103", "output/choice2"),
     "reject-pointer-generator-extended-vocabulary-over-the-old-target": ("SG118", "output/output"),
     "reject-second-decoder-reusing-params-of-loop-layers-not-marked-as-output": ("SG115", "output/embed"),
     "reject-choice-over-scores-with-a-prior-variable-of-another-size": ("SG118", "output/output"),

@@ -110,8 +110,15 @@ def _cheating_error(c: Construction, node: str) -> str | None:
         return default
     other = chain[1].name
     data = c.nodes.get(other)
-    if data is None or data["class"] != "choice" or data["options"].get("cheating"):
+    if data is None:
         return default
+    if data["class"] != "choice" or data["options"].get("cheating"):
+        # the default case on scores whose beam is that of a layer of this frame (not a previous frame's,
+        # whose size the loop's shape invariants leave unknown): ``get_shape`` gives ``beam_in`` as a
+        # number, so the assumed index ``beam_in - 1`` is a Python int, and ``beam_search`` asks for its
+        # ``shape``
+        return (f"AttributeError: 'int' object has no attribute 'shape' (beam_search with cheating: {node}'s "
+                f"base search choices are {other}'s, of this frame, whose beam size is a number)")
     scope, _, local = node.rpartition("/")
     own_prev = f"{scope}/prev:{local}" if scope else f"prev:{local}"
     if len(chain) < 3 or chain[2].name != own_prev:
@@ -251,12 +258,13 @@ def non_search_choice_without_beam(c: Construction) -> dict[str, str]:
       "a whole sequence read into the loop, is a prev: value scored as 'prob', or has no batch axis (computed "
       "only from the loop's own previous frames), or its target is dense or a layer with a time axis read "
       "whole into the loop (layer:base:X); with several sources, one has "
-      "fewer labels than the beam it is pruned to first (source_beam_sizes, default the beam size).",
+      "fewer labels than the beam it is pruned to first (source_beam_sizes, default the beam size), or "
+      "source_beam_sizes does not give one size per source.",
       'Feed {layer} a softmax / log-softmax over the target vocabulary computed in the frame (n_out = the '
       "target's dim); read sequences from outside the loop only through attention; to score a prev: "
       "value, make it log-probabilities and set input_type 'log_prob'; compute the scores from the frame's "
-      "state (which reads the previous choice or the encoder); give source_beam_sizes no larger than each "
-      "source's vocabulary.")
+      "state (which reads the previous choice or the encoder); give source_beam_sizes one entry per source "
+      "('from'), each no larger than that source's vocabulary.")
 def choice_input_shape(c: Construction) -> dict[str, str]:
     """``ChoiceLayer.__init__`` in search: ``not source.output.sparse``, ``sources[0].output.dim ==
     output.dim`` (the target's dim) and ``sources[0].output.shape == (dim,)``."""
@@ -554,7 +562,11 @@ def _pruned_source(shapes: Shapes, opts: dict, srcs: list[tuple[str, str]]) -> s
     ``tf.nn.top_k`` to its ``source_beam_sizes`` entry (default: the beam size), which needs at least
     that many labels."""
     sizes = opts.get("source_beam_sizes") or [opts.get("beam_size")] * len(srcs)
-    if not isinstance(sizes, list) or len(sizes) != len(srcs):
+    if isinstance(sizes, (list, tuple)) and len(sizes) != len(srcs):
+        # (``assert len(source_beam_sizes) == len(self.sources)`` before any pruning)
+        return (f"AssertionError: Provide exactly one beam size per source. (source_beam_sizes has {len(sizes)} "
+                f"entries for the {len(srcs)} sources of the choice, ChoiceLayer.__init__)")
+    if not isinstance(sizes, list):
         return None
     for (src, _), k in zip(srcs, sizes):
         dim = shapes.dim(src)
