@@ -127,6 +127,43 @@ def _cheating_error(c: Construction, node: str) -> str | None:
     return None
 
 
+@rule('SG166', "choice's source beam is not its base search choices' beam",
+      "{layer} searches over scores on the beam {beam} (size {size}), but its base search choices, the "
+      "search choices it extends, are {base}'s (size {base_size}): RETURNN finds those along every "
+      "dependency, and the scores' beam came another way (e.g. a value accumulated over a loop's frames "
+      "is on the beam of the loop's output layer, while the rec layer's search choices are the frame's "
+      "last choice). ChoiceLayer asserts the two beam sizes are equal.",
+      "Let {layer}'s scores come from the layer whose search choices it extends: read the loop's last "
+      "choice (or decide the loop first), or give the choices of the loop the same beam size.")
+def choice_source_beam_off_base(c: Construction) -> dict[str, Raised]:
+    """``ChoiceLayer.__init__`` in search (not regression): ``beam_in = self.sources[0].output.beam.beam_size``
+    must equal ``base_search_choices.beam_size``, those of ``self.search_choices.src_layer``
+    (``get_search_choices(base_search_choice=self)``)."""
+    out: dict[str, Raised] = {}
+    if not c.search:
+        return out
+    for node in c.order:
+        data = c.nodes[node]
+        if data["class"] != "choice" or not c.is_search_choice(node) or node in c.unbuilt \
+                or data["options"].get("input_type") == "regression":
+            continue
+        srcs = c.sources(node)
+        chosen = c.chosen(node)
+        if not srcs or chosen is None or chosen.dependency is None:
+            continue
+        beam = c.input_beam(srcs[0][0], srcs[0][1], node)
+        base = chosen.dependency
+        # (only a base of the current frame or of another net: a previous frame's beam in a loop, and a
+        # choice's own earlier frame, come with the loop's shape invariants, not modelled here)
+        if beam is None or beam.size == base.size or base.is_prev_frame or base.name == node:
+            continue
+        message = (f"AssertionError: {node}: source {srcs[0][0]} beam-size unexpected from base choice "
+                   f"{base.name} ({beam.size} != {base.size})")
+        out[node] = Raised(message, names={"beam": beam.name, "size": str(beam.size), "base": base.name,
+                                           "base_size": str(base.size)})
+    return out
+
+
 @rule('SG111', 'choice outside a loop',
       '{layer} searches outside any rec loop: it needs a beamed input as its base choice and cannot use '
       'length normalisation there.',
