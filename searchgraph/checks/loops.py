@@ -471,6 +471,29 @@ def unit_templates_fail(c: Construction) -> dict[str, Raised]:
             for node, (message, cause) in c.unit_template_failures().items()}
 
 
+@rule('SG167', 'decide with several sources',
+      "{layer} is a {cls} with {n} sources ({srcs}); DecideLayer and DecideKeepBeamLayer take exactly one "
+      "(get_out_data_from_opts asserts len(sources) == 1), also while the templates are built, in training as "
+      "in search.",
+      "Give {layer} one source: combine {srcs} in a layer of their own (e.g. 'concat' or 'combine') and "
+      "decide that, or decide each one in a layer of its own.")
+def decide_with_several_sources(c: Construction) -> dict[str, Raised]:
+    """``DecideLayer.get_out_data_from_opts`` / ``DecideKeepBeamLayer.get_out_data_from_opts``:
+    ``assert len(sources) == 1``."""
+    out: dict[str, Raised] = {}
+    for node in c.order:
+        cls = c.nodes[node]["class"]
+        if cls not in ("decide", "decide_keep_beam"):
+            continue
+        sources = [s for s, _ in c.sources(node)]
+        if len(sources) > 1:
+            name = "DecideLayer" if cls == "decide" else "DecideKeepBeamLayer"
+            out[node] = Raised(f"AssertionError: ({name}.get_out_data_from_opts: len(sources) == 1, "
+                               f"{len(sources)} sources)",
+                               names={"cls": cls, "n": str(len(sources)), "srcs": ", ".join(sources)})
+    return out
+
+
 @rule('SG140', 'decide on a value without batch axis',
       "{layer} decides {src}, whose output has no batch axis: {why}; DecideLayer makes its output "
       "batch-major (copy_as_batch_major) and asserts there is a batch axis to move.",
