@@ -50,6 +50,7 @@ EXPECTED_CODES = {
     "reject-cheating-choice-chosen-from-a-cheating-choice-of-the-frame": ("SG103", "output/choice2"),
     "reject-root-choice-over-a-loop-output-on-an-earlier-choice-of-the-frame": ("SG166", "output_rank"),
     "reject-decide-keep-beam-over-two-sources": ("SG167", "output/s_raw"),
+    "reject-decoder-softmax-with-loss-options-but-no-loss": ("SG139", "output/prob"),
     "reject-pointer-generator-extended-vocabulary-over-the-old-target": ("SG118", "output/output"),
     "reject-second-decoder-reusing-params-of-loop-layers-not-marked-as-output": ("SG115", "output/embed"),
     "reject-choice-over-scores-with-a-prior-variable-of-another-size": ("SG118", "output/output"),

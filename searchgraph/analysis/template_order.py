@@ -536,6 +536,14 @@ class _Unit:
         """What a class asserts on its options while its template is made, failing every time."""
         data = self.s.nodes[node]
         opts = data["options"]
+        if not opts.get("loss") and not (opts.get("loss_only_on_non_search") and self.s.search):
+            # ``LayerBase.transform_config_dict``: without a loss, no loss options (``None`` is dropped)
+            for key in ("loss_scale", "loss_opts"):
+                if opts.get(key) is not None:
+                    raise _TemplateFailure(node, (
+                        f"AssertionError: loss not defined, do not set {key} ({node})"),
+                        f"{node} sets {key} without a loss, which its template construction asserts against "
+                        "every time")
         unbound = self._unbound_axis(data["class"], opts)
         if unbound is not None:
             # ``Data.get_axis_from_description`` of a ``Dim`` no template has: a dim declared only where
