@@ -32,8 +32,8 @@ OUTER = "outer:"
 TemplateDeps = Mapping[str, tuple[Sequence[str], Sequence[str], Sequence[str]]]
 
 _Layer = tuple[str, str]  # ("T", node): template of the frame; ("P", node): previous frame; ("R", node): real;
-# ("O", node): a layer outside the unit; ("W", key): a ``SelectSearchSourcesLayer`` a real layer's input was
-# re-selected into (its dependencies in ``wrapped``)
+# ("O", node): a layer outside the unit; ("C", owner): the owner of another net's search choices; ("W", key): a
+# ``SelectSearchSourcesLayer`` a real layer's input was re-selected into (its dependencies in ``wrapped``)
 
 
 class _Unsure(Exception):
@@ -54,7 +54,8 @@ def incomparable_choices(base: str, deps: TemplateDeps, built: frozenset[str] | 
                          real_inputs: Callable[[str], Sequence[tuple[str, bool, tuple[str, bool] | None]]],
                          has_choices: Callable[[str], bool],
                          unsure: Callable[[str], bool] = lambda node: False,
-                         outer_choices: Callable[[str], bool] = lambda node: False) -> tuple[str, str, str] | None:
+                         outer_choices: Callable[[str], str | None] = lambda node: None
+                         ) -> tuple[str, str, str] | None:
     """Where ``get_search_choices(base_search_choice=<template of base>)`` raises: the kind (see
     :class:`_Incomparable`) and the two layers, as RETURNN names them (``output/t0``,
     ``output/prev:output``); None where it finds an order.
@@ -64,16 +65,17 @@ def incomparable_choices(base: str, deps: TemplateDeps, built: frozenset[str] | 
     that depends on the input and on that owner), else None; ``has_choices``: whether a layer of the unit has
     search choices of its own (a searching ``choice``); ``unsure``: layers whose recorded dependencies
     the model does not know as RETURNN has them (a walk through one answers None); ``outer_choices``:
-    whether a layer outside the unit that a template asked for (``outer:NAME`` among its dependencies,
-    kept as it is in a previous frame's too) leads to search choices: those of another net, which no
-    ``prev:`` layer of the frame stands for."""
+    where a layer outside the unit that a template asked for (``outer:NAME`` among its dependencies,
+    kept as it is in a previous frame's too) leads to search choices, their owner (those of another
+    net, which no ``prev:`` layer of the frame stands for; the walk from any outer layer on them ends
+    at that one owner, as RETURNN's walk ends at the one layer that has them), else None."""
     memo: dict[_Layer, list[_Layer]] = {}
     to_layer: dict[_Layer, _Layer] = {}
     wrapped: dict[str, list[_Layer]] = {}
 
     def norm(layer: _Layer) -> _Layer:
         kind, node = layer
-        if kind in ("O", "W"):
+        if kind in ("O", "W", "C"):
             return layer  # outside the unit, or a wrapper: its own normalized layer
         return ("R", node) if node in built else ("T", node)
 
@@ -84,7 +86,7 @@ def incomparable_choices(base: str, deps: TemplateDeps, built: frozenset[str] | 
 
     def dep_layers(layer: _Layer) -> list[_Layer]:
         kind, node = layer
-        if kind == "O":
+        if kind in ("O", "C"):
             return []  # (its own net's search choices: not walked)
         if kind == "W":
             return wrapped[node]
@@ -112,7 +114,11 @@ def incomparable_choices(base: str, deps: TemplateDeps, built: frozenset[str] | 
             normalized = norm(src)
             if normalized != src and to_layer.setdefault(normalized, src) != src:
                 raise _Incomparable("unique", src, to_layer[normalized])  # RETURNN asserts one prev: layer each
-            if src[0] != "W" and (outer_choices(src[1]) if src[0] == "O" else has_choices(src[1])):
+            if src[0] == "O":
+                owner = outer_choices(src[1])
+                if owner is not None:
+                    return [("C", owner)]
+            elif src[0] not in ("W", "C") and has_choices(src[1]):
                 return [src]
             base = src
         assert base is not None

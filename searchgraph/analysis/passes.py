@@ -917,7 +917,7 @@ class BeamPass:
         return incomparable_choices(template, self.template_deps, built, real_inputs,
                                     lambda node: self._has_search_choices(node, built),
                                     unsure=lambda node: self.nd[node]["node_kind"] not in ("layer", "step"),
-                                    outer_choices=lambda node: self.chosen.get(node) is not None)
+                                    outer_choices=lambda node: getattr(self.chosen.get(node), "name", None))
 
     def _has_search_choices(self, node: str, built: set[str]) -> bool:
         """Whether ``node`` (its real layer where built, else its template) has search choices: a
