@@ -81,7 +81,7 @@ def construct(spec: NetSpec, g: LayerGraph | nx.DiGraph, mode: str, eval_flag: b
                         rec_outer=rec_output_templates(s, templates.beam, templates.chosen, frozenset(replayed)),
                         unavailable=frozenset(avail.unavailable), frame_order=frame_positions(s, placement.where),
                         build_order=frame_positions(s, placement.where, every=True, askers=askers),
-                        frame_askers=askers,
+                        frame_askers=askers, frame_layouts=layouts,
                         kept_beams=kept, template_deps=template_deps)
         # rec units are first built as templates: a template error stops RETURNN before any
         # layer is moved out of the loop or translated

@@ -25,7 +25,7 @@ from ..graph.layers import get_layer_class
 from .beams import CombineError, CompareError, SearchBeam, combine_beams, combine_choices
 from .choice_deps import TemplateDeps, incomparable_choices
 from .choices import latest_choices, owner
-from .layouts import TIME_NAMES, RootLayouts
+from .layouts import TIME_NAMES, Layout, RootLayouts
 from .placement import Placement
 from .structure import Structure, drops_batch_axis
 from .templates import rec_output_template
@@ -149,6 +149,7 @@ class BeamPass:
                  frame_order: Mapping[str, int] | None = None,
                  build_order: Mapping[str, int] | None = None,
                  frame_askers: Mapping[str, str] | None = None,
+                 frame_layouts: Mapping[str, Layout | None] | None = None,
                  kept_beams: Mapping[str, SearchBeam] | None = None,
                  template_deps: TemplateDeps | None = None):
         """``settled``: layers whose beam is known to be None (no choice upstream, outside loops);
@@ -159,7 +160,8 @@ class BeamPass:
         choices); ``frame_order``: loop layers -> their position in the loop's real construction of a
         frame (:mod:`.frame_order`), for the loops whose choices of two frames can meet; ``build_order``: the
         same for every loop; ``frame_askers``: loop layer -> the layer under construction when it was
-        built (the rec layer for a needed output); ``kept_beams``: beam name -> the first ``SearchBeam`` object made
+        built (the rec layer for a needed output); ``frame_layouts``: loop layer -> its template's axes as the
+        replay made them (:mod:`.template_order`); ``kept_beams``: beam name -> the first ``SearchBeam`` object made
         under it while the templates were built, which every batch of that name keeps (``BatchInfo``);
         ``template_deps``: each replayed unit layer's template dependencies in the order asked for
         (:mod:`.choice_deps`)."""
@@ -179,6 +181,7 @@ class BeamPass:
         self.frame_order = frame_order or {}
         self.build_order = build_order or {}
         self.frame_askers = frame_askers or {}
+        self.frame_layouts = frame_layouts or {}
         self.kept_beams = kept_beams or {}
         self.template_deps = template_deps or {}
         #: layer -> (the template whose search choices RETURNN looked up while the layer was built, how:
@@ -957,9 +960,13 @@ class BeamPass:
             srcs.insert(own_prev_at, None)
         out = list(beams)
         for i, (beam, src) in enumerate(zip(beams, srcs)):
-            # only a beamless input is modelled here: a beamed one re-selected into the common beam
-            # has that beam's name already, and the checks judge it by the beam it brings
+            # a beamless input (with a batch axis) is tiled into the owner's beam; a beamed one on other
+            # search choices is re-selected into it (``SelectSearchSourcesLayer``: the output's beam is
+            # ``search_choices.get_beam_info()``, the owner's, with its dependencies); one on the common
+            # choices keeps the beam object it brings
             if beam is None and src is not None and self.s.batched(src):
+                out[i] = owner
+            elif beam is not None and src is not None and beam.name != owner.name:
                 out[i] = owner
         return out
 
@@ -1000,14 +1007,26 @@ class BeamPass:
             position = [src for src, opt, _ in self.s.inputs(node) if opt == "position"]
             return len(position) == 1 and not self.s.batched(position[0]) and any(
                 self.s.batched(src) for src, opt, _ in self.s.inputs(node) if opt == "from")
-        if self.nd[node]["class"] not in _COMMON_DATA or self.s.rec_of(node) is not None:
+        if self.nd[node]["class"] not in _COMMON_DATA:
             return False
-        ranks = [self._root_rank(src) for src, opt, _ in self.s.inputs(node) if opt == "from"]
+        rec = self.s.rec_of(node)
+        if rec is not None:
+            # in a loop: the templates' axes as the replay made them (a layer of another net, unknown)
+            ranks = [self._frame_rank(src, rec) for src, opt, _ in self.s.inputs(node) if opt == "from"]
+        else:
+            ranks = [self._root_rank(src) for src, opt, _ in self.s.inputs(node) if opt == "from"]
         known = [r for r in ranks if r is not None]
         if len(ranks) < 2 or len(known) < len(ranks):
             return False
         top = max(ndim for ndim, _ in known)
         return not next(batched for ndim, batched in known if ndim == top)
+
+    def _frame_rank(self, src: str, rec: str) -> tuple[int, bool] | None:
+        """``(batch_ndim, has a batch axis)`` of a loop layer's template in ``rec``'s frame where known."""
+        if self.s.rec_of(src) != rec or self.placement.get(src) != "loop":
+            return None
+        layout = self.frame_layouts.get(src)
+        return (layout.ndim, layout.batch is not None) if layout is not None else None
 
     def _root_rank(self, src: str) -> tuple[int, bool] | None:
         """``(batch_ndim, has a batch axis)`` of a root layer's output where known."""

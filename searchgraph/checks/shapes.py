@@ -255,8 +255,18 @@ class Shapes:
         if data["class"] not in _SPARSE_KEEPING or opts.get("out_type") or opts.get("n_out"):
             return False
         sources = [s for s, opt, _, _ in data.get("inputs", []) if opt == "from" and s != node]
-        if data["class"] == "eval":  # an eval without out_type takes the sources' common template
-            return any(self.is_sparse(s, seen | {node}) for s in sources)
+        if data["class"] == "eval":
+            # an eval without out_type takes the sources' common template (``Data.get_common_data``): the
+            # first source with the most axes; in the loop, dense values with a feature axis outrank labels
+            # of one frame (batch axis only), so such a mix is dense
+            labels = [s for s in sources if self.is_sparse(s, seen | {node})]
+            rec = c.rec_of(node)
+            if labels and rec is not None and c.placement(node) == "loop" and any(
+                    s not in labels and self.has_feature_axis(s) is True for s in sources) and all(
+                    self.has_feature_axis(s) is False and self.frame_time(s, rec) is False
+                    and self.loop_dims(s, rec) == frozenset() for s in labels):
+                return False
+            return bool(labels)
         return bool(sources) and self.is_sparse(sources[0], seen | {node})
 
     def sparse(self, node: str, seen: frozenset[str] = frozenset()) -> bool | None:
