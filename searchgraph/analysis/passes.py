@@ -23,7 +23,7 @@ from typing import Any
 
 from ..graph.layers import get_layer_class
 from .beams import CombineError, CompareError, SearchBeam, combine_beams, combine_choices
-from .choice_deps import TemplateDeps, incomparable_choices
+from .choice_deps import OUTER, TemplateDeps, incomparable_choices
 from .choices import latest_choices, owner
 from .layouts import TIME_NAMES, Layout, RootLayouts
 from .placement import Placement
@@ -720,15 +720,19 @@ class BeamPass:
         of source choices is fixed the first time it is compared (``src_layer`` is cached), with the
         real layers built by then and the templates of the others. A newer choice's template whose
         chain was fixed before the older choice was built then holds the older one's template, not the
-        real layer, and the two do not compare: RETURNN raises at the first such layer. In every searching
-        loop (not only those with two owners of choices), each layer is then asked for its own search
-        choices right after it is built (:meth:`_built_lookup`), and a ``prev:`` input's lookup while
+        real layer, and the two do not compare: RETURNN raises at the first such layer. In those loops and in
+        every searching loop that meets another net's search choices, each layer is then asked for its own
+        search choices right after it is built (:meth:`_built_lookup`), and a ``prev:`` input's lookup while
         translating (:meth:`_prev_input_lookup`) is replayed too."""
         recs: dict[str | None, list[str]] = {}
         order = self.build_order if self.search and not self.template else self.frame_order
         for node in sorted(order, key=order.__getitem__):
             recs.setdefault(self.s.rec_of(node), []).append(node)
         for nodes in recs.values():
+            if not any(n in self.frame_order for n in nodes) and not self._outer_choices_asked(nodes):
+                # one owner of choices and no other net's choices among the templates' dependencies:
+                # the walks find that choice's frames only, in order (and it keeps big loops cheap)
+                continue
             built: set[str] = set()
             # template choice -> what was built when its chain was fixed, and the layer that compared it
             fixed: dict[str, tuple[frozenset[str], str]] = {}
@@ -868,6 +872,19 @@ class BeamPass:
                 return (src, "src", *bad)
         return None
 
+    def _outer_choices_asked(self, nodes: list[str]) -> bool:
+        """Whether these loop layers meet search choices of another net: a template asked for a layer
+        outside the unit that is on them (``outer:`` among its recorded dependencies, :mod:`.choice_deps`), or
+        a layer of the frame reads one that is not built in the loop (outside it, or moved in front of it)."""
+        members = set(nodes)
+        for node in nodes:
+            asked = self.template_deps.get(node, ((), (), ()))[0]
+            if any(d.startswith(OUTER) and self.chosen.get(d[len(OUTER):]) is not None for d in asked):
+                return True
+            if any(src not in members and self.chosen.get(src) is not None for src, _, _ in self.s.inputs(node)):
+                return True
+        return False
+
     def _record_selected(self, node: str, plan: list, own_prev_at: int, beams: list[SearchBeam | None],
                          owns: list[SearchBeam | None], common: SearchBeam | None) -> None:
         """Which inputs of ``node`` ``translate_to_common_search_beam`` re-selects (``select_if_needed``:
@@ -964,9 +981,7 @@ class BeamPass:
             # search choices is re-selected into it (``SelectSearchSourcesLayer``: the output's beam is
             # ``search_choices.get_beam_info()``, the owner's, with its dependencies); one on the common
             # choices keeps the beam object it brings
-            if beam is None and src is not None and self.s.batched(src):
-                out[i] = owner
-            elif beam is not None and src is not None and beam.name != owner.name:
+            if src is not None and (self.s.batched(src) if beam is None else beam.name != owner.name):
                 out[i] = owner
         return out
 
