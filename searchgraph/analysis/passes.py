@@ -856,9 +856,7 @@ class BeamPass:
         ``get_search_choices(src=<template>)``, :mod:`.choice_deps`). The first that raises, else None."""
         # the kwargs' layers in ``nest.flatten`` order: by option name (``from`` is ``sources``; a layer's
         # own previous frame is ``rec_previous_layer``)
-        ins = [("sources" if option == "from" else option, src, form) for src, option, form in self.s.inputs(node)]
-        if self.s.has_rec_state(node):
-            ins.append(("rec_previous_layer", node, "prev"))
+        ins = self._kwarg_layers(node)
         if len(ins) < 2:
             return None
         rec = self.s.rec_of(node)
@@ -902,6 +900,14 @@ class BeamPass:
         self._selected[node] = {key: owner for key, own in zip(inputs, owns)
                                 if own is not None and own.name != common.name and not self._keeps_raw(own)}
 
+    def _kwarg_layers(self, node: str) -> list[tuple[str, str, str]]:
+        """The layers in a loop layer's kwargs as (kwarg, layer, form): its inputs (``from`` is ``sources``)
+        and, for a layer with a state of its own, its previous frame (``rec_previous_layer``)."""
+        ins = [("sources" if option == "from" else option, src, form) for src, option, form in self.s.inputs(node)]
+        if self.s.has_rec_state(node):
+            ins.append(("rec_previous_layer", node, "prev"))
+        return ins
+
     def _built_lookup(self, node: str, built: set[str]) -> tuple[str, str, str] | None:
         """``_SubnetworkRecCell._construct``'s ``get_layer`` asks each layer right after building it for its
         search choices (the check for a "buggy search choices resolution"). A layer without choices of its
@@ -911,10 +917,8 @@ class BeamPass:
         how and the two layers it names, else None."""
         if self._has_search_choices(node, built) or self.beam.get(node) is None:
             return None
-        ins = [(src, form) for src, _, form in self.s.inputs(node)]
-        if self.s.has_rec_state(node):
-            ins.append((node, "prev"))
-        if len(ins) >= 2 and any(self.input_beam(src, form, node) is not None for src, form in ins):
+        ins = self._kwarg_layers(node)
+        if len(ins) >= 2 and any(self.input_beam(src, form, node) is not None for _, src, form in ins):
             return None
         return self._template_source_choice(node, built)
 

@@ -829,6 +829,22 @@ def hdf_dump_of_beamed_layer(c: Construction) -> dict[str, Raised]:
     return out
 
 
+def _unordered_lookup(kind: str, looked_up: str, of: str, first: str, second: str) -> tuple[str, str]:
+    """RETURNN's message and our reason for a ``get_search_choices`` walk that raised (kinds as
+    :func:`~searchgraph.analysis.choice_deps.incomparable_choices` gives them): ``looked_up`` its
+    arguments, ``of`` the layer it started from."""
+    if kind == "compare":
+        return (f"Exception: get_search_choices {looked_up}: Search choices cannot be compared ({first} vs {second})",
+                "neither is on the other's chain of choices ('Search choices cannot be compared')")
+    if kind == "mapping":
+        return ((f"AssertionError: No cur -> prev mapping for some layers (get_search_choices of {of}: the choices "
+                 f"of {second} have no prev: layers among those of {first})"),
+                (f"the choices found for {second} are of the frame, and {first}'s have no prev: layers for them "
+                 "('No cur -> prev mapping for some layers')"))
+    return (f"AssertionError: (get_search_choices of {of}: {first} and {second} normalize to the same layer)",
+            "two layers that stand for the same one")
+
+
 @rule('SG162', "a template choice's source choices cannot be ordered",
       "{layer} reads values of choices' previous frames; to translate them into one beam RETURNN looks up "
       "{what} {choice} (still a template in the frame), walking the dependencies its template "
@@ -849,19 +865,7 @@ def template_choice_unordered(c: Construction) -> dict[str, Raised]:
             continue  # (SG165)
         looked_up = (f"src=None base_search_choice=<template {choice}>" if role == "base" else
                      f"src=<template {choice}> base_search_choice=None")
-        if kind == "compare":
-            message = (f"Exception: get_search_choices {looked_up}: "
-                       f"Search choices cannot be compared ({first} vs {second})")
-        elif kind == "mapping":
-            message = (f"AssertionError: No cur -> prev mapping for some layers (get_search_choices of the "
-                       f"template {choice}: the choices of {second} have no prev: layers among those of {first})")
-        else:
-            message = (f"AssertionError: (get_search_choices of the template {choice}: {first} and {second} "
-                       "normalize to the same layer)")
-        how = {"compare": "neither is on the other's chain of choices ('Search choices cannot be compared')",
-               "mapping": f"the choices found for {second} are of the frame, and {first}'s have no prev: layers "
-                          "for them ('No cur -> prev mapping for some layers')"}.get(
-            kind, "two layers that stand for the same one")
+        message, how = _unordered_lookup(kind, looked_up, f"the template {choice}", first, second)
         what = "the choice that comes before" if role == "base" else "the search choices of"
         out[node] = Raised(message, names={"choice": choice, "first": first, "second": second, "how": how,
                                            "what": what})
@@ -889,18 +893,8 @@ def built_layer_choices_unordered(c: Construction) -> dict[str, Raised]:
     for node, (built, role, kind, first, second) in c.template_choice_order_errors().items():
         if role != "built":
             continue
-        if kind == "compare":
-            message = (f"Exception: get_search_choices src=<{built}> base_search_choice=None sources=None: "
-                       f"Search choices cannot be compared ({first} vs {second})")
-            how = "neither is on the other's chain of choices ('Search choices cannot be compared')"
-        elif kind == "mapping":
-            message = (f"AssertionError: No cur -> prev mapping for some layers (get_search_choices of {built}: "
-                       f"the choices of {second} have no prev: layers among those of {first})")
-            how = (f"the choices found for {second} are of the frame, and {first}'s have no prev: layers for "
-                   "them ('No cur -> prev mapping for some layers')")
-        else:
-            message = f"AssertionError: (get_search_choices of {built}: {first} and {second} normalize to the same layer)"
-            how = "two layers that stand for the same one"
+        message, how = _unordered_lookup(kind, f"src=<{built}> base_search_choice=None sources=None", built,
+                                         first, second)
         out[node] = Raised(message, names={"built": built, "first": first, "second": second, "how": how})
     return out
 

@@ -599,12 +599,12 @@ def _pruned_source(shapes: Shapes, opts: dict, srcs: list[tuple[str, str]]) -> s
     ``tf.nn.top_k`` to its ``source_beam_sizes`` entry (default: the beam size), which needs at least
     that many labels."""
     sizes = opts.get("source_beam_sizes") or [opts.get("beam_size")] * len(srcs)
-    if isinstance(sizes, (list, tuple)) and len(sizes) != len(srcs):
+    if not isinstance(sizes, (list, tuple)):
+        return None
+    if len(sizes) != len(srcs):
         # (``assert len(source_beam_sizes) == len(self.sources)`` before any pruning)
         return (f"AssertionError: Provide exactly one beam size per source. (source_beam_sizes has {len(sizes)} "
                 f"entries for the {len(srcs)} sources of the choice, ChoiceLayer.__init__)")
-    if not isinstance(sizes, list):
-        return None
     for (src, _), k in zip(srcs, sizes):
         dim = shapes.dim(src)
         if isinstance(k, int) and dim is not None and dim < k:
