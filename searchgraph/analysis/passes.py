@@ -213,6 +213,9 @@ class BeamPass:
         #: the layers whose own search choices are another input's than their dependencies' newest, because
         #: ``max`` kept an earlier one next to a ``decide_keep_beam``'s own choices (``keep_raw``)
         self._kept_own: set[str] = set()
+        #: the layers whose own search choices are an input's own ``get_search_choices()`` (a translation's
+        #: pick) newer than the walk over their dependencies finds
+        self._asked_own: set[str] = set()
         self.latest: dict[str, SearchBeam] = {}
         self.latest_chosen: dict[str, SearchBeam] = {}
         self._choice_state: dict[str, list[tuple[str, tuple[str, ...], tuple[str, ...]]]] = {}
@@ -271,17 +274,20 @@ class BeamPass:
         at, by = self.build_order.get(node), self.build_order.get(consumer)
         return at is not None and by is not None and at > by
 
-    def _cond_own_choices(self, node: str, translated: list[SearchBeam | None], blind: list[str | None]) -> None:
+    def _cond_own_choices(self, node: str, translated: list[SearchBeam | None], blind: list[str | None],
+                          beams: list[SearchBeam | None]) -> None:
         """A ``cond``'s own ``get_search_choices()``: it has no dependencies (``from: []``; its condition and
         branches are made by the layer itself), so only ``translate_to_common_search_beam`` gives it search
         choices, those of the layers in its kwargs that are not in an extra template net: the ``condition``,
         the layers an inline branch's options name (a ``subnetwork`` branch's layers are built in the extra
         net) and, where the loop carries the cond's previous frame (``prev:cond`` among the cell's layers), its
         ``rec_previous_layer`` (``LayerBase.transform_config_dict``), whose ``get_search_choices`` asks the
-        cond's template (:meth:`_own_prev_template_choice`). Without any, a beam from its branches comes
-        without search choices."""
-        compared = [ch for ch, lazy in zip(translated, blind) if lazy and _in_kwargs("cond", lazy)]
-        if self.placement.get(node) == "loop" and (self.s.has_rec_state(node) or node in self._prev_read):
+        cond's template (:meth:`_own_prev_template_choice`); each only where it has a beam (a layer without
+        one is skipped there). Without any, a beam from its branches comes without search choices."""
+        compared = [ch for ch, lazy, beam in zip(translated, blind, beams)
+                    if lazy and _in_kwargs("cond", lazy) and beam is not None]
+        if self.placement.get(node) == "loop" and (self.s.has_rec_state(node) or node in self._prev_read) \
+                and self.input_beam(node, "prev", node) is not None:
             compared.append(self.input_choice(node, "prev", node))
         self.own_chosen[node] = self._combine_choices(self._as_compared(compared))
 
@@ -469,6 +475,7 @@ class BeamPass:
                 sources.append(beam)
                 source_choices.append(chosen)
         translated = choices  # what ``translate_to_common_search_beam`` compares: every layer in the kwargs
+        plan_beams = list(beams)
         if blind is not None:  # lazily built inputs give the beam but no search choices
             translated = [None if lazy and not _in_kwargs(data["class"], lazy) else ch
                           for ch, lazy in zip(choices, blind)]
@@ -488,7 +495,7 @@ class BeamPass:
             choices.insert(own_prev_at, self.input_choice(node, "prev", node))
         if branches is not None:
             if blind is not None:
-                self._cond_own_choices(node, translated, blind)
+                self._cond_own_choices(node, translated, blind, plan_beams)
             return self._cond_beam(node, beams, branches), self._combine_choices(choices)
         if node in self.frame_order and not self.template:
             # :meth:`check_frame_order` replays them; a layer whose previous frame is carried to the
@@ -646,8 +653,32 @@ class BeamPass:
             if by_batch is not None:
                 return by_batch, self._combine_choices(choices)
         common, combined = self._combine_choices(self._as_compared(choices)), combine_beams(beams)
+        asked = [self.own_chosen[src] if how == AS_IS and src in self.own_chosen and src not in self._kept_own
+                 else own for (how, src, _, _), own in zip(plan, owns)]
         if len(owns) != len(choices):  # the layer's own previous frame was inserted
             owns.insert(own_prev_at, choices[own_prev_at])
+            asked.insert(own_prev_at, choices[own_prev_at])
+        walk = common
+        if self.search and not self.template and asked != owns and len(beams) > 1 \
+                and any(b is not None for b in beams):
+            # ``translate_to_common_search_beam`` compares each input's own ``get_search_choices()``: where an
+            # input keeps its translation's pick (``_src_common_search_choices``: a ``cond`` on its previous
+            # frame) that differs from the walk over its dependencies, the newest of them is the layer's pick,
+            # the inputs on others are re-selected into it, and the walk over the layer's dependencies meets
+            # the pick's owner through those ``SelectSearchSourcesLayer``s
+            picked = self._common(self._as_compared(asked))
+            if picked is not None and _differs(picked, common) and picked == self._combine_choices(
+                    self._as_compared([common, picked])):
+                wrapped = any(own is not None and own.name != picked.name and not self._keeps_raw(own)
+                              for own in asked)
+                walk = self._combine_choices(self._as_compared(choices + [picked])) if wrapped else common
+                common, owns = picked, asked
+        if walk is not common and _differs(walk, common):
+            self.own_chosen[node] = common
+            self._asked_own.add(node)
+        elif node in self._asked_own:
+            self._asked_own.discard(node)
+            self.own_chosen.pop(node, None)
         if self.search and not self.template and node in self.build_order:
             self._record_selected(node, plan, own_prev_at, beams, owns, common)
         keep_raw_near = self.search and not self.template and len(choices) > 1 and (
@@ -682,7 +713,7 @@ class BeamPass:
             # batch axis, so the batch axis is added from another source's batch, ``copy_add_batch_dim``):
             # the beam object ``BatchInfo`` keeps for the name (``_make_beam_dim``: the first one made),
             # this frame's part of the chain (measured on RETURNN: fresh58's position masks, fresh66's gates)
-            return from_sources.frame_part(), common
+            return from_sources.frame_part(), walk
         if self.search and not self.template and from_sources is not None and from_sources == combined \
                 and data["class"] not in _BEAM_FROM_OPTION_FIRST:
             # the output template is made from the sources (``get_out_data_from_opts``); an option
@@ -710,7 +741,7 @@ class BeamPass:
                         [b for b, f in zip(translated, is_from) if not f]:
                     if beam is not None and (combined is None or beam != combined):
                         combined = beam if combined is None else combine_beams([combined, beam])
-        return combined, common
+        return combined, walk
 
     def check_frame_order(self) -> None:
         """Replay each searching loop's real construction of a frame (:mod:`.frame_order`) with

@@ -202,8 +202,7 @@ def unavailable_beamed_input(c: Construction) -> dict[str, Raised]:
       "{layer} combines several inputs, one of them {src}, which is on beam {beam} but has no search "
       "choices: {why}. Translating the inputs into a common beam, RETURNN asserts that every beamed "
       "input has search choices.",
-      "Make the rec unit's 'output' the loop's choice (or a layer computed from this frame's choice), add "
-      "a 'decide' on {src} before {layer} reads it, or read {src} alone.")
+      "{remedy}, add a 'decide' on {src} before {layer} reads it, or read {src} alone.")
 def beamed_input_without_choices(c: Construction) -> dict[str, Raised]:
     """``SearchChoices.translate_to_common_search_beam``: a layer with several layer inputs asserts
     that each beamed input has search choices. A rec layer's beam is its unit ``output`` template's,
@@ -223,11 +222,23 @@ def beamed_input_without_choices(c: Construction) -> dict[str, Raised]:
                 continue
             made = owner(beam)
             rec = c.rec_of(made) if made in c.nodes else None
-            why = (f"its beam comes from the loop {rec!r}, whose accumulated 'output' has no search choices "
-                   "of the loop's own (the rec layer gets its search choices only through it)"
-                   if rec else "nothing it depends on has search choices")
+            if c.nodes[src]["class"] == "cond":
+                why = ("it is a 'cond', which has no dependencies (its condition and branches are made by the "
+                       "layer itself): only translating the layers in its own kwargs gives it search choices, "
+                       "and none of those that count has a beam (its condition, or its own previous frame); its "
+                       "beam comes from its branches")
+            elif rec and rec != c.rec_of(src):
+                why = (f"its beam comes from the loop {rec!r}, whose accumulated 'output' has no search choices "
+                       "of the loop's own (the rec layer gets its search choices only through it)")
+            else:
+                why = "nothing it depends on has search choices"
+            remedy = ("Make the cond's condition a layer on this frame's choice (so that its translation gives "
+                      "the cond search choices), or compute the value without a cond" if c.nodes[src]["class"] == "cond"
+                      else "Make the rec unit's 'output' the loop's choice (or a layer computed from this frame's "
+                      "choice)")
             out[node] = Raised(f"AssertionError: layer {src!r} has beam {beam} but no search choices; "
-                               f"from layer desc {node!r}", names={"src": src, "beam": str(beam), "why": why})
+                               f"from layer desc {node!r}",
+                               names={"src": src, "beam": str(beam), "why": why, "remedy": remedy})
             break
     return out
 
