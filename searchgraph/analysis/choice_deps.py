@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from functools import cmp_to_key
 
-__all__ = ["OUTER", "TemplateDeps", "incomparable_choices"]
+__all__ = ["OUTER", "TemplateDeps", "incomparable_choices", "latest_choice"]
 
 #: The prefix of a template dependency outside the unit (``template_order`` records them so)
 OUTER = "outer:"
@@ -69,6 +69,41 @@ def incomparable_choices(base: str, deps: TemplateDeps, built: frozenset[str] | 
     kept as it is in a previous frame's too) leads to search choices, their owner (those of another
     net, which no ``prev:`` layer of the frame stands for; the walk from any outer layer on them ends
     at that one owner, as RETURNN's walk ends at the one layer that has them), else None."""
+    try:
+        _sorted_choices(base, deps, built, real_inputs, has_choices, unsure, outer_choices)
+    except _Incomparable as exc:
+        return exc.kind, _name(exc.first), _name(exc.second)
+    except (RecursionError, _Unsure):
+        return None
+    return None
+
+
+def latest_choice(base: str, deps: TemplateDeps, built: frozenset[str] | set[str],
+                  real_inputs: Callable[[str], Sequence[tuple[str, bool, tuple[str, bool] | None]]],
+                  has_choices: Callable[[str], bool],
+                  unsure: Callable[[str], bool] = lambda node: False,
+                  outer_choices: Callable[[str], str | None] = lambda node: None) -> tuple[str, bool] | None:
+    """What ``get_search_choices(src=<template of base>)`` finds (``_get_all_search_choices`` over the
+    recorded dependencies, then the newest by ``compare_layer``): the owner's node and whether it is a
+    previous frame; None where it finds nothing, raises, or walks a layer the model does not know (the
+    arguments as :func:`incomparable_choices` takes them)."""
+    try:
+        found = _sorted_choices(base, deps, built, real_inputs, has_choices, unsure, outer_choices)
+    except (_Incomparable, RecursionError, _Unsure):
+        return None
+    if not found:
+        return None
+    kind, node = found[-1]
+    return node, kind == "P"
+
+
+def _sorted_choices(base: str, deps: TemplateDeps, built: frozenset[str] | set[str],
+                    real_inputs: Callable[[str], Sequence[tuple[str, bool, tuple[str, bool] | None]]],
+                    has_choices: Callable[[str], bool], unsure: Callable[[str], bool],
+                    outer_choices: Callable[[str], str | None]) -> list[_Layer]:
+    """The layers with search choices the walk from the template of ``base`` finds, oldest first; raises
+    :class:`_Incomparable` where RETURNN raises, :class:`_Unsure` where the model does not know a layer's
+    dependencies."""
     memo: dict[_Layer, list[_Layer]] = {}
     to_layer: dict[_Layer, _Layer] = {}
     wrapped: dict[str, list[_Layer]] = {}
@@ -171,15 +206,8 @@ def incomparable_choices(base: str, deps: TemplateDeps, built: frozenset[str] | 
         raise _Incomparable("compare", l1, l2)
 
     start: _Layer = norm(("T", base))
-    try:
-        found = [layer for layer in walk(base=start) if layer != start]
-        if found:
-            sorted(found, key=cmp_to_key(compare))
-    except _Incomparable as exc:
-        return exc.kind, _name(exc.first), _name(exc.second)
-    except (RecursionError, _Unsure):
-        return None
-    return None
+    found = [layer for layer in walk(base=start) if layer != start]
+    return sorted(found, key=cmp_to_key(compare))
 
 
 def _name(layer: _Layer) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..graph.layers import get_layer_class
 from .beams import CombineError, CompareError, SearchBeam, combine_beams, combine_choices
-from .choice_deps import OUTER, TemplateDeps, incomparable_choices
+from .choice_deps import OUTER, TemplateDeps, incomparable_choices, latest_choice
 from .choices import latest_choices, owner
 from .layouts import TIME_NAMES, Layout, RootLayouts
 from .placement import Placement
@@ -264,7 +264,7 @@ class BeamPass:
             # ``_TemplateLayer.get_search_choices`` of ``prev:X`` asks the current frame's ``X``: not built
             # yet, its template, which finds search choices the real layer may not (through an option layer
             # that is no dependency there, :data:`_CHOICES_BLIND`)
-            templated = self._prev_template_choice(node, rec)
+            templated = self._prev_template_choice(node, rec, consumer)
             if templated is not None:
                 return templated
         return got
@@ -317,10 +317,23 @@ class BeamPass:
             return None
         return self._prev_template_choice(node, rec)
 
-    def _prev_template_choice(self, node: str, rec: str | None) -> SearchBeam | None:
-        """``node``'s template's search choices, as its previous frame's (``prev:node``)."""
+    def _prev_template_choice(self, node: str, rec: str | None, asker: str | None = None) -> SearchBeam | None:
+        """``node``'s template's search choices, as its previous frame's (``prev:node``), asked while
+        ``asker`` (``node`` itself unless given) is built. ``_TemplateLayer.get_search_choices`` walks the
+        template's dependencies as recorded (:func:`.choice_deps.latest_choice`), each where built already
+        the real layer, when it is asked, not when the template was made: the newest owner found, as its
+        previous frame; where the walk is not modelled, the template's search choices as the replay made
+        them."""
         if self.template_chosen is None or rec is None:
             return None
+        at = self.build_order.get(asker or node)
+        walk = self._template_walk_args(node, {n for n, i in self.build_order.items() if i < at}) \
+            if at is not None and self.search and not self.template else None
+        found = latest_choice(node, *walk) if walk is not None else None
+        if found is not None and found[0] in self.nd and self.s.rec_of(found[0]) == rec:
+            walked = self.prev_frame_of(found[0], rec, self.template_chosen)
+            if walked is not None:
+                return walked
         return self.prev_frame_of(node, rec, self.template_chosen)
 
     def _received(self, src: str, form: str, consumer: str, table: dict[str, SearchBeam | None],
@@ -957,6 +970,12 @@ class BeamPass:
         """Where ``get_search_choices`` from the template of ``template`` (a choice's source choice, or a
         layer's own) raises (:func:`.choice_deps.incomparable_choices`): how, and the two layers it
         names."""
+        walk = self._template_walk_args(template, built)
+        return incomparable_choices(template, *walk) if walk is not None else None
+
+    def _template_walk_args(self, template: str, built: set[str]) -> tuple[Any, ...] | None:
+        """The arguments of a walk over the recorded template dependencies from ``template`` (:mod:`.choice_deps`)
+        with the layers in ``built`` built for real; None where its unit's templates were not replayed."""
         rec = self.s.rec_of(template)
         if template not in self.template_deps or rec is None:
             return None
@@ -969,10 +988,9 @@ class BeamPass:
 
         # a sub-layer's template (``a/0``, ``_TemplateLayer.get_sub_layer``) records its dependencies in a
         # way not modelled: such a walk is left unjudged (the frame index ``:i`` depends on nothing)
-        return incomparable_choices(template, self.template_deps, built, real_inputs,
-                                    lambda node: self._has_search_choices(node, built),
-                                    unsure=lambda node: self.nd[node]["node_kind"] not in ("layer", "step"),
-                                    outer_choices=lambda node: getattr(self.chosen.get(node), "name", None))
+        return (self.template_deps, built, real_inputs, lambda node: self._has_search_choices(node, built),
+                lambda node: self.nd[node]["node_kind"] not in ("layer", "step"),
+                lambda node: getattr(self.chosen.get(node), "name", None))
 
     def _has_search_choices(self, node: str, built: set[str]) -> bool:
         """Whether ``node`` (its real layer where built, else its template) has search choices: a
