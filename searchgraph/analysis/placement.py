@@ -244,7 +244,10 @@ def _prev_needed(s: Structure, rec: str, members: list[str], deps: dict[str, set
              or nd[n]["options"].get("need_last")]
     out: list[str] = []
     for node in _closure(start, deps):
-        for src, _, form, _ in nd[node].get("inputs", []):
+        dropped = s.dropped_options(node)
+        for src, option, form, _ in nd[node].get("inputs", []):
+            if option.partition(".")[0] in dropped:
+                continue
             while form == "prev" and src not in flat and nd.get(src, {}).get("unit") not in (None, rec):
                 src = nd[src]["unit"]
             if form == "prev" and src in flat and src not in out:
@@ -292,9 +295,9 @@ def _member_deps(s: Structure, rec: str, node: str, flat: set[str] | None = None
         return src
 
     deps: set[str] = set()
-    drop_from = "from" not in {opt for _, opt, _ in s.inputs(node)} and nd[node]["class"] == "choice"
+    dropped = s.dropped_options(node)
     for src, option, _, _ in nd[node].get("inputs", []):
-        if drop_from and option == "from":
+        if option.partition(".")[0] in dropped:
             continue
         if nd[src]["node_kind"] == "sub":
             # in the templates a sub-layer's users depend on its parent layer
@@ -329,7 +332,10 @@ def _reads_loop_input(s: Structure, node: str, rec: str, seen: set[str]) -> bool
         return False  # it sums over its ``base``'s time axis, here the loop's own: no frames left
     inner = holder != rec and nd[holder]["class"] == "subnetwork"
     nested = holder != rec and nd[holder]["class"] == "rec"
-    for src, _, form, _ in nd[node].get("inputs", []):
+    dropped = s.dropped_options(node)
+    for src, option, form, _ in nd[node].get("inputs", []):
+        if option.partition(".")[0] in dropped:
+            continue
         if form == "data" and nested and s.users[src][node]["ref"] in ("data", "data:source"):
             continue  # a nested loop's own input frames: the nested rec layer's sources say what they are
         if form == "data" and inner and s.users[src][node]["ref"] in ("data", "data:source"):

@@ -255,6 +255,17 @@ class Structure:
             return None
         return int(unit.get("beam_size", 1) or 1)
 
+    def dropped_options(self, node: str) -> frozenset[str]:
+        """Layer options whose layers ``transform_config_dict`` drops before asking for them: a ``choice``
+        that does not search and adds no scores to the beam has its ``from`` emptied (its output is the
+        target), and a choice's ``explicit_search_sources`` are layers only where it searches."""
+        data = self.nodes[node]
+        if data["class"] != "choice" or self.is_search_choice(node):
+            return frozenset()
+        if not self.adds_to_beam_scores(node) and not data["options"].get("scheduled_sampling"):
+            return frozenset({"from", "explicit_search_source", "explicit_search_sources"})
+        return frozenset({"explicit_search_source", "explicit_search_sources"})
+
     def asked_inputs(self, node: str) -> list[tuple[str, str, str]]:
         """:meth:`inputs` but ``target`` in the order ``transform_config_dict`` asks for them: a
         ``choice``'s ``explicit_search_sources`` first, then ``from``, then the other layer options
@@ -284,11 +295,7 @@ class Structure:
             return [(inner, "output", "from")]
         dep_opts = {r.name for r in cls.refs if r.dep} | {"from", "target", "condition", "true_layer",
                                                           "false_layer", "unit"}
-        if data["class"] == "choice" and not self.is_search_choice(node) and not self.adds_to_beam_scores(node) \
-                and not data["options"].get("scheduled_sampling"):
-            # ``ChoiceLayer.transform_config_dict``: no search and no scores added to the beam: ``from``
-            # is emptied, the output is the target
-            dep_opts.discard("from")
+        dep_opts -= self.dropped_options(node)
         out = []
         for src, option, form, search in data.get("inputs", []):
             if src not in self.built and self.nodes[src]["node_kind"] == "layer":

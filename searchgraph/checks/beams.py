@@ -555,13 +555,12 @@ def opt_search_resolve_loop_dim(c: Construction) -> dict[str, str]:
 
 
 @rule('SG121', 'beam-reading layer without a beam',
-      '{layer} reads the beam itself (its scores, source beams, or splits it off the batch), but its '
-      'input carries no beam in search (e.g. it was decided before).',
-      "Feed {layer} the beamed layer (before any 'decide').")
-def beam_reader_without_beam(c: Construction) -> dict[str, str]:
+      '{layer} reads the beam itself (its scores, source beams, or splits it off the batch), but {reason}.',
+      "{remedy}")
+def beam_reader_without_beam(c: Construction) -> dict[str, Raised]:
     """``choice_get_beam_scores`` / ``choice_get_src_beams`` assert their source has search choices
     and ``split_batch_beam`` asserts a beam (``rec.py``)."""
-    out: dict[str, str] = {}
+    out: dict[str, Raised] = {}
     if not c.search:
         return out
     for node in c.order:
@@ -573,7 +572,24 @@ def beam_reader_without_beam(c: Construction) -> dict[str, str]:
             continue
         if c.input_beam(srcs[0][0], srcs[0][1], node) is None:
             what = "no beam" if data["class"] == "split_batch_beam" else "no search choices"
-            out[node] = f"AssertionError: {node}: source {srcs[0][0]} has {what}"
+            out[node] = Raised(f"AssertionError: {node}: source {srcs[0][0]} has {what}", names={
+                "reason": "its input carries no beam in search (e.g. it was decided before)",
+                "remedy": f"Feed {node} the beamed layer (before any 'decide')."})
+        elif data["class"] != "split_batch_beam" and c.choices_pending(srcs[0][0], srcs[0][1], node):
+            # moved out after the loop: the accumulated loop layers get their search choices only once
+            # every moved-out layer is built
+            src, form = srcs[0]
+            head, _, tail = src.rpartition("/")
+            shown = (f"{head}/prev:{tail}" if head else f"prev:{tail}") if form == "prev" else src
+            out[node] = Raised(
+                f"AssertionError: {node}: source {shown} has no search choices (in the loop's output net, before "
+                "the accumulated loop layers' search choices are set)", names={
+                    "reason": (f"nothing in the loop reads it, so RETURNN moves it out after the loop, where its source "
+                               f"{shown} finds no search choices: the loop's accumulated layers get theirs only after "
+                               "every moved-out layer is built"),
+                    "remedy": (f"Keep {node} in the loop (read it from a layer of the frame, e.g. add it to the "
+                               "next frame's scores), or read the beam scores of the decoder's output after the "
+                               "loop from the rec layer itself")})
     return out
 
 
