@@ -144,6 +144,12 @@ PROBES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("softmax_over_spatial", "softmax_over_spatial", {"from": U}, {}),
     ("dot", "dot", {"from": [A, U], "reduce": "$F"}, {}),
     ("dot:U,A", "dot", {"from": [U, A], "reduce": "$F"}, {}),
+    # attention over a base without data, with weights that have data, and the other way round
+    # (``GenericAttentionLayer.get_out_data_from_opts`` ends in ``DotLayer.get_out_data_from_opts``)
+    ("generic_attention", "generic_attention", {"weights": "w", "base": U},
+     {"e": {"class": "linear", "from": A, "n_out": 1}, "w": {"class": "softmax_over_spatial", "from": "e"}}),
+    ("generic_attention:weights", "generic_attention", {"weights": "w", "base": A},
+     {"e": {"class": "linear", "from": U, "n_out": 1}, "w": {"class": "softmax_over_spatial", "from": "e"}}),
     ("gather", "gather", {"from": U, "position": "pos", "axis": "F"}, {"pos": {
         "class": "constant", "value": 1, "with_batch_dim": True}}),
     ("gather:position", "gather", {"from": A, "position": US, "axis": "T"}, {}),

@@ -149,6 +149,7 @@ _NO_DATA_MESSAGES = {
     "gating": "ValueError: Tried to convert 'value' to a tensor and failed. Error: None values not supported.",
     "transposed_conv": "AttributeError: 'NoneType' object has no attribute 'get_shape'",
     "dot": "AttributeError: 'NoneType' object has no attribute 'get_shape'",
+    "generic_attention": "AttributeError: 'NoneType' object has no attribute 'get_shape'",
     "range_in_axis": "AttributeError: 'NoneType' object has no attribute 'get_shape'",
     "reduce": "AttributeError: 'NoneType' object has no attribute 'dtype'",
     "get_last_hidden_state": "AssertionError: (GetLastHiddenStateLayer: its source, a DataNotAvailableLayer, "

@@ -156,6 +156,10 @@ _TEMPLATE_TIME = frozenset({"SG102", "SG105", "SG113", "SG117", "SG139", "SG144"
 _BEFORE_AVAILABILITY = frozenset({"SG108", "SG133", "SG137"})
 
 
+#: rules on what the layer's own computation raises (``__init__`` on its inputs' tensors): after
+#: :data:`_BEFORE_AVAILABILITY`'s translation of those inputs
+_IN_COMPUTATION = frozenset({"SG132"})
+
 #: rules on a lookup made while a loop's frame is built for real, in the frame's order
 _FRAME_LOOKUP = frozenset({"SG162"})
 #: checks RETURNN makes on a layer once it is built (``_SubnetworkRecCell._construct``'s template check
@@ -194,8 +198,9 @@ def predict_failures(c: Construction) -> dict[str, Failure]:
                         if (layer not in c.unbuilt and f.code in _BEFORE_AVAILABILITY)
                         or raised_by_templates(f, template_error=c.template_error(layer))]
         if failures:
-            # a check made on the built layer comes after every error raised while building it
-            out[layer] = min(failures, key=lambda f: f.code in _AFTER_BUILD)
+            # a check made on the built layer comes after every error raised while building it, and a
+            # computation on an input without data after the translation of the layer's inputs
+            out[layer] = min(failures, key=lambda f: (f.code in _AFTER_BUILD, f.code in _IN_COMPUTATION))
     # RETURNN builds a searching loop's templates first, then its frame in order
     # (:mod:`~searchgraph.analysis.frame_order`), and stops at the first layer that raises: a source-choice
     # lookup that fails only later in the frame, or in a unit whose templates fail, is never met

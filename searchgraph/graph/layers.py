@@ -189,6 +189,7 @@ _MEASURED_WITHOUT_DATA = {
               "edit_distance"),  # its ``a`` (both lose their time axis: equal ranks)
     "fresh": ("conv", "pool", "transposed_conv", "dot", "reduce", "math_norm", "gating", "range_in_axis",
               "stft", "get_last_hidden_state",
+              "generic_attention",  # (``GenericAttentionLayer.get_out_data_from_opts``: ``DotLayer``'s)
               # the beam readers make a fresh ``Data`` (``ChoiceGetBeamScoresLayer.get_out_data_from_opts``;
               # RETURNN's answers to fresh36's mutants agree)
               "choice_get_beam_scores", "choice_get_src_beams"),
