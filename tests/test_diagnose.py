@@ -54,6 +54,8 @@ EXPECTED_CODES = {
     "reject-cond-on-a-beamless-condition-read-by-a-second-cond": ("SG137", "output/cond2"),
     "reject-beam-scores-of-the-previous-label-moved-out-after-the-loop": ("SG121", "output/output_beam_scores"),
     "reject-attention-over-a-second-source-without-data-in-search": ("SG133", "output/att2"),
+    "reject-joint-ctc-attention-scores-keeping-the-blank": ("SG118", "output/output"),
+    "reject-loop-layer-reading-data-over-a-subsampled-loop-input": ("SG118", "output/output"),
     "reject-pointer-generator-extended-vocabulary-over-the-old-target": ("SG118", "output/output"),
     "reject-second-decoder-reusing-params-of-loop-layers-not-marked-as-output": ("SG115", "output/embed"),
     "reject-choice-over-scores-with-a-prior-variable-of-another-size": ("SG118", "output/output"),

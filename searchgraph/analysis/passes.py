@@ -278,17 +278,19 @@ class BeamPass:
                           beams: list[SearchBeam | None]) -> None:
         """A ``cond``'s own ``get_search_choices()``: it has no dependencies (``from: []``; its condition and
         branches are made by the layer itself), so only ``translate_to_common_search_beam`` gives it search
-        choices, those of the layers in its kwargs that are not in an extra template net: the ``condition``,
-        the layers an inline branch's options name (a ``subnetwork`` branch's layers are built in the extra
-        net) and, where the loop carries the cond's previous frame (``prev:cond`` among the cell's layers), its
-        ``rec_previous_layer`` (``LayerBase.transform_config_dict``), whose ``get_search_choices`` asks the
-        cond's template (:meth:`_own_prev_template_choice`); each only where it has a beam (a layer without
-        one is skipped there). Without any, a beam from its branches comes without search choices."""
-        compared = [ch for ch, lazy, beam in zip(translated, blind, beams)
-                    if lazy and _in_kwargs("cond", lazy) and beam is not None]
-        if self.placement.get(node) == "loop" and (self.s.has_rec_state(node) or node in self._prev_read) \
-                and self.input_beam(node, "prev", node) is not None:
-            compared.append(self.input_choice(node, "prev", node))
+        choices, those of the layers in its kwargs that are not in an extra template net: its ``from``, the
+        ``condition``, the layers an inline branch's options name (a ``subnetwork`` branch's layers are built in
+        the extra net) and, where the loop carries the cond's previous frame (``prev:cond`` among the cell's
+        layers), its ``rec_previous_layer`` (``LayerBase.transform_config_dict``), whose ``get_search_choices``
+        asks the cond's template (:meth:`_own_prev_template_choice`); only where they are two or more, and each
+        only where it has a beam (a layer without one is skipped there). Without any, a beam from its branches
+        comes without search choices."""
+        held = [(ch, beam) for ch, lazy, beam in zip(translated, blind, beams)
+                if not lazy or _in_kwargs("cond", lazy)]
+        if self.placement.get(node) == "loop" and (self.s.has_rec_state(node) or node in self._prev_read):
+            held.append((self.input_choice(node, "prev", node), self.input_beam(node, "prev", node)))
+        # (``translate_to_common_search_beam`` translates only where the kwargs hold two layers or more)
+        compared = [ch for ch, beam in held if beam is not None] if len(held) > 1 else []
         self.own_chosen[node] = self._combine_choices(self._as_compared(compared))
 
     def _cond_beam(self, node: str, beams: list[SearchBeam | None],

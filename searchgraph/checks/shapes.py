@@ -420,7 +420,10 @@ class Shapes:
             return None  # ``CompareLayer.get_out_data_from_opts`` drops the labels' sparse dim: flags, no dim
         if cls in ("linear", "softmax", "self_attention"):
             if "n_out" not in opts and "out_dim" not in opts and opts.get("target"):
-                return self.target_dim(node, seen)
+                # ``_guess_out_dim_from_target_and_opt_loss``: the target's dim, grown by the loss
+                # (``CtcLoss.get_auto_output_layer_dim``: one more, the blank)
+                want = self.target_dim(node, seen)
+                return want + 1 if want is not None and opts.get("loss") == "ctc" else want
             return None
         if cls == "reinterpret_data" and len(srcs) == 1 and not set(opts) & _REINTERPRET_DIMS:
             # ``ReinterpretDataLayer``: the source's template, its labels' dim grown by
@@ -527,13 +530,15 @@ class Shapes:
             if f is None and d is not None and self.sparse(src, seen | {node}) is False:
                 f = True  # a dense value with a known dim has a feature axis of it
             found.append((f, d))
-        if any(f is None for f, _ in found):
+        known = {d for f, d in found if f and d is not None}
+        wide = known - {1}
+        if len(wide) == 1:
+            # a source with a feature axis of a known dim other than 1: the others either have it or
+            # broadcast to it (a scalar per hypothesis, a dim of 1), else the layer itself fails
+            return wide.pop()
+        if any(f is None for f, _ in found) or None in {d for f, d in found if f}:
             return None
-        dims = {d for f, d in found if f}
-        if None in dims:
-            return None
-        wide = dims - {1}
-        return wide.pop() if len(wide) == 1 else (1 if dims == {1} else None)
+        return 1 if known == {1} else None
 
     def _cond_branch(self, node: str) -> tuple[dict[str, Any] | None, str | None]:
         """A ``cond``'s true branch, whose template is the layer's (``CondLayer.get_out_data_from_opts``):
@@ -656,8 +661,8 @@ class Shapes:
         if cls in ("split_dims", "merge_dims") and srcs and srcs[0][1] in ("from", "data"):
             return self._reshaped_tag(node, cls, opts, self.root_tag(srcs[0][0], seen | {node}))
         if cls in ("conv", "pool", "transposed_conv") and srcs:
-            return self._window_tag(node, cls, opts, [self.root_tag(s, seen | {node}) if f == "from" else None
-                                                      for s, f in srcs])
+            return self._window_tag(node, cls, opts, [self.root_tag(s, seen | {node}) if f in ("from", "data")
+                                                      else None for s, f in srcs])
         if cls == "reinterpret_data" and srcs and srcs[0][1] in ("from", "data"):
             declared = _declared_time(opts)
             if declared is not None:
@@ -808,8 +813,10 @@ class Shapes:
         if form == "base":
             return self.root_tag(src)
         if form == "data" and c.nodes[src]["node_kind"] == "data":
+            # ``data:source`` is the loop's input; any other key (``data`` too) the parent's extern data, whole
+            # (``input_layers_net``)
             ref = c.edge(src, node)["ref"]
-            return self.rec_tag(rec) if ref in ("data", "data:source") else self.data_tag(src[len("data:"):])
+            return self.rec_tag(rec) if ref == "data:source" else self.data_tag(src[len("data:"):])
         if form in ("from", "prev", "sub") and c.placement(src) == "input":
             return self.outer_tag(src, rec, seen | {node})
         return None
@@ -931,9 +938,14 @@ class Shapes:
         if form == "base":
             return self.root_time(src)
         if form == "data" and c.nodes[src]["node_kind"] == "data":
-            if c.edge(src, node)["ref"] in ("data", "data:source") or \
-                    one_frame_of_loop_input(c, node, rec, src):
+            if c.edge(src, node)["ref"] == "data:source" or one_frame_of_loop_input(c, node, rec, src):
                 return False  # the loop's own input: one frame
+            if c.placement(node) == "loop":
+                # the loop's net has the parent's extern data without their time axis, and each frame gets
+                # their value at the loop's index (``_SubnetworkRecCell._construct``: ``data[key]``)
+                return False
+            # moved out in front of the loop, it reads the parent's extern data whole (``input_layers_net``),
+            # which the loop slices per frame only where it iterates over it
             return self.root_time(src)
         if form in ("from", "prev", "sub"):
             return self.frame_time(src, rec, seen)
