@@ -56,6 +56,8 @@ EXPECTED_CODES = {
     "reject-attention-over-a-second-source-without-data-in-search": ("SG133", "output/att2"),
     "reject-joint-ctc-attention-scores-keeping-the-blank": ("SG118", "output/output"),
     "reject-loop-layer-reading-data-over-a-subsampled-loop-input": ("SG118", "output/output"),
+    "reject-mixture-of-expert-heads-plus-a-routed-expert-state": ("SG118", "output/output"),
+    "reject-choice-over-frames-stacked-by-a-window": ("SG118", "output/output"),
     "reject-pointer-generator-extended-vocabulary-over-the-old-target": ("SG118", "output/output"),
     "reject-second-decoder-reusing-params-of-loop-layers-not-marked-as-output": ("SG115", "output/embed"),
     "reject-choice-over-scores-with-a-prior-variable-of-another-size": ("SG118", "output/output"),

@@ -425,6 +425,12 @@ class Shapes:
                 want = self.target_dim(node, seen)
                 return want + 1 if want is not None and opts.get("loss") == "ctc" else want
             return None
+        if cls == "merge_dims" and len(srcs) == 1 and opts.get("axes") in ("static", ["static"]) \
+                and "n_out" not in opts and "out_dim" not in opts:
+            # ``MergeDimsLayer`` over the static axes: the feature axis and the static axis a ``window`` (its
+            # ``window_size``) or a ``split_dims`` of the time axis (``dims`` ``[-1, k]``) added, one axis of
+            # their product; over a source with no other static axis known, unsure
+            return self._merged_static_dim(srcs[0][0], seen | {node})
         if cls == "reinterpret_data" and len(srcs) == 1 and not set(opts) & _REINTERPRET_DIMS:
             # ``ReinterpretDataLayer``: the source's template, its labels' dim grown by
             # ``increase_sparse_dim``
@@ -469,8 +475,9 @@ class Shapes:
             return self.dim(base[0], seen | {node}) if len(base) == 1 else None
         if cls == "switch":
             # ``SwitchLayer``: the common data of ``true_from`` and ``false_from`` (a number broadcasts)
-            branches = [s for s, option, _ in c.inputs(node) if option in ("true_from", "false_from")]
-            dims = {self.dim(b, seen | {node}) for b in branches}
+            branches = [(s, form) for s, option, form in c.inputs(node) if option in ("true_from", "false_from")]
+            # (its own previous frame as a branch, a state kept, has the dim of the other)
+            dims = {self.dim(b, seen | {node}) for b, form in branches if not (b == node and form == "prev")}
             return dims.pop() if len(dims) == 1 and branches else None
         if (keeps_axes(cls, opts, KEEP_DIM) or cls == "decide") and srcs and "n_out" not in opts \
                 and "out_dim" not in opts:
@@ -498,6 +505,40 @@ class Shapes:
                 axes if isinstance(axes, (list, tuple)) else [axes])):  # over time: the feature dim stays
             return self.dim(srcs[0][0], seen | {node})
         return None
+
+    def _merged_static_dim(self, src: str, seen: frozenset[str]) -> int | None:
+        """The product of a ``window`` / time ``split_dims`` output's static axes (the window or split and the
+        feature axis of its source), where the source has one feature axis of a known dim and no other."""
+        c = self.c
+        data = c.nodes[src]
+        if data["node_kind"] != "layer":
+            return None
+        cls, opts = data["class"], data["options"]
+        inner = c.sources(src)
+        if len(inner) != 1:
+            return None
+        size = None
+        if cls == "window" and opts.get("axis", "T") in TIME_NAMES:
+            size = opts.get("window_size")
+        elif cls == "split_dims" and opts.get("axis") in TIME_NAMES:
+            dims = opts.get("dims")
+            if isinstance(dims, (list, tuple)) and len(dims) == 2 and dims[0] == -1:
+                size = dims[1]
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            return None
+        below = c.nodes[inner[0][0]]
+        if below["node_kind"] == "data":
+            key = inner[0][0][len("data:"):]
+            ext, raw = self.extern(key), (c.spec.extern_data or {}).get(key)
+            raw = raw if isinstance(raw, dict) else {}
+            axes = len(raw["dims"]) - 1 if isinstance(raw.get("dims"), list) else \
+                len(raw["shape"]) if isinstance(raw.get("shape"), (list, tuple)) else 2
+            if not ext or ext["sparse"] or not ext["time"] or axes != 2:
+                return None  # labels, or other axes than time and feature
+        elif self.has_feature_axis(inner[0][0], seen | {src}) is not True or self._adds_axes_upstream(inner[0][0]):
+            return None
+        dim = self.dim(inner[0][0], seen | {src})
+        return size * dim if dim is not None else None
 
     def _adds_axes_upstream(self, node: str) -> bool:
         """Whether a layer that ``node`` is computed from (its ``from`` inputs, transitively, ``prev:`` frames
@@ -579,7 +620,7 @@ class Shapes:
         if cls in ("combine", "eval") and len(srcs) > 1 and not opts.get("out_type"):
             dims = [self.dim(src) for src, _ in srcs]
             if all(d is not None and d > 1 for d in dims) and len(set(dims)) > 1 \
-                    and all(self.sparse(src) is False for src, _ in srcs):
+                    and all(self.sparse(src) is False or self.has_feature_axis(src) is True for src, _ in srcs):
                 return node
         if keeps_axes(cls, opts, _BROADCAST_KEEPING):
             for src, _ in srcs:
@@ -660,6 +701,15 @@ class Shapes:
             return f"repeat:{node}" if src_tag else src_tag
         if cls in ("split_dims", "merge_dims") and srcs and srcs[0][1] in ("from", "data"):
             return self._reshaped_tag(node, cls, opts, self.root_tag(srcs[0][0], seen | {node}))
+        if cls in ("window", "slice") and len(srcs) == 1 and srcs[0][1] in ("from", "data") \
+                and opts.get("axis", "T" if cls == "window" else None) in TIME_NAMES:
+            # ``WindowLayer`` with a ``stride``, ``SliceLayer`` with a ``slice_step`` or bounds: the time axis
+            # becomes a new dim (its size computed from the source's); otherwise it stays
+            tag = self.root_tag(srcs[0][0], seen | {node})
+            step = opts.get("stride", 1) if cls == "window" else opts.get("slice_step", 1)
+            bounds = (cls == "slice" and (opts.get("slice_start") or opts.get("slice_end") is not None)) or \
+                (cls == "window" and opts.get("padding", "same") != "same")
+            return tag if not tag or (step in (1, None) and not bounds) else f"{cls}:{node}"
         if cls in ("conv", "pool", "transposed_conv") and srcs:
             return self._window_tag(node, cls, opts, [self.root_tag(s, seen | {node}) if f in ("from", "data")
                                                       else None for s, f in srcs])
