@@ -1183,15 +1183,20 @@ class BeamPass:
     def _rec_outer_deps(self, rec: str) -> list[SearchBeam | None]:
         """The beams of a rec layer's dependencies besides its sources (``RecLayer.get_out_data_from_opts``'s
         ``deps``): its ``initial_state`` layers and the layers of its own net that its unit's layers
-        read (``base:``, ``_SubnetworkRecCell.get_parent_deps``)."""
+        ask for (``base:`` in any option, ``_SubnetworkRecCell.get_parent_deps``)."""
         cached = self._outer_deps.get(rec)
         if cached is None:
             net = self.nd[rec]["unit"]
             found: list[tuple[str, str]] = [(src, form) for src, opt, form in self.s.inputs(rec)
                                             if opt.partition(".")[0] == "initial_state"]
             for member in sorted(self.s.members(rec)):
-                for src, _, form in self.s.inputs(member) if self.nd[member]["node_kind"] == "layer" else ():
-                    if form == "base" and self.nd[src].get("unit") == net and (src, "from") not in found:
+                # every layer a unit layer's template asked for through ``base:`` (its options' layers too:
+                # an ``initial_output``, ``reuse_params``), ``_TemplateLayer.dependencies``
+                refs = [(src, form) for src, _, form, _ in self.nd[member].get("inputs", [])] \
+                    if self.nd[member]["node_kind"] == "layer" else []
+                for src, form in refs:
+                    if form == "base" and src in self.s.built and self.nd[src].get("unit") == net \
+                            and (src, "from") not in found:
                         found.append((src, "from"))
             cached = self._outer_deps[rec] = found
         return [self.input_beam(src, form, rec) for src, form in cached]

@@ -357,6 +357,8 @@ class Shapes:
         if cls == "reduce" and opts.get("mode", "").lower().startswith("arg"):
             return False
         if cls == "gather" and opts.get("axis") in ("F", "f", "feature"):
+            if self._gathered_size(node) is not None:
+                return True  # the position's static axis replaces the feature axis
             # ``GatherLayer``: one position of the feature axis taken; what is left has a feature axis only
             # where a source added axes (a split or expanded feature axis, a window)
             return None if self._adds_axes_upstream(node) else False
@@ -447,6 +449,12 @@ class Shapes:
                 return None
             dims = [self.dim(src, seen | {node}) for src, _ in srcs]
             return sum(d for d in dims if d is not None) if all(d is not None for d in dims) else None
+        if cls == "gather" and opts.get("axis") in ("F", "f", "feature") and "out_type" not in opts:
+            # ``GatherLayer`` along the feature axis at a vector of positions (a shortlist): their static axis
+            # replaces it, the last static axis, so the feature axis
+            size = self._gathered_size(node)
+            if size is not None:
+                return size
         if cls == "gather" and srcs and _spatial_axis(opts.get("axis")):
             # ``GatherLayer``: one position of a time (spatial) axis taken, the feature axis stays
             return self.dim(srcs[0][0], seen | {node})
@@ -494,6 +502,10 @@ class Shapes:
             return self.dim(srcs[0][0], seen | {node})  # ``EvalLayer`` (a ``CombineLayer``): its source's template
         if cls == "eval" and len(srcs) > 1 and not opts.get("out_type") and "n_out" not in opts \
                 and "out_dim" not in opts:
+            if all(self.sparse(src, seen | {node}) is True for src, _ in srcs):
+                # labels only (``Data.get_common_data``: the first source's template, of as many axes): its
+                # sparse dim, whatever the expression computes
+                return self.dim(srcs[0][0], seen | {node})
             return self._common_feature_dim(node, srcs, seen)
         if cls == "variable" and isinstance(opts.get("shape"), (list, tuple)) and opts["shape"]:
             last = opts["shape"][-1]  # ``VariableLayer``: its ``shape``, the last axis the feature axis
@@ -504,6 +516,38 @@ class Shapes:
         if cls == "reduce" and srcs and axes and all(_spatial_axis(a) for a in (
                 axes if isinstance(axes, (list, tuple)) else [axes])):  # over time: the feature dim stays
             return self.dim(srcs[0][0], seen | {node})
+        return None
+
+    def _gathered_size(self, node: str) -> int | None:
+        """The size of the one static axis of a ``gather``'s ``position`` that is a vector of positions per
+        sequence: a ``top_k`` (its values or ``indices``) of ``k`` over the feature axis, a ``range`` of known
+        bounds, a one-axis ``variable``; None for any other (a scalar position, or unknown)."""
+        c = self.c
+        position = [src for src, option, _ in c.inputs(node) if option == "position"]
+        if len(position) != 1:
+            return None
+        src = position[0]
+        data = c.nodes[src]
+        if data["node_kind"] == "sub" and src.rsplit("/", 1)[-1] == "indices":
+            parent = next(iter(c.graph.predecessors(src)), None)
+            if parent is None:
+                return None
+            src, data = parent, c.nodes[parent]
+        if data["node_kind"] != "layer":
+            return None
+        cls, opts = data["class"], data["options"]
+        if cls == "top_k" and opts.get("axis") in ("F", "f", "feature"):
+            k = opts.get("k")
+            return k if isinstance(k, int) and not isinstance(k, bool) and k > 0 else None
+        if cls == "range":
+            bounds = [opts.get("start", 0), opts.get("limit"), opts.get("delta", 1)]
+            if all(isinstance(b, int) and not isinstance(b, bool) for b in bounds) and bounds[2]:
+                return len(range(*bounds)) or None
+            return None
+        if cls == "variable":
+            shape = opts.get("shape")
+            if isinstance(shape, (list, tuple)) and len(shape) == 1 and isinstance(shape[0], int):
+                return shape[0]
         return None
 
     def _merged_static_dim(self, src: str, seen: frozenset[str]) -> int | None:
