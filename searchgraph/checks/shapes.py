@@ -181,7 +181,8 @@ class Shapes:
 
     # -- extern data ----------------------------------------------------------------------------------
     def extern(self, key: str) -> dict[str, Any] | None:
-        """The extern-data declaration of ``key`` as ``{dim, sparse, time}`` (None if undeclared)."""
+        """The extern-data declaration of ``key`` as ``{dim, sparse, time, axes}`` (``axes``: how many besides
+        the batch axis, None where the declaration does not say; None if undeclared)."""
         spec = self.c.spec
         ext = (spec.extern_data or {}).get(key)
         if isinstance(ext, dict) and isinstance(ext.get("dims"), list):  # Dim-based declaration
@@ -191,19 +192,21 @@ class Shapes:
             feat = sparse_dim if sparse_dim is not None else (dims[-1] if dims else {})
             dim = feat.get("dimension") if feat.get("kind") == "feature" else None
             return {"dim": dim if isinstance(dim, int) else None, "sparse": sparse_dim is not None,
-                    "time": any(d.get("kind") == "spatial" for d in dims)}
+                    "time": any(d.get("kind") == "spatial" for d in dims),
+                    "axes": sum(1 for d in dims if not d.get("is_batch_dim"))}
         if isinstance(ext, dict):
             dim = ext.get("dim")
             sparse = bool(ext.get("sparse") or ext.get("sparse_dim"))
             shape = ext.get("shape")
             time = not (ext.get("time_dim_axis", 1) is None or
                         (isinstance(shape, (list, tuple)) and None not in shape))
-            return {"dim": dim if isinstance(dim, int) else None, "sparse": sparse, "time": time}
+            return {"dim": dim if isinstance(dim, int) else None, "sparse": sparse, "time": time,
+                    "axes": len(shape) if isinstance(shape, (list, tuple)) else None}
         num = (spec.num_outputs or {}).get(key)
         if isinstance(num, (list, tuple)) and num and isinstance(num[0], int):
-            return {"dim": num[0], "sparse": len(num) > 1 and num[1] == 1, "time": True}
+            return {"dim": num[0], "sparse": len(num) > 1 and num[1] == 1, "time": True, "axes": None}
         if isinstance(num, int):
-            return {"dim": num, "sparse": False, "time": True}
+            return {"dim": num, "sparse": False, "time": True, "axes": None}
         return None
 
     def target_of(self, node: str) -> tuple[str | None, dict[str, Any] | None]:
@@ -529,10 +532,8 @@ class Shapes:
         src = position[0]
         data = c.nodes[src]
         if data["node_kind"] == "sub" and src.rsplit("/", 1)[-1] == "indices":
-            parent = next(iter(c.graph.predecessors(src)), None)
-            if parent is None:
-                return None
-            src, data = parent, c.nodes[parent]
+            src = c.parent(src)
+            data = c.nodes[src]
         if data["node_kind"] != "layer":
             return None
         cls, opts = data["class"], data["options"]
@@ -572,12 +573,8 @@ class Shapes:
             return None
         below = c.nodes[inner[0][0]]
         if below["node_kind"] == "data":
-            key = inner[0][0][len("data:"):]
-            ext, raw = self.extern(key), (c.spec.extern_data or {}).get(key)
-            raw = raw if isinstance(raw, dict) else {}
-            axes = len(raw["dims"]) - 1 if isinstance(raw.get("dims"), list) else \
-                len(raw["shape"]) if isinstance(raw.get("shape"), (list, tuple)) else 2
-            if not ext or ext["sparse"] or not ext["time"] or axes != 2:
+            ext = self.extern(inner[0][0][len("data:"):])
+            if not ext or ext["sparse"] or not ext["time"] or ext["axes"] not in (None, 2):
                 return None  # labels, or other axes than time and feature
         elif self.has_feature_axis(inner[0][0], seen | {src}) is not True or self._adds_axes_upstream(inner[0][0]):
             return None
